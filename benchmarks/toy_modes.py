@@ -1,0 +1,151 @@
+"""Mode coverage of each training idea on the 2-D toy mixtures (PacGAN protocol).
+
+Trains every method with the same 3x128 MLP G and D, the same optimiser and the same
+number of steps, on the 25-Gaussian grid and the 8-Gaussian ring, over several seeds,
+then prints modes captured, high-quality share and reverse KL (ganscape.metrics.modes)
+on 2,500 samples per run.
+
+    python benchmarks/toy_modes.py                    # the full table (1000 steps, 2 processes: ~12 min on this 2-core machine)
+    python benchmarks/toy_modes.py --steps 200 --seeds 1 --methods ns rsgan
+
+Each run is built from a config through the same registries as ``ganscape train``
+(build_run + the scheme), without the trainer's files, so the timing is the training.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import multiprocessing
+import statistics
+import time
+
+import torch
+
+from ganscape.config import load_config
+from ganscape.metrics.modes import toy_mode_metrics
+from ganscape.training.run import build_run
+from ganscape.training.schemes import build_scheme
+
+HIDDEN = 128
+# Each method is a config overlay on BASE; only the named parts change.
+METHODS: dict[str, dict] = {
+    "NS": {},
+    "WGAN-GP": {"loss": {"name": "wgan"}, "penalty": {"name": "wgan_gp", "weight": 10.0}},
+    "hinge": {"loss": {"name": "hinge"}},
+    "RSGAN": {"loss": {"name": "rsgan"}},
+    "RaSGAN": {"loss": {"name": "rasgan"}},
+    "T-SGAN": {"loss": {"name": "tsgan"},
+               "discriminator": {"name": "pair", "hidden": HIDDEN,
+                                 "encoder": {"name": "mlp", "hidden": HIDDEN, "layers": 3, "norm": "spectral"}}},
+    "T-WGAN": {"loss": {"name": "twgan"},
+               "discriminator": {"name": "pair", "hidden": HIDDEN,
+                                 "encoder": {"name": "mlp", "hidden": HIDDEN, "layers": 3, "norm": "spectral"}}},
+    "E-GAN": {"scheme": {"name": "egan", "parents": 1, "gamma": 1.0}},
+    "NS+DeLiGAN": {"prior": {"name": "deligan", "dim": 2, "components": 50, "sigma_init": 0.2, "weight": 0.1}},
+}
+ALIASES = {name.lower().replace("-", "").replace("+", ""): name for name in METHODS}
+DATASETS = {"grid25": {"name": "grid25"}, "ring8": {"name": "ring8"}}
+
+
+def base_config(dataset: str, seed: int, steps: int, batch_size: int, lr: float) -> dict:
+    return {
+        "seed": seed, "device": "cpu", "data": DATASETS[dataset],
+        "prior": {"name": "gaussian", "dim": 2},
+        "generator": {"name": "mlp", "hidden": HIDDEN, "layers": 3},
+        "discriminator": {"name": "mlp", "hidden": HIDDEN, "layers": 3},
+        "optim": {"g": {"lr": lr, "betas": [0.5, 0.999]}, "d": {"lr": lr, "betas": [0.5, 0.999]}},
+        "train": {"steps": steps, "batch_size": batch_size, "log_every": steps,
+                  "checkpoint_every": 0, "sample_every": 0},
+    }
+
+
+def overlay(base: dict, extra: dict) -> dict:
+    out = dict(base)
+    out.update(extra)
+    return out
+
+
+def train_and_score(config: dict, n_samples: int) -> dict[str, float]:
+    run = build_run(load_config(config))
+    scheme = build_scheme(run.config["scheme"])
+    steps = run.config["train"]["steps"]
+    for step in range(1, steps + 1):
+        scheme.step(run, step == steps)
+    G = run.sampling_generator().eval()
+    with torch.no_grad():
+        samples = G(run.prior.sample(n_samples, run.device))
+    info = run.dataset.info
+    return toy_mode_metrics(samples, info["centers"], info["std"])
+
+
+def one_run(job: tuple) -> dict[str, float]:
+    dataset, method, seed, args = job
+    torch.set_num_threads(args.threads)
+    config = overlay(base_config(dataset, seed, args.steps, args.batch_size, args.lr), METHODS[method])
+    t0 = time.time()
+    out = train_and_score(config, args.samples)
+    out["seconds"] = time.time() - t0
+    return out
+
+
+def mean_std(values: list[float]) -> str:
+    finite = [v for v in values if math.isfinite(v)]
+    if not finite:
+        return "inf"
+    m = statistics.fmean(finite)
+    s = statistics.pstdev(finite) if len(finite) > 1 else 0.0
+    note = "" if len(finite) == len(values) else f" ({len(values) - len(finite)} inf)"
+    return f"{m:.2f} +- {s:.2f}{note}"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--samples", type=int, default=2500)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
+    parser.add_argument("--jobs", type=int, default=2, help="runs trained in parallel processes")
+    parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
+    parser.add_argument("--methods", nargs="+", default=list(METHODS),
+                        help=f"any of: {', '.join(METHODS)} (case and -/+ ignored)")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    methods = []
+    for m in args.methods:
+        key = m.lower().replace("-", "").replace("+", "")
+        if key not in ALIASES:
+            parser.error(f"--methods: unknown method {m!r}; valid: {', '.join(METHODS)}")
+        methods.append(ALIASES[key])
+
+    print(f"# toy modes: {args.steps} steps, batch {args.batch_size}, Adam lr {args.lr} (0.5, 0.999), "
+          f"G and D MLP 3x{HIDDEN}, z = 2-D, 1 D step per G step, {args.seeds} seeds, {args.samples} samples; "
+          "data: PacGAN settings (grid25 spacing 2 std 0.05; ring8 radius 1 std 0.01)")
+    start = time.time()
+    jobs = [(d, m, seed, args) for d in args.datasets for m in methods for seed in range(args.seeds)]
+    if args.jobs > 1:
+        with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
+            results = pool.map(one_run, jobs, chunksize=1)
+    else:
+        results = [one_run(job) for job in jobs]
+    rows = []
+    for i, dataset in enumerate(args.datasets):
+        for j, method in enumerate(methods):
+            k = (i * len(methods) + j) * args.seeds
+            chunk = results[k:k + args.seeds]
+            rows.append((dataset, method, chunk, statistics.fmean(r["seconds"] for r in chunk)))
+    print()
+    print("| data | method | modes captured | high-quality share | reverse KL (nats) | s/run |")
+    print("|---|---|---|---|---|---|")
+    for dataset, method, results, seconds in rows:
+        total = 25 if dataset == "grid25" else 8
+        modes = mean_std([r["modes"] for r in results])
+        hq = mean_std([r["hq_share"] for r in results])
+        kl = mean_std([r["reverse_kl"] for r in results])
+        print(f"| {dataset} | {method} | {modes} / {total} | {hq} | {kl} | {seconds:.1f} |")
+    print(f"\nwall time: {time.time() - start:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

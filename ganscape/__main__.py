@@ -1,0 +1,5 @@
+import sys
+
+from ganscape.cli import main
+
+sys.exit(main())

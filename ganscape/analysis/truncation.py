@@ -1,0 +1,34 @@
+"""The truncation trick at sampling time (StyleGAN-style generators keep ``w_avg``)."""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
+
+from torch import nn
+
+from ganscape.registry import ConfigError
+
+
+def supports_truncation(G: nn.Module) -> bool:
+    return hasattr(G, "truncation_psi") and hasattr(G, "w_avg")
+
+
+@contextmanager
+def truncation(G: nn.Module, psi: float | None) -> Iterator[nn.Module]:
+    """Within the block, G (in eval mode) uses w' = w_avg + psi (w - w_avg) on its first layers.
+
+    ``psi`` None or 1 leaves G untouched; other values need a StyleGAN-style generator.
+    """
+    if psi is None or psi == 1.0:
+        yield G
+        return
+    if not supports_truncation(G):
+        raise ConfigError(f"--truncation: this generator ({type(G).__name__}) has no tracked w_avg; "
+                          "the truncation trick needs generator.name=stylegan")
+    if psi < 0:
+        raise ConfigError(f"--truncation: must be >= 0 (1 = off, 0 = the average w), got {psi}")
+    old, G.truncation_psi = G.truncation_psi, float(psi)
+    try:
+        yield G
+    finally:
+        G.truncation_psi = old

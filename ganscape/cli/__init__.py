@@ -1,0 +1,39 @@
+"""The ``ganscape`` command line. Each sub-command lives in its own module here and
+exposes ``register(subparsers)``, which adds its parser and sets ``func(args) -> int``."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from ganscape.registry import ConfigError
+
+COMMANDS = ("train", "sample", "presets", "components", "study",
+            "interpolate", "style-mix", "translate-train", "translate",
+            "eval", "eval-images")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ganscape", description="Train, evaluate and compare GANs.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMANDS:
+        importlib.import_module(f"ganscape.cli.{name.replace('-', '_')}").register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except ConfigError as err:
+        print(f"ganscape: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("ganscape: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

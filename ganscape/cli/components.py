@@ -1,0 +1,65 @@
+"""``ganscape components [--verbose]``: every registered component with a one-line description.
+
+With ``--verbose`` each component's options and defaults are listed, and every generator and
+discriminator is built with its defaults to print its parameter count: at the size of its
+reference definition when it declares one (``factory.reference_shape``), else at the first
+of ``COUNT_SHAPES`` it supports; z_dim 128, unconditional.
+"""
+from __future__ import annotations
+
+import inspect
+
+from ganscape.config import registries
+from ganscape.registry import ConfigError
+
+COUNT_SHAPES = ((3, 32, 32), (1, 28, 28), (3, 64, 64), (3, 128, 128), (2,))
+COUNT_Z_DIM = 128
+
+
+def register(sub) -> None:
+    p = sub.add_parser("components", help="list registered datasets, architectures, losses, penalties, priors, ...")
+    p.add_argument("--verbose", "-v", action="store_true",
+                   help="also show each component's options and defaults, and architectures' parameter counts")
+    p.set_defaults(func=run)
+
+
+def parameter_count(section: str, entry) -> tuple[tuple[int, ...], int, int] | None:
+    """(shape, classes, number of parameters) of an architecture built with its defaults, or None.
+
+    Unconditional first; architectures that are conditional by default are counted with 10 classes.
+    """
+    from ganscape.models import build_discriminator, build_generator, count_parameters
+
+    shapes = [getattr(entry.factory, "reference_shape", None)] + list(COUNT_SHAPES)
+    for shape in filter(None, shapes):
+        for classes in (0, 10):
+            try:
+                if section == "generator":
+                    model = build_generator({"name": entry.name}, shape, COUNT_Z_DIM, classes)
+                else:
+                    model = build_discriminator({"name": entry.name}, shape, classes)
+            except (ConfigError, ValueError, TypeError):
+                continue
+            return tuple(shape), classes, count_parameters(model)
+    return None
+
+
+def run(args) -> int:
+    from ganscape.metrics import METRICS
+
+    for section, registry in {**registries(), "eval.metrics": METRICS}.items():
+        print(f"{section} ({registry.kind}):")
+        for entry in registry:
+            print(f"  {entry.name:22s} {entry.description}")
+            if args.verbose:
+                for opt, param in entry.options(registry.context_args).items():
+                    default = "required" if param.default is inspect.Parameter.empty else repr(param.default)
+                    print(f"      {opt} = {default}")
+                if section in ("generator", "discriminator"):
+                    counted = parameter_count(section, entry)
+                    if counted:
+                        shape = "x".join(map(str, counted[0]))
+                        classes = f", {counted[1]} classes" if counted[1] else ""
+                        print(f"      parameters: {counted[2]:,} (defaults, data {shape}, z_dim {COUNT_Z_DIM}{classes})")
+        print()
+    return 0

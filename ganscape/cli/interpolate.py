@@ -1,0 +1,37 @@
+"""``ganscape interpolate RUN_DIR --out f.png [--rows 4 --steps 8 --mode slerp|linear]``:
+a grid whose rows walk through latent space between two random latents."""
+from __future__ import annotations
+
+from ganscape.registry import ConfigError
+
+
+def register(sub) -> None:
+    p = sub.add_parser("interpolate", help="latent interpolation grid (linear or slerp)")
+    p.add_argument("run_dir")
+    p.add_argument("--out", required=True, help="output PNG")
+    p.add_argument("--rows", type=int, default=4, help="number of interpolation paths")
+    p.add_argument("--steps", type=int, default=8, help="images per path, end points included")
+    p.add_argument("--mode", default="slerp", choices=("slerp", "linear"))
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--class", dest="label", type=int, default=None, metavar="K",
+                   help="class for every row (conditional generators; default: row i uses class i)")
+    p.add_argument("--truncation", type=float, default=None, metavar="PSI", help="StyleGAN truncation psi")
+    p.add_argument("--checkpoint", type=int, default=None, metavar="STEP", help="checkpoint step (default: newest)")
+    p.add_argument("--no-ema", action="store_true", help="use the raw G weights even when EMA weights exist")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ganscape.analysis import interpolation_grid, truncation
+    from ganscape.loading import load_generator
+    from ganscape.utils.images import save_grid
+
+    gen = load_generator(args.run_dir, args.checkpoint, ema=not args.no_ema, device=args.device)
+    if len(gen.data_meta["shape"]) != 3:
+        raise ConfigError("interpolate: needs an image generator; for 2-D data use `ganscape sample`")
+    with truncation(gen.G, args.truncation):
+        images = interpolation_grid(gen, args.rows, args.steps, args.mode, args.seed, args.label)
+    save_grid(images, args.out, nrow=args.steps)
+    print(f"wrote {args.out} ({args.rows} x {args.steps} {args.mode} interpolation, step {gen.step})")
+    return 0

@@ -1,0 +1,126 @@
+"""``ganscape study plan|run|status|report``: sweeps of runs, trained, evaluated and compared.
+
+    ganscape study plan landscape-toy --out studies/toy      # one task per run
+    ganscape study run studies/toy --all --workers 2         # local subprocesses (or --backend ray)
+    ganscape study status studies/toy
+    ganscape study report studies/toy --out report.html      # or report.csv
+"""
+from __future__ import annotations
+
+from ganscape.registry import ConfigError
+
+
+def register(sub) -> None:
+    p = sub.add_parser("study", help="plan, run, monitor and report a study (a sweep of runs)")
+    cmds = p.add_subparsers(dest="study_command", required=True, metavar="ACTION")
+
+    plan = cmds.add_parser("plan", help="expand a study YAML (or built-in study name) into tasks")
+    plan.add_argument("study", help="study YAML file, or a built-in study (see `ganscape study list`)")
+    plan.add_argument("--out", required=True, metavar="STUDY_DIR")
+    plan.set_defaults(func=run_plan)
+
+    run = cmds.add_parser("run", help="train and evaluate tasks (skips finished ones, resumes interrupted ones)")
+    run.add_argument("study_dir")
+    which = run.add_mutually_exclusive_group(required=True)
+    which.add_argument("--task", type=int, action="append", metavar="N", help="run task N (repeatable)")
+    which.add_argument("--all", action="store_true", help="run every unfinished task")
+    run.add_argument("--backend", choices=("local", "ray"), default="local")
+    run.add_argument("--workers", type=int, default=1, help="local: parallel worker processes")
+    run.add_argument("--threads", type=int, default=0, help="local: torch threads per worker (default cores/workers)")
+    run.add_argument("--address", default=None, help="ray: address of an existing cluster (default: start a local one)")
+    run.add_argument("--num-cpus", type=int, default=None, help="ray: CPUs of the local Ray instance it starts")
+    run.add_argument("--skip-failed", action="store_true", help="do not retry tasks that failed before")
+    run.set_defaults(func=run_run)
+
+    status = cmds.add_parser("status", help="done / running / failed tasks, with errors")
+    status.add_argument("study_dir")
+    status.add_argument("--verbose", "-v", action="store_true", help="print full tracebacks")
+    status.set_defaults(func=run_status)
+
+    report = cmds.add_parser("report", help="write the comparison report (HTML, or CSV by extension)")
+    report.add_argument("study_dir")
+    report.add_argument("--out", required=True, help="report.html or report.csv")
+    report.add_argument("--metric", default=None, help="metric to rank runs by (default: the study's report.metrics)")
+    report.set_defaults(func=run_report)
+
+    names = cmds.add_parser("list", help="list built-in studies")
+    names.set_defaults(func=run_list)
+
+
+def run_plan(args) -> int:
+    from ganscape.studies import read_study, write_plan
+
+    spec = read_study(args.study)
+    tasks, written = write_plan(spec, args.out)
+    verb = "planned" if written else "already planned (unchanged)"
+    print(f"{verb}: {len(tasks)} tasks of study {spec.name!r} in {args.out}")
+    return 0
+
+
+def run_run(args) -> int:
+    from ganscape.studies.store import Store
+
+    ids = args.task
+    with Store(args.study_dir, create=False) as store:
+        if ids is not None:
+            for task_id in ids:
+                store.task(task_id)  # raises ConfigError for an unknown id
+        requeued = store.requeue(ids, retry_failed=not args.skip_failed)
+    if any(requeued.values()):
+        print(f"requeued {requeued['interrupted']} interrupted and {requeued['failed']} failed tasks")
+    if args.backend == "ray":
+        from ganscape.studies.backends.ray import run_ray
+        run_ray(args.study_dir, ids, address=args.address, num_cpus=args.num_cpus)
+    else:
+        if args.workers < 1:
+            raise ConfigError(f"--workers: must be >= 1, got {args.workers}")
+        from ganscape.studies.backends.local import run_local
+        run_local(args.study_dir, ids, workers=args.workers, threads=args.threads)
+    with Store(args.study_dir) as store:
+        counts = store.counts()
+    print(summary(counts))
+    return 0 if not counts.get("failed") and not counts.get("running") else 1
+
+
+def summary(counts: dict[str, int]) -> str:
+    total = sum(counts.values())
+    return f"{total} tasks: " + ", ".join(f"{counts.get(s, 0)} {s}" for s in ("done", "running", "pending", "failed"))
+
+
+def run_status(args) -> int:
+    from ganscape.studies.store import Store
+
+    with Store(args.study_dir, create=False) as store:
+        tasks = store.tasks()
+        name = store.get_meta("name")
+        counts = store.counts()
+    print(f"study {name}: {summary(counts)}")
+    for t in tasks:
+        took = f"{t['train_seconds'] + t['eval_seconds']:.1f}s" if t["status"] == "done" else ""
+        line = f"  {t['id']:4d} {t['status']:8s} {took:>8s}  {t['name']}"
+        if t["note"]:
+            line += f"  [{t['note'].splitlines()[0][:100]}]"
+        print(line)
+        if t["status"] == "failed" and t["error"]:
+            lines = t["error"].strip().splitlines()
+            for err_line in (lines if args.verbose else lines[-1:]):
+                print(f"         {err_line}")
+    return 0
+
+
+def run_report(args) -> int:
+    from ganscape.studies.report import write_report
+
+    path = write_report(args.study_dir, args.out, metric=args.metric)
+    print(f"wrote {path}")
+    return 0
+
+
+def run_list(args) -> int:
+    from ganscape.studies.spec import read_study, builtin_names
+
+    for name in builtin_names():
+        lines = read_study(name).description.strip().splitlines()
+        print(f"{name:24s} {lines[0] if lines else ''}")
+    return 0
+

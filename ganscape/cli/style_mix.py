@@ -1,0 +1,34 @@
+"""``ganscape style-mix RUN_DIR --out f.png [--rows 3 --cols 4 --cutoff L --band coarse|fine]``:
+a StyleGAN style-mixing grid (row sources x column sources)."""
+from __future__ import annotations
+
+
+def register(sub) -> None:
+    p = sub.add_parser("style-mix", help="style-mixing grid of a StyleGAN-style generator")
+    p.add_argument("run_dir")
+    p.add_argument("--out", required=True, help="output PNG")
+    p.add_argument("--rows", type=int, default=3, help="row sources (seed --seed-rows)")
+    p.add_argument("--cols", type=int, default=4, help="column sources (seed --seed-cols)")
+    p.add_argument("--seed-rows", type=int, default=0)
+    p.add_argument("--seed-cols", type=int, default=1)
+    p.add_argument("--cutoff", type=int, default=None, help="first layer of the fine band (default: half the layers)")
+    p.add_argument("--band", default="coarse", choices=("coarse", "fine"),
+                   help="which layers come from the column source")
+    p.add_argument("--truncation", type=float, default=1.0, metavar="PSI", help="truncation psi (1 = off)")
+    p.add_argument("--checkpoint", type=int, default=None, metavar="STEP", help="checkpoint step (default: newest)")
+    p.add_argument("--no-ema", action="store_true", help="use the raw G weights even when EMA weights exist")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ganscape.analysis import style_mix_grid
+    from ganscape.loading import load_generator
+    from ganscape.utils.images import save_grid
+
+    gen = load_generator(args.run_dir, args.checkpoint, ema=not args.no_ema, device=args.device)
+    images = style_mix_grid(gen, args.rows, args.cols, args.seed_rows, args.seed_cols, args.cutoff, args.band,
+                            args.truncation)
+    save_grid(images, args.out, nrow=args.cols + 1)
+    print(f"wrote {args.out} ({args.rows} x {args.cols} style mix, {args.band} styles from the columns, step {gen.step})")
+    return 0

@@ -1,0 +1,30 @@
+"""``ganscape train CONFIG [key=value ...] --out RUN_DIR``: train, or resume, one run."""
+from __future__ import annotations
+
+import sys
+
+from ganscape.config import load_config
+
+
+def register(sub) -> None:
+    p = sub.add_parser("train", help="train a GAN (resumes when RUN_DIR already holds the run)",
+                       description="Train a GAN from a YAML file or preset with dotted key=value overrides. "
+                                   "Running it again on the same RUN_DIR resumes from the last checkpoint.")
+    p.add_argument("config", help="YAML file or preset name (see `ganscape presets`)")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="e.g. loss.name=hinge train.steps=2000")
+    p.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder (created, or resumed)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ganscape.training.trainer import DivergenceError, train
+
+    config = load_config(args.config, args.overrides)
+    try:
+        train(config, args.out, show_progress=not args.no_progress)
+    except DivergenceError as err:
+        print(f"ganscape: {err}", file=sys.stderr)
+        return 3
+    print(f"done: {args.out} (samples in {args.out}/samples, losses in {args.out}/metrics.jsonl)")
+    return 0

@@ -1,0 +1,84 @@
+"""Datasets from a NumPy .npz file and from a folder of images."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ganscape.data.base import DATASETS, StreamingDataset, TensorDataset, resize_images
+from ganscape.registry import ConfigError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff")
+
+
+def images_to_tensor(arr: np.ndarray) -> torch.Tensor:
+    """(N, H, W) or (N, H, W, C) or (N, C, H, W) array -> float (N, C, H, W) in [0, 1]."""
+    x = torch.from_numpy(np.asarray(arr))
+    if x.ndim == 3:
+        x = x.unsqueeze(1)
+    elif x.ndim == 4 and x.shape[-1] in (1, 3, 4) and x.shape[1] not in (1, 3, 4):
+        x = x.permute(0, 3, 1, 2)
+    x = x.float()
+    return x / 255.0 if x.max() > 1.0 else x
+
+
+@DATASETS.register("npz", "arrays from an .npz file: key `x` (images or vectors), optional `y`")
+def npz(path: str, size: int = 0, key: str = "x", label_key: str = "y", value_range: Literal["auto", "unit", "signed"] = "auto"):
+    """Images (N,H,W[,C]) uint8 or float, or vectors (N,D). ``size`` resizes images (0 keeps)."""
+    file = Path(path).expanduser()
+    if not file.exists():
+        raise ConfigError(f"data.path: file not found: {file}")
+    with np.load(file, allow_pickle=False) as arrays:
+        if key not in arrays:
+            raise ConfigError(f"data.key: {key!r} not in {file}; arrays there: {', '.join(arrays.files)}")
+        x_np = arrays[key]
+        y_np = arrays[label_key] if label_key in arrays else None
+    y = None if y_np is None else torch.from_numpy(y_np.astype(np.int64))
+    classes = int(y.max()) + 1 if y is not None else 0
+    if x_np.ndim == 2:
+        return TensorDataset("npz", torch.from_numpy(x_np).float(), y, classes)
+    x = images_to_tensor(x_np)
+    if value_range == "signed" or (value_range == "auto" and x.min() < 0):
+        x = (x + 1) / 2
+    if size:
+        x = resize_images(x, size).clamp(0, 1)
+    return TensorDataset("npz", x * 2 - 1, y, classes)
+
+
+def load_image(path: Path, size: int, channels: int) -> torch.Tensor:
+    """Read one image file as (channels, size, size) float in [-1, 1] (centre-cropped square)."""
+    with Image.open(path) as img:
+        img = img.convert("L" if channels == 1 else "RGB")
+        side = min(img.size)
+        left, top = (img.width - side) // 2, (img.height - side) // 2
+        img = img.crop((left, top, left + side, top + side)).resize((size, size), Image.BICUBIC)
+        arr = np.asarray(img, dtype=np.float32) / 127.5 - 1.0
+    x = torch.from_numpy(arr)
+    return x.unsqueeze(0) if channels == 1 else x.permute(2, 0, 1).contiguous()
+
+
+@DATASETS.register("image_folder", "images under a folder (sub-folders = classes), streamed or cached")
+def image_folder(path: str, size: int = 64, channels: Literal[1, 3] = 3, labels: bool = False,
+                 in_memory: bool | None = None):
+    """``in_memory`` None loads folders of up to 20,000 images into memory, streams larger ones."""
+    root = Path(path).expanduser()
+    if not root.is_dir():
+        raise ConfigError(f"data.path: not a folder: {root}")
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise ConfigError(f"data.path: no images ({', '.join(IMAGE_SUFFIXES)}) under {root}")
+    class_names = sorted({p.parent.relative_to(root).as_posix() for p in files}) if labels else []
+    class_of = {name: i for i, name in enumerate(class_names)}
+    items = [(p, class_of.get(p.parent.relative_to(root).as_posix(), 0)) for p in files]
+
+    def load(item):
+        return load_image(item[0], size, channels), item[1]
+
+    stream = StreamingDataset("image_folder", items, load, (channels, size, size), len(class_names))
+    if in_memory is False or (in_memory is None and len(items) > 20_000):
+        return stream
+    x, y = stream.get(torch.arange(len(items)))
+    return TensorDataset("image_folder", x, y, len(class_names))

@@ -1,0 +1,85 @@
+"""Process group set-up, batch sharding and gradient averaging (see the package docstring)."""
+from __future__ import annotations
+
+import os
+
+import torch
+import torch.distributed as dist
+
+from ganscape.registry import ConfigError
+
+
+def init_from_env() -> bool:
+    """Join the process group described by torchrun's environment (``WORLD_SIZE`` > 1).
+
+    Returns whether this process is part of a multi-process run.
+    """
+    if dist.is_initialized():
+        return dist.get_world_size() > 1
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return False
+    backend = "nccl" if torch.cuda.is_available() else "gloo"
+    if backend == "nccl":
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    dist.init_process_group(backend)
+    return True
+
+
+def world() -> tuple[int, int]:
+    """(rank, world size); (0, 1) outside a process group."""
+    if not dist.is_initialized():
+        return 0, 1
+    return dist.get_rank(), dist.get_world_size()
+
+
+def is_main_process() -> bool:
+    return world()[0] == 0
+
+
+def barrier() -> None:
+    if dist.is_initialized():
+        dist.barrier()
+
+
+def _average_gradients(params: list[torch.nn.Parameter], size: int) -> None:
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return
+    flat = torch.cat([g.reshape(-1) for g in grads])  # one all-reduce per optimiser step
+    dist.all_reduce(flat)
+    flat /= size
+    offset = 0
+    for g in grads:
+        g.copy_(flat[offset:offset + g.numel()].view_as(g))
+        offset += g.numel()
+
+
+def shard_run(run) -> None:
+    """Make ``run`` one rank of a data-parallel run: same initial weights everywhere, each
+    rank keeps its slice of every global batch, gradients averaged before each step."""
+    rank, size = world()
+    if size == 1:
+        return
+    if run.batch_size % size:
+        raise ConfigError(f"train.batch_size: {run.batch_size} must be divisible by the number of "
+                          f"processes ({size}) in data-parallel training")
+    for module in (run.G, run.D, run.prior):
+        for tensor in list(module.parameters()) + list(module.buffers()):
+            dist.broadcast(tensor.data, src=0)
+    run.shard = (rank, size)
+    for opt in (run.opt_g, run.opt_d):
+        params = [p for group in opt.param_groups for p in group["params"]]
+        opt.register_step_pre_hook(lambda _opt, _args, _kwargs, params=params: _average_gradients(params, size))
+
+
+class SilentLogger:
+    """The logger of ranks other than 0: training logs are written once, by rank 0."""
+
+    def log(self, step, values) -> None:
+        pass
+
+    def advance(self, n: int = 1) -> None:
+        pass
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,73 @@
+"""Registries for generator and discriminator architectures, and shared layer helpers.
+
+Interface every architecture follows:
+- generator factory ``(data_shape, z_dim, num_classes, **options) -> nn.Module`` whose
+  ``forward(z: (B, z_dim), y: (B,) int64 | None) -> (B, *data_shape)`` (images in [-1, 1]).
+- discriminator factory ``(data_shape, num_classes, **options) -> nn.Module`` whose
+  ``forward(x: (B, *data_shape), y: (B,) | None) -> (B,)`` raw scores (logits).
+Factories raise ConfigError for a size or option they cannot make.
+"""
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from torch import nn
+
+from ganscape.registry import Registry
+
+GENERATORS = Registry("generator", context_args=("data_shape", "z_dim", "num_classes"))
+DISCRIMINATORS = Registry("discriminator", context_args=("data_shape", "num_classes"))
+
+Norm = Literal["none", "batch", "layer", "spectral"]
+NORMS = ("none", "batch", "layer", "spectral")
+
+
+def feature_norm(kind: Norm, channels: int, spatial: bool = True) -> nn.Module:
+    """Normalisation after a conv/linear layer: batch, layer (over C,H,W) or nothing.
+
+    Spectral norm is not a feature norm (it wraps the weights, see ``maybe_spectral``),
+    so it gives Identity here.
+    """
+    if kind == "batch":
+        return nn.BatchNorm2d(channels) if spatial else nn.BatchNorm1d(channels)
+    if kind == "layer":
+        return nn.GroupNorm(1, channels) if spatial else nn.LayerNorm(channels)
+    return nn.Identity()
+
+
+def maybe_spectral(layer: nn.Module, kind: Norm, power_iterations: int = 1) -> nn.Module:
+    """Wrap ``layer``'s weight in spectral normalisation when ``kind == 'spectral'``."""
+    if kind == "spectral":
+        return nn.utils.parametrizations.spectral_norm(layer, n_power_iterations=power_iterations)
+    return layer
+
+
+def dcgan_init(module: nn.Module) -> None:
+    """DCGAN initialisation: conv/linear weights N(0, 0.02), norm scales N(1, 0.02), zero bias."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            weight = m.parametrizations.weight.original if hasattr(m, "parametrizations") else m.weight
+            nn.init.normal_(weight, 0.0, 0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.BatchNorm2d, nn.BatchNorm1d, nn.GroupNorm, nn.LayerNorm)) and m.weight is not None:
+            nn.init.normal_(m.weight, 1.0, 0.02)
+            nn.init.zeros_(m.bias)
+
+
+def count_parameters(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def build_generator(section: dict, data_shape: tuple[int, ...], z_dim: int, num_classes: int = 0) -> nn.Module:
+    return GENERATORS.build(section, "generator", data_shape=tuple(data_shape), z_dim=z_dim, num_classes=num_classes)
+
+
+def build_discriminator(section: dict, data_shape: tuple[int, ...], num_classes: int = 0) -> nn.Module:
+    return DISCRIMINATORS.build(section, "discriminator", data_shape=tuple(data_shape), num_classes=num_classes)
+
+
+def flatten_scores(out: torch.Tensor) -> torch.Tensor:
+    """(B, 1, 1, 1) or (B, 1) critic output -> (B,)."""
+    return out.reshape(out.shape[0])

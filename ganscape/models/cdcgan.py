@@ -1,0 +1,72 @@
+"""Class-conditional DCGAN: the DCGAN layer plan with class-conditional BN in G and a
+projection or AC-GAN head in D (same sizes as ``dcgan``: 4*2^k or 7*2^k).
+
+With ``conditional: false`` / ``conditioning: none`` the networks match ``dcgan`` layer for
+layer (same parameter count), so the two can be compared at equal capacity.
+"""
+from __future__ import annotations
+
+from torch import nn
+
+from ganscape.models.base import DISCRIMINATORS, GENERATORS, Norm, dcgan_init, feature_norm, maybe_spectral
+from ganscape.models.conditional import (Conditioning, ConditionalCritic, GeneratorNorm, conditional_classes,
+                                         make_head)
+from ganscape.models.dcgan import upsampling_plan
+
+
+class ConditionalDCGANGenerator(nn.Module):
+    """z (B, z_dim), y (B,) -> (B, C, S, S) in [-1, 1]."""
+
+    def __init__(self, z_dim: int, channels: int, base: int, k: int, ngf: int, num_classes: int):
+        super().__init__()
+        self.num_classes = num_classes
+        width = ngf * 2 ** (k - 1)
+        self.convs = nn.ModuleList([nn.ConvTranspose2d(z_dim, width, base, 1, 0, bias=False)])
+        self.norms = nn.ModuleList([GeneratorNorm("batch", width, num_classes)])
+        for _ in range(k - 1):
+            self.convs.append(nn.ConvTranspose2d(width, width // 2, 4, 2, 1, bias=False))
+            self.norms.append(GeneratorNorm("batch", width // 2, num_classes))
+            width //= 2
+        self.to_image = nn.ConvTranspose2d(width, channels, 4, 2, 1, bias=False)
+        dcgan_init(self)
+
+    def forward(self, z, y=None):
+        h = z.reshape(z.shape[0], z.shape[1], 1, 1)
+        for conv, norm in zip(self.convs, self.norms):
+            h = norm(conv(h), y).relu()
+        return self.to_image(h).tanh()
+
+
+class ConditionalDCGANDiscriminator(ConditionalCritic):
+    """x (B, C, S, S), y (B,) -> (B,) scores; h is the flattened last feature map."""
+
+    def __init__(self, channels: int, base: int, k: int, ndf: int, norm: Norm, num_classes: int,
+                 conditioning: Conditioning):
+        super().__init__()
+        layers = [maybe_spectral(nn.Conv2d(channels, ndf, 4, 2, 1, bias=norm == "spectral"), norm),
+                  nn.LeakyReLU(0.2)]
+        width = ndf
+        for _ in range(k - 1):
+            layers += [maybe_spectral(nn.Conv2d(width, width * 2, 4, 2, 1, bias=norm in ("none", "spectral")), norm),
+                       feature_norm(norm, width * 2), nn.LeakyReLU(0.2)]
+            width *= 2
+        self.net = nn.Sequential(*layers)
+        self.head = make_head(width * base * base, num_classes, conditioning, norm, "discriminator", bias=False)
+        dcgan_init(self)
+
+    def features(self, x):
+        return self.net(x).flatten(1)
+
+
+@GENERATORS.register("cdcgan", "DCGAN generator with class-conditional BN (gamma = 1 + f(y)); sizes as dcgan")
+def cdcgan_generator(data_shape, z_dim, num_classes, ngf: int = 64, conditional: bool = True):
+    base, k = upsampling_plan(data_shape, "generator")
+    classes = conditional_classes(conditional, num_classes, "generator.conditional")
+    return ConditionalDCGANGenerator(z_dim, data_shape[0], base, k, ngf, classes)
+
+
+@DISCRIMINATORS.register("cdcgan", "DCGAN discriminator with a projection or AC-GAN class head; sizes as dcgan")
+def cdcgan_discriminator(data_shape, num_classes, ndf: int = 64, norm: Norm = "batch",
+                         conditioning: Conditioning = "projection"):
+    base, k = upsampling_plan(data_shape, "discriminator")
+    return ConditionalDCGANDiscriminator(data_shape[0], base, k, ndf, norm, num_classes, conditioning)

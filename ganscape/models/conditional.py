@@ -1,0 +1,154 @@
+"""Class conditioning layers shared by the conditional architectures.
+
+- ``ClassBatchNorm``: batch norm whose scale and shift depend on the label (de Vries et al.
+  2017; Miyato & Koyama 2018): ``BN(x) * (1 + gamma(y)) + beta(y)``. The ``1 +`` offset
+  matters: compare_gan's version omitted it (issue #54), so a zero-initialised embedding
+  multiplied every feature map by 0.
+- ``CriticHead``: the last layer of a discriminator, from pooled features h (B, F) to scores
+  (B,), unconditional, with a projection term ``<embed(y), h>`` (Miyato & Koyama 2018), or
+  with an extra AC-GAN class head (Odena et al. 2017) returning raw logits (B, K).
+- ``classification_loss``: cross-entropy on raw logits (no softmax before it).
+"""
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ganscape.models.base import Norm, maybe_spectral
+from ganscape.registry import ConfigError
+
+Conditioning = Literal["none", "projection", "acgan"]
+
+
+def conditional_classes(conditional: bool, num_classes: int, who: str) -> int:
+    """Number of classes a conditional G/D uses (0 when ``conditional`` is off).
+
+    Raises ConfigError when conditioning is asked for on unlabelled data.
+    """
+    if not conditional:
+        return 0
+    if num_classes < 1:
+        raise ConfigError(f"{who}: conditioning needs a labelled dataset, but this one has no classes; "
+                          "set it to none/false or use a labelled dataset (e.g. digits, mnist)")
+    return num_classes
+
+
+class ClassBatchNorm(nn.Module):
+    """Batch norm with per-class affine parameters: BN(x) * (1 + gamma[y]) + beta[y].
+
+    x: (B, C, H, W) or (B, C); y: (B,) int64. Embeddings start at zero, so at init the
+    layer is plain (non-affine) batch norm.
+    """
+
+    def __init__(self, channels: int, num_classes: int):
+        super().__init__()
+        self.num_classes = num_classes
+        self.bn = nn.BatchNorm2d(channels, affine=False)
+        self.gamma = nn.Embedding(num_classes, channels)
+        self.beta = nn.Embedding(num_classes, channels)
+        nn.init.zeros_(self.gamma.weight)
+        nn.init.zeros_(self.beta.weight)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        if y is None:
+            raise ValueError("this generator is class-conditional: pass labels y (B,)")
+        flat = x.dim() == 2
+        h = self.bn(x[:, :, None, None] if flat else x)
+        h = h * (1 + self.gamma(y))[:, :, None, None] + self.beta(y)[:, :, None, None]
+        return h[:, :, 0, 0] if flat else h
+
+
+class GeneratorNorm(nn.Module):
+    """Norm after a generator layer: class-conditional BN, BN, or nothing; ``forward(x, y)``."""
+
+    def __init__(self, kind: Literal["batch", "none"], channels: int, num_classes: int = 0):
+        super().__init__()
+        if num_classes > 0:
+            self.norm: nn.Module = ClassBatchNorm(channels, num_classes)
+            self.conditional = True
+        else:
+            self.norm = nn.BatchNorm2d(channels) if kind == "batch" else nn.Identity()
+            self.conditional = False
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        if self.conditional:
+            return self.norm(x, y)
+        if x.dim() == 2 and isinstance(self.norm, nn.BatchNorm2d):
+            return self.norm(x[:, :, None, None])[:, :, 0, 0]
+        return self.norm(x)
+
+
+class CriticHead(nn.Module):
+    """Pooled features h (B, F) -> scores (B,), optionally class-aware.
+
+    ``conditioning``: ``none``: linear(h); ``projection``: linear(h) + <embed(y), h>;
+    ``acgan``: linear(h) for real/fake plus ``classify(h)`` -> (B, K) raw class logits.
+    """
+
+    def __init__(self, features: int, num_classes: int, conditioning: Conditioning, norm: Norm,
+                 bias: bool = True):
+        super().__init__()
+        self.conditioning = conditioning
+        self.linear = maybe_spectral(nn.Linear(features, 1, bias=bias), norm)
+        if conditioning == "projection":
+            embed = nn.Embedding(num_classes, features)
+            nn.init.normal_(embed.weight, 0.0, 0.02)
+            self.embed = maybe_spectral(embed, norm)
+        elif conditioning == "acgan":
+            self.classifier = maybe_spectral(nn.Linear(features, num_classes), norm)
+
+    def forward(self, h: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        score = self.linear(h).reshape(h.shape[0])
+        if self.conditioning == "projection":
+            if y is None:
+                raise ValueError("a projection discriminator needs labels for every batch, fakes included: "
+                                 "use a conditional generator (generator.conditional=true)")
+            score = score + (self.embed(y) * h).sum(dim=1)
+        return score
+
+    def classify(self, h: torch.Tensor) -> torch.Tensor:
+        """(B, F) -> (B, K) raw class logits (AC-GAN head only)."""
+        return self.classifier(h)
+
+
+class ConditionalCritic(nn.Module):
+    """Base for discriminators built as ``features(x) -> h (B, F)`` then a ``CriticHead``.
+
+    AC-GAN discriminators expose ``forward_aux(x, y) -> (scores (B,), class logits (B, K))``;
+    the alternating scheme adds the classification loss when it is present.
+    """
+
+    head: CriticHead
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        return self.head(self.features(x), y)
+
+    def __getattr__(self, name: str):
+        if name == "forward_aux":
+            head = self._modules.get("head")
+            if head is None or head.conditioning != "acgan":
+                raise AttributeError(name)
+            return self._forward_aux
+        return super().__getattr__(name)
+
+    def _forward_aux(self, x: torch.Tensor, y: torch.Tensor | None = None):
+        h = self.features(x)
+        return self.head(h, y), self.head.classify(h)
+
+
+def classification_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy of raw class logits (B, K) against labels (B,)."""
+    return F.cross_entropy(logits, y)
+
+
+def make_head(features: int, num_classes: int, conditioning: Conditioning, norm: Norm, who: str,
+              bias: bool = True) -> CriticHead:
+    """A CriticHead, checking that conditioning has labels to use."""
+    classes = conditional_classes(conditioning != "none", num_classes, f"{who}.conditioning")
+    return CriticHead(features, classes, conditioning, norm, bias)

@@ -1,0 +1,104 @@
+"""Pair critic of the Turing-test GAN (Su 2018): T(x_a, x_b) = D(E(x_a) - E(x_b)).
+
+E is any registered discriminator used as an encoder: its body up to (not including) the
+score layer, followed by global average pooling over spatial axes. An architecture can
+instead define ``features(x)`` or ``features(x, y)`` (as ``sndcgan`` and the ResNets do); otherwise it must keep its layers in an
+``nn.Sequential`` named ``net`` whose last module is the score layer (``mlp``, ``dcgan``).
+D is the head Dense(hidden, SN) -> LeakyReLU(0.2) -> Dense(1, no bias, SN).
+
+``pair(x_a, x_b)`` gives T for row-wise pairs (row i of x_a with row i of x_b).
+``forward(x)`` gives D(E(x)) so penalties and non-Turing objectives still see a plain
+(B,) critic; the Turing objectives (``ganscape/losses/turing.py``) call ``pair``.
+"""
+from __future__ import annotations
+
+import inspect
+
+import torch
+from torch import nn
+from torch.nn.utils import parametrize
+
+from ganscape.models.base import DISCRIMINATORS
+from ganscape.registry import ConfigError
+
+
+def _encoder_body(critic: nn.Module, key: str) -> nn.Module:
+    """Strip the score layer off a discriminator so it outputs features."""
+    if hasattr(critic, "features"):
+        return critic
+    net = getattr(critic, "net", None)
+    if not isinstance(net, nn.Sequential) or len(net) < 2:
+        raise ConfigError(f"{key}: this architecture cannot be used as an encoder (it has neither a "
+                          "`features(x, y)` method nor an `nn.Sequential` `net` ending in its score layer)")
+    net[-1] = nn.Identity()
+    return critic
+
+
+def _encode(body: nn.Module, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+    """E(x): (B, F); ``features`` may take (x) or (x, y); spatial axes are averaged."""
+    if hasattr(body, "features"):
+        takes_label = len(inspect.signature(body.features).parameters) >= 2
+        h = body.features(x, y) if takes_label else body.features(x)
+    else:
+        h = body.net(x)
+    return h.flatten(2).mean(2) if h.dim() > 2 else h
+
+
+class PairCritic(nn.Module):
+    def __init__(self, encoder: nn.Module, feature_dim: int, hidden: int, power_iterations: int):
+        super().__init__()
+        self.encoder = encoder
+        sn = nn.utils.parametrizations.spectral_norm
+        self.head = nn.Sequential(
+            sn(nn.Linear(feature_dim, hidden), n_power_iterations=power_iterations),
+            nn.LeakyReLU(0.2),
+            sn(nn.Linear(hidden, 1, bias=False), n_power_iterations=power_iterations),
+        )
+
+    def features(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """x: (B, *shape) -> E(x): (B, F), spatial axes averaged."""
+        return _encode(self.encoder, x, y)
+
+    def pair(self, x_a, x_b, y_a=None, y_b=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(T(x_a, x_b), T(x_b, x_a)), each (B,); E runs once per batch."""
+        with parametrize.cached():  # one spectral-norm power iteration per pair, not per call
+            e_a, e_b = self.features(x_a, y_a), self.features(x_b, y_b)
+            return self.head(e_a - e_b).flatten(), self.head(e_b - e_a).flatten()
+
+    def forward(self, x, y=None):
+        """D(E(x)): (B,) scores of a single batch (for penalties and plain objectives)."""
+        return self.head(self.features(x, y)).flatten()
+
+
+def _default_encoder(data_shape: tuple[int, ...]) -> dict:
+    name = "dcgan" if len(data_shape) == 3 else "mlp"
+    return {"name": name, "norm": "spectral"}
+
+
+@DISCRIMINATORS.register("pair", "Turing-test pair critic T(x_r, x_f) = D(E(x_r) - E(x_f)); SN head")
+def pair_critic(data_shape, num_classes, encoder: dict | None = None, hidden: int = 512,
+                power_iterations: int = 5):
+    """``encoder`` is a discriminator section (default: mlp or dcgan with spectral norm)."""
+    if hidden < 1 or power_iterations < 1:
+        raise ConfigError(f"discriminator: hidden and power_iterations must be >= 1, "
+                          f"got hidden={hidden}, power_iterations={power_iterations}")
+    section = dict(encoder) if encoder is not None else _default_encoder(data_shape)
+    if section.get("name") == "pair":
+        raise ConfigError("discriminator.encoder.name: 'pair' cannot encode itself; choose e.g. mlp or dcgan")
+    key = "discriminator.encoder"
+    body = DISCRIMINATORS.build(section, key, data_shape=tuple(data_shape), num_classes=num_classes)
+    body = _encoder_body(body, key)
+    return PairCritic(body, _feature_dim(body, data_shape), hidden, power_iterations)
+
+
+@torch.no_grad()
+def _feature_dim(body: nn.Module, data_shape: tuple[int, ...]) -> int:
+    """Width F of E(x), found by encoding a probe batch in eval mode (no state changes)."""
+    was = body.training
+    body.eval()
+    try:
+        probe = torch.zeros((2,) + tuple(data_shape))
+        h = _encode(body, probe, None)
+    finally:
+        body.train(was)
+    return h.shape[1]

@@ -1,0 +1,104 @@
+"""SNDCGAN (Miyato et al. 2018) as used in the "GAN landscape" study (google/compare_gan).
+
+G: linear(z -> s8 x s8 x 512) + BN + ReLU; three deconv(4, stride 2) to 256, 128, 64 channels
+with BN + ReLU; deconv(3, stride 1) to the image channels; tanh. s8 = ceil(S / 8); a stride-2
+deconv doubles the size and is cropped to ceil(S / 2^i), as TensorFlow's "SAME" output shapes.
+D: conv3(64), conv4s2(128), conv3(128), conv4s2(256), conv3(256), conv4s2(512), conv3(512), each
+followed by LeakyReLU(0.1), then linear(flattened -> 1). Spectral norm by default; ``norm:
+batch|layer`` puts that norm after every conv but the first (compare_gan's SNDCGAN D has no
+feature norm; the option is ours, for the study's normalisation axis).
+Any square size >= 8 works (e.g. 28, 32, 48, 64, 128).
+"""
+from __future__ import annotations
+
+from typing import Literal
+
+from torch import nn
+
+from ganscape.models.base import DISCRIMINATORS, GENERATORS, Norm, dcgan_init, feature_norm, maybe_spectral
+from ganscape.models.conditional import (Conditioning, ConditionalCritic, GeneratorNorm, conditional_classes,
+                                         make_head)
+from ganscape.registry import ConfigError
+
+G_WIDTHS = (512, 256, 128, 64)
+D_PLAN = ((64, 3, 1), (128, 4, 2), (128, 3, 1), (256, 4, 2), (256, 3, 1), (512, 4, 2), (512, 3, 1))
+MIN_SIZE = 8
+
+
+def square_size(data_shape: tuple[int, ...], who: str, name: str, min_size: int) -> int:
+    """The side S of (C, S, S) image shapes of at least ``min_size`` px, or a ConfigError."""
+    if len(data_shape) != 3 or data_shape[1] != data_shape[2]:
+        raise ConfigError(f"{who}.name: {name!r} needs square images (C, S, S), got samples of shape {data_shape}")
+    if data_shape[1] < min_size:
+        raise ConfigError(f"{who}.name: {name!r} needs images of at least {min_size} px, got {data_shape[1]}")
+    return data_shape[1]
+
+
+def ceil_halves(size: int, times: int) -> list[int]:
+    """[ceil(S/2^times), ..., ceil(S/2), S]: the feature sizes of a 'SAME'-padded decoder."""
+    sizes = [size]
+    for _ in range(times):
+        sizes.append(-(-sizes[-1] // 2))
+    return sizes[::-1]
+
+
+class SNDCGANGenerator(nn.Module):
+    """z (B, z_dim), y (B,) or None -> (B, C, S, S) in [-1, 1]."""
+
+    def __init__(self, z_dim: int, channels: int, size: int, norm: Literal["batch", "none"], num_classes: int):
+        super().__init__()
+        self.num_classes = num_classes
+        self.sizes = ceil_halves(size, 3)
+        first = G_WIDTHS[0] * self.sizes[0] ** 2
+        self.fc = nn.Linear(z_dim, first)
+        self.norms = nn.ModuleList([GeneratorNorm(norm, first, num_classes)])
+        self.deconvs = nn.ModuleList()
+        for c_in, c_out in zip(G_WIDTHS, G_WIDTHS[1:]):
+            self.deconvs.append(nn.ConvTranspose2d(c_in, c_out, 4, 2, 1))
+            self.norms.append(GeneratorNorm(norm, c_out, num_classes))
+        self.to_image = nn.Conv2d(G_WIDTHS[-1], channels, 3, 1, 1)  # = deconv3 stride 1 up to a flip
+        dcgan_init(self)
+
+    def forward(self, z, y=None):
+        h = self.norms[0](self.fc(z), y).relu()
+        h = h.reshape(z.shape[0], G_WIDTHS[0], self.sizes[0], self.sizes[0])
+        for deconv, norm, size in zip(self.deconvs, self.norms[1:], self.sizes[1:]):
+            h = norm(deconv(h)[:, :, :size, :size], y).relu()
+        return self.to_image(h).tanh()
+
+
+class SNDCGANDiscriminator(ConditionalCritic):
+    """x (B, C, S, S), y (B,) or None -> (B,) scores; h is the flattened last feature map."""
+
+    def __init__(self, channels: int, size: int, norm: Norm, num_classes: int, conditioning: Conditioning):
+        super().__init__()
+        layers, c_in = [], channels
+        for i, (c_out, kernel, stride) in enumerate(D_PLAN):
+            conv = nn.Conv2d(c_in, c_out, kernel, stride, 1)
+            layers += [maybe_spectral(conv, norm), feature_norm(norm, c_out) if i else nn.Identity(),
+                       nn.LeakyReLU(0.1)]
+            c_in = c_out
+            size = (size + 2 - kernel) // stride + 1
+        self.net = nn.Sequential(*layers)
+        self.head = make_head(c_in * size * size, num_classes, conditioning, norm, "discriminator")
+        dcgan_init(self)
+
+    def features(self, x):
+        return self.net(x).flatten(1)
+
+
+@GENERATORS.register("sndcgan", "SNDCGAN generator (compare_gan); any square size >= 8; conditional BN option")
+def sndcgan_generator(data_shape, z_dim, num_classes, norm: Literal["batch", "none"] = "batch",
+                      conditional: bool = False):
+    size = square_size(data_shape, "generator", "sndcgan", MIN_SIZE)
+    classes = conditional_classes(conditional, num_classes, "generator.conditional")
+    return SNDCGANGenerator(z_dim, data_shape[0], size, norm, classes)
+
+
+@DISCRIMINATORS.register("sndcgan", "SNDCGAN discriminator (compare_gan, LeakyReLU 0.1); norm spectral|batch|layer|none")
+def sndcgan_discriminator(data_shape, num_classes, norm: Norm = "spectral", conditioning: Conditioning = "none"):
+    size = square_size(data_shape, "discriminator", "sndcgan", MIN_SIZE)
+    return SNDCGANDiscriminator(data_shape[0], size, norm, num_classes, conditioning)
+
+
+sndcgan_generator.reference_shape = sndcgan_discriminator.reference_shape = (3, 32, 32)

@@ -1,0 +1,26 @@
+"""WGAN-GP gradient penalty (Gulrajani et al. 2017).
+
+x_hat = x_real + a (x_fake - x_real), a ~ U(0, 1) per sample;
+penalty = weight * E[(||grad_x_hat D(x_hat)||_2 - 1)^2], weight 10 in the paper.
+"""
+from __future__ import annotations
+
+import torch
+
+from ganscape.penalties.base import PENALTIES, gradient_norms
+
+
+class WGANGP:
+    def __init__(self, weight: float):
+        self.weight = weight
+
+    def __call__(self, critic, x_real, x_fake, y_real=None, y_fake=None):
+        alpha = torch.rand((x_real.shape[0],) + (1,) * (x_real.dim() - 1), device=x_real.device)
+        x_hat = (x_real + alpha * (x_fake.detach() - x_real)).requires_grad_(True)
+        norms = gradient_norms(critic(x_hat, y_real), x_hat)
+        return self.weight * ((norms - 1) ** 2).mean()
+
+
+@PENALTIES.register("wgan_gp", "WGAN-GP: two-sided gradient penalty on real/fake interpolates")
+def wgan_gp(weight: float = 10.0):
+    return WGANGP(weight)

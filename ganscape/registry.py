@@ -1,0 +1,155 @@
+"""Named registries of interchangeable components.
+
+Every swappable part of ganscape (datasets, architectures, objectives, penalties,
+priors, metrics, ...) is a factory function registered under a short name. A config
+names the component and gives its keyword arguments::
+
+    loss: {name: hinge}
+    discriminator: {name: dcgan, ndf: 64, norm: spectral}
+
+``Registry.build(section, **context)`` checks the keyword arguments against the
+factory's signature *before* anything is built, so a typo or a wrong type is reported
+with the key, the bad value and the valid choices.
+"""
+from __future__ import annotations
+
+import inspect
+import typing
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
+
+
+class ConfigError(ValueError):
+    """A config value is invalid. The message names the key, the value and the choices."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: str
+    factory: Callable[..., Any]
+    description: str
+
+    def options(self, context_args: tuple[str, ...] = ()) -> dict[str, inspect.Parameter]:
+        """Keyword options a config may set (the factory's parameters minus context ones)."""
+        params = inspect.signature(self.factory).parameters
+        return {
+            k: p for k, p in params.items()
+            if k not in context_args and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+        }
+
+
+class Registry:
+    """A name -> factory table for one kind of component.
+
+    ``context_args`` are factory parameters the caller supplies (e.g. a generator is given
+    ``data_shape`` and ``z_dim`` by the trainer); config sections may not set them.
+    """
+
+    def __init__(self, kind: str, context_args: tuple[str, ...] = ()):
+        self.kind = kind
+        self.context_args = tuple(context_args)
+        self._entries: dict[str, Entry] = {}
+
+    def register(self, name: str, description: str | None = None):
+        """Decorator: ``@LOSSES.register("hinge", "Hinge loss (Lim & Ye 2017)")``."""
+
+        def wrap(factory: Callable[..., Any]) -> Callable[..., Any]:
+            if name in self._entries:
+                raise ValueError(f"{self.kind} {name!r} is registered twice")
+            doc = description or (inspect.getdoc(factory) or "").split("\n")[0]
+            self._entries[name] = Entry(name, factory, doc)
+            return factory
+
+        return wrap
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[Entry]:
+        return iter(sorted(self._entries.values(), key=lambda e: e.name))
+
+    def names(self) -> list[str]:
+        return sorted(self._entries)
+
+    def get(self, name: str, key: str | None = None) -> Entry:
+        """Look a component up; unknown names raise ConfigError listing the registered ones."""
+        if name not in self._entries:
+            where = f"{key}: " if key else ""
+            raise ConfigError(
+                f"{where}unknown {self.kind} {name!r}; registered: {', '.join(self.names())}"
+            )
+        return self._entries[name]
+
+    def validate(self, section: dict[str, Any], key: str) -> Entry:
+        """Check a ``{name: ..., **kwargs}`` config section without building anything."""
+        if not isinstance(section, dict) or "name" not in section:
+            raise ConfigError(f"{key}: expected a mapping with a 'name' key, got {section!r}")
+        entry = self.get(section["name"], key=f"{key}.name")
+        options = entry.options(self.context_args)
+        for opt, value in section.items():
+            if opt == "name":
+                continue
+            if opt not in options:
+                valid = ", ".join(sorted(options)) or "(none)"
+                raise ConfigError(
+                    f"{key}.{opt}: {self.kind} {entry.name!r} has no option {opt!r}; "
+                    f"valid options: {valid}"
+                )
+            _check_type(f"{key}.{opt}", value, options[opt], entry.factory)
+        return entry
+
+    def build(self, section: dict[str, Any], key: str, **context: Any) -> Any:
+        """Validate ``section`` and call the factory with its options plus ``context``."""
+        entry = self.validate(section, key)
+        kwargs = {k: v for k, v in section.items() if k != "name"}
+        try:
+            return entry.factory(**context, **kwargs)
+        except ConfigError as err:
+            msg = str(err)
+            raise ConfigError(msg if msg.startswith(key) else f"{key}: {msg}") from None
+
+
+def _check_type(key: str, value: Any, param: inspect.Parameter, factory: Callable) -> None:
+    """Check ``value`` against the factory's annotation for ``param`` (simple types only)."""
+    try:
+        hints = typing.get_type_hints(factory)
+    except Exception:  # unresolvable annotations: let the factory check
+        return
+    expected = hints.get(param.name)
+    if expected is None or _matches(value, expected):
+        return
+    raise ConfigError(f"{key}: expected {_type_name(expected)}, got {value!r} ({type(value).__name__})")
+
+
+def _matches(value: Any, expected: Any) -> bool:
+    origin = typing.get_origin(expected)
+    if expected is Any:
+        return True
+    if origin is typing.Union or str(origin) == "<class 'types.UnionType'>":
+        return any(_matches(value, arg) for arg in typing.get_args(expected))
+    if origin is typing.Literal:
+        return value in typing.get_args(expected)
+    if expected is type(None):
+        return value is None
+    if expected is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if expected is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if origin in (list, tuple):
+        args = typing.get_args(expected)
+        if not isinstance(value, (list, tuple)):
+            return False
+        if not args or (len(args) == 2 and args[1] is Ellipsis):
+            return all(_matches(v, args[0]) for v in value) if args else True
+        return len(args) == len(value) and all(_matches(v, a) for v, a in zip(value, args))
+    if origin is dict:
+        return isinstance(value, dict)
+    if isinstance(expected, type):
+        return isinstance(value, expected)
+    return True
+
+
+def _type_name(expected: Any) -> str:
+    if typing.get_origin(expected) is typing.Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(expected))
+    return getattr(expected, "__name__", None) or str(expected).replace("typing.", "")

@@ -1,0 +1,129 @@
+"""Expand a study spec into tasks: one fully resolved, validated run config per task.
+
+The expansion is deterministic: grid axes in the order written, then ``random.samples``
+draws per grid point from one ``numpy`` generator seeded with ``random.seed``, then
+``seeds``. Task ids are the positions in that order.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import itertools
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ganscape.config import config_hash, dump_yaml, load_config, merge
+from ganscape.registry import ConfigError
+from ganscape.studies.spec import StudySpec, get_dotted, set_dotted, value_label
+
+
+@dataclass
+class Task:
+    """One run of a study. ``factors`` maps each axis (and ``seed``) to its label."""
+
+    id: int
+    name: str
+    factors: dict[str, str]
+    config: dict[str, Any]
+
+    @property
+    def run_dir_name(self) -> str:
+        return f"task-{self.id:04d}"
+
+
+def sample_space(rng: np.random.Generator, space: dict[str, Any]) -> dict[str, Any]:
+    """One draw of every key of a random search space, in the order written."""
+    out = {}
+    for key, dist in space.items():
+        kind, arg = next(iter(dist.items()))
+        if kind == "choice":
+            out[key] = copy.deepcopy(arg[int(rng.integers(len(arg)))])
+        elif kind == "uniform":
+            out[key] = float(rng.uniform(arg[0], arg[1]))
+        elif kind == "loguniform":
+            out[key] = float(math.exp(rng.uniform(math.log(arg[0]), math.log(arg[1]))))
+        else:  # int: inclusive bounds
+            out[key] = int(rng.integers(int(arg[0]), int(arg[1]) + 1))
+    return out
+
+
+def _round(value: Any) -> Any:
+    """Round drawn floats to 4 significant digits so configs and labels stay readable."""
+    return float(f"{value:.4g}") if isinstance(value, float) else value
+
+
+def plan_tasks(spec: StudySpec) -> list[Task]:
+    """Every task of the study, validated; a bad combination raises ConfigError naming it."""
+    rng = np.random.default_rng(spec.random["seed"]) if spec.random else None
+    named = [a for a in spec.axes if a.named]
+    dotted = [a for a in spec.axes if not a.named]
+    ordered = named + dotted  # named axes may replace whole sections, so they go first
+    tasks: list[Task] = []
+    for point in itertools.product(*[list(axis.values.items()) for axis in spec.axes]):
+        chosen = dict(zip([a.key for a in spec.axes], point))
+        draws = ([{k: _round(v) for k, v in sample_space(rng, spec.random["space"]).items()}
+                  for _ in range(spec.random["samples"])] if rng is not None else [{}])
+        for j, draw in enumerate(draws):
+            for seed in spec.seeds:
+                config = copy.deepcopy(spec.base)
+                for axis in ordered:
+                    label, value = chosen[axis.key]
+                    config = merge(config, value) if axis.named else set_dotted(config, axis.key, value)
+                for key, value in draw.items():
+                    config = set_dotted(config, key, value)
+                for target, source in spec.tie.items():
+                    config = set_dotted(config, target, get_dotted(config, source))
+                config["seed"] = seed
+                factors = {axis.key: chosen[axis.key][0] for axis in spec.axes}
+                factors.update({key: value_label(v) for key, v in draw.items()})
+                if rng is not None:
+                    factors["sample"] = str(j)
+                factors["seed"] = str(seed)
+                task_id = len(tasks)
+                name = "/".join(factors.values())
+                try:
+                    resolved = load_config(config)
+                except ConfigError as err:
+                    raise ConfigError(f"task {task_id} ({name}): {err}") from None
+                tasks.append(Task(task_id, name, factors, resolved))
+    if not tasks:
+        raise ConfigError("grid: the study has no tasks")
+    return tasks
+
+
+def plan_hash(tasks: list[Task]) -> str:
+    blob = json.dumps([[t.id, t.name, t.factors, config_hash(t.config)] for t in tasks], sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def write_plan(spec: StudySpec, out_dir: str | Path) -> tuple[list[Task], bool]:
+    """Write ``study.yaml``, ``tasks/task-NNNN.yaml`` and the database in ``out_dir``.
+
+    Planning the same study into the same folder again changes nothing and returns
+    ``(tasks, False)``; a different plan in an existing study folder is an error.
+    """
+    from ganscape.studies.store import Store
+    from ganscape.utils.io import atomic_write_text
+
+    tasks = plan_tasks(spec)
+    digest = plan_hash(tasks)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    with Store(out) as store:
+        existing = store.get_meta("plan_hash")
+        if existing is not None and existing != digest:
+            raise ConfigError(f"--out: {out} already holds a different study plan ({store.get_meta('name')}); "
+                              "use a new folder")
+        if existing == digest:
+            return tasks, False
+        atomic_write_text(out / "study.yaml", dump_yaml(spec.source))
+        for task in tasks:
+            header = f"# task {task.id}: {task.name}\n"
+            atomic_write_text(out / "tasks" / f"{task.run_dir_name}.yaml", header + dump_yaml(task.config))
+        store.create(spec, tasks, digest)
+    return tasks, True

@@ -1,0 +1,232 @@
+"""Study specs: a base run config plus a search space, read from YAML.
+
+A study file looks like::
+
+    name: landscape-toy
+    description: objectives x penalties x normalisations on toy data
+    base: ring8                      # preset name, YAML path (relative to the study) or a mapping
+    overrides: [train.steps=1000]    # optional key=value strings applied to the base
+    grid:                            # cartesian product, in the order written
+      dataset:                       # a *named* axis: label -> partial config merged in
+        ring8: {data: {name: ring8}}
+        digits: {data: {name: digits, size: 16}, generator: {name: dcgan, ngf: 16}}
+      loss.name: [nonsaturating, wgan]      # a dotted-key axis: list of values
+    random:                          # optional: `samples` draws per grid point, fixed seed
+      samples: 2
+      seed: 0
+      space:
+        optim.d.lr: {loguniform: [1.0e-4, 1.0e-3]}
+        train.batch_size: {choice: [32, 64]}
+    tie: {optim.g.lr: optim.d.lr}    # optional: copy one key's value into another
+    seeds: [0, 1]                    # each point is repeated per training seed
+    eval: {metrics: [modes], n: 2000}
+    resources: {cpus: 1, gpus: 0}    # what one task asks the Ray scheduler for
+    report: {metrics: [reverse_kl, fid]}   # preferred metrics, first one present wins
+
+Named axes are applied first (so they may swap whole component sections), then dotted
+axes, random draws, ties and finally the seed.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ganscape.config import COMPONENT_SECTIONS, DEFAULTS, merge, read_source
+from ganscape.registry import ConfigError
+
+SPEC_KEYS = ("name", "description", "base", "overrides", "grid", "random", "tie", "seeds", "eval",
+             "resources", "report")
+DISTRIBUTIONS = ("choice", "uniform", "loguniform", "int")
+DEFAULT_EVAL = {"metrics": ["default"], "n": 2000}
+DEFAULT_RESOURCES = {"cpus": 1, "gpus": 0}
+
+
+@dataclass
+class Axis:
+    """One grid dimension: ``key`` is a dotted config key or an axis label; ``values`` maps a
+    short label to what it sets (a value for dotted axes, a partial config for named ones)."""
+
+    key: str
+    values: dict[str, Any]
+    named: bool
+
+
+@dataclass
+class StudySpec:
+    name: str
+    description: str
+    base: dict[str, Any]
+    axes: list[Axis]
+    random: dict[str, Any] | None
+    tie: dict[str, str]
+    seeds: list[int]
+    eval: dict[str, Any]
+    resources: dict[str, float]
+    report: dict[str, Any]
+    source: dict[str, Any] = field(default_factory=dict)
+
+
+def builtin_names() -> list[str]:
+    folder = resources.files("ganscape.studies").joinpath("builtin")
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def read_study(source: str | Path | dict[str, Any]) -> StudySpec:
+    """Read a study from a YAML path, a built-in study name or a mapping."""
+    if isinstance(source, dict):
+        return parse_study(source, Path.cwd())
+    path = Path(source)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        if not path.exists():
+            raise ConfigError(f"study file not found: {source}")
+        return parse_study(yaml.safe_load(path.read_text()) or {}, path.parent)
+    if str(source) in builtin_names():
+        text = resources.files("ganscape.studies").joinpath("builtin", f"{source}.yaml").read_text()
+        return parse_study(yaml.safe_load(text) or {}, Path.cwd())
+    raise ConfigError(f"unknown study {str(source)!r}: not a file and not a built-in study; "
+                      f"built-in: {', '.join(builtin_names())}")
+
+
+def parse_study(data: dict[str, Any], folder: Path) -> StudySpec:
+    """Check a study mapping and normalise it; errors name the key and the valid choices."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"a study must be a mapping, got {type(data).__name__}")
+    for key in data:
+        if key not in SPEC_KEYS:
+            raise ConfigError(f"{key}: unknown study key; valid keys: {', '.join(SPEC_KEYS)}")
+    name = data.get("name")
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"name: a study needs a non-empty name, got {name!r}")
+    seeds = data.get("seeds", [0])
+    if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
+        raise ConfigError(f"seeds: expected a non-empty list of integers, got {seeds!r}")
+    return StudySpec(
+        name=name,
+        description=str(data.get("description", "")),
+        base=resolve_base(data.get("base"), data.get("overrides", []), folder),
+        axes=parse_grid(data.get("grid") or {}),
+        random=parse_random(data.get("random")),
+        tie=parse_tie(data.get("tie") or {}),
+        seeds=seeds,
+        eval=_section(data, "eval", DEFAULT_EVAL),
+        resources=_section(data, "resources", DEFAULT_RESOURCES),
+        report=_section(data, "report", {"metrics": []}),
+        source=copy.deepcopy(data),
+    )
+
+
+def _section(data: dict[str, Any], key: str, defaults: dict[str, Any]) -> dict[str, Any]:
+    value = data.get(key) or {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{key}: expected a mapping, got {value!r}")
+    unknown = sorted(set(value) - set(defaults))
+    if unknown:
+        raise ConfigError(f"{key}.{unknown[0]}: unknown key; valid keys: {', '.join(defaults)}")
+    return {**copy.deepcopy(defaults), **value}
+
+
+def resolve_base(base: Any, overrides: Any, folder: Path) -> dict[str, Any]:
+    """The full (defaults-merged) base config, not yet validated."""
+    from ganscape.config import apply_overrides
+
+    if base is None:
+        data: dict[str, Any] = {}
+    elif isinstance(base, dict):
+        data = copy.deepcopy(base)
+    elif isinstance(base, str):
+        candidate = folder / base
+        data = read_source(str(candidate) if candidate.suffix in (".yaml", ".yml") else base)
+    else:
+        raise ConfigError(f"base: expected a preset name, a YAML path or a mapping, got {base!r}")
+    if not isinstance(overrides, list) or not all(isinstance(o, str) for o in overrides):
+        raise ConfigError(f"overrides: expected a list of key=value strings, got {overrides!r}")
+    return apply_overrides(merge(DEFAULTS, data), overrides)
+
+
+def parse_grid(grid: Any) -> list[Axis]:
+    if not isinstance(grid, dict):
+        raise ConfigError(f"grid: expected a mapping of axis -> values, got {grid!r}")
+    axes = []
+    for key, values in grid.items():
+        if isinstance(values, dict) and values:
+            for label, part in values.items():
+                if not isinstance(part, dict):
+                    raise ConfigError(f"grid.{key}.{label}: a named axis value must be a partial config mapping, got {part!r}")
+            axes.append(Axis(str(key), {str(k): v for k, v in values.items()}, named=True))
+        elif isinstance(values, list) and values:
+            labels = [value_label(v) for v in values]
+            if len(set(labels)) != len(labels):
+                raise ConfigError(f"grid.{key}: values must be distinct, got {values!r}")
+            axes.append(Axis(str(key), dict(zip(labels, values)), named=False))
+        else:
+            raise ConfigError(f"grid.{key}: expected a non-empty list of values or a mapping label -> "
+                              f"partial config, got {values!r}")
+    return axes
+
+
+def parse_random(section: Any) -> dict[str, Any] | None:
+    if section is None:
+        return None
+    if not isinstance(section, dict) or not isinstance(section.get("space"), dict):
+        raise ConfigError(f"random: expected {{samples: N, seed: S, space: {{key: {{choice|uniform|loguniform|int: ...}}}}}}, got {section!r}")
+    samples, seed = section.get("samples", 1), section.get("seed", 0)
+    if not isinstance(samples, int) or samples < 1:
+        raise ConfigError(f"random.samples: expected a positive integer, got {samples!r}")
+    if not isinstance(seed, int):
+        raise ConfigError(f"random.seed: expected an integer, got {seed!r}")
+    for key, dist in section["space"].items():
+        if not (isinstance(dist, dict) and len(dist) == 1 and next(iter(dist)) in DISTRIBUTIONS):
+            raise ConfigError(f"random.space.{key}: expected one of {{{'|'.join(DISTRIBUTIONS)}: ...}}, got {dist!r}")
+        kind, arg = next(iter(dist.items()))
+        if kind == "choice" and not (isinstance(arg, list) and arg):
+            raise ConfigError(f"random.space.{key}.choice: expected a non-empty list, got {arg!r}")
+        if kind != "choice" and not (isinstance(arg, list) and len(arg) == 2 and arg[0] <= arg[1]):
+            raise ConfigError(f"random.space.{key}.{kind}: expected [low, high] with low <= high, got {arg!r}")
+        if kind == "loguniform" and arg[0] <= 0:
+            raise ConfigError(f"random.space.{key}.loguniform: bounds must be > 0, got {arg!r}")
+    return {"samples": samples, "seed": seed, "space": dict(section["space"])}
+
+
+def parse_tie(tie: Any) -> dict[str, str]:
+    if not isinstance(tie, dict) or not all(isinstance(v, str) for v in tie.values()):
+        raise ConfigError(f"tie: expected a mapping target.key -> source.key, got {tie!r}")
+    return {str(k): v for k, v in tie.items()}
+
+
+def value_label(value: Any) -> str:
+    """A short, stable text label for an axis value (used in task names and reports)."""
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, (dict, list)):
+        return yaml.safe_dump(value, default_flow_style=True, sort_keys=True).strip()
+    return str(value)
+
+
+def get_dotted(config: dict[str, Any], key: str) -> Any:
+    node: Any = config
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            raise ConfigError(f"{key}: not a key of the run config")
+        node = node[part]
+    return node
+
+
+def set_dotted(config: dict[str, Any], key: str, value: Any) -> dict[str, Any]:
+    """Return a copy of ``config`` with ``key`` set. Setting ``<section>.name`` to a new
+    component starts that section from the component's defaults, as on the command line."""
+    parts = key.split(".")
+    if len(parts) == 2 and parts[1] == "name" and parts[0] in COMPONENT_SECTIONS:
+        if config.get(parts[0], {}).get("name") != value:
+            out = copy.deepcopy(config)
+            out[parts[0]] = {"name": value}
+            return out
+        return copy.deepcopy(config)
+    update: Any = copy.deepcopy(value)
+    for part in reversed(parts):
+        update = {part: update}
+    return merge(config, update)

@@ -1,0 +1,129 @@
+"""Alternating updates: ``n_critic`` D steps, then ``g_steps`` G steps.
+
+As in the reference DCGAN loop, the fake batch of the last D step is generated with
+gradients and reused (detached for D) by the first G step, saving one G forward.
+Relativistic objectives score a fresh real batch in the G step.
+
+Auxiliary classifier (AC-GAN): when D has ``forward_aux(x, y) -> (scores, class logits)``,
+every critic call made through the objective also yields raw class logits, and
+``aux_weight * cross_entropy(logits, y)`` is added: in the D step for real and fake batches,
+in the G step for the fakes (their requested labels). Other discriminators take the
+unchanged path.
+"""
+from __future__ import annotations
+
+import torch
+
+from ganscape.registry import ConfigError
+from ganscape.training.schemes.base import SCHEMES, Scheme, grad_norm
+
+
+class AuxRecorder:
+    """Stands in for an AC-GAN critic: returns its scores, records (input, labels, logits)."""
+
+    def __init__(self, critic):
+        self.critic, self.calls = critic, []
+
+    def __call__(self, x, y=None):
+        scores, logits = self.critic.forward_aux(x, y)
+        self.calls.append((x, y, logits))
+        return scores
+
+    def loss(self, only=None):
+        """Mean cross-entropy over recorded labelled calls (those on ``only`` if given), or None."""
+        from ganscape.models.conditional import classification_loss
+
+        terms = [classification_loss(logits, y) for x, y, logits in self.calls
+                 if y is not None and (only is None or x is only)]
+        return torch.stack(terms).mean() if terms else None
+
+
+class Alternating(Scheme):
+    def __init__(self, n_critic: int, g_steps: int, aux_weight: float = 1.0):
+        self.n_critic, self.g_steps, self.aux_weight = n_critic, g_steps, aux_weight
+
+    @staticmethod
+    def critic_for(run):
+        return AuxRecorder(run.D) if hasattr(run.D, "forward_aux") else run.D
+
+    def add_aux(self, critic, total, out, key, only=None):
+        """Add the weighted classification loss of an AuxRecorder to ``total``; log it."""
+        if not isinstance(critic, AuxRecorder):
+            return total
+        aux = critic.loss(only)
+        if aux is None:
+            return total
+        out[key] = aux.detach()
+        return total + self.aux_weight * aux
+
+    def step(self, run, log):
+        out = self.critic_steps(run, log)
+        out.update(self.generator_steps(run, log, out.pop("_fake")))
+        return out
+
+    def critic_steps(self, run, log):
+        run.D.requires_grad_(True)
+        for i in range(self.n_critic):
+            x_real, y_real = run.real_batch()
+            z, y_fake = run.latent_batch()
+            last = i == self.n_critic - 1
+            with torch.set_grad_enabled(last):
+                x_fake = run.G(z, y_fake)
+            critic = self.critic_for(run)
+            s_real, s_fake = run.objective.critic_scores(critic, x_real, x_fake.detach(), y_real, y_fake)
+            loss_d = run.objective.d_loss(s_real, s_fake)
+            penalty = run.penalty(run.D, x_real, x_fake.detach(), y_real, y_fake)
+            total = loss_d if penalty is None else loss_d + penalty
+            out = {"loss_d": loss_d.detach()}
+            total = self.add_aux(critic, total, out, "aux_d")
+            run.opt_d.zero_grad(set_to_none=True)
+            total.backward()
+            if penalty is not None:
+                out["penalty"] = penalty.detach()
+            if log and last:
+                out["grad_norm_d"] = grad_norm(run.D)
+            run.opt_d.step()
+        out["_fake"] = (x_fake, y_fake)
+        return out
+
+    def generator_steps(self, run, log, fake):
+        run.D.requires_grad_(False)
+        for i in range(self.g_steps):
+            x_fake, y_fake = fake if i == 0 else self.fresh_fake(run)
+            critic = self.critic_for(run)
+            if run.objective.uses_real_in_g:
+                x_real, y_real = run.real_batch()
+                s_real, s_fake = run.objective.critic_scores(critic, x_real, x_fake, y_real, y_fake)
+            else:
+                s_real, s_fake = None, run.objective.fake_scores(critic, x_fake, y_fake)
+            loss_g = run.objective.g_loss(s_fake, s_real)
+            reg = run.prior.regularizer()
+            total = loss_g if reg is None else loss_g + reg
+            out = {"loss_g": loss_g.detach()}
+            total = self.add_aux(critic, total, out, "aux_g", only=x_fake)
+            run.opt_g.zero_grad(set_to_none=True)
+            total.backward()
+            if reg is not None:
+                out["prior_reg"] = reg.detach()
+            if log and i == self.g_steps - 1:
+                out["grad_norm_g"] = grad_norm(run.G)
+            run.opt_g.step()
+            if run.ema is not None:
+                run.ema.update(run.G)
+        run.D.requires_grad_(True)
+        return out
+
+    @staticmethod
+    def fresh_fake(run):
+        z, y = run.latent_batch()
+        return run.G(z, y), y
+
+
+@SCHEMES.register("alternating", "n_critic D steps then g_steps G steps (TTUR via optim.g/optim.d lr)")
+def alternating(n_critic: int = 1, g_steps: int = 1, aux_weight: float = 1.0):
+    """``aux_weight`` scales the AC-GAN classification loss (used only with an acgan D)."""
+    if n_critic < 1 or g_steps < 1:
+        raise ConfigError(f"scheme: n_critic and g_steps must be >= 1, got n_critic={n_critic}, g_steps={g_steps}")
+    if aux_weight < 0:
+        raise ConfigError(f"scheme.aux_weight: must be >= 0, got {aux_weight}")
+    return Alternating(n_critic, g_steps, aux_weight)

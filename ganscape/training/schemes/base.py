@@ -1,0 +1,38 @@
+"""Training schemes: what one training step does with a GANRun.
+
+A scheme factory returns an object with
+- ``step(run, log: bool) -> dict[str, Tensor]``: one training step; returns detached scalar
+  tensors to log (at least ``loss_d`` and ``loss_g``). When ``log`` is true it may add
+  costlier diagnostics (gradient norms). It must not call ``.item()`` (no GPU sync).
+- ``state_dict()`` / ``load_state_dict(state)``: scheme-specific state for checkpoints.
+"""
+from __future__ import annotations
+
+import torch
+
+from ganscape.registry import Registry
+
+SCHEMES = Registry("scheme")
+
+
+class Scheme:
+    def step(self, run, log: bool) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
+
+def grad_norm(module: torch.nn.Module) -> torch.Tensor:
+    """Global L2 norm of a module's gradients (0 when it has none)."""
+    grads = [p.grad for p in module.parameters() if p.grad is not None]
+    if not grads:
+        return torch.zeros(())
+    return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+
+
+def build_scheme(section: dict):
+    return SCHEMES.build(section, "scheme")

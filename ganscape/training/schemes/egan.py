@@ -1,0 +1,230 @@
+"""Evolutionary GAN training (E-GAN, Wang et al. 2018).
+
+Each step:
+1. ``n_critic`` D updates with the run's objective (the paper: standard BCE) against fakes
+   drawn from all parents (the batch split evenly between them).
+2. Every parent makes one child per mutation, each one G step from the parent's weights,
+   prior and Adam state, with D frozen (s = sigmoid, f = D(G(z)) logits):
+     0 minimax        E[log(1 - s(f))]
+     1 heuristic      E[-log s(f)]
+     2 least squares  E[(s(f) - 1)^2]
+3. Each child is scored on one real batch and one latent draw (from its parent's prior),
+   both shared by all children:
+     F = F_q + gamma * F_d,  F_q = E[s(D(G(z)))],  F_d = -log ||grad_D L_D||_2
+   (the PyTorch port's diversity term; L_D is D's loss on the real batch and the child's
+   fakes, the gradient taken over all of D's parameters).
+4. The ``parents`` fittest children survive with their Adam states. The fittest one lives
+   in ``run.G`` / ``run.opt_g`` / ``run.prior`` (so checkpoints, EMA and sampling see it);
+   the others are kept here and saved by ``state_dict()``.
+
+Logged: ``egan_mutation`` (0/1/2, the fittest child's mutation), ``egan_fitness``,
+``egan_fq`` and ``egan_fd`` of that child, and at each log step ``egan_wins_<mutation>``:
+how many steps since the previous log each mutation survived (so every step is counted). Selection reads fitness on the host (one
+synchronisation per step). All randomness comes from torch's global RNG.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from ganscape.registry import ConfigError
+from ganscape.training.schemes.base import SCHEMES, Scheme, grad_norm
+
+MUTATIONS = ("minimax", "heuristic", "least_squares")
+
+
+def mutation_loss(kind: int, fake_logits: torch.Tensor) -> torch.Tensor:
+    """G loss of mutation ``kind`` (index into MUTATIONS) from D's logits on fakes (B,)."""
+    if kind == 0:
+        return -F.softplus(fake_logits).mean()  # log(1 - s(f)) = -softplus(f)
+    if kind == 1:
+        return F.softplus(-fake_logits).mean()  # -log s(f) = softplus(-f)
+    if kind == 2:
+        return ((torch.sigmoid(fake_logits) - 1) ** 2).mean()
+    raise ValueError(f"unknown mutation {kind}; valid: 0..{len(MUTATIONS) - 1} ({', '.join(MUTATIONS)})")
+
+
+def fitness_terms(D, objective, s_real: torch.Tensor, x_fake: torch.Tensor,
+                  y_fake: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(F_q, F_d) of a child: mean sigmoid(D(x_fake)) and -log ||grad_D L_D||_2 with
+    L_D = objective.d_loss(s_real, D(x_fake)); ``s_real`` = D(x_real) with its graph (kept)."""
+    params = [p for p in D.parameters() if p.requires_grad]
+    s_fake = objective.fake_scores(D, x_fake, y_fake)
+    loss_d = objective.d_loss(s_real, s_fake)
+    grads = torch.autograd.grad(loss_d, params, retain_graph=True, allow_unused=True)
+    sq = sum((g ** 2).sum() for g in grads if g is not None)
+    return torch.sigmoid(s_fake.detach()).mean(), -0.5 * torch.log(sq)  # -log sqrt(sq)
+
+
+def _clone(tree: Any) -> Any:
+    """Deep copy of nested dicts/lists whose tensors are cloned (optimizer states share tensors)."""
+    if isinstance(tree, torch.Tensor):
+        return tree.detach().clone()
+    if isinstance(tree, dict):
+        return type(tree)((k, _clone(v)) for k, v in tree.items())
+    if isinstance(tree, (list, tuple)):
+        return type(tree)(_clone(v) for v in tree)
+    return tree
+
+
+def snapshot(run) -> dict[str, Any]:
+    """An independent copy of the generator side of a run: G, prior and G's Adam state."""
+    return {"G": _clone(run.G.state_dict()), "prior": _clone(run.prior.state_dict()),
+            "opt_g": _clone(run.opt_g.state_dict())}
+
+
+@torch.no_grad()
+def load_snapshot(run, snap: dict[str, Any], optimizer: bool = True) -> None:
+    """Copy a snapshot back into the run's tensors in place (cheaper than load_state_dict)."""
+    for module, saved in ((run.G, snap["G"]), (run.prior, snap["prior"])):
+        for dst, src in zip(module.state_dict().values(), saved.values()):
+            dst.copy_(src)
+    if optimizer:
+        load_optimizer_state(run.opt_g, snap["opt_g"])
+
+
+@torch.no_grad()
+def load_optimizer_state(opt: torch.optim.Optimizer, saved: dict[str, Any]) -> None:
+    """Put a saved per-parameter state (as from ``opt.state_dict()``) back, reusing the
+    optimizer's tensors. Hyper-parameters (lr, betas) are not touched: E-GAN never changes them."""
+    params = [p for group in opt.param_groups for p in group["params"]]
+    for index, param in enumerate(params):
+        state = saved["state"].get(index)
+        if state is None:
+            opt.state.pop(param, None)
+            continue
+        current = opt.state.get(param)
+        if current is not None and current.keys() == state.keys():
+            for key, value in state.items():
+                if isinstance(value, torch.Tensor):
+                    current[key].copy_(value)
+                else:
+                    current[key] = value
+        else:
+            opt.state[param] = _clone(dict(state))
+
+
+class EvolutionaryGAN(Scheme):
+    def __init__(self, parents: int, gamma: float, n_critic: int):
+        self.parents, self.gamma, self.n_critic = parents, gamma, n_critic
+        self.extra: list[dict[str, Any]] = []  # parents 2..mu (the best lives in the run)
+        self.wins = [0] * len(MUTATIONS)  # surviving mutation counts since the last log
+
+    # -- one training step ------------------------------------------------------------
+    def step(self, run, log):
+        if len(self.extra) != self.parents - 1:  # first step: every parent starts as G
+            self.extra = [snapshot(run) for _ in range(self.parents - 1)]
+        parents = [snapshot(run)] + self.extra
+        out = self.critic_steps(run, parents, log)
+        children = self.make_children(run, parents, log)
+        fitness = torch.stack([c["fitness"] for c in children])
+        order = torch.argsort(fitness, descending=True, stable=True).tolist()
+        survivors = [children[i] for i in order[:self.parents]]
+        load_snapshot(run, survivors[0]["snap"])
+        self.extra = [c["snap"] for c in survivors[1:]]
+        if run.ema is not None:
+            run.ema.update(run.G)
+        best = survivors[0]
+        out.update(loss_g=best["loss_g"], egan_mutation=torch.tensor(float(best["mutation"])),
+                   egan_fitness=best["fitness"], egan_fq=best["f_q"], egan_fd=best["f_d"])
+        self.wins[best["mutation"]] += 1
+        if log:
+            out["grad_norm_g"] = best["grad_norm_g"]
+            out.update({f"egan_wins_{name}": torch.tensor(float(n)) for name, n in zip(MUTATIONS, self.wins)})
+            self.wins = [0] * len(MUTATIONS)
+        return out
+
+    def parent_fakes(self, run, parents, grad: bool = False):
+        """A batch of fakes from all parents, split evenly, each from its own prior. With
+        one parent, run.G (which holds it) is used as is."""
+        if len(parents) == 1:
+            z, y = run.latent_batch()
+            with torch.set_grad_enabled(grad):
+                return run.G(z, y), y
+        xs, ys = [], []
+        for snap, size in zip(parents, torch.arange(run.batch_size).tensor_split(len(parents))):
+            if len(size) == 0:  # more parents than batch rows
+                continue
+            load_snapshot(run, snap, optimizer=False)
+            z, y = run.latent_batch(len(size))
+            with torch.no_grad():
+                xs.append(run.G(z, y))
+            ys.append(y)
+        return torch.cat(xs), (None if ys[0] is None else torch.cat(ys))
+
+    def critic_steps(self, run, parents, log):
+        run.D.requires_grad_(True)
+        for i in range(self.n_critic):
+            x_real, y_real = run.real_batch()
+            x_fake, y_fake = self.parent_fakes(run, parents)
+            s_real, s_fake = run.objective.critic_scores(run.D, x_real, x_fake.detach(), y_real, y_fake)
+            loss_d = run.objective.d_loss(s_real, s_fake)
+            penalty = run.penalty(run.D, x_real, x_fake.detach(), y_real, y_fake)
+            total = loss_d if penalty is None else loss_d + penalty
+            run.opt_d.zero_grad(set_to_none=True)
+            total.backward()
+            out = {"loss_d": loss_d.detach()}
+            if penalty is not None:
+                out["penalty"] = penalty.detach()
+            if log and i == self.n_critic - 1:
+                out["grad_norm_d"] = grad_norm(run.D)
+            run.opt_d.step()
+        return out
+
+    def make_children(self, run, parents, log):
+        """Mutate every parent with every mutation; returns the children with fitness."""
+        x_real, y_real = run.real_batch()
+        s_real = None
+        children = []
+        for parent in parents:
+            load_snapshot(run, parent, optimizer=False)
+            with torch.no_grad():  # the parent's latents, shared by its children
+                z_eval, y_eval = run.latent_batch(x_real.shape[0])
+            for kind in range(len(MUTATIONS)):
+                load_snapshot(run, parent)
+                child = {"mutation": kind, **self.mutate(run, kind, log)}
+                with torch.no_grad():
+                    x_fake = run.G(z_eval, y_eval)
+                if s_real is None:  # D(real) once per step; its graph is reused by every child
+                    s_real = run.objective.fake_scores(run.D, x_real, y_real)
+                f_q, f_d = fitness_terms(run.D, run.objective, s_real, x_fake, y_eval)
+                child.update(f_q=f_q, f_d=f_d, fitness=f_q + self.gamma * f_d, snap=snapshot(run))
+                children.append(child)
+        return children
+
+    def mutate(self, run, kind: int, log: bool) -> dict[str, torch.Tensor]:
+        """One G step with mutation ``kind``; D frozen."""
+        run.D.requires_grad_(False)
+        z, y = run.latent_batch()
+        loss_g = mutation_loss(kind, run.objective.fake_scores(run.D, run.G(z, y), y))
+        reg = run.prior.regularizer()
+        total = loss_g if reg is None else loss_g + reg
+        run.opt_g.zero_grad(set_to_none=True)
+        total.backward()
+        out = {"loss_g": loss_g.detach()}
+        if log:
+            out["grad_norm_g"] = grad_norm(run.G)
+        run.opt_g.step()
+        run.D.requires_grad_(True)
+        return out
+
+    # -- checkpoints ------------------------------------------------------------------
+    def state_dict(self):
+        return {"extra": self.extra, "wins": list(self.wins)}
+
+    def load_state_dict(self, state):
+        self.extra = list(state.get("extra", []))
+        self.wins = list(state.get("wins", [0] * len(MUTATIONS)))
+
+
+@SCHEMES.register("egan", "Evolutionary GAN: mutate G three ways each step, keep the fittest (Wang et al. 2018)")
+def egan(parents: int = 1, gamma: float = 0.01, n_critic: int = 1):
+    if parents < 1:
+        raise ConfigError(f"scheme.parents: must be >= 1, got {parents}")
+    if n_critic < 1:
+        raise ConfigError(f"scheme.n_critic: must be >= 1, got {n_critic}")
+    if gamma < 0:
+        raise ConfigError(f"scheme.gamma: must be >= 0, got {gamma}")
+    return EvolutionaryGAN(parents, gamma, n_critic)

@@ -1,0 +1,1 @@
+"""Built-in CycleGAN configs (YAML), listed by ``ganscape translate-train --help``."""

@@ -1,0 +1,95 @@
+"""Latent interpolation (linear, slerp) and style-mixing grids, and their commands."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ganscape.analysis import interpolation_grid, lerp, slerp, style_mix_grid
+from ganscape.analysis.interpolation import interpolate
+from ganscape.registry import ConfigError
+
+torch.set_num_threads(1)
+
+
+def test_slerp_matches_the_great_circle_formula():
+    a, b = torch.randn(7, dtype=torch.float64), torch.randn(7, dtype=torch.float64)
+    t = torch.tensor([0.0, 0.25, 0.5, 1.0], dtype=torch.float64)
+    an, bn = a.numpy(), b.numpy()
+    omega = np.arccos(an @ bn / (np.linalg.norm(an) * np.linalg.norm(bn)))
+    expected = [np.sin((1 - s) * omega) / np.sin(omega) * an + np.sin(s * omega) / np.sin(omega) * bn for s in t.numpy()]
+    assert np.allclose(slerp(a, b, t).numpy(), np.stack(expected))
+    assert torch.allclose(slerp(a, b, t)[[0, -1]], torch.stack([a, b]))
+    unit_a, unit_b = a / a.norm(), b / b.norm()
+    assert torch.allclose(slerp(unit_a, unit_b, t).norm(dim=1), torch.ones(4, dtype=torch.float64))
+    assert torch.allclose(lerp(a, b, t)[2], (a + b) / 2)
+    assert torch.allclose(slerp(a, 2 * a, t), lerp(a, 2 * a, t))  # parallel: falls back to lerp
+    with pytest.raises(ConfigError, match="--mode"):
+        interpolate(a[None], b[None], 4, "cubic")
+
+
+@pytest.fixture(scope="module")
+def style_run(tmp_path_factory):
+    from ganscape.config import load_config
+    from ganscape.training.trainer import train
+
+    run_dir = tmp_path_factory.mktemp("style") / "run"
+    cfg = load_config("stylegan-digits", ["device=cpu", "train.steps=2", "train.batch_size=8", "train.sample_every=0",
+                                          "train.checkpoint_every=2", "generator.w_dim=8", "generator.fmap_max=8",
+                                          "generator.mapping_layers=2", "discriminator.ndf=8"])
+    train(cfg, run_dir, show_progress=False)
+    return run_dir
+
+
+def test_interpolation_grid_rows_start_and_end_at_their_latents(style_run):
+    from ganscape.loading import load_generator
+
+    gen = load_generator(style_run, device="cpu")
+    for layer in gen.G.layers:  # deterministic images: switch per-layer noise off
+        layer.noise_strength.data.zero_()
+    images = interpolation_grid(gen, rows=2, steps=5, mode="slerp", seed=4)
+    assert images.shape == (10, 1, 16, 16)
+    torch.manual_seed(4)
+    ends = gen.prior.sample(4, gen.device)
+    assert torch.allclose(images[0], gen.decode(ends[:1])[0], atol=1e-5)
+    assert torch.allclose(images[9], gen.decode(ends[3:4])[0], atol=1e-5)
+    with pytest.raises(ConfigError, match="unconditional"):
+        interpolation_grid(gen, label=3)
+
+
+def test_style_mix_cells_take_coarse_layers_from_the_column(style_run):
+    from ganscape.loading import load_generator
+
+    gen = load_generator(style_run, device="cpu")
+    G = gen.G
+    for layer in G.layers:
+        layer.noise_strength.data.zero_()
+    grid = style_mix_grid(gen, rows=2, cols=3, seed_rows=5, seed_cols=6, cutoff=2)
+    assert grid.shape == (12, 1, 16, 16)
+    assert torch.all(grid[0] == -1)  # blank corner
+    torch.manual_seed(5)
+    w_a = G.mapping(gen.prior.sample(2, gen.device))
+    torch.manual_seed(6)
+    w_b = G.mapping(gen.prior.sample(3, gen.device))
+    ws = w_a[1][None, None].repeat(1, G.num_layers, 1)
+    ws[:, :2] = w_b[2]
+    with torch.no_grad():
+        assert torch.allclose(grid[2 * 4 + 3], G.synthesis(ws)[0], atol=1e-5)  # row 1, column 2
+        assert torch.allclose(grid[3], G.synthesis(w_b[2][None, None].repeat(1, G.num_layers, 1))[0], atol=1e-5)
+    with pytest.raises(ConfigError, match="--cutoff"):
+        style_mix_grid(gen, cutoff=G.num_layers)
+
+
+def test_commands_write_grids(style_run, tmp_path):
+    from ganscape.cli import main
+
+    assert main(["interpolate", str(style_run), "--out", str(tmp_path / "i.png"), "--rows", "2", "--steps", "3",
+                 "--mode", "linear", "--device", "cpu"]) == 0
+    assert Image.open(tmp_path / "i.png").size == (3 * 18 + 2, 2 * 18 + 2)
+    assert main(["style-mix", str(style_run), "--out", str(tmp_path / "m.png"), "--rows", "2", "--cols", "3",
+                 "--device", "cpu"]) == 0
+    assert Image.open(tmp_path / "m.png").size == (4 * 18 + 2, 3 * 18 + 2)
+    assert main(["sample", str(style_run), "--truncation", "0.7", "--n", "4", "--out", str(tmp_path / "t.png"),
+                 "--device", "cpu"]) == 0
+    assert main(["sample", str(style_run), "--class", "1", "--out", str(tmp_path / "x.png")]) == 2

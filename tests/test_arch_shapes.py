@@ -1,0 +1,134 @@
+"""Shapes of every architecture at every supported size (conditional and not), up-front size
+validation, and parameter counts pinned against counts computed by hand from the reference
+layer tables (compare_gan sndcgan.py, resnet_cifar.py, resnet5.py; the study itself states no
+parameter counts)."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from ganscape.models import build_discriminator, build_generator, count_parameters
+from ganscape.registry import ConfigError
+
+torch.set_num_threads(1)
+Z = 16
+
+
+def conv(c_in, c_out, k, bias=True):
+    return c_in * c_out * k * k + (c_out if bias else 0)
+
+
+def linear(n_in, n_out, bias=True):
+    return n_in * n_out + (n_out if bias else 0)
+
+
+def bn(c):
+    return 2 * c
+
+
+def check(g_section, d_section, shape, classes=0, batch=2):
+    G = build_generator(g_section, shape, Z, classes)
+    D = build_discriminator(d_section, shape, classes)
+    z = torch.randn(batch, Z)
+    y = torch.arange(batch) % max(classes, 1) if classes else None
+    x = G(z, y if getattr(G, "num_classes", 0) else None)
+    assert x.shape == (batch, *shape)
+    assert torch.isfinite(x).all()
+    scores = D(x, y)
+    assert scores.shape == (batch,)
+    return G, D
+
+
+SMALL = {
+    "sndcgan": ({"name": "sndcgan"}, {"name": "sndcgan"}),
+    "resnet_cifar": ({"name": "resnet_cifar", "ch": 8}, {"name": "resnet_cifar", "ch": 8}),
+    "resnet19": ({"name": "resnet19", "ch": 2}, {"name": "resnet19", "ch": 2}),
+    "cdcgan": ({"name": "cdcgan", "ngf": 8, "conditional": False}, {"name": "cdcgan", "ndf": 8, "conditioning": "none"}),
+}
+SIZES = {"sndcgan": [8, 16, 28, 32, 48], "resnet_cifar": [8, 16, 32, 64, 128], "resnet19": [8, 16, 32, 64, 128],
+         "cdcgan": [8, 14, 16, 28, 32]}
+
+
+@pytest.mark.parametrize("arch", sorted(SMALL))
+def test_shapes_every_size_unconditional_and_conditional(arch):
+    g, d = SMALL[arch]
+    for size in SIZES[arch]:
+        for channels in (1, 3):
+            check(g, d, (channels, size, size), batch=1 if size >= 64 else 2)
+        cond_g = {**g, "conditional": True}
+        for mode in ("projection", "acgan"):
+            G, D = check(cond_g, {**d, "conditioning": mode}, (1, size, size), classes=10, batch=2)
+            assert G.num_classes == 10
+        assert hasattr(D, "forward_aux")
+        scores, logits = D.forward_aux(G(torch.randn(2, Z), torch.tensor([1, 2])), None)
+        assert scores.shape == (2,) and logits.shape == (2, 10)
+
+
+@pytest.mark.parametrize("arch,bad", [("resnet_cifar", 28), ("resnet19", 256), ("resnet19", 4), ("sndcgan", 6),
+                                      ("stylegan", 8), ("stylegan", 128), ("cdcgan", 20)])
+def test_unsupported_sizes_are_config_errors_listing_choices(arch, bad):
+    with pytest.raises(ConfigError) as err:
+        build_generator({"name": arch}, (1, bad, bad), Z, 0)
+    assert str(bad) in str(err.value) and "generator" in str(err.value)
+
+
+def test_conditioning_on_unlabelled_data_is_config_error():
+    with pytest.raises(ConfigError, match="labelled"):
+        build_generator({"name": "sndcgan", "conditional": True}, (1, 16, 16), Z, 0)
+    with pytest.raises(ConfigError, match="conditioning"):
+        build_discriminator({"name": "resnet_cifar", "conditioning": "projection"}, (1, 16, 16), 0)
+
+
+def test_sndcgan_parameter_count_matches_reference_table():
+    # compare_gan sndcgan.py at 32x32x3, z 128: linear -> 4x4x512, deconv4 512/256/128/64 + BN, deconv3 -> 3.
+    g = (linear(128, 4 * 4 * 512) + bn(4 * 4 * 512) + conv(512, 256, 4) + bn(256) + conv(256, 128, 4) + bn(128)
+         + conv(128, 64, 4) + bn(64) + conv(64, 3, 3))
+    d_plan = [(3, 64, 3), (64, 128, 4), (128, 128, 3), (128, 256, 4), (256, 256, 3), (256, 512, 4), (512, 512, 3)]
+    d = sum(conv(a, b, k) for a, b, k in d_plan) + linear(512 * 4 * 4, 1)
+    assert count_parameters(build_generator({"name": "sndcgan"}, (3, 32, 32), 128)) == g == 3_828_739
+    assert count_parameters(build_discriminator({"name": "sndcgan"}, (3, 32, 32))) == d == 5_860_865
+
+
+def resnet_block(c_in, c_out, with_bn):
+    """compare_gan ResNetBlock: 3x3 shortcut conv + two 3x3 convs (+ two BNs in G)."""
+    return conv(c_in, c_out, 3) * 2 + conv(c_out, c_out, 3) + ((bn(c_in) + bn(c_out)) if with_bn else 0)
+
+
+def test_resnet_cifar_parameter_count_matches_reference_table():
+    g = linear(128, 4 * 4 * 256) + 3 * resnet_block(256, 256, True) + bn(256) + conv(256, 3, 3)
+    d = resnet_block(3, 128, False) + 3 * resnet_block(128, 128, False) + linear(128, 1)
+    assert count_parameters(build_generator({"name": "resnet_cifar"}, (3, 32, 32), 128)) == g
+    assert count_parameters(build_discriminator({"name": "resnet_cifar"}, (3, 32, 32))) == d
+
+
+def test_resnet19_parameter_count_matches_reference_table():
+    ch, gm, dm = 64, (8, 8, 4, 4, 2, 1), (1, 2, 4, 4, 8, 8)
+    g = (linear(128, 4 * 4 * ch * gm[0]) + sum(resnet_block(ch * a, ch * b, True) for a, b in zip(gm, gm[1:]))
+         + bn(ch) + conv(ch, 3, 3))
+    d = resnet_block(3, ch, False) + sum(resnet_block(ch * a, ch * b, False) for a, b in zip(dm, dm[1:])) + linear(8 * ch, 1)
+    G = build_generator({"name": "resnet19"}, (3, 128, 128), 128)
+    D = build_discriminator({"name": "resnet19"}, (3, 128, 128))
+    assert count_parameters(G) == g and count_parameters(D) == d
+    x = G(torch.randn(1, 128))
+    assert x.shape == (1, 3, 128, 128) and D(x).shape == (1,)
+
+
+def test_conditional_dcgan_matches_dcgan_capacity():
+    shape = (1, 16, 16)
+    plain_g = count_parameters(build_generator({"name": "dcgan", "ngf": 8}, shape, Z))
+    plain_d = count_parameters(build_discriminator({"name": "dcgan", "ndf": 8}, shape))
+    assert count_parameters(build_generator({"name": "cdcgan", "ngf": 8, "conditional": False}, shape, Z, 10)) == plain_g
+    assert count_parameters(build_discriminator({"name": "cdcgan", "ndf": 8, "conditioning": "none"}, shape, 10)) == plain_d
+    # conditional BN: the BN affine pairs (2 per channel) become 2 embeddings of 10 rows
+    widths = 16 + 8
+    cond = count_parameters(build_generator({"name": "cdcgan", "ngf": 8}, shape, Z, 10))
+    assert cond == plain_g - 2 * widths + 2 * 10 * widths
+
+
+def test_components_verbose_prints_parameter_counts(capsys):
+    from ganscape.cli import main
+
+    assert main(["components", "--verbose"]) == 0
+    out = capsys.readouterr().out
+    assert "parameters: 3,828,739 (defaults, data 3x32x32, z_dim 128)" in out  # sndcgan G
+    assert "parameters: 13,786,115 (defaults, data 3x128x128, z_dim 128)" in out  # resnet19 G

@@ -1,0 +1,94 @@
+"""The command line: train, resume, sample, presets, components, and its error paths."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import yaml
+from PIL import Image
+
+from ganscape.cli import main
+
+TINY_DIGITS = ["data.size=16", "train.steps=8", "train.batch_size=16", "train.log_every=2",
+               "train.checkpoint_every=4", "train.sample_every=4", "generator.ngf=8", "discriminator.ndf=8"]
+
+
+def test_train_sample_and_resume_on_digits(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "dcgan-digits", *TINY_DIGITS, "--out", str(run), "--no-progress"]) == 0
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    assert config["data"] == {"name": "digits", "size": 16} and config["train"]["steps"] == 8
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [2, 4, 6, 8]
+    for row in rows:
+        assert {"loss_d", "loss_g", "grad_norm_d", "grad_norm_g", "time"} <= set(row)
+        assert np.isfinite(row["loss_d"]) and np.isfinite(row["loss_g"])
+    assert (run / "loss_curves.png").exists() and (run / "samples" / "step-00000008.png").exists()
+
+    grid = tmp_path / "grid.png"
+    assert main(["sample", str(run), "--n", "10", "--checkpoint", "4", "--out", str(grid)]) == 0
+    with Image.open(grid) as img:
+        assert img.size == (4 * 18 + 2, 3 * 18 + 2)  # 10 images of 16 px, 4 per row, 2 px padding
+
+    # running again with a longer budget resumes from step 8
+    assert main(["train", "dcgan-digits", *TINY_DIGITS, "train.steps=10", "--out", str(run), "--no-progress"]) == 0
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [2, 4, 6, 8, 10]
+
+
+def test_different_config_on_existing_run_is_an_error(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "dcgan-digits", *TINY_DIGITS, "--out", str(run), "--no-progress"]) == 0
+    before = (run / "config.yaml").read_text()
+    assert main(["train", "dcgan-digits", *TINY_DIGITS, "loss.name=hinge", "--out", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert "loss.name: 'nonsaturating' -> 'hinge'" in err and "new --out" in err
+    assert (run / "config.yaml").read_text() == before
+
+
+def test_sample_errors(tmp_path, capsys):
+    assert main(["sample", str(tmp_path), "--out", str(tmp_path / "x.png")]) == 2
+    assert "not a run folder" in capsys.readouterr().err
+    run = tmp_path / "run"
+    main(["train", "dcgan-digits", *TINY_DIGITS, "--out", str(run), "--no-progress"])
+    assert main(["sample", str(run), "--checkpoint", "5", "--out", str(tmp_path / "x.png")]) == 2
+    assert "available: 4, 8" in capsys.readouterr().err
+
+
+def test_toy_samples_are_drawn_as_a_scatter_plot(tmp_path):
+    run = tmp_path / "toy"
+    assert main(["train", "ring8", "train.steps=20", "train.log_every=10", "train.checkpoint_every=10",
+                 "--out", str(run), "--no-progress"]) == 0
+    out = tmp_path / "scatter.png"
+    assert main(["sample", str(run), "--n", "500", "--out", str(out)]) == 0
+    with Image.open(out) as img:
+        assert img.size[0] > 200 and img.size[1] > 200
+
+
+def test_bad_override_exits_with_message(tmp_path, capsys):
+    assert main(["train", "ring8", "loss.name=nope", "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "loss.name: unknown objective 'nope'" in err and "hinge" in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_presets_and_components_list_everything(capsys):
+    assert main(["presets"]) == 0
+    out = capsys.readouterr().out
+    assert "ring8" in out and "dcgan-digits" in out
+    assert main(["components", "--verbose"]) == 0
+    out = capsys.readouterr().out
+    for name in ("ring8", "grid25", "digits", "mnist", "npz", "image_folder", "dcgan", "mlp", "minimax",
+                 "nonsaturating", "wgan", "least_squares", "hinge", "wgan_gp", "gaussian", "uniform"):
+        assert f"  {name} " in out, name
+    assert "ngf = 64" in out
+
+
+def test_console_script_is_declared():
+    import tomllib
+    from pathlib import Path
+    project = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]
+    assert project["scripts"]["ganscape"] == "ganscape.cli:main"
+    with pytest.raises(SystemExit):
+        main(["--help"])

@@ -1,0 +1,114 @@
+"""Datasets: shapes and ranges, MNIST from IDX with checksums (and a clear offline failure),
+npz and image folders, and the resumable batch sampler."""
+from __future__ import annotations
+
+import gzip
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ganscape.data import BatchStream, build_dataset
+from ganscape.data import mnist as mnist_module
+from ganscape.data.base import EpochSampler
+from ganscape.registry import ConfigError
+
+
+def test_toy_mixtures_expose_their_centres_and_std():
+    ring = build_dataset({"name": "ring8", "n": 4000})
+    centers = ring.info["centers"]
+    assert centers.shape == (8, 2) and torch.allclose(centers.norm(dim=1), torch.ones(8))
+    assert ring.info["std"] == 0.01
+    dist = torch.cdist(ring.x, centers).min(dim=1).values
+    assert (dist < 5 * 0.01).float().mean() > 0.999  # every point comes from some mode
+    grid = build_dataset({"name": "grid25", "n": 1000})
+    assert grid.info["centers"].shape == (25, 2)
+    assert sorted(set(grid.info["centers"][:, 0].tolist())) == [-4.0, -2.0, 0.0, 2.0, 4.0]
+
+
+def test_digits_scaled_to_size_in_unit_range():
+    ds = build_dataset({"name": "digits", "size": 32})
+    assert len(ds) == 1797 and ds.shape == (1, 32, 32) and ds.num_classes == 10
+    assert ds.x.min() >= -1 and ds.x.max() <= 1 and ds.x.max() > 0.9
+    inverted = build_dataset({"name": "digits", "size": 16, "invert": True})
+    plain = build_dataset({"name": "digits", "size": 16})
+    assert torch.allclose(inverted.x, -plain.x, atol=1e-6)
+
+
+def test_mnist_test_split_from_idx(mnist_dir):
+    ds = build_dataset({"name": "mnist", "root": str(mnist_dir), "split": "test", "size": 28})
+    assert len(ds) == 10_000 and ds.shape == (1, 28, 28)
+    assert torch.bincount(ds.y).tolist()[:3] == [980, 1135, 1032]  # official class counts
+    small = build_dataset({"name": "mnist", "root": str(mnist_dir), "split": "test", "size": 32, "per_class": 50})
+    assert len(small) == 500 and torch.bincount(small.y).tolist() == [50] * 10
+
+
+def test_mnist_missing_files_error_names_the_folder(tmp_path):
+    with pytest.raises(ConfigError, match="data.root.*not found"):
+        build_dataset({"name": "mnist", "root": str(tmp_path), "split": "test"})
+
+
+def test_mnist_download_fails_clearly_offline(tmp_path, monkeypatch):
+    monkeypatch.setattr(mnist_module, "MIRRORS", ("http://127.0.0.1:9/",))
+    with pytest.raises(ConfigError, match="could not download.*offline"):
+        build_dataset({"name": "mnist", "root": str(tmp_path), "split": "test", "download": True})
+
+
+def test_mnist_download_verifies_checksums(tmp_path, monkeypatch, mnist_dir):
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+        shutil.copy(mnist_dir / name, mirror / name)
+    monkeypatch.setattr(mnist_module, "MIRRORS", (mirror.as_uri() + "/",))
+    ds = build_dataset({"name": "mnist", "root": str(tmp_path / "dl"), "split": "test", "download": True, "limit": 10})
+    assert len(ds) == 10 and (tmp_path / "dl" / "t10k-labels-idx1-ubyte.gz").exists()
+    # a corrupted mirror copy is rejected by its checksum
+    with gzip.open(mirror / "t10k-labels-idx1-ubyte.gz", "wb") as fh:
+        fh.write(b"\x00\x00\x08\x01\x00\x00\x00\x01\x05")
+    with pytest.raises(ConfigError, match="checksum"):
+        build_dataset({"name": "mnist", "root": str(tmp_path / "dl2"), "split": "test", "download": True})
+
+
+def test_npz_images_and_vectors(tmp_path):
+    images = (np.random.default_rng(0).random((20, 8, 8, 3)) * 255).astype(np.uint8)
+    np.savez(tmp_path / "img.npz", x=images, y=np.arange(20) % 4)
+    ds = build_dataset({"name": "npz", "path": str(tmp_path / "img.npz"), "size": 16})
+    assert ds.shape == (3, 16, 16) and ds.num_classes == 4 and -1 <= ds.x.min() and ds.x.max() <= 1
+    np.savez(tmp_path / "vec.npz", x=np.random.default_rng(0).normal(size=(50, 2)))
+    assert build_dataset({"name": "npz", "path": str(tmp_path / "vec.npz")}).shape == (2,)
+    with pytest.raises(ConfigError, match="data.key.*'images'.*x, y"):
+        build_dataset({"name": "npz", "path": str(tmp_path / "img.npz"), "key": "images"})
+
+
+def test_image_folder_in_memory_and_streamed(tmp_path):
+    for cls in ("cats", "dogs"):
+        (tmp_path / cls).mkdir()
+        for i in range(3):
+            Image.fromarray(np.full((10, 12, 3), 40 * i, np.uint8)).save(tmp_path / cls / f"{i}.png")
+    cached = build_dataset({"name": "image_folder", "path": str(tmp_path), "size": 8, "labels": True})
+    streamed = build_dataset({"name": "image_folder", "path": str(tmp_path), "size": 8, "labels": True,
+                              "in_memory": False})
+    assert cached.shape == streamed.shape == (3, 8, 8) and cached.num_classes == 2
+    idx = torch.tensor([4, 0, 2])
+    x1, y1 = cached.get(idx)
+    x2, y2 = streamed.get(idx)
+    assert torch.equal(x1, x2) and y1.tolist() == y2.tolist() == [1, 0, 0]
+
+
+def test_sampler_batches_depend_only_on_seed_and_index():
+    a, b = EpochSampler(100, 16, seed=3), EpochSampler(100, 16, seed=3)
+    first = [a.indices(k) for k in range(20)]
+    assert torch.equal(b.indices(13), first[13])  # random access equals sequential
+    epoch0 = torch.cat(first[:6])
+    assert len(set(epoch0.tolist())) == 96  # no repeats within an epoch (last 4 dropped)
+    assert not torch.equal(first[0], EpochSampler(100, 16, seed=4).indices(0))
+
+
+def test_batch_stream_resumes_at_its_position():
+    ds = build_dataset({"name": "ring8", "n": 500})
+    full = BatchStream(ds, 64, seed=1)
+    batches = [full.next()[0] for _ in range(12)]
+    resumed = BatchStream(ds, 64, seed=1, start=7)
+    assert torch.equal(resumed.next()[0], batches[7])

@@ -1,0 +1,139 @@
+"""Feature extractors: the FID Inception-v3 layout and preprocessing (random weights), the
+weights loader, and the self-trained digit classifier with its cache."""
+import numpy as np
+import pytest
+import torch
+
+from ganscape.features import build_extractor, extract
+from ganscape.features import inception, lenet
+from ganscape.registry import ConfigError
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_inception_parameter_count_matches_torchvision_trunk():
+    # torchvision inception_v3 has 27,161,264 parameters; minus AuxLogits (3,326,696) and
+    # its 1000-way fc (2,049,000) leaves the trunk the FID network shares with it.
+    net = inception.FIDInceptionV3(fc=False)
+    assert sum(p.numel() for p in net.parameters()) == 27_161_264 - 3_326_696 - 2_049_000
+    assert "Mixed_7c.branch3x3dbl_3b.bn.running_var" in net.state_dict()
+
+
+def bilinear_1d(v, out):
+    """Independent align_corners=False bilinear resampling of a 1-D signal."""
+    n = len(v)
+    src = np.clip((np.arange(out) + 0.5) * n / out - 0.5, 0, n - 1)
+    lo = np.floor(src).astype(int)
+    hi = np.minimum(lo + 1, n - 1)
+    w = src - lo
+    return v[lo] * (1 - w) + v[hi] * w
+
+
+def test_inception_preprocessing_is_bilinear_299_then_2x_minus_1():
+    img = torch.rand(1, 3, 5, 7, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    out = inception.preprocess(img).double()
+    ref = np.array([[bilinear_1d(row, 299) for row in bilinear_1d_cols(img[0, c].numpy())] for c in range(3)])
+    assert out.shape == (1, 3, 299, 299)
+    np.testing.assert_allclose(out[0].numpy(), 2 * ref - 1, atol=1e-5)
+    same = torch.rand(2, 3, 299, 299)
+    assert torch.equal(inception.preprocess(same), 2 * same - 1)
+
+
+def bilinear_1d_cols(a):
+    return np.stack([bilinear_1d(a[:, j], 299) for j in range(a.shape[1])], axis=1)
+
+
+def test_inception_features_shape_and_sample_range(tmp_path):
+    torch.manual_seed(0)
+    net = inception.FIDInceptionV3().eval()
+    x = torch.rand(2, 3, 32, 32) * 2 - 1                     # ganscape samples live in [-1, 1]
+    feats = net.features(x)
+    assert feats.shape == (2, 2048) and torch.isfinite(feats).all()
+    assert torch.allclose(feats, net.pool((x + 1) / 2))
+    assert net.logits(x).shape == (2, 1008)
+
+
+def test_inception_weights_load_from_pth_and_safetensors(tmp_path):
+    from safetensors.torch import save_file
+
+    torch.manual_seed(1)
+    net = inception.FIDInceptionV3().eval()
+    for m in net.modules():   # non-trivial BN statistics so loading them matters
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.1, 0.1)
+            m.running_var.uniform_(0.5, 1.5)
+    state = net.state_dict()
+    torch.save({"module." + k: v for k, v in state.items()}, tmp_path / "w.pth")
+    save_file({k: v.contiguous() for k, v in state.items()}, str(tmp_path / "w.safetensors"))
+    x = torch.rand(1, 3, 16, 16) * 2 - 1
+    want = net.features(x)
+    for name in ("w.pth", "w.safetensors"):
+        loaded = inception.load_fid_inception(tmp_path / name)
+        assert loaded.has_fc and len(loaded.fingerprint) == 16
+        assert torch.allclose(loaded.features(x), want, atol=1e-5)
+
+
+def test_inception_weights_errors(tmp_path):
+    with pytest.raises(ConfigError, match="file not found"):
+        inception.load_fid_inception(tmp_path / "absent.pth")
+    torch.save({"conv.weight": torch.zeros(1)}, tmp_path / "bad.pth")
+    with pytest.raises(ConfigError, match="does not match"):
+        inception.load_fid_inception(tmp_path / "bad.pth")
+    torch.save({"obj": object()}, tmp_path / "pickle.pth")       # not weights-only: refused
+    with pytest.raises(ConfigError, match="weights-only"):
+        inception.load_fid_inception(tmp_path / "pickle.pth")
+    with pytest.raises(ConfigError, match="inception-weights"):
+        build_extractor("auto", (3, 32, 32), {"name": "digits"})
+
+
+DIGITS = {"name": "digits", "size": 16}
+TINY = {"steps": 150, "batch_size": 64}
+
+
+def test_digit_classifier_trains_caches_and_reloads(tmp_path, monkeypatch):
+    model = lenet.digit_classifier(DIGITS, cache_dir=tmp_path, recipe=TINY)
+    files = list((tmp_path / "classifiers").glob("lenet-digits-*.safetensors"))
+    assert len(files) == 1 and model.fingerprint in files[0].name and lenet.CODE_VERSION in files[0].name
+    assert model.accuracy > 0.8          # held-out 20% of the 1,797 digits after 150 steps
+    for size in (8, 16, 28, 40):
+        x = torch.rand(3, 1, size, size) * 2 - 1
+        assert model.features(x).shape == (3, 128) and model.logits(x).shape == (3, 10)
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a cached classifier must be reused, not retrained")
+
+    monkeypatch.setattr(lenet, "train_net", no_training)
+    again = lenet.digit_classifier({**DIGITS, "size": 32}, cache_dir=tmp_path, recipe=TINY)  # size is normalised
+    assert again.fingerprint == model.fingerprint and again.accuracy == model.accuracy
+    x = torch.rand(4, 1, 16, 16) * 2 - 1
+    assert torch.equal(again.logits(x), model.logits(x))
+    with pytest.raises(AssertionError):   # another recipe is another cache entry
+        lenet.digit_classifier(DIGITS, cache_dir=tmp_path, recipe={**TINY, "steps": 151})
+
+
+def test_digit_classifier_leaves_the_global_rng_alone(tmp_path):
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    lenet.digit_classifier(DIGITS, cache_dir=tmp_path, recipe={"steps": 5})
+    assert torch.equal(torch.get_rng_state(), before)
+
+
+def test_digit_classifier_rejects_unlabelled_or_colour_data(tmp_path):
+    with pytest.raises(ConfigError, match="1-channel"):
+        lenet.digit_classifier({"name": "ring8"}, cache_dir=tmp_path)
+
+
+def test_extract_batches_and_raw_extractor():
+    ext = build_extractor("auto", (2,), {"name": "ring8"})
+    x = torch.randn(7, 2)
+    feats, probs = extract(ext, x, batch=3)
+    assert ext.tag == "raw" and probs is None
+    np.testing.assert_array_equal(feats, x.double().numpy())
+    with pytest.raises(ConfigError, match="classifier head"):
+        extract(ext, x, want_probs=True)

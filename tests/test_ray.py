@@ -1,0 +1,44 @@
+"""The Ray backend: a small study on a local Ray instance started by `ganscape study run`."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from ganscape.studies import Store
+from ganscape.studies.evaluate import metric_family
+
+TINY = ["train.steps=20", "train.batch_size=64", "train.log_every=10", "train.checkpoint_every=10",
+        "train.sample_every=0", "generator.hidden=16", "discriminator.hidden=16",
+        "generator.layers=2", "discriminator.layers=2"]
+
+
+def test_ray_backend_runs_a_4_task_study_and_records_a_crash(tmp_path):
+    pytest.importorskip("ray", reason="the `ray` extra is not installed (pip install 'ganscape[ray]')")
+    study = {"name": "ray-test", "base": "ring8", "overrides": TINY,
+             # the 'broken' dataset cannot be built by an MLP: that task must fail, the others finish
+             "grid": {"dataset": {"ring": {}, "broken": {"data": {"name": "digits", "size": 8}}},
+                      "loss.name": ["nonsaturating", "hinge"]},
+             "eval": {"n": 400}, "resources": {"cpus": 1, "gpus": 0}}
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(study, sort_keys=False))
+    out = tmp_path / "study"
+    run = lambda *a: subprocess.run([sys.executable, "-m", "ganscape", "study", *a], capture_output=True,
+                                    text=True, timeout=550)
+    assert run("plan", str(path), "--out", str(out)).returncode == 0
+    result = run("run", str(out), "--all", "--backend", "ray", "--num-cpus", "2")
+    assert result.returncode == 1, result.stdout + result.stderr  # 1: some tasks failed
+    with Store(out) as store:
+        tasks = store.tasks()
+        assert len(tasks) == 4
+        for task in tasks[:2]:
+            assert task["status"] == "done" and task["attempts"] == 1
+            rows = store.metrics(task["id"])
+            assert sorted({r["step"] for r in rows}) == [10, 20]
+            assert {metric_family(r["name"]) for r in rows} >= {"modes", "reverse_kl"}
+        for task in tasks[2:]:
+            assert task["status"] == "failed"
+            assert "Traceback" in task["error"] and "is for vector data" in task["error"]
+    assert (out / "runs" / "task-0001" / "checkpoints" / "ckpt-00000020.pt").exists()

@@ -1,0 +1,94 @@
+"""Study reports: ranking, escaping, CSV, and the HTML page rendered in headless Chromium.
+
+The study here is planned for real but its results are written straight into the store
+(no training), so the expected ranking is known exactly.
+"""
+from __future__ import annotations
+
+import csv
+import math
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ganscape.studies import Store, read_study, write_plan
+from ganscape.studies.report import render_html, write_report
+from ganscape.utils.images import save_grid
+
+EVIL = "<b>&evil</b>"
+# task id -> reverse KL at steps 20 and 40 (lower is better); task 3 fails
+SCORES = {0: (1.5, 0.9), 1: (2.0, 0.2), 2: (1.0, math.inf)}
+
+
+@pytest.fixture
+def study_dir(tmp_path):
+    study = {"name": "report-test", "description": "a <study> & its report", "base": "ring8",
+             "overrides": ["train.steps=40"],
+             "grid": {"dataset": {"plain": {}, EVIL: {"data": {"name": "ring8", "std": 0.05}}},
+                      "loss.name": ["nonsaturating", "hinge"]},
+             "report": {"metrics": ["reverse_kl"]}}
+    out = tmp_path / "study"
+    write_plan(read_study(study), out)
+    gen = torch.Generator().manual_seed(0)
+    with Store(out) as store:
+        for task_id, (first, last) in SCORES.items():
+            store.claim([task_id])
+            store.add_metrics(task_id, 20, {"reverse_kl2500_toy": first, "modes2500_toy": 4})
+            store.add_metrics(task_id, 40, {"reverse_kl2500_toy": last, "modes2500_toy": 8 - task_id})
+            store.finish(task_id, 1.0 + task_id, 0.5)
+            save_grid(torch.rand(4, 3, 8, 8, generator=gen) * 2 - 1,
+                      out / "runs" / f"task-{task_id:04d}" / "samples" / "step-00000040.png")
+        store.claim([3])
+        store.fail(3, "Traceback: <script>alert('x')</script>")
+    return out
+
+
+def test_html_ranks_runs_escapes_text_and_inlines_images(study_dir):
+    page = render_html(study_dir)
+    table = page.split('id="runs-0"')[1].split("</table>")[0]
+    rows = table.split("<tbody>")[1].split("</tr>")[:-1]
+    # ranked by the final reverse KL: task 1 (0.2), task 0 (0.9), task 2 (inf), then the failed task 3
+    assert [int(r.split('<td class="num">')[2].split("<")[0]) for r in rows] == [1, 0, 2, 3]
+    assert "reverse_kl2500_toy" in page and "loss.name=hinge" in page and "data.std=0.05" in page
+    assert "<script>alert" not in page and "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in page
+    assert EVIL not in page and "&lt;b&gt;&amp;evil&lt;/b&gt;" in page
+    assert "&lt;study&gt; &amp; its report" in page
+    assert page.count('src="data:image/png;base64,') == 5  # distribution, curves, 3 best-run grids
+    assert 'src="http' not in page and "<link" not in page  # self-contained
+
+
+def test_csv_has_one_row_per_task_with_final_metrics(study_dir, tmp_path):
+    path = write_report(study_dir, tmp_path / "report.csv")
+    rows = list(csv.DictReader(path.open()))
+    assert [int(r["task"]) for r in rows] == [1, 0, 2, 3]
+    assert [r["status"] for r in rows] == ["done", "done", "done", "failed"]
+    assert float(rows[0]["reverse_kl2500_toy"]) == 0.2 and rows[0]["final_step"] == "40"
+    assert rows[2]["reverse_kl2500_toy"] == "inf" and rows[3]["reverse_kl2500_toy"] == ""
+    assert rows[1]["data.name"] == "ring8" and rows[1]["dataset"] == "plain" and rows[0]["loss.name"] == "hinge"
+    assert "alert" in rows[3]["error"]
+
+
+def test_report_opens_in_headless_chromium(study_dir, tmp_path):
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("chromium is not installed (apt-get install chromium); the CI script installs it")
+    page = tmp_path / "report.html"
+    write_report(study_dir, page)
+    shot = tmp_path / "report.png"
+    flags = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1280,1600", "--virtual-time-budget=5000"]
+    subprocess.run(flags + [f"--screenshot={shot}", page.as_uri()], capture_output=True, timeout=120, check=True)
+    dom = subprocess.run(flags + ["--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120,
+                         check=True).stdout
+    # the page's own script marks that every inlined image decoded in the browser
+    assert 'data-images="ok"' in dom and 'data-image-count="5"' in dom
+    for element in ('id="study-title"', 'id="runs-0"', 'class="plot distribution"', 'class="plot curves"',
+                    'class="samples"', 'id="failures"'):
+        assert element in dom
+    img = np.asarray(Image.open(shot).convert("L"), dtype=np.float64)
+    assert img.shape == (1600, 1280) and img.std() > 5  # a rendered page, not a blank screen

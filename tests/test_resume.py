@@ -1,0 +1,101 @@
+"""A run interrupted at N/2 and resumed ends with exactly the weights of an uninterrupted run."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from ganscape.config import load_config
+from ganscape.training.checkpoint import list_checkpoints, load_state
+from ganscape.training.trainer import train
+
+RING = ["train.steps=60", "train.checkpoint_every=15", "train.log_every=10", "train.sample_every=30",
+        "train.ema_decay=0.9", "train.batch_size=64", "generator.hidden=32", "discriminator.hidden=32"]
+DIGITS = ["train.steps=12", "train.checkpoint_every=3", "train.log_every=2", "train.sample_every=6",
+          "data.size=16", "train.batch_size=16", "generator.ngf=8", "discriminator.ndf=8"]
+
+
+def final_state(run_dir: Path) -> dict:
+    checkpoints = list_checkpoints(run_dir)
+    return load_state(checkpoints[max(checkpoints)])
+
+
+def assert_same_state(a: dict, b: dict) -> None:
+    assert a["step"] == b["step"] and a["data_position"] == b["data_position"]
+    for key in ("G", "D", "G_ema", "prior"):
+        if a[key] is None or b[key] is None:
+            assert a[key] is b[key] is None
+            continue
+        assert a[key].keys() == b[key].keys()
+        for name in a[key]:
+            assert torch.equal(a[key][name], b[key][name]), f"{key}.{name} differs"
+    for key in ("opt_g", "opt_d"):
+        for pid, slots in a[key]["state"].items():
+            for slot, value in slots.items():
+                assert torch.equal(torch.as_tensor(value), torch.as_tensor(b[key]["state"][pid][slot])), (key, slot)
+    assert torch.equal(a["rng"]["torch"], b["rng"]["torch"])
+
+
+def losses(run_dir: Path) -> list[tuple]:
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return [(r["step"], r["loss_d"], r["loss_g"]) for r in rows]
+
+
+def check_resume(tmp_path: Path, preset: str, overrides: list[str], stop_at: int) -> None:
+    config = load_config(preset, overrides)
+    train(config, tmp_path / "whole", show_progress=False)
+    train(config, tmp_path / "split", show_progress=False, stop_at=stop_at)
+    assert max(list_checkpoints(tmp_path / "split")) == stop_at
+    train(config, tmp_path / "split", show_progress=False)
+    assert_same_state(final_state(tmp_path / "whole"), final_state(tmp_path / "split"))
+    assert losses(tmp_path / "whole") == losses(tmp_path / "split")  # no duplicated or lost log rows
+
+
+def test_resume_equals_uninterrupted_mlp_with_ema(tmp_path):
+    check_resume(tmp_path, "ring8", RING, stop_at=30)
+
+
+def test_resume_equals_uninterrupted_dcgan_with_batchnorm(tmp_path):
+    check_resume(tmp_path, "dcgan-digits", DIGITS, stop_at=6)
+
+
+def test_resume_with_more_steps_continues(tmp_path):
+    short = load_config("ring8", RING[1:] + ["train.steps=30"])
+    train(short, tmp_path / "run", show_progress=False)
+    longer = load_config("ring8", RING[1:] + ["train.steps=45"])
+    train(longer, tmp_path / "run", show_progress=False)
+    assert max(list_checkpoints(tmp_path / "run")) == 45
+
+
+def run_cli(args, **kwargs):
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    return subprocess.Popen([sys.executable, "-m", "ganscape", *args], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **kwargs)
+
+
+def test_sigkill_mid_run_then_resume_equals_uninterrupted(tmp_path):
+    args = ["train", "ring8", "train.steps=200", "train.checkpoint_every=10", "train.log_every=10",
+            "train.sample_every=0", "train.ema_decay=0.9", "generator.hidden=16", "discriminator.hidden=16",
+            "--no-progress"]
+    whole = run_cli(args + ["--out", str(tmp_path / "whole")])
+    assert whole.wait(timeout=300) == 0, whole.stderr.read().decode()
+
+    killed = run_cli(args + ["--out", str(tmp_path / "killed")])
+    deadline = time.time() + 300
+    while not any(step >= 100 for step in list_checkpoints(tmp_path / "killed")):
+        assert killed.poll() is None, "run ended before it could be killed"
+        assert time.time() < deadline
+        time.sleep(0.05)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    assert max(list_checkpoints(tmp_path / "killed")) < 200
+    resumed = run_cli(args + ["--out", str(tmp_path / "killed")])
+    assert resumed.wait(timeout=300) == 0, resumed.stderr.read().decode()
+    assert_same_state(final_state(tmp_path / "whole"), final_state(tmp_path / "killed"))
+    assert losses(tmp_path / "whole") == losses(tmp_path / "killed")

@@ -1,0 +1,167 @@
+"""Studies: deterministic planning, running every task into SQLite, crash and kill robustness."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from ganscape.cli import main
+from ganscape.registry import ConfigError
+from ganscape.studies import Store, plan_tasks, read_study, write_plan
+from ganscape.studies.evaluate import metric_family
+from ganscape.studies.spec import builtin_names
+
+TINY = ["train.batch_size=64", "train.log_every=20", "train.checkpoint_every=20", "train.sample_every=0",
+        "generator.hidden=16", "discriminator.hidden=16", "generator.layers=2", "discriminator.layers=2"]
+
+
+def tiny_study(steps: int = 40, **extra) -> dict:
+    study = {"name": "tiny", "description": "tiny test study", "base": "ring8",
+             "overrides": TINY + [f"train.steps={steps}"],
+             "grid": {"loss.name": ["nonsaturating", "hinge"]}, "eval": {"n": 400},
+             "report": {"metrics": ["reverse_kl"]}}
+    study.update(extra)
+    return study
+
+
+def write_study(tmp_path: Path, study: dict) -> Path:
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(study, sort_keys=False))
+    return path
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "ganscape", *args], capture_output=True, text=True, timeout=300)
+
+
+def test_plan_is_deterministic_and_expands_grid_random_and_seeds(tmp_path):
+    study = tiny_study(
+        grid={"dataset": {"ring": {"data": {"name": "ring8"}}, "grid": {"data": {"name": "grid25"}}},
+              "loss.name": ["nonsaturating", "wgan"]},
+        random={"samples": 2, "seed": 7, "space": {"optim.d.lr": {"loguniform": [1e-4, 1e-3]},
+                                                   "train.batch_size": {"choice": [32, 64]}}},
+        tie={"optim.g.lr": "optim.d.lr"}, seeds=[0, 1])
+    path = write_study(tmp_path, study)
+    first, second = plan_tasks(read_study(path)), plan_tasks(read_study(path))
+    assert len(first) == 2 * 2 * 2 * 2
+    assert [(t.name, t.config) for t in first] == [(t.name, t.config) for t in second]
+    t = first[0]
+    assert t.factors["dataset"] == "ring" and t.factors["loss.name"] == "nonsaturating" and t.factors["seed"] == "0"
+    assert t.config["optim"]["g"]["lr"] == t.config["optim"]["d"]["lr"]
+    assert 1e-4 <= t.config["optim"]["d"]["lr"] <= 1e-3 and t.config["train"]["batch_size"] in (32, 64)
+    assert first[-1].config["data"]["name"] == "grid25" and first[-1].config["loss"]["name"] == "wgan"
+    assert [t.config["seed"] for t in first[:2]] == [0, 1]
+    # a different sampling seed draws different hyper-parameters
+    other = plan_tasks(read_study({**study, "random": {**study["random"], "seed": 8}}))
+    assert [t.config["optim"]["d"]["lr"] for t in other] != [t.config["optim"]["d"]["lr"] for t in first]
+    # written plans are byte-identical, and re-planning into the same folder is a no-op
+    write_plan(read_study(path), tmp_path / "a")
+    _, written_again = write_plan(read_study(path), tmp_path / "a")
+    write_plan(read_study(path), tmp_path / "b")
+    assert not written_again
+    for f in sorted((tmp_path / "a" / "tasks").iterdir()):
+        assert f.read_bytes() == (tmp_path / "b" / "tasks" / f.name).read_bytes()
+    with pytest.raises(ConfigError, match="different study plan"):
+        write_plan(read_study({**study, "seeds": [3]}), tmp_path / "a")
+
+
+def test_plan_rejects_bad_values_naming_the_task_and_key(tmp_path):
+    with pytest.raises(ConfigError, match=r"task 1 \(nonsaturating/nope/0\): penalty.name: unknown penalty 'nope'.*wgan_gp"):
+        plan_tasks(read_study(tiny_study(grid={"loss.name": ["nonsaturating"], "penalty.name": ["none", "nope"]})))
+    with pytest.raises(ConfigError, match="gird: unknown study key"):
+        read_study({**tiny_study(), "gird": {}})
+    with pytest.raises(ConfigError, match="random.space.optim.d.lr"):
+        read_study(tiny_study(random={"space": {"optim.d.lr": {"normal": [0, 1]}}}))
+
+
+def test_builtin_studies_plan(tmp_path):
+    assert "landscape-toy" in builtin_names()
+    tasks = plan_tasks(read_study("landscape-toy"))
+    assert len(tasks) >= 12
+    losses = {t.config["loss"]["name"] for t in tasks}
+    assert {"nonsaturating", "wgan"} <= losses
+
+
+def test_run_all_stores_every_task_and_records_crashes(tmp_path, capsys):
+    # one task cannot be built (an MLP on images): it must fail with its traceback, the others finish
+    study = tiny_study(grid={"dataset": {"ring": {}, "broken": {"data": {"name": "digits", "size": 8}}},
+                             "loss.name": ["nonsaturating", "hinge"]})
+    out = tmp_path / "study"
+    assert main(["study", "plan", str(write_study(tmp_path, study)), "--out", str(out)]) == 0
+    run = cli("study", "run", str(out), "--all", "--workers", "2")
+    assert run.returncode == 1, run.stderr  # 1: some tasks failed
+    with Store(out) as store:
+        tasks = {t["id"]: t for t in store.tasks()}
+        metrics = store.metrics()
+    assert [tasks[i]["status"] for i in range(4)] == ["done", "done", "failed", "failed"]
+    assert "mlp' is for vector data" in tasks[2]["error"] and "Traceback" in tasks[2]["error"]
+    for task_id in (0, 1):
+        rows = [m for m in metrics if m["task_id"] == task_id]
+        assert sorted({m["step"] for m in rows}) == [20, 40]
+        assert {metric_family(m["name"]) for m in rows} >= {"modes", "hq_share", "reverse_kl"}
+        assert tasks[task_id]["train_seconds"] > 0 and tasks[task_id]["attempts"] == 1
+    assert main(["study", "status", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "2 done" in printed and "2 failed" in printed and "is for vector data" in printed
+    # re-running skips finished tasks (their attempts do not change) and skips failures on request
+    assert cli("study", "run", str(out), "--all", "--skip-failed").returncode == 1
+    with Store(out) as store:
+        assert [t["attempts"] for t in store.tasks()] == [1, 1, 1, 1]
+        assert len(store.metrics()) == len(metrics)
+
+
+def test_killed_worker_then_rerun_completes_without_duplicates(tmp_path):
+    study = tiny_study(steps=200, overrides=TINY + ["train.steps=200", "train.log_every=10"],
+                       grid={"loss.name": ["nonsaturating"]})
+    out = tmp_path / "study"
+    assert main(["study", "plan", str(write_study(tmp_path, study)), "--out", str(out)]) == 0
+    runner = subprocess.Popen([sys.executable, "-m", "ganscape", "study", "run", str(out), "--all"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    first_ckpt = out / "runs" / "task-0000" / "checkpoints" / "ckpt-00000020.pt"
+    deadline = time.time() + 120
+    while not first_ckpt.exists() and time.time() < deadline:
+        time.sleep(0.05)
+    assert first_ckpt.exists(), "the worker never wrote a checkpoint"
+    with Store(out) as store:
+        task = store.task(0)
+    assert task["status"] == "running"
+    os.kill(task["pid"], signal.SIGKILL)  # the worker, mid-task
+    assert runner.wait(timeout=60) == 1  # the runner survives and reports the failure
+    with Store(out) as store:
+        killed = store.task(0)
+    assert killed["status"] == "failed" and "died with exit code -9" in killed["error"]
+    final = out / "runs" / "task-0000" / "checkpoints" / "ckpt-00000200.pt"
+    assert not final.exists()
+
+    assert cli("study", "run", str(out), "--all").returncode == 0
+    with Store(out) as store:
+        tasks = store.tasks()
+        assert [t["status"] for t in tasks] == ["done"] and tasks[0]["attempts"] == 2
+        for t in tasks:
+            rows = store.metrics(t["id"])
+            steps = sorted({m["step"] for m in rows})
+            assert steps == list(range(20, 201, 20))
+            assert len(rows) == len(steps) * len({m["name"] for m in rows})
+    con = sqlite3.connect(out / "study.db")
+    assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    logged = [json.loads(line)["step"] for line in (out / "runs" / "task-0000" / "metrics.jsonl").read_text().splitlines()]
+    assert logged == list(range(10, 201, 10))  # nothing duplicated or lost in the run's log
+    # the resumed run equals an uninterrupted one
+    from ganscape.training.trainer import train
+
+    with Store(out) as store:
+        config = store.task(0)["config"]
+    train(config, tmp_path / "clean", show_progress=False)
+    resumed = torch.load(final, weights_only=True)["G"]
+    clean = torch.load(tmp_path / "clean" / "checkpoints" / "ckpt-00000200.pt", weights_only=True)["G"]
+    for key in clean:
+        torch.testing.assert_close(resumed[key], clean[key], rtol=0, atol=0)
