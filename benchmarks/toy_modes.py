@@ -5,7 +5,7 @@ number of steps, on the 25-Gaussian grid and the 8-Gaussian ring, over several s
 then prints modes captured, high-quality share and reverse KL (ganscape.metrics.modes)
 on 2,500 samples per run.
 
-    python benchmarks/toy_modes.py                    # the full table (1000 steps, 2 processes: ~12 min on this 2-core machine)
+    python benchmarks/toy_modes.py                    # the full table (2500 steps, 2 processes: ~15 min on a 2-core machine)
     python benchmarks/toy_modes.py --steps 200 --seeds 1 --methods ns rsgan
 
 Each run is built from a config through the same registries as ``ganscape train``
@@ -47,14 +47,14 @@ ALIASES = {name.lower().replace("-", "").replace("+", ""): name for name in METH
 DATASETS = {"grid25": {"name": "grid25"}, "ring8": {"name": "ring8"}}
 
 
-def base_config(dataset: str, seed: int, steps: int, batch_size: int, lr: float) -> dict:
+def base_config(dataset: str, seed: int, steps: int, batch_size: int, lr: float, ema: float) -> dict:
     return {
         "seed": seed, "device": "cpu", "data": DATASETS[dataset],
         "prior": {"name": "gaussian", "dim": 2},
         "generator": {"name": "mlp", "hidden": HIDDEN, "layers": 3},
         "discriminator": {"name": "mlp", "hidden": HIDDEN, "layers": 3},
         "optim": {"g": {"lr": lr, "betas": [0.5, 0.999]}, "d": {"lr": lr, "betas": [0.5, 0.999]}},
-        "train": {"steps": steps, "batch_size": batch_size, "log_every": steps,
+        "train": {"steps": steps, "batch_size": batch_size, "ema_decay": ema, "log_every": steps,
                   "checkpoint_every": 0, "sample_every": 0},
     }
 
@@ -81,7 +81,7 @@ def train_and_score(config: dict, n_samples: int) -> dict[str, float]:
 def one_run(job: tuple) -> dict[str, float]:
     dataset, method, seed, args = job
     torch.set_num_threads(args.threads)
-    config = overlay(base_config(dataset, seed, args.steps, args.batch_size, args.lr), METHODS[method])
+    config = overlay(base_config(dataset, seed, args.steps, args.batch_size, args.lr, args.ema), METHODS[method])
     t0 = time.time()
     out = train_and_score(config, args.samples)
     out["seconds"] = time.time() - t0
@@ -100,10 +100,11 @@ def mean_std(values: list[float]) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--steps", type=int, default=2500)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--ema", type=float, default=0.99, help="EMA decay of G's weights used for sampling (0 = off)")
     parser.add_argument("--samples", type=int, default=2500)
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
     parser.add_argument("--jobs", type=int, default=2, help="runs trained in parallel processes")
@@ -120,7 +121,7 @@ def main(argv: list[str] | None = None) -> None:
         methods.append(ALIASES[key])
 
     print(f"# toy modes: {args.steps} steps, batch {args.batch_size}, Adam lr {args.lr} (0.5, 0.999), "
-          f"G and D MLP 3x{HIDDEN}, z = 2-D, 1 D step per G step, {args.seeds} seeds, {args.samples} samples; "
+          f"EMA of G {args.ema}, G and D MLP 3x{HIDDEN}, z = 2-D, 1 D step per G step, {args.seeds} seeds, {args.samples} samples; "
           "data: PacGAN settings (grid25 spacing 2 std 0.05; ring8 radius 1 std 0.01)")
     start = time.time()
     jobs = [(d, m, seed, args) for d in args.datasets for m in methods for seed in range(args.seeds)]

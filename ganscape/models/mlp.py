@@ -1,8 +1,6 @@
 """Multi-layer perceptrons for vector (toy 2-D) data."""
 from __future__ import annotations
 
-import math
-
 from torch import nn
 
 from ganscape.models.base import DISCRIMINATORS, GENERATORS, Norm, feature_norm, flatten_scores, maybe_spectral

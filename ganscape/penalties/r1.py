@@ -5,8 +5,6 @@ R2 = gamma / 2 * E_fake[||grad_x D(x)||^2]  (generated samples)
 """
 from __future__ import annotations
 
-import torch
-
 from ganscape.penalties.base import PENALTIES, gradient_norms
 from ganscape.registry import ConfigError
 

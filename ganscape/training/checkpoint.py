@@ -70,6 +70,12 @@ def save_checkpoint(run, scheme, step: int, run_dir: str | Path, keep: int = 0) 
         "rng": rng_state(),
         "data_meta": data_meta(run.dataset),
     }
+    return write_checkpoint(state, run_dir, step, keep)
+
+
+def write_checkpoint(state: dict[str, Any], run_dir: str | Path, step: int, keep: int = 0) -> Path:
+    """Atomically write ``state`` as the checkpoint of ``step`` (temp file + rename); with
+    ``keep`` > 0 delete all but the newest ``keep`` checkpoints of the run."""
     path = checkpoint_path(run_dir, step)
     with atomic_path(path) as tmp:
         torch.save(state, tmp)

@@ -24,8 +24,7 @@ from torch import nn
 
 from ganscape.data import BatchStream, Dataset, build_dataset
 from ganscape.registry import ConfigError
-from ganscape.training.checkpoint import (checkpoint_path, list_checkpoints, load_state, rng_state,
-                                          set_rng_state)
+from ganscape.training.checkpoint import list_checkpoints, load_state, rng_state, set_rng_state, write_checkpoint
 from ganscape.training.logger import RunLogger, plot_losses, scalars
 from ganscape.training.run import resolve_device
 from ganscape.training.trainer import DivergenceError, prepare_run_dir
@@ -33,7 +32,6 @@ from ganscape.translation.config import validate
 from ganscape.translation.models import CRITICS, TRANSLATORS
 from ganscape.translation.pool import ImagePool
 from ganscape.utils.images import save_grid
-from ganscape.utils.io import atomic_path
 
 log = logging.getLogger(__name__)
 SAMPLE_COLUMNS = 8
@@ -145,13 +143,7 @@ def save_cycle_checkpoint(run: CycleRun, step: int, run_dir: Path, keep: int = 0
         "rng": rng_state(),
         "shapes": [list(run.data_a.shape), list(run.data_b.shape)],
     }
-    path = checkpoint_path(run_dir, step)
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
-    if keep > 0:
-        for old in list(list_checkpoints(run_dir).values())[:-keep]:
-            old.unlink(missing_ok=True)
-    return path
+    return write_checkpoint(state, run_dir, step, keep)
 
 
 def restore_cycle(run: CycleRun, state: dict[str, Any]) -> int:
