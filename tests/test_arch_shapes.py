@@ -121,8 +121,11 @@ def test_conditional_dcgan_matches_dcgan_capacity():
     assert count_parameters(build_discriminator({"name": "cdcgan", "ndf": 8, "conditioning": "none"}, shape, 10)) == plain_d
     # conditional BN: the BN affine pairs (2 per channel) become 2 embeddings of 10 rows
     widths = 16 + 8
+    cbn_only = count_parameters(build_generator({"name": "cdcgan", "ngf": 8, "label_input": False}, shape, Z, 10))
+    assert cbn_only == plain_g - 2 * widths + 2 * 10 * widths
+    # label_input (default): the first 4x4 transposed conv (16 maps) also reads the 10-way one-hot label
     cond = count_parameters(build_generator({"name": "cdcgan", "ngf": 8}, shape, Z, 10))
-    assert cond == plain_g - 2 * widths + 2 * 10 * widths
+    assert cond == cbn_only + 10 * 16 * 4 * 4
 
 
 def test_components_verbose_prints_parameter_counts(capsys):

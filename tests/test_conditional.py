@@ -90,7 +90,8 @@ def test_scheme_logs_aux_terms_only_for_acgan(tmp_path):
         build_scheme({"name": "alternating", "aux_weight": -1.0})
 
 
-def test_acgan_learns_class_conditional_digits(tmp_path):
+@pytest.mark.parametrize("preset", ["acgan-digits", "cdcgan-digits"])
+def test_conditional_dcgan_learns_class_conditional_digits(tmp_path, preset):
     """Samples asked for class k are classified as k (nearest real class centroid) far above chance."""
     from ganscape.cli import main
     from ganscape.config import load_config
@@ -98,7 +99,7 @@ def test_acgan_learns_class_conditional_digits(tmp_path):
     from ganscape.loading import load_generator
     from ganscape.training.trainer import train
 
-    cfg = load_config("acgan-digits", ["device=cpu", "generator.ngf=32", "discriminator.ndf=32", "data.size=8",
+    cfg = load_config(preset, ["device=cpu", "generator.ngf=32", "discriminator.ndf=32", "data.size=8",
                                        "train.steps=400", "train.batch_size=64", "train.ema_decay=0.0",
                                        "train.checkpoint_every=400", "train.sample_every=0", "train.log_every=100",
                                        "optim.g.lr=0.0005", "optim.d.lr=0.0005"])
@@ -108,7 +109,8 @@ def test_acgan_learns_class_conditional_digits(tmp_path):
     y = torch.arange(500) % 10
     x = load_generator(tmp_path / "run", device="cpu").sample(500, seed=1, labels=y)
     agree = (torch.cdist(x.flatten(1), centroids).argmin(1) == y).float().mean().item()
-    assert agree > 0.16, agree  # chance 0.10 (3 sigma at n=500: 0.14); measured 0.196
+    print(preset, "class agreement", agree)
+    assert agree > 0.6, agree  # chance 0.10; measured 1.00 (acgan) with one-hot y fed to G as well as CBN
     assert main(["sample", str(tmp_path / "run"), "--class", "3", "--n", "4", "--out", str(tmp_path / "s.png"),
                  "--device", "cpu"]) == 0
     assert main(["sample", str(tmp_path / "run"), "--class", "10", "--out", str(tmp_path / "s.png")]) == 2

@@ -6,6 +6,8 @@ layer (same parameter count), so the two can be compared at equal capacity.
 """
 from __future__ import annotations
 
+import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ganscape.models.base import DISCRIMINATORS, GENERATORS, Norm, dcgan_init, feature_norm, maybe_spectral
@@ -15,13 +17,22 @@ from ganscape.models.dcgan import upsampling_plan
 
 
 class ConditionalDCGANGenerator(nn.Module):
-    """z (B, z_dim), y (B,) -> (B, C, S, S) in [-1, 1]."""
+    """z (B, z_dim), y (B,) -> (B, C, S, S) in [-1, 1].
 
-    def __init__(self, z_dim: int, channels: int, base: int, k: int, ngf: int, num_classes: int):
+    With ``label_input`` the one-hot label is also concatenated to z before the first layer
+    (Mirza & Osindero 2014; the AC-GAN paper's generator input). Class-conditional BN alone
+    starts from zero embeddings and, at DCGAN learning rates, took thousands of steps to
+    make samples follow y on digits (measured: class agreement at chance after 2000 steps).
+    """
+
+    def __init__(self, z_dim: int, channels: int, base: int, k: int, ngf: int, num_classes: int,
+                 label_input: bool = True):
         super().__init__()
         self.num_classes = num_classes
+        self.label_input = label_input and num_classes > 0
         width = ngf * 2 ** (k - 1)
-        self.convs = nn.ModuleList([nn.ConvTranspose2d(z_dim, width, base, 1, 0, bias=False)])
+        in_dim = z_dim + (num_classes if self.label_input else 0)
+        self.convs = nn.ModuleList([nn.ConvTranspose2d(in_dim, width, base, 1, 0, bias=False)])
         self.norms = nn.ModuleList([GeneratorNorm("batch", width, num_classes)])
         for _ in range(k - 1):
             self.convs.append(nn.ConvTranspose2d(width, width // 2, 4, 2, 1, bias=False))
@@ -31,6 +42,10 @@ class ConditionalDCGANGenerator(nn.Module):
         dcgan_init(self)
 
     def forward(self, z, y=None):
+        if self.label_input:
+            if y is None:
+                raise ValueError("this generator is class-conditional: pass labels y (B,)")
+            z = torch.cat([z, F.one_hot(y, self.num_classes).to(z.dtype)], dim=1)
         h = z.reshape(z.shape[0], z.shape[1], 1, 1)
         for conv, norm in zip(self.convs, self.norms):
             h = norm(conv(h), y).relu()
@@ -59,10 +74,12 @@ class ConditionalDCGANDiscriminator(ConditionalCritic):
 
 
 @GENERATORS.register("cdcgan", "DCGAN generator with class-conditional BN (gamma = 1 + f(y)); sizes as dcgan")
-def cdcgan_generator(data_shape, z_dim, num_classes, ngf: int = 64, conditional: bool = True):
+def cdcgan_generator(data_shape, z_dim, num_classes, ngf: int = 64, conditional: bool = True,
+                     label_input: bool = True):
+    """``label_input``: also feed one-hot y with z (off: conditional BN is the only path)."""
     base, k = upsampling_plan(data_shape, "generator")
     classes = conditional_classes(conditional, num_classes, "generator.conditional")
-    return ConditionalDCGANGenerator(z_dim, data_shape[0], base, k, ngf, classes)
+    return ConditionalDCGANGenerator(z_dim, data_shape[0], base, k, ngf, classes, label_input)
 
 
 @DISCRIMINATORS.register("cdcgan", "DCGAN discriminator with a projection or AC-GAN class head; sizes as dcgan")
