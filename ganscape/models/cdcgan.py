@@ -73,7 +73,7 @@ class ConditionalDCGANDiscriminator(ConditionalCritic):
         return self.net(x).flatten(1)
 
 
-@GENERATORS.register("cdcgan", "DCGAN generator with class-conditional BN (gamma = 1 + f(y)); sizes as dcgan")
+@GENERATORS.register("cdcgan", "DCGAN generator conditioned on y (one-hot input + class-conditional BN, gamma = 1 + f(y)); sizes as dcgan")
 def cdcgan_generator(data_shape, z_dim, num_classes, ngf: int = 64, conditional: bool = True,
                      label_input: bool = True):
     """``label_input``: also feed one-hot y with z (off: conditional BN is the only path)."""
