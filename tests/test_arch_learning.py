@@ -1,4 +1,4 @@
-"""SNDCGAN and ResNet-CIFAR learn something measurable in a short CPU run on the 16 px digits.
+"""SNDCGAN (8 px) and ResNet-CIFAR (16 px) learn something measurable in a short CPU run on the digits.
 
 Criterion: the mean distance from a generated image to its nearest real digit (pixels in
 [-1, 1], L2 over the image) must fall well below its value at initialisation, where the
@@ -34,7 +34,6 @@ def nearest_real_distance(x: torch.Tensor, real: torch.Tensor) -> float:
 
 @pytest.mark.parametrize("family", list(FAMILIES))
 def test_family_moves_samples_onto_the_digits(tmp_path, family):
-    torch.set_num_threads(2)
     config = load_config("dcgan-digits", COMMON + FAMILIES[family])
     real = build_dataset(config["data"]).x
     init = build_run(config)  # same seed: the weights training starts from

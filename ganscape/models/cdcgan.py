@@ -12,7 +12,7 @@ from torch import nn
 
 from ganscape.models.base import DISCRIMINATORS, GENERATORS, Norm, dcgan_init, feature_norm, maybe_spectral
 from ganscape.models.conditional import (Conditioning, ConditionalCritic, GeneratorNorm, conditional_classes,
-                                         make_head)
+                                         make_head, require_labels)
 from ganscape.models.dcgan import upsampling_plan
 
 
@@ -43,8 +43,7 @@ class ConditionalDCGANGenerator(nn.Module):
 
     def forward(self, z, y=None):
         if self.label_input:
-            if y is None:
-                raise ValueError("this generator is class-conditional: pass labels y (B,)")
+            require_labels(y)
             z = torch.cat([z, F.one_hot(y, self.num_classes).to(z.dtype)], dim=1)
         h = z.reshape(z.shape[0], z.shape[1], 1, 1)
         for conv, norm in zip(self.convs, self.norms):

@@ -36,6 +36,12 @@ def conditional_classes(conditional: bool, num_classes: int, who: str) -> int:
     return num_classes
 
 
+def require_labels(y: torch.Tensor | None) -> None:
+    """Raise a clear error when a class-conditional generator is called without labels."""
+    if y is None:
+        raise ValueError("this generator is class-conditional: pass labels y (B,)")
+
+
 class ClassBatchNorm(nn.Module):
     """Batch norm with per-class affine parameters: BN(x) * (1 + gamma[y]) + beta[y].
 
@@ -53,8 +59,7 @@ class ClassBatchNorm(nn.Module):
         nn.init.zeros_(self.beta.weight)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
-        if y is None:
-            raise ValueError("this generator is class-conditional: pass labels y (B,)")
+        require_labels(y)
         flat = x.dim() == 2
         h = self.bn(x[:, :, None, None] if flat else x)
         h = h * (1 + self.gamma(y))[:, :, None, None] + self.beta(y)[:, :, None, None]
