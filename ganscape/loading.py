@@ -1,102 +1,139 @@
-"""Load a trained generator back from a run folder (for sampling, evaluation and analysis)."""
+"""The one way to open a run folder: checkpoint, config and kind, then a sampler for it.
+
+Every command that reads a run (``sample``, ``eval``, ``interpolate``, ``style-mix``,
+``translate``, studies) goes through ``open_run`` and ``load_sampler``. A command that does
+not apply to a run's kind says so in one line (``require_generator``, ``require_translation``).
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
-import yaml
 
-from ganscape.models import build_generator
-from ganscape.priors import Prior, build_prior
 from ganscape.registry import ConfigError
-from ganscape.training.checkpoint import list_checkpoints, load_state
-from ganscape.training.run import resolve_device
+from ganscape.runtime import resolve_device
+from ganscape.sampling import GeneratorSampler, TranslationSampler
+from ganscape.training.checkpoint import CheckpointError, list_checkpoints, newest_readable, read_checkpoint
+
+Direction = Literal["a2b", "b2a"]
 
 
 @dataclass
-class TrainedGenerator:
-    """A generator in eval mode with its prior and the facts about its data."""
+class LoadedRun:
+    """A run folder opened at one checkpoint (``state`` in the version-2 checkpoint schema)."""
 
-    G: torch.nn.Module
-    prior: Prior
-    config: dict[str, Any]
-    step: int
-    data_meta: dict[str, Any]
-    device: torch.device
+    run_dir: Path
+    path: Path
+    state: dict[str, Any]
 
     @property
-    def num_classes(self) -> int:
-        return getattr(self.G, "num_classes", 0)
+    def config(self) -> dict[str, Any]:
+        return self.state["config"]
 
-    @torch.no_grad()
-    def sample(self, n: int, seed: int | None = 0, labels: torch.Tensor | int | None = None,
-               batch: int = 256) -> torch.Tensor:
-        """Draw ``n`` samples (n, *shape); ``labels`` is a class id or (n,) ids for conditional G."""
-        devices = [self.device] if self.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
-            if seed is not None:
-                torch.manual_seed(seed)
-            z = self.prior.sample(n, self.device)
-            y = self.labels(n, labels)
-            return self.decode(z, y, batch)
+    @property
+    def kind(self) -> str:
+        return self.state["kind"]
 
-    def labels(self, n: int, labels: torch.Tensor | int | None) -> torch.Tensor | None:
-        if not self.num_classes:
-            if labels is not None:
-                raise ConfigError("--class: this generator is unconditional; it takes no class label")
-            return None
-        if labels is None:
-            return torch.randint(self.num_classes, (n,), device=self.device)
-        if isinstance(labels, int):
-            if not 0 <= labels < self.num_classes:
-                raise ConfigError(f"--class: {labels} is not a class of this run; valid: 0..{self.num_classes - 1}")
-            return torch.full((n,), labels, dtype=torch.long, device=self.device)
-        return labels.to(self.device)
-
-    @torch.no_grad()
-    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None, batch: int = 256) -> torch.Tensor:
-        """G(z, y) in chunks, on the generator's device."""
-        out = [self.G(z[i:i + batch].to(self.device), None if y is None else y[i:i + batch])
-               for i in range(0, len(z), batch)]
-        return torch.cat(out)
+    @property
+    def step(self) -> int:
+        return self.state["step"]
 
 
-def read_run_config(run_dir: str | Path) -> dict[str, Any]:
-    path = Path(run_dir) / "config.yaml"
-    if not path.exists():
-        raise ConfigError(f"{run_dir} is not a run folder (no config.yaml); train one with `ganscape train`")
-    return yaml.safe_load(path.read_text())
+def open_run(run_dir: str | Path, step: int | None = None, device: str | torch.device = "cpu") -> LoadedRun:
+    """Open ``run_dir`` at checkpoint ``step`` (default: the newest readable one, skipping a
+    corrupt newest checkpoint with a warning)."""
+    from ganscape.training.run_folder import CONFIG_FILE, saved_config
 
-
-def find_checkpoint(run_dir: str | Path, step: int | None = None) -> Path:
+    run_dir = Path(run_dir)
+    if not (run_dir / CONFIG_FILE).exists() and not list_checkpoints(run_dir):
+        raise ConfigError(f"{run_dir} is not a run folder (no config.yaml, no checkpoints); "
+                          "train one with `ganscape train CONFIG --out RUN_DIR`")
     checkpoints = list_checkpoints(run_dir)
     if not checkpoints:
-        raise ConfigError(f"{run_dir} has no checkpoints yet")
+        raise ConfigError(f"{run_dir} has no checkpoints yet (training has not reached its first checkpoint)")
+    config = saved_config(run_dir)
     if step is None:
-        return checkpoints[max(checkpoints)]
+        found = newest_readable(run_dir, device, config)
+        if found is None:
+            raise CheckpointError(f"{run_dir}: none of its {len(checkpoints)} checkpoints is readable")
+        return LoadedRun(run_dir, found[0], found[1])
     if step not in checkpoints:
         raise ConfigError(f"--checkpoint: no checkpoint at step {step} in {run_dir}; "
                           f"available: {', '.join(map(str, checkpoints))}")
-    return checkpoints[step]
+    return LoadedRun(run_dir, checkpoints[step], read_checkpoint(checkpoints[step], device, config))
 
 
-def load_generator(run_dir: str | Path, step: int | None = None, ema: bool = True,
-                   device: str = "auto") -> TrainedGenerator:
-    """Rebuild G from ``config.yaml`` and a checkpoint (the newest by default).
+def load_sampler(run_dir: str | Path, step: int | None = None, ema: bool = True, device: str = "auto",
+                 direction: Direction = "a2b", with_run: bool = False):
+    """A sampler (``ganscape.sampling``) for a run of any kind; EMA weights when kept and ``ema``.
 
-    The EMA weights are used when the run kept them and ``ema`` is true.
+    Translation runs sample the ``direction`` translator. With ``with_run`` the opened run is
+    returned too: ``(sampler, LoadedRun)``.
     """
-    config = read_run_config(run_dir)
     dev = resolve_device(device)
-    state = load_state(find_checkpoint(run_dir, step), dev)
-    meta = state["data_meta"]
-    prior = build_prior(config["prior"]).to(dev)
-    prior.load_state_dict(state["prior"])
-    G = build_generator(config["generator"], tuple(meta["shape"]), prior.dim, meta["num_classes"]).to(dev)
-    G.load_state_dict(state["G_ema"] if ema and state["G_ema"] is not None else state["G"])
-    return TrainedGenerator(G.eval(), prior.eval(), config, state["step"], meta, dev)
+    loaded = open_run(run_dir, step, dev)
+    if loaded.kind == "translation":
+        sampler = translation_sampler(loaded, direction, ema, dev)
+    else:
+        sampler = generator_sampler(loaded, ema, dev)
+    return (sampler, loaded) if with_run else sampler
 
 
-__all__ = ["TrainedGenerator", "load_generator", "find_checkpoint", "read_run_config"]
+def averaged_state(loaded: LoadedRun, name: str, ema: bool) -> dict[str, Any]:
+    """The EMA weights of module ``name`` when the run kept them and ``ema`` is true, else its weights."""
+    averaged = loaded.state["callbacks"].get("ema", {})
+    return averaged[name] if ema and name in averaged else loaded.state["models"][name]
+
+
+def generator_sampler(loaded: LoadedRun, ema: bool, device: torch.device) -> GeneratorSampler:
+    from ganscape.models import build_generator
+    from ganscape.priors import build_prior
+
+    config, meta = loaded.config, loaded.state["data_meta"]["data"]
+    prior = build_prior(config["prior"]).to(device)
+    prior.load_state_dict(loaded.state["models"]["prior"])
+    G = build_generator(config["generator"], tuple(meta["shape"]), prior.dim, meta["num_classes"]).to(device)
+    G.load_state_dict(averaged_state(loaded, "G", ema))
+    return GeneratorSampler(G.eval(), prior.eval(), config, loaded.step, meta, device, loaded.kind)
+
+
+def translation_sampler(loaded: LoadedRun, direction: Direction, ema: bool, device: torch.device) -> TranslationSampler:
+    from ganscape.translation.parts import build_translators
+
+    if direction not in ("a2b", "b2a"):
+        raise ConfigError(f"--direction: {direction!r} is not valid; choose a2b or b2a")
+    config, meta = loaded.config, loaded.state["data_meta"]
+    shape_a, shape_b = tuple(meta["data"]["shape"]), tuple(meta["data_b"]["shape"])
+    g_ab, g_ba = build_translators(config, shape_a[0], shape_b[0], shape_a[1])
+    forward = direction == "a2b"
+    G, name = (g_ab, "G_ab") if forward else (g_ba, "G_ba")
+    G.load_state_dict(averaged_state(loaded, name, ema))
+    source, target = ("data", "data_b") if forward else ("data_b", "data")
+    return TranslationSampler(G.to(device).eval(), config[source], config[target], config, loaded.step,
+                              meta[target], shape_a if forward else shape_b, device, direction)
+
+
+def require_generator(sampler, command: str) -> GeneratorSampler:
+    """The sampler if it draws from a latent prior, else a ConfigError naming the run's kind."""
+    if not isinstance(sampler, GeneratorSampler):
+        raise ConfigError(f"{command}: needs a generator with a latent prior; this is a {sampler.kind} run "
+                          "(use `ganscape sample`, `eval` or `translate` on it)")
+    return sampler
+
+
+def require_translation(sampler, command: str) -> TranslationSampler:
+    if not isinstance(sampler, TranslationSampler):
+        raise ConfigError(f"{command}: needs a translation run (kind: translation, e.g. the cyclegan-digits preset); "
+                          f"this is a {sampler.kind} run")
+    return sampler
+
+
+def load_generator(run_dir: str | Path, step: int | None = None, ema: bool = True, device: str = "auto",
+                   command: str = "this command") -> GeneratorSampler:
+    """``load_sampler`` for commands that need a generator with a latent prior."""
+    return require_generator(load_sampler(run_dir, step, ema, device), command)
+
+
+__all__ = ["LoadedRun", "load_generator", "load_sampler", "open_run", "require_generator", "require_translation"]

@@ -1,7 +1,9 @@
 """Named registries of interchangeable components.
 
 Every swappable part of ganscape (datasets, architectures, objectives, penalties,
-priors, metrics, ...) is a factory function registered under a short name. A config
+priors, schemes, schedules, metrics, ...) is a factory function registered under a short name,
+with a one-line description, the paper it follows (``citation``) and any facts callers need
+(``meta``: e.g. a metric's outputs and their direction). A config
 names the component and gives its keyword arguments::
 
     loss: {name: hinge}
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 import inspect
 import typing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
 
@@ -28,6 +30,8 @@ class Entry:
     name: str
     factory: Callable[..., Any]
     description: str
+    citation: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
 
     def options(self, context_args: tuple[str, ...] = ()) -> dict[str, inspect.Parameter]:
         """Keyword options a config may set (the factory's parameters minus context ones)."""
@@ -50,14 +54,14 @@ class Registry:
         self.context_args = tuple(context_args)
         self._entries: dict[str, Entry] = {}
 
-    def register(self, name: str, description: str | None = None):
-        """Decorator: ``@LOSSES.register("hinge", "Hinge loss (Lim & Ye 2017)")``."""
+    def register(self, name: str, description: str | None = None, citation: str = "", **meta: Any):
+        """Decorator: ``@OBJECTIVES.register("hinge", "Hinge loss", citation="Lim & Ye 2017")``."""
 
         def wrap(factory: Callable[..., Any]) -> Callable[..., Any]:
             if name in self._entries:
                 raise ValueError(f"{self.kind} {name!r} is registered twice")
             doc = description or (inspect.getdoc(factory) or "").split("\n")[0]
-            self._entries[name] = Entry(name, factory, doc)
+            self._entries[name] = Entry(name, factory, doc, citation, dict(meta))
             return factory
 
         return wrap

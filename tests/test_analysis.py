@@ -10,7 +10,6 @@ from ganscape.analysis import interpolation_grid, lerp, slerp, style_mix_grid
 from ganscape.analysis.interpolation import interpolate
 from ganscape.registry import ConfigError
 
-torch.set_num_threads(1)
 
 
 def test_slerp_matches_the_great_circle_formula():
@@ -32,7 +31,7 @@ def test_slerp_matches_the_great_circle_formula():
 @pytest.fixture(scope="module")
 def style_run(tmp_path_factory):
     from ganscape.config import load_config
-    from ganscape.training.trainer import train
+    from ganscape.training import train
 
     run_dir = tmp_path_factory.mktemp("style") / "run"
     cfg = load_config("stylegan-digits", ["device=cpu", "train.steps=2", "train.batch_size=8", "train.sample_every=0",

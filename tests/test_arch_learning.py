@@ -12,8 +12,8 @@ import torch
 from ganscape.config import load_config
 from ganscape.data import build_dataset
 from ganscape.loading import load_generator
-from ganscape.training.run import build_run
-from ganscape.training.trainer import train
+from ganscape.training import build_parts
+from ganscape.training import train
 
 FAMILIES = {
     # the SNDCGAN plan has fixed widths (up to 512 maps): 8 px keeps it CPU-sized
@@ -36,7 +36,7 @@ def nearest_real_distance(x: torch.Tensor, real: torch.Tensor) -> float:
 def test_family_moves_samples_onto_the_digits(tmp_path, family):
     config = load_config("dcgan-digits", COMMON + FAMILIES[family])
     real = build_dataset(config["data"]).x
-    init = build_run(config)  # same seed: the weights training starts from
+    init = build_parts(config)  # same seed: the weights training starts from
     init.G.eval()
     with torch.no_grad():
         torch.manual_seed(1)

@@ -10,7 +10,6 @@ import torch
 from ganscape.models import build_discriminator, build_generator, count_parameters
 from ganscape.registry import ConfigError
 
-torch.set_num_threads(1)
 Z = 16
 
 

@@ -5,10 +5,10 @@ import json
 
 import numpy as np
 import pytest
-import yaml
 from PIL import Image
 
 from ganscape.cli import main
+from ganscape.config import read_yaml
 
 TINY_DIGITS = ["data.size=16", "train.steps=8", "train.batch_size=16", "train.log_every=2",
                "train.checkpoint_every=4", "train.sample_every=4", "generator.ngf=8", "discriminator.ndf=8"]
@@ -17,7 +17,7 @@ TINY_DIGITS = ["data.size=16", "train.steps=8", "train.batch_size=16", "train.lo
 def test_train_sample_and_resume_on_digits(tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["train", "dcgan-digits", *TINY_DIGITS, "--out", str(run), "--no-progress"]) == 0
-    config = yaml.safe_load((run / "config.yaml").read_text())
+    config = read_yaml(run / "config.yaml")
     assert config["data"] == {"name": "digits", "size": 16} and config["train"]["steps"] == 8
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [2, 4, 6, 8]

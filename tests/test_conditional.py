@@ -11,7 +11,6 @@ from ganscape.models.conditional import ClassBatchNorm, CriticHead
 from ganscape.registry import ConfigError
 from ganscape.training.schemes.alternating import AuxRecorder
 
-torch.set_num_threads(1)
 
 
 def test_class_batch_norm_scale_is_one_plus_embedding():
@@ -74,7 +73,7 @@ def test_aux_loss_is_cross_entropy_of_raw_logits():
 
 def test_scheme_logs_aux_terms_only_for_acgan(tmp_path):
     from ganscape.config import load_config
-    from ganscape.training.trainer import train
+    from ganscape.training import train
     from ganscape.utils.io import read_jsonl
 
     small = ["device=cpu", "generator.ngf=8", "discriminator.ndf=8", "data.size=8", "train.steps=2",
@@ -97,7 +96,7 @@ def test_conditional_dcgan_learns_class_conditional_digits(tmp_path, preset):
     from ganscape.config import load_config
     from ganscape.data import build_dataset
     from ganscape.loading import load_generator
-    from ganscape.training.trainer import train
+    from ganscape.training import train
 
     cfg = load_config(preset, ["device=cpu", "generator.ngf=32", "discriminator.ndf=32", "data.size=8",
                                        "train.steps=400", "train.batch_size=64", "train.ema_decay=0.0",

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from ganscape.config import DEFAULTS, apply_overrides, load_config, preset_names
+from ganscape.config import SCHEMAS, apply_overrides, dump_yaml, load_config, parse_yaml, preset_names
 from ganscape.registry import ConfigError
-from ganscape.training.trainer import train
+from ganscape.training import train
 
 
 def error_of(source, overrides=()) -> str:
@@ -92,4 +92,54 @@ def test_missing_data_file_fails_before_training(tmp_path):
 
 def test_defaults_are_a_plain_serialisable_dict():
     import json
-    json.dumps(DEFAULTS)
+    for schema in SCHEMAS.values():
+        json.dumps(schema.defaults)
+        assert load_config({"kind": schema.kind}) == schema.defaults
+
+
+def test_yaml_numbers_follow_yaml_1_2_everywhere(tmp_path):
+    # YAML 1.1 (PyYAML's default) reads 1e-4 as the string "1e-4" and `on` as True
+    assert parse_yaml("a: 1e-4\nb: on\nc: 010\nd: 0o17\ne: 1_000\nf: .inf\ng: 2.5E+3\nh: yes") == \
+        {"a": 1e-4, "b": "on", "c": 10, "d": 15, "e": "1_000", "f": float("inf"), "g": 2500.0, "h": "yes"}
+    path = tmp_path / "run.yaml"
+    path.write_text("base: ring8\noptim:\n  g: {lr: 1e-4}\n  d: {lr: 5e-4, betas: [0.0, 0.9]}\n")
+    cfg = load_config(str(path), ["optim.d.lr=2E-4"])
+    assert cfg["optim"]["g"]["lr"] == 1e-4 and isinstance(cfg["optim"]["g"]["lr"], float)
+    assert cfg["optim"]["d"]["lr"] == 2e-4
+    # strings that YAML 1.1 or 1.2 would read as something else are quoted when written
+    text = dump_yaml({"x": "1e-4", "y": "on", "z": "010", "w": "null"})
+    assert parse_yaml(text) == {"x": "1e-4", "y": "on", "z": "010", "w": "null"}
+    assert error_of("ring8", ["data.name=on"]).startswith("data.name: unknown dataset 'on'")
+
+
+def test_a_run_file_may_start_from_a_preset_or_another_file(tmp_path):
+    (tmp_path / "parent.yaml").write_text("base: ring8\ntrain: {steps: 77}\nloss: {name: hinge}\n")
+    (tmp_path / "child.yaml").write_text("description: ring8 with hinge and another lr\nbase: parent.yaml\n"
+                                         "optim: {g: {lr: 0.003}}\n")
+    cfg = load_config(str(tmp_path / "child.yaml"))
+    ring8 = load_config("ring8")
+    assert cfg["train"]["steps"] == 77 and cfg["loss"] == {"name": "hinge"} and cfg["optim"]["g"]["lr"] == 0.003
+    assert cfg["generator"] == ring8["generator"] and cfg["data"] == ring8["data"]
+    (tmp_path / "loop.yaml").write_text("base: loop2.yaml\n")
+    (tmp_path / "loop2.yaml").write_text("base: loop.yaml\n")
+    assert "cycle of bases" in error_of(str(tmp_path / "loop.yaml"))
+    assert "unknown config 'nope'" in error_of({"base": "nope"})
+
+
+def test_translation_presets_are_ordinary_presets_and_old_configs_convert():
+    cfg = load_config("cyclegan-digits-rotate")
+    assert cfg["kind"] == "translation" and cfg["data_b"] == {"name": "digits", "size": 16, "invert": False, "rotate": 90}
+    assert cfg["loss"] == {"name": "cyclegan", "lambda_cycle": 10.0, "lambda_identity": 0.0, "pool_size": 50}
+    old_format = {"data_a": {"name": "digits", "size": 16}, "data_b": {"name": "digits", "size": 16, "invert": True},
+                  "lambda_cycle": 5.0, "optim": {"lr": 1e-3, "betas": [0.5, 0.999]}}
+    cfg = load_config(old_format)
+    assert cfg["kind"] == "translation" and cfg["data"] == {"name": "digits", "size": 16}
+    assert cfg["loss"]["lambda_cycle"] == 5.0 and cfg["optim"]["g"]["lr"] == cfg["optim"]["d"]["lr"] == 1e-3
+    assert "generator.name: unknown translator 'dcgan'" in error_of("cyclegan-digits", ["generator.name=dcgan"])
+    assert "kind: unknown run kind 'video'" in error_of("ring8", ["kind=video"])
+
+
+def test_combinations_that_cannot_work_are_refused_with_the_reason():
+    message = error_of("dcgan-digits", ["discriminator.name=cdcgan"])  # projection D, unconditional G
+    assert message.startswith("discriminator.conditioning: 'projection'") and "unconditional" in message
+    load_config("dcgan-digits", ["discriminator.name=cdcgan", "discriminator.conditioning=acgan"])

@@ -10,9 +10,8 @@ import pytest
 import torch
 from PIL import Image
 
-from ganscape.data import BatchStream, build_dataset
+from ganscape.data import BatchStream, EpochSampler, build_dataset
 from ganscape.data import mnist as mnist_module
-from ganscape.data.base import EpochSampler
 from ganscape.registry import ConfigError
 
 

@@ -7,8 +7,8 @@ from ganscape.config import load_config
 from ganscape.loading import load_generator
 from ganscape.priors import build_prior
 from ganscape.registry import ConfigError
-from ganscape.training.run import build_run
-from ganscape.training.trainer import train
+from ganscape.training import build_parts
+from ganscape.training import train
 
 
 def test_init_follows_reference():
@@ -71,14 +71,13 @@ def test_config_errors():
 
 
 def test_trained_with_g_and_restored_from_checkpoint(tmp_path):
-    torch.set_num_threads(1)
     cfg = load_config({"prior": {"name": "deligan", "dim": 2, "components": 8},
                        "generator": {"name": "mlp", "hidden": 16}, "discriminator": {"name": "mlp", "hidden": 16},
                        "train": {"steps": 20, "batch_size": 32, "checkpoint_every": 0, "sample_every": 0}})
-    fresh = build_run(cfg)
+    fresh = build_parts(cfg)
     in_opt = {id(p) for group in fresh.opt_g.param_groups for p in group["params"]}
     assert {id(fresh.prior.mu), id(fresh.prior.sigma)} <= in_opt
-    run = train(cfg, tmp_path, show_progress=False)
+    run = train(cfg, tmp_path, show_progress=False).parts
     assert not torch.allclose(run.prior.mu, fresh.prior.mu)
     assert not torch.allclose(run.prior.sigma, fresh.prior.sigma)
     loaded = load_generator(tmp_path, device="cpu")

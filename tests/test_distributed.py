@@ -8,9 +8,8 @@ import sys
 import torch
 
 from ganscape.config import load_config
-from ganscape.training.checkpoint import list_checkpoints
-from ganscape.training.run import build_run
-from ganscape.training.trainer import train
+from ganscape.training import build_parts, train
+from ganscape.training.checkpoint import list_checkpoints, read_checkpoint
 
 OVERRIDES = ["train.steps=30", "train.batch_size=64", "train.log_every=10", "train.checkpoint_every=30",
              "train.sample_every=0", "generator.hidden=32", "discriminator.hidden=32",
@@ -26,14 +25,14 @@ def test_two_gloo_ranks_equal_a_single_process_run(tmp_path):
                             env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert result.returncode == 0, result.stderr[-3000:]
     assert list(list_checkpoints(tmp_path / "ddp")) == [30]  # only rank 0 writes
-    single = torch.load(tmp_path / "single" / "checkpoints" / "ckpt-00000030.pt", weights_only=True)
-    ddp = torch.load(tmp_path / "ddp" / "checkpoints" / "ckpt-00000030.pt", weights_only=True)
+    single = read_checkpoint(tmp_path / "single" / "checkpoints" / "ckpt-00000030.pt")
+    ddp = read_checkpoint(tmp_path / "ddp" / "checkpoints" / "ckpt-00000030.pt")
     for net in ("G", "D"):
-        for key, value in single[net].items():
-            torch.testing.assert_close(ddp[net][key], value, rtol=1e-4, atol=1e-5)
+        for key, value in single["models"][net].items():
+            torch.testing.assert_close(ddp["models"][net][key], value, rtol=1e-4, atol=1e-5)
     # training moved the weights away from their initialisation, so the comparison is not vacuous
-    init = build_run(config).G.state_dict()
-    assert max(float((init[k] - single["G"][k]).abs().max()) for k in init) > 1e-3
-    assert single["data_position"] == ddp["data_position"] == 30
+    init = build_parts(config).G.state_dict()
+    assert max(float((init[k] - single["models"]["G"][k]).abs().max()) for k in init) > 1e-3
+    assert single["streams"] == ddp["streams"] == {"data": 30}
     logged = (tmp_path / "ddp" / "metrics.jsonl").read_text().splitlines()
     assert len(logged) == 3  # logs written once, by rank 0

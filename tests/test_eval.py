@@ -8,21 +8,17 @@ import torch
 from ganscape.cli import main
 from ganscape.config import load_config
 from ganscape.features import build_extractor, lenet
-from ganscape.metrics import evaluate_run
 from ganscape.metrics import reference as ref_mod
-from ganscape.metrics.evaluate import evaluate_samples
+from ganscape.metrics.evaluate import evaluate_run, evaluate_samples
 from ganscape.registry import ConfigError
-from ganscape.training.trainer import train
-from ganscape.utils.io import read_jsonl
+from ganscape.results import RESULTS_FILE, read_results
+from ganscape.training import train
 
 
 @pytest.fixture(autouse=True)
 def isolated_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("GANSCAPE_CACHE", str(tmp_path / "cache"))
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     yield tmp_path / "cache"
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -33,38 +29,56 @@ def lenet_cache(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def toy_run(tmp_path_factory):
-    torch.set_num_threads(1)
     run_dir = tmp_path_factory.mktemp("toy") / "run"
     cfg = load_config("ring8", ["train.steps=60", "train.checkpoint_every=30", "train.sample_every=0",
                                 "train.log_every=30", "generator.hidden=32", "discriminator.hidden=32",
-                                "eval.every=30", "eval.metrics=[modes, fid]", "eval.n=300"])
+                                "eval.every=30", "eval.metrics=[default, fid]", "eval.n=300"])
     with pytest.MonkeyPatch.context() as mp:   # the training-time eval caches here, not in ~/.cache
         mp.setenv("GANSCAPE_CACHE", str(run_dir.parent / "cache"))
         train(cfg, run_dir, show_progress=False)
     return run_dir
 
 
-def test_training_logs_periodic_eval_to_metrics_jsonl(toy_run):
-    records = [r for r in read_jsonl(toy_run / "metrics.jsonl") if "modes2500_toy" in r]
-    assert [r["step"] for r in records] == [30, 60]
-    assert all(0 <= r["modes2500_toy"] <= 8 and "fid300_raw" in r for r in records)
+def values(records) -> dict:
+    """{protocol name: value} of records or metric values."""
+    return {r.metric: r.value for r in records}
+
+
+def test_training_time_eval_writes_records_to_results_jsonl(toy_run):
+    records = read_results(toy_run / RESULTS_FILE)
+    assert sorted({r.step for r in records}) == [30, 60]
+    assert {r.metric for r in records if r.step == 30} == {"modes2500_toy", "hq_share2500_toy", "reverse_kl2500_toy",
+                                                         "fid300_raw"}
+    modes = [r for r in records if r.metric == "modes2500_toy"]
+    assert all(0 <= r.value <= 8 and r.n == 2500 and r.extractor == "toy" for r in modes)
+    assert all(r.run == "" and r.checkpoint == "" for r in records)  # evaluated in memory, during training
 
 
 def test_evaluate_run_is_deterministic_and_protocol_named(toy_run):
     a = evaluate_run(toy_run, ["modes", "fid", "kid", "pr", "dc"], n=200, checkpoint=30)
     b = evaluate_run(toy_run, ["modes", "fid", "kid", "pr", "dc"], n=200, checkpoint=30)
-    assert a == b
-    assert set(a) == {"modes2500_toy", "hq_share2500_toy", "reverse_kl2500_toy", "fid200_raw", "kid200_raw",
-                      "kid200_raw_std", "precision200_raw", "recall200_raw", "density200_raw", "coverage200_raw"}
+    assert [(r.metric, r.value, r.std) for r in a] == [(r.metric, r.value, r.std) for r in b]
+    assert set(values(a)) == {"modes2500_toy", "hq_share2500_toy", "reverse_kl2500_toy", "fid200_raw", "kid200_raw",
+                              "precision200_raw", "recall200_raw", "density200_raw", "coverage200_raw"}
+    assert all(r.step == 30 and r.checkpoint == "ckpt-00000030.pt" and r.run == str(toy_run) for r in a)
 
 
 def test_eval_command_appends_records_for_all_checkpoints(toy_run, capsys):
-    assert main(["eval", str(toy_run), "--metrics", "modes,kid", "--n", "250", "--checkpoint", "all"]) == 0
-    records = read_jsonl(toy_run / "eval.jsonl")
-    assert [r["step"] for r in records[-2:]] == [30, 60]
-    assert records[-1]["reference"] == load_config("ring8")["data"] and "kid250_raw_std" in records[-1]
+    before = len(read_results(toy_run / RESULTS_FILE))
+    assert main(["eval", str(toy_run), "--metrics", "modes,kid", "--n", "250", "--checkpoint", "all",
+                 "--reference-n", "2000"]) == 0
+    records = read_results(toy_run / RESULTS_FILE)[before:]
+    assert [r.step for r in records if r.metric == "kid250_raw"] == [30, 60]
+    kid = next(r for r in records if r.metric == "kid250_raw")
+    assert kid.std is not None and kid.std > 0 and kid.n == 250 and kid.extractor == "raw"
     assert main(["eval", str(toy_run), "--metrics", "fdi"]) == 2
     assert "unknown metric 'fdi'" in capsys.readouterr().err
+
+
+def test_eval_uses_the_datas_default_metric_set(toy_run, capsys):
+    assert main(["eval", str(toy_run), "--n", "300"]) == 0
+    out = capsys.readouterr().out
+    assert "modes2500_toy" in out and "reverse_kl2500_toy" in out and "fid" not in out  # ring8: the toy protocol
 
 
 def test_reference_cache_is_keyed_and_never_reused_with_other_settings(isolated_cache, caplog):
@@ -92,9 +106,9 @@ def test_eval_images_on_npz_against_digits(tmp_path, capsys):
     code = main(["eval-images", str(tmp_path / "s.npz"), "--reference", "{name: digits, size: 8}",
                  "--metrics", "fid,kid,pr", "--extractor", "raw", "--out", str(out)])
     assert code == 0
-    rec = read_jsonl(out)[0]
-    assert rec["n"] == 1797 and rec["fid1797_raw"] < 1e-3         # the same digits, 8-bit rounded
-    assert rec["precision1797_raw"] == rec["recall1797_raw"] == 1.0
+    recs = values(read_results(out))
+    assert recs["fid1797_raw"] < 1e-3         # the same digits, 8-bit rounded
+    assert recs["precision1797_raw"] == recs["recall1797_raw"] == 1.0
     assert main(["eval-images", str(tmp_path / "s.npz"), "--reference", "{name: nope}"]) == 2
 
 
@@ -104,12 +118,13 @@ def test_lenet_metrics_through_the_runner(monkeypatch, lenet_cache):
 
     x, _ = build_dataset({"name": "digits", "size": 16}).get(torch.arange(300))
     ref = {"name": "digits", "size": 16}
-    out = evaluate_samples(x, ["fid", "is", "modified_is", "dc"], 300, ref, reference_n=300, cache_dir=lenet_cache)
-    assert {"fid300_lenet-digits", "is300_lenet-digits", "is300_lenet-digits_std", "mis300_lenet-digits",
-            "density300_lenet-digits"} <= set(out)
+    got = evaluate_samples(x, ["fid", "is", "modified_is", "dc"], 300, ref, reference_n=300, cache_dir=lenet_cache)
+    out = values(got)
+    assert {"fid300_lenet-digits", "is300_lenet-digits", "mis300_lenet-digits", "density300_lenet-digits"} <= set(out)
+    assert next(v for v in got if v.metric == "is300_lenet-digits").std > 0
     assert out["is300_lenet-digits"] > 5           # real digits: confident and balanced
-    noise = evaluate_samples(torch.rand(300, 1, 16, 16) * 2 - 1, ["fid"], 300, ref, reference_n=300,
-                             cache_dir=lenet_cache)
+    noise = values(evaluate_samples(torch.rand(300, 1, 16, 16) * 2 - 1, ["fid"], 300, ref, reference_n=300,
+                                    cache_dir=lenet_cache))
     assert noise["fid300_lenet-digits"] > 10 * out["fid300_lenet-digits"]
 
 
@@ -119,7 +134,8 @@ def test_stacked_modes_counts_digit_triples(monkeypatch, lenet_cache):
 
     x, y = build_dataset({"name": "digits", "size": 16}).get(torch.arange(300))
     stacked = torch.cat([x[:100], x[100:200], x[200:300]], dim=1)      # (100, 3, 16, 16)
-    out = evaluate_samples(stacked, ["stacked_modes"], 100, {"name": "digits", "size": 16}, cache_dir=lenet_cache)
+    out = values(evaluate_samples(stacked, ["stacked_modes"], 100, {"name": "digits", "size": 16},
+                                  cache_dir=lenet_cache))
     true_modes = len(set(zip(y[:100].tolist(), y[100:200].tolist(), y[200:300].tolist())))
     assert abs(out["stacked_modes100_lenet-digits"] - true_modes) <= 5
     with pytest.raises(ConfigError, match="3-channel"):

@@ -9,14 +9,6 @@ from ganscape.features import inception, lenet
 from ganscape.registry import ConfigError
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_inception_parameter_count_matches_torchvision_trunk():
     # torchvision inception_v3 has 27,161,264 parameters; minus AuxLogits (3,326,696) and
     # its 1000-way fc (2,049,000) leaves the trunk the FID network shares with it.

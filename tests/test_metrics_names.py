@@ -1,13 +1,40 @@
-"""Metric names carry the protocol; the registry and the eval config section validate input."""
+"""The metric registry describes every metric; result names carry the protocol; input is validated."""
 import pytest
 
+from ganscape.cli import main
 from ganscape.config import load_config
-from ganscape.metrics import METRICS, build_metric, format_n, parse_metrics
+from ganscape.metrics import (DEFAULT_METRICS, METRICS, build_metric, direction, format_n, metric_family,
+                              parse_metrics, resolve_metrics)
 from ganscape.registry import ConfigError
 
 
 def test_registry_holds_the_documented_metrics():
     assert set(METRICS.names()) >= {"fid", "kid", "is", "modified_is", "pr", "dc", "modes", "stacked_modes"}
+
+
+def test_every_metric_describes_its_outputs_direction_needs_and_citation():
+    expected = {"fid": "lower", "kid": "lower", "is": "higher", "mis": "higher", "precision": "higher",
+                "recall": "higher", "density": "higher", "coverage": "higher", "modes": "higher",
+                "hq_share": "higher", "reverse_kl": "lower", "stacked_modes": "higher", "stacked_kl": "lower"}
+    seen = {}
+    for entry in METRICS:
+        assert entry.meta["needs"] in ("features", "probs", "toy", "stacked"), entry.name
+        assert entry.citation, entry.name
+        assert entry.meta["outputs"], entry.name
+        for output, way in entry.meta["outputs"].items():
+            assert way in ("higher", "lower"), (entry.name, output)
+            seen[output] = way
+    assert seen == expected
+
+
+def test_direction_is_read_from_protocol_names():
+    assert direction("fid5k_lenet-digits") == "lower" and direction("is5k_lenet-mnist") == "higher"
+    assert direction("mis2k_lenet-mnist") == "higher" and direction("coverage5k_inception_k3") == "higher"
+    assert direction("stacked_modes26k_lenet-mnist") == "higher" and direction("stacked_kl26k_lenet-mnist") == "lower"
+    assert direction("reverse_kl2500_toy") == "lower" and direction("hq_share2500_toy") == "higher"
+    assert metric_family("modes2500_toy") == "modes" and metric_family("kidnap") is None
+    with pytest.raises(ConfigError, match="known outputs: .*coverage"):
+        direction("sharpness5k_raw")
 
 
 def test_names_carry_n_extractor_and_non_default_options():
@@ -16,8 +43,6 @@ def test_names_carry_n_extractor_and_non_default_options():
     assert fid.key("fid", 10000, "lenet-mnist") != fid.key("fid", 5000, "lenet-mnist")
     assert fid.key("fid", 5000, "inception") == "fid5k_inception"
     assert fid.key("fid", 5000, "lenet-digits") != "fid5k_lenet-mnist"
-    kid = build_metric("kid")
-    assert kid.key("kid_std", 5000, "inception") == "kid5k_inception_std"
     assert build_metric({"name": "kid", "subsets": 50}).key("kid", 5000, "inception") == "kid5k_inception_subsets50"
     assert build_metric({"name": "kid", "subsets": 100}).key("kid", 5000, "inception") == "kid5k_inception"
     assert build_metric({"name": "pr", "k": 5}).key("precision", 5000, "raw") == "precision5k_raw_k5"
@@ -26,22 +51,37 @@ def test_names_carry_n_extractor_and_non_default_options():
     assert format_n(2500) == "2500" and format_n(50000) == "50k" and format_n(1234) == "1234"
 
 
+def test_each_data_kind_has_one_default_metric_set():
+    assert resolve_metrics(["default"], {"shape": [2], "info": {"centers": [[0, 0]]}}) == ["modes"]
+    assert resolve_metrics(["default", "is"], {"shape": [1, 16, 16]}) == DEFAULT_METRICS["gray"] + ["is"]
+    assert resolve_metrics(["default"], {"shape": [3, 32, 32], "info": {}}) == DEFAULT_METRICS["color"]
+    assert resolve_metrics(["fid", "fid"], {"shape": [2]}) == ["fid"]
+
+
 def test_bad_metric_names_and_options_are_config_errors():
     with pytest.raises(ConfigError, match="registered: .*fid"):
         parse_metrics("fid,fdi")
     with pytest.raises(ConfigError, match="no option 'subset'"):
         build_metric({"name": "kid", "subset": 3})
-    with pytest.raises(ConfigError, match="no metric"):
+    with pytest.raises(ConfigError, match="non-empty list"):
         parse_metrics(" , ")
     assert parse_metrics("fid, kid,is") == ["fid", "kid", "is"]
 
 
 def test_eval_config_section_is_validated():
     cfg = load_config("ring8", ["eval.every=100", "eval.metrics=[modes, fid]"])
-    assert cfg["eval"] == {"every": 100, "metrics": ["modes", "fid"], "n": 5000}
+    assert cfg["eval"] == {"every": 100, "metrics": ["modes", "fid"], "n": 5000, "inception_weights": None}
+    assert load_config("ring8", ["eval.every=100"])["eval"]["metrics"] == ["default"]
     with pytest.raises(ConfigError, match=r"eval.metrics\[0\]"):
         load_config("ring8", ["eval.metrics=[fdi]"])
     with pytest.raises(ConfigError, match="eval.every"):
         load_config("ring8", ["eval.every=-1"])
-    with pytest.raises(ConfigError, match="no metric is listed"):
-        load_config("ring8", ["eval.every=10"])
+    with pytest.raises(ConfigError, match="non-empty list"):
+        load_config("ring8", ["eval.metrics=[]"])
+
+
+def test_metrics_command_prints_the_table(capsys):
+    assert main(["metrics"]) == 0
+    out = capsys.readouterr().out
+    assert "reverse_kl (lower is better)" in out and "coverage (higher is better)" in out
+    assert "Heusel et al. 2017" in out and "toy      modes" in out

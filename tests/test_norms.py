@@ -6,7 +6,7 @@ from torch import nn
 from ganscape.config import load_config
 from ganscape.models import build_discriminator
 from ganscape.registry import ConfigError
-from ganscape.training.run import build_run
+from ganscape.training import build_parts
 from ganscape.training.schemes import build_scheme
 
 ARCHS = [({"name": "mlp", "hidden": 16, "layers": 2}, (2,)), ({"name": "dcgan", "ndf": 4}, (1, 16, 16))]
@@ -81,10 +81,9 @@ def test_bad_norm_is_a_config_error():
 
 @pytest.mark.parametrize("norm", ["batch", "layer", "spectral"])
 def test_each_norm_trains(norm):
-    torch.set_num_threads(1)
     cfg = load_config({"discriminator": {"name": "mlp", "hidden": 16, "norm": norm},
                        "generator": {"name": "mlp", "hidden": 16}, "train": {"batch_size": 32}})
-    run = build_run(cfg)
+    run = build_parts(cfg)
     scheme = build_scheme(cfg["scheme"])
     before = [p.detach().clone() for p in run.D.parameters()]
     for _ in range(3):

@@ -6,7 +6,7 @@ import torch
 from ganscape.config import load_config
 from ganscape.penalties import PENALTIES, build_penalty
 from ganscape.registry import ConfigError
-from ganscape.training.run import build_run
+from ganscape.training import build_parts
 from ganscape.training.schemes import build_scheme
 
 
@@ -96,10 +96,9 @@ def test_config_errors():
 
 @pytest.mark.parametrize("name", ["dragan", "r1", "r2"])
 def test_trains_with_alternating_scheme(name):
-    torch.set_num_threads(1)
     cfg = load_config({"penalty": {"name": name}, "data": {"name": "ring8", "n": 2000}, "generator": {"name": "mlp", "hidden": 16},
                        "discriminator": {"name": "mlp", "hidden": 16}, "train": {"batch_size": 32}})
-    run = build_run(cfg)
+    run = build_parts(cfg)
     scheme = build_scheme(cfg["scheme"])
     for _ in range(3):
         out = scheme.step(run, True)

@@ -5,10 +5,10 @@ import subprocess
 import sys
 
 import pytest
-import yaml
 
+from ganscape.config import dump_yaml
 from ganscape.studies import Store
-from ganscape.studies.evaluate import metric_family
+from ganscape.metrics import metric_family
 
 TINY = ["train.steps=20", "train.batch_size=64", "train.log_every=10", "train.checkpoint_every=10",
         "train.sample_every=0", "generator.hidden=16", "discriminator.hidden=16",
@@ -23,7 +23,7 @@ def test_ray_backend_runs_a_4_task_study_and_records_a_crash(tmp_path):
                       "loss.name": ["nonsaturating", "hinge"]},
              "eval": {"n": 400}, "resources": {"cpus": 1, "gpus": 0}}
     path = tmp_path / "study.yaml"
-    path.write_text(yaml.safe_dump(study, sort_keys=False))
+    path.write_text(dump_yaml(study))
     out = tmp_path / "study"
     run = lambda *a: subprocess.run([sys.executable, "-m", "ganscape", "study", *a], capture_output=True,
                                     text=True, timeout=550)
@@ -35,9 +35,9 @@ def test_ray_backend_runs_a_4_task_study_and_records_a_crash(tmp_path):
         assert len(tasks) == 4
         for task in tasks[:2]:
             assert task["status"] == "done" and task["attempts"] == 1
-            rows = store.metrics(task["id"])
-            assert sorted({r["step"] for r in rows}) == [10, 20]
-            assert {metric_family(r["name"]) for r in rows} >= {"modes", "reverse_kl"}
+            records = [r for _, r in store.results(task["id"])]
+            assert sorted({r.step for r in records}) == [10, 20]
+            assert {metric_family(r.metric) for r in records} >= {"modes", "reverse_kl"}
         for task in tasks[2:]:
             assert task["status"] == "failed"
             assert "Traceback" in task["error"] and "is for vector data" in task["error"]

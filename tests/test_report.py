@@ -15,11 +15,16 @@ import pytest
 import torch
 from PIL import Image
 
+from ganscape.results import Record
 from ganscape.studies import Store, read_study, write_plan
 from ganscape.studies.report import render_html, write_report
 from ganscape.utils.images import save_grid
 
 EVIL = "<b>&evil</b>"
+
+
+def rec(task_id: int, step: int, metric: str, value: float, std: float | None = None) -> Record:
+    return Record(f"runs/task-{task_id:04d}", step, f"ckpt-{step:08d}.pt", metric, value, std, 2500, "toy", 0.0)
 # task id -> reverse KL at steps 20 and 40 (lower is better); task 3 fails
 SCORES = {0: (1.5, 0.9), 1: (2.0, 0.2), 2: (1.0, math.inf)}
 
@@ -37,8 +42,9 @@ def study_dir(tmp_path):
     with Store(out) as store:
         for task_id, (first, last) in SCORES.items():
             store.claim([task_id])
-            store.add_metrics(task_id, 20, {"reverse_kl2500_toy": first, "modes2500_toy": 4})
-            store.add_metrics(task_id, 40, {"reverse_kl2500_toy": last, "modes2500_toy": 8 - task_id})
+            store.add_results(task_id, [rec(task_id, 20, "reverse_kl2500_toy", first), rec(task_id, 20, "modes2500_toy", 4)])
+            store.add_results(task_id, [rec(task_id, 40, "reverse_kl2500_toy", last),
+                                        rec(task_id, 40, "modes2500_toy", 8 - task_id)])
             store.finish(task_id, 1.0 + task_id, 0.5)
             save_grid(torch.rand(4, 3, 8, 8, generator=gen) * 2 - 1,
                       out / "runs" / f"task-{task_id:04d}" / "samples" / "step-00000040.png")
@@ -61,6 +67,33 @@ def test_html_ranks_runs_escapes_text_and_inlines_images(study_dir):
     assert 'src="http' not in page and "<link" not in page  # self-contained
 
 
+def ranked_tasks(page: str) -> list[int]:
+    table = page.split('id="runs-0"')[1].split("</table>")[0]
+    return [int(r.split('<td class="num">')[2].split("<")[0]) for r in table.split("<tbody>")[1].split("</tr>")[:-1]]
+
+
+def test_each_metric_is_ranked_in_its_own_direction(tmp_path):
+    """A study over objectives scored by mis, coverage (higher is better) and fid (lower is better)."""
+    study = {"name": "directions", "base": "dcgan-digits", "overrides": ["train.steps=10"],
+             "grid": {"loss.name": ["nonsaturating", "hinge", "least_squares"]},
+             "report": {"metrics": ["mis", "coverage", "fid"]}}
+    out = tmp_path / "study"
+    write_plan(read_study(study), out)
+    scores = {0: (2.0, 0.5, 30.0), 1: (3.0, 0.9, 10.0), 2: (1.0, 0.1, 20.0)}  # mis, coverage, fid
+    with Store(out) as store:
+        for task_id, (mis, coverage, fid) in scores.items():
+            store.claim([task_id])
+            store.add_results(task_id, [rec(task_id, 10, "mis2k_lenet-digits", mis, 0.1),
+                                        rec(task_id, 10, "coverage2k_lenet-digits", coverage),
+                                        rec(task_id, 10, "fid2k_lenet-digits", fid)])
+            store.finish(task_id, 1.0, 0.5)
+    page = render_html(out)  # report.metrics says mis first: higher is better, so descending
+    assert ranked_tasks(page) == [1, 0, 2] and "higher is better" in page and "3 \u00b1 0.1" in page
+    assert ranked_tasks(render_html(out, metric="coverage")) == [1, 0, 2]
+    fid_page = render_html(out, metric="fid2k_lenet-digits")
+    assert ranked_tasks(fid_page) == [1, 2, 0] and "lower is better" in fid_page
+
+
 def test_csv_has_one_row_per_task_with_final_metrics(study_dir, tmp_path):
     path = write_report(study_dir, tmp_path / "report.csv")
     rows = list(csv.DictReader(path.open()))
@@ -70,6 +103,22 @@ def test_csv_has_one_row_per_task_with_final_metrics(study_dir, tmp_path):
     assert rows[2]["reverse_kl2500_toy"] == "inf" and rows[3]["reverse_kl2500_toy"] == ""
     assert rows[1]["data.name"] == "ring8" and rows[1]["dataset"] == "plain" and rows[0]["loss.name"] == "hinge"
     assert "alert" in rows[3]["error"]
+
+
+def test_csv_cells_cannot_carry_spreadsheet_formulas(tmp_path):
+    study = {"name": "=HYPERLINK(\"http://x\")", "base": "ring8", "overrides": ["train.steps=10"],
+             "grid": {"dataset": {"=cmd|' /C calc'!A0": {}, "+plain": {"data": {"name": "ring8", "std": 0.05}}}}}
+    out = tmp_path / "study"
+    write_plan(read_study(study), out)
+    with Store(out) as store:
+        store.claim([0])
+        store.add_results(0, [rec(0, 10, "reverse_kl2500_toy", -0.5)])
+        store.fail(0, "@SUM(1+1)")
+    text = write_report(out, tmp_path / "r.csv").read_text()
+    rows = list(csv.DictReader(text.splitlines()))
+    assert rows[0]["dataset"].startswith("'=cmd") and rows[1]["dataset"] == "'+plain"
+    assert rows[0]["error"] == "'@SUM(1+1)" and rows[0]["reverse_kl2500_toy"] == "-0.5"  # numbers stay numbers
+    assert all(not cell.startswith(("=", "+", "@")) for row in rows for cell in row.values())
 
 
 def test_report_opens_in_headless_chromium(study_dir, tmp_path):

@@ -12,8 +12,8 @@ from pathlib import Path
 import torch
 
 from ganscape.config import load_config
-from ganscape.training.checkpoint import list_checkpoints, load_state
-from ganscape.training.trainer import train
+from ganscape.training import train
+from ganscape.training.checkpoint import list_checkpoints, read_checkpoint
 
 RING = ["train.steps=60", "train.checkpoint_every=15", "train.log_every=10", "train.sample_every=30",
         "train.ema_decay=0.9", "train.batch_size=64", "generator.hidden=32", "discriminator.hidden=32"]
@@ -23,22 +23,27 @@ DIGITS = ["train.steps=12", "train.checkpoint_every=3", "train.log_every=2", "tr
 
 def final_state(run_dir: Path) -> dict:
     checkpoints = list_checkpoints(run_dir)
-    return load_state(checkpoints[max(checkpoints)])
+    return read_checkpoint(checkpoints[max(checkpoints)])
+
+
+def assert_same_tensors(a: dict, b: dict, what: str) -> None:
+    assert a.keys() == b.keys(), what
+    for name in a:
+        assert torch.equal(a[name], b[name]), f"{what}.{name} differs"
 
 
 def assert_same_state(a: dict, b: dict) -> None:
-    assert a["step"] == b["step"] and a["data_position"] == b["data_position"]
-    for key in ("G", "D", "G_ema", "prior"):
-        if a[key] is None or b[key] is None:
-            assert a[key] is b[key] is None
-            continue
-        assert a[key].keys() == b[key].keys()
-        for name in a[key]:
-            assert torch.equal(a[key][name], b[key][name]), f"{key}.{name} differs"
-    for key in ("opt_g", "opt_d"):
-        for pid, slots in a[key]["state"].items():
+    assert a["step"] == b["step"] and a["streams"] == b["streams"]
+    for key in a["models"]:
+        assert_same_tensors(a["models"][key], b["models"][key], key)
+    assert a["callbacks"].keys() == b["callbacks"].keys()
+    for key, averaged in a["callbacks"].get("ema", {}).items():
+        assert_same_tensors(averaged, b["callbacks"]["ema"][key], f"ema.{key}")
+    for key in a["optimizers"]:
+        for pid, slots in a["optimizers"][key]["state"].items():
             for slot, value in slots.items():
-                assert torch.equal(torch.as_tensor(value), torch.as_tensor(b[key]["state"][pid][slot])), (key, slot)
+                other = b["optimizers"][key]["state"][pid][slot]
+                assert torch.equal(torch.as_tensor(value), torch.as_tensor(other)), (key, slot)
     assert torch.equal(a["rng"]["torch"], b["rng"]["torch"])
 
 

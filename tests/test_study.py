@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 import torch
-import yaml
 
 from ganscape.cli import main
+from ganscape.config import dump_yaml
 from ganscape.registry import ConfigError
 from ganscape.studies import Store, plan_tasks, read_study, write_plan
-from ganscape.studies.evaluate import metric_family
+from ganscape.metrics import metric_family
 from ganscape.studies.spec import builtin_names
 
 TINY = ["train.batch_size=64", "train.log_every=20", "train.checkpoint_every=20", "train.sample_every=0",
@@ -35,7 +35,7 @@ def tiny_study(steps: int = 40, **extra) -> dict:
 
 def write_study(tmp_path: Path, study: dict) -> Path:
     path = tmp_path / "study.yaml"
-    path.write_text(yaml.safe_dump(study, sort_keys=False))
+    path.write_text(dump_yaml(study))
     return path
 
 
@@ -101,13 +101,14 @@ def test_run_all_stores_every_task_and_records_crashes(tmp_path, capsys):
     assert run.returncode == 1, run.stderr  # 1: some tasks failed
     with Store(out) as store:
         tasks = {t["id"]: t for t in store.tasks()}
-        metrics = store.metrics()
+        metrics = [(task_id, r) for task_id, r in store.results()]
     assert [tasks[i]["status"] for i in range(4)] == ["done", "done", "failed", "failed"]
     assert "mlp' is for vector data" in tasks[2]["error"] and "Traceback" in tasks[2]["error"]
     for task_id in (0, 1):
-        rows = [m for m in metrics if m["task_id"] == task_id]
-        assert sorted({m["step"] for m in rows}) == [20, 40]
-        assert {metric_family(m["name"]) for m in rows} >= {"modes", "hq_share", "reverse_kl"}
+        rows = [r for t, r in metrics if t == task_id]
+        assert sorted({r.step for r in rows}) == [20, 40]
+        assert {metric_family(r.metric) for r in rows} >= {"modes", "hq_share", "reverse_kl"}
+        assert all(r.run == f"runs/task-{task_id:04d}" for r in rows)
         assert tasks[task_id]["train_seconds"] > 0 and tasks[task_id]["attempts"] == 1
     assert main(["study", "status", str(out)]) == 0
     printed = capsys.readouterr().out
@@ -116,7 +117,7 @@ def test_run_all_stores_every_task_and_records_crashes(tmp_path, capsys):
     assert cli("study", "run", str(out), "--all", "--skip-failed").returncode == 1
     with Store(out) as store:
         assert [t["attempts"] for t in store.tasks()] == [1, 1, 1, 1]
-        assert len(store.metrics()) == len(metrics)
+        assert len(store.results()) == len(metrics)
 
 
 def test_killed_worker_then_rerun_completes_without_duplicates(tmp_path):
@@ -147,21 +148,21 @@ def test_killed_worker_then_rerun_completes_without_duplicates(tmp_path):
         tasks = store.tasks()
         assert [t["status"] for t in tasks] == ["done"] and tasks[0]["attempts"] == 2
         for t in tasks:
-            rows = store.metrics(t["id"])
-            steps = sorted({m["step"] for m in rows})
+            rows = [r for _, r in store.results(t["id"])]
+            steps = sorted({r.step for r in rows})
             assert steps == list(range(20, 201, 20))
-            assert len(rows) == len(steps) * len({m["name"] for m in rows})
+            assert len(rows) == len(steps) * len({r.metric for r in rows})
     con = sqlite3.connect(out / "study.db")
     assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     logged = [json.loads(line)["step"] for line in (out / "runs" / "task-0000" / "metrics.jsonl").read_text().splitlines()]
     assert logged == list(range(10, 201, 10))  # nothing duplicated or lost in the run's log
     # the resumed run equals an uninterrupted one
-    from ganscape.training.trainer import train
+    from ganscape.training import train
 
     with Store(out) as store:
         config = store.task(0)["config"]
     train(config, tmp_path / "clean", show_progress=False)
-    resumed = torch.load(final, weights_only=True)["G"]
-    clean = torch.load(tmp_path / "clean" / "checkpoints" / "ckpt-00000200.pt", weights_only=True)["G"]
+    resumed = torch.load(final, weights_only=True)["models"]["G"]
+    clean = torch.load(tmp_path / "clean" / "checkpoints" / "ckpt-00000200.pt", weights_only=True)["models"]["G"]
     for key in clean:
         torch.testing.assert_close(resumed[key], clean[key], rtol=0, atol=0)

@@ -8,7 +8,6 @@ from ganscape.analysis import truncation
 from ganscape.models import build_generator
 from ganscape.registry import ConfigError
 
-torch.set_num_threads(1)
 SMALL = {"name": "stylegan", "w_dim": 16, "mapping_layers": 2, "fmap_base": 256, "fmap_max": 16}
 
 
@@ -113,13 +112,13 @@ def test_stylegan_learns_digits(tmp_path):
     from ganscape.config import load_config
     from ganscape.data import build_dataset
     from ganscape.loading import load_generator
-    from ganscape.training.trainer import train
+    from ganscape.training import train
 
     cfg = load_config("stylegan-digits", ["device=cpu", "train.steps=150", "train.batch_size=32", "train.ema_decay=0.0",
                                           "train.sample_every=0", "train.log_every=50",
                                           "generator.w_dim=32", "generator.fmap_max=32", "discriminator.ndf=16",
                                           "train.checkpoint_every=150"])
-    run = train(cfg, tmp_path / "run", show_progress=False)
+    run = train(cfg, tmp_path / "run", show_progress=False).parts
     real = build_dataset({"name": "digits", "size": 16}).x
     init = build_generator(cfg["generator"], (1, 16, 16), 64, 0).eval()
     with torch.no_grad():

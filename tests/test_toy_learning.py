@@ -11,7 +11,7 @@ import pytest
 from ganscape.config import load_config
 from ganscape.loading import load_generator
 from ganscape.metrics.modes import toy_mode_metrics
-from ganscape.training.trainer import train
+from ganscape.training import train
 
 OBJECTIVES = {
     "nonsaturating": [],

@@ -1,38 +1,48 @@
-"""Training behaviour: DCGAN on digits runs with finite losses; divergence stops cleanly."""
+"""The trainer core: training with no folder, logged history, divergence stops, LR schedules."""
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 import torch
 
 from ganscape.config import load_config
 from ganscape.losses.standard import NonSaturating
-from ganscape.training.checkpoint import list_checkpoints
-from ganscape.training.trainer import DivergenceError, train
+from ganscape.training import DivergenceError, Trainer, train
+from ganscape.training.checkpoint import list_checkpoints, read_checkpoint
+from ganscape.training.schedules import SCHEDULES, build_schedule
 
 
 def test_dcgan_on_digits_runs_with_finite_losses(tmp_path):
     config = load_config("dcgan-digits", ["train.steps=30", "train.log_every=5", "train.sample_every=30",
                                           "train.checkpoint_every=30", "generator.ngf=16", "discriminator.ndf=16"])
-    run = train(config, tmp_path / "run", show_progress=False)
+    result = train(config, tmp_path / "run", show_progress=False)
     rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert len(rows) == 6
     for row in rows:
-        assert all(torch.isfinite(torch.tensor(row[k])) for k in ("loss_d", "loss_g", "grad_norm_d", "grad_norm_g"))
+        assert all(math.isfinite(row[k]) for k in ("loss_d", "loss_g", "grad_norm_d", "grad_norm_g"))
     # D learned something: it separates real from fake better than chance at the end
-    assert rows[-1]["loss_d"] < 2 * torch.log(torch.tensor(2.0)).item()
+    assert rows[-1]["loss_d"] < 2 * math.log(2.0)
     with torch.no_grad():
-        fake = run.ema.shadow(torch.randn(8, 64))
+        fake = result.generator()(torch.randn(8, 64))
     assert fake.shape == (8, 1, 16, 16) and fake.abs().max() <= 1
 
 
-def test_every_norm_option_of_the_dcgan_discriminator_trains(tmp_path):
-    for norm in ("none", "batch", "layer", "spectral"):
-        config = load_config("dcgan-digits", ["train.steps=3", "train.log_every=1", "generator.ngf=8",
-                                              "discriminator.ndf=8", f"discriminator.norm={norm}",
-                                              "train.sample_every=0"])
-        train(config, tmp_path / norm, show_progress=False)
+def test_trainer_needs_no_folder_and_returns_parts_and_history(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    trainer = Trainer("ring8", ["train.log_every=10", "train.ema_decay=0.9", "generator.hidden=32",
+                                "discriminator.hidden=32"])
+    before = {k: v.clone() for k, v in trainer.parts.G.state_dict().items()}
+    result = trainer.fit(40)
+    assert [row["step"] for row in result.history] == [10, 20, 30, 40]
+    assert all(math.isfinite(row["loss_d"]) for row in result.history)
+    assert any(not torch.equal(before[k], v) for k, v in result.parts.G.state_dict().items())
+    ema = result.generator()
+    assert ema is not result.parts.G and not ema.training  # the EMA average, in eval mode
+    assert list(tmp_path.iterdir()) == []  # nothing written anywhere
+    more = trainer.fit(10)  # fit continues where it stopped
+    assert more.history[-1]["step"] == 50
 
 
 def test_divergence_stops_with_message_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
@@ -50,5 +60,39 @@ def test_divergence_stops_with_message_and_keeps_last_good_checkpoint(tmp_path, 
     with pytest.raises(DivergenceError) as info:
         train(config, tmp_path / "run", show_progress=False)
     message = str(info.value)
-    assert "NaN/inf" in message and "step 30" in message and "last good checkpoint is step 20" in message
+    assert "loss_g" in message and "became NaN/inf" in message and "step 30" in message and "last good checkpoint is step 20" in message
     assert list(list_checkpoints(tmp_path / "run")) == [10, 20]
+
+
+def test_huge_learning_rates_are_caught_as_a_diverged_update(tmp_path):
+    config = load_config("ring8", ["optim.g.lr=1e6", "optim.d.lr=1e6", "train.steps=200", "train.log_every=20",
+                                   "train.checkpoint_every=50", "train.sample_every=0"])
+    with pytest.raises(DivergenceError, match="NaN/inf"):
+        train(config, tmp_path / "run", show_progress=False)
+    for path in list_checkpoints(tmp_path / "run").values():  # nothing non-finite was ever saved
+        state = read_checkpoint(path)
+        assert all(torch.isfinite(t).all() for m in state["models"].values() for t in m.values() if t.is_floating_point())
+
+
+def test_schedules_are_registered_and_follow_their_formulas():
+    assert {"constant", "linear_decay", "cosine"} <= set(SCHEDULES.names())
+    linear = build_schedule({"name": "linear_decay", "start": 0.5, "end_factor": 0.0})
+    assert [linear.factor(done, 100) for done in (0, 50, 75, 100)] == [1.0, 1.0, 0.5, 0.0]
+    cosine = build_schedule({"name": "cosine", "end_factor": 0.1})
+    assert cosine.factor(0, 10) == pytest.approx(1.0) and cosine.factor(10, 10) == pytest.approx(0.1)
+    assert cosine.factor(5, 10) == pytest.approx(0.55)
+
+
+def test_linear_decay_sets_the_learning_rates_and_resumes_exactly(tmp_path):
+    overrides = ["schedule.name=linear_decay", "train.steps=40", "train.log_every=10", "train.checkpoint_every=20",
+                 "train.sample_every=0", "generator.hidden=16", "discriminator.hidden=16", "optim.g.lr=0.002"]
+    whole = train(load_config("ring8", overrides), tmp_path / "whole", show_progress=False)
+    assert [round(r["lr_factor"], 4) for r in whole.history] == [1.0, 1.0, 0.55, 0.05]
+    assert whole.parts.opt_g.param_groups[0]["lr"] == pytest.approx(0.002 * 0.05)
+    train(load_config("ring8", overrides), tmp_path / "split", show_progress=False, stop_at=20)
+    split = train(load_config("ring8", overrides), tmp_path / "split", show_progress=False)
+    for a, b in zip(whole.parts.G.state_dict().values(), split.parts.G.state_dict().values()):
+        assert torch.equal(a, b)
+    # the schedule depends on train.steps, so the budget of a decaying run cannot change on resume
+    with pytest.raises(Exception, match="train.steps: 40 -> 60"):
+        train(load_config("ring8", overrides + ["train.steps=60"]), tmp_path / "whole", show_progress=False)

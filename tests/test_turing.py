@@ -7,7 +7,8 @@ from ganscape.config import load_config
 from ganscape.losses import build_objective
 from ganscape.models import build_discriminator
 from ganscape.registry import ConfigError
-from ganscape.training.run import build_run
+from ganscape.training import Trainer, build_parts
+from learning import toy_modes
 from ganscape.training.schemes import build_scheme
 
 T_RF = np.array([0.7, -1.2, 2.5, 0.0, -0.3])  # T(x_r, x_f)
@@ -115,22 +116,10 @@ def test_pair_critic_config_errors():
         build_discriminator({"name": "pair", "encoder": {"name": "pair"}}, (2,))
 
 
-def test_tsgan_pair_critic_trains_on_grid():
-    """300 T-SGAN steps with the pair critic spread G over the grid (coord std ~2.8)."""
-    torch.set_num_threads(1)
-    cfg = load_config({"seed": 0, "loss": {"name": "tsgan"}, "data": {"name": "grid25", "n": 20000},
-                       "generator": {"name": "mlp", "hidden": 64},
-                       "discriminator": {"name": "pair", "hidden": 64, "encoder": {"name": "mlp", "hidden": 64}},
-                       "optim": {"g": {"lr": 1e-3, "betas": [0.5, 0.999]}, "d": {"lr": 1e-3, "betas": [0.5, 0.999]}},
-                       "train": {"batch_size": 128, "steps": 300}})
-    run = build_run(cfg)
-    scheme = build_scheme(cfg["scheme"])
-    for _ in range(300):
-        out = scheme.step(run, False)
-    assert torch.isfinite(out["loss_d"]) and torch.isfinite(out["loss_g"])
-    with torch.no_grad():
-        x = run.G(run.prior.sample(2000))
-    assert 2.0 < float(x.std(0).mean()) < 4.0
+def test_tsgan_pair_critic_learns_the_ring_modes():
+    """The ring8-tgan preset (pair critic, lr 5e-4): measured 8/8 modes, 57% high quality in 2000 steps."""
+    modes = toy_modes(Trainer("ring8-tgan", ["train.log_every=500"]).fit())
+    assert modes["modes"] >= 7 and modes["hq_share"] > 0.4, modes
 
 
 def test_every_registered_discriminator_can_encode():

@@ -11,6 +11,7 @@ from typing import Literal
 import torch
 
 from ganscape.registry import ConfigError
+from ganscape.runtime import side_rng
 
 Mode = Literal["linear", "slerp"]
 
@@ -47,14 +48,12 @@ def interpolation_grid(gen, rows: int = 4, steps: int = 8, mode: Mode = "slerp",
                        label: int | None = None) -> torch.Tensor:
     """Images (rows * steps, *shape): row i walks from one random latent to another.
 
-    ``gen`` is a ``ganscape.loading.TrainedGenerator``. A conditional generator keeps one class
+    ``gen`` is a ``ganscape.sampling.GeneratorSampler``. A conditional generator keeps one class
     per row: ``label`` if given, else row i uses class i mod num_classes.
     """
     if rows < 1:
         raise ConfigError(f"--rows: must be >= 1, got {rows}")
-    devices = [gen.device] if gen.device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
+    with side_rng(seed, gen.device):
         ends = gen.prior.sample(2 * rows, gen.device)
     z = interpolate(ends[:rows], ends[rows:], steps, mode)
     if label is not None:
@@ -63,6 +62,5 @@ def interpolation_grid(gen, rows: int = 4, steps: int = 8, mode: Mode = "slerp",
     if gen.num_classes:
         per_row = torch.full((rows,), label) if label is not None else torch.arange(rows) % gen.num_classes
         y = gen.labels(rows * steps, per_row.repeat_interleave(steps))
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed + 1)  # per-layer noise of StyleGAN-style generators
+    with side_rng(seed + 1, gen.device):  # per-layer noise of StyleGAN-style generators
         return gen.decode(z, y)

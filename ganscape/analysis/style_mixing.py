@@ -11,7 +11,9 @@ from typing import Literal
 
 import torch
 
+from ganscape.interfaces import StyleBased
 from ganscape.registry import ConfigError
+from ganscape.runtime import rng_devices
 
 Band = Literal["coarse", "fine"]
 
@@ -20,12 +22,12 @@ def style_mix_grid(gen, rows: int = 3, cols: int = 4, seed_rows: int = 0, seed_c
                    cutoff: int | None = None, band: Band = "coarse", psi: float = 1.0) -> torch.Tensor:
     """Images ((rows + 1) * (cols + 1), C, S, S) in row-major order; see the module docstring.
 
-    ``gen`` is a ``ganscape.loading.TrainedGenerator`` whose G has ``mapping``/``synthesis``.
+    ``gen`` is a ``ganscape.sampling.GeneratorSampler`` whose G is style-based (``StyleBased``).
     """
     G = gen.G
-    if not all(hasattr(G, a) for a in ("mapping", "synthesis", "num_layers")):
-        raise ConfigError(f"style-mix: needs a StyleGAN-style generator (generator.name=stylegan), this run has "
-                          f"{gen.config['generator']['name']!r}")
+    if not isinstance(G, StyleBased):
+        raise ConfigError(f"style-mix: needs a StyleGAN generator (generator.name=stylegan); this run's generator "
+                          f"is {gen.config['generator']['name']!r}")
     layers = G.num_layers
     cutoff = layers // 2 if cutoff is None else cutoff
     if not 1 <= cutoff < layers:
@@ -34,8 +36,7 @@ def style_mix_grid(gen, rows: int = 3, cols: int = 4, seed_rows: int = 0, seed_c
         raise ConfigError(f"--rows/--cols: must be >= 1, got {rows} x {cols}")
     if band not in ("coarse", "fine"):
         raise ConfigError(f"--band: {band!r} is not valid; choose coarse or fine")
-    devices = [gen.device] if gen.device.type == "cuda" else []
-    with torch.no_grad(), torch.random.fork_rng(devices=devices):
+    with torch.no_grad(), torch.random.fork_rng(devices=rng_devices(gen.device)):
         torch.manual_seed(seed_rows)
         w_a = G.mapping(gen.prior.sample(rows, gen.device))
         torch.manual_seed(seed_cols)

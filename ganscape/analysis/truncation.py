@@ -6,11 +6,12 @@ from typing import Iterator
 
 from torch import nn
 
+from ganscape.interfaces import StyleBased
 from ganscape.registry import ConfigError
 
 
 def supports_truncation(G: nn.Module) -> bool:
-    return hasattr(G, "truncation_psi") and hasattr(G, "w_avg")
+    return isinstance(G, StyleBased)
 
 
 @contextmanager

@@ -9,9 +9,8 @@ import sys
 
 from ganscape.registry import ConfigError
 
-COMMANDS = ("train", "sample", "presets", "components", "study",
-            "interpolate", "style-mix", "translate-train", "translate",
-            "eval", "eval-images")
+COMMANDS = ("train", "sample", "eval", "eval-images", "presets", "components", "metrics", "study",
+            "interpolate", "style-mix", "translate")
 
 
 def build_parser() -> argparse.ArgumentParser:

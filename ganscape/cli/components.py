@@ -1,15 +1,15 @@
-"""``ganscape components [--verbose]``: every registered component with a one-line description.
+"""``ganscape components [--verbose]``: every registered component of every run kind.
 
-With ``--verbose`` each component's options and defaults are listed, and every generator and
-discriminator is built with its defaults to print its parameter count: at the size of its
-reference definition when it declares one (``factory.reference_shape``), else at the first
-of ``COUNT_SHAPES`` it supports; z_dim 128, unconditional.
+With ``--verbose`` each component's options and defaults and its citation are listed, and
+every generator and discriminator is built with its defaults to print its parameter count: at
+the size of its reference definition when it declares one (``reference_shape`` in its
+registry entry), else at the first of ``COUNT_SHAPES`` it supports; z_dim 128, unconditional.
 """
 from __future__ import annotations
 
 import inspect
 
-from ganscape.config import registries
+from ganscape.config import SCHEMAS
 from ganscape.registry import ConfigError
 
 COUNT_SHAPES = ((3, 32, 32), (1, 28, 28), (3, 64, 64), (3, 128, 128), (2,))
@@ -19,7 +19,7 @@ COUNT_Z_DIM = 128
 def register(sub) -> None:
     p = sub.add_parser("components", help="list registered datasets, architectures, losses, penalties, priors, ...")
     p.add_argument("--verbose", "-v", action="store_true",
-                   help="also show each component's options and defaults, and architectures' parameter counts")
+                   help="also show options, defaults, citations and architectures' parameter counts")
     p.set_defaults(func=run)
 
 
@@ -30,8 +30,7 @@ def parameter_count(section: str, entry) -> tuple[tuple[int, ...], int, int] | N
     """
     from ganscape.models import build_discriminator, build_generator, count_parameters
 
-    shapes = [getattr(entry.factory, "reference_shape", None)] + list(COUNT_SHAPES)
-    for shape in filter(None, shapes):
+    for shape in filter(None, [entry.meta.get("reference_shape"), *COUNT_SHAPES]):
         for classes in (0, 10):
             try:
                 if section == "generator":
@@ -44,22 +43,35 @@ def parameter_count(section: str, entry) -> tuple[tuple[int, ...], int, int] | N
     return None
 
 
-def run(args) -> int:
-    from ganscape.metrics import METRICS
+def print_entry(section: str, registry, entry, verbose: bool, kind: str) -> None:
+    print(f"  {entry.name:22s} {entry.description}")
+    if not verbose:
+        return
+    if entry.citation:
+        print(f"      cites: {entry.citation}")
+    for opt, param in entry.options(registry.context_args).items():
+        default = "required" if param.default is inspect.Parameter.empty else repr(param.default)
+        print(f"      {opt} = {default}")
+    if kind == "gan" and section in ("generator", "discriminator"):
+        counted = parameter_count(section, entry)
+        if counted:
+            shape = "x".join(map(str, counted[0]))
+            classes = f", {counted[1]} classes" if counted[1] else ""
+            print(f"      parameters: {counted[2]:,} (defaults, data {shape}, z_dim {COUNT_Z_DIM}{classes})")
 
-    for section, registry in {**registries(), "eval.metrics": METRICS}.items():
-        print(f"{section} ({registry.kind}):")
-        for entry in registry:
-            print(f"  {entry.name:22s} {entry.description}")
-            if args.verbose:
-                for opt, param in entry.options(registry.context_args).items():
-                    default = "required" if param.default is inspect.Parameter.empty else repr(param.default)
-                    print(f"      {opt} = {default}")
-                if section in ("generator", "discriminator"):
-                    counted = parameter_count(section, entry)
-                    if counted:
-                        shape = "x".join(map(str, counted[0]))
-                        classes = f", {counted[1]} classes" if counted[1] else ""
-                        print(f"      parameters: {counted[2]:,} (defaults, data {shape}, z_dim {COUNT_Z_DIM}{classes})")
+
+def run(args) -> int:
+    seen: set[int] = set()
+    for kind, schema in SCHEMAS.items():
+        print(f"== kind: {kind} ({schema.description})")
+        for section, registry in schema.registries().items():
+            shared = id(registry) in seen
+            seen.add(id(registry))
+            print(f"{section} ({registry.kind}{'; as above' if shared else ''}):")
+            if shared:
+                continue
+            for entry in registry:
+                print_entry(section, registry, entry, args.verbose, kind)
         print()
+    print("metrics: see `ganscape metrics`")
     return 0

@@ -1,24 +1,25 @@
-"""``ganscape eval RUN_DIR --metrics fid,kid,is,pr --n 5000 [--checkpoint N|all]``.
+"""``ganscape eval RUN_DIR [--metrics default|fid,kid,...] [--n 5000] [--checkpoint N|all]``.
 
-Evaluates a run's generator (EMA weights when kept) and appends one JSON line per
-checkpoint to ``RUN_DIR/eval.jsonl``: the step, the protocol (n, seed, reference data,
-extractor) and the protocol-named results (e.g. ``fid5k_lenet-mnist``).
+Evaluates a run of any kind (EMA weights when kept; a translation run's a -> b direction
+against data_b) and appends one record per metric value to ``RUN_DIR/results.jsonl``
+(``ganscape.results``): protocol name, value, std, n, extractor fingerprint, step, checkpoint.
 """
 from __future__ import annotations
 
-import json
-import time
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from ganscape.cli.common import parse_data, positive
 from ganscape.registry import ConfigError
 
 
 def add_metric_options(p) -> None:
     """Options shared by ``eval`` and ``eval-images``."""
-    p.add_argument("--metrics", default="fid,kid", help="comma-separated metric names (see `ganscape components`)")
+    from ganscape.metrics.defaults import describe_defaults
+
+    p.add_argument("--metrics", default="default",
+                   help="comma-separated metric names (see `ganscape metrics`); default = the data's default set "
+                        f"({describe_defaults()})")
     p.add_argument("--extractor", default="auto", choices=("auto", "lenet", "inception", "raw"),
                    help="feature network: auto = lenet for 1-channel digits, raw for 2-D data, inception for colour")
     p.add_argument("--inception-weights", default=None, metavar="PATH",
@@ -36,74 +37,63 @@ def register(sub) -> None:
     p.add_argument("--n", type=int, default=5000, help="generated samples per metric")
     p.add_argument("--checkpoint", default=None, metavar="STEP|all", help="checkpoint step, or all (default: newest)")
     p.add_argument("--reference", default=None, metavar="DATA",
-                   help="reference data: a dataset name or a YAML mapping (default: the run's own data section)")
-    p.add_argument("--no-ema", action="store_true", help="use the raw G weights even when EMA weights exist")
+                   help="reference data: a dataset name or a YAML mapping (default: the run's own data)")
+    p.add_argument("--no-ema", action="store_true", help="use the raw weights even when EMA weights exist")
+    p.add_argument("--direction", default="a2b", choices=("a2b", "b2a"), help="translation runs: which direction")
     p.add_argument("--seed", type=int, default=0, help="sampling seed")
     add_metric_options(p)
     p.set_defaults(func=run)
 
 
-def parse_data(text: str | None, key: str) -> dict[str, Any] | None:
-    """``mnist`` or ``'{name: mnist, split: test}'`` -> a validated data section."""
-    from ganscape.data import DATASETS
-
-    if text is None:
-        return None
-    try:
-        value = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{key}: not a dataset name or YAML mapping: {text!r} ({err})") from None
-    section = {"name": value} if isinstance(value, str) else value
-    DATASETS.validate(section, key.lstrip("-"))
-    return section
-
-
 def metric_options(args) -> dict[str, Any]:
-    from ganscape.training.run import resolve_device
+    from ganscape.runtime import resolve_device
 
-    if args.reference_n is not None and args.reference_n < 2:
-        raise ConfigError(f"--reference-n: need at least 2, got {args.reference_n}")
+    if args.reference_n is not None:
+        positive(args.reference_n, "--reference-n", 2)
     return {"inception_weights": args.inception_weights, "classifier": parse_data(args.classifier, "--classifier"),
             "reference_n": args.reference_n, "use_cache": not args.no_cache,
             "device": str(resolve_device(args.device))}
 
 
-def print_results(results: dict[str, float]) -> None:
-    for key, value in results.items():
-        print(f"  {key:40s} {value:.6g}" if isinstance(value, float) else f"  {key:40s} {value}")
+def print_values(values) -> None:
+    for v in values:
+        std = f" +- {v.std:.3g}" if v.std is not None else ""
+        print(f"  {v.metric:40s} {v.value:.6g}{std}")
+
+
+def checkpoint_steps(run_dir: str, text: str | None) -> list[int | None]:
+    from ganscape.training.checkpoint import list_checkpoints
+
+    if text is None:
+        return [None]
+    if text == "all":
+        return list(list_checkpoints(run_dir)) or [None]
+    try:
+        return [int(text)]
+    except ValueError:
+        raise ConfigError(f"--checkpoint: expected a step number or 'all', got {text!r}") from None
 
 
 def run(args) -> int:
-    from ganscape.loading import load_generator
+    from ganscape.loading import load_sampler
     from ganscape.metrics import parse_metrics
-    from ganscape.metrics.evaluate import evaluate_generator
-    from ganscape.training.checkpoint import list_checkpoints
-    from ganscape.utils.io import append_jsonl
+    from ganscape.metrics.evaluate import evaluate_sampler
+    from ganscape.results import RESULTS_FILE, ResultsWriter
+    from ganscape.utils.io import check_writable
 
     metrics = parse_metrics(args.metrics)
-    if args.n < 2:
-        raise ConfigError(f"--n: need at least 2 samples, got {args.n}")
+    positive(args.n, "--n", 2)
     options = metric_options(args)
     reference = parse_data(args.reference, "--reference")
-    if args.checkpoint == "all":
-        steps = list(list_checkpoints(args.run_dir)) or [None]
-    elif args.checkpoint is None:
-        steps = [None]
-    else:
-        try:
-            steps = [int(args.checkpoint)]
-        except ValueError:
-            raise ConfigError(f"--checkpoint: expected a step number or 'all', got {args.checkpoint!r}") from None
+    writer = ResultsWriter(Path(args.run_dir) / RESULTS_FILE)
+    steps = checkpoint_steps(args.run_dir, args.checkpoint)
+    check_writable(writer.path)
     for step in steps:
-        gen = load_generator(args.run_dir, step, ema=not args.no_ema, device=options["device"])
-        start = time.time()
-        results = evaluate_generator(gen, metrics, args.n, reference, args.extractor, seed=args.seed, **options)
-        record = {"step": gen.step, "ema": not args.no_ema, "n": args.n, "seed": args.seed,
-                  "reference_n": options["reference_n"] or args.n,  # requested; at most the data's size
-                  "reference": reference or gen.config["data"], "extractor": args.extractor,
-                  "seconds": round(time.time() - start, 2), **results}
-        append_jsonl(Path(args.run_dir) / "eval.jsonl", json.loads(json.dumps(record, default=str)))
-        print(f"step {gen.step}:")
-        print_results(results)
-    print(f"appended {len(steps)} record(s) to {Path(args.run_dir) / 'eval.jsonl'}")
+        sampler, loaded = load_sampler(args.run_dir, step, not args.no_ema, options["device"], args.direction,
+                                       with_run=True)
+        values = evaluate_sampler(sampler, metrics, args.n, reference, args.extractor, seed=args.seed, **options)
+        writer.write(v.record(str(args.run_dir), sampler.step, loaded.path.name) for v in values)
+        print(f"step {sampler.step}:")
+        print_values(values)
+    print(f"appended {len(steps)} checkpoint(s) of records to {writer.path}")
     return 0

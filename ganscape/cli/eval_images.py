@@ -1,18 +1,17 @@
-"""``ganscape eval-images DIR_OR_NPZ --reference DATA --metrics fid,kid``: metrics for any samples.
+"""``ganscape eval-images DIR_OR_NPZ --reference DATA [--metrics ...]``: metrics for any samples.
 
 Samples are a folder of images or an ``.npz`` (key ``x``: images (N,H,W[,C]) uint8 or
-float, or (N, D) vectors); they are resized to the reference data's image size.
-Results are printed, and appended as one JSON line to ``--out`` when given.
+float, or (N, D) vectors); they are resized to the reference data's image size. Results are
+printed, and appended as records (``ganscape.results``, run = the samples path) to ``--out``.
 """
 from __future__ import annotations
 
-import json
-import time
 from pathlib import Path
 
 import torch
 
-from ganscape.cli.eval import add_metric_options, metric_options, parse_data, print_results
+from ganscape.cli.common import parse_data
+from ganscape.cli.eval import add_metric_options, metric_options, print_values
 from ganscape.registry import ConfigError
 
 
@@ -22,7 +21,7 @@ def register(sub) -> None:
     p.add_argument("--reference", required=True, metavar="DATA",
                    help="reference data: a dataset name or a YAML mapping, e.g. '{name: mnist, root: DIR, split: test}'")
     p.add_argument("--n", type=int, default=None, help="samples to use (default: all given)")
-    p.add_argument("--out", default=None, metavar="FILE.jsonl", help="append the record here")
+    p.add_argument("--out", default=None, metavar="FILE.jsonl", help="append the records here")
     add_metric_options(p)
     p.set_defaults(func=run)
 
@@ -50,27 +49,26 @@ def load_samples(path: str, shape: tuple[int, ...]) -> torch.Tensor:
 
 
 def run(args) -> int:
-    from ganscape.data import build_dataset
+    from ganscape.data import build_dataset, data_meta
     from ganscape.metrics import parse_metrics
     from ganscape.metrics.evaluate import evaluate_samples
-    from ganscape.utils.io import append_jsonl
+    from ganscape.results import ResultsWriter
+    from ganscape.utils.io import check_writable
 
     metrics = parse_metrics(args.metrics)
     reference = parse_data(args.reference, "--reference")
+    if args.out:
+        check_writable(args.out)
     ref_ds = build_dataset(reference, key="reference")
     x = load_samples(args.samples, ref_ds.shape)
     n = len(x) if args.n is None else args.n
     if not 2 <= n <= len(x):
         raise ConfigError(f"--n: must be in [2, {len(x)}] (the number of samples given), got {n}")
-    start = time.time()
-    options = metric_options(args)
-    results = evaluate_samples(x[:n], metrics, n, reference, args.extractor, toy_info=ref_ds.info, **options)
+    values = evaluate_samples(x[:n], metrics, n, reference, args.extractor, data_meta=data_meta(ref_ds),
+                              **metric_options(args))
     print(f"{args.samples} ({n} samples) vs {reference}:")
-    print_results(results)
+    print_values(values)
     if args.out:
-        record = {"samples": str(args.samples), "n": n, "reference": reference, "extractor": args.extractor,
-                  "reference_n": min(options["reference_n"] or n, len(ref_ds)),
-                  "seconds": round(time.time() - start, 2), **results}
-        append_jsonl(args.out, json.loads(json.dumps(record, default=str)))
+        ResultsWriter(args.out).write(v.record(str(args.samples), 0) for v in values)
         print(f"appended to {args.out}")
     return 0

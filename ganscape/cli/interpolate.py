@@ -27,7 +27,7 @@ def run(args) -> int:
     from ganscape.loading import load_generator
     from ganscape.utils.images import save_grid
 
-    gen = load_generator(args.run_dir, args.checkpoint, ema=not args.no_ema, device=args.device)
+    gen = load_generator(args.run_dir, args.checkpoint, not args.no_ema, args.device, "interpolate")
     if len(gen.data_meta["shape"]) != 3:
         raise ConfigError("interpolate: needs an image generator; for 2-D data use `ganscape sample`")
     with truncation(gen.G, args.truncation):

@@ -1,10 +1,5 @@
-"""``ganscape presets``: list the built-in configs."""
+"""``ganscape presets``: list the built-in configs (every run kind) with their descriptions."""
 from __future__ import annotations
-
-import yaml
-from importlib import resources
-
-from ganscape.config import preset_names
 
 
 def register(sub) -> None:
@@ -13,8 +8,10 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from ganscape.config import parse_yaml, preset_names, preset_text, read_source
+
     for name in preset_names():
-        text = resources.files("ganscape.presets").joinpath(f"{name}.yaml").read_text()
-        description = (yaml.safe_load(text) or {}).get("description", "")
-        print(f"{name:24s} {description}")
+        description = (parse_yaml(preset_text(name), f"preset {name}") or {}).get("description", "")
+        kind = read_source(name).get("kind", "gan")
+        print(f"{name:24s} {kind:12s} {description}")
     return 0

@@ -26,7 +26,7 @@ def run(args) -> int:
     from ganscape.loading import load_generator
     from ganscape.utils.images import save_grid
 
-    gen = load_generator(args.run_dir, args.checkpoint, ema=not args.no_ema, device=args.device)
+    gen = load_generator(args.run_dir, args.checkpoint, not args.no_ema, args.device, "style-mix")
     images = style_mix_grid(gen, args.rows, args.cols, args.seed_rows, args.seed_cols, args.cutoff, args.band,
                             args.truncation)
     save_grid(images, args.out, nrow=args.cols + 1)

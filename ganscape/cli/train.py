@@ -1,24 +1,23 @@
-"""``ganscape train CONFIG [key=value ...] --out RUN_DIR``: train, or resume, one run."""
+"""``ganscape train CONFIG [key=value ...] --out RUN_DIR``: train, or resume, one run of any kind."""
 from __future__ import annotations
 
 import sys
 
-from ganscape.config import load_config
-
 
 def register(sub) -> None:
-    p = sub.add_parser("train", help="train a GAN (resumes when RUN_DIR already holds the run)",
-                       description="Train a GAN from a YAML file or preset with dotted key=value overrides. "
-                                   "Running it again on the same RUN_DIR resumes from the last checkpoint.")
+    p = sub.add_parser("train", help="train a run: a GAN, conditional GAN or CycleGAN (resumes an existing RUN_DIR)",
+                       description="Train from a YAML file or preset with dotted key=value overrides. Running it "
+                                   "again on the same RUN_DIR resumes from the newest checkpoint.")
     p.add_argument("config", help="YAML file or preset name (see `ganscape presets`)")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="e.g. loss.name=hinge train.steps=2000")
     p.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder (created, or resumed)")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar or progress lines")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    from ganscape.training.trainer import DivergenceError, train
+    from ganscape.config import load_config
+    from ganscape.training import DivergenceError, train
 
     config = load_config(args.config, args.overrides)
     try:

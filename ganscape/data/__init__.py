@@ -1,5 +1,8 @@
 """Datasets, registered by name: toy mixtures, digits, MNIST, .npz arrays, image folders."""
 from ganscape.data import arrays, digits, mnist, toy  # noqa: F401  (registers the datasets)
-from ganscape.data.base import DATASETS, BatchStream, Dataset, TensorDataset, build_dataset
+from ganscape.data.base import DATASETS, Dataset, StreamingDataset, TensorDataset, build_dataset
+from ganscape.data.meta import DATA_KINDS, data_kind, data_meta
+from ganscape.data.sampler import BatchStream, EpochSampler
 
-__all__ = ["DATASETS", "BatchStream", "Dataset", "TensorDataset", "build_dataset"]
+__all__ = ["DATASETS", "DATA_KINDS", "BatchStream", "Dataset", "EpochSampler", "StreamingDataset",
+           "TensorDataset", "build_dataset", "data_kind", "data_meta"]

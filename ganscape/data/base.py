@@ -1,4 +1,4 @@
-"""Dataset interface and the deterministic, resumable batch sampler.
+"""The dataset interface: samples addressable by index, in memory or streamed from files.
 
 A dataset returns float32 samples: images as (C, H, W) in [-1, 1], toy data as (D,)
 vectors. Labels are int64 class ids, or None for unlabelled data.
@@ -11,7 +11,7 @@ from typing import Any, Callable, Sequence
 
 import torch
 
-from ganscape.registry import Registry
+from ganscape.registry import ConfigError, Registry
 
 DATASETS = Registry("dataset")
 
@@ -43,6 +43,9 @@ class Dataset:
         """Return ``(x, y)`` for a 1-D index tensor; x is (B, *shape) float32."""
         raise NotImplementedError
 
+    def check_finite(self, key: str) -> None:
+        """Raise ConfigError if the data holds NaN or inf (checked once, when it is loaded)."""
+
 
 class TensorDataset(Dataset):
     """A dataset held in memory as one tensor: batches are a single index op."""
@@ -58,6 +61,13 @@ class TensorDataset(Dataset):
 
     def get(self, indices):
         return self.x[indices], (None if self.y is None else self.y[indices])
+
+    def check_finite(self, key: str) -> None:
+        bad = ~torch.isfinite(self.x.reshape(len(self.x), -1)).all(dim=1)
+        if bool(bad.any()):
+            first = int(bad.nonzero()[0])
+            raise ConfigError(f"{key}: the data holds NaN or inf values in {int(bad.sum())} of {len(self.x)} samples "
+                              f"(first: sample {first}); clean the data before training")
 
 
 class StreamingDataset(Dataset):
@@ -78,43 +88,6 @@ class StreamingDataset(Dataset):
         x = torch.stack([item[0] for item in loaded])
         y = torch.tensor([item[1] for item in loaded]) if self.num_classes else None
         return x, y
-
-
-class EpochSampler:
-    """Deterministic shuffled batches: batch ``k`` depends only on (seed, k).
-
-    Each epoch is a fresh permutation seeded by ``(seed, epoch)``; the incomplete last
-    batch of an epoch is dropped. Because nothing but the batch counter is state,
-    resuming at step k replays exactly the batches an uninterrupted run would see.
-    """
-
-    def __init__(self, size: int, batch_size: int, seed: int):
-        if batch_size > size:
-            raise ValueError(f"batch size {batch_size} is larger than the dataset ({size} samples)")
-        self.size, self.batch_size, self.seed = size, batch_size, seed
-        self.batches_per_epoch = size // batch_size
-        self._epoch, self._perm = -1, None
-
-    def indices(self, k: int) -> torch.Tensor:
-        epoch, pos = divmod(k, self.batches_per_epoch)
-        if epoch != self._epoch:
-            gen = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-            self._perm, self._epoch = torch.randperm(self.size, generator=gen), epoch
-        return self._perm[pos * self.batch_size:(pos + 1) * self.batch_size]
-
-
-class BatchStream:
-    """Iterates batches of a dataset from batch number ``start``; ``position`` is resumable."""
-
-    def __init__(self, dataset: Dataset, batch_size: int, seed: int, start: int = 0):
-        self.dataset = dataset
-        self.sampler = EpochSampler(len(dataset), batch_size, seed)
-        self.position = start
-
-    def next(self) -> tuple[torch.Tensor, torch.Tensor | None]:
-        batch = self.dataset.get(self.sampler.indices(self.position))
-        self.position += 1
-        return batch
 
 
 def build_dataset(section: dict[str, Any], key: str = "data") -> Dataset:

@@ -16,7 +16,8 @@ def load_digits_tensors() -> tuple[torch.Tensor, torch.Tensor]:
     return x, torch.from_numpy(bunch.target).long()
 
 
-@DATASETS.register("digits", "scikit-learn 8x8 digits (1,797 real images), upscaled to `size`")
+@DATASETS.register("digits", "scikit-learn 8x8 digits (1,797 real images), upscaled to `size`",
+    citation='Alpaydin & Kaynak 1998 (UCI optical digits, via scikit-learn)')
 def digits(size: int = 32, invert: bool = False, rotate: int = 0):
     """Digits in [-1, 1], (1, size, size); ``invert`` and ``rotate`` (multiples of 90
     degrees) give the second domain of the embedded unpaired-translation pair."""

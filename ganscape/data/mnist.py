@@ -92,7 +92,8 @@ def locate(filename: str, checksum: str, root: Path, fetch: bool) -> Path:
     )
 
 
-@DATASETS.register("mnist", "MNIST from local IDX files (train 60k / test 10k), resized to `size`")
+@DATASETS.register("mnist", "MNIST from local IDX files (train 60k / test 10k), resized to `size`",
+    citation='LeCun et al. 1998')
 def mnist(root: str = DEFAULT_ROOT, split: Literal["train", "test"] = "train", size: int = 28,
           download: bool = False, limit: int = 0, per_class: int = 0, seed: int = 0):
     """MNIST digits in [-1, 1], (1, size, size).

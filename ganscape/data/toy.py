@@ -40,11 +40,13 @@ def mixture(name: str, centers: torch.Tensor, std: float, n: int, seed: int) -> 
     return TensorDataset(name, x, labels, num_classes=len(centers), info=info)
 
 
-@DATASETS.register("ring8", "8 Gaussians on a circle (PacGAN: radius 1, std 0.01)")
+@DATASETS.register("ring8", "8 Gaussians on a circle (PacGAN: radius 1, std 0.01)",
+    citation='Metz et al. 2017 (Unrolled GAN); Lin et al. 2018 (PacGAN)')
 def ring8(radius: float = 1.0, std: float = 0.01, modes: int = 8, n: int = 100_000, seed: int = 0):
     return mixture("ring8", ring_centers(modes, radius), std, n, seed)
 
 
-@DATASETS.register("grid25", "25 Gaussians on {-4,-2,0,2,4}^2 (PacGAN: std 0.05)")
+@DATASETS.register("grid25", "25 Gaussians on {-4,-2,0,2,4}^2 (PacGAN: std 0.05)",
+    citation='Lin et al. 2018 (PacGAN); Srivastava et al. 2017 (VEEGAN)')
 def grid25(spacing: float = 2.0, std: float = 0.05, side: int = 5, n: int = 100_000, seed: int = 0):
     return mixture("grid25", grid_centers(side, spacing), std, n, seed)

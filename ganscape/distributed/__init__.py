@@ -11,13 +11,11 @@ DistributedDataParallel does. For objectives that are means over independent sam
 networks without batch statistics, a W-rank run therefore equals a single-process run
 with the same global batch up to float rounding. Batch norm (per-rank statistics),
 relativistic-average losses (batch means) and penalties drawing their own random numbers
-give statistically equivalent but not identical runs. Only rank 0 writes files. NCCL is
+give statistically equivalent but not identical runs. Only rank 0 writes files (the run folder's callbacks run there alone). NCCL is
 used on GPUs, gloo on CPU.
 """
 from __future__ import annotations
 
-from ganscape.distributed.data_parallel import (
-    SilentLogger, barrier, init_from_env, is_main_process, shard_run, world,
-)
+from ganscape.distributed.data_parallel import barrier, init_from_env, is_main_process, shard_parts, world
 
-__all__ = ["SilentLogger", "barrier", "init_from_env", "is_main_process", "shard_run", "world"]
+__all__ = ["barrier", "init_from_env", "is_main_process", "shard_parts", "world"]

@@ -54,32 +54,21 @@ def _average_gradients(params: list[torch.nn.Parameter], size: int) -> None:
         offset += g.numel()
 
 
-def shard_run(run) -> None:
-    """Make ``run`` one rank of a data-parallel run: same initial weights everywhere, each
-    rank keeps its slice of every global batch, gradients averaged before each step."""
+def shard_parts(parts) -> None:
+    """Make a GAN run's parts one rank of a data-parallel run: same initial weights everywhere,
+    each rank keeps its slice of every global batch, gradients averaged before each step."""
     rank, size = world()
     if size == 1:
         return
-    if run.batch_size % size:
-        raise ConfigError(f"train.batch_size: {run.batch_size} must be divisible by the number of "
+    if parts.kind == "translation":
+        raise ConfigError("kind: data-parallel training (torchrun) supports GAN runs only, not translation runs")
+    if parts.batch_size % size:
+        raise ConfigError(f"train.batch_size: {parts.batch_size} must be divisible by the number of "
                           f"processes ({size}) in data-parallel training")
-    for module in (run.G, run.D, run.prior):
+    for module in (parts.G, parts.D, parts.prior):
         for tensor in list(module.parameters()) + list(module.buffers()):
             dist.broadcast(tensor.data, src=0)
-    run.shard = (rank, size)
-    for opt in (run.opt_g, run.opt_d):
+    parts.shard = (rank, size)
+    for opt in (parts.opt_g, parts.opt_d):
         params = [p for group in opt.param_groups for p in group["params"]]
         opt.register_step_pre_hook(lambda _opt, _args, _kwargs, params=params: _average_gradients(params, size))
-
-
-class SilentLogger:
-    """The logger of ranks other than 0: training logs are written once, by rank 0."""
-
-    def log(self, step, values) -> None:
-        pass
-
-    def advance(self, n: int = 1) -> None:
-        pass
-
-    def close(self) -> None:
-        pass

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ganscape.paths import cache_root
 from ganscape.registry import ConfigError
 from ganscape.utils.io import atomic_path
 
@@ -35,11 +36,6 @@ FEATURE_DIM = 128
 RECIPE = {"steps": 1500, "batch_size": 64, "lr": 2e-3, "shift": 2, "holdout": 0.2, "seed": 0}
 # Options of a data section that select a subset; the classifier always uses the full data.
 SUBSET_OPTIONS = ("limit", "per_class", "seed")
-
-
-def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
-    """``cache_dir``, else ``$GANSCAPE_CACHE``, else ``~/.cache/ganscape``."""
-    return Path(cache_dir or os.environ.get("GANSCAPE_CACHE") or Path.home() / ".cache" / "ganscape").expanduser()
 
 
 class DigitNet(nn.Module):

@@ -17,6 +17,7 @@ class Hinge(Objective):
         return -fake.mean()
 
 
-@OBJECTIVES.register("hinge", "Hinge loss (SNGAN / BigGAN)")
+@OBJECTIVES.register("hinge", "Hinge loss (SNGAN / BigGAN)",
+    citation='Lim & Ye 2017, "Geometric GAN"; Miyato et al. 2018')
 def hinge():
     return Hinge()

@@ -15,6 +15,7 @@ class LeastSquares(Objective):
         return 0.5 * ((fake - 1) ** 2).mean()
 
 
-@OBJECTIVES.register("least_squares", "Least-squares GAN (LSGAN, 0-1 targets)")
+@OBJECTIVES.register("least_squares", "Least-squares GAN (LSGAN, 0-1 targets)",
+    citation='Mao et al. 2017, "Least Squares Generative Adversarial Networks"')
 def least_squares():
     return LeastSquares()

@@ -66,21 +66,25 @@ class RaHinge(Relativistic):
         return (F.relu(1 - (a - b.mean())).mean() + F.relu(1 + (b - a.mean())).mean()) / 2
 
 
-@OBJECTIVES.register("rsgan", "Relativistic standard GAN: BCE on C(real) - C(fake), paired")
+@OBJECTIVES.register("rsgan", "Relativistic standard GAN: BCE on C(real) - C(fake), paired",
+    citation='Jolicoeur-Martineau 2019, "The relativistic discriminator"')
 def rsgan():
     return RSGAN()
 
 
-@OBJECTIVES.register("rasgan", "Relativistic average standard GAN (RaSGAN)")
+@OBJECTIVES.register("rasgan", "Relativistic average standard GAN (RaSGAN)",
+    citation='Jolicoeur-Martineau 2019, "The relativistic discriminator"')
 def rasgan():
     return RaSGAN()
 
 
-@OBJECTIVES.register("ralsgan", "Relativistic average least-squares GAN (RaLSGAN)")
+@OBJECTIVES.register("ralsgan", "Relativistic average least-squares GAN (RaLSGAN)",
+    citation='Jolicoeur-Martineau 2019, "The relativistic discriminator"')
 def ralsgan():
     return RaLSGAN()
 
 
-@OBJECTIVES.register("rahinge", "Relativistic average hinge GAN (RaHingeGAN)")
+@OBJECTIVES.register("rahinge", "Relativistic average hinge GAN (RaHingeGAN)",
+    citation='Jolicoeur-Martineau 2019, "The relativistic discriminator"')
 def rahinge():
     return RaHinge()

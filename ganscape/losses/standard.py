@@ -28,11 +28,13 @@ class NonSaturating(BCEDiscriminatorLoss):
         return F.softplus(-fake).mean()
 
 
-@OBJECTIVES.register("minimax", "Original minimax GAN: G minimises E[log(1 - D(G(z)))]")
+@OBJECTIVES.register("minimax", "Original minimax GAN: G minimises E[log(1 - D(G(z)))]",
+    citation='Goodfellow et al. 2014, "Generative Adversarial Nets"')
 def minimax():
     return Minimax()
 
 
-@OBJECTIVES.register("nonsaturating", "Non-saturating GAN: G minimises -E[log D(G(z))]")
+@OBJECTIVES.register("nonsaturating", "Non-saturating GAN: G minimises -E[log D(G(z))]",
+    citation='Goodfellow et al. 2014, "Generative Adversarial Nets"')
 def nonsaturating():
     return NonSaturating()

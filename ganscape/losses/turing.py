@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import torch.nn.functional as F
 
+from ganscape.interfaces import PairScorer
 from ganscape.losses.base import OBJECTIVES, Objective
 
 
@@ -26,7 +27,7 @@ class Turing(Objective):
 
     def critic_scores(self, critic, x_real, x_fake, y_real=None, y_fake=None):
         """(t_rf, t_fr), each (B,): the pair critic's T, or C(x_r) - C(x_f) on a plain critic."""
-        if hasattr(critic, "pair"):
+        if isinstance(critic, PairScorer):
             return critic.pair(x_real, x_fake, y_real, y_fake)
         if x_real.shape[0] != x_fake.shape[0]:
             raise ValueError(f"Turing objectives pair rows: real batch {x_real.shape[0]} != fake batch {x_fake.shape[0]}")
@@ -59,11 +60,13 @@ class TWGAN(Turing):
         return -(fake - real).mean()
 
 
-@OBJECTIVES.register("tsgan", "Turing-test standard GAN (T-SGAN); pair critic or relativistic on a plain one")
+@OBJECTIVES.register("tsgan", "Turing-test standard GAN (T-SGAN); pair critic or relativistic on a plain one",
+    citation='Su 2018, "Training Generative Adversarial Networks Via Turing Test"')
 def tsgan():
     return TSGAN()
 
 
-@OBJECTIVES.register("twgan", "Turing-test Wasserstein GAN (T-WGAN); Lipschitz from the pair critic's SN")
+@OBJECTIVES.register("twgan", "Turing-test Wasserstein GAN (T-WGAN); Lipschitz from the pair critic's SN",
+    citation='Su 2018, "Training Generative Adversarial Networks Via Turing Test"')
 def twgan():
     return TWGAN()

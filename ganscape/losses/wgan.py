@@ -16,6 +16,7 @@ class Wasserstein(Objective):
         return -fake.mean()
 
 
-@OBJECTIVES.register("wgan", "Wasserstein loss (pair with wgan_gp or spectral norm)")
+@OBJECTIVES.register("wgan", "Wasserstein loss (pair with wgan_gp or spectral norm)",
+    citation='Arjovsky et al. 2017, "Wasserstein GAN"')
 def wgan():
     return Wasserstein()

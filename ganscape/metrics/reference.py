@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from ganscape.features.extractor import Extractor, extract
-from ganscape.features.lenet import cache_root
+from ganscape.paths import cache_root
 from ganscape.utils.io import atomic_path
 
 log = logging.getLogger(__name__)

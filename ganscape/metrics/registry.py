@@ -1,14 +1,16 @@
-"""The metric registry and protocol-carrying metric names.
+"""The metric registry: every metric describes itself, and its results carry their protocol.
 
-Each metric factory takes typed options and returns a ``Metric``: what inputs it needs
-and a function from those inputs to named values. Result keys carry the protocol::
+Each registration names the metric's outputs with their direction (``higher`` or ``lower`` is
+better), what it needs (``features``, class ``probs``, toy mixture ``centers``, a ``stacked``
+digit classifier) and the paper it follows; ``ganscape metrics`` prints the table. A
+configured metric computes ``{output: (value, std or None)}``; each output becomes one
+``MetricValue`` whose name carries the protocol::
 
-    {value}{n}_{extractor}[_{option}{value} ...][_std]     e.g. fid5k_lenet-mnist, kid5k_inception_std
+    {output}{n}_{extractor}[_{option}{value} ...]     e.g. fid5k_lenet-digits, kid2k_inception_subsets50
 
-where ``n`` is the number of generated samples (``5k`` for 5000), ``extractor`` the
-feature network and its training data (``lenet-mnist``, ``inception``, ``raw``, ``toy``)
-and options that differ from their defaults are appended, so a result computed under
-another protocol never shares a name.
+``n`` is the number of generated samples (``5k`` for 5000), ``extractor`` the feature network
+and its training data (``lenet-mnist``, ``inception``, ``raw``, ``toy``), and options that
+differ from their defaults are appended, so results of different protocols never share a name.
 """
 from __future__ import annotations
 
@@ -28,6 +30,9 @@ from ganscape.registry import ConfigError, Registry
 
 METRICS = Registry("metric")
 Needs = Literal["features", "probs", "toy", "stacked"]
+Direction = Literal["higher", "lower"]
+HIGHER, LOWER = "higher", "lower"
+Outputs = dict[str, tuple[float, float | None]]
 
 
 @dataclass
@@ -46,7 +51,7 @@ class Inputs:
 
 @dataclass
 class Metric:
-    """A configured metric: ``compute(inputs) -> {value_name: float}``.
+    """A configured metric: ``compute(inputs) -> {output: (value, std or None)}``.
 
     ``n`` fixes the sample count (the toy protocol uses 2500 whatever ``--n`` says);
     ``options`` are the non-default options, which go into the result names.
@@ -54,15 +59,14 @@ class Metric:
 
     name: str
     needs: Needs
-    compute: Callable[[Inputs], dict[str, float]]
+    compute: Callable[[Inputs], Outputs]
     options: dict[str, Any] = field(default_factory=dict)
     n: int | None = None
 
-    def key(self, value: str, n: int, extractor: str) -> str:
-        """Protocol name of one value, e.g. ``key("kid_std", 5000, "inception") -> kid5k_inception_std``."""
-        base, std = (value[:-4], "_std") if value.endswith("_std") else (value, "")
+    def key(self, output: str, n: int, extractor: str) -> str:
+        """Protocol name of one output, e.g. ``key("kid", 5000, "inception") -> kid5k_inception``."""
         opts = "".join(f"_{k}{v}" for k, v in sorted(self.options.items()))
-        return f"{base}{format_n(n)}_{extractor}{opts}{std}"
+        return f"{output}{format_n(n)}_{extractor}{opts}"
 
 
 def format_n(n: int) -> str:
@@ -75,67 +79,78 @@ def non_default(factory: Callable, values: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in values.items() if params[k].default != v}
 
 
-@METRICS.register("fid", "Frechet distance between Gaussians fitted to features (float64)")
+@METRICS.register("fid", "Frechet distance between Gaussians fitted to features (float64)",
+                  citation="Heusel et al. 2017, \"GANs Trained by a Two Time-Scale Update Rule ...\"",
+                  needs="features", outputs={"fid": LOWER})
 def fid():
-    return Metric("fid", "features", lambda i: {"fid": fid_mod.fid_from_features(i.fake_features, i.real_features)})
+    return Metric("fid", "features", lambda i: {"fid": (fid_mod.fid_from_features(i.fake_features, i.real_features), None)})
 
 
-@METRICS.register("kid", "unbiased MMD^2, cubic polynomial kernel, mean/std over random subsets")
+@METRICS.register("kid", "unbiased MMD^2, cubic polynomial kernel, mean/std over random subsets",
+                  citation="Binkowski et al. 2018, \"Demystifying MMD GANs\"", needs="features", outputs={"kid": LOWER})
 def kid(subsets: int = 100, subset_size: int = 1000, seed: int = 0):
     if subsets < 1 or subset_size < 2:
         raise ConfigError(f"kid: need subsets >= 1 and subset_size >= 2, got {subsets}, {subset_size}")
 
-    def compute(i: Inputs):
+    def compute(i: Inputs) -> Outputs:
         mean, std = kid_mod.kid(i.fake_features, i.real_features, subsets, subset_size, seed)
-        return {"kid": mean, "kid_std": std}
-    return Metric("kid", "features", compute, 
+        whole = subset_size >= max(len(i.fake_features), len(i.real_features))
+        return {"kid": (mean, None if whole else std)}  # every subset the whole of both sets: no spread
+    return Metric("kid", "features", compute,
                   non_default(kid, {"subsets": subsets, "subset_size": subset_size, "seed": seed}))
 
 
-@METRICS.register("is", "Inception Score exp(E KL(p(y|x) || p(y))), mean/std over splits")
+@METRICS.register("is", "Inception Score exp(E KL(p(y|x) || p(y))), mean/std over splits",
+                  citation="Salimans et al. 2016, \"Improved Techniques for Training GANs\"", needs="probs",
+                  outputs={"is": HIGHER})
 def inception_score(splits: int = 10):
-    def compute(i: Inputs):
-        mean, std = is_mod.inception_score(i.fake_probs, min(splits, len(i.fake_probs)))
-        return {"is": mean, "is_std": std}
+    def compute(i: Inputs) -> Outputs:
+        return {"is": is_mod.inception_score(i.fake_probs, min(splits, len(i.fake_probs)))}
     return Metric("is", "probs", compute, non_default(inception_score, {"splits": splits}))
 
 
-@METRICS.register("modified_is", "DeLiGAN's modified IS (intra-class diversity), mean/std over classes")
+@METRICS.register("modified_is", "DeLiGAN's modified IS (intra-class diversity), mean/std over classes",
+                  citation="Gurumurthy et al. 2017, \"DeLiGAN\"", needs="probs", outputs={"mis": HIGHER})
 def modified_is():
-    def compute(i: Inputs):
-        mean, std = mis_mod.modified_inception_score(i.fake_probs)
-        return {"mis": mean, "mis_std": std}
-    return Metric("modified_is", "probs", compute)
+    return Metric("modified_is", "probs", lambda i: {"mis": mis_mod.modified_inception_score(i.fake_probs)})
 
 
-@METRICS.register("pr", "improved precision and recall, k-NN manifolds (k=3)")
+@METRICS.register("pr", "improved precision and recall, k-NN manifolds (k=3)",
+                  citation="Kynkaanniemi et al. 2019, \"Improved Precision and Recall Metric ...\"",
+                  needs="features", outputs={"precision": HIGHER, "recall": HIGHER})
 def pr(k: int = 3):
-    def compute(i: Inputs):
+    def compute(i: Inputs) -> Outputs:
         out = pr_mod.prdc(i.real_features, i.fake_features, k_pr=k, k_dc=k)
-        return {"precision": out["precision"], "recall": out["recall"]}
+        return {"precision": (out["precision"], None), "recall": (out["recall"], None)}
     return Metric("pr", "features", compute, non_default(pr, {"k": k}))
 
 
-@METRICS.register("dc", "density and coverage, k-NN balls around real samples (k=5)")
+@METRICS.register("dc", "density and coverage, k-NN balls around real samples (k=5)",
+                  citation="Naeem et al. 2020, \"Reliable Fidelity and Diversity Metrics for Generative Models\"",
+                  needs="features", outputs={"density": HIGHER, "coverage": HIGHER})
 def dc(k: int = 5):
-    def compute(i: Inputs):
+    def compute(i: Inputs) -> Outputs:
         out = pr_mod.prdc(i.real_features, i.fake_features, k_pr=k, k_dc=k)
-        return {"density": out["density"], "coverage": out["coverage"]}
+        return {"density": (out["density"], None), "coverage": (out["coverage"], None)}
     return Metric("dc", "features", compute, non_default(dc, {"k": k}))
 
 
-@METRICS.register("modes", "toy 2-D mixtures: modes captured, high-quality share, reverse KL (2500 samples)")
+@METRICS.register("modes", "toy 2-D mixtures: modes captured, high-quality share, reverse KL (2500 samples)",
+                  citation="Srivastava et al. 2017 (VEEGAN); Lin et al. 2018 (PacGAN)", needs="toy",
+                  outputs={"modes": HIGHER, "hq_share": HIGHER, "reverse_kl": LOWER})
 def modes(n: int = 2500, threshold: float = 3.0):
-    def compute(i: Inputs):
-        return toy_mode_metrics(i.toy_samples, i.centers, i.std, threshold)
+    def compute(i: Inputs) -> Outputs:
+        return {k: (float(v), None) for k, v in toy_mode_metrics(i.toy_samples, i.centers, i.std, threshold).items()}
     return Metric("modes", "toy", compute, non_default(modes, {"threshold": threshold}), n=n)
 
 
-@METRICS.register("stacked_modes", "Stacked MNIST: modes captured of 1000 and KL(p_gen || uniform)")
+@METRICS.register("stacked_modes", "Stacked MNIST: modes captured of 1000 and KL(p_gen || uniform)",
+                  citation="Metz et al. 2017; Srivastava et al. 2017 (VEEGAN); Lin et al. 2018 (PacGAN)",
+                  needs="stacked", outputs={"stacked_modes": HIGHER, "stacked_kl": LOWER})
 def stacked_modes():
-    def compute(i: Inputs):
+    def compute(i: Inputs) -> Outputs:
         out = stacked_mode_metrics(i.stacked_digits)
-        return {"stacked_modes": out["modes"], "stacked_kl": out["kl"]}
+        return {"stacked_modes": (float(out["modes"]), None), "stacked_kl": (out["kl"], None)}
     return Metric("stacked_modes", "stacked", compute)
 
 
@@ -145,11 +160,28 @@ def build_metric(spec: str | dict[str, Any], key: str = "metrics") -> Metric:
     return METRICS.build(section, key)
 
 
-def parse_metrics(text: str | list) -> list[str | dict[str, Any]]:
-    """``"fid,kid,is"`` -> ["fid", "kid", "is"] (lists pass through); names are checked."""
-    items = [s.strip() for s in text.split(",") if s.strip()] if isinstance(text, str) else list(text)
-    if not items:
-        raise ConfigError(f"--metrics: no metric given; registered: {', '.join(METRICS.names())}")
-    for item in items:
-        build_metric(item)
-    return items
+def output_directions() -> dict[str, Direction]:
+    """Every output name of every registered metric -> its direction."""
+    return {out: d for entry in METRICS for out, d in entry.meta["outputs"].items()}
+
+
+def metric_family(protocol_name: str) -> str | None:
+    """The output a protocol name belongs to: ``reverse_kl2500_toy`` -> ``reverse_kl`` (None if unknown)."""
+    name = protocol_name.lower()
+    for family in sorted(output_directions(), key=len, reverse=True):
+        if name == family or (name.startswith(family) and name[len(family)] in "_0123456789"):
+            return family
+    return None
+
+
+def direction(protocol_name: str) -> Direction:
+    """``higher`` or ``lower`` (is better) for a protocol name; unknown names are a ConfigError."""
+    family = metric_family(protocol_name)
+    if family is None:
+        known = ", ".join(sorted(output_directions()))
+        raise ConfigError(f"metric {protocol_name!r} is not an output of a registered metric; known outputs: {known}")
+    return output_directions()[family]
+
+
+def higher_is_better(protocol_name: str) -> bool:
+    return direction(protocol_name) == HIGHER

@@ -1,11 +1,13 @@
 """Registries for generator and discriminator architectures, and shared layer helpers.
 
-Interface every architecture follows:
-- generator factory ``(data_shape, z_dim, num_classes, **options) -> nn.Module`` whose
+Interface every architecture follows (``ganscape.interfaces``):
+- generator factory ``(data_shape, z_dim, num_classes, **options) -> GeneratorNet`` whose
   ``forward(z: (B, z_dim), y: (B,) int64 | None) -> (B, *data_shape)`` (images in [-1, 1]).
-- discriminator factory ``(data_shape, num_classes, **options) -> nn.Module`` whose
-  ``forward(x: (B, *data_shape), y: (B,) | None) -> (B,)`` raw scores (logits).
-Factories raise ConfigError for a size or option they cannot make.
+- discriminator factory ``(data_shape, num_classes, **options) -> CriticNet`` whose
+  ``forward(x: (B, *data_shape), y: (B,) | None) -> (B,)`` raw scores (logits), with
+  ``features(x, y)`` (the body before the score layer) and ``as_encoder()``.
+Factories raise ConfigError for a size or option they cannot make. A factory may declare the
+data shape of its reference definition (``reference_shape`` in the registry entry's meta).
 """
 from __future__ import annotations
 
@@ -21,6 +23,48 @@ DISCRIMINATORS = Registry("discriminator", context_args=("data_shape", "num_clas
 
 Norm = Literal["none", "batch", "layer", "spectral"]
 NORMS = ("none", "batch", "layer", "spectral")
+
+
+class GeneratorNet(nn.Module):
+    """Base of every generator: ``num_classes`` > 0 when it takes class labels."""
+
+    num_classes: int = 0
+
+
+class CriticNet(nn.Module):
+    """Base of every discriminator (see the module docstring).
+
+    ``aux_classes`` > 0 marks an AC-GAN head: ``forward_aux(x, y) -> (scores (B,), logits (B, K))``.
+    """
+
+    aux_classes: int = 0
+
+    def features(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        raise NotImplementedError
+
+    def as_encoder(self) -> "CriticNet":
+        """This critic for use as an encoder: ``features`` is all that will be called."""
+        return self
+
+    def forward_aux(self, x: torch.Tensor, y: torch.Tensor | None = None):
+        raise TypeError(f"{type(self).__name__} has no auxiliary classifier head (aux_classes = 0)")
+
+
+class SequentialCritic(CriticNet):
+    """A critic whose layers are one ``nn.Sequential`` ``net`` ending in its score layer."""
+
+    net: nn.Sequential
+
+    def forward(self, x, y=None):
+        return flatten_scores(self.net(x))
+
+    def features(self, x, y=None):
+        return self.net[:-1](x)
+
+    def as_encoder(self) -> "SequentialCritic":
+        """Drop the score layer (its weights are not trained as part of an encoder)."""
+        self.net[-1] = nn.Identity()
+        return self
 
 
 def feature_norm(kind: Norm, channels: int, spatial: bool = True) -> nn.Module:

@@ -10,13 +10,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ganscape.models.base import DISCRIMINATORS, GENERATORS, Norm, dcgan_init, feature_norm, maybe_spectral
+from ganscape.models.base import DISCRIMINATORS, GENERATORS, GeneratorNet, Norm, dcgan_init, feature_norm, maybe_spectral
 from ganscape.models.conditional import (Conditioning, ConditionalCritic, GeneratorNorm, conditional_classes,
                                          make_head, require_labels)
 from ganscape.models.dcgan import upsampling_plan
 
 
-class ConditionalDCGANGenerator(nn.Module):
+class ConditionalDCGANGenerator(GeneratorNet):
     """z (B, z_dim), y (B,) -> (B, C, S, S) in [-1, 1].
 
     With ``label_input`` the one-hot label is also concatenated to z before the first layer
@@ -65,14 +65,15 @@ class ConditionalDCGANDiscriminator(ConditionalCritic):
                        feature_norm(norm, width * 2), nn.LeakyReLU(0.2)]
             width *= 2
         self.net = nn.Sequential(*layers)
-        self.head = make_head(width * base * base, num_classes, conditioning, norm, "discriminator", bias=False)
+        self.set_head(make_head(width * base * base, num_classes, conditioning, norm, "discriminator", bias=False))
         dcgan_init(self)
 
-    def features(self, x):
+    def features(self, x, y=None):
         return self.net(x).flatten(1)
 
 
-@GENERATORS.register("cdcgan", "DCGAN generator conditioned on y (one-hot input + class-conditional BN, gamma = 1 + f(y)); sizes as dcgan")
+@GENERATORS.register("cdcgan", "DCGAN generator conditioned on y (one-hot input + class-conditional BN, gamma = 1 + f(y)); sizes as dcgan",
+    citation='Mirza & Osindero 2014; Miyato & Koyama 2018')
 def cdcgan_generator(data_shape, z_dim, num_classes, ngf: int = 64, conditional: bool = True,
                      label_input: bool = True):
     """``label_input``: also feed one-hot y with z (off: conditional BN is the only path)."""
@@ -81,7 +82,8 @@ def cdcgan_generator(data_shape, z_dim, num_classes, ngf: int = 64, conditional:
     return ConditionalDCGANGenerator(z_dim, data_shape[0], base, k, ngf, classes, label_input)
 
 
-@DISCRIMINATORS.register("cdcgan", "DCGAN discriminator with a projection or AC-GAN class head; sizes as dcgan")
+@DISCRIMINATORS.register("cdcgan", "DCGAN discriminator with a projection or AC-GAN class head; sizes as dcgan",
+    citation='Miyato & Koyama 2018 (projection); Odena et al. 2017 (AC-GAN)')
 def cdcgan_discriminator(data_shape, num_classes, ndf: int = 64, norm: Norm = "batch",
                          conditioning: Conditioning = "projection"):
     base, k = upsampling_plan(data_shape, "discriminator")

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ganscape.models.base import Norm, maybe_spectral
+from ganscape.models.base import CriticNet, Norm, maybe_spectral
 from ganscape.registry import ConfigError
 
 Conditioning = Literal["none", "projection", "acgan"]
@@ -119,31 +119,26 @@ class CriticHead(nn.Module):
         return self.classifier(h)
 
 
-class ConditionalCritic(nn.Module):
-    """Base for discriminators built as ``features(x) -> h (B, F)`` then a ``CriticHead``.
+class ConditionalCritic(CriticNet):
+    """Base for discriminators built as ``features(x, y) -> h (B, F)`` then a ``CriticHead``.
 
-    AC-GAN discriminators expose ``forward_aux(x, y) -> (scores (B,), class logits (B, K))``;
-    the alternating scheme adds the classification loss when it is present.
+    With an AC-GAN head, ``aux_classes`` is the number of classes and ``forward_aux(x, y)``
+    returns (scores (B,), class logits (B, K)); the alternating scheme adds the classification loss.
     """
 
     head: CriticHead
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+    def set_head(self, head: CriticHead) -> None:
+        self.head = head
+        self.aux_classes = head.classifier.out_features if head.conditioning == "acgan" else 0
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        return self.head(self.features(x), y)
+        return self.head(self.features(x, y), y)
 
-    def __getattr__(self, name: str):
-        if name == "forward_aux":
-            head = self._modules.get("head")
-            if head is None or head.conditioning != "acgan":
-                raise AttributeError(name)
-            return self._forward_aux
-        return super().__getattr__(name)
-
-    def _forward_aux(self, x: torch.Tensor, y: torch.Tensor | None = None):
-        h = self.features(x)
+    def forward_aux(self, x: torch.Tensor, y: torch.Tensor | None = None):
+        if not self.aux_classes:
+            return super().forward_aux(x, y)
+        h = self.features(x, y)
         return self.head(h, y), self.head.classify(h)
 
 

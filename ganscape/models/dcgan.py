@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from torch import nn
 
-from ganscape.models.base import (DISCRIMINATORS, GENERATORS, Norm, dcgan_init, feature_norm,
-                                  flatten_scores, maybe_spectral)
+from ganscape.models.base import (DISCRIMINATORS, GENERATORS, GeneratorNet, Norm, SequentialCritic, dcgan_init,
+                                  feature_norm, maybe_spectral)
 from ganscape.registry import ConfigError
 
 BASES = (4, 7)
@@ -30,7 +30,7 @@ def upsampling_plan(data_shape: tuple[int, ...], who: str) -> tuple[int, int]:
                       "(e.g. 8, 14, 16, 28, 32, 56, 64, 128); set data.size accordingly")
 
 
-class DCGANGenerator(nn.Module):
+class DCGANGenerator(GeneratorNet):
     def __init__(self, z_dim: int, channels: int, base: int, k: int, ngf: int):
         super().__init__()
         width = ngf * 2 ** (k - 1)
@@ -48,7 +48,9 @@ class DCGANGenerator(nn.Module):
         return self.net(z.reshape(z.shape[0], z.shape[1], 1, 1))
 
 
-class DCGANDiscriminator(nn.Module):
+class DCGANDiscriminator(SequentialCritic):
+    """x: (B, C, S, S) -> (B,) scores."""
+
     def __init__(self, channels: int, base: int, k: int, ndf: int, norm: Norm):
         super().__init__()
         layers = [maybe_spectral(nn.Conv2d(channels, ndf, 4, 2, 1, bias=norm == "spectral"), norm),
@@ -62,18 +64,16 @@ class DCGANDiscriminator(nn.Module):
         self.net = nn.Sequential(*layers)
         dcgan_init(self)
 
-    def forward(self, x, y=None):
-        """x: (B, C, S, S) -> (B,) scores."""
-        return flatten_scores(self.net(x))
 
-
-@GENERATORS.register("dcgan", "DCGAN generator (transposed convs, BN, ReLU, tanh); sizes 4*2^k or 7*2^k")
+@GENERATORS.register("dcgan", "DCGAN generator (transposed convs, BN, ReLU, tanh); sizes 4*2^k or 7*2^k",
+    citation='Radford et al. 2016, "Unsupervised Representation Learning with DCGANs"')
 def dcgan_generator(data_shape, z_dim, num_classes, ngf: int = 64):
     base, k = upsampling_plan(data_shape, "generator")
     return DCGANGenerator(z_dim, data_shape[0], base, k, ngf)
 
 
-@DISCRIMINATORS.register("dcgan", "DCGAN discriminator (strided convs, LeakyReLU 0.2; norm batch|layer|spectral|none)")
+@DISCRIMINATORS.register("dcgan", "DCGAN discriminator (strided convs, LeakyReLU 0.2; norm batch|layer|spectral|none)",
+    citation='Radford et al. 2016, "Unsupervised Representation Learning with DCGANs"')
 def dcgan_discriminator(data_shape, num_classes, ndf: int = 64, norm: Norm = "batch"):
     base, k = upsampling_plan(data_shape, "discriminator")
     return DCGANDiscriminator(data_shape[0], base, k, ndf, norm)

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from torch import nn
 
-from ganscape.models.base import DISCRIMINATORS, GENERATORS, Norm, feature_norm, flatten_scores, maybe_spectral
+from ganscape.models.base import (DISCRIMINATORS, GENERATORS, CriticNet, GeneratorNet, Norm, SequentialCritic,
+                                  feature_norm, maybe_spectral)
 from ganscape.registry import ConfigError
 
 
@@ -14,7 +15,7 @@ def _vector_dim(data_shape: tuple[int, ...], who: str) -> int:
     return data_shape[0]
 
 
-class MLPGenerator(nn.Module):
+class MLPGenerator(GeneratorNet):
     def __init__(self, z_dim: int, out_dim: int, hidden: int, layers: int):
         super().__init__()
         blocks, width = [], z_dim
@@ -28,7 +29,7 @@ class MLPGenerator(nn.Module):
         return self.net(z)
 
 
-class MLPDiscriminator(nn.Module):
+class MLPDiscriminator(SequentialCritic):
     def __init__(self, in_dim: int, hidden: int, layers: int, norm: Norm):
         super().__init__()
         blocks, width = [], in_dim
@@ -36,18 +37,16 @@ class MLPDiscriminator(nn.Module):
             blocks += [maybe_spectral(nn.Linear(width, hidden), norm),
                        feature_norm(norm, hidden, spatial=False), nn.LeakyReLU(0.2)]
             width = hidden
-        self.net = nn.Sequential(*blocks, maybe_spectral(nn.Linear(width, 1), norm))
-
-    def forward(self, x, y=None):
-        """x: (B, in_dim) -> (B,) scores."""
-        return flatten_scores(self.net(x))
+        self.net = nn.Sequential(*blocks, maybe_spectral(nn.Linear(width, 1), norm))  # x (B, in_dim) -> (B,)
 
 
-@GENERATORS.register("mlp", "MLP generator for vector data (ReLU hidden layers)")
+@GENERATORS.register("mlp", "MLP generator for vector data (ReLU hidden layers)",
+    citation='Goodfellow et al. 2014')
 def mlp_generator(data_shape, z_dim, num_classes, hidden: int = 256, layers: int = 3):
     return MLPGenerator(z_dim, _vector_dim(data_shape, "generator"), hidden, layers)
 
 
-@DISCRIMINATORS.register("mlp", "MLP discriminator for vector data (LeakyReLU, optional norm)")
+@DISCRIMINATORS.register("mlp", "MLP discriminator for vector data (LeakyReLU, optional norm)",
+    citation='Goodfellow et al. 2014')
 def mlp_discriminator(data_shape, num_classes, hidden: int = 256, layers: int = 3, norm: Norm = "none"):
     return MLPDiscriminator(_vector_dim(data_shape, "discriminator"), hidden, layers, norm)

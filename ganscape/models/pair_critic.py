@@ -1,9 +1,7 @@
 """Pair critic of the Turing-test GAN (Su 2018): T(x_a, x_b) = D(E(x_a) - E(x_b)).
 
-E is any registered discriminator used as an encoder: its body up to (not including) the
-score layer, followed by global average pooling over spatial axes. An architecture can
-instead define ``features(x)`` or ``features(x, y)`` (as ``sndcgan`` and the ResNets do); otherwise it must keep its layers in an
-``nn.Sequential`` named ``net`` whose last module is the score layer (``mlp``, ``dcgan``).
+E is any registered discriminator used as an encoder (``as_encoder()``): its ``features(x, y)``,
+the body up to (not including) the score layer, averaged over spatial axes when it has them.
 D is the head Dense(hidden, SN) -> LeakyReLU(0.2) -> Dense(1, no bias, SN).
 
 ``pair(x_a, x_b)`` gives T for row-wise pairs (row i of x_a with row i of x_b).
@@ -12,39 +10,21 @@ D is the head Dense(hidden, SN) -> LeakyReLU(0.2) -> Dense(1, no bias, SN).
 """
 from __future__ import annotations
 
-import inspect
-
 import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from ganscape.models.base import DISCRIMINATORS
+from ganscape.models.base import DISCRIMINATORS, CriticNet
 from ganscape.registry import ConfigError
 
 
-def _encoder_body(critic: nn.Module, key: str) -> nn.Module:
-    """Strip the score layer off a discriminator so it outputs features."""
-    if hasattr(critic, "features"):
-        return critic
-    net = getattr(critic, "net", None)
-    if not isinstance(net, nn.Sequential) or len(net) < 2:
-        raise ConfigError(f"{key}: this architecture cannot be used as an encoder (it has neither a "
-                          "`features(x, y)` method nor an `nn.Sequential` `net` ending in its score layer)")
-    net[-1] = nn.Identity()
-    return critic
-
-
-def _encode(body: nn.Module, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
-    """E(x): (B, F); ``features`` may take (x) or (x, y); spatial axes are averaged."""
-    if hasattr(body, "features"):
-        takes_label = len(inspect.signature(body.features).parameters) >= 2
-        h = body.features(x, y) if takes_label else body.features(x)
-    else:
-        h = body.net(x)
+def _encode(body: CriticNet, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+    """E(x): (B, F), spatial axes averaged."""
+    h = body.features(x, y)
     return h.flatten(2).mean(2) if h.dim() > 2 else h
 
 
-class PairCritic(nn.Module):
+class PairCritic(CriticNet):
     def __init__(self, encoder: nn.Module, feature_dim: int, hidden: int, power_iterations: int):
         super().__init__()
         self.encoder = encoder
@@ -75,7 +55,8 @@ def _default_encoder(data_shape: tuple[int, ...]) -> dict:
     return {"name": name, "norm": "spectral"}
 
 
-@DISCRIMINATORS.register("pair", "Turing-test pair critic T(x_r, x_f) = D(E(x_r) - E(x_f)); SN head")
+@DISCRIMINATORS.register("pair", "Turing-test pair critic T(x_r, x_f) = D(E(x_r) - E(x_f)); SN head",
+    citation='Su 2018, "Training Generative Adversarial Networks Via Turing Test"')
 def pair_critic(data_shape, num_classes, encoder: dict | None = None, hidden: int = 512,
                 power_iterations: int = 5):
     """``encoder`` is a discriminator section (default: mlp or dcgan with spectral norm)."""
@@ -86,8 +67,7 @@ def pair_critic(data_shape, num_classes, encoder: dict | None = None, hidden: in
     if section.get("name") == "pair":
         raise ConfigError("discriminator.encoder.name: 'pair' cannot encode itself; choose e.g. mlp or dcgan")
     key = "discriminator.encoder"
-    body = DISCRIMINATORS.build(section, key, data_shape=tuple(data_shape), num_classes=num_classes)
-    body = _encoder_body(body, key)
+    body = DISCRIMINATORS.build(section, key, data_shape=tuple(data_shape), num_classes=num_classes).as_encoder()
     return PairCritic(body, _feature_dim(body, data_shape), hidden, power_iterations)
 
 

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ganscape.models.base import DISCRIMINATORS, GENERATORS, Norm, dcgan_init, feature_norm, maybe_spectral
+from ganscape.models.base import DISCRIMINATORS, GENERATORS, GeneratorNet, Norm, dcgan_init, feature_norm, maybe_spectral
 from ganscape.models.conditional import (Conditioning, ConditionalCritic, GeneratorNorm, conditional_classes,
                                          make_head)
 from ganscape.registry import ConfigError
@@ -92,7 +92,7 @@ class DBlock(nn.Module):
         return (downsample(h) + downsample(skip)) if self.down else h + skip
 
 
-class ResNetGenerator(nn.Module):
+class ResNetGenerator(GeneratorNet):
     """z (B, z_dim), y (B,) or None -> (B, C, S, S) in [-1, 1].
 
     ``widths`` has one more entry than there are blocks: block i maps widths[i] -> widths[i+1];
@@ -125,14 +125,15 @@ class ResNetDiscriminator(ConditionalCritic):
         super().__init__()
         ins = [channels] + widths[:-1]
         self.blocks = nn.Sequential(*(DBlock(a, b, d, norm) for a, b, d in zip(ins, widths, downs)))
-        self.head = make_head(widths[-1], num_classes, conditioning, norm, "discriminator")
+        self.set_head(make_head(widths[-1], num_classes, conditioning, norm, "discriminator"))
         dcgan_init(self)
 
-    def features(self, x):
+    def features(self, x, y=None):
         return self.blocks(x).relu().mean(dim=(2, 3))
 
 
-@GENERATORS.register("resnet_cifar", "ResNet-CIFAR generator (SN-GAN/compare_gan, 256 ch); sizes 8..128, 32 the reference")
+@GENERATORS.register("resnet_cifar", "ResNet-CIFAR generator (SN-GAN/compare_gan, 256 ch); sizes 8..128, 32 the reference",
+    citation='Gulrajani et al. 2017; Miyato et al. 2018 (Table 4)', reference_shape=(3, 32, 32))
 def resnet_cifar_generator(data_shape, z_dim, num_classes, ch: int = 256, norm: Literal["batch", "none"] = "batch",
                            conditional: bool = False, upsampling: Upsample = "unpool"):
     size = power_of_two_size(data_shape, "generator", "resnet_cifar", 8, 128)
@@ -141,7 +142,8 @@ def resnet_cifar_generator(data_shape, z_dim, num_classes, ch: int = 256, norm: 
     return ResNetGenerator(z_dim, data_shape[0], [ch] * (n_up + 1), n_up, norm, classes, upsampling)
 
 
-@DISCRIMINATORS.register("resnet_cifar", "ResNet-CIFAR discriminator (4 blocks of 128; 2 down at 32 px); sizes 8..128")
+@DISCRIMINATORS.register("resnet_cifar", "ResNet-CIFAR discriminator (4 blocks of 128; 2 down at 32 px); sizes 8..128",
+    citation='Gulrajani et al. 2017; Miyato et al. 2018 (Table 4)', reference_shape=(3, 32, 32))
 def resnet_cifar_discriminator(data_shape, num_classes, ch: int = 128, norm: Norm = "spectral",
                                conditioning: Conditioning = "none"):
     size = power_of_two_size(data_shape, "discriminator", "resnet_cifar", 8, 128)
@@ -150,7 +152,8 @@ def resnet_cifar_discriminator(data_shape, num_classes, ch: int = 128, norm: Nor
     return ResNetDiscriminator(data_shape[0], [ch] * len(downs), downs, norm, num_classes, conditioning)
 
 
-@GENERATORS.register("resnet19", "ResNet19 generator (compare_gan resnet5, ch 64 x (8,8,4,4,2,1)); sizes 8..128, 128 the reference")
+@GENERATORS.register("resnet19", "ResNet19 generator (compare_gan resnet5, ch 64 x (8,8,4,4,2,1)); sizes 8..128, 128 the reference",
+    citation='Kurach et al. 2019, "A Large-Scale Study of Regularization and Normalization in GANs"', reference_shape=(3, 128, 128))
 def resnet19_generator(data_shape, z_dim, num_classes, ch: int = 64, norm: Literal["batch", "none"] = "batch",
                        conditional: bool = False, upsampling: Upsample = "unpool"):
     size = power_of_two_size(data_shape, "generator", "resnet19", 8, 128)
@@ -159,13 +162,10 @@ def resnet19_generator(data_shape, z_dim, num_classes, ch: int = 64, norm: Liter
                            classes, upsampling)
 
 
-@DISCRIMINATORS.register("resnet19", "ResNet19 discriminator (6 down-blocks, ch 64 x (1,2,4,4,8,8)); sizes 8..128")
+@DISCRIMINATORS.register("resnet19", "ResNet19 discriminator (6 down-blocks, ch 64 x (1,2,4,4,8,8)); sizes 8..128",
+    citation='Kurach et al. 2019, "A Large-Scale Study of Regularization and Normalization in GANs"', reference_shape=(3, 128, 128))
 def resnet19_discriminator(data_shape, num_classes, ch: int = 64, norm: Norm = "spectral",
                            conditioning: Conditioning = "none"):
     power_of_two_size(data_shape, "discriminator", "resnet19", 8, 128)
     widths = [ch * m for m in R19_D_MULT]
     return ResNetDiscriminator(data_shape[0], widths, [True] * len(widths), norm, num_classes, conditioning)
-
-
-resnet_cifar_generator.reference_shape = resnet_cifar_discriminator.reference_shape = (3, 32, 32)
-resnet19_generator.reference_shape = resnet19_discriminator.reference_shape = (3, 128, 128)

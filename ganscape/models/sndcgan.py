@@ -7,7 +7,8 @@ D: conv3(64), conv4s2(128), conv3(128), conv4s2(256), conv3(256), conv4s2(512), 
 followed by LeakyReLU(0.1), then linear(flattened -> 1). Spectral norm by default; ``norm:
 batch|layer`` puts that norm after every conv but the first (compare_gan's SNDCGAN D has no
 feature norm; the option is ours, for the study's normalisation axis).
-Any square size >= 8 works (e.g. 28, 32, 48, 64, 128).
+Any square size >= 8 works (e.g. 28, 32, 48, 64, 128). The widths above are for ``ch`` = 64
+(the reference); ``ch`` scales all of them (G: 8ch, 4ch, 2ch, ch; D: ch .. 8ch).
 """
 from __future__ import annotations
 
@@ -15,13 +16,13 @@ from typing import Literal
 
 from torch import nn
 
-from ganscape.models.base import DISCRIMINATORS, GENERATORS, Norm, dcgan_init, feature_norm, maybe_spectral
+from ganscape.models.base import DISCRIMINATORS, GENERATORS, GeneratorNet, Norm, dcgan_init, feature_norm, maybe_spectral
 from ganscape.models.conditional import (Conditioning, ConditionalCritic, GeneratorNorm, conditional_classes,
                                          make_head)
 from ganscape.registry import ConfigError
 
-G_WIDTHS = (512, 256, 128, 64)
-D_PLAN = ((64, 3, 1), (128, 4, 2), (128, 3, 1), (256, 4, 2), (256, 3, 1), (512, 4, 2), (512, 3, 1))
+G_MULTIPLIERS = (8, 4, 2, 1)  # x ch: 512, 256, 128, 64 at the reference ch = 64
+D_PLAN = ((1, 3, 1), (2, 4, 2), (2, 3, 1), (4, 4, 2), (4, 3, 1), (8, 4, 2), (8, 3, 1))  # (x ch, kernel, stride)
 MIN_SIZE = 8
 
 
@@ -42,26 +43,28 @@ def ceil_halves(size: int, times: int) -> list[int]:
     return sizes[::-1]
 
 
-class SNDCGANGenerator(nn.Module):
+class SNDCGANGenerator(GeneratorNet):
     """z (B, z_dim), y (B,) or None -> (B, C, S, S) in [-1, 1]."""
 
-    def __init__(self, z_dim: int, channels: int, size: int, norm: Literal["batch", "none"], num_classes: int):
+    def __init__(self, z_dim: int, channels: int, size: int, norm: Literal["batch", "none"], num_classes: int,
+                 ch: int = 64):
         super().__init__()
         self.num_classes = num_classes
         self.sizes = ceil_halves(size, 3)
-        first = G_WIDTHS[0] * self.sizes[0] ** 2
+        self.widths = widths = [ch * m for m in G_MULTIPLIERS]
+        first = widths[0] * self.sizes[0] ** 2
         self.fc = nn.Linear(z_dim, first)
         self.norms = nn.ModuleList([GeneratorNorm(norm, first, num_classes)])
         self.deconvs = nn.ModuleList()
-        for c_in, c_out in zip(G_WIDTHS, G_WIDTHS[1:]):
+        for c_in, c_out in zip(widths, widths[1:]):
             self.deconvs.append(nn.ConvTranspose2d(c_in, c_out, 4, 2, 1))
             self.norms.append(GeneratorNorm(norm, c_out, num_classes))
-        self.to_image = nn.Conv2d(G_WIDTHS[-1], channels, 3, 1, 1)  # = deconv3 stride 1 up to a flip
+        self.to_image = nn.Conv2d(widths[-1], channels, 3, 1, 1)  # = deconv3 stride 1 up to a flip
         dcgan_init(self)
 
     def forward(self, z, y=None):
         h = self.norms[0](self.fc(z), y).relu()
-        h = h.reshape(z.shape[0], G_WIDTHS[0], self.sizes[0], self.sizes[0])
+        h = h.reshape(z.shape[0], self.widths[0], self.sizes[0], self.sizes[0])
         for deconv, norm, size in zip(self.deconvs, self.norms[1:], self.sizes[1:]):
             h = norm(deconv(h)[:, :, :size, :size], y).relu()
         return self.to_image(h).tanh()
@@ -70,35 +73,45 @@ class SNDCGANGenerator(nn.Module):
 class SNDCGANDiscriminator(ConditionalCritic):
     """x (B, C, S, S), y (B,) or None -> (B,) scores; h is the flattened last feature map."""
 
-    def __init__(self, channels: int, size: int, norm: Norm, num_classes: int, conditioning: Conditioning):
+    def __init__(self, channels: int, size: int, norm: Norm, num_classes: int, conditioning: Conditioning,
+                 ch: int = 64):
         super().__init__()
         layers, c_in = [], channels
-        for i, (c_out, kernel, stride) in enumerate(D_PLAN):
+        for i, (multiplier, kernel, stride) in enumerate(D_PLAN):
+            c_out = ch * multiplier
             conv = nn.Conv2d(c_in, c_out, kernel, stride, 1)
             layers += [maybe_spectral(conv, norm), feature_norm(norm, c_out) if i else nn.Identity(),
                        nn.LeakyReLU(0.1)]
             c_in = c_out
             size = (size + 2 - kernel) // stride + 1
         self.net = nn.Sequential(*layers)
-        self.head = make_head(c_in * size * size, num_classes, conditioning, norm, "discriminator")
+        self.set_head(make_head(c_in * size * size, num_classes, conditioning, norm, "discriminator"))
         dcgan_init(self)
 
-    def features(self, x):
+    def features(self, x, y=None):
         return self.net(x).flatten(1)
 
 
-@GENERATORS.register("sndcgan", "SNDCGAN generator (compare_gan); any square size >= 8; conditional BN option")
+@GENERATORS.register("sndcgan", "SNDCGAN generator (compare_gan); any square size >= 8; conditional BN option",
+    citation='Miyato et al. 2018, "Spectral Normalization for GANs"; Kurach et al. 2019', reference_shape=(3, 32, 32))
 def sndcgan_generator(data_shape, z_dim, num_classes, norm: Literal["batch", "none"] = "batch",
-                      conditional: bool = False):
+                      conditional: bool = False, ch: int = 64):
+    """``ch`` 64 is compare_gan's SNDCGAN; other values scale every width (e.g. 16 for CPU tests)."""
     size = square_size(data_shape, "generator", "sndcgan", MIN_SIZE)
+    positive_width(ch, "generator.ch")
     classes = conditional_classes(conditional, num_classes, "generator.conditional")
-    return SNDCGANGenerator(z_dim, data_shape[0], size, norm, classes)
+    return SNDCGANGenerator(z_dim, data_shape[0], size, norm, classes, ch)
 
 
-@DISCRIMINATORS.register("sndcgan", "SNDCGAN discriminator (compare_gan, LeakyReLU 0.1); norm spectral|batch|layer|none")
-def sndcgan_discriminator(data_shape, num_classes, norm: Norm = "spectral", conditioning: Conditioning = "none"):
+@DISCRIMINATORS.register("sndcgan", "SNDCGAN discriminator (compare_gan, LeakyReLU 0.1); norm spectral|batch|layer|none",
+    citation='Miyato et al. 2018, "Spectral Normalization for GANs"; Kurach et al. 2019', reference_shape=(3, 32, 32))
+def sndcgan_discriminator(data_shape, num_classes, norm: Norm = "spectral", conditioning: Conditioning = "none",
+                          ch: int = 64):
     size = square_size(data_shape, "discriminator", "sndcgan", MIN_SIZE)
-    return SNDCGANDiscriminator(data_shape[0], size, norm, num_classes, conditioning)
+    positive_width(ch, "discriminator.ch")
+    return SNDCGANDiscriminator(data_shape[0], size, norm, num_classes, conditioning, ch)
 
 
-sndcgan_generator.reference_shape = sndcgan_discriminator.reference_shape = (3, 32, 32)
+def positive_width(ch: int, key: str) -> None:
+    if ch < 1:
+        raise ConfigError(f"{key}: must be >= 1, got {ch}")

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ganscape.models.base import GENERATORS
+from ganscape.models.base import GENERATORS, GeneratorNet
 from ganscape.registry import ConfigError
 
 SIZES = tuple(2 ** k for k in range(4, 7))  # 16, 32, 64
@@ -98,7 +98,7 @@ class MappingNetwork(nn.Module):
         return x
 
 
-class StyleGenerator(nn.Module):
+class StyleGenerator(GeneratorNet):
     """z (B, z_dim) -> (B, C, S, S); see the module docstring for train/eval behaviour."""
 
     num_classes = 0
@@ -160,7 +160,8 @@ class StyleGenerator(nn.Module):
         return torch.where(layer < cutoff, ws, w2)
 
 
-@GENERATORS.register("stylegan", "StyleGAN-style generator (mapping to W, AdaIN, noise, style mixing, truncation); 16, 32 or 64 px")
+@GENERATORS.register("stylegan", "StyleGAN-style generator (mapping to W, AdaIN, noise, style mixing, truncation); 16, 32 or 64 px",
+    citation='Karras et al. 2019, "A Style-Based Generator Architecture for GANs"', reference_shape=(3, 64, 64))
 def stylegan_generator(data_shape, z_dim, num_classes, w_dim: int = 256, mapping_layers: int = 8,
                        fmap_base: int = 2048, fmap_max: int = 128, mixing_prob: float = 0.9,
                        truncation_cutoff: int = 8):
@@ -177,6 +178,3 @@ def stylegan_generator(data_shape, z_dim, num_classes, w_dim: int = 256, mapping
         raise ConfigError(f"generator.fmap_base: must be >= the image size {data_shape[1]}, got {fmap_base}")
     return StyleGenerator(z_dim, data_shape[0], data_shape[1], w_dim, mapping_layers, fmap_base, fmap_max,
                           mixing_prob, truncation_cutoff)
-
-
-stylegan_generator.reference_shape = (3, 64, 64)

@@ -27,7 +27,8 @@ class DRAGAN:
         return self.weight * ((norms - 1) ** 2).mean()
 
 
-@PENALTIES.register("dragan", "DRAGAN: gradient-norm penalty on noise-perturbed real samples")
+@PENALTIES.register("dragan", "DRAGAN: gradient-norm penalty on noise-perturbed real samples",
+    citation='Kodali et al. 2017, "On Convergence and Stability of GANs"')
 def dragan(weight: float = 10.0):
     if weight < 0:
         raise ConfigError(f"penalty.weight: must be >= 0, got {weight}")

@@ -25,13 +25,15 @@ def _check(gamma: float) -> None:
         raise ConfigError(f"penalty.gamma: must be >= 0, got {gamma}")
 
 
-@PENALTIES.register("r1", "R1: gamma/2 * E||grad D(x_real)||^2 (zero-centred, on real data)")
+@PENALTIES.register("r1", "R1: gamma/2 * E||grad D(x_real)||^2 (zero-centred, on real data)",
+    citation='Mescheder et al. 2018, "Which Training Methods for GANs do actually Converge?"')
 def r1(gamma: float = 10.0):
     _check(gamma)
     return ZeroCentred(gamma, on_real=True)
 
 
-@PENALTIES.register("r2", "R2: gamma/2 * E||grad D(x_fake)||^2 (zero-centred, on generated data)")
+@PENALTIES.register("r2", "R2: gamma/2 * E||grad D(x_fake)||^2 (zero-centred, on generated data)",
+    citation='Mescheder et al. 2018, "Which Training Methods for GANs do actually Converge?"')
 def r2(gamma: float = 10.0):
     _check(gamma)
     return ZeroCentred(gamma, on_real=False)

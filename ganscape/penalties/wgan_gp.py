@@ -21,6 +21,7 @@ class WGANGP:
         return self.weight * ((norms - 1) ** 2).mean()
 
 
-@PENALTIES.register("wgan_gp", "WGAN-GP: two-sided gradient penalty on real/fake interpolates")
+@PENALTIES.register("wgan_gp", "WGAN-GP: two-sided gradient penalty on real/fake interpolates",
+    citation='Gulrajani et al. 2017, "Improved Training of Wasserstein GANs"')
 def wgan_gp(weight: float = 10.0):
     return WGANGP(weight)

@@ -49,7 +49,8 @@ class MixturePrior(Prior):
         return self.weight * ((1 - self.sigma) ** 2).mean()
 
 
-@PRIORS.register("deligan", "DeLiGAN: learnable mixture of N Gaussians (means, stds trained with G)")
+@PRIORS.register("deligan", "DeLiGAN: learnable mixture of N Gaussians (means, stds trained with G)",
+    citation='Gurumurthy et al. 2017, "DeLiGAN"')
 def deligan(dim: int = 100, components: int = 50, sigma_init: float = 0.2, weight: float = 0.1,
             assign: Literal["cyclic", "random"] = "cyclic"):
     if dim < 1 or components < 1:

@@ -1,9 +1,10 @@
 """Train and evaluate one study task; shared by the local and the Ray backends.
 
 Training resumes from the task's run folder (``STUDY_DIR/runs/task-NNNN``), and only
-checkpoints without stored metrics are evaluated, so re-running an interrupted task
-finishes it without repeating work. A run that diverges is a result, not a crash: its
-existing checkpoints are still evaluated and the divergence is recorded as a note.
+checkpoints without stored results are evaluated, so re-running an interrupted task finishes
+it without repeating work. A run that diverges is a result, not a crash: its existing
+checkpoints are still evaluated and the divergence is recorded as a note. Each checkpoint's
+records go to the run's results.jsonl and, through ``on_results``, to the study database.
 """
 from __future__ import annotations
 
@@ -12,30 +13,40 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from ganscape.results import RESULTS_FILE, Record, ResultsWriter, with_run
+
 
 @dataclass
 class TaskResult:
     train_seconds: float = 0.0
     eval_seconds: float = 0.0
     note: str | None = None  # e.g. "diverged: ..."
-    metrics: dict[int, dict[str, float]] = field(default_factory=dict)
+    results: dict[int, list[Record]] = field(default_factory=dict)
+
+
+def run_name(task_id: int) -> str:
+    return f"runs/task-{task_id:04d}"
 
 
 def run_dir_for(study_dir: str | Path, task_id: int) -> Path:
-    return Path(study_dir) / "runs" / f"task-{task_id:04d}"
+    return Path(study_dir) / run_name(task_id)
+
+
+def evaluate_checkpoint(run_dir: str | Path, step: int, eval_spec: dict[str, Any]) -> list[Record]:
+    """Records of the checkpoint at ``step`` for the study's ``eval`` section: ``metrics`` (names,
+    or ``[default]`` for the data's default set), ``n`` and ``inception_weights``."""
+    from ganscape.metrics.evaluate import evaluate_run
+
+    return evaluate_run(run_dir, eval_spec["metrics"], int(eval_spec["n"]), checkpoint=step,
+                        inception_weights=eval_spec.get("inception_weights"))
 
 
 def execute_task(study_dir: str | Path, task_id: int, config: dict[str, Any], eval_spec: dict[str, Any],
                  done_steps: set[int] = frozenset(),
-                 on_metrics: Callable[[int, dict[str, float]], None] | None = None) -> TaskResult:
-    """Train (or resume) the task's run, then score every checkpoint not in ``done_steps``.
-
-    ``on_metrics(step, values)`` is called after each checkpoint is scored (the local
-    backend writes it to the database right away); the values are also returned.
-    """
-    from ganscape.studies.evaluate import evaluate_checkpoint
+                 on_results: Callable[[int, list[Record]], None] | None = None) -> TaskResult:
+    """Train (or resume) the task's run, then evaluate every checkpoint not in ``done_steps``."""
+    from ganscape.training import DivergenceError, train
     from ganscape.training.checkpoint import list_checkpoints
-    from ganscape.training.trainer import DivergenceError, train
 
     run_dir = run_dir_for(study_dir, task_id)
     result = TaskResult()
@@ -46,13 +57,14 @@ def execute_task(study_dir: str | Path, task_id: int, config: dict[str, Any], ev
         result.note = f"diverged: {err}"
     result.train_seconds = time.perf_counter() - start
     start = time.perf_counter()
+    writer = ResultsWriter(run_dir / RESULTS_FILE)
     for step in list_checkpoints(run_dir):
         if step in done_steps:
             continue
-        values = evaluate_checkpoint(run_dir, step, eval_spec)
-        result.metrics[step] = values
-        if on_metrics is not None:
-            on_metrics(step, values)
+        records = with_run(evaluate_checkpoint(run_dir, step, eval_spec), run_name(task_id))
+        writer.write(records)
+        result.results[step] = records
+        if on_results is not None:
+            on_results(step, records)
     result.eval_seconds = time.perf_counter() - start
     return result
-

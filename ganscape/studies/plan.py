@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from ganscape.config import config_hash, dump_yaml, load_config, merge
+from ganscape.config import config_hash, dump_yaml, get_dotted, load_config, merge, set_dotted
 from ganscape.registry import ConfigError
-from ganscape.studies.spec import StudySpec, get_dotted, set_dotted, value_label
+from ganscape.studies.spec import StudySpec, value_label
 
 
 @dataclass

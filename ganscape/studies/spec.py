@@ -19,7 +19,7 @@ A study file looks like::
         train.batch_size: {choice: [32, 64]}
     tie: {optim.g.lr: optim.d.lr}    # optional: copy one key's value into another
     seeds: [0, 1]                    # each point is repeated per training seed
-    eval: {metrics: [modes], n: 2000}
+    eval: {metrics: [default], n: 2000}   # default: the data's default metric set; inception_weights: PATH
     resources: {cpus: 1, gpus: 0}    # what one task asks the Ray scheduler for
     report: {metrics: [reverse_kl, fid]}   # preferred metrics, first one present wins
 
@@ -34,15 +34,16 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from ganscape.config import COMPONENT_SECTIONS, DEFAULTS, merge, read_source
+from ganscape.config import apply_overrides, dump_yaml, merge, read_source, read_yaml, schema_for
+from ganscape.config.load import resolve_base as resolve_source_base
+from ganscape.config.load import upgrade_legacy
+from ganscape.config.yaml_io import parse_yaml
 from ganscape.registry import ConfigError
 
 SPEC_KEYS = ("name", "description", "base", "overrides", "grid", "random", "tie", "seeds", "eval",
              "resources", "report")
 DISTRIBUTIONS = ("choice", "uniform", "loguniform", "int")
-DEFAULT_EVAL = {"metrics": ["default"], "n": 2000}
+DEFAULT_EVAL = {"metrics": ["default"], "n": 2000, "inception_weights": None}
 DEFAULT_RESOURCES = {"cpus": 1, "gpus": 0}
 
 
@@ -84,10 +85,10 @@ def read_study(source: str | Path | dict[str, Any]) -> StudySpec:
     if path.suffix in (".yaml", ".yml") or path.exists():
         if not path.exists():
             raise ConfigError(f"study file not found: {source}")
-        return parse_study(yaml.safe_load(path.read_text()) or {}, path.parent)
+        return parse_study(read_yaml(path) or {}, path.parent)
     if str(source) in builtin_names():
         text = resources.files("ganscape.studies").joinpath("builtin", f"{source}.yaml").read_text()
-        return parse_study(yaml.safe_load(text) or {}, Path.cwd())
+        return parse_study(parse_yaml(text, f"study {source}") or {}, Path.cwd())
     raise ConfigError(f"unknown study {str(source)!r}: not a file and not a built-in study; "
                       f"built-in: {', '.join(builtin_names())}")
 
@@ -113,7 +114,7 @@ def parse_study(data: dict[str, Any], folder: Path) -> StudySpec:
         random=parse_random(data.get("random")),
         tie=parse_tie(data.get("tie") or {}),
         seeds=seeds,
-        eval=_section(data, "eval", DEFAULT_EVAL),
+        eval=check_eval(_section(data, "eval", DEFAULT_EVAL)),
         resources=_section(data, "resources", DEFAULT_RESOURCES),
         report=_section(data, "report", {"metrics": []}),
         source=copy.deepcopy(data),
@@ -132,20 +133,31 @@ def _section(data: dict[str, Any], key: str, defaults: dict[str, Any]) -> dict[s
 
 def resolve_base(base: Any, overrides: Any, folder: Path) -> dict[str, Any]:
     """The full (defaults-merged) base config, not yet validated."""
-    from ganscape.config import apply_overrides
-
     if base is None:
         data: dict[str, Any] = {}
     elif isinstance(base, dict):
-        data = copy.deepcopy(base)
+        data = resolve_source_base(upgrade_legacy(copy.deepcopy(base)), folder, ())
     elif isinstance(base, str):
-        candidate = folder / base
-        data = read_source(str(candidate) if candidate.suffix in (".yaml", ".yml") else base)
+        data = read_source(base, folder)
     else:
         raise ConfigError(f"base: expected a preset name, a YAML path or a mapping, got {base!r}")
     if not isinstance(overrides, list) or not all(isinstance(o, str) for o in overrides):
         raise ConfigError(f"overrides: expected a list of key=value strings, got {overrides!r}")
-    return apply_overrides(merge(DEFAULTS, data), overrides)
+    data = apply_overrides(data, overrides)
+    return merge(schema_for(data.get("kind", "gan")).fresh_defaults(), data)
+
+
+def check_eval(section: dict[str, Any]) -> dict[str, Any]:
+    """The study's eval section: metric names (or default), n >= 2, an optional Inception weights path."""
+    from ganscape.metrics import check_metric_list
+
+    check_metric_list(section["metrics"], "eval.metrics")
+    if not isinstance(section["n"], int) or isinstance(section["n"], bool) or section["n"] < 2:
+        raise ConfigError(f"eval.n: expected an integer >= 2, got {section['n']!r}")
+    weights = section["inception_weights"]
+    if weights is not None and not (isinstance(weights, str) and weights):
+        raise ConfigError(f"eval.inception_weights: expected a file path or null, got {weights!r}")
+    return section
 
 
 def parse_grid(grid: Any) -> list[Axis]:
@@ -203,30 +215,5 @@ def value_label(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:g}"
     if isinstance(value, (dict, list)):
-        return yaml.safe_dump(value, default_flow_style=True, sort_keys=True).strip()
+        return dump_yaml(value, flow=True, sort_keys=True).strip()
     return str(value)
-
-
-def get_dotted(config: dict[str, Any], key: str) -> Any:
-    node: Any = config
-    for part in key.split("."):
-        if not isinstance(node, dict) or part not in node:
-            raise ConfigError(f"{key}: not a key of the run config")
-        node = node[part]
-    return node
-
-
-def set_dotted(config: dict[str, Any], key: str, value: Any) -> dict[str, Any]:
-    """Return a copy of ``config`` with ``key`` set. Setting ``<section>.name`` to a new
-    component starts that section from the component's defaults, as on the command line."""
-    parts = key.split(".")
-    if len(parts) == 2 and parts[1] == "name" and parts[0] in COMPONENT_SECTIONS:
-        if config.get(parts[0], {}).get("name") != value:
-            out = copy.deepcopy(config)
-            out[parts[0]] = {"name": value}
-            return out
-        return copy.deepcopy(config)
-    update: Any = copy.deepcopy(value)
-    for part in reversed(parts):
-        update = {part: update}
-    return merge(config, update)

@@ -1,9 +1,10 @@
-"""The study database: one SQLite file (``STUDY_DIR/study.db``) with tasks, metrics and status.
+"""The study database: one SQLite file (``STUDY_DIR/study.db``) with tasks, results and status.
 
 Every change is one transaction (``BEGIN IMMEDIATE`` ... ``COMMIT``), so a worker killed at
-any point leaves the database either before or after a change, never half-way. Metrics are
-keyed by (task, step, name) and written with ``INSERT OR REPLACE``: evaluating a checkpoint
-twice (after a resume) cannot duplicate rows. The file uses SQLite's WAL journal, which
+any point leaves the database either before or after a change, never half-way. Results are
+the records of ``ganscape.results`` (one row per record, the same fields), keyed by (task,
+step, metric) and written with ``INSERT OR REPLACE``: evaluating a checkpoint twice (after a
+resume) cannot duplicate rows. The file uses SQLite's WAL journal, which
 needs a local disk; on a cluster only the driver writes it (see ``backends/ray.py``).
 """
 from __future__ import annotations
@@ -17,6 +18,8 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
+
+from ganscape.results import Record
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -34,14 +37,21 @@ CREATE TABLE IF NOT EXISTS tasks (
     error TEXT,
     note TEXT
 );
-CREATE TABLE IF NOT EXISTS metrics (
+CREATE TABLE IF NOT EXISTS results (
     task_id INTEGER NOT NULL REFERENCES tasks(id),
+    run TEXT NOT NULL,
     step INTEGER NOT NULL,
-    name TEXT NOT NULL,
+    checkpoint TEXT NOT NULL,
+    metric TEXT NOT NULL,
     value REAL,
-    PRIMARY KEY (task_id, step, name)
+    std REAL,
+    n INTEGER NOT NULL,
+    extractor TEXT NOT NULL,
+    time REAL NOT NULL,
+    PRIMARY KEY (task_id, step, metric)
 );
 """
+RESULT_COLUMNS = ("run", "step", "checkpoint", "metric", "value", "std", "n", "extractor", "time")
 DB_NAME = "study.db"
 STALE_AFTER_S = 120.0  # a running task whose heartbeat is older than this is orphaned
 
@@ -81,6 +91,7 @@ class Store:
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute("PRAGMA synchronous=FULL")
         self.conn.executescript(SCHEMA)
+        migrate_metrics_table(self.conn)
 
     def __enter__(self) -> "Store":
         return self
@@ -115,7 +126,7 @@ class Store:
                 "base_config": load_config(spec.base), "eval": spec.eval, "resources": spec.resources,
                 "report": spec.report, "axes": [a.key for a in spec.axes], "created": time.time()}
         with self.transaction() as db:
-            db.execute("DELETE FROM metrics")
+            db.execute("DELETE FROM results")
             db.execute("DELETE FROM tasks")
             for key, value in meta.items():
                 db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, json.dumps(value)))
@@ -136,15 +147,17 @@ class Store:
             raise ConfigError(f"--task: no task {task_id} in this study; valid ids: 0..{count - 1}")
         return _task_row(row)
 
-    def metrics(self, task_id: int | None = None) -> list[dict[str, Any]]:
-        sql, args = "SELECT task_id, step, name, value FROM metrics", ()
+    def results(self, task_id: int | None = None) -> list[tuple[int, Record]]:
+        """(task id, record) of every stored result, ordered by task, step and metric."""
+        sql, args = f"SELECT task_id, {', '.join(RESULT_COLUMNS)} FROM results", ()
         if task_id is not None:
             sql, args = sql + " WHERE task_id = ?", (task_id,)
-        rows = self.conn.execute(sql + " ORDER BY task_id, step, name", args)
-        return [{"task_id": r[0], "step": r[1], "name": r[2], "value": _from_sql(r[3])} for r in rows]
+        rows = self.conn.execute(sql + " ORDER BY task_id, step, metric", args)
+        return [(r[0], Record(r[1], r[2], r[3], r[4], _from_sql(r[5]), None if r[6] is None else float(r[6]),
+                              r[7], r[8], r[9])) for r in rows]
 
     def evaluated_steps(self, task_id: int) -> set[int]:
-        rows = self.conn.execute("SELECT DISTINCT step FROM metrics WHERE task_id = ?", (task_id,))
+        rows = self.conn.execute("SELECT DISTINCT step FROM results WHERE task_id = ?", (task_id,))
         return {r[0] for r in rows}
 
     def counts(self) -> dict[str, int]:
@@ -171,10 +184,12 @@ class Store:
             db.execute("UPDATE tasks SET heartbeat = ? WHERE id = ? AND pid = ? AND status = 'running'",
                        (time.time(), task_id, pid))
 
-    def add_metrics(self, task_id: int, step: int, values: dict[str, float]) -> None:
+    def add_results(self, task_id: int, records: list[Record]) -> None:
         with self.transaction() as db:
-            db.executemany("INSERT OR REPLACE INTO metrics (task_id, step, name, value) VALUES (?, ?, ?, ?)",
-                           [(task_id, step, k, _to_sql(v)) for k, v in values.items()])
+            db.executemany(f"INSERT OR REPLACE INTO results (task_id, {', '.join(RESULT_COLUMNS)}) "
+                           "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                           [(task_id, r.run, r.step, r.checkpoint, r.metric, _to_sql(r.value),
+                             None if r.std is None else _to_sql(r.std), r.n, r.extractor, r.time) for r in records])
 
     def finish(self, task_id: int, train_seconds: float, eval_seconds: float, note: str | None = None) -> None:
         """Mark a task done; ``note`` records an outcome worth showing (e.g. a divergence)."""
@@ -212,6 +227,22 @@ class Store:
                     db.execute("UPDATE tasks SET status = 'pending', pid = NULL WHERE id = ?", (row["id"],))
                     requeued["interrupted" if orphan else "failed"] += 1
         return requeued
+
+
+def migrate_metrics_table(conn: sqlite3.Connection) -> None:
+    """Move the rows of the first format's ``metrics`` table (name, value; stds as ``NAME_std``
+    rows) into ``results`` records, then drop it."""
+    if not conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'metrics'").fetchone():
+        return
+    rows = conn.execute("SELECT task_id, step, name, value FROM metrics").fetchall()
+    stds = {(r[0], r[1], r[2][:-4]): r[3] for r in rows if r[2].endswith("_std")}
+    conn.execute("BEGIN IMMEDIATE")
+    conn.executemany(f"INSERT OR REPLACE INTO results (task_id, {', '.join(RESULT_COLUMNS)}) "
+                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     [(t, f"runs/task-{t:04d}", s, f"ckpt-{s:08d}.pt", name, v, stds.get((t, s, name)), 0, "", 0.0)
+                      for t, s, name, v in rows if not name.endswith("_std")])
+    conn.execute("DROP TABLE metrics")
+    conn.execute("COMMIT")
 
 
 def _task_row(row: sqlite3.Row) -> dict[str, Any]:

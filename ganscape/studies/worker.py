@@ -52,7 +52,7 @@ def run_claimed(store: Store, task: dict, eval_spec: dict) -> str:
         with Heartbeat(store.study_dir, task_id):
             result = execute_task(store.study_dir, task_id, task["config"], eval_spec,
                                   done_steps=store.evaluated_steps(task_id),
-                                  on_metrics=lambda step, values: store.add_metrics(task_id, step, values))
+                                  on_results=lambda step, records: store.add_results(task_id, records))
     except KeyboardInterrupt:
         store.fail(task_id, "interrupted: the worker was stopped; re-run to resume")
         raise

@@ -1,19 +1,39 @@
-"""Checkpoints: one file per snapshot, written atomically, loaded with ``weights_only=True``.
+"""The one checkpoint schema, its files, and the one reader every command uses.
 
-A checkpoint holds G, D, the prior, the EMA generator, both optimisers, the scheme's own
-state, the RNG states, the data position and the step: enough to continue bit-exactly.
+A checkpoint is ``RUN_DIR/checkpoints/ckpt-NNNNNNNN.pt``, written atomically (temp file, fsync,
+rename) and read with ``torch.load(weights_only=True)`` (no arbitrary unpickling). Version 2::
+
+    format: "ganscape-checkpoint"   version: 2
+    kind: gan | conditional | translation     step: int
+    config: the run's resolved config          data_meta: {section: {name, shape, num_classes, info, kind}}
+    models: {name: state_dict}                 optimizers: {name: state_dict}
+    scheme: the scheme's state                 streams: {data section: batches drawn}
+    rng: global RNG states                     callbacks: {state_key: state} (e.g. ema: {G: state_dict})
+
+That is enough to continue bit-exactly and to sample without the data. Checkpoints of the
+first format (ganscape 0.1: flat GAN keys ``G``, ``D``, ``G_ema``, ...; CycleGAN keys
+``G_ab``, ..., ``pool_a``, ``shapes``) are converted when read (``upgrade_v1``).
 """
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from ganscape.registry import ConfigError
+from ganscape.runtime import rng_state, set_rng_state
 from ganscape.utils.io import atomic_path
 
+log = logging.getLogger(__name__)
+FORMAT, VERSION = "ganscape-checkpoint", 2
 PATTERN = re.compile(r"ckpt-(\d{8})\.pt$")
+
+
+class CheckpointError(ConfigError):
+    """A checkpoint file cannot be read (truncated, corrupt, or not a ganscape checkpoint)."""
 
 
 def checkpoint_dir(run_dir: str | Path) -> Path:
@@ -25,7 +45,7 @@ def checkpoint_path(run_dir: str | Path, step: int) -> Path:
 
 
 def list_checkpoints(run_dir: str | Path) -> dict[int, Path]:
-    """Step -> path of every complete checkpoint in a run, ascending."""
+    """Step -> path of every checkpoint file of a run, ascending."""
     folder = checkpoint_dir(run_dir)
     found = {}
     if folder.is_dir():
@@ -36,46 +56,25 @@ def list_checkpoints(run_dir: str | Path) -> dict[int, Path]:
     return dict(sorted(found.items()))
 
 
-def rng_state() -> dict[str, Any]:
-    state = {"torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def data_meta(dataset) -> dict[str, Any]:
-    """What a generator needs to know about its data, so sampling works without the data."""
-    info = {k: v for k, v in dataset.info.items() if isinstance(v, (torch.Tensor, int, float, str))}
-    return {"name": dataset.name, "shape": list(dataset.shape), "num_classes": dataset.num_classes, "info": info}
-
-
-def save_checkpoint(run, scheme, step: int, run_dir: str | Path, keep: int = 0) -> Path:
-    """Write the snapshot for ``step``; with ``keep`` > 0 delete all but the newest ``keep``."""
-    state = {
-        "step": step,
-        "G": run.G.state_dict(),
-        "D": run.D.state_dict(),
-        "prior": run.prior.state_dict(),
-        "G_ema": run.ema.state_dict() if run.ema is not None else None,
-        "opt_g": run.opt_g.state_dict(),
-        "opt_d": run.opt_d.state_dict(),
-        "scheme": scheme.state_dict(),
-        "data_position": run.batches.position,
+# ----- writing ------------------------------------------------------------------------------------
+def trainer_state(trainer) -> dict[str, Any]:
+    """The checkpoint of a trainer's current state (see the module docstring)."""
+    parts = trainer.parts
+    return {
+        "format": FORMAT, "version": VERSION, "kind": parts.kind, "step": trainer.step,
+        "config": trainer.config, "data_meta": parts.data_meta(),
+        "models": {name: m.state_dict() for name, m in parts.modules().items()},
+        "optimizers": {name: opt.state_dict() for name, opt in parts.optimizers().items()},
+        "scheme": parts.scheme.state_dict(),
+        "streams": {name: stream.position for name, stream in parts.streams().items()},
         "rng": rng_state(),
-        "data_meta": data_meta(run.dataset),
+        "callbacks": {cb.state_key: cb.state_dict() for cb in trainer.callbacks if cb.state_key},
     }
-    return write_checkpoint(state, run_dir, step, keep)
 
 
 def write_checkpoint(state: dict[str, Any], run_dir: str | Path, step: int, keep: int = 0) -> Path:
-    """Atomically write ``state`` as the checkpoint of ``step`` (temp file + rename); with
-    ``keep`` > 0 delete all but the newest ``keep`` checkpoints of the run."""
+    """Atomically write ``state`` as the checkpoint of ``step``; with ``keep`` > 0 delete all but
+    the newest ``keep`` checkpoints of the run."""
     path = checkpoint_path(run_dir, step)
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
@@ -85,21 +84,84 @@ def write_checkpoint(state: dict[str, Any], run_dir: str | Path, step: int, keep
     return path
 
 
-def load_state(path: str | Path, device: torch.device | str = "cpu") -> dict[str, Any]:
-    """Load a checkpoint file safely (no arbitrary unpickling)."""
-    return torch.load(path, map_location=device, weights_only=True)
+# ----- reading ------------------------------------------------------------------------------------
+def read_checkpoint(path: str | Path, device: torch.device | str = "cpu",
+                    config: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Load a checkpoint safely, as a version-2 state. ``config`` (the run's config.yaml) is
+    needed only for first-format checkpoints, which did not store their config."""
+    path = Path(path)
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: checkpoint file not found") from None
+    except Exception as err:  # truncated or corrupt archives fail in many ways inside torch.load
+        reason = str(err).splitlines()[0][:120] if str(err) else type(err).__name__
+        if "weights_only" in reason or "Weights only" in reason:
+            reason = "it holds objects other than tensors and plain data, and is not loaded"
+        raise CheckpointError(f"{path}: unreadable checkpoint ({reason})") from None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path}: not a ganscape checkpoint (a {type(state).__name__}, not a mapping)")
+    if state.get("format") == FORMAT:
+        if state.get("version") != VERSION:
+            raise CheckpointError(f"{path}: checkpoint format version {state.get('version')} is not readable "
+                                  f"by this ganscape (reads version {VERSION} and the first format)")
+        return state
+    if "step" in state and ("G" in state or "G_ab" in state):
+        if config is None:
+            raise CheckpointError(f"{path}: a first-format checkpoint needs its run's config.yaml to be read")
+        return upgrade_v1(state, config)
+    raise CheckpointError(f"{path}: not a ganscape checkpoint (keys: {', '.join(sorted(map(str, state))[:8])})")
 
 
-def restore(run, scheme, state: dict[str, Any]) -> int:
-    """Put a loaded checkpoint back into ``run`` and ``scheme``; returns its step."""
-    run.G.load_state_dict(state["G"])
-    run.D.load_state_dict(state["D"])
-    run.prior.load_state_dict(state["prior"])
-    if run.ema is not None and state["G_ema"] is not None:
-        run.ema.load_state_dict(state["G_ema"])
-    run.opt_g.load_state_dict(state["opt_g"])
-    run.opt_d.load_state_dict(state["opt_d"])
-    scheme.load_state_dict(state["scheme"])
-    run.batches.position = state["data_position"]
+def upgrade_v1(state: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
+    """Convert a first-format checkpoint (ganscape 0.1) into the version-2 layout."""
+    common = {"format": FORMAT, "version": VERSION, "step": state["step"], "config": config, "rng": state["rng"],
+              "optimizers": {"g": state["opt_g"], "d": state["opt_d"]}}
+    if "G_ab" in state:
+        shape_a, shape_b = state["shapes"]
+        meta = {key: {"name": config[key]["name"], "shape": list(shape), "num_classes": 0, "info": {},
+                      "kind": "gray" if shape[0] == 1 else "color"}
+                for key, shape in (("data", shape_a), ("data_b", shape_b))}
+        return {**common, "kind": "translation", "data_meta": meta,
+                "models": {k: state[k] for k in ("G_ab", "G_ba", "D_a", "D_b")},
+                "scheme": {"pool_a": state["pool_a"], "pool_b": state["pool_b"]},
+                "streams": {"data": state["positions"][0], "data_b": state["positions"][1]}, "callbacks": {}}
+    from ganscape.config.compat import effective
+    from ganscape.data.meta import data_kind
+    from ganscape.models import GENERATORS
+
+    meta = dict(state["data_meta"])
+    meta["kind"] = data_kind(meta)
+    conditional = meta["num_classes"] > 0 and bool(effective(config, "generator", "conditional", GENERATORS))
+    return {**common, "kind": "conditional" if conditional else "gan", "data_meta": {"data": meta},
+            "models": {"G": state["G"], "D": state["D"], "prior": state["prior"]}, "scheme": state["scheme"],
+            "streams": {"data": state["data_position"]},
+            "callbacks": {"ema": {"G": state["G_ema"]}} if state["G_ema"] is not None else {}}
+
+
+def newest_readable(run_dir: str | Path, device: torch.device | str = "cpu",
+                    config: dict[str, Any] | None = None) -> tuple[Path, dict[str, Any]] | None:
+    """The newest checkpoint that can be read, skipping (with one warning each) unreadable ones."""
+    for step, path in reversed(list(list_checkpoints(run_dir).items())):
+        try:
+            return path, read_checkpoint(path, device, config)
+        except CheckpointError as err:
+            log.warning("warning: skipping %s (%s); using an older checkpoint", path, str(err).split(": ", 1)[-1])
+    return None
+
+
+def restore_trainer(trainer, state: dict[str, Any]) -> None:
+    """Put a (version-2) checkpoint back into a trainer built from the same config."""
+    parts = trainer.parts
+    for name, module in parts.modules().items():
+        module.load_state_dict(state["models"][name])
+    for name, opt in parts.optimizers().items():
+        opt.load_state_dict(state["optimizers"][name])
+    parts.scheme.load_state_dict(state["scheme"])
+    for name, stream in parts.streams().items():
+        stream.position = state["streams"][name]
+    for cb in trainer.callbacks:
+        if cb.state_key and cb.state_key in state["callbacks"]:
+            cb.load_state_dict(state["callbacks"][cb.state_key])
     set_rng_state(state["rng"])
-    return state["step"]
+    trainer.step = state["step"]

@@ -1,154 +1,130 @@
-"""The training loop: build a run from its config, resume if possible, step, log, checkpoint.
+"""The trainer core: runs training steps on a run's built parts and tells callbacks.
 
-Run folder layout::
+It knows nothing about files: in a notebook ::
 
-    RUN_DIR/config.yaml            fully resolved config
-    RUN_DIR/metrics.jsonl          one JSON object per logged step
-    RUN_DIR/checkpoints/ckpt-NNNNNNNN.pt
-    RUN_DIR/samples/step-NNNNNNNN.png
-    RUN_DIR/loss_curves.png        written at the end
-    RUN_DIR/tb/                    TensorBoard events (when tensorboard is installed)
+    result = Trainer("ring8", ["train.steps=500"]).fit()
+    result.history[-1]        # {"step": 500, "loss_d": ..., "loss_g": ...}
+    result.generator()        # the EMA generator when train.ema_decay > 0, else G
+
+A run folder (``run_folder.train``) is the same trainer with callbacks that write logs,
+checkpoints, samples and results. Every run kind is trained here: the kind's parts carry
+their models, optimisers, data streams and the scheme that makes one step.
 """
 from __future__ import annotations
 
-import logging
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Iterable
 
-import torch
-import yaml
+from torch import nn
 
-from ganscape.config import RESUMABLE_CHANGES, config_diff, dump_yaml, validate
-from ganscape.registry import ConfigError
-from ganscape.training.checkpoint import list_checkpoints, load_state, restore, save_checkpoint
-from ganscape.training.logger import RunLogger, plot_losses, scalars
-from ganscape.training.run import GANRun, build_run
-from ganscape.training.schemes import build_scheme
-from ganscape.utils.images import save_samples
-from ganscape.utils.io import atomic_write_text
-
-log = logging.getLogger(__name__)
-GRID_SIZE = 64
+from ganscape.config import load_config, schema_for
+from ganscape.results import Record
+from ganscape.training import checkpoint
+from ganscape.training.callbacks import Callback, DivergenceGuard, EMA, Evaluation
+from ganscape.training.optimizers import set_learning_rates
+from ganscape.training.schedules import Constant
 
 
-class DivergenceError(RuntimeError):
-    """A loss became NaN or infinite; the run stopped and kept its last good checkpoint."""
+@dataclass
+class FitResult:
+    """What ``fit`` returns: the trained parts, one dict per logged step, evaluation records."""
+
+    parts: Any
+    history: list[dict[str, float]]
+    results: list[Record]
+    averaged: dict[str, nn.Module] = field(default_factory=dict)
+
+    def generator(self, name: str = "G") -> nn.Module:
+        """The module used for sampling: its EMA average when kept, else the trained one."""
+        return self.averaged.get(name) or self.parts.modules()[name]
 
 
-def prepare_run_dir(config: dict[str, Any], run_dir: Path) -> None:
-    """Write ``config.yaml``, or check it matches the config of the run being resumed."""
-    path = run_dir / "config.yaml"
-    if path.exists():
-        old = yaml.safe_load(path.read_text())
-        changed = [k for k in config_diff(old, config) if k not in RESUMABLE_CHANGES]
-        if changed:
-            details = "; ".join(f"{k}: {_lookup(old, k)!r} -> {_lookup(config, k)!r}" for k in changed)
-            raise ConfigError(f"{run_dir} holds a run with a different config ({details}). "
-                              f"Use a new --out folder, or the same config to resume "
-                              f"(only {', '.join(RESUMABLE_CHANGES)} may change).")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, dump_yaml(config))
+def build_parts(config: dict[str, Any]) -> Any:
+    """The parts of a run of any kind from its resolved config (raises ConfigError before training)."""
+    return schema_for(config["kind"]).build_parts(config)
 
 
-def _lookup(config: dict[str, Any], dotted: str) -> Any:
-    node: Any = config
-    for part in dotted.split("."):
-        node = node.get(part) if isinstance(node, dict) else None
-    return node
+def core_callbacks(config: dict[str, Any]) -> list[Callback]:
+    """Callbacks every run has, from its config: EMA, divergence checks, evaluation."""
+    train = config["train"]
+    out: list[Callback] = [DivergenceGuard(train["log_every"], train["checkpoint_every"])]
+    if train["ema_decay"] > 0:
+        out.append(EMA(train["ema_decay"]))
+    if config["eval"]["every"] > 0:
+        out.append(Evaluation(config["eval"]))
+    return out
 
 
-def fixed_latents(run: GANRun, n: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Latents for sample grids, drawn from their own seed; the training RNG is untouched."""
-    devices = [run.device] if run.device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(run.config["seed"] + 12345)
-        z = run.prior.sample(n, run.device)
-    y = torch.arange(n, device=run.device) % run.dataset.num_classes if run.conditional else None
-    return z, y
+class Trainer:
+    """``Trainer(config, overrides, callbacks)``; ``config`` is a preset name, a YAML path or a mapping."""
+
+    def __init__(self, config: str | dict[str, Any], overrides: Iterable[str] = (), callbacks: Iterable[Callback] = ()):
+        self.config = load_config(config, list(overrides))
+        self.parts = build_parts(self.config)
+        self.scheme = self.parts.scheme
+        self.step = 0
+        self.history: list[dict[str, float]] = []
+        self.results: list[Record] = []
+        self.averaged: dict[str, nn.Module] = {}
+        self.callbacks = sorted([*core_callbacks(self.config), *callbacks], key=lambda cb: cb.order)
+        for cb in self.callbacks:
+            cb.on_attach(self)
+
+    # ----- state ---------------------------------------------------------------------------------
+    def sampling_modules(self) -> dict[str, nn.Module]:
+        """The run's modules with their EMA averages in place of the trained ones, when kept."""
+        return {**self.parts.modules(), **self.averaged}
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything a checkpoint holds to continue bit-exactly (``checkpoint.SCHEMA``)."""
+        return checkpoint.trainer_state(self)
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        checkpoint.restore_trainer(self, state)
+
+    # ----- training ------------------------------------------------------------------------------
+    def fit(self, steps: int | None = None, until: int | None = None) -> FitResult:
+        """Run ``steps`` more steps, or up to step ``until``, or (neither given) up to ``train.steps``."""
+        end = until if until is not None else (self.step + steps if steps is not None else self.config["train"]["steps"])
+        for cb in self.callbacks:
+            cb.on_fit_start(self, end)
+        completed = False
+        try:
+            for step in range(self.step + 1, end + 1):
+                self.run_step(step, last=step == end)
+            completed = True
+        finally:
+            for cb in self.callbacks:
+                cb.on_fit_end(self, completed)
+        return FitResult(self.parts, self.history, self.results, dict(self.averaged))
+
+    def run_step(self, step: int, last: bool) -> None:
+        log = last or step % self.config["train"]["log_every"] == 0
+        factor = self.apply_schedule(step)
+        out = self.scheme.step(self.parts, log)
+        self.step = step
+        logged = None
+        if log:
+            logged = {k: float(v) for k, v in out.items()}  # one host synchronisation per logged step
+            if factor is not None:
+                logged["lr_factor"] = factor
+            self.history.append({"step": step, **logged})
+        for cb in self.callbacks:
+            cb.on_step_end(self, step, out, logged, last)
+
+    def apply_schedule(self, step: int) -> float | None:
+        """Set every optimiser's lr for ``step``; returns the factor (None for a constant schedule)."""
+        schedule = self.parts.schedule
+        if isinstance(schedule, Constant):
+            return None
+        factor = schedule.factor(step - 1, self.config["train"]["steps"])
+        set_learning_rates(self.parts.optimizers(), self.config, factor)
+        return factor
 
 
-@torch.no_grad()
-def generate(G: torch.nn.Module, z: torch.Tensor, y: torch.Tensor | None, batch: int = 256) -> torch.Tensor:
-    """Run G in eval mode on latents (and labels), in chunks; restores G's mode."""
-    was_training = G.training
-    G.eval()
-    try:
-        chunks = [G(z[i:i + batch], None if y is None else y[i:i + batch]) for i in range(0, len(z), batch)]
-    finally:
-        G.train(was_training)
-    return torch.cat(chunks)
+def fit(config: str | dict[str, Any], overrides: Iterable[str] = (), steps: int | None = None) -> FitResult:
+    """``Trainer(config, overrides).fit(steps)`` in one call."""
+    return Trainer(config, overrides).fit(steps)
 
 
-def write_samples(run: GANRun, run_dir: Path, step: int, latents) -> None:
-    n = 2000 if not run.dataset.is_image else GRID_SIZE
-    samples = generate(run.sampling_generator(), latents[0][:n], None if latents[1] is None else latents[1][:n])
-    save_samples(samples, run_dir / "samples" / f"step-{step:08d}.png", run.dataset.info, title=f"step {step}")
-
-
-def check_finite(finite: torch.Tensor, last_values: dict[str, float], step: int, run_dir: Path) -> None:
-    if bool(finite):
-        return
-    ckpts = list_checkpoints(run_dir)
-    kept = f"the last good checkpoint is step {max(ckpts)} ({ckpts[max(ckpts)]})" if ckpts else "no checkpoint was written yet"
-    raise DivergenceError(
-        f"training diverged: a loss became NaN/inf at or before step {step} "
-        f"(last values: {last_values}); {kept}. Lower the learning rates, add a penalty "
-        "(penalty.name=wgan_gp) or spectral norm (discriminator.norm=spectral).")
-
-
-def train(config: dict[str, Any], run_dir: str | Path, show_progress: bool = True,
-          stop_at: int | None = None) -> GANRun:
-    """Train (or resume) the run in ``run_dir``. ``stop_at`` ends early after that step's
-    work, as an interruption would (used by tests); returns the run's parts."""
-    validate(config)
-    run_dir = Path(run_dir)
-    from ganscape.distributed import SilentLogger, barrier, init_from_env, is_main_process, shard_run
-    distributed = init_from_env()  # torchrun: one rank of a data-parallel run
-    main = is_main_process()
-    if main:
-        prepare_run_dir(config, run_dir)
-    barrier()
-    run = build_run(config)
-    if distributed:
-        shard_run(run)
-    scheme = build_scheme(config["scheme"])
-    start = 0
-    checkpoints = list_checkpoints(run_dir)
-    if checkpoints:
-        start = restore(run, scheme, load_state(checkpoints[max(checkpoints)], run.device))
-        log.info("resuming %s from step %d", run_dir, start)
-    tcfg = config["train"]
-    steps = tcfg["steps"]
-    logger = RunLogger(run_dir, start, steps, show_progress) if main else SilentLogger()
-    latents = fixed_latents(run, 2000 if not run.dataset.is_image else GRID_SIZE)
-    finite = torch.ones((), dtype=torch.bool, device=run.device)
-    values: dict[str, float] = {}
-    try:
-        for step in range(start + 1, steps + 1):
-            last = step == steps or step == stop_at
-            log_now = last or step % tcfg["log_every"] == 0
-            out = scheme.step(run, log_now)
-            finite &= torch.isfinite(out["loss_d"]) & torch.isfinite(out["loss_g"])
-            if log_now:
-                values = scalars(out)
-                check_finite(finite, values, step, run_dir)
-                logger.log(step, values)
-            if last or (tcfg["checkpoint_every"] and step % tcfg["checkpoint_every"] == 0):
-                check_finite(finite, values, step, run_dir)
-                if main:
-                    save_checkpoint(run, scheme, step, run_dir, tcfg["keep_checkpoints"])
-            every = config.get("eval", {}).get("every", 0)
-            if every and (last or step % every == 0):
-                from ganscape.metrics.evaluate import evaluate_training
-                logger.log(step, evaluate_training(run, step))
-            if main and (last or (tcfg["sample_every"] and step % tcfg["sample_every"] == 0)):
-                write_samples(run, run_dir, step, latents)
-            logger.advance()
-            if step == stop_at:
-                break
-    finally:
-        logger.close()
-    barrier()
-    if main:
-        plot_losses(run_dir)
-    return run
+__all__ = ["FitResult", "Trainer", "build_parts", "core_callbacks", "fit"]

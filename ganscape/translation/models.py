@@ -16,7 +16,7 @@ from ganscape.models.base import dcgan_init
 from ganscape.registry import ConfigError, Registry
 
 TRANSLATORS = Registry("translator", context_args=("channels_in", "channels_out", "size"))
-CRITICS = Registry("patch critic", context_args=("channels", "size"))
+PATCH_CRITICS = Registry("patch critic", context_args=("channels", "size"))
 
 
 def conv_norm_relu(c_in: int, c_out: int, kernel: int, stride: int, pad: int, transposed: bool = False) -> list[nn.Module]:
@@ -87,7 +87,8 @@ def patch_output_size(size: int, n_layers: int) -> int:
     return size - 2  # two conv4 s1 p1 layers each remove one pixel
 
 
-@TRANSLATORS.register("resnet", "CycleGAN ResNet translator (reflection padding, instance norm, residual blocks)")
+@TRANSLATORS.register("resnet", "CycleGAN ResNet translator (reflection padding, instance norm, residual blocks)",
+    citation='Zhu et al. 2017 (CycleGAN); Johnson et al. 2016')
 def resnet_translator(channels_in, channels_out, size, ngf: int = 64, n_blocks: int = 9, n_down: int = 2):
     step = 2 ** n_down
     if n_down < 0 or n_blocks < 0 or ngf < 1:
@@ -99,7 +100,8 @@ def resnet_translator(channels_in, channels_out, size, ngf: int = 64, n_blocks: 
     return ResnetTranslator(channels_in, channels_out, ngf, n_blocks, n_down)
 
 
-@CRITICS.register("patchgan", "PatchGAN discriminator (one LSGAN score per image patch)")
+@PATCH_CRITICS.register("patchgan", "PatchGAN discriminator (one LSGAN score per image patch)",
+    citation='Isola et al. 2017 (pix2pix); Zhu et al. 2017 (CycleGAN)')
 def patchgan(channels, size, ndf: int = 64, n_layers: int = 3):
     if n_layers < 1 or ndf < 1:
         raise ConfigError(f"discriminator: ndf and n_layers must be >= 1, got ndf={ndf}, n_layers={n_layers}")

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -66,11 +68,26 @@ def save_scatter(points: torch.Tensor, path: str | Path, reference: torch.Tensor
     plt.close(fig)
 
 
-def save_samples(samples: torch.Tensor, path: str | Path, dataset_info: dict | None = None, title: str = "") -> None:
-    """Images -> grid PNG; 2-D vectors -> scatter PNG."""
+def save_samples(samples: torch.Tensor, path: str | Path, dataset_info: dict | None = None, title: str = "",
+                 nrow: int | None = None) -> None:
+    """Images -> grid PNG (``nrow`` per row); 2-D vectors -> scatter PNG (with the modes in ``dataset_info``)."""
     if samples.dim() == 4:
-        save_grid(samples, path)
+        save_grid(samples, path, nrow)
     elif samples.dim() == 2 and samples.shape[1] == 2:
         save_scatter(samples, path, (dataset_info or {}).get("centers"), title)
     else:
-        raise ValueError(f"cannot draw samples of shape {tuple(samples.shape)}")
+        from ganscape.registry import ConfigError
+        raise ConfigError(f"cannot draw samples of shape {tuple(samples.shape)}: only images and 2-D points are drawn")
+
+
+@dataclass
+class Preview:
+    """What a run draws as its sample image: images (B, C, H, W) tiled ``nrow`` per row, or
+    2-D points (N, 2) scattered over the toy mixture's modes in ``info``."""
+
+    samples: torch.Tensor
+    nrow: int | None = None
+    info: dict[str, Any] | None = None
+
+    def save(self, path: str | Path, title: str = "") -> None:
+        save_samples(self.samples, path, self.info, title, self.nrow)

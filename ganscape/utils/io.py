@@ -1,4 +1,5 @@
-"""Atomic file writes: write to a temp file in the same folder, fsync, then rename."""
+"""File writing: atomic writes (temp file in the same folder, fsync, rename) with the user's
+umask, JSON lines, and a check that an output location is writable before work starts."""
 from __future__ import annotations
 
 import json
@@ -25,10 +26,48 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         yield tmp_path
         with open(tmp_path, "rb+") as fh:
             os.fsync(fh.fileno())
+        os.chmod(tmp_path, 0o666 & ~current_umask())  # mkstemp makes 0600; files get the user's umask
         os.replace(tmp_path, path)
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it (Linux), else by setting and restoring it."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def check_writable(path: str | os.PathLike) -> None:
+    """Raise ConfigError unless ``path`` can be created or appended to, found by trying (permission
+    bits alone say nothing for root or read-only file systems). Creates nothing that stays."""
+    from ganscape.registry import ConfigError
+
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a folder; expected a file path")
+    try:
+        if path.exists():
+            with open(path, "a"):
+                pass
+            return
+        folder = path.parent
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+        fd, probe = tempfile.mkstemp(prefix=".write-check-", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot write there ({err.strerror})") from None
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:

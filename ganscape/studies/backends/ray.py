@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ganscape.registry import ConfigError
+from ganscape.results import Record
 from ganscape.studies.store import Store
 
 log = logging.getLogger("ganscape.study")
@@ -35,8 +36,8 @@ def remote_task(study_dir: str, task_id: int, config: dict[str, Any], eval_spec:
         result = execute_task(study_dir, task_id, config, eval_spec, set(done_steps))
     except Exception:
         return {"error": traceback.format_exc()}
-    return {"metrics": result.metrics, "train_seconds": result.train_seconds,
-            "eval_seconds": result.eval_seconds, "note": result.note}
+    return {"results": [r.to_json() for records in result.results.values() for r in records],
+            "train_seconds": result.train_seconds, "eval_seconds": result.eval_seconds, "note": result.note}
 
 
 def _import_ray():
@@ -101,8 +102,7 @@ def _record(ray, store: Store, task: dict[str, Any], ref) -> None:
         store.fail(task["id"], out["error"])
         log.error("[task %d] failed:\n%s", task["id"], out["error"])
         return
-    for step, values in sorted(out["metrics"].items()):
-        store.add_metrics(task["id"], int(step), values)
+    store.add_results(task["id"], [Record.from_json(row) for row in out["results"]])
     store.finish(task["id"], out["train_seconds"], out["eval_seconds"], out["note"])
     log.info("[task %d] done (%s) train %.1f s, eval %.1f s", task["id"], task["name"],
              out["train_seconds"], out["eval_seconds"])

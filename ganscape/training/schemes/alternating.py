@@ -4,8 +4,9 @@ As in the reference DCGAN loop, the fake batch of the last D step is generated w
 gradients and reused (detached for D) by the first G step, saving one G forward.
 Relativistic objectives score a fresh real batch in the G step.
 
-Auxiliary classifier (AC-GAN): when D has ``forward_aux(x, y) -> (scores, class logits)``,
-every critic call made through the objective also yields raw class logits, and
+Auxiliary classifier (AC-GAN): when D has an auxiliary head (``D.aux_classes > 0``;
+``forward_aux(x, y) -> (scores, class logits)``), every critic call made through the
+objective also yields raw class logits, and
 ``aux_weight * cross_entropy(logits, y)`` is added: in the D step for real and fake batches,
 in the G step for the fakes (their requested labels). Other discriminators take the
 unchanged path.
@@ -43,8 +44,8 @@ class Alternating(Scheme):
         self.n_critic, self.g_steps, self.aux_weight = n_critic, g_steps, aux_weight
 
     @staticmethod
-    def critic_for(run):
-        return AuxRecorder(run.D) if hasattr(run.D, "forward_aux") else run.D
+    def critic_for(parts):
+        return AuxRecorder(parts.D) if parts.D.aux_classes else parts.D
 
     def add_aux(self, critic, total, out, key, only=None):
         """Add the weighted classification loss of an AuxRecorder to ``total``; log it."""
@@ -56,70 +57,69 @@ class Alternating(Scheme):
         out[key] = aux.detach()
         return total + self.aux_weight * aux
 
-    def step(self, run, log):
-        out = self.critic_steps(run, log)
-        out.update(self.generator_steps(run, log, out.pop("_fake")))
+    def step(self, parts, log):
+        out = self.critic_steps(parts, log)
+        out.update(self.generator_steps(parts, log, out.pop("_fake")))
         return out
 
-    def critic_steps(self, run, log):
-        run.D.requires_grad_(True)
+    def critic_steps(self, parts, log):
+        parts.D.requires_grad_(True)
         for i in range(self.n_critic):
-            x_real, y_real = run.real_batch()
-            z, y_fake = run.latent_batch()
+            x_real, y_real = parts.real_batch()
+            z, y_fake = parts.latent_batch()
             last = i == self.n_critic - 1
             with torch.set_grad_enabled(last):
-                x_fake = run.G(z, y_fake)
-            critic = self.critic_for(run)
-            s_real, s_fake = run.objective.critic_scores(critic, x_real, x_fake.detach(), y_real, y_fake)
-            loss_d = run.objective.d_loss(s_real, s_fake)
-            penalty = run.penalty(run.D, x_real, x_fake.detach(), y_real, y_fake)
+                x_fake = parts.G(z, y_fake)
+            critic = self.critic_for(parts)
+            s_real, s_fake = parts.objective.critic_scores(critic, x_real, x_fake.detach(), y_real, y_fake)
+            loss_d = parts.objective.d_loss(s_real, s_fake)
+            penalty = parts.penalty(parts.D, x_real, x_fake.detach(), y_real, y_fake)
             total = loss_d if penalty is None else loss_d + penalty
             out = {"loss_d": loss_d.detach()}
             total = self.add_aux(critic, total, out, "aux_d")
-            run.opt_d.zero_grad(set_to_none=True)
+            parts.opt_d.zero_grad(set_to_none=True)
             total.backward()
             if penalty is not None:
                 out["penalty"] = penalty.detach()
             if log and last:
-                out["grad_norm_d"] = grad_norm(run.D)
-            run.opt_d.step()
+                out["grad_norm_d"] = grad_norm(parts.D)
+            parts.opt_d.step()
         out["_fake"] = (x_fake, y_fake)
         return out
 
-    def generator_steps(self, run, log, fake):
-        run.D.requires_grad_(False)
+    def generator_steps(self, parts, log, fake):
+        parts.D.requires_grad_(False)
         for i in range(self.g_steps):
-            x_fake, y_fake = fake if i == 0 else self.fresh_fake(run)
-            critic = self.critic_for(run)
-            if run.objective.uses_real_in_g:
-                x_real, y_real = run.real_batch()
-                s_real, s_fake = run.objective.critic_scores(critic, x_real, x_fake, y_real, y_fake)
+            x_fake, y_fake = fake if i == 0 else self.fresh_fake(parts)
+            critic = self.critic_for(parts)
+            if parts.objective.uses_real_in_g:
+                x_real, y_real = parts.real_batch()
+                s_real, s_fake = parts.objective.critic_scores(critic, x_real, x_fake, y_real, y_fake)
             else:
-                s_real, s_fake = None, run.objective.fake_scores(critic, x_fake, y_fake)
-            loss_g = run.objective.g_loss(s_fake, s_real)
-            reg = run.prior.regularizer()
+                s_real, s_fake = None, parts.objective.fake_scores(critic, x_fake, y_fake)
+            loss_g = parts.objective.g_loss(s_fake, s_real)
+            reg = parts.prior.regularizer()
             total = loss_g if reg is None else loss_g + reg
             out = {"loss_g": loss_g.detach()}
             total = self.add_aux(critic, total, out, "aux_g", only=x_fake)
-            run.opt_g.zero_grad(set_to_none=True)
+            parts.opt_g.zero_grad(set_to_none=True)
             total.backward()
             if reg is not None:
                 out["prior_reg"] = reg.detach()
             if log and i == self.g_steps - 1:
-                out["grad_norm_g"] = grad_norm(run.G)
-            run.opt_g.step()
-            if run.ema is not None:
-                run.ema.update(run.G)
-        run.D.requires_grad_(True)
+                out["grad_norm_g"] = grad_norm(parts.G)
+            parts.opt_g.step()
+        parts.D.requires_grad_(True)
         return out
 
     @staticmethod
-    def fresh_fake(run):
-        z, y = run.latent_batch()
-        return run.G(z, y), y
+    def fresh_fake(parts):
+        z, y = parts.latent_batch()
+        return parts.G(z, y), y
 
 
-@SCHEMES.register("alternating", "n_critic D steps then g_steps G steps (TTUR via optim.g/optim.d lr)")
+@SCHEMES.register("alternating", "n_critic D steps then g_steps G steps (TTUR via optim.g/optim.d lr)",
+    citation='Goodfellow et al. 2014; Heusel et al. 2017 (TTUR)')
 def alternating(n_critic: int = 1, g_steps: int = 1, aux_weight: float = 1.0):
     """``aux_weight`` scales the AC-GAN classification loss (used only with an acgan D)."""
     if n_critic < 1 or g_steps < 1:

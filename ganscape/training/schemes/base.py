@@ -1,7 +1,7 @@
-"""Training schemes: what one training step does with a GANRun.
+"""Training schemes: what one training step does with the built parts of a run.
 
-A scheme factory returns an object with
-- ``step(run, log: bool) -> dict[str, Tensor]``: one training step; returns detached scalar
+A scheme factory returns a ``Scheme`` (``ganscape.interfaces.Scheme``):
+- ``step(parts, log: bool) -> dict[str, Tensor]``: one training step; returns detached scalar
   tensors to log (at least ``loss_d`` and ``loss_g``). When ``log`` is true it may add
   costlier diagnostics (gradient norms). It must not call ``.item()`` (no GPU sync).
 - ``state_dict()`` / ``load_state_dict(state)``: scheme-specific state for checkpoints.
@@ -16,7 +16,7 @@ SCHEMES = Registry("scheme")
 
 
 class Scheme:
-    def step(self, run, log: bool) -> dict[str, torch.Tensor]:
+    def step(self, parts, log: bool) -> dict[str, torch.Tensor]:
         raise NotImplementedError
 
     def state_dict(self) -> dict:

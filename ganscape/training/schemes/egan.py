@@ -14,7 +14,7 @@ Each step:
    (the PyTorch port's diversity term; L_D is D's loss on the real batch and the child's
    fakes, the gradient taken over all of D's parameters).
 4. The ``parents`` fittest children survive with their Adam states. The fittest one lives
-   in ``run.G`` / ``run.opt_g`` / ``run.prior`` (so checkpoints, EMA and sampling see it);
+   in ``parts.G`` / ``parts.opt_g`` / ``parts.prior`` (so checkpoints, EMA and sampling see it);
    the others are kept here and saved by ``state_dict()``.
 
 Logged: ``egan_mutation`` (0/1/2, the fittest child's mutation), ``egan_fitness``,
@@ -69,20 +69,20 @@ def _clone(tree: Any) -> Any:
     return tree
 
 
-def snapshot(run) -> dict[str, Any]:
+def snapshot(parts) -> dict[str, Any]:
     """An independent copy of the generator side of a run: G, prior and G's Adam state."""
-    return {"G": _clone(run.G.state_dict()), "prior": _clone(run.prior.state_dict()),
-            "opt_g": _clone(run.opt_g.state_dict())}
+    return {"G": _clone(parts.G.state_dict()), "prior": _clone(parts.prior.state_dict()),
+            "opt_g": _clone(parts.opt_g.state_dict())}
 
 
 @torch.no_grad()
-def load_snapshot(run, snap: dict[str, Any], optimizer: bool = True) -> None:
+def load_snapshot(parts, snap: dict[str, Any], optimizer: bool = True) -> None:
     """Copy a snapshot back into the run's tensors in place (cheaper than load_state_dict)."""
-    for module, saved in ((run.G, snap["G"]), (run.prior, snap["prior"])):
+    for module, saved in ((parts.G, snap["G"]), (parts.prior, snap["prior"])):
         for dst, src in zip(module.state_dict().values(), saved.values()):
             dst.copy_(src)
     if optimizer:
-        load_optimizer_state(run.opt_g, snap["opt_g"])
+        load_optimizer_state(parts.opt_g, snap["opt_g"])
 
 
 @torch.no_grad()
@@ -109,23 +109,21 @@ def load_optimizer_state(opt: torch.optim.Optimizer, saved: dict[str, Any]) -> N
 class EvolutionaryGAN(Scheme):
     def __init__(self, parents: int, gamma: float, n_critic: int):
         self.parents, self.gamma, self.n_critic = parents, gamma, n_critic
-        self.extra: list[dict[str, Any]] = []  # parents 2..mu (the best lives in the run)
+        self.extra: list[dict[str, Any]] = []  # parents 2..mu (the best lives in the parts)
         self.wins = [0] * len(MUTATIONS)  # surviving mutation counts since the last log
 
     # -- one training step ------------------------------------------------------------
-    def step(self, run, log):
+    def step(self, parts, log):
         if len(self.extra) != self.parents - 1:  # first step: every parent starts as G
-            self.extra = [snapshot(run) for _ in range(self.parents - 1)]
-        parents = [snapshot(run)] + self.extra
-        out = self.critic_steps(run, parents, log)
-        children = self.make_children(run, parents, log)
+            self.extra = [snapshot(parts) for _ in range(self.parents - 1)]
+        parents = [snapshot(parts)] + self.extra
+        out = self.critic_steps(parts, parents, log)
+        children = self.make_children(parts, parents, log)
         fitness = torch.stack([c["fitness"] for c in children])
         order = torch.argsort(fitness, descending=True, stable=True).tolist()
         survivors = [children[i] for i in order[:self.parents]]
-        load_snapshot(run, survivors[0]["snap"])
+        load_snapshot(parts, survivors[0]["snap"])
         self.extra = [c["snap"] for c in survivors[1:]]
-        if run.ema is not None:
-            run.ema.update(run.G)
         best = survivors[0]
         out.update(loss_g=best["loss_g"], egan_mutation=torch.tensor(float(best["mutation"])),
                    egan_fitness=best["fitness"], egan_fq=best["f_q"], egan_fd=best["f_d"])
@@ -136,78 +134,78 @@ class EvolutionaryGAN(Scheme):
             self.wins = [0] * len(MUTATIONS)
         return out
 
-    def parent_fakes(self, run, parents, grad: bool = False):
+    def parent_fakes(self, parts, parents, grad: bool = False):
         """A batch of fakes from all parents, split evenly, each from its own prior. With
-        one parent, run.G (which holds it) is used as is."""
+        one parent, parts.G (which holds it) is used as is."""
         if len(parents) == 1:
-            z, y = run.latent_batch()
+            z, y = parts.latent_batch()
             with torch.set_grad_enabled(grad):
-                return run.G(z, y), y
+                return parts.G(z, y), y
         xs, ys = [], []
-        for snap, size in zip(parents, torch.arange(run.batch_size).tensor_split(len(parents))):
+        for snap, size in zip(parents, torch.arange(parts.batch_size).tensor_split(len(parents))):
             if len(size) == 0:  # more parents than batch rows
                 continue
-            load_snapshot(run, snap, optimizer=False)
-            z, y = run.latent_batch(len(size))
+            load_snapshot(parts, snap, optimizer=False)
+            z, y = parts.latent_batch(len(size))
             with torch.no_grad():
-                xs.append(run.G(z, y))
+                xs.append(parts.G(z, y))
             ys.append(y)
         return torch.cat(xs), (None if ys[0] is None else torch.cat(ys))
 
-    def critic_steps(self, run, parents, log):
-        run.D.requires_grad_(True)
+    def critic_steps(self, parts, parents, log):
+        parts.D.requires_grad_(True)
         for i in range(self.n_critic):
-            x_real, y_real = run.real_batch()
-            x_fake, y_fake = self.parent_fakes(run, parents)
-            s_real, s_fake = run.objective.critic_scores(run.D, x_real, x_fake.detach(), y_real, y_fake)
-            loss_d = run.objective.d_loss(s_real, s_fake)
-            penalty = run.penalty(run.D, x_real, x_fake.detach(), y_real, y_fake)
+            x_real, y_real = parts.real_batch()
+            x_fake, y_fake = self.parent_fakes(parts, parents)
+            s_real, s_fake = parts.objective.critic_scores(parts.D, x_real, x_fake.detach(), y_real, y_fake)
+            loss_d = parts.objective.d_loss(s_real, s_fake)
+            penalty = parts.penalty(parts.D, x_real, x_fake.detach(), y_real, y_fake)
             total = loss_d if penalty is None else loss_d + penalty
-            run.opt_d.zero_grad(set_to_none=True)
+            parts.opt_d.zero_grad(set_to_none=True)
             total.backward()
             out = {"loss_d": loss_d.detach()}
             if penalty is not None:
                 out["penalty"] = penalty.detach()
             if log and i == self.n_critic - 1:
-                out["grad_norm_d"] = grad_norm(run.D)
-            run.opt_d.step()
+                out["grad_norm_d"] = grad_norm(parts.D)
+            parts.opt_d.step()
         return out
 
-    def make_children(self, run, parents, log):
+    def make_children(self, parts, parents, log):
         """Mutate every parent with every mutation; returns the children with fitness."""
-        x_real, y_real = run.real_batch()
+        x_real, y_real = parts.real_batch()
         s_real = None
         children = []
         for parent in parents:
-            load_snapshot(run, parent, optimizer=False)
+            load_snapshot(parts, parent, optimizer=False)
             with torch.no_grad():  # the parent's latents, shared by its children
-                z_eval, y_eval = run.latent_batch(x_real.shape[0])
+                z_eval, y_eval = parts.latent_batch(x_real.shape[0])
             for kind in range(len(MUTATIONS)):
-                load_snapshot(run, parent)
-                child = {"mutation": kind, **self.mutate(run, kind, log)}
+                load_snapshot(parts, parent)
+                child = {"mutation": kind, **self.mutate(parts, kind, log)}
                 with torch.no_grad():
-                    x_fake = run.G(z_eval, y_eval)
+                    x_fake = parts.G(z_eval, y_eval)
                 if s_real is None:  # D(real) once per step; its graph is reused by every child
-                    s_real = run.objective.fake_scores(run.D, x_real, y_real)
-                f_q, f_d = fitness_terms(run.D, run.objective, s_real, x_fake, y_eval)
-                child.update(f_q=f_q, f_d=f_d, fitness=f_q + self.gamma * f_d, snap=snapshot(run))
+                    s_real = parts.objective.fake_scores(parts.D, x_real, y_real)
+                f_q, f_d = fitness_terms(parts.D, parts.objective, s_real, x_fake, y_eval)
+                child.update(f_q=f_q, f_d=f_d, fitness=f_q + self.gamma * f_d, snap=snapshot(parts))
                 children.append(child)
         return children
 
-    def mutate(self, run, kind: int, log: bool) -> dict[str, torch.Tensor]:
+    def mutate(self, parts, kind: int, log: bool) -> dict[str, torch.Tensor]:
         """One G step with mutation ``kind``; D frozen."""
-        run.D.requires_grad_(False)
-        z, y = run.latent_batch()
-        loss_g = mutation_loss(kind, run.objective.fake_scores(run.D, run.G(z, y), y))
-        reg = run.prior.regularizer()
+        parts.D.requires_grad_(False)
+        z, y = parts.latent_batch()
+        loss_g = mutation_loss(kind, parts.objective.fake_scores(parts.D, parts.G(z, y), y))
+        reg = parts.prior.regularizer()
         total = loss_g if reg is None else loss_g + reg
-        run.opt_g.zero_grad(set_to_none=True)
+        parts.opt_g.zero_grad(set_to_none=True)
         total.backward()
         out = {"loss_g": loss_g.detach()}
         if log:
-            out["grad_norm_g"] = grad_norm(run.G)
-        run.opt_g.step()
-        run.D.requires_grad_(True)
+            out["grad_norm_g"] = grad_norm(parts.G)
+        parts.opt_g.step()
+        parts.D.requires_grad_(True)
         return out
 
     # -- checkpoints ------------------------------------------------------------------
@@ -219,7 +217,8 @@ class EvolutionaryGAN(Scheme):
         self.wins = list(state.get("wins", [0] * len(MUTATIONS)))
 
 
-@SCHEMES.register("egan", "Evolutionary GAN: mutate G three ways each step, keep the fittest (Wang et al. 2018)")
+@SCHEMES.register("egan", "Evolutionary GAN: mutate G three ways each step, keep the fittest (Wang et al. 2018)",
+    citation='Wang et al. 2019, "Evolutionary Generative Adversarial Networks"')
 def egan(parents: int = 1, gamma: float = 0.01, n_critic: int = 1):
     if parents < 1:
         raise ConfigError(f"scheme.parents: must be >= 1, got {parents}")

@@ -1,0 +1,37 @@
+"""Options and helpers shared by the commands that read a run folder."""
+from __future__ import annotations
+
+from typing import Any
+
+from ganscape.registry import ConfigError
+
+
+def add_run_options(p, checkpoint: bool = True, direction: bool = False) -> None:
+    """``run_dir``, ``--checkpoint``, ``--no-ema``, ``--device`` (and ``--direction``)."""
+    p.add_argument("run_dir")
+    if checkpoint:
+        p.add_argument("--checkpoint", type=int, default=None, metavar="STEP", help="checkpoint step (default: newest)")
+    p.add_argument("--no-ema", action="store_true", help="use the raw weights even when EMA weights exist")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    if direction:
+        p.add_argument("--direction", default="a2b", choices=("a2b", "b2a"),
+                       help="translation runs: data -> data_b (a2b) or back")
+
+
+def positive(value: int, key: str, minimum: int = 1) -> int:
+    if value < minimum:
+        raise ConfigError(f"{key}: must be >= {minimum}, got {value}")
+    return value
+
+
+def parse_data(text: str | None, key: str) -> dict[str, Any] | None:
+    """``mnist`` or ``'{name: mnist, split: test}'`` -> a validated data section."""
+    from ganscape.config import parse_yaml
+    from ganscape.data import DATASETS
+
+    if text is None:
+        return None
+    value = parse_yaml(text, key)
+    section = {"name": value} if isinstance(value, str) else value
+    DATASETS.validate(section, key.lstrip("-"))
+    return section

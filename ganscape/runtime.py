@@ -1,0 +1,69 @@
+"""Where and how computation runs: device resolution, seeding, thread counts, side RNG streams."""
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import Iterator
+
+import torch
+
+from ganscape.registry import ConfigError
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def resolve_device(name: str | torch.device) -> torch.device:
+    """``auto`` -> CUDA when available, else CPU; ``cuda`` without a GPU is a ConfigError."""
+    if isinstance(name, torch.device):
+        return name
+    if name not in DEVICES and not str(name).startswith("cuda:"):
+        raise ConfigError(f"device: {name!r} is not valid; choose one of {', '.join(DEVICES)}")
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if str(name).startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError("device: 'cuda' requested but no CUDA device is available; use device=auto or cpu")
+    return torch.device(name)
+
+
+def rng_devices(device: torch.device) -> list[torch.device]:
+    """Devices whose RNG a ``fork_rng`` around work on ``device`` must save and restore."""
+    return [device] if device.type == "cuda" else []
+
+
+@contextlib.contextmanager
+def side_rng(seed: int, device: torch.device) -> Iterator[None]:
+    """Run a block on its own seeded random stream; the caller's RNG state is left untouched
+    (sample grids, evaluation and analysis never change a training run's trajectory)."""
+    with torch.random.fork_rng(devices=rng_devices(device)):
+        torch.manual_seed(seed)
+        yield
+
+
+def rng_state() -> dict:
+    """The global RNG states (CPU, and every CUDA device when present)."""
+    state = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def default_threads(workers: int = 1) -> int:
+    """Intra-op threads per process when ``workers`` processes share this machine's cores."""
+    return max(1, (os.cpu_count() or 1) // max(1, workers))
+
+
+@contextlib.contextmanager
+def threads(count: int) -> Iterator[None]:
+    """Use ``count`` intra-op threads inside the block, then restore the previous count."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(max(1, count))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

@@ -1,0 +1,71 @@
+"""The report's plots as inline PNGs (base64): a metric's distribution per factor (box + strip
+plots, as in Lucic et al. 2018) and metric-vs-step curves."""
+from __future__ import annotations
+
+import base64
+import io
+import math
+
+from ganscape.studies.report.runs import Group, finite, short_axis
+
+
+def png(fig) -> str:
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def pyplot():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def distribution_plot(group: Group, axes: list[str]) -> str | None:
+    """Box + jittered strip plot of the group's metric for each value of each factor."""
+    scored = [r for r in group.runs if group.metric and finite(r.final.get(group.metric))]
+    axes = [a for a in axes if a not in ("seed", "sample")]
+    if not scored or not axes:
+        return None
+    plt = pyplot()
+    fig, subplots = plt.subplots(1, len(axes), figsize=(3.6 * len(axes), 3.4), squeeze=False)
+    for ax, key in zip(subplots[0], axes):
+        labels = list(dict.fromkeys(r.task["factors"].get(key, "") for r in group.runs))
+        data = [[r.final[group.metric] for r in scored if r.task["factors"].get(key, "") == lab] for lab in labels]
+        ax.boxplot([d if d else [math.nan] for d in data], widths=0.5, showfliers=False)
+        for i, values in enumerate(data, start=1):
+            jitter = [i + 0.12 * (((j * 7919) % 11) / 10 - 0.5) for j in range(len(values))]
+            ax.scatter(jitter, values, s=14, alpha=0.7, zorder=3)
+        ax.set_xticks(range(1, len(labels) + 1), labels, rotation=30, ha="right", fontsize=8)
+        ax.set_title(short_axis(key), fontsize=10)
+        ax.set_ylabel(group.metric if key == axes[0] else "")
+        ax.grid(alpha=0.3, axis="y")
+    return png(fig)
+
+
+def curves_plot(group: Group, color_axis: str | None) -> str | None:
+    """Metric vs training step, one line per run, coloured by the first factor."""
+    runs = [r for r in group.runs if any(finite(v) for _, v in r.curves.get(group.metric, []))]
+    if not runs:
+        return None
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(7.5, 4))
+    labels = list(dict.fromkeys(r.task["factors"].get(color_axis, "") for r in runs)) if color_axis else [""]
+    cmap = plt.get_cmap("tab10")
+    for run in runs:
+        label = run.task["factors"].get(color_axis, "") if color_axis else ""
+        pts = sorted((s, v) for s, v in run.curves[group.metric] if finite(v))
+        if pts:
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], color=cmap(labels.index(label) % 10), alpha=0.6,
+                    marker=".")
+    for i, label in enumerate(labels):
+        ax.plot([], [], color=cmap(i % 10), label=label or "runs")
+    ax.set_xlabel("training step")
+    ax.set_ylabel(group.metric)
+    ax.legend(title=short_axis(color_axis) if color_axis else None, fontsize=8)
+    ax.grid(alpha=0.3)
+    return png(fig)

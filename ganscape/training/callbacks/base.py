@@ -1,0 +1,54 @@
+"""The callback interface of the trainer core.
+
+The trainer runs steps and nothing else; everything around a step is a callback, called in
+the order given: EMA, divergence checks, logs, evaluation, checkpoints, samples, progress.
+
+Events:
+- ``on_attach(trainer)``: once, when the trainer is built (create state to be restored).
+- ``on_fit_start(trainer, end)``: ``fit`` is about to run steps ``trainer.step + 1 .. end``.
+- ``on_step_end(trainer, step, out, logged, last)``: after each step; ``out`` holds the scheme's
+  detached tensors, ``logged`` their float values on logging steps (else None), ``last`` marks
+  the final step of this ``fit``.
+- ``on_fit_end(trainer, completed)``: always; ``completed`` is false after an exception.
+
+A stateful callback names a ``state_key``; its ``state_dict()`` is saved in checkpoints under
+``callbacks[state_key]`` and handed back through ``load_state_dict`` on resume.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+
+class Callback:
+    state_key: str | None = None
+    order: int = 25  # callbacks run in ascending order (ORDER below); user callbacks default to 25
+
+    def on_attach(self, trainer) -> None:
+        pass
+
+    def on_fit_start(self, trainer, end: int) -> None:
+        pass
+
+    def on_step_end(self, trainer, step: int, out: dict[str, Any], logged: dict[str, float] | None,
+                    last: bool) -> None:
+        pass
+
+    def on_fit_end(self, trainer, completed: bool) -> None:
+        pass
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass
+
+
+# Where each built-in callback runs within a step, so that nothing is saved before it is checked
+# and logs are written before the checkpoint they belong to.
+ORDER = {"ema": 0, "divergence": 10, "logs": 20, "evaluation": 30, "results": 35, "checkpoint": 40,
+         "samples": 50, "progress": 60, "plots": 70}
+
+
+def due(step: int, every: int, last: bool) -> bool:
+    """Whether a periodic action (every ``every`` steps, 0 = only at the end) runs at ``step``."""
+    return last or (every > 0 and step % every == 0)

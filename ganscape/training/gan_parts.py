@@ -1,0 +1,165 @@
+"""The built parts of a GAN run (kind ``gan``), made from its config in one fixed order.
+
+The build order fixes how the seeded RNG is consumed (data, prior, G, D), so the same config
+always starts from the same weights.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from ganscape.data import BatchStream, Dataset, TensorDataset, build_dataset, data_meta
+from ganscape.losses import Objective, build_objective
+from ganscape.models import build_discriminator, build_generator
+from ganscape.penalties import build_penalty
+from ganscape.priors import Prior, build_prior
+from ganscape.registry import ConfigError
+from ganscape.runtime import resolve_device, side_rng
+from ganscape.sampling import GeneratorSampler
+from ganscape.training.optimizers import make_optimizer
+from ganscape.training.schedules import build_schedule
+from ganscape.training.schemes import build_scheme
+from ganscape.utils.images import Preview
+
+IN_DEVICE_LIMIT_BYTES = 2 << 30  # datasets below this are copied to the GPU once
+PREVIEW_IMAGES = 64              # sample grid size
+PREVIEW_POINTS = 2000            # points of a 2-D scatter preview
+PREVIEW_SEED_OFFSET = 12345      # preview latents come from seed + this, on a side RNG stream
+
+
+@dataclass
+class GANParts:
+    """Everything a GAN run is made of. ``G``/``D`` are in training mode."""
+
+    config: dict[str, Any]
+    device: torch.device
+    dataset: Dataset
+    batches: BatchStream
+    prior: Prior
+    G: nn.Module
+    D: nn.Module
+    objective: Objective
+    penalty: Any
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    scheme: Any
+    schedule: Any
+    shard: tuple[int, int] = (0, 1)  # (rank, world size) in data-parallel training
+    _preview_latents: Any = field(default=None, repr=False)
+
+    # ----- what the trainer core and checkpoints see -----------------------------------------
+    @property
+    def kind(self) -> str:
+        """Checkpoint kind: ``conditional`` when G takes labels, else ``gan``."""
+        return "conditional" if self.conditional else "gan"
+
+    def modules(self) -> dict[str, nn.Module]:
+        return {"G": self.G, "D": self.D, "prior": self.prior}
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"g": self.opt_g, "d": self.opt_d}
+
+    def streams(self) -> dict[str, BatchStream]:
+        return {"data": self.batches}
+
+    def averaged_names(self) -> tuple[str, ...]:
+        """Modules an EMA callback averages (sampling uses the average)."""
+        return ("G",)
+
+    def data_meta(self) -> dict[str, dict[str, Any]]:
+        return {"data": data_meta(self.dataset)}
+
+    # ----- what schemes use --------------------------------------------------------------------
+    @property
+    def batch_size(self) -> int:
+        return self.config["train"]["batch_size"]
+
+    @property
+    def conditional(self) -> bool:
+        return self.G.num_classes > 0
+
+    def local(self, t: torch.Tensor | None) -> torch.Tensor | None:
+        """This rank's slice of a global batch (the whole batch in a single process)."""
+        rank, size = self.shard
+        if size == 1 or t is None:
+            return t
+        rows = t.shape[0] // size
+        return t[rank * rows:(rank + 1) * rows]
+
+    def real_batch(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        x, y = self.batches.next()
+        x, y = self.local(x), self.local(y)
+        return x.to(self.device, non_blocking=True), (None if y is None else y.to(self.device, non_blocking=True))
+
+    def latent_batch(self, n: int | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Latents (n, dim) and, for conditional generators, uniformly drawn labels (n,)."""
+        n = n or self.batch_size
+        z = self.prior.sample(n, self.device)
+        y = torch.randint(self.dataset.num_classes, (n,), device=self.device) if self.conditional else None
+        return self.local(z), self.local(y)
+
+    # ----- previews ----------------------------------------------------------------------------
+    @torch.no_grad()
+    def preview(self, modules: dict[str, nn.Module]) -> Preview:
+        """The run's preview image from fixed latents (an image grid, or 2-D points over the
+        modes), drawn with ``modules["G"]`` (the EMA generator when kept) in eval mode."""
+        z, y = self.preview_latents()
+        G = modules["G"]
+        was_training = G.training
+        G.eval()
+        try:
+            samples = torch.cat([G(z[i:i + 256], None if y is None else y[i:i + 256]) for i in range(0, len(z), 256)])
+        finally:
+            G.train(was_training)
+        return Preview(samples, info=self.dataset.info)
+
+    def sampler(self, modules: dict[str, nn.Module], step: int) -> GeneratorSampler:
+        """The run as a sampler (for evaluation during training), drawing with ``modules["G"]``."""
+        return GeneratorSampler(modules["G"], self.prior, self.config, step, data_meta(self.dataset), self.device,
+                                self.kind)
+
+    def preview_latents(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if self._preview_latents is None:
+            n = PREVIEW_IMAGES if self.dataset.is_image else PREVIEW_POINTS
+            with side_rng(self.config["seed"] + PREVIEW_SEED_OFFSET, self.device):
+                z = self.prior.sample(n, self.device)
+            y = torch.arange(n, device=self.device) % self.dataset.num_classes if self.conditional else None
+            self._preview_latents = (z, y)
+        return self._preview_latents
+
+
+def build_models(config: dict[str, Any], shape: tuple[int, ...], num_classes: int, device: torch.device):
+    """Prior, G and D for data of ``shape`` (also used to rebuild a run for sampling)."""
+    prior = build_prior(config["prior"]).to(device)
+    G = build_generator(config["generator"], shape, prior.dim, num_classes).to(device)
+    D = build_discriminator(config["discriminator"], shape, num_classes).to(device)
+    return prior, G, D
+
+
+def place_dataset(dataset: Dataset, device: torch.device) -> None:
+    """Copy an in-memory dataset to the GPU once when it is small enough."""
+    if isinstance(dataset, TensorDataset) and device.type != "cpu" and dataset.x.numel() * 4 < IN_DEVICE_LIMIT_BYTES:
+        dataset.x = dataset.x.to(device)
+        dataset.y = None if dataset.y is None else dataset.y.to(device)
+
+
+def build_gan_parts(config: dict[str, Any]) -> GANParts:
+    """Build every part of a GAN run; raises ConfigError before any training happens."""
+    device = resolve_device(config["device"])
+    torch.manual_seed(config["seed"])
+    dataset = build_dataset(config["data"])
+    dataset.check_finite("data")
+    place_dataset(dataset, device)
+    batch_size = config["train"]["batch_size"]
+    if batch_size > len(dataset):
+        raise ConfigError(f"train.batch_size: {batch_size} is larger than the dataset ({len(dataset)} samples)")
+    batches = BatchStream(dataset, batch_size, config["seed"])
+    prior, G, D = build_models(config, dataset.shape, dataset.num_classes, device)
+    opt_g = make_optimizer(list(G.parameters()) + list(prior.parameters()), config["optim"]["g"])
+    opt_d = make_optimizer(D.parameters(), config["optim"]["d"])
+    return GANParts(config, device, dataset, batches, prior, G, D, build_objective(config["loss"]),
+                    build_penalty(config["penalty"]), opt_g, opt_d, build_scheme(config["scheme"]),
+                    build_schedule(config["schedule"]))

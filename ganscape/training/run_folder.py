@@ -1,0 +1,96 @@
+"""A run folder: the trainer core plus the callbacks that write a run to disk, and resuming.
+
+    RUN_DIR/config.yaml                    the resolved config (written once start-up succeeded)
+    RUN_DIR/metrics.jsonl                  one JSON object per logged step
+    RUN_DIR/results.jsonl                  evaluation records (``ganscape.results``)
+    RUN_DIR/checkpoints/ckpt-NNNNNNNN.pt   the checkpoint schema of ``checkpoint.py``
+    RUN_DIR/samples/step-NNNNNNNN.png      previews (image grids, or scatter plots of 2-D data)
+    RUN_DIR/loss_curves.png, RUN_DIR/tb/   the loss plot, TensorBoard events (if installed)
+
+Running ``train`` again on a folder resumes from its newest readable checkpoint and continues
+exactly as an uninterrupted run would. Only the keys in ``RESUMABLE_CHANGES`` may differ from
+the folder's config then; a folder without checkpoints takes any config.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from ganscape.config import dump_yaml, forbidden_resume_changes, load_config, read_yaml
+from ganscape.registry import ConfigError
+from ganscape.results import RESULTS_FILE, ResultsWriter
+from ganscape.training.callbacks import (Callback, Checkpointer, DivergenceError, LossPlot, MetricsLog, Progress,
+                                         ResultsLog, SampleWriter, TensorBoardLog)
+from ganscape.training.checkpoint import list_checkpoints, newest_readable
+from ganscape.training.trainer import FitResult, Trainer
+from ganscape.utils.io import atomic_write_text
+
+log = logging.getLogger(__name__)
+CONFIG_FILE = "config.yaml"
+
+
+def saved_config(run_dir: str | Path) -> dict[str, Any] | None:
+    """The run folder's config, resolved like any config (None when there is none)."""
+    path = Path(run_dir) / CONFIG_FILE
+    return load_config(read_yaml(path) or {}) if path.exists() else None
+
+
+def check_resumable(config: dict[str, Any], run_dir: Path) -> None:
+    """A folder that already holds checkpoints may be resumed only with the same config,
+    apart from the keys a resumed run may change."""
+    old = saved_config(run_dir)
+    if old is None or not list_checkpoints(run_dir):
+        return
+    changed = forbidden_resume_changes(old, config)
+    if changed:
+        raise ConfigError(f"{run_dir} holds a run with a different config ({'; '.join(changed)}). Use a new --out "
+                          "folder, or the same config to resume (only train.steps, the logging, checkpoint, sample "
+                          "and eval settings may change; train.steps not with a non-constant schedule).")
+
+
+def folder_callbacks(run_dir: Path, config: dict[str, Any], show_progress: bool) -> list[Callback]:
+    train = config["train"]
+    callbacks = [MetricsLog(run_dir), TensorBoardLog(run_dir), ResultsLog(ResultsWriter(run_dir / RESULTS_FILE)),
+                 Checkpointer(run_dir, train["checkpoint_every"], train["keep_checkpoints"]),
+                 SampleWriter(run_dir, train["sample_every"]), LossPlot(run_dir)]
+    return callbacks + ([Progress()] if show_progress else [])
+
+
+def train(config: str | dict[str, Any], run_dir: str | Path, show_progress: bool = True,
+          stop_at: int | None = None) -> FitResult:
+    """Train (or resume) the run in ``run_dir``. ``stop_at`` ends after that step, as an
+    interruption would (used by tests). Returns the trained parts and the logged history."""
+    from ganscape.distributed import barrier, init_from_env, is_main_process, shard_parts
+
+    config = load_config(config)
+    run_dir = Path(run_dir)
+    distributed = init_from_env()  # under torchrun: one rank of a data-parallel run
+    main = is_main_process()
+    check_resumable(config, run_dir)
+    trainer = Trainer(config, callbacks=folder_callbacks(run_dir, config, show_progress) if main else [])
+    if distributed:
+        shard_parts(trainer.parts)
+    found = newest_readable(run_dir, trainer.parts.device, saved_config(run_dir))
+    if found is not None:
+        trainer.load_state_dict(found[1])
+        log.info("resuming %s from step %d", run_dir, trainer.step)
+    end = config["train"]["steps"] if stop_at is None else stop_at
+    if trainer.step >= end:
+        log.info("%s is already trained to step %d (train.steps=%d): nothing to do", run_dir, trainer.step, end)
+        return FitResult(trainer.parts, trainer.history, trainer.results, dict(trainer.averaged))
+    if main:
+        atomic_write_text(run_dir / CONFIG_FILE, dump_yaml(config))
+    barrier()
+    try:
+        return trainer.fit(until=end)
+    except DivergenceError as err:
+        raise DivergenceError(f"{err}; {kept_checkpoint(run_dir)}") from None
+
+
+def kept_checkpoint(run_dir: Path) -> str:
+    checkpoints = list_checkpoints(run_dir)
+    if not checkpoints:
+        return "no checkpoint was written yet"
+    step = max(checkpoints)
+    return f"the last good checkpoint is step {step} ({checkpoints[step]})"

@@ -1,1 +1,0 @@
-"""Built-in CycleGAN configs (YAML), listed by ``ganscape translate-train --help``."""
