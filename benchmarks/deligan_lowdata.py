@@ -11,7 +11,7 @@ split, cached): DeLiGAN's modified IS (intra-class diversity, higher is more div
 and FID on the classifier's 128-d features against all 10k test images (lower is better).
 The 500 training images themselves are scored as a reference row.
 
-    python benchmarks/deligan_lowdata.py --root /work/shared/datasets/mnist
+    python benchmarks/deligan_lowdata.py --root ../shared/datasets/mnist
     python benchmarks/deligan_lowdata.py --steps 200 --seeds 1      # quick look
 """
 from __future__ import annotations
@@ -22,13 +22,11 @@ import time
 
 import torch
 
+from common import add_mnist_root
 from ganscape.config import load_config
-from ganscape.loading import TrainedGenerator
-from ganscape.metrics import evaluate_generator
-from ganscape.metrics.evaluate import evaluate_samples
-from ganscape.training.checkpoint import data_meta
-from ganscape.training.run import build_run
-from ganscape.training.schemes import build_scheme
+from ganscape.metrics import metric_family
+from ganscape.metrics.evaluate import evaluate_result, evaluate_samples
+from ganscape.training import Trainer
 
 PRIORS = {
     "gaussian": {"name": "gaussian", "dim": 30},
@@ -50,13 +48,9 @@ def config(root: str, prior: dict, seed: int, steps: int, batch: int, width: int
     }
 
 
-def train(cfg: dict) -> TrainedGenerator:
-    run = build_run(load_config(cfg))
-    scheme = build_scheme(run.config["scheme"])
-    steps = run.config["train"]["steps"]
-    for step in range(1, steps + 1):
-        scheme.step(run, step == steps)
-    return TrainedGenerator(run.G.eval(), run.prior.eval(), run.config, steps, data_meta(run.dataset), run.device)
+def by_output(values) -> dict[str, float]:
+    """{mis, is, fid}: the value of each output of the scored metrics."""
+    return {metric_family(v.metric): v.value for v in values}
 
 
 def summary(values: list[float]) -> str:
@@ -67,7 +61,7 @@ def summary(values: list[float]) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--root", default="/work/shared/datasets/mnist", help="folder with the MNIST IDX files")
+    add_mnist_root(parser)
     parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=50)
@@ -85,14 +79,15 @@ def main(argv: list[str] | None = None) -> None:
     train_images = build_dataset(real["data"]).x
     # the subset is ordered by class; IS splits must each see a mix of classes
     train_images = train_images[torch.randperm(len(train_images), generator=torch.Generator().manual_seed(0))]
-    real_scores = evaluate_samples(train_images, METRICS, len(train_images), reference, "lenet", **options)
+    real_scores = by_output(evaluate_samples(train_images, METRICS, len(train_images), reference, "lenet", **options))
 
     results: dict[str, list[dict[str, float]]] = {name: [] for name in PRIORS}
     for seed in range(args.seeds):
         for name, prior in PRIORS.items():
             t0 = time.time()
-            gen = train(config(args.root, prior, seed, args.steps, args.batch_size, args.width))
-            scores = evaluate_generator(gen, METRICS, args.n, reference, "lenet", seed=1, **options)
+            result = Trainer(config(args.root, prior, seed, args.steps, args.batch_size, args.width)).fit()
+            scores = by_output(evaluate_result(result, METRICS, args.n, reference=reference, extractor="lenet", seed=1,
+                                               **options))
             scores["seconds"] = time.time() - t0
             results[name].append(scores)
             print(f"  seed {seed} {name:8s} {scores}", flush=True)
@@ -102,13 +97,10 @@ def main(argv: list[str] | None = None) -> None:
           f"LeNet (MNIST test) features; {args.n} samples; FID reference: 10k MNIST test images")
     print("| prior | modified IS (mean over classes) | IS | FID (LeNet) | s/run |")
     print("|---|---|---|---|---|")
-    keys = {k: next(key for key in results["gaussian"][0] if key.startswith(k) and not key.endswith("_std"))
-            for k in ("mis", "is", "fid")}
     for name, runs in results.items():
-        cells = [summary([r[keys[k]] for r in runs]) for k in ("mis", "is", "fid")]
+        cells = [summary([r[k] for r in runs]) for k in ("mis", "is", "fid")]
         print(f"| {name} | {' | '.join(cells)} | {statistics.fmean(r['seconds'] for r in runs):.0f} |")
-    real_cells = [f"{v:.3f}" for v in (next(real_scores[k] for k in real_scores if k.startswith(p) and not k.endswith('_std'))
-                                        for p in ('mis', 'is', 'fid'))]
+    real_cells = [f"{real_scores[k]:.3f}" for k in ("mis", "is", "fid")]
     print(f"| (the 500 training images) | {' | '.join(real_cells)} | - |")
     print(f"\nwall time: {time.time() - start:.0f} s")
 

@@ -8,8 +8,8 @@ on 2,500 samples per run.
     python benchmarks/toy_modes.py                    # the full table (2500 steps, 2 processes: ~15 min on a 2-core machine)
     python benchmarks/toy_modes.py --steps 200 --seeds 1 --methods ns rsgan
 
-Each run is built from a config through the same registries as ``ganscape train``
-(build_run + the scheme), without the trainer's files, so the timing is the training.
+Each run is ganscape's trainer core on a config (``Trainer(config).fit()``), without a run
+folder, so the timing is the training; the scores are ``evaluate_result`` with ``modes``.
 """
 from __future__ import annotations
 
@@ -21,10 +21,9 @@ import time
 
 import torch
 
-from ganscape.config import load_config
-from ganscape.metrics.modes import toy_mode_metrics
-from ganscape.training.run import build_run
-from ganscape.training.schemes import build_scheme
+from ganscape.metrics import metric_family
+from ganscape.metrics.evaluate import evaluate_result
+from ganscape.training import Trainer
 
 HIDDEN = 128
 # Each method is a config overlay on BASE; only the named parts change.
@@ -66,16 +65,10 @@ def overlay(base: dict, extra: dict) -> dict:
 
 
 def train_and_score(config: dict, n_samples: int) -> dict[str, float]:
-    run = build_run(load_config(config))
-    scheme = build_scheme(run.config["scheme"])
-    steps = run.config["train"]["steps"]
-    for step in range(1, steps + 1):
-        scheme.step(run, step == steps)
-    G = run.sampling_generator().eval()
-    with torch.no_grad():
-        samples = G(run.prior.sample(n_samples, run.device))
-    info = run.dataset.info
-    return toy_mode_metrics(samples, info["centers"], info["std"])
+    """modes, hq_share, reverse_kl of ``n_samples`` from the trained sampling generator."""
+    result = Trainer(config).fit()
+    scores = evaluate_result(result, [{"name": "modes", "n": n_samples}], n_samples, seed=None)
+    return {metric_family(v.metric): v.value for v in scores}
 
 
 def one_run(job: tuple) -> dict[str, float]:

@@ -20,12 +20,11 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from common import add_mnist_root
 from ganscape.config import load_config
 from ganscape.data import build_dataset
 from ganscape.models import build_discriminator, build_generator
-from ganscape.training.trainer import train
-
-DEFAULT_ROOT = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "mnist"
+from ganscape.training import train
 
 
 def ganscape_config(root: str, steps: int, batch: int) -> dict:
@@ -75,7 +74,7 @@ def time_plain(root: str, steps: int, batch: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--mnist-root", default=str(DEFAULT_ROOT))
+    add_mnist_root(parser, "--mnist-root")
     parser.add_argument("--short", type=int, default=10, help="steps of the short run")
     parser.add_argument("--long", type=int, default=70, help="steps of the long run")
     parser.add_argument("--batch", type=int, default=64)

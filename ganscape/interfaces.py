@@ -1,15 +1,15 @@
 """The small interfaces every component follows (typing Protocols; see docs/architecture.md).
 
 Shapes: B batch rows; images (B, C, H, W) in [-1, 1]; toy data (B, D); labels (B,) int64.
-Capabilities beyond the basic interface are protocols of their own, checked with
-``isinstance`` (runtime-checkable): a pair critic, an auxiliary classifier, a style-based G.
+Capabilities beyond the basic interface are protocols of their own, checked with ``isinstance``:
+a pair critic, an auxiliary classifier, a style-based generator.
 """
 from __future__ import annotations
 
 from typing import Any, Protocol, runtime_checkable
 
 import torch
-from torch import nn
+from torch import Tensor
 
 
 class Generator(Protocol):
@@ -17,96 +17,91 @@ class Generator(Protocol):
 
     num_classes: int
 
-    def __call__(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor: ...
+    def __call__(self, z: Tensor, y: Tensor | None = None) -> Tensor: ...
 
 
 class Discriminator(Protocol):
-    """``D(x (B, *data_shape), y (B,) | None) -> raw scores (B,)`` (logits, critic values)."""
+    """``D(x (B, *data_shape), y) -> raw scores (B,)``; ``features``: the body before the score
+    layer, (B, F) or (B, C, H, W); ``as_encoder()``: the critic without its score layer."""
 
     aux_classes: int  # > 0: an AC-GAN head (see AuxiliaryClassifier)
 
-    def __call__(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor: ...
+    def __call__(self, x: Tensor, y: Tensor | None = None) -> Tensor: ...
 
-    def features(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        """The body's output before the score layer: (B, F) or (B, C, H, W)."""
+    def features(self, x: Tensor, y: Tensor | None = None) -> Tensor: ...
 
-    def as_encoder(self) -> nn.Module:
-        """This critic without its score layer, for use as an encoder (pair critic)."""
+    def as_encoder(self) -> torch.nn.Module: ...
 
 
 @runtime_checkable
 class AuxiliaryClassifier(Protocol):
-    """An AC-GAN discriminator: also returns raw class logits (B, K)."""
+    """An AC-GAN discriminator: ``forward_aux(x, y) -> (scores (B,), raw class logits (B, K))``."""
 
     aux_classes: int
 
-    def forward_aux(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]: ...
+    def forward_aux(self, x: Tensor, y: Tensor | None = None) -> tuple[Tensor, Tensor]: ...
 
 
 @runtime_checkable
 class PairScorer(Protocol):
-    """A critic of pairs: ``pair(x_a, x_b) -> (T(x_a, x_b), T(x_b, x_a))``, each (B,) (Turing-test GAN)."""
+    """A critic of pairs (Turing-test GAN): ``pair(x_a, x_b) -> (T(x_a, x_b), T(x_b, x_a))``, each (B,)."""
 
-    def pair(self, x_a: torch.Tensor, x_b: torch.Tensor, y_a: torch.Tensor | None = None,
-             y_b: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]: ...
+    def pair(self, x_a: Tensor, x_b: Tensor, y_a: Tensor | None = None,
+             y_b: Tensor | None = None) -> tuple[Tensor, Tensor]: ...
 
 
 @runtime_checkable
 class StyleBased(Protocol):
-    """A StyleGAN-style generator: z -> w (``mapping``), per-layer styles -> image (``synthesis``)."""
+    """A StyleGAN-style generator: z -> w (``mapping``), per-layer styles (B, L, w_dim) -> images."""
 
-    w_avg: torch.Tensor
+    w_avg: Tensor
     truncation_psi: float
     num_layers: int
 
-    def mapping(self, z: torch.Tensor) -> torch.Tensor: ...
+    def mapping(self, z: Tensor) -> Tensor: ...
 
-    def synthesis(self, ws: torch.Tensor) -> torch.Tensor: ...
+    def synthesis(self, ws: Tensor) -> Tensor: ...
 
-    def truncate(self, ws: torch.Tensor, psi: float, cutoff: int | None = None) -> torch.Tensor: ...
+    def truncate(self, ws: Tensor, psi: float, cutoff: int | None = None) -> Tensor: ...
 
 
 class Objective(Protocol):
-    """How critic scores (B,) become the D and G losses (scalars)."""
+    """Critic scores (B,) -> D and G losses (scalars); ``uses_real_in_g``: G's loss needs D(real)."""
 
-    uses_real_in_g: bool  # the G loss needs D(real) too (relativistic, Turing)
+    uses_real_in_g: bool
 
-    def critic_scores(self, critic: Any, x_real: torch.Tensor, x_fake: torch.Tensor,
-                      y_real: torch.Tensor | None = None, y_fake: torch.Tensor | None = None
-                      ) -> tuple[torch.Tensor, torch.Tensor]: ...
+    def critic_scores(self, critic: Any, x_real: Tensor, x_fake: Tensor, y_real: Tensor | None = None,
+                      y_fake: Tensor | None = None) -> tuple[Tensor, Tensor]: ...
 
-    def fake_scores(self, critic: Any, x_fake: torch.Tensor, y_fake: torch.Tensor | None = None) -> torch.Tensor: ...
+    def fake_scores(self, critic: Any, x_fake: Tensor, y_fake: Tensor | None = None) -> Tensor: ...
 
-    def d_loss(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor: ...
+    def d_loss(self, real: Tensor, fake: Tensor) -> Tensor: ...
 
-    def g_loss(self, fake: torch.Tensor, real: torch.Tensor | None = None) -> torch.Tensor: ...
+    def g_loss(self, fake: Tensor, real: Tensor | None = None) -> Tensor: ...
 
 
 class Penalty(Protocol):
     """An extra D loss term, already weighted; None when there is no penalty."""
 
-    def __call__(self, critic: Any, x_real: torch.Tensor, x_fake: torch.Tensor,
-                 y_real: torch.Tensor | None = None, y_fake: torch.Tensor | None = None) -> torch.Tensor | None: ...
+    def __call__(self, critic: Any, x_real: Tensor, x_fake: Tensor, y_real: Tensor | None = None,
+                 y_fake: Tensor | None = None) -> Tensor | None: ...
 
 
 class Prior(Protocol):
-    """The latent distribution: ``sample(n, device) -> (n, dim)``; a regulariser added to G's loss."""
+    """The latent distribution: ``sample(n, device) -> (n, dim)``; ``regularizer()`` adds to G's loss."""
 
     dim: int
 
-    def sample(self, n: int, device: torch.device | str = "cpu") -> torch.Tensor: ...
+    def sample(self, n: int, device: torch.device | str = "cpu") -> Tensor: ...
 
-    def regularizer(self) -> torch.Tensor | None: ...
+    def regularizer(self) -> Tensor | None: ...
 
 
 class Scheme(Protocol):
-    """What one training step does with the built parts of a run.
+    """One training step on a run's parts -> detached scalar tensors to log (at least ``loss_d``
+    and ``loss_g``; gradient norms too when ``log``), with no host synchronisation."""
 
-    ``step`` returns detached scalar tensors to log (at least ``loss_d`` and ``loss_g``); with
-    ``log`` true it may add costlier diagnostics (gradient norms). It never calls ``.item()``.
-    """
-
-    def step(self, parts: Any, log: bool) -> dict[str, torch.Tensor]: ...
+    def step(self, parts: Any, log: bool) -> dict[str, Tensor]: ...
 
     def state_dict(self) -> dict: ...
 
@@ -114,6 +109,6 @@ class Scheme(Protocol):
 
 
 class Schedule(Protocol):
-    """A learning-rate multiplier as a function of the step: ``factor(step, total_steps) -> float``."""
+    """A learning-rate multiplier for the update after ``done`` of ``total`` steps."""
 
-    def factor(self, step: int, total: int) -> float: ...
+    def factor(self, done: int, total: int) -> float: ...

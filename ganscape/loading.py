@@ -134,6 +134,3 @@ def load_generator(run_dir: str | Path, step: int | None = None, ema: bool = Tru
                    command: str = "this command") -> GeneratorSampler:
     """``load_sampler`` for commands that need a generator with a latent prior."""
     return require_generator(load_sampler(run_dir, step, ema, device), command)
-
-
-__all__ = ["LoadedRun", "load_generator", "load_sampler", "open_run", "require_generator", "require_translation"]

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 from typing import Iterator
 
 import torch
@@ -31,9 +30,13 @@ def rng_devices(device: torch.device) -> list[torch.device]:
 
 
 @contextlib.contextmanager
-def side_rng(seed: int, device: torch.device) -> Iterator[None]:
+def side_rng(seed: int | None, device: torch.device) -> Iterator[None]:
     """Run a block on its own seeded random stream; the caller's RNG state is left untouched
-    (sample grids, evaluation and analysis never change a training run's trajectory)."""
+    (previews, evaluation and analysis never change a training run's trajectory). ``seed`` None
+    runs the block on the global stream instead."""
+    if seed is None:
+        yield
+        return
     with torch.random.fork_rng(devices=rng_devices(device)):
         torch.manual_seed(seed)
         yield
@@ -51,19 +54,3 @@ def set_rng_state(state: dict) -> None:
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def default_threads(workers: int = 1) -> int:
-    """Intra-op threads per process when ``workers`` processes share this machine's cores."""
-    return max(1, (os.cpu_count() or 1) // max(1, workers))
-
-
-@contextlib.contextmanager
-def threads(count: int) -> Iterator[None]:
-    """Use ``count`` intra-op threads inside the block, then restore the previous count."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(max(1, count))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)

@@ -11,8 +11,6 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))  # tests/ helpers (reference_runs) import by name
 
 MNIST_DIR = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "mnist"
-# CI has every data file the suite uses; there a missing one must fail, not skip.
-REQUIRE_DATA = os.environ.get("GANSCAPE_REQUIRE_DATA", "") not in ("", "0")
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -34,11 +32,12 @@ def _seed():
 
 
 def need_data(path: Path, what: str) -> Path:
-    """``path`` if it exists; else skip with the reason (fail when GANSCAPE_REQUIRE_DATA is set)."""
+    """``path`` if it exists; else skip with the reason. CI has every data file the suite uses and
+    sets GANSCAPE_REQUIRE_DATA=1: there a missing file fails the test instead of skipping it."""
     if path.exists():
         return path
     message = f"{what} is expected at {path} (see README: test data)"
-    if REQUIRE_DATA:
+    if os.environ.get("GANSCAPE_REQUIRE_DATA", "") not in ("", "0"):
         pytest.fail(message + "; GANSCAPE_REQUIRE_DATA is set, so this is an error")
     pytest.skip(message)
 

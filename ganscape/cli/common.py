@@ -6,9 +6,11 @@ from typing import Any
 from ganscape.registry import ConfigError
 
 
-def add_run_options(p, checkpoint: bool = True, direction: bool = False) -> None:
-    """``run_dir``, ``--checkpoint``, ``--no-ema``, ``--device`` (and ``--direction``)."""
+def add_run_options(p, out: str, checkpoint: bool = True, direction: bool = False) -> None:
+    """``run_dir``, ``--out`` (described by ``out``), ``--checkpoint``, ``--no-ema``, ``--device``
+    (and ``--direction``): the options of every command that reads a run folder."""
     p.add_argument("run_dir")
+    p.add_argument("--out", required=True, help=out)
     if checkpoint:
         p.add_argument("--checkpoint", type=int, default=None, metavar="STEP", help="checkpoint step (default: newest)")
     p.add_argument("--no-ema", action="store_true", help="use the raw weights even when EMA weights exist")

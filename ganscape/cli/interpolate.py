@@ -2,13 +2,14 @@
 a grid whose rows walk through latent space between two random latents."""
 from __future__ import annotations
 
+from ganscape.cli.common import add_run_options
+
 from ganscape.registry import ConfigError
 
 
 def register(sub) -> None:
     p = sub.add_parser("interpolate", help="latent interpolation grid (linear or slerp)")
-    p.add_argument("run_dir")
-    p.add_argument("--out", required=True, help="output PNG")
+    add_run_options(p, out="output PNG")
     p.add_argument("--rows", type=int, default=4, help="number of interpolation paths")
     p.add_argument("--steps", type=int, default=8, help="images per path, end points included")
     p.add_argument("--mode", default="slerp", choices=("slerp", "linear"))
@@ -16,9 +17,6 @@ def register(sub) -> None:
     p.add_argument("--class", dest="label", type=int, default=None, metavar="K",
                    help="class for every row (conditional generators; default: row i uses class i)")
     p.add_argument("--truncation", type=float, default=None, metavar="PSI", help="StyleGAN truncation psi")
-    p.add_argument("--checkpoint", type=int, default=None, metavar="STEP", help="checkpoint step (default: newest)")
-    p.add_argument("--no-ema", action="store_true", help="use the raw G weights even when EMA weights exist")
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.set_defaults(func=run)
 
 

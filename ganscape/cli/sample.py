@@ -9,14 +9,13 @@ from ganscape.cli.common import add_run_options, positive
 
 def register(sub) -> None:
     p = sub.add_parser("sample", help="write a sample grid (images) or scatter plot (2-D data)")
-    add_run_options(p, direction=True)
+    add_run_options(p, out="output PNG", direction=True)
     p.add_argument("--n", type=int, default=64, help="number of samples")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--class", dest="label", type=int, default=None, metavar="K",
                    help="class id for a class-conditional generator (default: uniform random classes)")
     p.add_argument("--truncation", type=float, default=None, metavar="PSI",
                    help="truncation trick psi for StyleGAN-style generators (1 = off, e.g. 0.7)")
-    p.add_argument("--out", required=True, help="output PNG")
     p.set_defaults(func=run)
 
 

@@ -2,11 +2,12 @@
 a StyleGAN style-mixing grid (row sources x column sources)."""
 from __future__ import annotations
 
+from ganscape.cli.common import add_run_options
+
 
 def register(sub) -> None:
     p = sub.add_parser("style-mix", help="style-mixing grid of a StyleGAN-style generator")
-    p.add_argument("run_dir")
-    p.add_argument("--out", required=True, help="output PNG")
+    add_run_options(p, out="output PNG")
     p.add_argument("--rows", type=int, default=3, help="row sources (seed --seed-rows)")
     p.add_argument("--cols", type=int, default=4, help="column sources (seed --seed-cols)")
     p.add_argument("--seed-rows", type=int, default=0)
@@ -15,9 +16,6 @@ def register(sub) -> None:
     p.add_argument("--band", default="coarse", choices=("coarse", "fine"),
                    help="which layers come from the column source")
     p.add_argument("--truncation", type=float, default=1.0, metavar="PSI", help="truncation psi (1 = off)")
-    p.add_argument("--checkpoint", type=int, default=None, metavar="STEP", help="checkpoint step (default: newest)")
-    p.add_argument("--no-ema", action="store_true", help="use the raw G weights even when EMA weights exist")
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.set_defaults(func=run)
 
 

@@ -18,9 +18,8 @@ from ganscape.utils.images import save_image, to_uint8
 
 def register(sub) -> None:
     p = sub.add_parser("translate", help="translate a folder of images with a trained translation run (CycleGAN)")
-    add_run_options(p, direction=True)
+    add_run_options(p, out="folder for the translated PNGs", direction=True)
     p.add_argument("--input", required=True, metavar="DIR", help="folder of images of the source domain")
-    p.add_argument("--out", required=True, metavar="DIR", help="folder for the translated PNGs")
     p.set_defaults(func=run)
 
 

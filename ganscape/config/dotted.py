@@ -1,15 +1,23 @@
-"""Dotted keys (``optim.d.lr``) and the merge rule shared by presets, overrides and studies.
+"""Dotted keys (``optim.d.lr``), the merge rule shared by presets, overrides and studies, and
+comparing configs (what changed, which changes a resumed run may make, a hash).
 
-The rule: mappings merge key by key, except that a mapping whose ``name`` changes (a component
-section such as ``loss: {name: hinge}``) is replaced whole, so options of the old component
-never leak into the new one.
+The merge rule: mappings merge key by key, except that a mapping whose ``name`` changes (a
+component section such as ``loss: {name: hinge}``) is replaced whole, so options of the old
+component never leak into the new one.
 """
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 from typing import Any
 
 from ganscape.registry import ConfigError
+
+# Keys that may change when a run is resumed: the budget, and what is logged, saved or evaluated
+# along the way (none of these changes the training trajectory).
+RESUMABLE_CHANGES = ("train.steps", "train.log_every", "train.checkpoint_every", "train.sample_every",
+                     "train.keep_checkpoints", "eval.every", "eval.metrics", "eval.n", "eval.inception_weights")
 
 
 def merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
@@ -17,8 +25,7 @@ def merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
     out = copy.deepcopy(base)
     for key, value in update.items():
         old = out.get(key)
-        renamed = isinstance(value, dict) and isinstance(old, dict) and "name" in value and value["name"] != old.get("name")
-        if isinstance(value, dict) and isinstance(old, dict) and not renamed:
+        if isinstance(value, dict) and isinstance(old, dict) and value.get("name", old.get("name")) == old.get("name"):
             out[key] = merge(old, value)
         else:
             out[key] = copy.deepcopy(value)
@@ -43,50 +50,51 @@ def lookup(config: dict[str, Any], key: str, default: Any = None) -> Any:
 
 
 def set_dotted(config: dict[str, Any], key: str, value: Any) -> dict[str, Any]:
-    """A copy of ``config`` with ``key`` set. Setting ``<section>.name`` to another component
-    starts that section from the new component's defaults, as the merge rule does."""
+    """A copy of ``config`` with ``key`` set; ``SECTION.name`` set to another component starts
+    that section from the new component's defaults (the merge rule)."""
     parts = key.split(".")
     if any(not part for part in parts):
         raise ConfigError(f"{key!r}: a dotted key has an empty part")
-    if parts[-1] == "name" and len(parts) >= 2:
-        parent = lookup(config, ".".join(parts[:-1]))
-        if isinstance(parent, dict) and parent.get("name") == value:
-            return copy.deepcopy(config)
     update: Any = copy.deepcopy(value)
-    if parts[-1] == "name" and len(parts) >= 2:
+    if parts[-1] == "name" and len(parts) > 1:
         parts, update = parts[:-1], {"name": update}
-        return _replace(config, parts, update)
     for part in reversed(parts):
         update = {part: update}
     return merge(config, update)
 
 
-def _replace(config: dict[str, Any], parts: list[str], value: Any) -> dict[str, Any]:
-    out = copy.deepcopy(config)
-    node = out
-    for part in parts[:-1]:
-        if not isinstance(node.get(part), dict):
-            node[part] = {}
-        node = node[part]
-    node[parts[-1]] = value
-    return out
-
-
-def parse_override(text: str) -> tuple[str, Any]:
-    """``"train.steps=2000"`` -> ("train.steps", 2000); the value is parsed as YAML."""
+def apply_overrides(config: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """Apply ``key=value`` strings in order; values are parsed as YAML (``optim.d.betas=[0.0, 0.9]``)."""
     from ganscape.config.yaml_io import parse_yaml
 
-    if "=" not in text:
-        raise ConfigError(f"override {text!r} is not key=value (e.g. loss.name=hinge)")
-    key, raw = text.split("=", 1)
-    if not key or any(not part for part in key.split(".")):
-        raise ConfigError(f"override {text!r} has an empty key")
-    return key, (parse_yaml(raw, f"override {key}") if raw != "" else "")
-
-
-def apply_overrides(config: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
-    out = copy.deepcopy(config)
     for text in overrides:
-        key, value = parse_override(text)
-        out = set_dotted(out, key, value)
+        key, sep, raw = text.partition("=")
+        if not sep:
+            raise ConfigError(f"override {text!r} is not key=value (e.g. loss.name=hinge)")
+        if not key or any(not part for part in key.split(".")):
+            raise ConfigError(f"override {text!r} has an empty key")
+        config = set_dotted(config, key, parse_yaml(raw, f"override {key}") if raw else "")
+    return copy.deepcopy(config)
+
+
+def config_diff(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two configs."""
+    out = []
+    for key in sorted(set(old) | set(new)):
+        a, b, dotted = old.get(key), new.get(key), f"{prefix}{key}"
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += config_diff(a, b, dotted + ".")
+        elif a != b:
+            out.append(dotted)
     return out
+
+
+def forbidden_resume_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """``key: old -> new`` for each change a resumed run may not make (``train.steps`` only while
+    the learning-rate schedule does not depend on it)."""
+    allowed = set(RESUMABLE_CHANGES) - ({"train.steps"} if lookup(new, "schedule.name", "constant") != "constant" else set())
+    return [f"{key}: {lookup(old, key)!r} -> {lookup(new, key)!r}" for key in config_diff(old, new) if key not in allowed]
+
+
+def config_hash(config: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]

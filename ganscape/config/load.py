@@ -4,10 +4,10 @@
     load_config("my_run.yaml")                         # a file, which may say `base: ring8`
     load_config({"base": "dcgan-digits", "train": {"steps": 500}})
 
-A source may start from another with ``base: PRESET_OR_FILE`` (a relative file path is taken
-from the folder of the file that names it); its own keys are merged over the base's. The
-``description`` key documents a preset and is dropped. Configs of the pre-``kind`` CycleGAN
-format (``data_a``, ``lambda_cycle``, ...) are converted on reading, so old run folders load.
+A source may start from another with ``base: PRESET_OR_FILE`` (a relative path is taken from
+the folder of the file that names it); its own keys are merged over the base's. ``description``
+documents a preset and is dropped. Configs of ganscape 0.1 are converted on reading
+(``upgrade_legacy``), so old run folders load.
 """
 from __future__ import annotations
 
@@ -21,43 +21,33 @@ from ganscape.config.validate import validate
 from ganscape.config.yaml_io import parse_yaml, read_yaml
 from ganscape.registry import ConfigError
 
-PRESET_PACKAGE = "ganscape.presets"
 MAX_BASE_DEPTH = 16
 
 
 def preset_names() -> list[str]:
-    return sorted(p.name[:-5] for p in resources.files(PRESET_PACKAGE).iterdir() if p.name.endswith(".yaml"))
+    return sorted(p.name[:-5] for p in resources.files("ganscape.presets").iterdir() if p.name.endswith(".yaml"))
 
 
 def preset_text(name: str) -> str:
-    return resources.files(PRESET_PACKAGE).joinpath(f"{name}.yaml").read_text()
+    return resources.files("ganscape.presets").joinpath(f"{name}.yaml").read_text()
 
 
 def read_source(source: str, folder: Path | None = None, chain: tuple[str, ...] = ()) -> dict[str, Any]:
-    """A preset name or a YAML file path (relative to ``folder`` if given) -> its raw mapping,
-    merged over its ``base:`` chain; ``chain`` holds the sources already being read."""
+    """A preset name or a YAML file path (relative to ``folder`` if given) -> its mapping merged
+    over its ``base:`` chain; ``chain`` holds the sources already being read (cycles are errors)."""
     path = Path(source).expanduser()
     if folder is not None and not path.is_absolute() and (folder / path).exists():
         path = folder / path
-    if path.suffix in (".yaml", ".yml") or path.exists():
-        where = str(path.resolve())
-        _check_chain(source, where, chain)
-        data, folder = read_yaml(path), path.parent
-    elif source in preset_names():
-        where = f"preset {source}"
-        _check_chain(source, where, chain)
-        data, folder = parse_yaml(preset_text(source), where), None
-    else:
+    is_file = path.suffix in (".yaml", ".yml") or path.exists()
+    if not is_file and source not in preset_names():
         raise ConfigError(f"unknown config {source!r}: not a file, and not a preset; presets: {', '.join(preset_names())}")
-    data = {} if data is None else data
-    if not isinstance(data, dict):
-        raise ConfigError(f"{source}: a config must be a mapping of keys to values, got {type(data).__name__}")
-    return resolve_base(upgrade_legacy(data), folder, (*chain, where))
-
-
-def _check_chain(source: str, where: str, chain: tuple[str, ...]) -> None:
+    where = str(path.resolve()) if is_file else f"preset {source}"
     if where in chain or len(chain) >= MAX_BASE_DEPTH:
         raise ConfigError(f"base: {source!r} leads to a cycle of bases ({' -> '.join((*chain, where))})")
+    data = read_yaml(path) if is_file else parse_yaml(preset_text(source), where)
+    if not isinstance(data, (dict, type(None))):
+        raise ConfigError(f"{source}: a config must be a mapping of keys to values, got {type(data).__name__}")
+    return resolve_base(upgrade_legacy(data or {}), path.parent if is_file else None, (*chain, where))
 
 
 def resolve_base(data: dict[str, Any], folder: Path | None, chain: tuple[str, ...]) -> dict[str, Any]:
@@ -73,20 +63,16 @@ def resolve_base(data: dict[str, Any], folder: Path | None, chain: tuple[str, ..
 
 def upgrade_legacy(data: dict[str, Any]) -> dict[str, Any]:
     """Convert configs of ganscape 0.1: ``eval.metrics: []`` (no evaluation) becomes the default
-    set (evaluation stays off while ``eval.every`` is 0), and the pre-``kind`` CycleGAN format
-    becomes a ``kind: translation`` config."""
+    set (evaluation stays off while ``eval.every`` is 0), and the CycleGAN format (``data_a``,
+    top-level ``lambda_cycle``, ``lambda_identity``, ``pool_size``, one ``optim``) ``kind: translation``."""
     if isinstance(data.get("eval"), dict) and data["eval"].get("metrics") == []:
         data = {**data, "eval": {**data["eval"], "metrics": ["default"]}}
     if "data_a" not in data or "kind" in data:
         return data
-    out = {k: v for k, v in data.items() if k not in ("data_a", "lambda_cycle", "lambda_identity", "pool_size", "optim")}
-    out["kind"] = "translation"
-    out["data"] = data["data_a"]
-    loss = {"name": "cyclegan"}
-    for key in ("lambda_cycle", "lambda_identity", "pool_size"):
-        if key in data:
-            loss[key] = data[key]
-    out["loss"] = loss
+    moved = ("data_a", "lambda_cycle", "lambda_identity", "pool_size", "optim")
+    out = {k: v for k, v in data.items() if k not in moved}
+    out.update(kind="translation", data=data["data_a"],
+               loss={"name": "cyclegan", **{k: data[k] for k in moved[1:4] if k in data}})
     if "optim" in data:
         out["optim"] = {"g": dict(data["optim"]), "d": dict(data["optim"])}
     return out
@@ -96,12 +82,9 @@ def load_config(source: str | dict[str, Any] | None = None, overrides: list[str]
     """Resolve defaults + source (preset name, YAML path or mapping) + overrides, then validate."""
     if isinstance(source, dict):
         data = resolve_base(upgrade_legacy(dict(source)), None, ())
-    elif source:
-        data = read_source(source)
     else:
-        data = {}
+        data = read_source(source) if source else {}
     data = apply_overrides(data, list(overrides))
-    schema = schema_for(data.get("kind", "gan"))
-    config = merge(schema.fresh_defaults(), data)
+    config = merge(schema_for(data.get("kind", "gan")).fresh_defaults(), data)
     validate(config)
     return config

@@ -1,15 +1,20 @@
 """The one validation path of run configs: every error names the key, the bad value and the
-valid choices, and is raised before anything is built, trained or written."""
+valid choices, and is raised before anything is built, trained or written.
+
+Each component validates its own options (``Registry.validate`` and its factory); the rules at
+the end look across sections, at each option's effective value (as written, else the factory's
+default). What needs the data (image sizes, labels) is checked when the parts are built.
+"""
 from __future__ import annotations
 
+import inspect
 import math
 from typing import Any
 
-from ganscape.config.schema import Schema, schema_for
+from ganscape.config.schema import schema_for
 from ganscape.registry import ConfigError
 
 DEVICES = ("auto", "cpu", "cuda")
-MAX_SEED = 2 ** 31 - 1
 # key of the ``train`` section -> (smallest allowed value, what the smallest means)
 TRAIN_MINIMUMS = {"steps": (1, ""), "batch_size": (1, ""), "log_every": (1, ""),
                   "checkpoint_every": (0, " (0 = only at the end)"), "sample_every": (0, " (0 = only at the end)"),
@@ -21,53 +26,39 @@ def validate(config: Any) -> None:
     if not isinstance(config, dict):
         raise ConfigError(f"a run config must be a mapping, got {type(config).__name__}")
     schema = schema_for(config.get("kind", "gan"))
-    for section, registry in schema.registries().items():
+    registries = schema.registries()
+    for section, registry in registries.items():
         registry.validate(config.get(section), section)
     check_plain(config, schema.defaults, "", set(schema.sections))
-    check_choice("device", config["device"], DEVICES)
-    check_range("seed", config["seed"], 0, MAX_SEED)
-    check_train(config["train"])
-    for net, section in config["optim"].items():
-        check_optimizer(f"optim.{net}", section)
-    check_eval(config["eval"])
-    from ganscape.config.compat import check_combination
-    check_combination(config, schema)
-
-
-def check_choice(key: str, value: Any, choices: tuple) -> None:
-    if value not in choices:
-        raise ConfigError(f"{key}: {value!r} is not valid; choose one of {', '.join(map(str, choices))}")
-
-
-def check_range(key: str, value: float, low: float | None = None, high: float | None = None,
-                what: str = "") -> None:
-    """low <= value <= high, finite; ``what`` explains the bound in the message."""
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ConfigError(f"{key}: must be a finite number, got {value}")
-    if (low is not None and value < low) or (high is not None and value > high):
-        bounds = (f">= {low}" if high is None else f"<= {high}" if low is None else f"in [{low}, {high}]")
-        raise ConfigError(f"{key}: must be {bounds}{what}, got {value}")
-
-
-def check_train(train: dict[str, Any]) -> None:
+    if config["device"] not in DEVICES:
+        raise ConfigError(f"device: {config['device']!r} is not valid; choose one of {', '.join(DEVICES)}")
+    check_range("seed", config["seed"], 0, 2 ** 31 - 1)
     for key, (low, meaning) in TRAIN_MINIMUMS.items():
-        check_range(f"train.{key}", train[key], low, what=meaning)
-    ema = train["ema_decay"]
-    if not (isinstance(ema, (int, float)) and 0.0 <= ema < 1.0):
-        raise ConfigError(f"train.ema_decay: must be in [0, 1) (0 disables EMA), got {ema}")
+        check_range(f"train.{key}", config["train"][key], low, what=meaning)
+    check_range("train.ema_decay", config["train"]["ema_decay"], 0.0, 1.0, what=" (0 disables EMA)", open_high=True)
+    for net, section in config["optim"].items():
+        check_range(f"optim.{net}.lr", section["lr"], 0.0, what=" (and > 0)", open_low=True)
+        betas = section["betas"]
+        if len(betas) != 2 or not all(isinstance(b, (int, float)) and not isinstance(b, bool) and 0 <= b < 1 for b in betas):
+            raise ConfigError(f"optim.{net}.betas: need two numbers in [0, 1), got {betas}")
+    check_eval(config["eval"])
+    for rule in RULES[schema.kind]:
+        rule(config, registries)
 
 
-def check_optimizer(key: str, section: dict[str, Any]) -> None:
-    lr = section["lr"]
-    if not (math.isfinite(lr) and lr > 0):
-        raise ConfigError(f"{key}.lr: must be a finite number > 0, got {lr}")
-    betas = section["betas"]
-    if len(betas) != 2 or not all(isinstance(b, (int, float)) and not isinstance(b, bool) and 0 <= b < 1 for b in betas):
-        raise ConfigError(f"{key}.betas: need two numbers in [0, 1), got {betas}")
+def check_range(key: str, value: float, low: float | None = None, high: float | None = None, what: str = "",
+                open_low: bool = False, open_high: bool = False) -> None:
+    """low <= value <= high (strict where open), finite; ``what`` explains the bound."""
+    too_low = low is not None and (value <= low if open_low else value < low)
+    too_high = high is not None and (value >= high if open_high else value > high)
+    if (isinstance(value, float) and not math.isfinite(value)) or too_low or too_high:
+        bounds = (f">= {low}" if high is None else f"<= {high}" if low is None else
+                  f"in {'(' if open_low else '['}{low}, {high}{')' if open_high else ']'}")
+        raise ConfigError(f"{key}: must be a finite number {bounds}{what}, got {value}")
 
 
 def check_eval(section: dict[str, Any]) -> None:
-    """eval.every >= 0, eval.n >= 2, eval.metrics registered metric names (or ``default``)."""
+    """eval.every >= 0, eval.n >= 2, eval.metrics registered names (or ``default``), a weights path."""
     from ganscape.metrics import check_metric_list
 
     check_range("eval.every", section["every"], 0, what=" (0 disables evaluation during training)")
@@ -79,39 +70,51 @@ def check_eval(section: dict[str, Any]) -> None:
 
 
 def check_plain(config: dict[str, Any], defaults: dict[str, Any], prefix: str, components: set[str]) -> None:
-    """Every key known, every plain value of its default's type (component sections skipped)."""
-    for key, value in config.items():
+    """Every key known and present, every plain value of its default's type (components skipped)."""
+    for key in [*config, *defaults]:
         dotted = f"{prefix}{key}"
         if key not in defaults:
             raise ConfigError(f"{dotted}: unknown key; valid keys here: {', '.join(sorted(defaults))}")
-        if not prefix and key in components:
-            continue
-        default = defaults[key]
-        if isinstance(default, dict):
-            if not isinstance(value, dict):
-                raise ConfigError(f"{dotted}: expected a mapping, got {value!r}")
-            check_plain(value, default, dotted + ".", components)
-        elif not same_kind(value, default):
-            expected = "a file path or null" if default is None else type(default).__name__
-            raise ConfigError(f"{dotted}: expected {expected}, got {value!r} ({type(value).__name__})")
-    for key in defaults:
         if key not in config:
-            raise ConfigError(f"{prefix}{key}: missing key")
+            raise ConfigError(f"{dotted}: missing key")
+        value, default = config[key], defaults[key]
+        if prefix or key not in components:
+            if isinstance(default, dict):
+                if not isinstance(value, dict):
+                    raise ConfigError(f"{dotted}: expected a mapping, got {value!r}")
+                check_plain(value, default, dotted + ".", components)
+            elif not same_kind(value, default):
+                expected = "a file path or null" if default is None else type(default).__name__
+                raise ConfigError(f"{dotted}: expected {expected}, got {value!r} ({type(value).__name__})")
 
 
 def same_kind(value: Any, default: Any) -> bool:
     if default is None:
         return value is None or isinstance(value, str)
-    if isinstance(default, bool):
-        return isinstance(value, bool)
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(value, bool) and isinstance(default, bool)
     if isinstance(default, float):
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if isinstance(default, int):
-        return isinstance(value, int) and not isinstance(value, bool)
-    if isinstance(default, list):
-        return isinstance(value, list)
+        return isinstance(value, (int, float))
     return isinstance(value, type(default))
 
 
-def schema_of(config: dict[str, Any]) -> Schema:
-    return schema_for(config.get("kind", "gan"))
+# ----- combinations that cannot work -------------------------------------------------------------
+def effective(config: dict[str, Any], section: str, option: str, registry) -> Any:
+    """The value ``section.option`` has once built: as written, else the factory default (None if absent)."""
+    part = config[section]
+    if option in part:
+        return part[option]
+    param = registry.get(part["name"]).options(registry.context_args).get(option)
+    return None if param is None or param.default is inspect.Parameter.empty else param.default
+
+
+def projection_needs_labelled_fakes(config: dict[str, Any], registries: dict) -> None:
+    conditioning = effective(config, "discriminator", "conditioning", registries["discriminator"])
+    if conditioning == "projection" and not effective(config, "generator", "conditional", registries["generator"]):
+        raise ConfigError(
+            f"discriminator.conditioning: 'projection' scores every batch with its labels, fakes included, but "
+            f"generator {config['generator']['name']!r} is unconditional; use a conditional generator "
+            "(generator.name=cdcgan, or generator.conditional=true) or discriminator.conditioning=none|acgan")
+
+
+RULES = {"gan": (projection_needs_labelled_fakes,), "translation": ()}

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import gzip
-import hashlib
 import os
 import urllib.error
 import urllib.request
@@ -14,6 +13,7 @@ import torch
 
 from ganscape.data.base import DATASETS, TensorDataset, resize_images
 from ganscape.registry import ConfigError
+from ganscape.utils.io import file_digest
 
 MIRRORS = (
     "https://ossci-datasets.s3.amazonaws.com/mnist/",
@@ -30,11 +30,7 @@ DEFAULT_ROOT = os.path.join("~", ".cache", "ganscape", "mnist")
 
 
 def md5(path: Path) -> str:
-    digest = hashlib.md5()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return file_digest(path, "md5")
 
 
 def read_idx(path: Path) -> np.ndarray:

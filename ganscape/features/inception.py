@@ -14,7 +14,6 @@ safetensors file with the same keys also works. Nothing is downloaded.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
@@ -23,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ganscape.registry import ConfigError
+from ganscape.utils.io import file_digest
 
 FID_SIZE = 299
 FEATURE_DIM = 2048
@@ -245,14 +245,6 @@ def map_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return out
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def load_fid_inception(path: str | os.PathLike, device: str | torch.device = "cpu") -> FIDInceptionV3:
     """Build the network and load weights from ``path``; clear errors for a missing or wrong file."""
     file = Path(path).expanduser()
@@ -265,5 +257,5 @@ def load_fid_inception(path: str | os.PathLike, device: str | torch.device = "cp
     if missing or unexpected:
         raise ConfigError(f"--inception-weights: {file} does not match the FID Inception-v3 layout "
                           f"(missing {len(missing)} keys e.g. {missing[:3]}, unexpected {len(unexpected)} e.g. {unexpected[:3]})")
-    net.fingerprint = file_sha256(file)[:16]
+    net.fingerprint = file_digest(file)[:16]
     return net.eval().to(device)

@@ -132,6 +132,15 @@ def evaluate_sampler(sampler, metrics: list, n: int, reference: dict[str, Any] |
                             data_meta=sampler.data_meta, **options)
 
 
+def evaluate_result(result, metrics: list, n: int, **options: Any) -> list[MetricValue]:
+    """Evaluate a trained run in memory (``Trainer.fit``'s ``FitResult``), EMA weights when kept."""
+    from ganscape.training.callbacks import eval_mode
+
+    sampler = result.sampler()
+    with eval_mode([sampler.G]):
+        return evaluate_sampler(sampler, metrics, n, **options)
+
+
 def evaluate_run(run_dir: str | Path, metrics: list, n: int, checkpoint: int | None = None, ema: bool = True,
                  device: str = "auto", **options: Any) -> list[Record]:
     """Load a run (newest checkpoint by default, EMA weights if kept), evaluate it -> records."""
@@ -142,4 +151,4 @@ def evaluate_run(run_dir: str | Path, metrics: list, n: int, checkpoint: int | N
     return [v.record(str(run_dir), sampler.step, loaded.path.name) for v in values]
 
 
-__all__ = ["digit_reference", "evaluate_run", "evaluate_sampler", "evaluate_samples"]
+__all__ = ["digit_reference", "evaluate_result", "evaluate_run", "evaluate_sampler", "evaluate_samples"]

@@ -3,6 +3,6 @@ runs in ``ganscape.translation.parts``), callbacks, checkpoints, schedules, sche
 folder (``run_folder.train``) that puts a run on disk."""
 from ganscape.training.callbacks import DivergenceError
 from ganscape.training.run_folder import train
-from ganscape.training.trainer import FitResult, Trainer, build_parts, fit
+from ganscape.training.trainer import FitResult, Trainer, build_parts
 
-__all__ = ["DivergenceError", "FitResult", "Trainer", "build_parts", "fit", "train"]
+__all__ = ["DivergenceError", "FitResult", "Trainer", "build_parts", "train"]

@@ -126,7 +126,7 @@ def upgrade_v1(state: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
                 "models": {k: state[k] for k in ("G_ab", "G_ba", "D_a", "D_b")},
                 "scheme": {"pool_a": state["pool_a"], "pool_b": state["pool_b"]},
                 "streams": {"data": state["positions"][0], "data_b": state["positions"][1]}, "callbacks": {}}
-    from ganscape.config.compat import effective
+    from ganscape.config.validate import effective
     from ganscape.data.meta import data_kind
     from ganscape.models import GENERATORS
 

@@ -78,7 +78,7 @@ def train(config: str | dict[str, Any], run_dir: str | Path, show_progress: bool
     end = config["train"]["steps"] if stop_at is None else stop_at
     if trainer.step >= end:
         log.info("%s is already trained to step %d (train.steps=%d): nothing to do", run_dir, trainer.step, end)
-        return FitResult(trainer.parts, trainer.history, trainer.results, dict(trainer.averaged))
+        return trainer.result()
     if main:
         atomic_write_text(run_dir / CONFIG_FILE, dump_yaml(config))
     barrier()

@@ -27,16 +27,25 @@ from ganscape.training.schedules import Constant
 
 @dataclass
 class FitResult:
-    """What ``fit`` returns: the trained parts, one dict per logged step, evaluation records."""
+    """What ``fit`` returns: the trained parts at ``step``, one dict per logged step, evaluation
+    records, and the EMA averages of the sampling modules when kept."""
 
     parts: Any
+    step: int
     history: list[dict[str, float]]
     results: list[Record]
     averaged: dict[str, nn.Module] = field(default_factory=dict)
 
+    def sampling_modules(self) -> dict[str, nn.Module]:
+        return {**self.parts.modules(), **self.averaged}
+
     def generator(self, name: str = "G") -> nn.Module:
         """The module used for sampling: its EMA average when kept, else the trained one."""
-        return self.averaged.get(name) or self.parts.modules()[name]
+        return self.sampling_modules()[name]
+
+    def sampler(self):
+        """The trained run as a sampler (``ganscape.sampling``); put its G in eval mode to sample."""
+        return self.parts.sampler(self.sampling_modules(), self.step)
 
 
 def build_parts(config: dict[str, Any]) -> Any:
@@ -47,7 +56,7 @@ def build_parts(config: dict[str, Any]) -> Any:
 def core_callbacks(config: dict[str, Any]) -> list[Callback]:
     """Callbacks every run has, from its config: EMA, divergence checks, evaluation."""
     train = config["train"]
-    out: list[Callback] = [DivergenceGuard(train["log_every"], train["checkpoint_every"])]
+    out: list[Callback] = [DivergenceGuard(train["checkpoint_every"])]
     if train["ema_decay"] > 0:
         out.append(EMA(train["ema_decay"]))
     if config["eval"]["every"] > 0:
@@ -75,6 +84,9 @@ class Trainer:
         """The run's modules with their EMA averages in place of the trained ones, when kept."""
         return {**self.parts.modules(), **self.averaged}
 
+    def result(self) -> FitResult:
+        return FitResult(self.parts, self.step, self.history, self.results, dict(self.averaged))
+
     def state_dict(self) -> dict[str, Any]:
         """Everything a checkpoint holds to continue bit-exactly (``checkpoint.SCHEMA``)."""
         return checkpoint.trainer_state(self)
@@ -96,7 +108,7 @@ class Trainer:
         finally:
             for cb in self.callbacks:
                 cb.on_fit_end(self, completed)
-        return FitResult(self.parts, self.history, self.results, dict(self.averaged))
+        return self.result()
 
     def run_step(self, step: int, last: bool) -> None:
         log = last or step % self.config["train"]["log_every"] == 0
@@ -122,9 +134,4 @@ class Trainer:
         return factor
 
 
-def fit(config: str | dict[str, Any], overrides: Iterable[str] = (), steps: int | None = None) -> FitResult:
-    """``Trainer(config, overrides).fit(steps)`` in one call."""
-    return Trainer(config, overrides).fit(steps)
-
-
-__all__ = ["FitResult", "Trainer", "build_parts", "core_callbacks", "fit"]
+__all__ = ["FitResult", "Trainer", "build_parts", "core_callbacks"]

@@ -62,7 +62,7 @@ class TranslationParts:
         """The a -> b direction as a sampler (for evaluation during training)."""
         meta = data_meta(self.data_b)
         return TranslationSampler(modules["G_ab"], self.config["data"], self.config["data_b"], self.config, step, meta,
-                                  tuple(self.data_a.shape), self.device, _source_data=self.data_a)
+                                  tuple(self.data_a.shape), self.device, source_data=self.data_a)
 
     @torch.no_grad()
     def preview(self, modules: dict[str, nn.Module]) -> Preview:

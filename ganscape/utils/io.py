@@ -2,6 +2,7 @@
 umask, JSON lines, and a check that an output location is writable before work starts."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -84,6 +85,16 @@ def append_jsonl(path: str | os.PathLike, record: dict[str, Any]) -> None:
         os.fsync(fh.fileno())
 
 
+def truncate_jsonl(path: str | os.PathLike, step: int) -> None:
+    """Drop the records of a JSON-lines log whose ``step`` is after ``step`` (logged after the
+    checkpoint a run resumes from), and a torn last line."""
+    path = Path(path)
+    records = read_jsonl(path)
+    kept = [r for r in records if r.get("step", 0) <= step]
+    if len(kept) != len(records) or (path.exists() and len(records) != len(path.read_text().splitlines())):
+        atomic_write_text(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in kept))
+
+
 def read_jsonl(path: str | os.PathLike) -> list[dict[str, Any]]:
     """Read a JSON-lines file, skipping a torn last line left by a crash."""
     path = Path(path)
@@ -96,3 +107,12 @@ def read_jsonl(path: str | os.PathLike) -> list[dict[str, Any]]:
         except json.JSONDecodeError:
             continue
     return records
+
+
+def file_digest(path: str | os.PathLike, algorithm: str = "sha256") -> str:
+    """Hex digest of a file's bytes, read in 1 MiB blocks."""
+    digest = hashlib.new(algorithm)
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

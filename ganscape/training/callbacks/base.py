@@ -1,16 +1,11 @@
-"""The callback interface of the trainer core.
+"""The callback interface of the trainer core: everything around a training step.
 
-The trainer runs steps and nothing else; everything around a step is a callback, called in
-the order given: EMA, divergence checks, logs, evaluation, checkpoints, samples, progress.
-
-Events:
+Events (callbacks run in ascending ``order``, see ORDER):
 - ``on_attach(trainer)``: once, when the trainer is built (create state to be restored).
 - ``on_fit_start(trainer, end)``: ``fit`` is about to run steps ``trainer.step + 1 .. end``.
 - ``on_step_end(trainer, step, out, logged, last)``: after each step; ``out`` holds the scheme's
-  detached tensors, ``logged`` their float values on logging steps (else None), ``last`` marks
-  the final step of this ``fit``.
+  detached tensors, ``logged`` their floats on logging steps (else None); ``last``: the fit's end.
 - ``on_fit_end(trainer, completed)``: always; ``completed`` is false after an exception.
-
 A stateful callback names a ``state_key``; its ``state_dict()`` is saved in checkpoints under
 ``callbacks[state_key]`` and handed back through ``load_state_dict`` on resume.
 """
@@ -18,10 +13,14 @@ from __future__ import annotations
 
 from typing import Any
 
+# Nothing is saved before it is checked, and logs are written before their checkpoint.
+ORDER = {"ema": 0, "divergence": 10, "logs": 20, "evaluation": 30, "results": 35, "checkpoint": 40,
+         "samples": 50, "progress": 60, "plots": 70}
+
 
 class Callback:
     state_key: str | None = None
-    order: int = 25  # callbacks run in ascending order (ORDER below); user callbacks default to 25
+    order: int = 25  # user callbacks run after the logs, before evaluation and checkpoints
 
     def on_attach(self, trainer) -> None:
         pass
@@ -41,12 +40,6 @@ class Callback:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         pass
-
-
-# Where each built-in callback runs within a step, so that nothing is saved before it is checked
-# and logs are written before the checkpoint they belong to.
-ORDER = {"ema": 0, "divergence": 10, "logs": 20, "evaluation": 30, "results": 35, "checkpoint": 40,
-         "samples": 50, "progress": 60, "plots": 70}
 
 
 def due(step: int, every: int, last: bool) -> bool:

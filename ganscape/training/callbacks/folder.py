@@ -1,14 +1,13 @@
-"""Training logs: metrics.jsonl (one JSON object per logged step), TensorBoard, results.jsonl,
-the loss-curve plot. A resumed run first drops what was logged after its checkpoint."""
+"""The callbacks that put a run on disk: metrics.jsonl, TensorBoard, results.jsonl, checkpoints,
+preview images and the loss plot. A resumed run first drops what was logged after its checkpoint."""
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 from ganscape.results import ResultsWriter
-from ganscape.training.callbacks.base import ORDER, Callback
-from ganscape.utils.io import append_jsonl, atomic_path, atomic_write_text, read_jsonl
+from ganscape.training.callbacks.base import ORDER, Callback, due
+from ganscape.utils.io import append_jsonl, atomic_path, read_jsonl, truncate_jsonl
 
 METRICS_FILE = "metrics.jsonl"
 
@@ -19,12 +18,11 @@ class MetricsLog(Callback):
     order = ORDER["logs"]
 
     def __init__(self, run_dir: str | Path):
-        self.path = Path(run_dir) / METRICS_FILE
-        self.start = time.time()
+        self.path, self.start = Path(run_dir) / METRICS_FILE, time.time()
 
     def on_fit_start(self, trainer, end) -> None:
         self.start = time.time()
-        truncate_after(self.path, trainer.step)
+        truncate_jsonl(self.path, trainer.step)
 
     def on_step_end(self, trainer, step, out, logged, last) -> None:
         if logged is not None:
@@ -37,8 +35,7 @@ class TensorBoardLog(Callback):
     order = ORDER["logs"]
 
     def __init__(self, run_dir: str | Path):
-        self.folder = Path(run_dir) / "tb"
-        self.writer = None
+        self.folder, self.writer = Path(run_dir) / "tb", None
 
     def on_fit_start(self, trainer, end) -> None:
         try:
@@ -48,9 +45,8 @@ class TensorBoardLog(Callback):
         self.writer = SummaryWriter(str(self.folder))
 
     def on_step_end(self, trainer, step, out, logged, last) -> None:
-        if self.writer is not None and logged is not None:
-            for key, value in logged.items():
-                self.writer.add_scalar(key, value, step)
+        for key, value in (logged or {}).items() if self.writer is not None else ():
+            self.writer.add_scalar(key, value, step)
 
     def on_fit_end(self, trainer, completed) -> None:
         if self.writer is not None:
@@ -67,12 +63,40 @@ class ResultsLog(Callback):
         self.writer, self.written = writer, 0
 
     def on_fit_start(self, trainer, end) -> None:
-        self.writer.truncate_after(trainer.step)
+        truncate_jsonl(self.writer.path, trainer.step)
         self.written = len(trainer.results)
 
     def on_step_end(self, trainer, step, out, logged, last) -> None:
         self.writer.write(trainer.results[self.written:])
         self.written = len(trainer.results)
+
+
+class Checkpointer(Callback):
+    """A checkpoint every ``every`` steps and at the end of each fit (``checkpoint.py`` schema)."""
+
+    order = ORDER["checkpoint"]
+
+    def __init__(self, run_dir: str | Path, every: int, keep: int = 0):
+        self.run_dir, self.every, self.keep = Path(run_dir), every, keep
+
+    def on_step_end(self, trainer, step, out, logged, last) -> None:
+        if due(step, self.every, last):
+            from ganscape.training.checkpoint import write_checkpoint
+            write_checkpoint(trainer.state_dict(), self.run_dir, step, self.keep)
+
+
+class SampleWriter(Callback):
+    """``RUN_DIR/samples/step-NNNNNNNN.png``: the run's preview, drawn with the sampling modules."""
+
+    order = ORDER["samples"]
+
+    def __init__(self, run_dir: str | Path, every: int):
+        self.folder, self.every = Path(run_dir) / "samples", every
+
+    def on_step_end(self, trainer, step, out, logged, last) -> None:
+        if due(step, self.every, last):
+            preview = trainer.parts.preview(trainer.sampling_modules())
+            preview.save(self.folder / f"step-{step:08d}.png", title=f"step {step}")
 
 
 class LossPlot(Callback):
@@ -88,14 +112,6 @@ class LossPlot(Callback):
             plot_losses(self.run_dir)
 
 
-def truncate_after(path: Path, step: int) -> None:
-    """Drop records with step > ``step`` (logged after the checkpoint a run resumes from)."""
-    records = read_jsonl(path)
-    kept = [r for r in records if r.get("step", 0) <= step]
-    if len(kept) != len(records) or (path.exists() and len(records) != len(path.read_text().splitlines())):
-        atomic_write_text(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in kept))
-
-
 def plot_losses(run_dir: str | Path) -> Path | None:
     """Write ``loss_curves.png``: every ``loss*`` series of metrics.jsonl against step."""
     import matplotlib
@@ -108,10 +124,8 @@ def plot_losses(run_dir: str | Path) -> Path | None:
         return None
     fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
     for key in keys:
-        pts = [(r["step"], r[key]) for r in records if key in r]
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], label=key)
-    ax.set_xlabel("step")
-    ax.set_ylabel("loss")
+        ax.plot([r["step"] for r in records if key in r], [r[key] for r in records if key in r], label=key)
+    ax.set(xlabel="step", ylabel="loss")
     ax.legend()
     ax.grid(alpha=0.3)
     out = Path(run_dir) / "loss_curves.png"

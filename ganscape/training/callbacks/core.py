@@ -1,0 +1,129 @@
+"""The callbacks every run has, from its config: EMA of the sampling modules, the divergence
+guard, evaluation during training."""
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+from typing import Any, Iterator
+
+import torch
+from torch import nn
+
+from ganscape.training.callbacks.base import ORDER, Callback, due
+
+WATCHED = ("loss", "penalty", "grad_norm", "aux")  # logged values whose finiteness is checked
+ADVICE = ("lower the learning rates (optim.g.lr, optim.d.lr), add a penalty (penalty.name=wgan_gp) "
+          "or spectral norm (discriminator.norm=spectral)")
+
+
+class EMA(Callback):
+    """After every step ``shadow = decay * shadow + (1 - decay) * weights`` for each averaged module
+    (``parts.averaged_names()``: G, or both translators); buffers are copied. The shadows are
+    registered in ``trainer.averaged``, so previews and evaluation use them."""
+
+    state_key, order = "ema", ORDER["ema"]
+
+    def __init__(self, decay: float):
+        self.decay, self.shadows = decay, {}
+
+    def on_attach(self, trainer) -> None:
+        modules = trainer.parts.modules()
+        self.shadows = {name: copy.deepcopy(modules[name]).eval().requires_grad_(False)
+                        for name in trainer.parts.averaged_names()}
+        trainer.averaged.update(self.shadows)
+
+    @torch.no_grad()
+    def on_step_end(self, trainer, step, out, logged, last) -> None:
+        modules = trainer.parts.modules()
+        for name, shadow in self.shadows.items():
+            torch._foreach_lerp_(list(shadow.parameters()), [p.detach() for p in modules[name].parameters()],
+                                 1.0 - self.decay)
+            for s, b in zip(shadow.buffers(), modules[name].buffers()):
+                s.copy_(b)
+
+    def state_dict(self):
+        return {name: shadow.state_dict() for name, shadow in self.shadows.items()}
+
+    def load_state_dict(self, state) -> None:
+        for name, shadow in self.shadows.items():
+            shadow.load_state_dict(state[name])
+
+
+class DivergenceError(RuntimeError):
+    """The update diverged; the run stopped before saving the diverged state."""
+
+
+class DivergenceGuard(Callback):
+    """Stops a run whose losses, penalty, gradient norms or parameters become NaN/inf.
+
+    Each step folds the finiteness of the watched values into one flag on the device (no host
+    synchronisation); the flag and the parameters are checked on logging and checkpoint steps,
+    before anything is logged or saved. NaN/inf in the *data* is caught when the data is loaded.
+    """
+
+    order = ORDER["divergence"]
+
+    def __init__(self, checkpoint_every: int):
+        self.checkpoint_every, self.finite, self.last_values = checkpoint_every, None, {}
+
+    def on_step_end(self, trainer, step, out, logged, last) -> None:
+        values = [v.detach().float().reshape(()) for k, v in out.items() if k.startswith(WATCHED)]
+        if values:
+            ok = torch.isfinite(torch.stack([v.to(values[0].device) for v in values])).all()
+            self.finite = ok if self.finite is None else self.finite & ok.to(self.finite.device)
+        if logged is not None or due(step, self.checkpoint_every, last):
+            self.check(trainer, step, logged or {})
+
+    def check(self, trainer, step: int, logged: dict[str, float]) -> None:
+        what = None
+        if self.finite is not None and not bool(self.finite):
+            bad = [k for k, v in logged.items() if k.startswith(WATCHED) and not math.isfinite(v)]
+            what = f"{', '.join(bad) or 'a loss'} became NaN/inf"
+        elif (name := first_nonfinite_parameter(trainer.parts.modules())) is not None:
+            what = f"parameter {name} became NaN/inf"
+        if what:
+            raise DivergenceError(f"training diverged: {what} at or before step {step} "
+                                  f"(last finite values: {self.last_values}); {ADVICE}")
+        self.last_values = {k: v for k, v in logged.items() if k.startswith(WATCHED)} or self.last_values
+
+
+def first_nonfinite_parameter(modules: dict[str, nn.Module]) -> str | None:
+    """``module.parameter`` name of the first non-finite parameter, or None (one host sync)."""
+    named = [(f"{m}.{p}", t) for m, module in modules.items() for p, t in module.named_parameters()]
+    ok = torch.stack([torch.isfinite(t).all().to(named[0][1].device) for _, t in named]) if named else None
+    return None if ok is None or bool(ok.all()) else named[int((~ok).nonzero()[0])][0]
+
+
+@contextlib.contextmanager
+def eval_mode(modules: list[nn.Module]) -> Iterator[None]:
+    """Put modules in eval mode inside the block and restore each one's mode after it."""
+    modes = [m.training for m in modules]
+    for m in modules:
+        m.eval()
+    try:
+        yield
+    finally:
+        for m, mode in zip(modules, modes):
+            m.train(mode)
+
+
+class Evaluation(Callback):
+    """``eval.every`` > 0: the run's metrics as a sampler (EMA weights when kept, eval mode), on side
+    RNG streams so training is unchanged; records go to ``trainer.results``."""
+
+    order = ORDER["evaluation"]
+
+    def __init__(self, section: dict[str, Any], run: str = ""):
+        self.section, self.run = section, run
+
+    def on_step_end(self, trainer, step, out, logged, last) -> None:
+        if not due(step, self.section["every"], last):
+            return
+        from ganscape.metrics.evaluate import evaluate_sampler
+
+        modules = trainer.sampling_modules()
+        with eval_mode(list(modules.values())):
+            values = evaluate_sampler(trainer.parts.sampler(modules, step), self.section["metrics"], self.section["n"],
+                                      inception_weights=self.section["inception_weights"])
+        trainer.results.extend(v.record(self.run, step) for v in values)
