@@ -1,9 +1,8 @@
 """The one way to open a run folder: checkpoint, config and kind, then a sampler for it.
 
-Every command that reads a run (``sample``, ``eval``, ``interpolate``, ``style-mix``,
-``translate``, studies) goes through ``open_run`` and ``load_sampler``. A command that does
-not apply to a run's kind says so in one line (``require_generator``, ``require_translation``).
-"""
+Every command that reads a run (``sample``, ``eval``, ``interpolate``, ``style-mix``, ``translate``, studies) goes
+through ``open_run`` and ``load_sampler``. A command that does not apply to a run's kind says so in one line
+(``load_generator``, ``require_translation``)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -47,10 +46,10 @@ def open_run(run_dir: str | Path, step: int | None = None, device: str | torch.d
     from ganscape.training.run_folder import CONFIG_FILE, saved_config
 
     run_dir = Path(run_dir)
-    if not (run_dir / CONFIG_FILE).exists() and not list_checkpoints(run_dir):
+    checkpoints = list_checkpoints(run_dir)
+    if not checkpoints and not (run_dir / CONFIG_FILE).exists():
         raise ConfigError(f"{run_dir} is not a run folder (no config.yaml, no checkpoints); "
                           "train one with `ganscape train CONFIG --out RUN_DIR`")
-    checkpoints = list_checkpoints(run_dir)
     if not checkpoints:
         raise ConfigError(f"{run_dir} has no checkpoints yet (training has not reached its first checkpoint)")
     config = saved_config(run_dir)
@@ -58,7 +57,7 @@ def open_run(run_dir: str | Path, step: int | None = None, device: str | torch.d
         found = newest_readable(run_dir, device, config)
         if found is None:
             raise CheckpointError(f"{run_dir}: none of its {len(checkpoints)} checkpoints is readable")
-        return LoadedRun(run_dir, found[0], found[1])
+        return LoadedRun(run_dir, *found)
     if step not in checkpoints:
         raise ConfigError(f"--checkpoint: no checkpoint at step {step} in {run_dir}; "
                           f"available: {', '.join(map(str, checkpoints))}")
@@ -67,17 +66,12 @@ def open_run(run_dir: str | Path, step: int | None = None, device: str | torch.d
 
 def load_sampler(run_dir: str | Path, step: int | None = None, ema: bool = True, device: str = "auto",
                  direction: Direction = "a2b", with_run: bool = False):
-    """A sampler (``ganscape.sampling``) for a run of any kind; EMA weights when kept and ``ema``.
-
-    Translation runs sample the ``direction`` translator. With ``with_run`` the opened run is
-    returned too: ``(sampler, LoadedRun)``.
-    """
+    """A sampler (``ganscape.sampling``) for a run of any kind; EMA weights when kept and ``ema``. Translation runs
+    sample the ``direction`` translator. With ``with_run`` the opened run is returned too: ``(sampler, LoadedRun)``."""
     dev = resolve_device(device)
     loaded = open_run(run_dir, step, dev)
-    if loaded.kind == "translation":
-        sampler = translation_sampler(loaded, direction, ema, dev)
-    else:
-        sampler = generator_sampler(loaded, ema, dev)
+    sampler = (translation_sampler(loaded, direction, ema, dev) if loaded.kind == "translation"
+               else generator_sampler(loaded, ema, dev))
     return (sampler, loaded) if with_run else sampler
 
 
@@ -108,22 +102,14 @@ def translation_sampler(loaded: LoadedRun, direction: Direction, ema: bool, devi
     shape_a, shape_b = tuple(meta["data"]["shape"]), tuple(meta["data_b"]["shape"])
     g_ab, g_ba = build_translators(config, shape_a[0], shape_b[0], shape_a[1])
     forward = direction == "a2b"
-    G, name = (g_ab, "G_ab") if forward else (g_ba, "G_ba")
+    G, name, source, target = (g_ab, "G_ab", "data", "data_b") if forward else (g_ba, "G_ba", "data_b", "data")
     G.load_state_dict(averaged_state(loaded, name, ema))
-    source, target = ("data", "data_b") if forward else ("data_b", "data")
     return TranslationSampler(G.to(device).eval(), config[source], config[target], config, loaded.step,
                               meta[target], shape_a if forward else shape_b, device, direction)
 
 
-def require_generator(sampler, command: str) -> GeneratorSampler:
-    """The sampler if it draws from a latent prior, else a ConfigError naming the run's kind."""
-    if not isinstance(sampler, GeneratorSampler):
-        raise ConfigError(f"{command}: needs a generator with a latent prior; this is a {sampler.kind} run "
-                          "(use `ganscape sample`, `eval` or `translate` on it)")
-    return sampler
-
-
 def require_translation(sampler, command: str) -> TranslationSampler:
+    """The sampler if it translates between domains, else a ConfigError naming the run's kind."""
     if not isinstance(sampler, TranslationSampler):
         raise ConfigError(f"{command}: needs a translation run (kind: translation, e.g. the cyclegan-digits preset); "
                           f"this is a {sampler.kind} run")
@@ -132,5 +118,9 @@ def require_translation(sampler, command: str) -> TranslationSampler:
 
 def load_generator(run_dir: str | Path, step: int | None = None, ema: bool = True, device: str = "auto",
                    command: str = "this command") -> GeneratorSampler:
-    """``load_sampler`` for commands that need a generator with a latent prior."""
-    return require_generator(load_sampler(run_dir, step, ema, device), command)
+    """``load_sampler`` for commands that need a generator with a latent prior (other runs: a ConfigError)."""
+    sampler = load_sampler(run_dir, step, ema, device)
+    if not isinstance(sampler, GeneratorSampler):
+        raise ConfigError(f"{command}: needs a generator with a latent prior; this is a {sampler.kind} run "
+                          "(use `ganscape sample`, `eval` or `translate` on it)")
+    return sampler

@@ -1,18 +1,15 @@
 """Named registries of interchangeable components.
 
-Every swappable part of ganscape (datasets, architectures, objectives, penalties,
-priors, schemes, schedules, metrics, ...) is a factory function registered under a short name,
-with a one-line description, the paper it follows (``citation``) and any facts callers need
-(``meta``: e.g. a metric's outputs and their direction). A config
-names the component and gives its keyword arguments::
+Every swappable part of ganscape (datasets, architectures, objectives, penalties, priors, schemes, schedules,
+metrics, ...) is a factory function registered under a short name, with a one-line description, the paper it follows
+(``citation``) and any facts callers need (``meta``: e.g. a metric's outputs and their direction). A config names the
+component and gives its keyword arguments::
 
     loss: {name: hinge}
     discriminator: {name: dcgan, ndf: 64, norm: spectral}
 
-``Registry.build(section, **context)`` checks the keyword arguments against the
-factory's signature *before* anything is built, so a typo or a wrong type is reported
-with the key, the bad value and the valid choices.
-"""
+``Registry.build(section, **context)`` checks the keyword arguments against the factory's signature *before* anything is
+built, so a typo or a wrong type is reported with the key, the bad value and the valid choices."""
 from __future__ import annotations
 
 import inspect
@@ -35,19 +32,13 @@ class Entry:
 
     def options(self, context_args: tuple[str, ...] = ()) -> dict[str, inspect.Parameter]:
         """Keyword options a config may set (the factory's parameters minus context ones)."""
-        params = inspect.signature(self.factory).parameters
-        return {
-            k: p for k, p in params.items()
-            if k not in context_args and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
-        }
+        return {k: p for k, p in inspect.signature(self.factory).parameters.items()
+                if k not in context_args and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
 
 
 class Registry:
-    """A name -> factory table for one kind of component.
-
-    ``context_args`` are factory parameters the caller supplies (e.g. a generator is given
-    ``data_shape`` and ``z_dim`` by the trainer); config sections may not set them.
-    """
+    """A name -> factory table for one kind of component. ``context_args`` are factory parameters the caller supplies
+    (e.g. a generator is given ``data_shape`` and ``z_dim`` by the trainer); config sections may not set them."""
 
     def __init__(self, kind: str, context_args: tuple[str, ...] = ()):
         self.kind = kind
@@ -56,14 +47,12 @@ class Registry:
 
     def register(self, name: str, description: str | None = None, citation: str = "", **meta: Any):
         """Decorator: ``@OBJECTIVES.register("hinge", "Hinge loss", citation="Lim & Ye 2017")``."""
-
         def wrap(factory: Callable[..., Any]) -> Callable[..., Any]:
             if name in self._entries:
                 raise ValueError(f"{self.kind} {name!r} is registered twice")
             doc = description or (inspect.getdoc(factory) or "").split("\n")[0]
             self._entries[name] = Entry(name, factory, doc, citation, dict(meta))
             return factory
-
         return wrap
 
     def __contains__(self, name: str) -> bool:
@@ -79,9 +68,7 @@ class Registry:
         """Look a component up; unknown names raise ConfigError listing the registered ones."""
         if name not in self._entries:
             where = f"{key}: " if key else ""
-            raise ConfigError(
-                f"{where}unknown {self.kind} {name!r}; registered: {', '.join(self.names())}"
-            )
+            raise ConfigError(f"{where}unknown {self.kind} {name!r}; registered: {', '.join(self.names())}")
         return self._entries[name]
 
     def validate(self, section: dict[str, Any], key: str) -> Entry:
@@ -95,10 +82,8 @@ class Registry:
                 continue
             if opt not in options:
                 valid = ", ".join(sorted(options)) or "(none)"
-                raise ConfigError(
-                    f"{key}.{opt}: {self.kind} {entry.name!r} has no option {opt!r}; "
-                    f"valid options: {valid}"
-                )
+                raise ConfigError(f"{key}.{opt}: {self.kind} {entry.name!r} has no option {opt!r}; "
+                                  f"valid options: {valid}")
             _check_type(f"{key}.{opt}", value, options[opt], entry.factory)
         return entry
 
@@ -120,9 +105,8 @@ def _check_type(key: str, value: Any, param: inspect.Parameter, factory: Callabl
     except Exception:  # unresolvable annotations: let the factory check
         return
     expected = hints.get(param.name)
-    if expected is None or _matches(value, expected):
-        return
-    raise ConfigError(f"{key}: expected {_type_name(expected)}, got {value!r} ({type(value).__name__})")
+    if expected is not None and not _matches(value, expected):
+        raise ConfigError(f"{key}: expected {_type_name(expected)}, got {value!r} ({type(value).__name__})")
 
 
 def _matches(value: Any, expected: Any) -> bool:

@@ -1,11 +1,9 @@
 """The one results schema: every metric value ganscape computes is one ``Record``.
 
-Wherever a metric is computed (during training, by ``ganscape eval``, by a study's eval task) it
-becomes a record with the same fields, written through ``ResultsWriter`` to the run's
-``results.jsonl``; a study's database stores the same fields (``studies/store.py``) and its
-report reads them back. Whether higher or lower is better comes from the metric registry
-(``ganscape.metrics.direction``), never from the record.
-"""
+Wherever a metric is computed (during training, by ``ganscape eval``, by a study's eval task) it becomes a record with
+the same fields, written through ``ResultsWriter`` to the run's ``results.jsonl``; a study's database stores the same
+fields (``studies/store.py``) and its report reads them back. Whether higher or lower is better comes from the metric
+registry (``ganscape.metrics.direction``), never from the record."""
 from __future__ import annotations
 
 import math
@@ -21,11 +19,10 @@ RESULTS_FILE = "results.jsonl"
 
 @dataclass(frozen=True)
 class Record:
-    """One metric value: ``run`` (run folder, or a label), ``step`` (of the weights), ``checkpoint``
-    (file name; "" when evaluated in memory), ``metric`` (protocol name, ``fid5k_lenet-digits``),
-    ``value``, ``std`` (spread of the estimate: KID over subsets, IS over splits; else None), ``n``
-    (generated samples), ``extractor`` (the feature network's fingerprint; ``toy``/``raw`` when
-    none), ``time`` (Unix time of computation)."""
+    """One metric value: ``run`` (run folder, or a label), ``step`` (of the weights), ``checkpoint`` (file name; "" when
+    evaluated in memory), ``metric`` (protocol name, ``fid5k_lenet-digits``), ``value``, ``std`` (spread of the
+    estimate: KID over subsets, IS over splits; else None), ``n`` (generated samples), ``extractor`` (the feature
+    network's fingerprint; ``toy``/``raw`` when none), ``time`` (Unix time of computation)."""
 
     run: str
     step: int

@@ -31,14 +31,11 @@ def rng_devices(device: torch.device) -> list[torch.device]:
 
 @contextlib.contextmanager
 def side_rng(seed: int | None, device: torch.device) -> Iterator[None]:
-    """Run a block on its own seeded random stream; the caller's RNG state is left untouched
-    (previews, evaluation and analysis never change a training run's trajectory). ``seed`` None
-    runs the block on the global stream instead."""
-    if seed is None:
-        yield
-        return
-    with torch.random.fork_rng(devices=rng_devices(device)):
-        torch.manual_seed(seed)
+    """Run a block on its own seeded random stream; the caller's RNG state is left untouched (previews, evaluation and
+    analysis never change a training run's trajectory). ``seed`` None runs the block on the global stream instead."""
+    with torch.random.fork_rng(devices=rng_devices(device), enabled=seed is not None):
+        if seed is not None:
+            torch.manual_seed(seed)
         yield
 
 

@@ -1,12 +1,11 @@
-"""Samplers: a trained run seen as "something that draws samples", for every run kind, so that
-``sample``, ``eval``, analysis, evaluation during training and studies work alike on all of them.
+"""Samplers: a trained run seen as "something that draws samples", for every run kind, so that ``sample``, ``eval``,
+analysis, evaluation during training and studies work alike on all of them.
 
-- ``GeneratorSampler``: a generator (eval mode) and its latent prior; ``sample(n)`` draws G(z)
-  for z from the prior, with labels for conditional generators.
-- ``TranslationSampler``: one direction of a CycleGAN; ``sample(n)`` translates n images of the
-  source domain, so metrics compare translations with the target domain.
-``reference`` is the data section samples are compared with; ``data_meta`` describes their data.
-"""
+- ``GeneratorSampler``: a generator (eval mode) and its latent prior; ``sample(n)`` draws G(z) for z from the prior,
+  with labels for conditional generators.
+- ``TranslationSampler``: one direction of a CycleGAN; ``sample(n)`` translates n images of the source domain, so
+  metrics compare translations with the target domain.
+``reference`` is the data section samples are compared with; ``data_meta`` describes their data."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -43,8 +42,7 @@ class GeneratorSampler:
         """``n`` samples (n, *shape) on a side RNG stream of ``seed`` (the global one if None);
         ``labels``: a class id or (n,) ids for a conditional G (default: uniform classes)."""
         with side_rng(seed, self.device):
-            z = self.prior.sample(n, self.device)
-            return self.decode(z, self.labels(n, labels), batch)
+            return self.decode(self.prior.sample(n, self.device), self.labels(n, labels), batch)
 
     def labels(self, n: int, labels: torch.Tensor | int | None) -> torch.Tensor | None:
         if not self.num_classes:
@@ -68,7 +66,7 @@ class GeneratorSampler:
 class TranslationSampler:
     G: nn.Module
     source: dict[str, Any]           # data section of the input domain
-    target: dict[str, Any]           # data section of the output domain (the reference)
+    reference: dict[str, Any]        # data section of the output domain, which samples are compared with
     config: dict[str, Any]
     step: int
     data_meta: dict[str, Any]        # of the output domain
@@ -78,10 +76,6 @@ class TranslationSampler:
     source_data: Any = field(default=None, repr=False)  # built from ``source`` on first use
     kind: str = "translation"
     num_classes: int = 0
-
-    @property
-    def reference(self) -> dict[str, Any]:
-        return self.target
 
     @torch.no_grad()
     def translate(self, x: torch.Tensor, batch: int = 64) -> torch.Tensor:

@@ -92,3 +92,16 @@ def test_console_script_is_declared():
     assert project["scripts"]["ganscape"] == "ganscape.cli:main"
     with pytest.raises(SystemExit):
         main(["--help"])
+
+
+def test_commands_say_in_one_line_when_they_do_not_apply_to_a_run(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "dcgan-digits", *TINY_DIGITS, "--out", str(run), "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["style-mix", str(run), "--out", str(tmp_path / "m.png")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "style-mix: needs a StyleGAN generator (generator.name=stylegan)" in err[0]
+    assert "'dcgan'" in err[0] and not (tmp_path / "m.png").exists()
+    assert main(["translate", str(run), "--input", str(tmp_path), "--out", str(tmp_path / "t")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "translate: needs a translation run" in err[0] and "this is a gan run" in err[0]

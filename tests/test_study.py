@@ -120,7 +120,7 @@ def test_run_all_stores_every_task_and_records_crashes(tmp_path, capsys):
         assert len(store.results()) == len(metrics)
 
 
-def test_killed_worker_then_rerun_completes_without_duplicates(tmp_path):
+def test_killed_worker_is_replaced_and_its_task_resumes_without_duplicates(tmp_path):
     study = tiny_study(steps=200, overrides=TINY + ["train.steps=200", "train.log_every=10"],
                        grid={"loss.name": ["nonsaturating"]})
     out = tmp_path / "study"
@@ -136,14 +136,8 @@ def test_killed_worker_then_rerun_completes_without_duplicates(tmp_path):
         task = store.task(0)
     assert task["status"] == "running"
     os.kill(task["pid"], signal.SIGKILL)  # the worker, mid-task
-    assert runner.wait(timeout=60) == 1  # the runner survives and reports the failure
-    with Store(out) as store:
-        killed = store.task(0)
-    assert killed["status"] == "failed" and "died with exit code -9" in killed["error"]
+    assert runner.wait(timeout=120) == 0  # a new worker resumed the task: one `study run` finishes the study
     final = out / "runs" / "task-0000" / "checkpoints" / "ckpt-00000200.pt"
-    assert not final.exists()
-
-    assert cli("study", "run", str(out), "--all").returncode == 0
     with Store(out) as store:
         tasks = store.tasks()
         assert [t["status"] for t in tasks] == ["done"] and tasks[0]["attempts"] == 2

@@ -1,9 +1,8 @@
 """Latent interpolation: linear and spherical (slerp, Shoemake 1985) paths between latents.
 
-slerp(a, b; t) = sin((1 - t) w) / sin(w) a + sin(t w) / sin(w) b, with w the angle between
-a and b; it falls back to linear interpolation when a and b are (anti)parallel. For Gaussian
-latents slerp keeps the norm near the typical shell, where linear midpoints are too short.
-"""
+slerp(a, b; t) = sin((1 - t) w) / sin(w) a + sin(t w) / sin(w) b, with w the angle between a and b; it falls back to
+linear interpolation when a and b are (anti)parallel. For Gaussian latents slerp keeps the norm near the typical
+shell, where linear midpoints are too short."""
 from __future__ import annotations
 
 from typing import Literal
@@ -48,9 +47,8 @@ def interpolation_grid(gen, rows: int = 4, steps: int = 8, mode: Mode = "slerp",
                        label: int | None = None) -> torch.Tensor:
     """Images (rows * steps, *shape): row i walks from one random latent to another.
 
-    ``gen`` is a ``ganscape.sampling.GeneratorSampler``. A conditional generator keeps one class
-    per row: ``label`` if given, else row i uses class i mod num_classes.
-    """
+    ``gen`` is a ``ganscape.sampling.GeneratorSampler``. A conditional generator keeps one class per row: ``label``
+    if given, else row i uses class i mod num_classes."""
     if rows < 1:
         raise ConfigError(f"--rows: must be >= 1, got {rows}")
     with side_rng(seed, gen.device):

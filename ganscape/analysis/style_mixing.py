@@ -1,10 +1,8 @@
 """Style-mixing grids for StyleGAN-style generators (Karras et al. 2019, Fig. 3).
 
-Row sources A_i and column sources B_j are latents from two seeds. Cell (i, j) is synthesised
-with A_i's w on every layer except a band taken from B_j: ``coarse`` = layers [0, cutoff)
-(pose, shape), ``fine`` = layers [cutoff, L) (colour, texture). The first row shows the B_j,
-the first column the A_i, the corner is blank.
-"""
+Row sources A_i and column sources B_j are latents from two seeds. Cell (i, j) is synthesised with A_i's w on every
+layer except a band taken from B_j: ``coarse`` = layers [0, cutoff) (pose, shape), ``fine`` = layers [cutoff, L)
+(colour, texture). The first row shows the B_j, the first column the A_i, the corner is blank."""
 from __future__ import annotations
 
 from typing import Literal
@@ -22,8 +20,7 @@ def style_mix_grid(gen, rows: int = 3, cols: int = 4, seed_rows: int = 0, seed_c
                    cutoff: int | None = None, band: Band = "coarse", psi: float = 1.0) -> torch.Tensor:
     """Images ((rows + 1) * (cols + 1), C, S, S) in row-major order; see the module docstring.
 
-    ``gen`` is a ``ganscape.sampling.GeneratorSampler`` whose G is style-based (``StyleBased``).
-    """
+    ``gen`` is a ``ganscape.sampling.GeneratorSampler`` whose G is style-based (``StyleBased``)."""
     G = gen.G
     if not isinstance(G, StyleBased):
         raise ConfigError(f"style-mix: needs a StyleGAN generator (generator.name=stylegan); this run's generator "
@@ -47,10 +44,7 @@ def style_mix_grid(gen, rows: int = 3, cols: int = 4, seed_rows: int = 0, seed_c
         from_b = from_b if band == "coarse" else ~from_b
         mixed = torch.where(from_b[None, None, :, None], ws_b[None], ws_a[:, None])  # (rows, cols, L, w_dim)
         torch.manual_seed(seed_rows + seed_cols + 1)
-        images_a = G.synthesis(ws_a)
-        images_b = G.synthesis(ws_b)
+        images_a, images_b = G.synthesis(ws_a), G.synthesis(ws_b)
         images = G.synthesis(mixed.reshape(rows * cols, layers, -1)).reshape(rows, cols, *images_a.shape[1:])
-    blank = torch.full_like(images_a[:1], -1.0)
-    top = torch.cat([blank, images_b])
     body = [torch.cat([images_a[i:i + 1], images[i]]) for i in range(rows)]
-    return torch.cat([top, *body])
+    return torch.cat([torch.full_like(images_a[:1], -1.0), images_b, *body])  # blank corner, B_j row, then A_i rows

@@ -10,20 +10,15 @@ from ganscape.interfaces import StyleBased
 from ganscape.registry import ConfigError
 
 
-def supports_truncation(G: nn.Module) -> bool:
-    return isinstance(G, StyleBased)
-
-
 @contextmanager
 def truncation(G: nn.Module, psi: float | None) -> Iterator[nn.Module]:
     """Within the block, G (in eval mode) uses w' = w_avg + psi (w - w_avg) on its first layers.
 
-    ``psi`` None or 1 leaves G untouched; other values need a StyleGAN-style generator.
-    """
+    ``psi`` None or 1 leaves G untouched; other values need a StyleGAN-style generator."""
     if psi is None or psi == 1.0:
         yield G
         return
-    if not supports_truncation(G):
+    if not isinstance(G, StyleBased):
         raise ConfigError(f"--truncation: this generator ({type(G).__name__}) has no tracked w_avg; "
                           "the truncation trick needs generator.name=stylegan")
     if psi < 0:

@@ -32,7 +32,3 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("ganscape: interrupted; run the same command again to resume", file=sys.stderr)
         return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

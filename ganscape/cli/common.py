@@ -7,8 +7,7 @@ from ganscape.registry import ConfigError
 
 
 def add_run_options(p, out: str, checkpoint: bool = True, direction: bool = False) -> None:
-    """``run_dir``, ``--out`` (described by ``out``), ``--checkpoint``, ``--no-ema``, ``--device``
-    (and ``--direction``): the options of every command that reads a run folder."""
+    """``run_dir``, ``--out`` (help ``out``), ``--checkpoint``, ``--no-ema``, ``--device`` (and ``--direction``)."""
     p.add_argument("run_dir")
     p.add_argument("--out", required=True, help=out)
     if checkpoint:

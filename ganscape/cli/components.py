@@ -1,10 +1,5 @@
-"""``ganscape components [--verbose]``: every registered component of every run kind.
-
-With ``--verbose`` each component's options and defaults and its citation are listed, and
-every generator and discriminator is built with its defaults to print its parameter count: at
-the size of its reference definition when it declares one (``reference_shape`` in its
-registry entry), else at the first of ``COUNT_SHAPES`` it supports; z_dim 128, unconditional.
-"""
+"""``ganscape components [--verbose]``: every registered component of every run kind; ``--verbose`` adds options,
+defaults, citations and each architecture's parameter count at its defaults (see ``parameter_count``)."""
 from __future__ import annotations
 
 import inspect
@@ -24,19 +19,16 @@ def register(sub) -> None:
 
 
 def parameter_count(section: str, entry) -> tuple[tuple[int, ...], int, int] | None:
-    """(shape, classes, number of parameters) of an architecture built with its defaults, or None.
-
-    Unconditional first; architectures that are conditional by default are counted with 10 classes.
-    """
+    """(shape, classes, number of parameters) of an architecture built with its defaults and z_dim 128, or None. Shape:
+    ``reference_shape`` of its registry entry when it declares one, else the first of ``COUNT_SHAPES`` it supports;
+    unconditional first, architectures that are conditional by default with 10 classes."""
     from ganscape.models import build_discriminator, build_generator, count_parameters
 
     for shape in filter(None, [entry.meta.get("reference_shape"), *COUNT_SHAPES]):
         for classes in (0, 10):
             try:
-                if section == "generator":
-                    model = build_generator({"name": entry.name}, shape, COUNT_Z_DIM, classes)
-                else:
-                    model = build_discriminator({"name": entry.name}, shape, classes)
+                model = (build_generator({"name": entry.name}, shape, COUNT_Z_DIM, classes) if section == "generator"
+                         else build_discriminator({"name": entry.name}, shape, classes))
             except (ConfigError, ValueError, TypeError):
                 continue
             return tuple(shape), classes, count_parameters(model)
@@ -52,12 +44,10 @@ def print_entry(section: str, registry, entry, verbose: bool, kind: str) -> None
     for opt, param in entry.options(registry.context_args).items():
         default = "required" if param.default is inspect.Parameter.empty else repr(param.default)
         print(f"      {opt} = {default}")
-    if kind == "gan" and section in ("generator", "discriminator"):
-        counted = parameter_count(section, entry)
-        if counted:
-            shape = "x".join(map(str, counted[0]))
-            classes = f", {counted[1]} classes" if counted[1] else ""
-            print(f"      parameters: {counted[2]:,} (defaults, data {shape}, z_dim {COUNT_Z_DIM}{classes})")
+    if kind == "gan" and section in ("generator", "discriminator") and (counted := parameter_count(section, entry)):
+        shape = "x".join(map(str, counted[0]))
+        classes = f", {counted[1]} classes" if counted[1] else ""
+        print(f"      parameters: {counted[2]:,} (defaults, data {shape}, z_dim {COUNT_Z_DIM}{classes})")
 
 
 def run(args) -> int:

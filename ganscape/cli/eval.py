@@ -1,9 +1,6 @@
-"""``ganscape eval RUN_DIR [--metrics default|fid,kid,...] [--n 5000] [--checkpoint N|all]``.
-
-Evaluates a run of any kind (EMA weights when kept; a translation run's a -> b direction
-against data_b) and appends one record per metric value to ``RUN_DIR/results.jsonl``
-(``ganscape.results``): protocol name, value, std, n, extractor fingerprint, step, checkpoint.
-"""
+"""``ganscape eval RUN_DIR``: evaluate a run of any kind (EMA weights when kept; a translation direction against its
+target domain) and append one record per metric value to ``RUN_DIR/results.jsonl`` (``ganscape.results``): protocol
+name, value, std, n, extractor fingerprint, step, checkpoint."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -51,8 +48,7 @@ def metric_options(args) -> dict[str, Any]:
     if args.reference_n is not None:
         positive(args.reference_n, "--reference-n", 2)
     return {"inception_weights": args.inception_weights, "classifier": parse_data(args.classifier, "--classifier"),
-            "reference_n": args.reference_n, "use_cache": not args.no_cache,
-            "device": str(resolve_device(args.device))}
+            "reference_n": args.reference_n, "use_cache": not args.no_cache, "device": str(resolve_device(args.device))}
 
 
 def print_values(values) -> None:

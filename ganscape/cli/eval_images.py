@@ -1,9 +1,6 @@
-"""``ganscape eval-images DIR_OR_NPZ --reference DATA [--metrics ...]``: metrics for any samples.
-
-Samples are a folder of images or an ``.npz`` (key ``x``: images (N,H,W[,C]) uint8 or
-float, or (N, D) vectors); they are resized to the reference data's image size. Results are
-printed, and appended as records (``ganscape.results``, run = the samples path) to ``--out``.
-"""
+"""``ganscape eval-images DIR_OR_NPZ --reference DATA``: metrics for any samples, a folder of images or an ``.npz``
+(key ``x``: images (N,H,W[,C]) uint8 or float, or (N, D) vectors), resized to the reference data's image size. Results
+are printed, and appended as records (``ganscape.results``, run = the samples path) to ``--out``."""
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,9 +1,7 @@
-"""``ganscape interpolate RUN_DIR --out f.png [--rows 4 --steps 8 --mode slerp|linear]``:
-a grid whose rows walk through latent space between two random latents."""
+"""``ganscape interpolate``: a grid whose rows walk through latent space between two random latents."""
 from __future__ import annotations
 
 from ganscape.cli.common import add_run_options
-
 from ganscape.registry import ConfigError
 
 

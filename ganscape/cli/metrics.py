@@ -1,5 +1,4 @@
-"""``ganscape metrics``: every registered metric, its outputs with their direction, what it
-needs, its options and its citation; and the default metric set of each kind of data."""
+"""``ganscape metrics``: every registered metric (outputs, direction, needs, options, citation) and the default sets."""
 from __future__ import annotations
 
 import inspect
@@ -10,26 +9,17 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def rows() -> list[tuple[str, str, str, str, str]]:
-    from ganscape.metrics import METRICS
+def run(args) -> int:
+    from ganscape.metrics import DEFAULT_METRICS, METRICS
 
-    out = []
+    table = [("metric", "outputs", "needs", "options", "citation")]
     for entry in METRICS:
-        outputs = ", ".join(f"{name} ({'higher' if d == 'higher' else 'lower'} is better)"
-                            for name, d in entry.meta["outputs"].items())
+        outputs = ", ".join(f"{name} ({d} is better)" for name, d in entry.meta["outputs"].items())
         options = ", ".join(f"{k}={p.default!r}" for k, p in entry.options().items()
                             if p.default is not inspect.Parameter.empty) or "-"
-        out.append((entry.name, outputs, entry.meta["needs"], options, entry.citation))
-    return out
-
-
-def run(args) -> int:
-    from ganscape.metrics import DEFAULT_METRICS
-
-    table = rows()
-    head = ("metric", "outputs", "needs", "options", "citation")
-    widths = [max(len(r[i]) for r in [head, *table]) for i in range(4)]
-    for row in [head, *table]:
+        table.append((entry.name, outputs, entry.meta["needs"], options, entry.citation))
+    widths = [max(len(r[i]) for r in table) for i in range(4)]
+    for row in table:
         print("  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths)) + "  " + row[4])
     print("\ndefault metric set (`default` in --metrics, eval.metrics and study eval sections):")
     for kind, names in DEFAULT_METRICS.items():

@@ -1,7 +1,4 @@
-"""``ganscape sample RUN_DIR [--checkpoint N] --n 64 [--class K] [--truncation PSI] --out grid.png``:
-draw samples from a run of any kind (``--class`` for conditional generators, ``--truncation``
-for StyleGAN-style ones, ``--direction`` for translation runs, whose samples are translations
-of source-domain images)."""
+"""``ganscape sample RUN_DIR --out grid.png``: samples of any run (a translation run's are translated images)."""
 from __future__ import annotations
 
 from ganscape.cli.common import add_run_options, positive
@@ -25,12 +22,11 @@ def run(args) -> int:
     from ganscape.utils.images import save_samples
 
     positive(args.n, "--n")
-    if args.truncation is not None:
-        sampler = load_generator(args.run_dir, args.checkpoint, not args.no_ema, args.device, "--truncation")
-        with truncation(sampler.G, args.truncation):
-            samples = sampler.sample(args.n, seed=args.seed, labels=args.label)
-    else:
+    if args.truncation is None:
         sampler = load_sampler(args.run_dir, args.checkpoint, not args.no_ema, args.device, args.direction)
+    else:
+        sampler = load_generator(args.run_dir, args.checkpoint, not args.no_ema, args.device, "--truncation")
+    with truncation(sampler.G, args.truncation):  # psi None leaves G untouched
         samples = sampler.sample(args.n, seed=args.seed, labels=args.label)
     save_samples(samples, args.out, sampler.data_meta["info"], title=f"step {sampler.step}")
     print(f"wrote {args.out} ({args.n} samples, step {sampler.step})")

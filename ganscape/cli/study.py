@@ -1,13 +1,10 @@
-"""``ganscape study plan|run|status|report``: sweeps of runs, trained, evaluated and compared.
-
-    ganscape study plan landscape-toy --out studies/toy      # one task per run
-    ganscape study run studies/toy --all --workers 2         # local subprocesses (or --backend ray)
-    ganscape study status studies/toy
-    ganscape study report studies/toy --out report.html      # or report.csv
-"""
+"""``ganscape study plan|run|status|report``: sweeps of runs, trained, evaluated and compared, e.g.
+``study plan landscape-toy --out studies/toy`` (one task per run), ``study run studies/toy --all --workers 2`` (local
+subprocesses, or ``--backend ray``), ``study status studies/toy``, ``study report studies/toy --out report.html`` (or
+``report.csv``)."""
 from __future__ import annotations
 
-from ganscape.registry import ConfigError
+from ganscape.cli.common import positive
 
 
 def register(sub) -> None:
@@ -30,6 +27,8 @@ def register(sub) -> None:
     run.add_argument("--address", default=None, help="ray: address of an existing cluster (default: start a local one)")
     run.add_argument("--num-cpus", type=int, default=None, help="ray: CPUs of the local Ray instance it starts")
     run.add_argument("--skip-failed", action="store_true", help="do not retry tasks that failed before")
+    run.add_argument("--executor", default=None, metavar="MODULE:FUNCTION",
+                     help="local: what executes one task (default: train and evaluate its run)")
     run.set_defaults(func=run_run)
 
     status = cmds.add_parser("status", help="done / running / failed tasks, with errors")
@@ -43,8 +42,7 @@ def register(sub) -> None:
     report.add_argument("--metric", default=None, help="metric to rank runs by (default: the study's report.metrics)")
     report.set_defaults(func=run_report)
 
-    names = cmds.add_parser("list", help="list built-in studies")
-    names.set_defaults(func=run_list)
+    cmds.add_parser("list", help="list built-in studies").set_defaults(func=run_list)
 
 
 def run_plan(args) -> int:
@@ -61,10 +59,10 @@ def run_run(args) -> int:
     from ganscape.studies.store import Store
 
     ids = args.task
+    positive(args.workers, "--workers")
     with Store(args.study_dir, create=False) as store:
-        if ids is not None:
-            for task_id in ids:
-                store.task(task_id)  # raises ConfigError for an unknown id
+        for task_id in ids or ():
+            store.task(task_id)  # raises ConfigError for an unknown id
         requeued = store.requeue(ids, retry_failed=not args.skip_failed)
     if any(requeued.values()):
         print(f"requeued {requeued['interrupted']} interrupted and {requeued['failed']} failed tasks")
@@ -72,10 +70,8 @@ def run_run(args) -> int:
         from ganscape.studies.backends.ray import run_ray
         run_ray(args.study_dir, ids, address=args.address, num_cpus=args.num_cpus)
     else:
-        if args.workers < 1:
-            raise ConfigError(f"--workers: must be >= 1, got {args.workers}")
         from ganscape.studies.backends.local import run_local
-        run_local(args.study_dir, ids, workers=args.workers, threads=args.threads)
+        run_local(args.study_dir, ids, workers=args.workers, threads=args.threads, executor=args.executor)
     with Store(args.study_dir) as store:
         counts = store.counts()
     print(summary(counts))
@@ -91,9 +87,7 @@ def run_status(args) -> int:
     from ganscape.studies.store import Store
 
     with Store(args.study_dir, create=False) as store:
-        tasks = store.tasks()
-        name = store.get_meta("name")
-        counts = store.counts()
+        tasks, name, counts = store.tasks(), store.get_meta("name"), store.counts()
     print(f"study {name}: {summary(counts)}")
     for t in tasks:
         took = f"{t['train_seconds'] + t['eval_seconds']:.1f}s" if t["status"] == "done" else ""
@@ -111,8 +105,7 @@ def run_status(args) -> int:
 def run_report(args) -> int:
     from ganscape.studies.report import write_report
 
-    path = write_report(args.study_dir, args.out, metric=args.metric)
-    print(f"wrote {path}")
+    print(f"wrote {write_report(args.study_dir, args.out, metric=args.metric)}")
     return 0
 
 

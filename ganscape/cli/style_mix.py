@@ -1,5 +1,4 @@
-"""``ganscape style-mix RUN_DIR --out f.png [--rows 3 --cols 4 --cutoff L --band coarse|fine]``:
-a StyleGAN style-mixing grid (row sources x column sources)."""
+"""``ganscape style-mix RUN_DIR --out f.png``: a StyleGAN style-mixing grid (row sources x column sources)."""
 from __future__ import annotations
 
 from ganscape.cli.common import add_run_options

@@ -1,10 +1,6 @@
-"""``ganscape translate RUN_DIR --input DIR --out DIR [--direction a2b|b2a]``: translate image files.
-
-Every image in the input folder is read as the image-folder dataset reads images (converted
-to the model's channels, centre-cropped square, resized to its size), translated, and
-written to the output folder as PNG under the same name. All images are read and checked
-before anything is written.
-"""
+"""``ganscape translate RUN_DIR --input DIR --out DIR``: translate image files, read as the image-folder dataset reads
+them (converted to the model's channels, centre-cropped square, resized to its size), into PNGs of the same names in
+the output folder. All images are read and checked before anything is written."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -47,9 +43,8 @@ def run(args) -> int:
     sampler = require_translation(load_sampler(args.run_dir, args.checkpoint, not args.no_ema, args.device,
                                                args.direction), "translate")
     files, x = read_inputs(Path(args.input), sampler.in_shape)
-    out = sampler.translate(x)
     target = Path(args.out)
-    for path, image in zip(files, out):
+    for path, image in zip(files, sampler.translate(x)):
         save_image(to_uint8(image[None])[0], target / f"{path.stem}.png")
     print(f"translated {len(files)} images ({args.direction}, step {sampler.step}) into {target}")
     return 0

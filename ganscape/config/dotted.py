@@ -1,10 +1,8 @@
-"""Dotted keys (``optim.d.lr``), the merge rule shared by presets, overrides and studies, and
-comparing configs (what changed, which changes a resumed run may make, a hash).
+"""Dotted keys (``optim.d.lr``), the merge rule shared by presets, overrides and studies, and comparing configs (what
+changed, which changes a resumed run may make, a hash).
 
-The merge rule: mappings merge key by key, except that a mapping whose ``name`` changes (a
-component section such as ``loss: {name: hinge}``) is replaced whole, so options of the old
-component never leak into the new one.
-"""
+The merge rule: mappings merge key by key, except that a mapping whose ``name`` changes (a component section such as
+``loss: {name: hinge}``) is replaced whole, so options of the old component never leak into the new one."""
 from __future__ import annotations
 
 import copy
@@ -12,6 +10,7 @@ import hashlib
 import json
 from typing import Any
 
+from ganscape.config.yaml_io import parse_yaml
 from ganscape.registry import ConfigError
 
 # Keys that may change when a run is resumed: the budget, and what is logged, saved or evaluated
@@ -65,8 +64,6 @@ def set_dotted(config: dict[str, Any], key: str, value: Any) -> dict[str, Any]:
 
 def apply_overrides(config: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
     """Apply ``key=value`` strings in order; values are parsed as YAML (``optim.d.betas=[0.0, 0.9]``)."""
-    from ganscape.config.yaml_io import parse_yaml
-
     for text in overrides:
         key, sep, raw = text.partition("=")
         if not sep:

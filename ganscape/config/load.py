@@ -4,11 +4,9 @@
     load_config("my_run.yaml")                         # a file, which may say `base: ring8`
     load_config({"base": "dcgan-digits", "train": {"steps": 500}})
 
-A source may start from another with ``base: PRESET_OR_FILE`` (a relative path is taken from
-the folder of the file that names it); its own keys are merged over the base's. ``description``
-documents a preset and is dropped. Configs of ganscape 0.1 are converted on reading
-(``upgrade_legacy``), so old run folders load.
-"""
+A source may start from another with ``base: PRESET_OR_FILE`` (a relative path is taken from the folder of the file
+that names it); its own keys are merged over the base's. ``description`` documents a preset and is dropped. Configs of
+ganscape 0.1 are converted on reading (``upgrade_legacy``), so old run folders load."""
 from __future__ import annotations
 
 from importlib import resources

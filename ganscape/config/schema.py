@@ -1,11 +1,9 @@
 """What a run config may hold, per run kind.
 
-A run has a ``kind``: ``gan`` (one generator against one discriminator, conditional or not) or
-``translation`` (CycleGAN: two domains, two translators, two patch critics). Each kind has its
-defaults, its *component sections* (``{name: ..., **options}`` mappings whose name is looked up
-in a registry; every other key is checked against the type of its default) and the function
-that builds a run's parts from a resolved config.
-"""
+A run has a ``kind``: ``gan`` (one generator against one discriminator, conditional or not) or ``translation``
+(CycleGAN: two domains, two translators, two patch critics). Each kind has its defaults, its *component sections*
+(``{name: ..., **options}`` mappings whose name is looked up in a registry; every other key is checked against the
+type of its default) and the function that builds a run's parts from a resolved config."""
 from __future__ import annotations
 
 import copy

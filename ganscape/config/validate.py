@@ -1,10 +1,9 @@
-"""The one validation path of run configs: every error names the key, the bad value and the
-valid choices, and is raised before anything is built, trained or written.
+"""The one validation path of run configs: every error names the key, the bad value and the valid choices, and is
+raised before anything is built, trained or written.
 
-Each component validates its own options (``Registry.validate`` and its factory); the rules at
-the end look across sections, at each option's effective value (as written, else the factory's
-default). What needs the data (image sizes, labels) is checked when the parts are built.
-"""
+Each component validates its own options (``Registry.validate`` and its factory); the rules at the end look across
+sections, at each option's effective value (as written, else the factory's default). What needs the data (image
+sizes, labels) is checked when the parts are built."""
 from __future__ import annotations
 
 import inspect

@@ -1,12 +1,10 @@
 """The one YAML reader and writer of ganscape: safe loading with YAML 1.2 core-schema scalars.
 
-PyYAML follows YAML 1.1, where ``1e-4`` is a string (a float needs a dot), ``on``/``no`` are
-booleans and ``010`` is octal. Here plain scalars resolve by the YAML 1.2 core schema only:
-null (``~``, ``null``, empty), ``true``/``false``, ints (``12``, ``010`` = 10, ``0o17``, ``0x1F``),
-floats (``1e-4``, ``.5``, ``.inf``, ``.nan``); everything else (``on``, ``1_000``, dates) is a
-string. Only plain data is built: no Python object tags. The writer quotes every string that a
-YAML 1.1 or 1.2 reader would take for something else.
-"""
+PyYAML follows YAML 1.1, where ``1e-4`` is a string (a float needs a dot), ``on``/``no`` are booleans and ``010`` is
+octal. Here plain scalars resolve by the YAML 1.2 core schema only: null (``~``, ``null``, empty), ``true``/``false``,
+ints (``12``, ``010`` = 10, ``0o17``, ``0x1F``), floats (``1e-4``, ``.5``, ``.inf``, ``.nan``); everything else
+(``on``, ``1_000``, dates) is a string. Only plain data is built: no Python object tags. The writer quotes every string
+that a YAML 1.1 or 1.2 reader would take for something else."""
 from __future__ import annotations
 
 import re
@@ -79,6 +77,6 @@ def read_yaml(path: str | Path) -> Any:
 
 
 def dump_yaml(data: Any, flow: bool | None = None, sort_keys: bool = False) -> str:
-    """YAML that ``parse_yaml`` reads back equal: block style with flow style for leaf
-    collections (``flow`` None), or all-flow / all-block (``flow`` True / False)."""
+    """YAML that ``parse_yaml`` reads back equal: block style with flow style for leaf collections (``flow`` None),
+    or all-flow / all-block (``flow`` True / False)."""
     return yaml.dump(data, Dumper=SafeDumper, sort_keys=sort_keys, default_flow_style=flow, allow_unicode=True)

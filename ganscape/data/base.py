@@ -1,8 +1,7 @@
 """The dataset interface: samples addressable by index, in memory or streamed from files.
 
-A dataset returns float32 samples: images as (C, H, W) in [-1, 1], toy data as (D,)
-vectors. Labels are int64 class ids, or None for unlabelled data.
-"""
+A dataset returns float32 samples: images as (C, H, W) in [-1, 1], toy data as (D,) vectors. Labels are int64 class
+ids, or None for unlabelled data."""
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
@@ -10,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 import torch
+import torch.nn.functional as F
 
 from ganscape.registry import ConfigError, Registry
 
@@ -18,14 +18,9 @@ DATASETS = Registry("dataset")
 
 @dataclass
 class Dataset:
-    """Samples addressable by index.
-
-    Attributes:
-        name: registry name it was built from.
-        shape: shape of one sample, (C, H, W) for images or (D,) for vectors.
-        num_classes: number of label classes, 0 when unlabelled.
-        info: extra facts metrics may need (e.g. toy mixture ``centers`` and ``std``).
-    """
+    """Samples addressable by index: ``name`` (the registry name it was built from), ``shape`` of one
+    sample ((C, H, W) for images or (D,) for vectors), ``num_classes`` (0 when unlabelled) and
+    ``info``, extra facts metrics may need (e.g. toy mixture ``centers`` and ``std``)."""
 
     name: str
     shape: tuple[int, ...]
@@ -65,9 +60,8 @@ class TensorDataset(Dataset):
     def check_finite(self, key: str) -> None:
         bad = ~torch.isfinite(self.x.reshape(len(self.x), -1)).all(dim=1)
         if bool(bad.any()):
-            first = int(bad.nonzero()[0])
             raise ConfigError(f"{key}: the data holds NaN or inf values in {int(bad.sum())} of {len(self.x)} samples "
-                              f"(first: sample {first}); clean the data before training")
+                              f"(first: sample {int(bad.nonzero()[0])}); clean the data before training")
 
 
 class StreamingDataset(Dataset):
@@ -76,8 +70,7 @@ class StreamingDataset(Dataset):
     def __init__(self, name: str, items: Sequence[Any], load: Callable[[Any], tuple[torch.Tensor, int]],
                  shape: tuple[int, ...], num_classes: int = 0, workers: int = 4):
         super().__init__(name, shape, num_classes, {})
-        self.items = list(items)
-        self.load = load
+        self.items, self.load = list(items), load
         self.pool = ThreadPoolExecutor(max_workers=workers)
 
     def __len__(self) -> int:
@@ -99,9 +92,5 @@ def resize_images(x: torch.Tensor, size: int) -> torch.Tensor:
     """Resize a (N, C, H, W) float batch to ``size`` x ``size`` (antialiased bilinear)."""
     if x.shape[-1] == size and x.shape[-2] == size:
         return x
-    out = []
-    for chunk in x.split(4096):
-        out.append(torch.nn.functional.interpolate(
-            chunk, size=(size, size), mode="bilinear", align_corners=False,
-            antialias=size < chunk.shape[-1]))
-    return torch.cat(out)
+    return torch.cat([F.interpolate(chunk, size=(size, size), mode="bilinear", align_corners=False,
+                                    antialias=size < chunk.shape[-1]) for chunk in x.split(4096)])

@@ -7,15 +7,6 @@ from ganscape.data.base import DATASETS, TensorDataset, resize_images
 from ganscape.registry import ConfigError
 
 
-def load_digits_tensors() -> tuple[torch.Tensor, torch.Tensor]:
-    """Return (x, y): x (1797, 1, 8, 8) in [0, 1], y (1797,) int64."""
-    from sklearn.datasets import load_digits
-
-    bunch = load_digits()
-    x = torch.from_numpy(bunch.images).float().div(16.0).unsqueeze(1)
-    return x, torch.from_numpy(bunch.target).long()
-
-
 @DATASETS.register("digits", "scikit-learn 8x8 digits (1,797 real images), upscaled to `size`",
     citation='Alpaydin & Kaynak 1998 (UCI optical digits, via scikit-learn)')
 def digits(size: int = 32, invert: bool = False, rotate: int = 0):
@@ -25,8 +16,12 @@ def digits(size: int = 32, invert: bool = False, rotate: int = 0):
         raise ConfigError(f"size: must be >= 8, got {size}")
     if rotate % 90:
         raise ConfigError(f"rotate: must be a multiple of 90 degrees, got {rotate}")
-    x, y = load_digits_tensors()
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    x = torch.from_numpy(bunch.images).float().div(16.0).unsqueeze(1)  # (1797, 1, 8, 8) in [0, 1]
     x = resize_images(x, size).clamp(0, 1)
+    y = torch.from_numpy(bunch.target).long()
     if invert:
         x = 1 - x
     if rotate:

@@ -15,22 +15,13 @@ from ganscape.data.base import DATASETS, TensorDataset, resize_images
 from ganscape.registry import ConfigError
 from ganscape.utils.io import file_digest
 
-MIRRORS = (
-    "https://ossci-datasets.s3.amazonaws.com/mnist/",
-    "http://yann.lecun.com/exdb/mnist/",
-)
+MIRRORS = ("https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/")
 # Official MD5 checksums of the gzipped IDX files.
-FILES = {
-    "train": (("train-images-idx3-ubyte.gz", "f68b3c2dcbeaaa9fbdd348bbdeb94873"),
-              ("train-labels-idx1-ubyte.gz", "d53e105ee54ea40749a09fcbcd1e9432")),
-    "test": (("t10k-images-idx3-ubyte.gz", "9fb629c4189551a2d022fa330f9573f3"),
-             ("t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c")),
-}
+FILES = {"train": (("train-images-idx3-ubyte.gz", "f68b3c2dcbeaaa9fbdd348bbdeb94873"),
+                   ("train-labels-idx1-ubyte.gz", "d53e105ee54ea40749a09fcbcd1e9432")),
+         "test": (("t10k-images-idx3-ubyte.gz", "9fb629c4189551a2d022fa330f9573f3"),
+                  ("t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c"))}
 DEFAULT_ROOT = os.path.join("~", ".cache", "ganscape", "mnist")
-
-
-def md5(path: Path) -> str:
-    return file_digest(path, "md5")
 
 
 def read_idx(path: Path) -> np.ndarray:
@@ -61,31 +52,26 @@ def download(filename: str, checksum: str, root: Path) -> Path:
         except (urllib.error.URLError, OSError) as err:
             errors.append(f"{mirror}: {err}")
             continue
-        if md5(tmp) != checksum:
-            tmp.unlink()
-            errors.append(f"{mirror}: checksum mismatch")
-            continue
-        os.replace(tmp, target)
-        return target
-    raise ConfigError(
-        f"data.root: could not download MNIST file {filename} (offline?). Tried: "
-        + "; ".join(errors) + f". Put the official IDX .gz files in {root} instead."
-    )
+        if file_digest(tmp, "md5") == checksum:
+            os.replace(tmp, target)
+            return target
+        tmp.unlink()
+        errors.append(f"{mirror}: checksum mismatch")
+    raise ConfigError(f"data.root: could not download MNIST file {filename} (offline?). Tried: "
+                      + "; ".join(errors) + f". Put the official IDX .gz files in {root} instead.")
 
 
 def locate(filename: str, checksum: str, root: Path, fetch: bool) -> Path:
     """Find ``filename`` (gzipped or not) under ``root``; download it if allowed."""
     for candidate in (root / filename, root / filename[:-3]):
         if candidate.exists():
-            if candidate.suffix == ".gz" and md5(candidate) != checksum:
+            if candidate.suffix == ".gz" and file_digest(candidate, "md5") != checksum:
                 raise ConfigError(f"data.root: {candidate} fails its MD5 check (corrupt or not MNIST)")
             return candidate
     if fetch:
         return download(filename, checksum, root)
-    raise ConfigError(
-        f"data.root: MNIST file {filename} not found in {root}; "
-        "set data.root to a folder with the IDX files, or data.download=true"
-    )
+    raise ConfigError(f"data.root: MNIST file {filename} not found in {root}; "
+                      "set data.root to a folder with the IDX files, or data.download=true")
 
 
 @DATASETS.register("mnist", "MNIST from local IDX files (train 60k / test 10k), resized to `size`",
@@ -94,9 +80,8 @@ def mnist(root: str = DEFAULT_ROOT, split: Literal["train", "test"] = "train", s
           download: bool = False, limit: int = 0, per_class: int = 0, seed: int = 0):
     """MNIST digits in [-1, 1], (1, size, size).
 
-    ``limit`` keeps the first N images; ``per_class`` keeps a seeded random N of each
-    class (e.g. 50 for DeLiGAN's 500-image low-data setting).
-    """
+    ``limit`` keeps the first N images; ``per_class`` keeps a seeded random N of each class (e.g. 50 for DeLiGAN's
+    500-image low-data setting)."""
     if split not in FILES:
         raise ConfigError(f"data.split: unknown split {split!r}; valid: {', '.join(FILES)}")
     folder = Path(root).expanduser()

@@ -9,10 +9,9 @@ from ganscape.data.base import Dataset
 class EpochSampler:
     """Deterministic shuffled batches: batch ``k`` depends only on (seed, k).
 
-    Each epoch is a fresh permutation seeded by ``(seed, epoch)``; the incomplete last
-    batch of an epoch is dropped. Because nothing but the batch counter is state,
-    resuming at step k replays exactly the batches an uninterrupted run would see.
-    """
+    Each epoch is a fresh permutation seeded by ``(seed, epoch)``; the incomplete last batch of an epoch is dropped.
+    Because nothing but the batch counter is state, resuming at step k replays exactly the batches an uninterrupted
+    run would see."""
 
     def __init__(self, size: int, batch_size: int, seed: int):
         if batch_size > size:

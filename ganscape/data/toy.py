@@ -1,8 +1,7 @@
 """2-D Gaussian mixtures used to study mode collapse.
 
-Settings follow PacGAN (Lin et al. 2018): the ring is 8 Gaussians on a circle, the grid
-25 Gaussians on {-4, -2, 0, 2, 4}^2. Centres and std are exposed in ``info`` so mode
-metrics use exactly the mixture the data came from.
+Settings follow PacGAN (Lin et al. 2018): the ring is 8 Gaussians on a circle, the grid 25 Gaussians on
+{-4, -2, 0, 2, 4}^2. Centres and std are exposed in ``info`` so mode metrics use exactly the mixture the data came from.
 """
 from __future__ import annotations
 
@@ -36,8 +35,7 @@ def mixture(name: str, centers: torch.Tensor, std: float, n: int, seed: int) -> 
     gen = torch.Generator().manual_seed(seed)
     labels = torch.randint(len(centers), (n,), generator=gen)
     x = centers[labels] + std * torch.randn(n, 2, generator=gen)
-    info = {"centers": centers, "std": float(std)}
-    return TensorDataset(name, x, labels, num_classes=len(centers), info=info)
+    return TensorDataset(name, x, labels, num_classes=len(centers), info={"centers": centers, "std": float(std)})
 
 
 @DATASETS.register("ring8", "8 Gaussians on a circle (PacGAN: radius 1, std 0.01)",

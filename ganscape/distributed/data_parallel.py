@@ -10,10 +10,8 @@ from ganscape.registry import ConfigError
 
 
 def init_from_env() -> bool:
-    """Join the process group described by torchrun's environment (``WORLD_SIZE`` > 1).
-
-    Returns whether this process is part of a multi-process run.
-    """
+    """Join the process group described by torchrun's environment (``WORLD_SIZE`` > 1); returns whether
+    this process is part of a multi-process run."""
     if dist.is_initialized():
         return dist.get_world_size() > 1
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
@@ -27,9 +25,7 @@ def init_from_env() -> bool:
 
 def world() -> tuple[int, int]:
     """(rank, world size); (0, 1) outside a process group."""
-    if not dist.is_initialized():
-        return 0, 1
-    return dist.get_rank(), dist.get_world_size()
+    return (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
 
 
 def is_main_process() -> bool:

@@ -1,17 +1,13 @@
 """The FID Inception-v3 network (the TF 2015-12-05 graph as ported by pytorch-fid), weights from a file.
 
-Layout: torchvision's Inception-v3 with the FID variants of its blocks — the average
-pools inside Mixed_5b-d (A), Mixed_6b-e (C) and Mixed_7b (E_1) exclude padding
-(``count_include_pad=False``) and Mixed_7c (E_2) uses a max pool in its pool branch.
-Preprocessing: images in [0, 1] -> bilinear resize to 299 x 299 (align_corners=False)
--> 2x - 1. Features: the 2048-d global average pool; logits: the 1008-way ``fc`` when
-the weights file holds it (for Inception Score).
+Layout: torchvision's Inception-v3 with the FID variants of its blocks — the average pools inside Mixed_5b-d (A),
+Mixed_6b-e (C) and Mixed_7b (E_1) exclude padding (``count_include_pad=False``) and Mixed_7c (E_2) uses a max pool
+in its pool branch. Preprocessing: images in [0, 1] -> bilinear resize to 299 x 299 (align_corners=False) -> 2x - 1.
+Features: the 2048-d global average pool; logits: the 1008-way ``fc`` when the weights file holds it (Inception Score).
 
-Module names equal torchvision's / pytorch-fid's state-dict keys (``Conv2d_1a_3x3.conv.weight``,
-``Mixed_7c.branch_pool.bn.running_var``, ``fc.weight``, ...), so pytorch-fid's
-``pt_inception-2015-12-05-*.pth`` loads directly (with ``weights_only=True``); a
-safetensors file with the same keys also works. Nothing is downloaded.
-"""
+Module names equal torchvision's / pytorch-fid's state-dict keys (``Conv2d_1a_3x3.conv.weight``, ``fc.weight``,
+``Mixed_7c.branch_pool.bn.running_var``, ...), so pytorch-fid's ``pt_inception-2015-12-05-*.pth`` loads directly
+(with ``weights_only=True``); a safetensors file with the same keys also works. Nothing is downloaded."""
 from __future__ import annotations
 
 import os
@@ -59,12 +55,9 @@ class InceptionA(nn.Module):
         self.branch_pool = BasicConv2d(cin, pool_features, 1)
 
     def forward(self, x):
-        return torch.cat([
-            self.branch1x1(x),
-            self.branch5x5_2(self.branch5x5_1(x)),
-            self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x))),
-            self.branch_pool(avg_pool_exclusive(x)),
-        ], 1)
+        return torch.cat([self.branch1x1(x), self.branch5x5_2(self.branch5x5_1(x)),
+                          self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x))),
+                          self.branch_pool(avg_pool_exclusive(x))], 1)
 
 
 class InceptionB(nn.Module):
@@ -78,11 +71,8 @@ class InceptionB(nn.Module):
         self.branch3x3dbl_3 = BasicConv2d(96, 96, 3, stride=2)
 
     def forward(self, x):
-        return torch.cat([
-            self.branch3x3(x),
-            self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x))),
-            F.max_pool2d(x, 3, stride=2),
-        ], 1)
+        return torch.cat([self.branch3x3(x), self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x))),
+                          F.max_pool2d(x, 3, stride=2)], 1)
 
 
 class InceptionC(nn.Module):
@@ -105,12 +95,8 @@ class InceptionC(nn.Module):
         dbl = x
         for i in range(1, 6):
             dbl = getattr(self, f"branch7x7dbl_{i}")(dbl)
-        return torch.cat([
-            self.branch1x1(x),
-            self.branch7x7_3(self.branch7x7_2(self.branch7x7_1(x))),
-            dbl,
-            self.branch_pool(avg_pool_exclusive(x)),
-        ], 1)
+        return torch.cat([self.branch1x1(x), self.branch7x7_3(self.branch7x7_2(self.branch7x7_1(x))), dbl,
+                          self.branch_pool(avg_pool_exclusive(x))], 1)
 
 
 class InceptionD(nn.Module):
@@ -150,20 +136,15 @@ class InceptionE(nn.Module):
         b3 = self.branch3x3_1(x)
         dbl = self.branch3x3dbl_2(self.branch3x3dbl_1(x))
         pooled = F.max_pool2d(x, 3, stride=1, padding=1) if self.max_pool else avg_pool_exclusive(x)
-        return torch.cat([
-            self.branch1x1(x),
-            torch.cat([self.branch3x3_2a(b3), self.branch3x3_2b(b3)], 1),
-            torch.cat([self.branch3x3dbl_3a(dbl), self.branch3x3dbl_3b(dbl)], 1),
-            self.branch_pool(pooled),
-        ], 1)
+        return torch.cat([self.branch1x1(x), self.branch3x3_2a(b3), self.branch3x3_2b(b3),
+                          self.branch3x3dbl_3a(dbl), self.branch3x3dbl_3b(dbl), self.branch_pool(pooled)], 1)
 
 
 def preprocess(x: torch.Tensor) -> torch.Tensor:
     """(B, 3, H, W) in [0, 1] -> (B, 3, 299, 299) in [-1, 1] (bilinear, align_corners=False)."""
     if x.ndim != 4 or x.shape[1] != 3:
         raise ValueError(f"FID Inception takes (B, 3, H, W) images, got shape {tuple(x.shape)}")
-    x = F.interpolate(x.float(), size=(FID_SIZE, FID_SIZE), mode="bilinear", align_corners=False)
-    return 2 * x - 1
+    return 2 * F.interpolate(x.float(), size=(FID_SIZE, FID_SIZE), mode="bilinear", align_corners=False) - 1
 
 
 class FIDInceptionV3(nn.Module):
@@ -197,10 +178,8 @@ class FIDInceptionV3(nn.Module):
     def pool(self, x01: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) in [0, 1] -> (B, 2048) pool3 features."""
         h = preprocess(x01.to(next(self.parameters()).device))
-        h = self.Conv2d_2b_3x3(self.Conv2d_2a_3x3(self.Conv2d_1a_3x3(h)))
-        h = F.max_pool2d(h, 3, stride=2)
-        h = self.Conv2d_4a_3x3(self.Conv2d_3b_1x1(h))
-        h = F.max_pool2d(h, 3, stride=2)
+        h = F.max_pool2d(self.Conv2d_2b_3x3(self.Conv2d_2a_3x3(self.Conv2d_1a_3x3(h))), 3, stride=2)
+        h = F.max_pool2d(self.Conv2d_4a_3x3(self.Conv2d_3b_1x1(h)), 3, stride=2)
         for name in ("5b", "5c", "5d", "6a", "6b", "6c", "6d", "6e", "7a", "7b", "7c"):
             h = getattr(self, f"Mixed_{name}")(h)
         return F.adaptive_avg_pool2d(h, 1).flatten(1)
@@ -236,12 +215,9 @@ def map_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Strip ``module.``/``model.`` prefixes; drop AuxLogits and BN ``num_batches_tracked``."""
     out = {}
     for key, value in state.items():
-        for prefix in ("module.", "model."):
-            if key.startswith(prefix):
-                key = key[len(prefix):]
-        if key.startswith("AuxLogits.") or key.endswith("num_batches_tracked"):
-            continue
-        out[key] = value
+        key = key.removeprefix("module.").removeprefix("model.")
+        if not (key.startswith("AuxLogits.") or key.endswith("num_batches_tracked")):
+            out[key] = value
     return out
 
 

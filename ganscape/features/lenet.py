@@ -1,23 +1,20 @@
 """A small LeNet-style digit classifier that ganscape trains itself: no download.
 
-It supplies class logits (Inception Score, modified IS, Stacked-MNIST mode counts) and
-its 128-d penultimate activations (FID, KID, precision/recall) for digit images.
+It supplies class logits (Inception Score, modified IS, Stacked-MNIST mode counts) and its 128-d penultimate
+activations (FID, KID, precision/recall) for digit images.
 
-Protocol: the classifier is trained on a labelled digit dataset (a ``data`` config
-section, e.g. MNIST or scikit-learn digits) at 28 x 28. A fixed seeded permutation holds
-out ``holdout`` (20%) of that data for the reported accuracy and trains on the rest; with
-only the MNIST *test* split available that is 8,000 training and 2,000 held-out images.
-Weights are cached under ``$GANSCAPE_CACHE/classifiers`` (default ``~/.cache/ganscape``)
-in a safetensors file whose name holds a hash of the data tensors, the training
-settings and ``CODE_VERSION``, so a change of any of them trains a new classifier.
-"""
+Protocol: the classifier is trained on a labelled digit dataset (a ``data`` config section, e.g. MNIST or
+scikit-learn digits) at 28 x 28. A fixed seeded permutation holds out ``holdout`` (20%) of that data for the
+reported accuracy and trains on the rest; with only the MNIST *test* split available that is 8,000 training and
+2,000 held-out images. Weights are cached under ``$GANSCAPE_CACHE/classifiers`` (default ``~/.cache/ganscape``) in a
+safetensors file whose name holds a hash of the data tensors, the training settings and ``CODE_VERSION``, so a
+change of any of them trains a new classifier."""
 from __future__ import annotations
 
 import hashlib
 import json
 import logging
 import os
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -105,8 +102,7 @@ def classifier_section(section: dict[str, Any]) -> dict[str, Any]:
 
 
 def data_hash(x: torch.Tensor, y: torch.Tensor) -> str:
-    digest = hashlib.sha256()
-    digest.update(x.contiguous().numpy().tobytes())
+    digest = hashlib.sha256(x.contiguous().numpy().tobytes())
     digest.update(y.contiguous().numpy().tobytes())
     return digest.hexdigest()
 
@@ -125,12 +121,6 @@ def load_labelled(section: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor, 
     return to_input(x), y, ds.num_classes
 
 
-def split_indices(n: int, holdout: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
-    n_test = int(round(n * holdout))
-    return perm[n_test:], perm[:n_test]
-
-
 def random_shift(x: torch.Tensor, shift: int, gen: torch.Generator) -> torch.Tensor:
     """Translate each image by up to ``shift`` pixels (zero = background -1 padding)."""
     if not shift:
@@ -143,32 +133,27 @@ def random_shift(x: torch.Tensor, shift: int, gen: torch.Generator) -> torch.Ten
 def train_net(x: torch.Tensor, y: torch.Tensor, classes: int, recipe: dict[str, Any]) -> DigitNet:
     """Adam on cross-entropy for ``recipe['steps']`` batches; all randomness from local seeds.
 
-    Runs on one thread: for a net this small, more threads on a busy CPU only add overhead.
-    """
+    Runs on one thread: for a net this small, more threads on a busy CPU only add overhead."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        return _train(x, y, classes, recipe)
+        gen = torch.Generator().manual_seed(recipe["seed"])
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(recipe["seed"])
+            net = DigitNet(classes)
+        opt = torch.optim.Adam(net.parameters(), lr=recipe["lr"])
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, recipe["steps"])
+        net.train()
+        for _ in range(recipe["steps"]):
+            idx = torch.randint(len(x), (recipe["batch_size"],), generator=gen)
+            loss = F.cross_entropy(net(random_shift(x[idx], recipe["shift"], gen)), y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+        return net.eval()
     finally:
         torch.set_num_threads(threads)
-
-
-def _train(x: torch.Tensor, y: torch.Tensor, classes: int, recipe: dict[str, Any]) -> DigitNet:
-    gen = torch.Generator().manual_seed(recipe["seed"])
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(recipe["seed"])
-        net = DigitNet(classes)
-    opt = torch.optim.Adam(net.parameters(), lr=recipe["lr"])
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, recipe["steps"])
-    net.train()
-    for _ in range(recipe["steps"]):
-        idx = torch.randint(len(x), (recipe["batch_size"],), generator=gen)
-        loss = F.cross_entropy(net(random_shift(x[idx], recipe["shift"], gen)), y[idx])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-    return net.eval()
 
 
 @torch.no_grad()
@@ -183,8 +168,7 @@ def digit_classifier(dataset_section: dict[str, Any], cache_dir: str | os.PathLi
                      recipe: dict[str, Any] | None = None, device: str | torch.device = "cpu") -> DigitClassifier:
     """The classifier for a digit dataset: loaded from the cache, or trained once and cached.
 
-    ``recipe`` overrides training settings (tests use fewer steps); it is part of the hash.
-    """
+    ``recipe`` overrides training settings (tests use fewer steps); it is part of the hash."""
     from safetensors.torch import load_file, save_file
 
     section = classifier_section(dataset_section)
@@ -204,7 +188,9 @@ def digit_classifier(dataset_section: dict[str, Any], cache_dir: str | os.PathLi
                      tag, path.name, meta["accuracy"], meta["test"])
             return DigitClassifier(net, tag, meta["accuracy"], fingerprint).to(device)
         log.warning("classifier cache %s was built with other settings; retraining", path)
-    train_idx, test_idx = split_indices(len(x), recipe["holdout"], recipe["seed"])
+    perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(recipe["seed"]))
+    n_test = int(round(len(x) * recipe["holdout"]))
+    train_idx, test_idx = perm[n_test:], perm[:n_test]
     log.info("training the %s digit classifier on %d images (once; cached in %s)", tag, len(train_idx), path.parent)
     net = train_net(x[train_idx], y[train_idx], classes, recipe)
     acc = accuracy(net, x[test_idx], y[test_idx])

@@ -1,11 +1,9 @@
 """The objective interface: how critic scores become D and G losses.
 
-An objective sees raw critic scores (logits) for a real and a fake batch:
-``d_loss(real, fake)`` and ``g_loss(fake, real)``, both (B,) -> scalar. Objectives whose
-generator loss needs D(real) (relativistic ones) set ``uses_real_in_g``; the trainer then
-scores a fresh real batch in the G step. ``critic_scores`` is the one place that calls the
-critic, so a pair critic (Turing-test GAN) can override how scores are produced.
-"""
+An objective sees raw critic scores (logits) for a real and a fake batch: ``d_loss(real, fake)`` and
+``g_loss(fake, real)``, both (B,) -> scalar. Objectives whose generator loss needs D(real) (relativistic ones) set
+``uses_real_in_g``; the trainer then scores a fresh real batch in the G step. ``critic_scores`` is the one place
+that calls the critic, so a pair critic (Turing-test GAN) can override how scores are produced."""
 from __future__ import annotations
 
 import torch

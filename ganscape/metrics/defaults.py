@@ -1,5 +1,4 @@
-"""The default metric set of each kind of data, used alike by ``ganscape eval``, evaluation
-during training and studies wherever the metric list says ``default``."""
+"""The default metric set of each kind of data: what ``default`` means in eval, training and study metric lists."""
 from __future__ import annotations
 
 from typing import Any

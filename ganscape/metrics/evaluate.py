@@ -1,11 +1,9 @@
 """Runners: evaluate samples, a sampler (any trained run) or a run folder on a list of metrics.
 
-Every runner returns ``MetricValue``s (``ganscape.results``): a protocol name, the value, its
-std where the metric has one, the sample count and the feature extractor's fingerprint.
-"""
+Every runner returns ``MetricValue``s (``ganscape.results``): a protocol name, the value, its std where the metric has
+one, the sample count and the feature extractor's fingerprint."""
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any, Callable
 
@@ -18,7 +16,6 @@ from ganscape.metrics.registry import Inputs, Metric, build_metric
 from ganscape.registry import ConfigError
 from ganscape.results import MetricValue, Record
 
-log = logging.getLogger(__name__)
 SampleFn = Callable[[int], torch.Tensor]
 
 
@@ -95,8 +92,7 @@ def feature_values(specs: list[Metric], ext: Extractor, x: torch.Tensor, n: int,
     fake_f, fake_p = extract(ext, x, batch, want_features, want_probs)
     real_f = None
     if want_features:
-        real_f, _ = reference_features(reference, reference_n or n, ext, seed=0, cache_dir=cache_dir,
-                                       use_cache=use_cache)
+        real_f, _ = reference_features(reference, reference_n or n, ext, cache_dir=cache_dir, use_cache=use_cache)
     inputs = Inputs(fake_features=fake_f, real_features=real_f, fake_probs=fake_p)
     return [v for m in specs for v in values_of(m, m.compute(inputs), n, ext.tag, ext.fingerprint)]
 
@@ -108,22 +104,18 @@ def digit_reference(reference: dict[str, Any], classifier: dict[str, Any] | None
     if reference.get("name") in ("mnist", "digits"):
         return reference
     if "mnist" in str(reference.get("name")):
-        section = {"name": "mnist", "split": reference.get("split", "train")}
-        if "root" in reference:
-            section["root"] = reference["root"]
-        return section
+        root = {"root": reference["root"]} if "root" in reference else {}
+        return {"name": "mnist", "split": reference.get("split", "train"), **root}
     raise ConfigError(f"stacked_modes: cannot tell which digit data to train the classifier on for "
                       f"reference {reference.get('name')!r}; pass classifier={{name: mnist, root: ...}}")
 
 
 def evaluate_sampler(sampler, metrics: list, n: int, reference: dict[str, Any] | None = None,
                      extractor: str = "auto", seed: int = 0, **options: Any) -> list[MetricValue]:
-    """Evaluate a sampler (``ganscape.sampling``): a GAN's generator or a translation direction.
-
-    ``reference`` is a data section (default: the sampler's own, the target domain for
-    translations). Options: ``reference_n`` (default n), ``inception_weights``, ``classifier``
-    (data section of the digit classifier), ``cache_dir``, ``use_cache``, ``batch``, ``device``.
-    """
+    """Evaluate a sampler (``ganscape.sampling``): a GAN's generator or a translation direction. ``reference`` is a
+    data section (default: the sampler's own, the target domain for translations). Options: ``reference_n`` (default
+    n), ``inception_weights``, ``classifier`` (data section of the digit classifier), ``cache_dir``, ``use_cache``,
+    ``batch``, ``device``."""
     if n < 2:
         raise ConfigError(f"--n: need at least 2 samples, got {n}")
     options.setdefault("device", str(sampler.device))

@@ -1,10 +1,8 @@
 """Inception Score (Salimans et al. 2016) from class probabilities.
 
-IS = exp(E_x KL(p(y|x) || p(y))), with p(y) the mean of p(y|x) over the chunk. The N
-samples are split into ``splits`` contiguous chunks (``numpy.array_split``); the score is
-computed per chunk and reported as (mean, std) with the population std (ddof=0), as in
-the original TensorFlow code. float64; terms with p(y|x) = 0 contribute 0.
-"""
+IS = exp(E_x KL(p(y|x) || p(y))), with p(y) the mean of p(y|x) over the chunk. The N samples are split into ``splits``
+contiguous chunks (``numpy.array_split``); the score is computed per chunk and reported as (mean, std) with the
+population std (ddof=0), as in the original TensorFlow code. float64; terms with p(y|x) = 0 contribute 0."""
 from __future__ import annotations
 
 import numpy as np

@@ -1,10 +1,9 @@
 """Mode metrics for 2-D Gaussian mixtures (PacGAN / VEEGAN protocol).
 
-A sample is *high quality* if it lies within ``3 * std`` of its nearest centre; a mode is
-*captured* if it is the nearest centre of at least one high-quality sample. The reverse
-KL is KL(p_gen || uniform) over the modes, where p_gen is the histogram of nearest centres
-of the high-quality samples (natural log; 0 for a perfect match, log(M) for one mode).
-"""
+A sample is *high quality* if it lies within ``3 * std`` of its nearest centre; a mode is *captured* if it is the
+nearest centre of at least one high-quality sample. The reverse KL is KL(p_gen || uniform) over the modes, where p_gen
+is the histogram of nearest centres of the high-quality samples (natural log; 0 for a perfect match, log(M) for one
+mode)."""
 from __future__ import annotations
 
 import math
@@ -15,29 +14,23 @@ import torch
 def toy_mode_metrics(samples: torch.Tensor, centers: torch.Tensor, std: float, threshold: float = 3.0) -> dict[str, float]:
     """samples (N, 2), centers (M, 2) -> {"modes": captured count, "hq_share": fraction in
     [0, 1], "reverse_kl": nats}. With no high-quality sample ``reverse_kl`` is inf."""
-    samples = samples.detach().double().cpu()
-    centers = centers.detach().double().cpu()
-    dist = torch.cdist(samples, centers)
-    nearest_dist, nearest = dist.min(dim=1)
+    samples, centers = samples.detach().double().cpu(), centers.detach().double().cpu()
+    nearest_dist, nearest = torch.cdist(samples, centers).min(dim=1)
     hq = nearest_dist <= threshold * std
     counts = torch.bincount(nearest[hq], minlength=len(centers)).double()
-    captured = int((counts > 0).sum())
     if counts.sum() == 0:
         reverse_kl = math.inf
     else:
         p = counts / counts.sum()
         nz = p > 0
         reverse_kl = float((p[nz] * torch.log(p[nz] * len(centers))).sum())
-    return {"modes": captured, "hq_share": float(hq.double().mean()), "reverse_kl": reverse_kl}
+    return {"modes": int((counts > 0).sum()), "hq_share": float(hq.double().mean()), "reverse_kl": reverse_kl}
 
 
 def stacked_mode_metrics(digits: torch.Tensor, num_digits: int = 3, classes: int = 10) -> dict[str, float]:
-    """Stacked MNIST modes (VEEGAN / PacGAN protocol).
-
-    digits (N, num_digits) predicted digit per channel -> {"modes": number of distinct
-    digit tuples seen (of classes**num_digits = 1000), "kl": KL(p_gen || uniform) over all
-    1000 modes in nats, p_gen the histogram of the N tuples}.
-    """
+    """Stacked MNIST modes (VEEGAN / PacGAN protocol): digits (N, num_digits), the predicted digit per channel ->
+    {"modes": number of distinct digit tuples seen (of classes**num_digits = 1000), "kl": KL(p_gen || uniform) over all
+    1000 modes in nats, p_gen the histogram of the N tuples}."""
     digits = torch.as_tensor(digits).long().cpu()
     if digits.ndim != 2 or digits.shape[1] != num_digits:
         raise ValueError(f"need (N, {num_digits}) digit predictions, got shape {tuple(digits.shape)}")
@@ -47,5 +40,4 @@ def stacked_mode_metrics(digits: torch.Tensor, num_digits: int = 3, classes: int
     counts = torch.bincount(mode, minlength=total).double()
     p = counts / counts.sum()
     nz = p > 0
-    kl = float((p[nz] * torch.log(p[nz] * total)).sum())
-    return {"modes": int(nz.sum()), "kl": kl}
+    return {"modes": int(nz.sum()), "kl": float((p[nz] * torch.log(p[nz] * total)).sum())}

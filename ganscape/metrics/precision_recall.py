@@ -9,38 +9,30 @@ With M fakes f_j, N reals r_i and strict inequalities::
     density   = 1/(5 M) sum_j sum_i 1[||f_j - r_i|| < rad_5(r_i)]
     coverage  = 1/N sum_i 1[min_j ||r_i - f_j|| < rad_5(r_i)]
 
-Euclidean distances in float64, computed in row chunks so 10k x 10k never sits in memory.
-"""
+Euclidean distances in float64, computed in row chunks so 10k x 10k never sits in memory."""
 from __future__ import annotations
 
 import numpy as np
 import torch
 
 
-def _chunks(n: int, size: int):
-    for start in range(0, n, size):
-        yield slice(start, min(start + size, n))
+def _chunks(n: int, size: int) -> list[slice]:
+    return [slice(start, min(start + size, n)) for start in range(0, n, size)]
 
 
 def kth_neighbour_radii(x: torch.Tensor, ks: tuple[int, ...], chunk: int = 1024) -> dict[int, torch.Tensor]:
     """Distance of each row of x to its k-th nearest other row, for each k in ``ks``."""
-    ks = tuple(sorted(set(ks)))
     if x.shape[0] <= max(ks):
         raise ValueError(f"need more than k={max(ks)} samples for k-NN radii, got {x.shape[0]}")
-    out = {k: [] for k in ks}
-    for sl in _chunks(x.shape[0], chunk):
-        d = torch.cdist(x[sl], x)
-        # k+1 smallest: the sample itself sits at distance 0
-        small = torch.topk(d, max(ks) + 1, dim=1, largest=False).values
-        for k in ks:
-            out[k].append(small[:, k])
-    return {k: torch.cat(v) for k, v in out.items()}
+    # the max(ks)+1 smallest distances of each row: the sample itself sits at distance 0
+    small = torch.cat([torch.topk(torch.cdist(x[sl], x), max(ks) + 1, dim=1, largest=False).values
+                       for sl in _chunks(x.shape[0], chunk)])
+    return {k: small[:, k] for k in ks}
 
 
 def prdc(real, fake, k_pr: int = 3, k_dc: int = 5, chunk: int = 1024) -> dict[str, float]:
     """real (N, D), fake (M, D) features -> {"precision", "recall", "density", "coverage"}."""
-    r = torch.as_tensor(np.asarray(real), dtype=torch.float64)
-    f = torch.as_tensor(np.asarray(fake), dtype=torch.float64)
+    r, f = (torch.as_tensor(np.asarray(a), dtype=torch.float64) for a in (real, fake))
     if r.ndim != 2 or f.ndim != 2 or r.shape[1] != f.shape[1]:
         raise ValueError(f"need (N, D) real and fake features with equal D, got {tuple(r.shape)} and {tuple(f.shape)}")
     real_rad = kth_neighbour_radii(r, (k_pr, k_dc), chunk)
@@ -56,15 +48,5 @@ def prdc(real, fake, k_pr: int = 3, k_dc: int = 5, chunk: int = 1024) -> dict[st
         density_count += inside_dc.sum(dim=0)
         covered[sl] = inside_dc.any(dim=1)
         recalled[sl] = (d < fake_rad[None, :]).any(dim=1)
-    return {
-        "precision": float(in_real_pr.double().mean()),
-        "recall": float(recalled.double().mean()),
-        "density": float(density_count.sum() / (k_dc * f.shape[0])),
-        "coverage": float(covered.double().mean()),
-    }
-
-
-def precision_recall(real, fake, k: int = 3) -> tuple[float, float]:
-    """Improved precision and recall with k-NN manifolds (k=3)."""
-    out = prdc(real, fake, k_pr=k, k_dc=k)
-    return out["precision"], out["recall"]
+    return {"precision": float(in_real_pr.double().mean()), "recall": float(recalled.double().mean()),
+            "density": float(density_count.sum() / (k_dc * f.shape[0])), "coverage": float(covered.double().mean())}

@@ -1,11 +1,9 @@
 """Reference (real-data) features, cached on disk.
 
-An entry is keyed by the dataset section (which includes its split), the number of
-reference samples and their selection seed, the extractor (tag and weights fingerprint),
-a hash of the selected data and ``CACHE_VERSION``. The key is hashed into the file name
-*and* stored inside the file; on load the stored key must equal the expected one, so an
-entry built with other settings is never silently reused (it is rebuilt instead).
-"""
+An entry is keyed by the dataset section (which includes its split), the number of reference samples and their
+selection seed, the extractor (tag and weights fingerprint), a hash of the selected data and ``CACHE_VERSION``. The key
+is hashed into the file name *and* stored inside the file; on load the stored key must equal the expected one, so an
+entry built with other settings is never silently reused (it is rebuilt instead)."""
 from __future__ import annotations
 
 import hashlib
@@ -34,8 +32,7 @@ def reference_samples(section: dict[str, Any], n: int, seed: int = 0) -> torch.T
         idx = torch.arange(len(ds))
     else:
         idx = torch.randperm(len(ds), generator=torch.Generator().manual_seed(seed))[:n].sort().values
-    x = torch.cat([ds.get(chunk)[0] for chunk in idx.split(2048)])
-    return x
+    return torch.cat([ds.get(chunk)[0] for chunk in idx.split(2048)])
 
 
 def cache_key(section: dict[str, Any], x: torch.Tensor, seed: int, extractor: Extractor) -> dict[str, Any]:
@@ -73,14 +70,11 @@ def reference_features(section: dict[str, Any], n: int, extractor: Extractor, se
     x = reference_samples(section, n, seed)
     key = cache_key(section, x, seed, extractor)
     path = cache_file(key, cache_dir)
-    if use_cache:
-        cached = read_entry(path, key)
-        if cached is not None:
-            return cached, key
+    if use_cache and (cached := read_entry(path, key)) is not None:
+        return cached, key
     features, _ = extract(extractor, x)
     if use_cache:
         blob = np.frombuffer(json.dumps(key, sort_keys=True, default=str).encode(), dtype=np.uint8)
-        with atomic_path(path) as tmp:
-            with open(tmp, "wb") as fh:
-                np.savez(fh, features=features, key=blob)
+        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, features=features, key=blob)
     return features, key

@@ -1,17 +1,15 @@
 """The metric registry: every metric describes itself, and its results carry their protocol.
 
-Each registration names the metric's outputs with their direction (``higher`` or ``lower`` is
-better), what it needs (``features``, class ``probs``, toy mixture ``centers``, a ``stacked``
-digit classifier) and the paper it follows; ``ganscape metrics`` prints the table. A
-configured metric computes ``{output: (value, std or None)}``; each output becomes one
-``MetricValue`` whose name carries the protocol::
+Each registration names the metric's outputs with their direction (``higher`` or ``lower`` is better), what it needs
+(``features``, class ``probs``, toy mixture ``centers``, a ``stacked`` digit classifier) and the paper it follows;
+``ganscape metrics`` prints the table. A configured metric computes ``{output: (value, std or None)}``; each output
+becomes one ``MetricValue`` whose name carries the protocol::
 
     {output}{n}_{extractor}[_{option}{value} ...]     e.g. fid5k_lenet-digits, kid2k_inception_subsets50
 
-``n`` is the number of generated samples (``5k`` for 5000), ``extractor`` the feature network
-and its training data (``lenet-mnist``, ``inception``, ``raw``, ``toy``), and options that
-differ from their defaults are appended, so results of different protocols never share a name.
-"""
+``n`` is the number of generated samples (``5k`` for 5000), ``extractor`` the feature network and its training data
+(``lenet-mnist``, ``inception``, ``raw``, ``toy``), and options that differ from their defaults are appended, so results
+of different protocols never share a name."""
 from __future__ import annotations
 
 import inspect
@@ -51,11 +49,8 @@ class Inputs:
 
 @dataclass
 class Metric:
-    """A configured metric: ``compute(inputs) -> {output: (value, std or None)}``.
-
-    ``n`` fixes the sample count (the toy protocol uses 2500 whatever ``--n`` says);
-    ``options`` are the non-default options, which go into the result names.
-    """
+    """A configured metric: ``compute(inputs) -> {output: (value, std or None)}``. ``n`` fixes the sample count (the
+    toy protocol uses 2500 whatever ``--n`` says); ``options``, the non-default options, go into the result names."""
 
     name: str
     needs: Needs
@@ -77,6 +72,12 @@ def format_n(n: int) -> str:
 def non_default(factory: Callable, values: dict[str, Any]) -> dict[str, Any]:
     params = inspect.signature(factory).parameters
     return {k: v for k, v in values.items() if params[k].default != v}
+
+
+def prdc_outputs(i: Inputs, k: int, *names: str) -> Outputs:
+    """The named outputs of ``precision_recall.prdc`` with k_pr = k_dc = k (``pr`` and ``dc``)."""
+    out = pr_mod.prdc(i.real_features, i.fake_features, k_pr=k, k_dc=k)
+    return {name: (out[name], None) for name in names}
 
 
 @METRICS.register("fid", "Frechet distance between Gaussians fitted to features (float64)",
@@ -104,9 +105,8 @@ def kid(subsets: int = 100, subset_size: int = 1000, seed: int = 0):
                   citation="Salimans et al. 2016, \"Improved Techniques for Training GANs\"", needs="probs",
                   outputs={"is": HIGHER})
 def inception_score(splits: int = 10):
-    def compute(i: Inputs) -> Outputs:
-        return {"is": is_mod.inception_score(i.fake_probs, min(splits, len(i.fake_probs)))}
-    return Metric("is", "probs", compute, non_default(inception_score, {"splits": splits}))
+    return Metric("is", "probs", lambda i: {"is": is_mod.inception_score(i.fake_probs, min(splits, len(i.fake_probs)))},
+                  non_default(inception_score, {"splits": splits}))
 
 
 @METRICS.register("modified_is", "DeLiGAN's modified IS (intra-class diversity), mean/std over classes",
@@ -119,20 +119,14 @@ def modified_is():
                   citation="Kynkaanniemi et al. 2019, \"Improved Precision and Recall Metric ...\"",
                   needs="features", outputs={"precision": HIGHER, "recall": HIGHER})
 def pr(k: int = 3):
-    def compute(i: Inputs) -> Outputs:
-        out = pr_mod.prdc(i.real_features, i.fake_features, k_pr=k, k_dc=k)
-        return {"precision": (out["precision"], None), "recall": (out["recall"], None)}
-    return Metric("pr", "features", compute, non_default(pr, {"k": k}))
+    return Metric("pr", "features", lambda i: prdc_outputs(i, k, "precision", "recall"), non_default(pr, {"k": k}))
 
 
 @METRICS.register("dc", "density and coverage, k-NN balls around real samples (k=5)",
                   citation="Naeem et al. 2020, \"Reliable Fidelity and Diversity Metrics for Generative Models\"",
                   needs="features", outputs={"density": HIGHER, "coverage": HIGHER})
 def dc(k: int = 5):
-    def compute(i: Inputs) -> Outputs:
-        out = pr_mod.prdc(i.real_features, i.fake_features, k_pr=k, k_dc=k)
-        return {"density": (out["density"], None), "coverage": (out["coverage"], None)}
-    return Metric("dc", "features", compute, non_default(dc, {"k": k}))
+    return Metric("dc", "features", lambda i: prdc_outputs(i, k, "density", "coverage"), non_default(dc, {"k": k}))
 
 
 @METRICS.register("modes", "toy 2-D mixtures: modes captured, high-quality share, reverse KL (2500 samples)",
@@ -156,8 +150,7 @@ def stacked_modes():
 
 def build_metric(spec: str | dict[str, Any], key: str = "metrics") -> Metric:
     """``"kid"`` or ``{name: kid, subsets: 50}`` -> Metric (options validated)."""
-    section = {"name": spec} if isinstance(spec, str) else spec
-    return METRICS.build(section, key)
+    return METRICS.build({"name": spec} if isinstance(spec, str) else spec, key)
 
 
 def output_directions() -> dict[str, Direction]:

@@ -6,9 +6,8 @@ Interface every architecture follows (``ganscape.interfaces``):
 - discriminator factory ``(data_shape, num_classes, **options) -> CriticNet`` whose
   ``forward(x: (B, *data_shape), y: (B,) | None) -> (B,)`` raw scores (logits), with
   ``features(x, y)`` (the body before the score layer) and ``as_encoder()``.
-Factories raise ConfigError for a size or option they cannot make. A factory may declare the
-data shape of its reference definition (``reference_shape`` in the registry entry's meta).
-"""
+Factories raise ConfigError for a size or option they cannot make. A factory may declare the data shape of its
+reference definition (``reference_shape`` in the registry entry's meta)."""
 from __future__ import annotations
 
 from typing import Literal
@@ -32,10 +31,8 @@ class GeneratorNet(nn.Module):
 
 
 class CriticNet(nn.Module):
-    """Base of every discriminator (see the module docstring).
-
-    ``aux_classes`` > 0 marks an AC-GAN head: ``forward_aux(x, y) -> (scores (B,), logits (B, K))``.
-    """
+    """Base of every discriminator (see the module docstring); ``aux_classes`` > 0 marks an AC-GAN head:
+    ``forward_aux(x, y) -> (scores (B,), logits (B, K))``."""
 
     aux_classes: int = 0
 
@@ -56,7 +53,7 @@ class SequentialCritic(CriticNet):
     net: nn.Sequential
 
     def forward(self, x, y=None):
-        return flatten_scores(self.net(x))
+        return self.net(x).reshape(x.shape[0])  # (B, 1, 1, 1) or (B, 1) -> (B,)
 
     def features(self, x, y=None):
         return self.net[:-1](x)
@@ -68,11 +65,8 @@ class SequentialCritic(CriticNet):
 
 
 def feature_norm(kind: Norm, channels: int, spatial: bool = True) -> nn.Module:
-    """Normalisation after a conv/linear layer: batch, layer (over C,H,W) or nothing.
-
-    Spectral norm is not a feature norm (it wraps the weights, see ``maybe_spectral``),
-    so it gives Identity here.
-    """
+    """Normalisation after a conv/linear layer: batch, layer (over C,H,W) or nothing (also for
+    spectral norm, which wraps the weights instead: see ``maybe_spectral``)."""
     if kind == "batch":
         return nn.BatchNorm2d(channels) if spatial else nn.BatchNorm1d(channels)
     if kind == "layer":
@@ -110,8 +104,3 @@ def build_generator(section: dict, data_shape: tuple[int, ...], z_dim: int, num_
 
 def build_discriminator(section: dict, data_shape: tuple[int, ...], num_classes: int = 0) -> nn.Module:
     return DISCRIMINATORS.build(section, "discriminator", data_shape=tuple(data_shape), num_classes=num_classes)
-
-
-def flatten_scores(out: torch.Tensor) -> torch.Tensor:
-    """(B, 1, 1, 1) or (B, 1) critic output -> (B,)."""
-    return out.reshape(out.shape[0])

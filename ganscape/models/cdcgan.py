@@ -1,29 +1,25 @@
-"""Class-conditional DCGAN: the DCGAN layer plan with class-conditional BN in G and a
-projection or AC-GAN head in D (same sizes as ``dcgan``: 4*2^k or 7*2^k).
-
-With ``conditional: false`` / ``conditioning: none`` the networks match ``dcgan`` layer for
-layer (same parameter count), so the two can be compared at equal capacity.
-"""
+"""Class-conditional DCGAN: the DCGAN layer plan with class-conditional BN in G and a projection or AC-GAN head
+in D (same sizes as ``dcgan``: 4*2^k or 7*2^k). With ``conditional: false`` / ``conditioning: none`` the networks
+match ``dcgan`` layer for layer (same parameter count), so the two can be compared at equal capacity."""
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ganscape.models.base import DISCRIMINATORS, GENERATORS, GeneratorNet, Norm, dcgan_init, feature_norm, maybe_spectral
+from ganscape.models.base import DISCRIMINATORS, GENERATORS, GeneratorNet, Norm, dcgan_init
 from ganscape.models.conditional import (Conditioning, ConditionalCritic, GeneratorNorm, conditional_classes,
                                          make_head, require_labels)
-from ganscape.models.dcgan import upsampling_plan
+from ganscape.models.dcgan import dcgan_critic_body, upsampling_plan
 
 
 class ConditionalDCGANGenerator(GeneratorNet):
     """z (B, z_dim), y (B,) -> (B, C, S, S) in [-1, 1].
 
-    With ``label_input`` the one-hot label is also concatenated to z before the first layer
-    (Mirza & Osindero 2014; the AC-GAN paper's generator input). Class-conditional BN alone
-    starts from zero embeddings and, at DCGAN learning rates, took thousands of steps to
-    make samples follow y on digits (measured: class agreement at chance after 2000 steps).
-    """
+    With ``label_input`` the one-hot label is also concatenated to z before the first layer (Mirza & Osindero 2014;
+    the AC-GAN paper's generator input). Class-conditional BN alone starts from zero embeddings and, at DCGAN
+    learning rates, took thousands of steps to make samples follow y on digits (measured: class agreement at chance
+    after 2000 steps)."""
 
     def __init__(self, z_dim: int, channels: int, base: int, k: int, ngf: int, num_classes: int,
                  label_input: bool = True):
@@ -57,13 +53,7 @@ class ConditionalDCGANDiscriminator(ConditionalCritic):
     def __init__(self, channels: int, base: int, k: int, ndf: int, norm: Norm, num_classes: int,
                  conditioning: Conditioning):
         super().__init__()
-        layers = [maybe_spectral(nn.Conv2d(channels, ndf, 4, 2, 1, bias=norm == "spectral"), norm),
-                  nn.LeakyReLU(0.2)]
-        width = ndf
-        for _ in range(k - 1):
-            layers += [maybe_spectral(nn.Conv2d(width, width * 2, 4, 2, 1, bias=norm in ("none", "spectral")), norm),
-                       feature_norm(norm, width * 2), nn.LeakyReLU(0.2)]
-            width *= 2
+        layers, width = dcgan_critic_body(channels, k, ndf, norm, inplace=False)
         self.net = nn.Sequential(*layers)
         self.set_head(make_head(width * base * base, num_classes, conditioning, norm, "discriminator", bias=False))
         dcgan_init(self)
@@ -74,8 +64,7 @@ class ConditionalDCGANDiscriminator(ConditionalCritic):
 
 @GENERATORS.register("cdcgan", "DCGAN generator conditioned on y (one-hot input + class-conditional BN, gamma = 1 + f(y)); sizes as dcgan",
     citation='Mirza & Osindero 2014; Miyato & Koyama 2018')
-def cdcgan_generator(data_shape, z_dim, num_classes, ngf: int = 64, conditional: bool = True,
-                     label_input: bool = True):
+def cdcgan_generator(data_shape, z_dim, num_classes, ngf: int = 64, conditional: bool = True, label_input: bool = True):
     """``label_input``: also feed one-hot y with z (off: conditional BN is the only path)."""
     base, k = upsampling_plan(data_shape, "generator")
     classes = conditional_classes(conditional, num_classes, "generator.conditional")

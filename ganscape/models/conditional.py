@@ -1,14 +1,6 @@
-"""Class conditioning layers shared by the conditional architectures.
-
-- ``ClassBatchNorm``: batch norm whose scale and shift depend on the label (de Vries et al.
-  2017; Miyato & Koyama 2018): ``BN(x) * (1 + gamma(y)) + beta(y)``. The ``1 +`` offset
-  matters: compare_gan's version omitted it (issue #54), so a zero-initialised embedding
-  multiplied every feature map by 0.
-- ``CriticHead``: the last layer of a discriminator, from pooled features h (B, F) to scores
-  (B,), unconditional, with a projection term ``<embed(y), h>`` (Miyato & Koyama 2018), or
-  with an extra AC-GAN class head (Odena et al. 2017) returning raw logits (B, K).
-- ``classification_loss``: cross-entropy on raw logits (no softmax before it).
-"""
+"""Class conditioning layers shared by the conditional architectures: class-conditional batch
+norm (de Vries et al. 2017; Miyato & Koyama 2018) in G, and in D a critic head that is plain, has
+a projection term (Miyato & Koyama 2018) or an extra AC-GAN class head (Odena et al. 2017)."""
 from __future__ import annotations
 
 from typing import Literal
@@ -24,10 +16,7 @@ Conditioning = Literal["none", "projection", "acgan"]
 
 
 def conditional_classes(conditional: bool, num_classes: int, who: str) -> int:
-    """Number of classes a conditional G/D uses (0 when ``conditional`` is off).
-
-    Raises ConfigError when conditioning is asked for on unlabelled data.
-    """
+    """Number of classes a conditional G/D uses (0 when ``conditional`` is off); ConfigError on unlabelled data."""
     if not conditional:
         return 0
     if num_classes < 1:
@@ -45,9 +34,9 @@ def require_labels(y: torch.Tensor | None) -> None:
 class ClassBatchNorm(nn.Module):
     """Batch norm with per-class affine parameters: BN(x) * (1 + gamma[y]) + beta[y].
 
-    x: (B, C, H, W) or (B, C); y: (B,) int64. Embeddings start at zero, so at init the
-    layer is plain (non-affine) batch norm.
-    """
+    x: (B, C, H, W) or (B, C); y: (B,) int64. Embeddings start at zero, so at init the layer is plain (non-affine)
+    batch norm. The ``1 +`` offset matters: compare_gan's version omitted it (issue #54), so a zero-initialised
+    embedding multiplied every feature map by 0."""
 
     def __init__(self, channels: int, num_classes: int):
         super().__init__()
@@ -71,12 +60,11 @@ class GeneratorNorm(nn.Module):
 
     def __init__(self, kind: Literal["batch", "none"], channels: int, num_classes: int = 0):
         super().__init__()
-        if num_classes > 0:
+        self.conditional = num_classes > 0
+        if self.conditional:
             self.norm: nn.Module = ClassBatchNorm(channels, num_classes)
-            self.conditional = True
         else:
             self.norm = nn.BatchNorm2d(channels) if kind == "batch" else nn.Identity()
-            self.conditional = False
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         if self.conditional:
@@ -89,12 +77,10 @@ class GeneratorNorm(nn.Module):
 class CriticHead(nn.Module):
     """Pooled features h (B, F) -> scores (B,), optionally class-aware.
 
-    ``conditioning``: ``none``: linear(h); ``projection``: linear(h) + <embed(y), h>;
-    ``acgan``: linear(h) for real/fake plus ``classify(h)`` -> (B, K) raw class logits.
-    """
+    ``conditioning``: ``none``: linear(h); ``projection``: linear(h) + <embed(y), h>; ``acgan``: linear(h) for
+    real/fake plus ``classify(h)`` -> (B, K) raw class logits."""
 
-    def __init__(self, features: int, num_classes: int, conditioning: Conditioning, norm: Norm,
-                 bias: bool = True):
+    def __init__(self, features: int, num_classes: int, conditioning: Conditioning, norm: Norm, bias: bool = True):
         super().__init__()
         self.conditioning = conditioning
         self.linear = maybe_spectral(nn.Linear(features, 1, bias=bias), norm)
@@ -122,9 +108,8 @@ class CriticHead(nn.Module):
 class ConditionalCritic(CriticNet):
     """Base for discriminators built as ``features(x, y) -> h (B, F)`` then a ``CriticHead``.
 
-    With an AC-GAN head, ``aux_classes`` is the number of classes and ``forward_aux(x, y)``
-    returns (scores (B,), class logits (B, K)); the alternating scheme adds the classification loss.
-    """
+    With an AC-GAN head, ``aux_classes`` is the number of classes and ``forward_aux(x, y)`` returns (scores (B,),
+    class logits (B, K)); the alternating scheme adds the classification loss."""
 
     head: CriticHead
 

@@ -1,9 +1,8 @@
 """DCGAN (Radford et al. 2016), generalised to any size base * 2^k (base 4 or 7).
 
-Generator: ConvT(z -> C0, base) + BN + ReLU, then stride-2 ConvT(4,2,1) blocks halving
-channels, last ConvT to the image channels + tanh. Discriminator mirrors it with
-LeakyReLU(0.2) and (by default) batch norm from the second block on.
-"""
+Generator: ConvT(z -> C0, base) + BN + ReLU, then stride-2 ConvT(4,2,1) blocks halving channels, last ConvT to the
+image channels + tanh. Discriminator mirrors it with LeakyReLU(0.2) and (by default) batch norm from the second
+block on."""
 from __future__ import annotations
 
 from torch import nn
@@ -30,6 +29,18 @@ def upsampling_plan(data_shape: tuple[int, ...], who: str) -> tuple[int, int]:
                       "(e.g. 8, 14, 16, 28, 32, 56, 64, 128); set data.size accordingly")
 
 
+def dcgan_critic_body(channels: int, k: int, ndf: int, norm: Norm, inplace: bool) -> tuple[list[nn.Module], int]:
+    """The k stride-2 conv blocks of the DCGAN discriminator (ndf channels, doubling) -> (layers, last width)."""
+    layers = [maybe_spectral(nn.Conv2d(channels, ndf, 4, 2, 1, bias=norm == "spectral"), norm),
+              nn.LeakyReLU(0.2, inplace)]
+    width = ndf
+    for _ in range(k - 1):
+        layers += [maybe_spectral(nn.Conv2d(width, width * 2, 4, 2, 1, bias=norm in ("none", "spectral")), norm),
+                   feature_norm(norm, width * 2), nn.LeakyReLU(0.2, inplace)]
+        width *= 2
+    return layers, width
+
+
 class DCGANGenerator(GeneratorNet):
     def __init__(self, z_dim: int, channels: int, base: int, k: int, ngf: int):
         super().__init__()
@@ -53,15 +64,8 @@ class DCGANDiscriminator(SequentialCritic):
 
     def __init__(self, channels: int, base: int, k: int, ndf: int, norm: Norm):
         super().__init__()
-        layers = [maybe_spectral(nn.Conv2d(channels, ndf, 4, 2, 1, bias=norm == "spectral"), norm),
-                  nn.LeakyReLU(0.2, True)]
-        width = ndf
-        for _ in range(k - 1):
-            layers += [maybe_spectral(nn.Conv2d(width, width * 2, 4, 2, 1, bias=norm in ("none", "spectral")), norm),
-                       feature_norm(norm, width * 2), nn.LeakyReLU(0.2, True)]
-            width *= 2
-        layers += [maybe_spectral(nn.Conv2d(width, 1, base, 1, 0, bias=False), norm)]
-        self.net = nn.Sequential(*layers)
+        layers, width = dcgan_critic_body(channels, k, ndf, norm, inplace=True)
+        self.net = nn.Sequential(*layers, maybe_spectral(nn.Conv2d(width, 1, base, 1, 0, bias=False), norm))
         dcgan_init(self)
 
 

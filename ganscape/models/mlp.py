@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from torch import nn
 
-from ganscape.models.base import (DISCRIMINATORS, GENERATORS, CriticNet, GeneratorNet, Norm, SequentialCritic,
-                                  feature_norm, maybe_spectral)
+from ganscape.models.base import (DISCRIMINATORS, GENERATORS, GeneratorNet, Norm, SequentialCritic, feature_norm,
+                                  maybe_spectral)
 from ganscape.registry import ConfigError
 
 
@@ -40,8 +40,7 @@ class MLPDiscriminator(SequentialCritic):
         self.net = nn.Sequential(*blocks, maybe_spectral(nn.Linear(width, 1), norm))  # x (B, in_dim) -> (B,)
 
 
-@GENERATORS.register("mlp", "MLP generator for vector data (ReLU hidden layers)",
-    citation='Goodfellow et al. 2014')
+@GENERATORS.register("mlp", "MLP generator for vector data (ReLU hidden layers)", citation='Goodfellow et al. 2014')
 def mlp_generator(data_shape, z_dim, num_classes, hidden: int = 256, layers: int = 3):
     return MLPGenerator(z_dim, _vector_dim(data_shape, "generator"), hidden, layers)
 

@@ -1,14 +1,15 @@
 """Pair critic of the Turing-test GAN (Su 2018): T(x_a, x_b) = D(E(x_a) - E(x_b)).
 
-E is any registered discriminator used as an encoder (``as_encoder()``): its ``features(x, y)``,
-the body up to (not including) the score layer, averaged over spatial axes when it has them.
-D is the head Dense(hidden, SN) -> LeakyReLU(0.2) -> Dense(1, no bias, SN).
+E is any registered discriminator used as an encoder (``as_encoder()``): its ``features(x, y)``, the body up to (not
+including) the score layer, averaged over spatial axes when it has them. D is the head Dense(hidden, SN) ->
+LeakyReLU(0.2) -> Dense(1, no bias, SN).
 
-``pair(x_a, x_b)`` gives T for row-wise pairs (row i of x_a with row i of x_b).
-``forward(x)`` gives D(E(x)) so penalties and non-Turing objectives still see a plain
-(B,) critic; the Turing objectives (``ganscape/losses/turing.py``) call ``pair``.
-"""
+``pair(x_a, x_b)`` gives T for row-wise pairs (row i of x_a with row i of x_b). ``forward(x)`` gives D(E(x)) so
+penalties and non-Turing objectives still see a plain (B,) critic; the Turing objectives
+(``ganscape/losses/turing.py``) call ``pair``."""
 from __future__ import annotations
+
+from functools import partial
 
 import torch
 from torch import nn
@@ -28,12 +29,9 @@ class PairCritic(CriticNet):
     def __init__(self, encoder: nn.Module, feature_dim: int, hidden: int, power_iterations: int):
         super().__init__()
         self.encoder = encoder
-        sn = nn.utils.parametrizations.spectral_norm
-        self.head = nn.Sequential(
-            sn(nn.Linear(feature_dim, hidden), n_power_iterations=power_iterations),
-            nn.LeakyReLU(0.2),
-            sn(nn.Linear(hidden, 1, bias=False), n_power_iterations=power_iterations),
-        )
+        sn = partial(nn.utils.parametrizations.spectral_norm, n_power_iterations=power_iterations)
+        self.head = nn.Sequential(sn(nn.Linear(feature_dim, hidden)), nn.LeakyReLU(0.2),
+                                  sn(nn.Linear(hidden, 1, bias=False)))
 
     def features(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """x: (B, *shape) -> E(x): (B, F), spatial axes averaged."""
@@ -50,20 +48,16 @@ class PairCritic(CriticNet):
         return self.head(self.features(x, y)).flatten()
 
 
-def _default_encoder(data_shape: tuple[int, ...]) -> dict:
-    name = "dcgan" if len(data_shape) == 3 else "mlp"
-    return {"name": name, "norm": "spectral"}
-
-
 @DISCRIMINATORS.register("pair", "Turing-test pair critic T(x_r, x_f) = D(E(x_r) - E(x_f)); SN head",
     citation='Su 2018, "Training Generative Adversarial Networks Via Turing Test"')
-def pair_critic(data_shape, num_classes, encoder: dict | None = None, hidden: int = 512,
-                power_iterations: int = 5):
+def pair_critic(data_shape, num_classes, encoder: dict | None = None, hidden: int = 512, power_iterations: int = 5):
     """``encoder`` is a discriminator section (default: mlp or dcgan with spectral norm)."""
     if hidden < 1 or power_iterations < 1:
         raise ConfigError(f"discriminator: hidden and power_iterations must be >= 1, "
                           f"got hidden={hidden}, power_iterations={power_iterations}")
-    section = dict(encoder) if encoder is not None else _default_encoder(data_shape)
+    if encoder is None:
+        encoder = {"name": "dcgan" if len(data_shape) == 3 else "mlp", "norm": "spectral"}
+    section = dict(encoder)
     if section.get("name") == "pair":
         raise ConfigError("discriminator.encoder.name: 'pair' cannot encode itself; choose e.g. mlp or dcgan")
     key = "discriminator.encoder"
@@ -77,8 +71,6 @@ def _feature_dim(body: nn.Module, data_shape: tuple[int, ...]) -> int:
     was = body.training
     body.eval()
     try:
-        probe = torch.zeros((2,) + tuple(data_shape))
-        h = _encode(body, probe, None)
+        return _encode(body, torch.zeros((2,) + tuple(data_shape)), None).shape[1]
     finally:
         body.train(was)
-    return h.shape[1]

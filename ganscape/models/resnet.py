@@ -1,18 +1,15 @@
 """ResNet generators and discriminators of the "GAN landscape" study (google/compare_gan).
 
-Residual block (compare_gan resnet_ops): shortcut = conv3(up(x)) or pool(conv3(x)) (a 3x3 conv
-even when the shape is kept); main path = norm, ReLU, [up], conv3, norm, ReLU, conv3, [pool].
-G blocks upsample before their first conv by ``unpool`` (each pixel goes to the top-left of a
-2x2 cell, zeros elsewhere, as compare_gan) or ``nearest``; D blocks average-pool after the
-second conv (a 1x1 map is left as is, as TensorFlow's "SAME" pooling does).
+Residual block (compare_gan resnet_ops): shortcut = conv3(up(x)) or pool(conv3(x)) (a 3x3 conv even when the shape
+is kept); main path = norm, ReLU, [up], conv3, norm, ReLU, conv3, [pool]. G blocks upsample before their first conv
+by ``unpool`` (each pixel goes to the top-left of a 2x2 cell, zeros elsewhere, as compare_gan) or ``nearest``; D
+blocks average-pool after the second conv (a 1x1 map is left as is, as TensorFlow's "SAME" pooling does).
 
-- ``resnet_cifar`` (SN-GAN Table 4): G linear(z -> 4x4x256), up-blocks of 256 channels, BN,
-  ReLU, conv3, tanh; D blocks of 128 (down, down, none, none at 32 px), ReLU, mean pool,
-  linear. The reference is 32 px; other sizes 4*2^k change the number of up/down blocks.
-- ``resnet19`` (128 px; compare_gan resnet5): G ch=64 with channel multipliers
-  (8, 8, 4, 4, 2, 1) over 5 blocks (the first log2(S/4) upsample); D a down-block to ch then 5
-  down-blocks with multipliers (1, 2, 4, 4, 8, 8).
-"""
+- ``resnet_cifar`` (SN-GAN Table 4): G linear(z -> 4x4x256), up-blocks of 256 channels, BN, ReLU, conv3, tanh; D
+  blocks of 128 (down, down, none, none at 32 px), ReLU, mean pool, linear. The reference is 32 px; other sizes
+  4*2^k change the number of up/down blocks.
+- ``resnet19`` (128 px; compare_gan resnet5): G ch=64 with channel multipliers (8, 8, 4, 4, 2, 1) over 5 blocks (the
+  first log2(S/4) upsample); D a down-block to ch then 5 down-blocks with multipliers (1, 2, 4, 4, 8, 8)."""
 from __future__ import annotations
 
 import math
@@ -23,8 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ganscape.models.base import DISCRIMINATORS, GENERATORS, GeneratorNet, Norm, dcgan_init, feature_norm, maybe_spectral
-from ganscape.models.conditional import (Conditioning, ConditionalCritic, GeneratorNorm, conditional_classes,
-                                         make_head)
+from ganscape.models.conditional import Conditioning, ConditionalCritic, GeneratorNorm, conditional_classes, make_head
 from ganscape.registry import ConfigError
 
 Upsample = Literal["unpool", "nearest"]
@@ -95,9 +91,8 @@ class DBlock(nn.Module):
 class ResNetGenerator(GeneratorNet):
     """z (B, z_dim), y (B,) or None -> (B, C, S, S) in [-1, 1].
 
-    ``widths`` has one more entry than there are blocks: block i maps widths[i] -> widths[i+1];
-    the first ``n_up`` blocks upsample from the 4x4 seed.
-    """
+    ``widths`` has one more entry than there are blocks: block i maps widths[i] -> widths[i+1]; the first ``n_up``
+    blocks upsample from the 4x4 seed."""
 
     def __init__(self, z_dim: int, channels: int, widths: list[int], n_up: int, norm: Literal["batch", "none"],
                  num_classes: int, upsampling: Upsample):
@@ -147,8 +142,7 @@ def resnet_cifar_generator(data_shape, z_dim, num_classes, ch: int = 256, norm: 
 def resnet_cifar_discriminator(data_shape, num_classes, ch: int = 128, norm: Norm = "spectral",
                                conditioning: Conditioning = "none"):
     size = power_of_two_size(data_shape, "discriminator", "resnet_cifar", 8, 128)
-    n_down = int(math.log2(size // 8))
-    downs = [True] * n_down + [False] * 2
+    downs = [True] * int(math.log2(size // 8)) + [False] * 2
     return ResNetDiscriminator(data_shape[0], [ch] * len(downs), downs, norm, num_classes, conditioning)
 
 

@@ -1,15 +1,14 @@
 """SNDCGAN (Miyato et al. 2018) as used in the "GAN landscape" study (google/compare_gan).
 
-G: linear(z -> s8 x s8 x 512) + BN + ReLU; three deconv(4, stride 2) to 256, 128, 64 channels
-with BN + ReLU; deconv(3, stride 1) to the image channels; tanh. s8 = ceil(S / 8); a stride-2
-deconv doubles the size and is cropped to ceil(S / 2^i), as TensorFlow's "SAME" output shapes.
-D: conv3(64), conv4s2(128), conv3(128), conv4s2(256), conv3(256), conv4s2(512), conv3(512), each
-followed by LeakyReLU(0.1), then linear(flattened -> 1). Spectral norm by default; ``norm:
-batch|layer`` puts that norm after every conv but the first (compare_gan's SNDCGAN D has no
-feature norm; the option is ours, for the study's normalisation axis).
-Any square size >= 8 works (e.g. 28, 32, 48, 64, 128). The widths above are for ``ch`` = 64
-(the reference); ``ch`` scales all of them (G: 8ch, 4ch, 2ch, ch; D: ch .. 8ch).
-"""
+G: linear(z -> s8 x s8 x 512) + BN + ReLU; three deconv(4, stride 2) to 256, 128, 64 channels with BN + ReLU;
+deconv(3, stride 1) to the image channels; tanh. s8 = ceil(S / 8); a stride-2 deconv doubles the size and is
+cropped to ceil(S / 2^i), as TensorFlow's "SAME" output shapes.
+D: conv3(64), conv4s2(128), conv3(128), conv4s2(256), conv3(256), conv4s2(512), conv3(512), each followed by
+LeakyReLU(0.1), then linear(flattened -> 1). Spectral norm by default; ``norm: batch|layer`` puts that norm after
+every conv but the first (compare_gan's SNDCGAN D has no feature norm; the option is ours, for the study's
+normalisation axis).
+Any square size >= 8 works (e.g. 28, 32, 48, 64, 128). The widths above are for ``ch`` = 64 (the reference);
+``ch`` scales all of them (G: 8ch, 4ch, 2ch, ch; D: ch .. 8ch)."""
 from __future__ import annotations
 
 from typing import Literal
@@ -17,8 +16,7 @@ from typing import Literal
 from torch import nn
 
 from ganscape.models.base import DISCRIMINATORS, GENERATORS, GeneratorNet, Norm, dcgan_init, feature_norm, maybe_spectral
-from ganscape.models.conditional import (Conditioning, ConditionalCritic, GeneratorNorm, conditional_classes,
-                                         make_head)
+from ganscape.models.conditional import Conditioning, ConditionalCritic, GeneratorNorm, conditional_classes, make_head
 from ganscape.registry import ConfigError
 
 G_MULTIPLIERS = (8, 4, 2, 1)  # x ch: 512, 256, 128, 64 at the reference ch = 64
@@ -37,10 +35,7 @@ def square_size(data_shape: tuple[int, ...], who: str, name: str, min_size: int)
 
 def ceil_halves(size: int, times: int) -> list[int]:
     """[ceil(S/2^times), ..., ceil(S/2), S]: the feature sizes of a 'SAME'-padded decoder."""
-    sizes = [size]
-    for _ in range(times):
-        sizes.append(-(-sizes[-1] // 2))
-    return sizes[::-1]
+    return [-(-size // 2 ** i) for i in range(times, -1, -1)]
 
 
 class SNDCGANGenerator(GeneratorNet):
@@ -79,9 +74,8 @@ class SNDCGANDiscriminator(ConditionalCritic):
         layers, c_in = [], channels
         for i, (multiplier, kernel, stride) in enumerate(D_PLAN):
             c_out = ch * multiplier
-            conv = nn.Conv2d(c_in, c_out, kernel, stride, 1)
-            layers += [maybe_spectral(conv, norm), feature_norm(norm, c_out) if i else nn.Identity(),
-                       nn.LeakyReLU(0.1)]
+            layers += [maybe_spectral(nn.Conv2d(c_in, c_out, kernel, stride, 1), norm),
+                       feature_norm(norm, c_out) if i else nn.Identity(), nn.LeakyReLU(0.1)]
             c_in = c_out
             size = (size + 2 - kernel) // stride + 1
         self.net = nn.Sequential(*layers)

@@ -1,22 +1,17 @@
-"""A StyleGAN-style generator (Karras et al. 2019, NVlabs/stylegan networks_stylegan.py) at
-16-64 px.
+"""A StyleGAN-style generator (Karras et al. 2019, NVlabs/stylegan networks_stylegan.py) at 16-64 px.
 
-- Mapping: pixel-norm z, ``mapping_layers`` x EqualLinear(w_dim) + LeakyReLU(0.2), learning
-  rate multiplier 0.01 (equalised learning rate: weights N(0, 1) scaled at run time by
-  gain / sqrt(fan_in)).
-- Synthesis: a learned 4x4 constant (init ones); two layers per resolution (4x4: const and a
-  conv; above: nearest x2 + conv3, conv3). Each layer: conv -> x + s_c * noise (one noise
-  channel broadcast over channels; s_c init 0) -> bias -> LeakyReLU(0.2) -> InstanceNorm ->
-  AdaIN x * (1 + style_scale(w)) + style_bias(w). A 1x1 conv makes the image (linear output,
-  as the reference). Blur filters and progressive growing are left out.
-- Training mode: ``w_avg`` <- lerp(mean w, w_avg, 0.995) on every forward; with probability
-  ``mixing_prob`` the layers from a random cutoff on use the w of another latent of the batch
-  (the batch rolled by one, so the second latent has the prior's distribution whatever it is).
-- Eval mode: the truncation trick ``w' = w_avg + psi (w - w_avg)`` on the first
-  ``truncation_cutoff`` layers when ``truncation_psi`` != 1 (set it with
-  ``ganscape.analysis.truncation``).
-Channels per resolution r: min(fmap_max, fmap_base // r).
-"""
+- Mapping: pixel-norm z, ``mapping_layers`` x EqualLinear(w_dim) + LeakyReLU(0.2), learning rate multiplier 0.01
+  (equalised learning rate: weights N(0, 1) scaled at run time by gain / sqrt(fan_in)).
+- Synthesis: a learned 4x4 constant (init ones); two layers per resolution (4x4: const and a conv; above: nearest x2
+  + conv3, conv3). Each layer: conv -> x + s_c * noise (one noise channel broadcast over channels; s_c init 0) ->
+  bias -> LeakyReLU(0.2) -> InstanceNorm -> AdaIN x * (1 + style_scale(w)) + style_bias(w). A 1x1 conv makes the
+  image (linear output, as the reference). Blur filters and progressive growing are left out.
+- Training mode: ``w_avg`` <- lerp(mean w, w_avg, 0.995) on every forward; with probability ``mixing_prob`` the
+  layers from a random cutoff on use the w of another latent of the batch (the batch rolled by one, so the second
+  latent has the prior's distribution whatever it is).
+- Eval mode: the truncation trick ``w' = w_avg + psi (w - w_avg)`` on the first ``truncation_cutoff`` layers when
+  ``truncation_psi`` != 1 (set it with ``ganscape.analysis.truncation``).
+Channels per resolution r: min(fmap_max, fmap_base // r)."""
 from __future__ import annotations
 
 import math
@@ -60,8 +55,7 @@ class EqualConv2d(nn.Module):
 class StyledLayer(nn.Module):
     """[up x2] conv3 (or nothing for the constant), noise, bias, LReLU, InstanceNorm, AdaIN.
 
-    x: (B, C_in, H, W) or None for the first layer; w: (B, w_dim) -> (B, C_out, H', W').
-    """
+    x: (B, C_in, H, W) or None for the first layer; w: (B, w_dim) -> (B, C_out, H', W')."""
 
     def __init__(self, c_in: int, c_out: int, w_dim: int, conv: bool, up: bool):
         super().__init__()
@@ -101,8 +95,6 @@ class MappingNetwork(nn.Module):
 class StyleGenerator(GeneratorNet):
     """z (B, z_dim) -> (B, C, S, S); see the module docstring for train/eval behaviour."""
 
-    num_classes = 0
-
     def __init__(self, z_dim: int, channels: int, size: int, w_dim: int, mapping_layers: int, fmap_base: int,
                  fmap_max: int, mixing_prob: float, truncation_cutoff: int):
         super().__init__()
@@ -136,8 +128,7 @@ class StyleGenerator(GeneratorNet):
         """w_avg + psi (w - w_avg) on layers [0, cutoff) of ws (B, L, w_dim)."""
         cutoff = self.truncation_cutoff if cutoff is None else cutoff
         layer = torch.arange(ws.shape[1], device=ws.device)[None, :, None]
-        truncated = self.w_avg + psi * (ws - self.w_avg)
-        return torch.where(layer < cutoff, truncated, ws)
+        return torch.where(layer < cutoff, self.w_avg + psi * (ws - self.w_avg), ws)
 
     def forward(self, z, y=None):
         w = self.mapping(z)

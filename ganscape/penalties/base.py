@@ -1,8 +1,7 @@
 """The penalty interface: an extra D loss term computed from the critic and the batches.
 
-A penalty factory returns a callable
-``penalty(critic, x_real, x_fake, y_real, y_fake) -> scalar tensor`` (already weighted).
-"""
+A penalty factory returns a callable ``penalty(critic, x_real, x_fake, y_real, y_fake) -> scalar tensor`` (already
+weighted)."""
 from __future__ import annotations
 
 import torch
@@ -18,14 +17,10 @@ def gradient_norms(scores: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
     return grad.reshape(grad.shape[0], -1).norm(2, dim=1)
 
 
+@PENALTIES.register("none", "No penalty")
 class NoPenalty:
     def __call__(self, critic, x_real, x_fake, y_real=None, y_fake=None):
         return None
-
-
-@PENALTIES.register("none", "No penalty")
-def none():
-    return NoPenalty()
 
 
 def build_penalty(section: dict):

@@ -1,9 +1,8 @@
 """DRAGAN gradient penalty (Kodali et al. 2017), in compare_gan's form.
 
-x_hat = x_real + std(x_real) * (u - 0.5), u ~ U[0, 1) elementwise, std over the whole
-batch tensor (population std); penalty = weight * E[(||grad_x_hat D(x_hat)||_2 - 1)^2].
-The penalty keeps D smooth around the data manifold, where mode collapse starts.
-"""
+x_hat = x_real + std(x_real) * (u - 0.5), u ~ U[0, 1) elementwise, std over the whole batch tensor (population std);
+penalty = weight * E[(||grad_x_hat D(x_hat)||_2 - 1)^2]. The penalty keeps D smooth around the data manifold, where
+mode collapse starts."""
 from __future__ import annotations
 
 import torch
@@ -16,13 +15,9 @@ class DRAGAN:
     def __init__(self, weight: float):
         self.weight = weight
 
-    def perturb(self, x_real: torch.Tensor) -> torch.Tensor:
-        """The perturbed real batch, same shape as ``x_real``."""
-        std = x_real.detach().std(unbiased=False)
-        return x_real.detach() + std * (torch.rand_like(x_real) - 0.5)
-
     def __call__(self, critic, x_real, x_fake, y_real=None, y_fake=None):
-        x_hat = self.perturb(x_real).requires_grad_(True)
+        x = x_real.detach()
+        x_hat = (x + x.std(unbiased=False) * (torch.rand_like(x_real) - 0.5)).requires_grad_(True)
         norms = gradient_norms(critic(x_hat, y_real), x_hat)
         return self.weight * ((norms - 1) ** 2).mean()
 

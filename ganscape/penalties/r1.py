@@ -1,8 +1,7 @@
 """Zero-centred gradient penalties R1 and R2 (Mescheder et al. 2018).
 
 R1 = gamma / 2 * E_real[||grad_x D(x)||^2]  (real samples; StyleGAN uses gamma = 10)
-R2 = gamma / 2 * E_fake[||grad_x D(x)||^2]  (generated samples)
-"""
+R2 = gamma / 2 * E_fake[||grad_x D(x)||^2]  (generated samples)"""
 from __future__ import annotations
 
 from ganscape.penalties.base import PENALTIES, gradient_norms
@@ -11,6 +10,8 @@ from ganscape.registry import ConfigError
 
 class ZeroCentred:
     def __init__(self, gamma: float, on_real: bool):
+        if gamma < 0:
+            raise ConfigError(f"penalty.gamma: must be >= 0, got {gamma}")
         self.gamma, self.on_real = gamma, on_real
 
     def __call__(self, critic, x_real, x_fake, y_real=None, y_fake=None):
@@ -20,20 +21,13 @@ class ZeroCentred:
         return self.gamma / 2 * (norms ** 2).mean()
 
 
-def _check(gamma: float) -> None:
-    if gamma < 0:
-        raise ConfigError(f"penalty.gamma: must be >= 0, got {gamma}")
-
-
 @PENALTIES.register("r1", "R1: gamma/2 * E||grad D(x_real)||^2 (zero-centred, on real data)",
     citation='Mescheder et al. 2018, "Which Training Methods for GANs do actually Converge?"')
 def r1(gamma: float = 10.0):
-    _check(gamma)
     return ZeroCentred(gamma, on_real=True)
 
 
 @PENALTIES.register("r2", "R2: gamma/2 * E||grad D(x_fake)||^2 (zero-centred, on generated data)",
     citation='Mescheder et al. 2018, "Which Training Methods for GANs do actually Converge?"')
 def r2(gamma: float = 10.0):
-    _check(gamma)
     return ZeroCentred(gamma, on_real=False)

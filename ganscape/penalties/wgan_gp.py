@@ -1,8 +1,7 @@
 """WGAN-GP gradient penalty (Gulrajani et al. 2017).
 
 x_hat = x_real + a (x_fake - x_real), a ~ U(0, 1) per sample;
-penalty = weight * E[(||grad_x_hat D(x_hat)||_2 - 1)^2], weight 10 in the paper.
-"""
+penalty = weight * E[(||grad_x_hat D(x_hat)||_2 - 1)^2], weight 10 in the paper."""
 from __future__ import annotations
 
 import torch

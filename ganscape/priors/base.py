@@ -1,9 +1,8 @@
 """The latent prior interface.
 
-A prior is an ``nn.Module`` with ``dim`` (latent size), ``sample(n, device) -> (n, dim)``
-and ``regularizer() -> scalar tensor | None`` added to the G loss. Learnable priors
-(e.g. DeLiGAN's mixture) expose parameters; the trainer optimises them with G.
-"""
+A prior is an ``nn.Module`` with ``dim`` (latent size), ``sample(n, device) -> (n, dim)`` and
+``regularizer() -> scalar tensor | None`` added to the G loss. Learnable priors (e.g. DeLiGAN's mixture) expose
+parameters; the trainer optimises them with G."""
 from __future__ import annotations
 
 import torch

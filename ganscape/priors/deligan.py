@@ -1,14 +1,12 @@
 """DeLiGAN's learnable mixture-of-Gaussians latent prior (Gurumurthy et al. 2017).
 
-z = mu_k + sigma_k * eps, eps ~ N(0, I), for component k of N. mu (N, dim) and
-sigma (N, dim) are parameters trained with G through this reparameterisation (the trainer
-puts prior parameters in G's optimiser). As in val-iisc/deligan: mu ~ U(-1, 1),
-sigma = ``sigma_init`` everywhere, and G's loss gets ``weight * mean((1 - sigma)^2)``,
-which keeps the stds from shrinking to zero (toy 0.1, MNIST 1/3 in the paper).
+z = mu_k + sigma_k * eps, eps ~ N(0, I), for component k of N. mu (N, dim) and sigma (N, dim) are parameters trained
+with G through this reparameterisation (the trainer puts prior parameters in G's optimiser). As in val-iisc/deligan:
+mu ~ U(-1, 1), sigma = ``sigma_init`` everywhere, and G's loss gets ``weight * mean((1 - sigma)^2)``, which keeps
+the stds from shrinking to zero (toy 0.1, MNIST 1/3 in the paper).
 
-Components of a batch: ``assign: cyclic`` (reference) gives row i component i mod N, so a
-batch of N rows uses every component once; ``random`` draws components uniformly.
-"""
+Components of a batch: ``assign: cyclic`` (reference) gives row i component i mod N, so a batch of N rows uses every
+component once; ``random`` draws components uniformly."""
 from __future__ import annotations
 
 from typing import Literal

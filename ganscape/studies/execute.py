@@ -1,10 +1,9 @@
 """Train and evaluate one study task; shared by the local and the Ray backends.
 
-Training resumes from the task's run folder (``STUDY_DIR/runs/task-NNNN``), and only
-checkpoints without stored results are evaluated, so re-running an interrupted task finishes
-it without repeating work. A run that diverges is a result, not a crash: its existing
-checkpoints are still evaluated and the divergence is recorded as a note. Each checkpoint's
-records go to the run's results.jsonl and, through ``on_results``, to the study database.
+Training resumes from the task's run folder (``STUDY_DIR/runs/task-NNNN``), and only checkpoints without stored
+results are evaluated, so re-running an interrupted task finishes it without repeating work. A run that diverges
+is a result, not a crash: its existing checkpoints are still evaluated and the divergence is recorded as a note.
+Each checkpoint's records go to the run's results.jsonl and, through ``on_results``, to the study database.
 """
 from __future__ import annotations
 
@@ -32,36 +31,33 @@ def run_dir_for(study_dir: str | Path, task_id: int) -> Path:
     return Path(study_dir) / run_name(task_id)
 
 
-def evaluate_checkpoint(run_dir: str | Path, step: int, eval_spec: dict[str, Any]) -> list[Record]:
-    """Records of the checkpoint at ``step`` for the study's ``eval`` section: ``metrics`` (names,
-    or ``[default]`` for the data's default set), ``n`` and ``inception_weights``."""
-    from ganscape.metrics.evaluate import evaluate_run
-
-    return evaluate_run(run_dir, eval_spec["metrics"], int(eval_spec["n"]), checkpoint=step,
-                        inception_weights=eval_spec.get("inception_weights"))
-
-
 def execute_task(study_dir: str | Path, task_id: int, config: dict[str, Any], eval_spec: dict[str, Any],
-                 done_steps: set[int] = frozenset(),
-                 on_results: Callable[[int, list[Record]], None] | None = None) -> TaskResult:
-    """Train (or resume) the task's run, then evaluate every checkpoint not in ``done_steps``."""
+                 done_steps: set[int] = frozenset(), on_results: Callable[[int, list[Record]], None] | None = None,
+                 check: Callable[[], None] | None = None) -> TaskResult:
+    """Train (or resume) the task's run, then evaluate every checkpoint not in ``done_steps`` with the study's
+    ``eval`` section: ``metrics`` (names, or ``[default]``: the data's default set), ``n``, ``inception_weights``.
+    ``check()`` runs after every training step and before every evaluation; it raises to stop the task."""
+    from ganscape.metrics.evaluate import evaluate_run
     from ganscape.training import DivergenceError, train
+    from ganscape.training.callbacks import Check
     from ganscape.training.checkpoint import list_checkpoints
 
     run_dir = run_dir_for(study_dir, task_id)
     result = TaskResult()
     start = time.perf_counter()
     try:
-        train(config, run_dir, show_progress=False)
+        train(config, run_dir, show_progress=False, callbacks=[Check(check)] if check else [])
     except DivergenceError as err:
         result.note = f"diverged: {err}"
     result.train_seconds = time.perf_counter() - start
     start = time.perf_counter()
     writer = ResultsWriter(run_dir / RESULTS_FILE)
-    for step in list_checkpoints(run_dir):
-        if step in done_steps:
-            continue
-        records = with_run(evaluate_checkpoint(run_dir, step, eval_spec), run_name(task_id))
+    for step in [s for s in list_checkpoints(run_dir) if s not in done_steps]:
+        if check is not None:
+            check()
+        records = evaluate_run(run_dir, eval_spec["metrics"], int(eval_spec["n"]), checkpoint=step,
+                               inception_weights=eval_spec.get("inception_weights"))
+        records = with_run(records, run_name(task_id))
         writer.write(records)
         result.results[step] = records
         if on_results is not None:

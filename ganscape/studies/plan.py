@@ -1,8 +1,7 @@
 """Expand a study spec into tasks: one fully resolved, validated run config per task.
 
-The expansion is deterministic: grid axes in the order written, then ``random.samples``
-draws per grid point from one ``numpy`` generator seeded with ``random.seed``, then
-``seeds``. Task ids are the positions in that order.
+The expansion is deterministic: grid axes in the order written, then ``random.samples`` draws per grid point
+from one ``numpy`` generator seeded with ``random.seed``, then ``seeds``. Task ids are the positions in that order.
 """
 from __future__ import annotations
 
@@ -37,7 +36,7 @@ class Task:
 
 
 def sample_space(rng: np.random.Generator, space: dict[str, Any]) -> dict[str, Any]:
-    """One draw of every key of a random search space, in the order written."""
+    """One draw of every key of a random search space; floats keep 4 significant digits so configs stay readable."""
     out = {}
     for key, dist in space.items():
         kind, arg = next(iter(dist.items()))
@@ -49,25 +48,17 @@ def sample_space(rng: np.random.Generator, space: dict[str, Any]) -> dict[str, A
             out[key] = float(math.exp(rng.uniform(math.log(arg[0]), math.log(arg[1]))))
         else:  # int: inclusive bounds
             out[key] = int(rng.integers(int(arg[0]), int(arg[1]) + 1))
-    return out
-
-
-def _round(value: Any) -> Any:
-    """Round drawn floats to 4 significant digits so configs and labels stay readable."""
-    return float(f"{value:.4g}") if isinstance(value, float) else value
+    return {key: float(f"{v:.4g}") if isinstance(v, float) else v for key, v in out.items()}
 
 
 def plan_tasks(spec: StudySpec) -> list[Task]:
     """Every task of the study, validated; a bad combination raises ConfigError naming it."""
     rng = np.random.default_rng(spec.random["seed"]) if spec.random else None
-    named = [a for a in spec.axes if a.named]
-    dotted = [a for a in spec.axes if not a.named]
-    ordered = named + dotted  # named axes may replace whole sections, so they go first
+    ordered = sorted(spec.axes, key=lambda a: not a.named)  # named axes may replace whole sections: they go first
     tasks: list[Task] = []
     for point in itertools.product(*[list(axis.values.items()) for axis in spec.axes]):
         chosen = dict(zip([a.key for a in spec.axes], point))
-        draws = ([{k: _round(v) for k, v in sample_space(rng, spec.random["space"]).items()}
-                  for _ in range(spec.random["samples"])] if rng is not None else [{}])
+        draws = [sample_space(rng, spec.random["space"]) for _ in range(spec.random["samples"])] if rng else [{}]
         for j, draw in enumerate(draws):
             for seed in spec.seeds:
                 config = copy.deepcopy(spec.base)
@@ -84,35 +75,25 @@ def plan_tasks(spec: StudySpec) -> list[Task]:
                 if rng is not None:
                     factors["sample"] = str(j)
                 factors["seed"] = str(seed)
-                task_id = len(tasks)
-                name = "/".join(factors.values())
+                task_id, name = len(tasks), "/".join(factors.values())
                 try:
-                    resolved = load_config(config)
+                    tasks.append(Task(task_id, name, factors, load_config(config)))
                 except ConfigError as err:
                     raise ConfigError(f"task {task_id} ({name}): {err}") from None
-                tasks.append(Task(task_id, name, factors, resolved))
     if not tasks:
         raise ConfigError("grid: the study has no tasks")
     return tasks
 
 
-def plan_hash(tasks: list[Task]) -> str:
-    blob = json.dumps([[t.id, t.name, t.factors, config_hash(t.config)] for t in tasks], sort_keys=True)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
 def write_plan(spec: StudySpec, out_dir: str | Path) -> tuple[list[Task], bool]:
-    """Write ``study.yaml``, ``tasks/task-NNNN.yaml`` and the database in ``out_dir``.
-
-    Planning the same study into the same folder again changes nothing and returns
-    ``(tasks, False)``; a different plan in an existing study folder is an error.
-    """
+    """Write ``study.yaml``, ``tasks/task-NNNN.yaml`` and the database in ``out_dir``. Planning the same study into
+    the same folder again changes nothing and returns ``(tasks, False)``; a different plan there is an error."""
     from ganscape.studies.store import Store
     from ganscape.utils.io import atomic_write_text
 
-    tasks = plan_tasks(spec)
-    digest = plan_hash(tasks)
-    out = Path(out_dir)
+    tasks, out = plan_tasks(spec), Path(out_dir)
+    blob = json.dumps([[t.id, t.name, t.factors, config_hash(t.config)] for t in tasks], sort_keys=True)
+    digest = hashlib.sha256(blob.encode()).hexdigest()[:16]
     out.mkdir(parents=True, exist_ok=True)
     with Store(out) as store:
         existing = store.get_meta("plan_hash")

@@ -1,6 +1,4 @@
-"""Study specs: a base run config plus a search space, read from YAML.
-
-A study file looks like::
+"""Study specs: a base run config plus a search space, read from YAML files like::
 
     name: landscape-toy
     description: objectives x penalties x normalisations on toy data
@@ -14,17 +12,14 @@ A study file looks like::
     random:                          # optional: `samples` draws per grid point, fixed seed
       samples: 2
       seed: 0
-      space:
-        optim.d.lr: {loguniform: [1.0e-4, 1.0e-3]}
-        train.batch_size: {choice: [32, 64]}
+      space: {optim.d.lr: {loguniform: [1.0e-4, 1.0e-3]}, train.batch_size: {choice: [32, 64]}}
     tie: {optim.g.lr: optim.d.lr}    # optional: copy one key's value into another
     seeds: [0, 1]                    # each point is repeated per training seed
     eval: {metrics: [default], n: 2000}   # default: the data's default metric set; inception_weights: PATH
     resources: {cpus: 1, gpus: 0}    # what one task asks the Ray scheduler for
     report: {metrics: [reverse_kl, fid]}   # preferred metrics, first one present wins
 
-Named axes are applied first (so they may swap whole component sections), then dotted
-axes, random draws, ties and finally the seed.
+Named axes are applied first (they may swap whole component sections), then dotted axes, random draws, ties, the seed.
 """
 from __future__ import annotations
 
@@ -35,8 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from ganscape.config import apply_overrides, dump_yaml, merge, read_source, read_yaml, schema_for
-from ganscape.config.load import resolve_base as resolve_source_base
-from ganscape.config.load import upgrade_legacy
+from ganscape.config.load import resolve_base as resolve_source_base, upgrade_legacy
 from ganscape.config.yaml_io import parse_yaml
 from ganscape.registry import ConfigError
 
@@ -107,18 +101,12 @@ def parse_study(data: dict[str, Any], folder: Path) -> StudySpec:
     if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
         raise ConfigError(f"seeds: expected a non-empty list of integers, got {seeds!r}")
     return StudySpec(
-        name=name,
-        description=str(data.get("description", "")),
+        name=name, description=str(data.get("description", "")),
         base=resolve_base(data.get("base"), data.get("overrides", []), folder),
-        axes=parse_grid(data.get("grid") or {}),
-        random=parse_random(data.get("random")),
-        tie=parse_tie(data.get("tie") or {}),
-        seeds=seeds,
-        eval=check_eval(_section(data, "eval", DEFAULT_EVAL)),
-        resources=_section(data, "resources", DEFAULT_RESOURCES),
-        report=_section(data, "report", {"metrics": []}),
-        source=copy.deepcopy(data),
-    )
+        axes=parse_grid(data.get("grid") or {}), random=parse_random(data.get("random")),
+        tie=parse_tie(data.get("tie") or {}), seeds=seeds, eval=check_eval(_section(data, "eval", DEFAULT_EVAL)),
+        resources=_section(data, "resources", DEFAULT_RESOURCES), report=_section(data, "report", {"metrics": []}),
+        source=copy.deepcopy(data))
 
 
 def _section(data: dict[str, Any], key: str, defaults: dict[str, Any]) -> dict[str, Any]:

@@ -1,11 +1,12 @@
 """The study database: one SQLite file (``STUDY_DIR/study.db``) with tasks, results and status.
 
-Every change is one transaction (``BEGIN IMMEDIATE`` ... ``COMMIT``), so a worker killed at
-any point leaves the database either before or after a change, never half-way. Results are
-the records of ``ganscape.results`` (one row per record, the same fields), keyed by (task,
-step, metric) and written with ``INSERT OR REPLACE``: evaluating a checkpoint twice (after a
-resume) cannot duplicate rows. The file uses SQLite's WAL journal, which
-needs a local disk; on a cluster only the driver writes it (see ``backends/ray.py``).
+Every change is one transaction (``BEGIN IMMEDIATE`` ... ``COMMIT``), so a worker killed at any point leaves the
+database either before or after a change, never half-way; a change that meets a locked or busy database is retried
+with backoff for up to ``RETRY_S`` seconds (``Store.write``). A running task belongs to the worker (host, pid)
+that claimed it: its heartbeat, results and outcome are recorded only while it still owns the task. Results are the records of ``ganscape.results`` (one
+row per record, the same fields), keyed by (task, step, metric) and written with ``INSERT OR REPLACE``: evaluating
+a checkpoint twice (after a resume) cannot duplicate rows. The file uses SQLite's WAL journal, which needs a
+local disk; on a cluster only the driver writes it (see ``backends/ray.py``).
 """
 from __future__ import annotations
 
@@ -17,47 +18,36 @@ import sqlite3
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator, TypeVar
 
+from ganscape.registry import ConfigError
 from ganscape.results import Record
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS tasks (
-    id INTEGER PRIMARY KEY,
-    name TEXT NOT NULL,
-    factors TEXT NOT NULL,
-    config TEXT NOT NULL,
-    config_hash TEXT NOT NULL,
+    id INTEGER PRIMARY KEY, name TEXT NOT NULL, factors TEXT NOT NULL, config TEXT NOT NULL, config_hash TEXT NOT NULL,
     status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'running', 'done', 'failed')),
-    attempts INTEGER NOT NULL DEFAULT 0,
-    host TEXT, pid INTEGER, heartbeat REAL,
-    started REAL, finished REAL,
-    train_seconds REAL, eval_seconds REAL,
-    error TEXT,
-    note TEXT
+    attempts INTEGER NOT NULL DEFAULT 0, host TEXT, pid INTEGER, heartbeat REAL, started REAL, finished REAL,
+    train_seconds REAL, eval_seconds REAL, error TEXT, note TEXT
 );
 CREATE TABLE IF NOT EXISTS results (
     task_id INTEGER NOT NULL REFERENCES tasks(id),
-    run TEXT NOT NULL,
-    step INTEGER NOT NULL,
-    checkpoint TEXT NOT NULL,
-    metric TEXT NOT NULL,
-    value REAL,
-    std REAL,
-    n INTEGER NOT NULL,
-    extractor TEXT NOT NULL,
-    time REAL NOT NULL,
+    run TEXT NOT NULL, step INTEGER NOT NULL, checkpoint TEXT NOT NULL, metric TEXT NOT NULL,
+    value REAL, std REAL, n INTEGER NOT NULL, extractor TEXT NOT NULL, time REAL NOT NULL,
     PRIMARY KEY (task_id, step, metric)
 );
 """
 RESULT_COLUMNS = ("run", "step", "checkpoint", "metric", "value", "std", "n", "extractor", "time")
+INSERT_RESULT = (f"INSERT OR REPLACE INTO results (task_id, {', '.join(RESULT_COLUMNS)}) "
+                 f"VALUES (?, {', '.join('?' for _ in RESULT_COLUMNS)})")
+SET_RUNNING = ("UPDATE tasks SET status = 'running', attempts = attempts + 1, host = ?, pid = ?, heartbeat = ?, "
+               "started = ?, finished = NULL, error = NULL WHERE id = ?")
 DB_NAME = "study.db"
-STALE_AFTER_S = 120.0  # a running task whose heartbeat is older than this is orphaned
-
-
-def db_path(study_dir: str | Path) -> Path:
-    return Path(study_dir) / DB_NAME
+STALE_AFTER_S = 120.0  # a task running on another host whose heartbeat is older than this is orphaned
+MAX_ATTEMPTS = 3       # a task that crashes (or whose worker dies) is retried until it has had this many
+RETRY_S = 60.0         # how long a change is retried while the database is locked or busy
+T = TypeVar("T")
 
 
 def pid_alive(pid: int | None) -> bool:
@@ -81,9 +71,8 @@ class Store:
 
     def __init__(self, study_dir: str | Path, create: bool = True):
         self.study_dir = Path(study_dir)
-        path = db_path(study_dir)
+        path = self.study_dir / DB_NAME
         if not create and not path.exists():
-            from ganscape.registry import ConfigError
             raise ConfigError(f"{study_dir} is not a study folder (no {DB_NAME}); "
                               "create one with `ganscape study plan STUDY.yaml --out DIR`")
         self.conn = sqlite3.connect(path, timeout=60.0, isolation_level=None)
@@ -108,10 +97,25 @@ class Store:
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             yield self.conn
+            self.conn.execute("COMMIT")
         except BaseException:
-            self.conn.execute("ROLLBACK")
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
             raise
-        self.conn.execute("COMMIT")
+
+    def write(self, change: Callable[[sqlite3.Connection], T]) -> T:
+        """``change(db)`` in one transaction, retried with backoff while SQLite reports an operational error
+        (locked or busy database) for up to RETRY_S seconds; then the error is raised."""
+        deadline, delay = time.monotonic() + RETRY_S, 0.02
+        while True:
+            try:
+                with self.transaction() as db:
+                    return change(db)
+            except sqlite3.OperationalError:
+                if time.monotonic() + delay > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(2 * delay, 1.0)
 
     # ----- study metadata -------------------------------------------------------------
     def get_meta(self, key: str, default: Any = None) -> Any:
@@ -142,7 +146,6 @@ class Store:
     def task(self, task_id: int) -> dict[str, Any]:
         row = self.conn.execute("SELECT * FROM tasks WHERE id = ?", (task_id,)).fetchone()
         if row is None:
-            from ganscape.registry import ConfigError
             count = self.conn.execute("SELECT COUNT(*) FROM tasks").fetchone()[0]
             raise ConfigError(f"--task: no task {task_id} in this study; valid ids: 0..{count - 1}")
         return _task_row(row)
@@ -157,76 +160,105 @@ class Store:
                               r[7], r[8], r[9])) for r in rows]
 
     def evaluated_steps(self, task_id: int) -> set[int]:
-        rows = self.conn.execute("SELECT DISTINCT step FROM results WHERE task_id = ?", (task_id,))
-        return {r[0] for r in rows}
+        return {r[0] for r in self.conn.execute("SELECT DISTINCT step FROM results WHERE task_id = ?", (task_id,))}
 
     def counts(self) -> dict[str, int]:
-        rows = self.conn.execute("SELECT status, COUNT(*) FROM tasks GROUP BY status")
-        return {r[0]: r[1] for r in rows}
+        return {r[0]: r[1] for r in self.conn.execute("SELECT status, COUNT(*) FROM tasks GROUP BY status")}
 
     # ----- state changes ------------------------------------------------------------------
     def claim(self, allowed: list[int] | None = None, pid: int | None = None,
               host: str | None = None) -> dict[str, Any] | None:
-        """Atomically take the lowest pending task (among ``allowed`` ids) and mark it running."""
+        """Atomically take the lowest pending task (among ``allowed`` ids) and mark it running for (host, pid)."""
         pid, host, now = pid or os.getpid(), host or socket.gethostname(), time.time()
-        with self.transaction() as db:
-            rows = db.execute("SELECT id FROM tasks WHERE status = 'pending' ORDER BY id").fetchall()
-            ids = [r[0] for r in rows if allowed is None or r[0] in allowed]
-            if not ids:
-                return None
-            db.execute("UPDATE tasks SET status = 'running', attempts = attempts + 1, host = ?, pid = ?, "
-                       "heartbeat = ?, started = ?, finished = NULL, error = NULL WHERE id = ?",
-                       (host, pid, now, now, ids[0]))
-        return self.task(ids[0])
 
-    def heartbeat(self, task_id: int, pid: int) -> None:
-        with self.transaction() as db:
-            db.execute("UPDATE tasks SET heartbeat = ? WHERE id = ? AND pid = ? AND status = 'running'",
-                       (time.time(), task_id, pid))
+        def change(db) -> int | None:
+            ids = [r[0] for r in db.execute("SELECT id FROM tasks WHERE status = 'pending' ORDER BY id")
+                   if allowed is None or r[0] in allowed]
+            if ids:
+                db.execute(SET_RUNNING, (host, pid, now, now, ids[0]))
+            return ids[0] if ids else None
+        task_id = self.write(change)
+        return None if task_id is None else self.task(task_id)
 
-    def add_results(self, task_id: int, records: list[Record]) -> None:
-        with self.transaction() as db:
-            db.executemany(f"INSERT OR REPLACE INTO results (task_id, {', '.join(RESULT_COLUMNS)}) "
-                           "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                           [(task_id, r.run, r.step, r.checkpoint, r.metric, _to_sql(r.value),
-                             None if r.std is None else _to_sql(r.std), r.n, r.extractor, r.time) for r in records])
+    def owns(self, db: sqlite3.Connection, task_id: int, pid: int | None) -> bool:
+        """Whether ``pid`` (None: whoever) still holds ``task_id`` as running."""
+        row = db.execute("SELECT status, pid FROM tasks WHERE id = ?", (task_id,)).fetchone()
+        return pid is None or (row is not None and row["status"] == "running" and row["pid"] == pid)
 
-    def finish(self, task_id: int, train_seconds: float, eval_seconds: float, note: str | None = None) -> None:
-        """Mark a task done; ``note`` records an outcome worth showing (e.g. a divergence)."""
-        with self.transaction() as db:
+    def heartbeat(self, task_id: int, pid: int) -> bool:
+        """Refresh the heartbeat of a task ``pid`` runs; False when it no longer holds the task."""
+        def change(db) -> bool:
+            return db.execute("UPDATE tasks SET heartbeat = ? WHERE id = ? AND pid = ? AND status = 'running'",
+                              (time.time(), task_id, pid)).rowcount > 0
+        return self.write(change)
+
+    def add_results(self, task_id: int, records: list[Record], pid: int | None = None) -> bool:
+        """Store result records (only while ``pid`` holds the task, when given); False if it does not."""
+        rows = [(task_id, r.run, r.step, r.checkpoint, r.metric, _to_sql(r.value),
+                 None if r.std is None else _to_sql(r.std), r.n, r.extractor, r.time) for r in records]
+
+        def change(db) -> bool:
+            if not self.owns(db, task_id, pid):
+                return False
+            db.executemany(INSERT_RESULT, rows)
+            return True
+        return self.write(change)
+
+    def finish(self, task_id: int, train_seconds: float, eval_seconds: float, note: str | None = None,
+               pid: int | None = None) -> bool:
+        """Mark a task done (only while ``pid`` holds it, when given); ``note`` records an outcome worth showing
+        (e.g. a divergence). Returns whether it was recorded."""
+        def change(db) -> bool:
+            if not self.owns(db, task_id, pid):
+                return False
             db.execute("UPDATE tasks SET status = 'done', finished = ?, train_seconds = ?, eval_seconds = ?, "
                        "error = NULL, note = ? WHERE id = ?", (time.time(), train_seconds, eval_seconds, note, task_id))
+            return True
+        return self.write(change)
 
-    def fail(self, task_id: int, error: str) -> None:
-        with self.transaction() as db:
-            db.execute("UPDATE tasks SET status = 'failed', finished = ?, error = ? WHERE id = ?",
-                       (time.time(), error, task_id))
+    def fail(self, task_id: int, error: str, pid: int | None = None, retry: bool = False) -> str | None:
+        """Record a failure (only while ``pid`` holds the task, when given). With ``retry`` the task goes back to
+        pending until it has had MAX_ATTEMPTS; returns the new status (None when ``pid`` no longer held it)."""
+        def change(db) -> str | None:
+            if not self.owns(db, task_id, pid):
+                return None
+            attempts = db.execute("SELECT attempts FROM tasks WHERE id = ?", (task_id,)).fetchone()[0]
+            status = "pending" if retry and attempts < MAX_ATTEMPTS else "failed"
+            db.execute("UPDATE tasks SET status = ?, finished = ?, error = ?, pid = NULL WHERE id = ?",
+                       (status, time.time(), error, task_id))
+            return status
+        return self.write(change)
 
     def mark_running(self, task_id: int, host: str, pid: int) -> None:
         """Record that ``task_id`` was handed to a remote worker (Ray) identified by host/pid."""
         now = time.time()
-        with self.transaction() as db:
-            db.execute("UPDATE tasks SET status = 'running', attempts = attempts + 1, host = ?, pid = ?, "
-                       "heartbeat = ?, started = ?, finished = NULL, error = NULL WHERE id = ?",
-                       (host, pid, now, now, task_id))
+        self.write(lambda db: db.execute(SET_RUNNING, (host, pid, now, now, task_id)))
+
+    def orphans(self, db: sqlite3.Connection, ids: list[int] | None) -> list[int]:
+        """Running tasks whose worker is gone: dead pid on this host, or a stale heartbeat from another host."""
+        host, now = socket.gethostname(), time.time()
+        return [row["id"] for row in db.execute("SELECT id, host, pid, heartbeat FROM tasks WHERE status = 'running'")
+                if (ids is None or row["id"] in ids)
+                and (not pid_alive(row["pid"]) if row["host"] == host else now - (row["heartbeat"] or 0) > STALE_AFTER_S)]
 
     def requeue(self, ids: list[int] | None = None, retry_failed: bool = True) -> dict[str, int]:
-        """Put orphaned running tasks (dead worker on this host, or stale heartbeat) and,
-        with ``retry_failed``, failed tasks back to pending. Returns how many of each."""
-        host, now = socket.gethostname(), time.time()
-        requeued = {"interrupted": 0, "failed": 0}
-        with self.transaction() as db:
-            for row in db.execute("SELECT id, status, host, pid, heartbeat FROM tasks").fetchall():
-                if ids is not None and row["id"] not in ids:
-                    continue
-                orphan = row["status"] == "running" and (
-                    (row["host"] == host and not pid_alive(row["pid"]))
-                    or now - (row["heartbeat"] or 0) > STALE_AFTER_S)
-                failed = row["status"] == "failed" and retry_failed
-                if orphan or failed:
-                    db.execute("UPDATE tasks SET status = 'pending', pid = NULL WHERE id = ?", (row["id"],))
-                    requeued["interrupted" if orphan else "failed"] += 1
-        return requeued
+        """Put orphaned running tasks (see ``orphans``; failed once they have had MAX_ATTEMPTS) and, with
+        ``retry_failed``, failed tasks back to pending. Returns how many of each were requeued."""
+        def change(db) -> dict[str, int]:
+            requeued = {"interrupted": 0, "failed": 0}
+            for task_id in self.orphans(db, ids):
+                attempts = db.execute("SELECT attempts FROM tasks WHERE id = ?", (task_id,)).fetchone()[0]
+                status = "pending" if attempts < MAX_ATTEMPTS else "failed"
+                db.execute("UPDATE tasks SET status = ?, pid = NULL, error = COALESCE(error, ?) WHERE id = ?",
+                           (status, f"its worker stopped answering after {attempts} attempt(s)", task_id))
+                requeued["interrupted"] += status == "pending"
+            if retry_failed:
+                failed = [r[0] for r in db.execute("SELECT id FROM tasks WHERE status = 'failed'")
+                          if ids is None or r[0] in ids]
+                db.executemany("UPDATE tasks SET status = 'pending', attempts = 0 WHERE id = ?", [(i,) for i in failed])
+                requeued["failed"] = len(failed)
+            return requeued
+        return self.write(change)
 
 
 def migrate_metrics_table(conn: sqlite3.Connection) -> None:
@@ -236,9 +268,8 @@ def migrate_metrics_table(conn: sqlite3.Connection) -> None:
         return
     rows = conn.execute("SELECT task_id, step, name, value FROM metrics").fetchall()
     stds = {(r[0], r[1], r[2][:-4]): r[3] for r in rows if r[2].endswith("_std")}
-    conn.execute("BEGIN IMMEDIATE")
-    conn.executemany(f"INSERT OR REPLACE INTO results (task_id, {', '.join(RESULT_COLUMNS)}) "
-                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    conn.execute("BEGIN IMMEDIATE")  # once, when an old study folder is first opened
+    conn.executemany(INSERT_RESULT,
                      [(t, f"runs/task-{t:04d}", s, f"ckpt-{s:08d}.pt", name, v, stds.get((t, s, name)), 0, "", 0.0)
                       for t, s, name, v in rows if not name.endswith("_std")])
     conn.execute("DROP TABLE metrics")
@@ -246,10 +277,7 @@ def migrate_metrics_table(conn: sqlite3.Connection) -> None:
 
 
 def _task_row(row: sqlite3.Row) -> dict[str, Any]:
-    out = dict(row)
-    out["factors"] = json.loads(out["factors"])
-    out["config"] = json.loads(out["config"])
-    return out
+    return {**dict(row), "factors": json.loads(row["factors"]), "config": json.loads(row["config"])}
 
 
 def _to_sql(value: Any) -> float | None:

@@ -1,79 +1,110 @@
-"""A local study worker: claims pending tasks from the database one at a time and runs them.
+"""A local study worker (``python -m ganscape.studies.worker STUDY_DIR``): claims pending tasks one at a time.
 
-Started by the local backend as ``python -m ganscape.studies.worker STUDY_DIR``. Several
-workers share a study safely: a claim is one SQLite transaction. While a task runs, a
-thread refreshes its heartbeat so other runners can tell a live task from an orphan.
+Several workers (of one or several ``study run`` processes) share a study safely: a claim is one SQLite
+transaction, and a task belongs to the worker that claimed it. While a task runs, a thread refreshes its heartbeat
+(retrying through locked-database errors, never dying silently); if the study has given the task to another
+worker meanwhile (``Store.requeue`` of a stale task), the heartbeat reports the lease lost and the task stops at
+its next step, so no task is ever worked on by two workers. A task that raises is retried (up to
+``MAX_ATTEMPTS``) unless its config is invalid, which no retry can fix.
 """
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 import signal
+import sqlite3
 import sys
 import threading
 import traceback
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Callable, Iterator
 
+from ganscape.registry import ConfigError
 from ganscape.studies.store import Store
 
 log = logging.getLogger("ganscape.study")
 HEARTBEAT_S = 10.0
+DEFAULT_EXECUTOR = "ganscape.studies.execute:execute_task"
 
 
-class Heartbeat:
-    """Refresh a running task's heartbeat every few seconds from a background thread."""
-
-    def __init__(self, study_dir: Path, task_id: int):
-        self.study_dir, self.task_id = study_dir, task_id
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._loop, daemon=True)
-
-    def _loop(self) -> None:
-        with Store(self.study_dir) as store:
-            while not self.stop.wait(HEARTBEAT_S):
-                store.heartbeat(self.task_id, os.getpid())
-
-    def __enter__(self) -> "Heartbeat":
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop.set()
-        self.thread.join()
+class LeaseLost(RuntimeError):
+    """The study gave this task to another worker (its heartbeat went stale); stop working on it."""
 
 
-def run_claimed(store: Store, task: dict, eval_spec: dict) -> str:
-    """Run one claimed task and record its outcome; returns the final status."""
-    from ganscape.studies.execute import execute_task
+@contextmanager
+def lease(study_dir: Path, task_id: int) -> Iterator[Callable[[], None]]:
+    """Heartbeat a task from a background thread; yields ``check()``, which raises LeaseLost once the task has
+    been given to another worker."""
+    stop, lost = threading.Event(), threading.Event()
 
-    task_id = task["id"]
+    def loop() -> None:
+        with Store(study_dir) as store:
+            while not stop.wait(HEARTBEAT_S):
+                try:
+                    if not store.heartbeat(task_id, os.getpid()):
+                        lost.set()
+                        return
+                except sqlite3.Error as err:  # still locked after the store's retries: try again next beat
+                    log.warning("[task %d] heartbeat not recorded (%s); retrying", task_id, err)
+
+    def check() -> None:
+        if lost.is_set():
+            raise LeaseLost(f"task {task_id} was given to another worker")
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
     try:
-        with Heartbeat(store.study_dir, task_id):
-            result = execute_task(store.study_dir, task_id, task["config"], eval_spec,
-                                  done_steps=store.evaluated_steps(task_id),
-                                  on_results=lambda step, records: store.add_results(task_id, records))
+        yield check
+    finally:
+        stop.set()
+        thread.join()
+
+
+def run_claimed(store: Store, task: dict, eval_spec: dict, executor: Callable) -> str:
+    """Run one claimed task and record its outcome; returns the final status."""
+    task_id, pid = task["id"], os.getpid()
+
+    def on_results(step, records) -> None:
+        if not store.add_results(task_id, records, pid):
+            raise LeaseLost(f"task {task_id} was given to another worker")
+    try:
+        with lease(store.study_dir, task_id) as check:
+            result = executor(store.study_dir, task_id, task["config"], eval_spec, store.evaluated_steps(task_id),
+                              on_results=on_results, check=check)
+    except LeaseLost:
+        log.warning("[task %d] stopped: the study gave it to another worker", task_id)
+        return "lost"
     except KeyboardInterrupt:
-        store.fail(task_id, "interrupted: the worker was stopped; re-run to resume")
+        store.fail(task_id, "interrupted: the worker was stopped; re-run to resume", pid)
         raise
-    except Exception:
-        store.fail(task_id, traceback.format_exc())
-        log.error("[task %d] failed:\n%s", task_id, traceback.format_exc())
-        return "failed"
-    store.finish(task_id, result.train_seconds, result.eval_seconds, result.note)
-    log.info("[task %d] done (%s) train %.1f s, eval %.1f s", task_id, task["name"],
-             result.train_seconds, result.eval_seconds)
+    except Exception as err:
+        status = store.fail(task_id, traceback.format_exc(), pid, retry=not isinstance(err, ConfigError))
+        log.error("[task %d] failed (%s):\n%s", task_id, "will retry" if status == "pending" else "final",
+                  traceback.format_exc())
+        return status or "lost"
+    store.finish(task_id, result.train_seconds, result.eval_seconds, result.note, pid)
+    log.info("[task %d] done (%s) train %.1f s, eval %.1f s", task_id, task["name"], result.train_seconds,
+             result.eval_seconds)
     return "done"
 
 
-def work(study_dir: str | Path, allowed: list[int] | None = None) -> int:
+def load_executor(spec: str) -> Callable:
+    """``module:function`` -> the function that executes a task (default: train and evaluate its run)."""
+    module, _, name = spec.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def work(study_dir: str | Path, allowed: list[int] | None = None, executor: str = DEFAULT_EXECUTOR) -> int:
     """Claim and run tasks until none is pending; returns the number run."""
-    count = 0
+    count, execute = 0, load_executor(executor)
     with Store(study_dir, create=False) as store:
         eval_spec = store.get_meta("eval", {})
         while (task := store.claim(allowed)) is not None:
             log.info("[task %d] start %s (pid %d)", task["id"], task["name"], os.getpid())
-            run_claimed(store, task, eval_spec)
+            run_claimed(store, task, eval_spec, execute)
             count += 1
     return count
 
@@ -83,15 +114,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("study_dir")
     parser.add_argument("--ids", default=None, help="comma-separated task ids this worker may take")
     parser.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch's default)")
+    parser.add_argument("--executor", default=DEFAULT_EXECUTOR, help="module:function that executes one task")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     if args.threads > 0:
         import torch
         torch.set_num_threads(args.threads)
-    allowed = [int(i) for i in args.ids.split(",")] if args.ids else None
     try:
-        work(args.study_dir, allowed)
+        work(args.study_dir, [int(i) for i in args.ids.split(",")] if args.ids else None, args.executor)
     except KeyboardInterrupt:
         return 130
     return 0

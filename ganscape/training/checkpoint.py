@@ -1,7 +1,7 @@
 """The one checkpoint schema, its files, and the one reader every command uses.
 
-A checkpoint is ``RUN_DIR/checkpoints/ckpt-NNNNNNNN.pt``, written atomically (temp file, fsync,
-rename) and read with ``torch.load(weights_only=True)`` (no arbitrary unpickling). Version 2::
+A checkpoint is ``RUN_DIR/checkpoints/ckpt-NNNNNNNN.pt``, written atomically (temp file, fsync, rename) and read with
+``torch.load(weights_only=True)`` (no arbitrary unpickling). Version 2::
 
     format: "ganscape-checkpoint"   version: 2
     kind: gan | conditional | translation     step: int
@@ -10,10 +10,9 @@ rename) and read with ``torch.load(weights_only=True)`` (no arbitrary unpickling
     scheme: the scheme's state                 streams: {data section: batches drawn}
     rng: global RNG states                     callbacks: {state_key: state} (e.g. ema: {G: state_dict})
 
-That is enough to continue bit-exactly and to sample without the data. Checkpoints of the
-first format (ganscape 0.1: flat GAN keys ``G``, ``D``, ``G_ema``, ...; CycleGAN keys
-``G_ab``, ..., ``pool_a``, ``shapes``) are converted when read (``upgrade_v1``).
-"""
+That is enough to continue bit-exactly and to sample without the data. Checkpoints of the first format (ganscape
+0.1: flat GAN keys ``G``, ``D``, ``G_ema``, ...; CycleGAN keys ``G_ab``, ..., ``pool_a``, ``shapes``) are converted
+when read (``upgrade_v1``)."""
 from __future__ import annotations
 
 import logging
@@ -47,16 +46,10 @@ def checkpoint_path(run_dir: str | Path, step: int) -> Path:
 def list_checkpoints(run_dir: str | Path) -> dict[int, Path]:
     """Step -> path of every checkpoint file of a run, ascending."""
     folder = checkpoint_dir(run_dir)
-    found = {}
-    if folder.is_dir():
-        for path in folder.iterdir():
-            match = PATTERN.match(path.name)
-            if match:
-                found[int(match.group(1))] = path
-    return dict(sorted(found.items()))
+    matches = [(PATTERN.match(path.name), path) for path in folder.iterdir()] if folder.is_dir() else []
+    return dict(sorted((int(match.group(1)), path) for match, path in matches if match))
 
 
-# ----- writing ------------------------------------------------------------------------------------
 def trainer_state(trainer) -> dict[str, Any]:
     """The checkpoint of a trainer's current state (see the module docstring)."""
     parts = trainer.parts
@@ -73,8 +66,7 @@ def trainer_state(trainer) -> dict[str, Any]:
 
 
 def write_checkpoint(state: dict[str, Any], run_dir: str | Path, step: int, keep: int = 0) -> Path:
-    """Atomically write ``state`` as the checkpoint of ``step``; with ``keep`` > 0 delete all but
-    the newest ``keep`` checkpoints of the run."""
+    """Atomically write ``state`` as the checkpoint of ``step``; ``keep`` > 0 deletes all but the newest ``keep``."""
     path = checkpoint_path(run_dir, step)
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
@@ -84,7 +76,6 @@ def write_checkpoint(state: dict[str, Any], run_dir: str | Path, step: int, keep
     return path
 
 
-# ----- reading ------------------------------------------------------------------------------------
 def read_checkpoint(path: str | Path, device: torch.device | str = "cpu",
                     config: dict[str, Any] | None = None) -> dict[str, Any]:
     """Load a checkpoint safely, as a version-2 state. ``config`` (the run's config.yaml) is
@@ -142,7 +133,7 @@ def upgrade_v1(state: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
 def newest_readable(run_dir: str | Path, device: torch.device | str = "cpu",
                     config: dict[str, Any] | None = None) -> tuple[Path, dict[str, Any]] | None:
     """The newest checkpoint that can be read, skipping (with one warning each) unreadable ones."""
-    for step, path in reversed(list(list_checkpoints(run_dir).items())):
+    for path in reversed(list_checkpoints(run_dir).values()):
         try:
             return path, read_checkpoint(path, device, config)
         except CheckpointError as err:

@@ -1,11 +1,10 @@
 """The built parts of a GAN run (kind ``gan``), made from its config in one fixed order.
 
-The build order fixes how the seeded RNG is consumed (data, prior, G, D), so the same config
-always starts from the same weights.
-"""
+The build order fixes how the seeded RNG is consumed (data, prior, G, D), so the same config always starts from the
+same weights."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -17,8 +16,9 @@ from ganscape.models import build_discriminator, build_generator
 from ganscape.penalties import build_penalty
 from ganscape.priors import Prior, build_prior
 from ganscape.registry import ConfigError
-from ganscape.runtime import resolve_device, side_rng
+from ganscape.runtime import resolve_device
 from ganscape.sampling import GeneratorSampler
+from ganscape.training.callbacks.core import eval_mode
 from ganscape.training.optimizers import make_optimizer
 from ganscape.training.schedules import build_schedule
 from ganscape.training.schemes import build_scheme
@@ -48,7 +48,6 @@ class GANParts:
     scheme: Any
     schedule: Any
     shard: tuple[int, int] = (0, 1)  # (rank, world size) in data-parallel training
-    _preview_latents: Any = field(default=None, repr=False)
 
     # ----- what the trainer core and checkpoints see -----------------------------------------
     @property
@@ -101,49 +100,21 @@ class GANParts:
         y = torch.randint(self.dataset.num_classes, (n,), device=self.device) if self.conditional else None
         return self.local(z), self.local(y)
 
-    # ----- previews ----------------------------------------------------------------------------
-    @torch.no_grad()
+    # ----- previews and sampling ---------------------------------------------------------------
     def preview(self, modules: dict[str, nn.Module]) -> Preview:
-        """The run's preview image from fixed latents (an image grid, or 2-D points over the
-        modes), drawn with ``modules["G"]`` (the EMA generator when kept) in eval mode."""
-        z, y = self.preview_latents()
-        G = modules["G"]
-        was_training = G.training
-        G.eval()
-        try:
-            samples = torch.cat([G(z[i:i + 256], None if y is None else y[i:i + 256]) for i in range(0, len(z), 256)])
-        finally:
-            G.train(was_training)
+        """The preview image: an image grid or 2-D points over the modes, from fixed latents (seed +
+        PREVIEW_SEED_OFFSET, side RNG), row k of class k, drawn by ``modules["G"]`` in eval mode."""
+        n = PREVIEW_IMAGES if self.dataset.is_image else PREVIEW_POINTS
+        labels = torch.arange(n, device=self.device) % self.dataset.num_classes if self.conditional else None
+        sampler = self.sampler(modules, 0)
+        with eval_mode([sampler.G]):
+            samples = sampler.sample(n, seed=self.config["seed"] + PREVIEW_SEED_OFFSET, labels=labels)
         return Preview(samples, info=self.dataset.info)
 
     def sampler(self, modules: dict[str, nn.Module], step: int) -> GeneratorSampler:
         """The run as a sampler (for evaluation during training), drawing with ``modules["G"]``."""
         return GeneratorSampler(modules["G"], self.prior, self.config, step, data_meta(self.dataset), self.device,
                                 self.kind)
-
-    def preview_latents(self) -> tuple[torch.Tensor, torch.Tensor | None]:
-        if self._preview_latents is None:
-            n = PREVIEW_IMAGES if self.dataset.is_image else PREVIEW_POINTS
-            with side_rng(self.config["seed"] + PREVIEW_SEED_OFFSET, self.device):
-                z = self.prior.sample(n, self.device)
-            y = torch.arange(n, device=self.device) % self.dataset.num_classes if self.conditional else None
-            self._preview_latents = (z, y)
-        return self._preview_latents
-
-
-def build_models(config: dict[str, Any], shape: tuple[int, ...], num_classes: int, device: torch.device):
-    """Prior, G and D for data of ``shape`` (also used to rebuild a run for sampling)."""
-    prior = build_prior(config["prior"]).to(device)
-    G = build_generator(config["generator"], shape, prior.dim, num_classes).to(device)
-    D = build_discriminator(config["discriminator"], shape, num_classes).to(device)
-    return prior, G, D
-
-
-def place_dataset(dataset: Dataset, device: torch.device) -> None:
-    """Copy an in-memory dataset to the GPU once when it is small enough."""
-    if isinstance(dataset, TensorDataset) and device.type != "cpu" and dataset.x.numel() * 4 < IN_DEVICE_LIMIT_BYTES:
-        dataset.x = dataset.x.to(device)
-        dataset.y = None if dataset.y is None else dataset.y.to(device)
 
 
 def build_gan_parts(config: dict[str, Any]) -> GANParts:
@@ -152,12 +123,16 @@ def build_gan_parts(config: dict[str, Any]) -> GANParts:
     torch.manual_seed(config["seed"])
     dataset = build_dataset(config["data"])
     dataset.check_finite("data")
-    place_dataset(dataset, device)
+    if isinstance(dataset, TensorDataset) and device.type != "cpu" and dataset.x.numel() * 4 < IN_DEVICE_LIMIT_BYTES:
+        dataset.x = dataset.x.to(device)
+        dataset.y = None if dataset.y is None else dataset.y.to(device)
     batch_size = config["train"]["batch_size"]
     if batch_size > len(dataset):
         raise ConfigError(f"train.batch_size: {batch_size} is larger than the dataset ({len(dataset)} samples)")
     batches = BatchStream(dataset, batch_size, config["seed"])
-    prior, G, D = build_models(config, dataset.shape, dataset.num_classes, device)
+    prior = build_prior(config["prior"]).to(device)
+    G = build_generator(config["generator"], dataset.shape, prior.dim, dataset.num_classes).to(device)
+    D = build_discriminator(config["discriminator"], dataset.shape, dataset.num_classes).to(device)
     opt_g = make_optimizer(list(G.parameters()) + list(prior.parameters()), config["optim"]["g"])
     opt_d = make_optimizer(D.parameters(), config["optim"]["d"])
     return GANParts(config, device, dataset, batches, prior, G, D, build_objective(config["loss"]),

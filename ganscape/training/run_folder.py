@@ -7,10 +7,9 @@
     RUN_DIR/samples/step-NNNNNNNN.png      previews (image grids, or scatter plots of 2-D data)
     RUN_DIR/loss_curves.png, RUN_DIR/tb/   the loss plot, TensorBoard events (if installed)
 
-Running ``train`` again on a folder resumes from its newest readable checkpoint and continues
-exactly as an uninterrupted run would. Only the keys in ``RESUMABLE_CHANGES`` may differ from
-the folder's config then; a folder without checkpoints takes any config.
-"""
+Running ``train`` again on a folder resumes from its newest readable checkpoint and continues exactly as an
+uninterrupted run would. Only the keys in ``RESUMABLE_CHANGES`` may differ from the folder's config then; a folder
+without checkpoints takes any config."""
 from __future__ import annotations
 
 import logging
@@ -24,7 +23,7 @@ from ganscape.training.callbacks import (Callback, Checkpointer, DivergenceError
                                          ResultsLog, SampleWriter, TensorBoardLog)
 from ganscape.training.checkpoint import list_checkpoints, newest_readable
 from ganscape.training.trainer import FitResult, Trainer
-from ganscape.utils.io import atomic_write_text
+from ganscape.utils.io import atomic_write_text, check_writable
 
 log = logging.getLogger(__name__)
 CONFIG_FILE = "config.yaml"
@@ -37,13 +36,9 @@ def saved_config(run_dir: str | Path) -> dict[str, Any] | None:
 
 
 def check_resumable(config: dict[str, Any], run_dir: Path) -> None:
-    """A folder that already holds checkpoints may be resumed only with the same config,
-    apart from the keys a resumed run may change."""
+    """A folder that holds checkpoints may be resumed only with the same config, apart from the resumable keys."""
     old = saved_config(run_dir)
-    if old is None or not list_checkpoints(run_dir):
-        return
-    changed = forbidden_resume_changes(old, config)
-    if changed:
+    if old is not None and list_checkpoints(run_dir) and (changed := forbidden_resume_changes(old, config)):
         raise ConfigError(f"{run_dir} holds a run with a different config ({'; '.join(changed)}). Use a new --out "
                           "folder, or the same config to resume (only train.steps, the logging, checkpoint, sample "
                           "and eval settings may change; train.steps not with a non-constant schedule).")
@@ -58,17 +53,20 @@ def folder_callbacks(run_dir: Path, config: dict[str, Any], show_progress: bool)
 
 
 def train(config: str | dict[str, Any], run_dir: str | Path, show_progress: bool = True,
-          stop_at: int | None = None) -> FitResult:
-    """Train (or resume) the run in ``run_dir``. ``stop_at`` ends after that step, as an
-    interruption would (used by tests). Returns the trained parts and the logged history."""
+          stop_at: int | None = None, callbacks: list[Callback] = ()) -> FitResult:
+    """Train (or resume) the run in ``run_dir`` with the folder's callbacks and any ``callbacks`` given.
+    ``stop_at`` ends after that step, as an interruption would (used by tests). Returns the trained parts and
+    the logged history."""
     from ganscape.distributed import barrier, init_from_env, is_main_process, shard_parts
 
     config = load_config(config)
     run_dir = Path(run_dir)
     distributed = init_from_env()  # under torchrun: one rank of a data-parallel run
     main = is_main_process()
+    if main:
+        check_writable(run_dir / CONFIG_FILE)
     check_resumable(config, run_dir)
-    trainer = Trainer(config, callbacks=folder_callbacks(run_dir, config, show_progress) if main else [])
+    trainer = Trainer(config, callbacks=[*(folder_callbacks(run_dir, config, show_progress) if main else []), *callbacks])
     if distributed:
         shard_parts(trainer.parts)
     found = newest_readable(run_dir, trainer.parts.device, saved_config(run_dir))

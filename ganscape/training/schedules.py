@@ -1,32 +1,44 @@
 """Learning-rate schedules, registered by name: a multiplier of each optimiser's ``lr``.
 
-``factor(done, total)`` is the multiplier for the update that follows ``done`` completed
-steps of a run of ``total`` (= ``train.steps``) steps. It depends on nothing else, so a
-resumed run continues the schedule exactly; because the total matters, ``train.steps`` may
-not change on resume unless the schedule is ``constant``.
+``factor(done, total)`` is the multiplier for the update that follows ``done`` completed steps of a run of
+``total`` (= ``train.steps``) steps. It depends on nothing else, so a resumed run continues the schedule exactly;
+because the total matters, ``train.steps`` may not change on resume unless the schedule is ``constant``.
 
 - ``constant``: 1.
 - ``linear_decay``: 1 until ``start * total`` steps, then linearly down to ``end_factor`` at
   the last step (CycleGAN: constant for half the training, then linear decay to 0).
-- ``cosine``: ``end_factor + (1 - end_factor) (1 + cos(pi done / total)) / 2``.
-"""
+- ``cosine``: ``end_factor + (1 - end_factor) (1 + cos(pi done / total)) / 2``."""
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 from ganscape.registry import ConfigError, Registry
 
 SCHEDULES = Registry("schedule")
 
 
+def _check_factor(key: str, value: float) -> None:
+    if not 0.0 <= value <= 1.0:
+        raise ConfigError(f"schedule.{key}: must be in [0, 1], got {value}")
+
+
+@SCHEDULES.register("constant", "the configured learning rates throughout")
 class Constant:
     def factor(self, done: int, total: int) -> float:
         return 1.0
 
 
+@SCHEDULES.register("linear_decay", "constant until `start` of the steps, then linear to `end_factor`",
+                    citation="Zhu et al. 2017 (CycleGAN: 100 epochs constant, 100 decaying to 0)")
+@dataclass
 class LinearDecay:
-    def __init__(self, start: float, end_factor: float):
-        self.start, self.end_factor = start, end_factor
+    start: float = 0.5
+    end_factor: float = 0.0
+
+    def __post_init__(self):
+        _check_factor("start", self.start)
+        _check_factor("end_factor", self.end_factor)
 
     def factor(self, done: int, total: int) -> float:
         begin = self.start * total
@@ -36,38 +48,18 @@ class LinearDecay:
         return 1.0 + (self.end_factor - 1.0) * progress
 
 
+@SCHEDULES.register("cosine", "cosine annealing from the configured rates to `end_factor` of them",
+                    citation="Loshchilov & Hutter 2017, \"SGDR\"")
+@dataclass
 class Cosine:
-    def __init__(self, end_factor: float):
-        self.end_factor = end_factor
+    end_factor: float = 0.0
+
+    def __post_init__(self):
+        _check_factor("end_factor", self.end_factor)
 
     def factor(self, done: int, total: int) -> float:
         progress = min(1.0, done / max(1, total))
         return self.end_factor + (1.0 - self.end_factor) * 0.5 * (1.0 + math.cos(math.pi * progress))
-
-
-def _check_factor(key: str, value: float) -> None:
-    if not 0.0 <= value <= 1.0:
-        raise ConfigError(f"schedule.{key}: must be in [0, 1], got {value}")
-
-
-@SCHEDULES.register("constant", "the configured learning rates throughout")
-def constant():
-    return Constant()
-
-
-@SCHEDULES.register("linear_decay", "constant until `start` of the steps, then linear to `end_factor`",
-                    citation="Zhu et al. 2017 (CycleGAN: 100 epochs constant, 100 decaying to 0)")
-def linear_decay(start: float = 0.5, end_factor: float = 0.0):
-    _check_factor("start", start)
-    _check_factor("end_factor", end_factor)
-    return LinearDecay(start, end_factor)
-
-
-@SCHEDULES.register("cosine", "cosine annealing from the configured rates to `end_factor` of them",
-                    citation="Loshchilov & Hutter 2017, \"SGDR\"")
-def cosine(end_factor: float = 0.0):
-    _check_factor("end_factor", end_factor)
-    return Cosine(end_factor)
 
 
 def build_schedule(section: dict):

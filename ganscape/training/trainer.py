@@ -6,10 +6,9 @@ It knows nothing about files: in a notebook ::
     result.history[-1]        # {"step": 500, "loss_d": ..., "loss_g": ...}
     result.generator()        # the EMA generator when train.ema_decay > 0, else G
 
-A run folder (``run_folder.train``) is the same trainer with callbacks that write logs,
-checkpoints, samples and results. Every run kind is trained here: the kind's parts carry
-their models, optimisers, data streams and the scheme that makes one step.
-"""
+A run folder (``run_folder.train``) is the same trainer with callbacks that write logs, checkpoints, samples and
+results. Every run kind is trained here: the kind's parts carry their models, optimisers, data streams and the
+scheme that makes one step."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -27,8 +26,8 @@ from ganscape.training.schedules import Constant
 
 @dataclass
 class FitResult:
-    """What ``fit`` returns: the trained parts at ``step``, one dict per logged step, evaluation
-    records, and the EMA averages of the sampling modules when kept."""
+    """What ``fit`` returns: the trained parts at ``step``, one dict per logged step, evaluation records, and the EMA
+    averages of the sampling modules when kept."""
 
     parts: Any
     step: int
@@ -79,7 +78,6 @@ class Trainer:
         for cb in self.callbacks:
             cb.on_attach(self)
 
-    # ----- state ---------------------------------------------------------------------------------
     def sampling_modules(self) -> dict[str, nn.Module]:
         """The run's modules with their EMA averages in place of the trained ones, when kept."""
         return {**self.parts.modules(), **self.averaged}
@@ -94,7 +92,6 @@ class Trainer:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         checkpoint.restore_trainer(self, state)
 
-    # ----- training ------------------------------------------------------------------------------
     def fit(self, steps: int | None = None, until: int | None = None) -> FitResult:
         """Run ``steps`` more steps, or up to step ``until``, or (neither given) up to ``train.steps``."""
         end = until if until is not None else (self.step + steps if steps is not None else self.config["train"]["steps"])
@@ -132,6 +129,3 @@ class Trainer:
         factor = schedule.factor(step - 1, self.config["train"]["steps"])
         set_learning_rates(self.parts.optimizers(), self.config, factor)
         return factor
-
-
-__all__ = ["FitResult", "Trainer", "build_parts", "core_callbacks"]

@@ -1,13 +1,11 @@
 """CycleGAN networks: a ResNet translator and a PatchGAN discriminator, registered by name.
 
-Translator ``resnet`` (Johnson et al. 2016, CycleGAN's resnet_9blocks when n_blocks=9):
-reflect-pad + conv7(ngf), ``n_down`` stride-2 conv3 (x2 channels each), ``n_blocks`` residual
-blocks (reflect-pad conv3, IN, ReLU, reflect-pad conv3, IN), ``n_down`` transposed conv3
-(stride 2), reflect-pad + conv7 to the output channels, tanh. Instance norm without affine.
-Critic ``patchgan`` (70x70 PatchGAN when n_layers=3): conv4 s2 (ndf) + LReLU 0.2, then
-n_layers-1 conv4 s2 + IN + LReLU doubling channels (at most 8 ndf), a conv4 s1 + IN + LReLU,
-and conv4 s1 to one score per patch. Weights N(0, 0.02).
-"""
+Translator ``resnet`` (Johnson et al. 2016, CycleGAN's resnet_9blocks when n_blocks=9): reflect-pad + conv7(ngf),
+``n_down`` stride-2 conv3 (x2 channels each), ``n_blocks`` residual blocks (reflect-pad conv3, IN, ReLU, reflect-pad
+conv3, IN), ``n_down`` transposed conv3 (stride 2), reflect-pad + conv7 to the output channels, tanh. Instance norm
+without affine. Critic ``patchgan`` (70x70 PatchGAN when n_layers=3): conv4 s2 (ndf) + LReLU 0.2, then n_layers-1
+conv4 s2 + IN + LReLU doubling channels (at most 8 ndf), a conv4 s1 + IN + LReLU, and conv4 s1 to one score per
+patch. Weights N(0, 0.02)."""
 from __future__ import annotations
 
 from torch import nn
@@ -82,9 +80,7 @@ class PatchCritic(nn.Module):
 
 def patch_output_size(size: int, n_layers: int) -> int:
     """Side of a PatchCritic's score map for S x S input."""
-    for _ in range(n_layers):
-        size = size // 2  # conv4 s2 p1
-    return size - 2  # two conv4 s1 p1 layers each remove one pixel
+    return size // 2 ** n_layers - 2  # n_layers conv4 s2 p1 halve it; two conv4 s1 p1 layers each remove one pixel
 
 
 @TRANSLATORS.register("resnet", "CycleGAN ResNet translator (reflection padding, instance norm, residual blocks)",

@@ -6,8 +6,7 @@ With a, b real batches of the two domains:
       + lambda_cycle * lambda_identity * (|G_ab(b) - b|_1 + |G_ba(a) - a|_1)
   D_a: 0.5 * [mean (D_a(a) - 1)^2 + mean D_a(pool_a(G_ba(b)))^2]   (D_b likewise)
 One step updates both translators, then both critics; the critics see fakes through the
-image history pools (``pool.py``), whose contents are the step's state in checkpoints.
-"""
+image history pools (``pool.py``), whose contents are the step's state in checkpoints."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -87,8 +86,7 @@ class CycleStep:
 
 
 @TRANSLATION_OBJECTIVES.register("cyclegan", "LSGAN adversarial + L1 cycle-consistency + identity losses, image pools",
-                                 citation="Zhu et al. 2017, \"Unpaired Image-to-Image Translation using "
-                                          "Cycle-Consistent Adversarial Networks\"")
+    citation='Zhu et al. 2017, "Unpaired Image-to-Image Translation using Cycle-Consistent Adversarial Networks"')
 def cyclegan(lambda_cycle: float = 10.0, lambda_identity: float = 0.5, pool_size: int = 50):
     for key, value in (("lambda_cycle", lambda_cycle), ("lambda_identity", lambda_identity), ("pool_size", pool_size)):
         if value < 0:

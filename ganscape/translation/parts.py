@@ -1,8 +1,7 @@
 """The built parts of a translation run (kind ``translation``, CycleGAN), in one fixed order.
 
 Domain A is ``data``, domain B ``data_b``; the two are drawn by independent samplers (seeds
-2*seed and 2*seed + 1), so pairs are unpaired even when both list the same images in order.
-"""
+2*seed and 2*seed + 1), so pairs are unpaired even when both list the same images in order."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -91,9 +90,8 @@ def image_shapes(data_a: Dataset, data_b: Dataset, lambda_identity: float) -> tu
 
 
 def build_translators(config: dict[str, Any], c_a: int, c_b: int, size: int) -> tuple[nn.Module, nn.Module]:
-    g_ab = TRANSLATORS.build(config["generator"], "generator", channels_in=c_a, channels_out=c_b, size=size)
-    g_ba = TRANSLATORS.build(config["generator"], "generator", channels_in=c_b, channels_out=c_a, size=size)
-    return g_ab, g_ba
+    return (TRANSLATORS.build(config["generator"], "generator", channels_in=c_a, channels_out=c_b, size=size),
+            TRANSLATORS.build(config["generator"], "generator", channels_in=c_b, channels_out=c_a, size=size))
 
 
 def build_translation_parts(config: dict[str, Any]) -> TranslationParts:
@@ -113,7 +111,6 @@ def build_translation_parts(config: dict[str, Any]) -> TranslationParts:
     d_b = PATCH_CRITICS.build(config["discriminator"], "discriminator", channels=c_b, size=size).to(device)
     opt_g = make_optimizer(list(g_ab.parameters()) + list(g_ba.parameters()), config["optim"]["g"])
     opt_d = make_optimizer(list(d_a.parameters()) + list(d_b.parameters()), config["optim"]["d"])
-    seed = config["seed"]
-    return TranslationParts(config, device, data_a, data_b, BatchStream(data_a, batch, 2 * seed),
-                            BatchStream(data_b, batch, 2 * seed + 1), g_ab, g_ba, d_a, d_b, objective, opt_g, opt_d,
-                            objective.scheme(), build_schedule(config["schedule"]))
+    return TranslationParts(config, device, data_a, data_b, BatchStream(data_a, batch, 2 * config["seed"]),
+                            BatchStream(data_b, batch, 2 * config["seed"] + 1), g_ab, g_ba, d_a, d_b, objective, opt_g,
+                            opt_d, objective.scheme(), build_schedule(config["schedule"]))

@@ -3,8 +3,7 @@
 Until the pool holds ``size`` images every new fake is stored and returned. After that each
 new fake is, with probability 1/2, swapped for a random stored one (the stored one is
 returned and the new one takes its place), else returned as is. Randomness comes from torch's
-global RNG, so a checkpointed run resumes identically; ``state_dict`` holds the images.
-"""
+global RNG, so a checkpointed run resumes identically; ``state_dict`` holds the images."""
 from __future__ import annotations
 
 import torch

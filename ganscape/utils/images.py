@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ganscape.registry import ConfigError
 from ganscape.utils.io import atomic_path
 
 
@@ -57,11 +58,8 @@ def save_scatter(points: torch.Tensor, path: str | Path, reference: torch.Tensor
     if reference is not None:
         ref = reference.cpu().numpy()
         ax.scatter(ref[:, 0], ref[:, 1], s=40, marker="x", color="red", label="modes")
-    span = np.abs(reference.cpu().numpy()).max() * 1.5 if reference is not None else np.abs(pts).max() * 1.05
-    ax.set_xlim(-span, span)
-    ax.set_ylim(-span, span)
-    ax.set_aspect("equal")
-    ax.set_title(title)
+    span = np.abs(ref).max() * 1.5 if reference is not None else np.abs(pts).max() * 1.05
+    ax.set(xlim=(-span, span), ylim=(-span, span), aspect="equal", title=title)
     ax.legend(loc="upper right", fontsize=8)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", bbox_inches="tight")
@@ -76,7 +74,6 @@ def save_samples(samples: torch.Tensor, path: str | Path, dataset_info: dict | N
     elif samples.dim() == 2 and samples.shape[1] == 2:
         save_scatter(samples, path, (dataset_info or {}).get("centers"), title)
     else:
-        from ganscape.registry import ConfigError
         raise ConfigError(f"cannot draw samples of shape {tuple(samples.shape)}: only images and 2-D points are drawn")
 
 

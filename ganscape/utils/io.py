@@ -6,18 +6,17 @@ import hashlib
 import json
 import os
 import tempfile
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, Iterator
+
+from ganscape.registry import ConfigError
 
 
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success it replaces ``path`` atomically.
-
-    A crash before the rename leaves the old file untouched (and at most a stray
-    ``.tmp`` file, which is removed on error).
-    """
+    """Yield a temporary path beside ``path``; on success it replaces ``path`` atomically. A crash before the rename
+    leaves the old file untouched (and at most a stray ``.tmp`` file, which is removed on error)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -36,13 +35,10 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
 def current_umask() -> int:
     """The process umask, read without changing it (Linux), else by setting and restoring it."""
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except OSError:
-        pass
+    with suppress(OSError), open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
@@ -51,15 +47,12 @@ def current_umask() -> int:
 def check_writable(path: str | os.PathLike) -> None:
     """Raise ConfigError unless ``path`` can be created or appended to, found by trying (permission
     bits alone say nothing for root or read-only file systems). Creates nothing that stays."""
-    from ganscape.registry import ConfigError
-
     path = Path(path)
     if path.is_dir():
         raise ConfigError(f"{path}: is a folder; expected a file path")
     try:
         if path.exists():
-            with open(path, "a"):
-                pass
+            open(path, "a").close()
             return
         folder = path.parent
         while not folder.exists() and folder != folder.parent:
@@ -78,9 +71,8 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 
 def append_jsonl(path: str | os.PathLike, record: dict[str, Any]) -> None:
     """Append one JSON object as a line (a single write call, flushed and fsynced)."""
-    line = json.dumps(record, sort_keys=True) + "\n"
     with open(path, "a") as fh:
-        fh.write(line)
+        fh.write(json.dumps(record, sort_keys=True) + "\n")
         fh.flush()
         os.fsync(fh.fileno())
 
@@ -102,10 +94,8 @@ def read_jsonl(path: str | os.PathLike) -> list[dict[str, Any]]:
         return []
     records = []
     for line in path.read_text().splitlines():
-        try:
+        with suppress(json.JSONDecodeError):
             records.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
     return records
 
 

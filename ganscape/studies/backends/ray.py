@@ -1,10 +1,9 @@
 """Run a study's tasks as Ray tasks, on a local Ray instance or an existing cluster.
 
-Each task is a Ray task asking for the study's ``resources`` (``cpus``, ``gpus``). The
-remote function trains and evaluates in ``STUDY_DIR/runs/task-NNNN`` (so on a multi-node
-cluster STUDY_DIR must be on a shared filesystem) and *returns* its metrics; only this
-driver writes the SQLite database, which therefore never needs network file locking.
-A task that raises is recorded as failed with its traceback; a worker that dies is
+Each task is a Ray task asking for the study's ``resources`` (``cpus``, ``gpus``). The remote function trains
+and evaluates in ``STUDY_DIR/runs/task-NNNN`` (so on a multi-node cluster STUDY_DIR must be on a shared
+filesystem) and *returns* its metrics; only this driver writes the SQLite database, which therefore never needs
+network file locking. A task that raises is recorded as failed with its traceback; a worker that dies is
 recorded as failed with Ray's error; the other tasks go on.
 """
 from __future__ import annotations
@@ -40,24 +39,18 @@ def remote_task(study_dir: str, task_id: int, config: dict[str, Any], eval_spec:
             "train_seconds": result.train_seconds, "eval_seconds": result.eval_seconds, "note": result.note}
 
 
-def _import_ray():
+def run_ray(study_dir: str | Path, ids: list[int] | None, address: str | None = None,
+            num_cpus: int | None = None) -> None:
+    """Submit every pending task (among ``ids``) and record results as they arrive."""
     try:
         import ray
     except ImportError:
         raise ConfigError("--backend ray: the `ray` package is not installed; "
                           "install it with `pip install 'ganscape[ray]'`") from None
-    return ray
-
-
-def run_ray(study_dir: str | Path, ids: list[int] | None, address: str | None = None,
-            num_cpus: int | None = None) -> None:
-    """Submit every pending task (among ``ids``) and record results as they arrive."""
-    ray = _import_ray()
     study_dir = Path(study_dir).resolve()
     started_here = not ray.is_initialized()
     if started_here:
-        kwargs: dict[str, Any] = {"address": address, "include_dashboard": False,
-                                  "logging_level": logging.WARNING}
+        kwargs: dict[str, Any] = {"address": address, "include_dashboard": False, "logging_level": logging.WARNING}
         if address is None:
             kwargs["num_cpus"] = num_cpus
         ray.init(**kwargs)
@@ -74,9 +67,8 @@ def _drive(ray, study_dir: Path, ids: list[int] | None) -> None:
     with Store(study_dir, create=False) as store:
         eval_spec, res = store.get_meta("eval", {}), store.get_meta("resources", {})
         cpus, gpus = float(res.get("cpus", 1)), float(res.get("gpus", 0))
-        pending = [t for t in store.tasks() if t["status"] == "pending" and (ids is None or t["id"] in ids)]
         refs = {}
-        for task in pending:
+        for task in [t for t in store.tasks() if t["status"] == "pending" and (ids is None or t["id"] in ids)]:
             ref = fn.options(num_cpus=cpus, num_gpus=gpus, max_retries=0).remote(
                 str(study_dir), task["id"], task["config"], eval_spec,
                 sorted(store.evaluated_steps(task["id"])), int(max(1, cpus)))
@@ -87,8 +79,7 @@ def _drive(ray, study_dir: Path, ids: list[int] | None) -> None:
             for task in refs.values():
                 store.heartbeat(task["id"], pid)
             for ref in ready:
-                task = refs.pop(ref)
-                _record(ray, store, task, ref)
+                _record(ray, store, refs.pop(ref), ref)
 
 
 def _record(ray, store: Store, task: dict[str, Any], ref) -> None:

@@ -1,11 +1,10 @@
 """The study report: one self-contained HTML page (``html``) or a CSV table (``csv_table``).
 
-Runs are grouped by dataset (``data.name``); each group is ranked by its metric (the
-``--metric`` given, else the first of the study's ``report.metrics`` that the group has), in
-the metric's own direction from the metric registry. A run's score is its value at the last
-evaluated checkpoint. The page shows, per group: the ranked table with config deltas, the
-metric's distribution per factor (box + strip plots, as in Lucic et al. 2018), metric-vs-step
-curves and the best runs' samples.
+Runs are grouped by dataset (``data.name``); each group is ranked by its metric (the ``--metric`` given, else the
+first of the study's ``report.metrics`` that the group has), in the metric's own direction from the metric registry.
+A run's score is its value at the last evaluated checkpoint. The page shows, per group: the ranked table with config
+deltas, the metric's distribution per factor (box + strip plots, as in Lucic et al. 2018), metric-vs-step curves and
+the best runs' samples.
 """
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from ganscape.studies.report.runs import group_runs
+from ganscape.studies.report.runs import group_runs, last_line
 from ganscape.studies.store import Store
 from ganscape.utils.io import atomic_write_text
 
@@ -40,12 +40,11 @@ def write_csv(study_dir: str | Path, out: str | Path, metric: str | None = None)
                      *map(text_cell, metrics), "train_seconds", "eval_seconds", "note", "error", "config_deltas"])
     for run in runs:
         t = run.task
-        error = (t["error"] or "").strip().splitlines()
         writer.writerow([t["id"], text_cell(t["name"]), text_cell(run.dataset), t["status"],
                          *[text_cell(t["factors"].get(f, "")) for f in factors],
                          run.final_step if run.final_step is not None else "",
                          *[number_cell(run.final.get(m)) for m in metrics],
                          number_cell(t["train_seconds"]), number_cell(t["eval_seconds"]), text_cell(t["note"]),
-                         text_cell(error[-1] if error else ""), text_cell("; ".join(run.deltas))])
+                         text_cell(last_line(t["error"])), text_cell("; ".join(run.deltas))])
     atomic_write_text(out, buf.getvalue())
     return Path(out)

@@ -11,7 +11,8 @@ from typing import Any
 
 from ganscape.studies.execute import run_dir_for
 from ganscape.studies.report.plots import curves_plot, distribution_plot
-from ganscape.studies.report.runs import Group, Run, factor_keys, finite, group_runs, metric_direction, scored, short_axis
+from ganscape.studies.report.runs import (Group, Run, factor_keys, finite, group_runs, last_line, metric_direction,
+                                          scored, short_axis)
 from ganscape.studies.store import Store
 from ganscape.utils.io import atomic_write_text
 
@@ -73,10 +74,7 @@ def run_row(run: Run, pos: int, axes: list[str], metrics: list[str], metric: str
 
 
 def runs_table(group: Group, index: int, axes: list[str]) -> str:
-    metrics = sorted({m for r in group.runs for m in r.final})
-    if group.metric in metrics:
-        metrics.remove(group.metric)
-        metrics.insert(0, group.metric)
+    metrics = sorted({m for r in group.runs for m in r.final}, key=lambda m: (m != group.metric, m))  # ranked-by first
     head = ["rank", "task", *[short_axis(a) for a in axes], *metrics, "step", "status", "train s", "config deltas"]
     rows = [run_row(run, pos, axes, metrics, group.metric) for pos, run in enumerate(group.runs, start=1)]
     return (f'<table class="runs-table" id="runs-{index}"><thead><tr>{"".join(f"<th>{esc(h)}</th>" for h in head)}'
@@ -109,11 +107,6 @@ def group_html(study_dir: Path, group: Group, index: int) -> str:
             f'</figcaption></figure>' for i, r in enumerate(best, start=1))
         parts.append(f'<h3>Best runs: samples</h3><div class="samples">{figures}</div>')
     return "".join(parts) + "</section>"
-
-
-def last_line(error: str | None) -> str:
-    lines = (error or "").strip().splitlines()
-    return lines[-1] if lines else ""
 
 
 def failures_html(groups: list[Group]) -> str:

@@ -1,5 +1,4 @@
-"""The report's plots as inline PNGs (base64): a metric's distribution per factor (box + strip
-plots, as in Lucic et al. 2018) and metric-vs-step curves."""
+"""The report's plots as inline PNGs (base64): a metric's distribution per factor and metric-vs-step curves."""
 from __future__ import annotations
 
 import base64
@@ -10,11 +9,9 @@ from ganscape.studies.report.runs import Group, finite, short_axis
 
 
 def png(fig) -> str:
-    import matplotlib.pyplot as plt
-
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
-    plt.close(fig)
+    pyplot().close(fig)
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
@@ -58,14 +55,11 @@ def curves_plot(group: Group, color_axis: str | None) -> str | None:
     cmap = plt.get_cmap("tab10")
     for run in runs:
         label = run.task["factors"].get(color_axis, "") if color_axis else ""
-        pts = sorted((s, v) for s, v in run.curves[group.metric] if finite(v))
-        if pts:
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], color=cmap(labels.index(label) % 10), alpha=0.6,
-                    marker=".")
+        pts = sorted((s, v) for s, v in run.curves[group.metric] if finite(v))  # never empty: see the filter above
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], color=cmap(labels.index(label) % 10), alpha=0.6, marker=".")
     for i, label in enumerate(labels):
         ax.plot([], [], color=cmap(i % 10), label=label or "runs")
-    ax.set_xlabel("training step")
-    ax.set_ylabel(group.metric)
+    ax.set(xlabel="training step", ylabel=group.metric)
     ax.legend(title=short_axis(color_axis) if color_axis else None, fontsize=8)
     ax.grid(alpha=0.3)
     return png(fig)

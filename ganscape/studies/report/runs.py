@@ -1,6 +1,4 @@
-"""A study's runs as the report sees them: each task with its result curves and final values,
-its config deltas from the study's base, grouped by dataset and ranked by a metric whose
-direction comes from the metric registry."""
+"""A study's runs as the report sees them: each task with its result curves, final values and config deltas."""
 from __future__ import annotations
 
 import copy
@@ -44,10 +42,8 @@ class Group:
 
 def metric_direction(metric: str | None) -> str | None:
     """``higher``/``lower`` from the metric registry; None for no metric or an unknown name."""
-    if metric is None:
-        return None
     try:
-        return direction(metric)
+        return direction(metric) if metric is not None else None
     except ConfigError:
         return None
 
@@ -113,14 +109,8 @@ def pick_metric(runs: list[Run], preferred: list[str], requested: str | None) ->
 
 def rank(runs: list[Run], metric: str | None) -> list[Run]:
     """Scored runs best first (in the metric's own direction), then unscored runs by id."""
-    higher = metric_direction(metric) == "higher"
-
-    def key(run: Run):
-        value = run.final.get(metric, math.nan) if metric else math.nan
-        if math.isnan(value):
-            return (1, 0.0, run.id)
-        return (0, -value if higher else value, run.id)
-    return sorted(runs, key=key)
+    sign = -1 if metric_direction(metric) == "higher" else 1
+    return sorted(runs, key=lambda r: (0, sign * r.final[metric], r.id) if scored(r, metric) else (1, 0.0, r.id))
 
 
 def group_runs(store: Store, requested: str | None) -> list[Group]:
@@ -146,6 +136,12 @@ def short_axis(key: str) -> str:
 
 def finite(value: float | None) -> bool:
     return value is not None and math.isfinite(value)
+
+
+def last_line(error: str | None) -> str:
+    """The last line of a traceback (the exception), or ''."""
+    lines = (error or "").strip().splitlines()
+    return lines[-1] if lines else ""
 
 
 def scored(run: Run, metric: str | None) -> bool:

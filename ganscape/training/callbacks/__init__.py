@@ -1,5 +1,5 @@
 """Everything around a training step, as callbacks of the trainer core (see ``base``)."""
-from ganscape.training.callbacks.base import ORDER, Callback, due  # noqa: F401
+from ganscape.training.callbacks.base import ORDER, Callback, Check, due  # noqa: F401
 from ganscape.training.callbacks.core import (EMA, DivergenceError, DivergenceGuard, Evaluation,  # noqa: F401
                                               eval_mode)
 from ganscape.training.callbacks.folder import (Checkpointer, LossPlot, MetricsLog, ResultsLog,  # noqa: F401

@@ -1,14 +1,7 @@
 """The callback interface of the trainer core: everything around a training step.
 
-Events (callbacks run in ascending ``order``, see ORDER):
-- ``on_attach(trainer)``: once, when the trainer is built (create state to be restored).
-- ``on_fit_start(trainer, end)``: ``fit`` is about to run steps ``trainer.step + 1 .. end``.
-- ``on_step_end(trainer, step, out, logged, last)``: after each step; ``out`` holds the scheme's
-  detached tensors, ``logged`` their floats on logging steps (else None); ``last``: the fit's end.
-- ``on_fit_end(trainer, completed)``: always; ``completed`` is false after an exception.
-A stateful callback names a ``state_key``; its ``state_dict()`` is saved in checkpoints under
-``callbacks[state_key]`` and handed back through ``load_state_dict`` on resume.
-"""
+Callbacks run in ascending ``order`` (see ORDER). A stateful callback names a ``state_key``; its ``state_dict()`` is
+saved in checkpoints under ``callbacks[state_key]`` and handed back through ``load_state_dict`` on resume."""
 from __future__ import annotations
 
 from typing import Any
@@ -23,17 +16,17 @@ class Callback:
     order: int = 25  # user callbacks run after the logs, before evaluation and checkpoints
 
     def on_attach(self, trainer) -> None:
-        pass
+        """Once, when the trainer is built (create state to be restored)."""
 
     def on_fit_start(self, trainer, end: int) -> None:
-        pass
+        """``fit`` is about to run steps ``trainer.step + 1 .. end``."""
 
-    def on_step_end(self, trainer, step: int, out: dict[str, Any], logged: dict[str, float] | None,
-                    last: bool) -> None:
-        pass
+    def on_step_end(self, trainer, step: int, out: dict[str, Any], logged: dict[str, float] | None, last: bool) -> None:
+        """After each step; ``out`` holds the scheme's detached tensors, ``logged`` their floats on logging steps
+        (else None); ``last``: the fit's end."""
 
     def on_fit_end(self, trainer, completed: bool) -> None:
-        pass
+        """Always; ``completed`` is false after an exception."""
 
     def state_dict(self) -> dict[str, Any]:
         return {}
@@ -45,3 +38,16 @@ class Callback:
 def due(step: int, every: int, last: bool) -> bool:
     """Whether a periodic action (every ``every`` steps, 0 = only at the end) runs at ``step``."""
     return last or (every > 0 and step % every == 0)
+
+
+class Check(Callback):
+    """Calls ``check()`` after every step, before anything is logged or saved; ``check`` raises to stop the fit
+    (a study worker that lost its task, a time limit)."""
+
+    order = ORDER["divergence"]
+
+    def __init__(self, check):
+        self.check = check
+
+    def on_step_end(self, trainer, step, out, logged, last) -> None:
+        self.check()

@@ -57,10 +57,9 @@ class DivergenceError(RuntimeError):
 class DivergenceGuard(Callback):
     """Stops a run whose losses, penalty, gradient norms or parameters become NaN/inf.
 
-    Each step folds the finiteness of the watched values into one flag on the device (no host
-    synchronisation); the flag and the parameters are checked on logging and checkpoint steps,
-    before anything is logged or saved. NaN/inf in the *data* is caught when the data is loaded.
-    """
+    Each step folds the finiteness of the watched values into one flag on the device (no host synchronisation); the
+    flag and the parameters are checked on logging and checkpoint steps, before anything is logged or saved. NaN/inf
+    in the *data* is caught when the data is loaded."""
 
     order = ORDER["divergence"]
 

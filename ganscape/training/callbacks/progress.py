@@ -26,8 +26,7 @@ class Progress(Callback):
     def __init__(self, stream: TextIO | None = None, interactive: bool | None = None):
         self.stream = stream or sys.stderr
         self.interactive = self.stream.isatty() if interactive is None else interactive
-        self.bar = None
-        self.start_step, self.end, self.started, self.last_line = 0, 0, 0.0, 0.0
+        self.bar, self.start_step, self.end, self.started, self.last_line = None, 0, 0, 0.0, 0.0
 
     def on_fit_start(self, trainer, end) -> None:
         self.start_step, self.end, self.started, self.last_line = trainer.step, end, time.time(), time.time()

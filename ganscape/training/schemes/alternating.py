@@ -1,16 +1,12 @@
 """Alternating updates: ``n_critic`` D steps, then ``g_steps`` G steps.
 
-As in the reference DCGAN loop, the fake batch of the last D step is generated with
-gradients and reused (detached for D) by the first G step, saving one G forward.
-Relativistic objectives score a fresh real batch in the G step.
+As in the reference DCGAN loop, the fake batch of the last D step is generated with gradients and reused (detached
+for D) by the first G step, saving one G forward. Relativistic objectives score a fresh real batch in the G step.
 
 Auxiliary classifier (AC-GAN): when D has an auxiliary head (``D.aux_classes > 0``;
-``forward_aux(x, y) -> (scores, class logits)``), every critic call made through the
-objective also yields raw class logits, and
-``aux_weight * cross_entropy(logits, y)`` is added: in the D step for real and fake batches,
-in the G step for the fakes (their requested labels). Other discriminators take the
-unchanged path.
-"""
+``forward_aux(x, y) -> (scores, class logits)``), every critic call made through the objective also yields raw class
+logits, and ``aux_weight * cross_entropy(logits, y)`` is added: in the D step for real and fake batches, in the G step
+for the fakes (their requested labels). Other discriminators take the unchanged path."""
 from __future__ import annotations
 
 import torch
@@ -49,9 +45,7 @@ class Alternating(Scheme):
 
     def add_aux(self, critic, total, out, key, only=None):
         """Add the weighted classification loss of an AuxRecorder to ``total``; log it."""
-        if not isinstance(critic, AuxRecorder):
-            return total
-        aux = critic.loss(only)
+        aux = critic.loss(only) if isinstance(critic, AuxRecorder) else None
         if aux is None:
             return total
         out[key] = aux.detach()

@@ -1,11 +1,5 @@
-"""Training schemes: what one training step does with the built parts of a run.
-
-A scheme factory returns a ``Scheme`` (``ganscape.interfaces.Scheme``):
-- ``step(parts, log: bool) -> dict[str, Tensor]``: one training step; returns detached scalar
-  tensors to log (at least ``loss_d`` and ``loss_g``). When ``log`` is true it may add
-  costlier diagnostics (gradient norms). It must not call ``.item()`` (no GPU sync).
-- ``state_dict()`` / ``load_state_dict(state)``: scheme-specific state for checkpoints.
-"""
+"""Training schemes: what one training step does with the built parts of a run. A scheme factory returns a
+``Scheme`` (``ganscape.interfaces.Scheme``)."""
 from __future__ import annotations
 
 import torch
@@ -17,13 +11,16 @@ SCHEMES = Registry("scheme")
 
 class Scheme:
     def step(self, parts, log: bool) -> dict[str, torch.Tensor]:
+        """One training step; returns detached scalar tensors to log (at least ``loss_d`` and ``loss_g``). When ``log``
+        is true it may add costlier diagnostics (gradient norms). It must not call ``.item()`` (no GPU sync)."""
         raise NotImplementedError
 
     def state_dict(self) -> dict:
+        """Scheme-specific state for checkpoints, handed back to ``load_state_dict`` on resume."""
         return {}
 
     def load_state_dict(self, state: dict) -> None:
-        pass
+        """Restore what ``state_dict`` returned."""
 
 
 def grad_norm(module: torch.nn.Module) -> torch.Tensor:

@@ -1,27 +1,25 @@
 """Evolutionary GAN training (E-GAN, Wang et al. 2018).
 
 Each step:
-1. ``n_critic`` D updates with the run's objective (the paper: standard BCE) against fakes
-   drawn from all parents (the batch split evenly between them).
-2. Every parent makes one child per mutation, each one G step from the parent's weights,
-   prior and Adam state, with D frozen (s = sigmoid, f = D(G(z)) logits):
+1. ``n_critic`` D updates with the run's objective (the paper: standard BCE) against fakes drawn from all parents
+   (the batch split evenly between them).
+2. Every parent makes one child per mutation, each one G step from the parent's weights, prior and Adam state, with
+   D frozen (s = sigmoid, f = D(G(z)) logits):
      0 minimax        E[log(1 - s(f))]
      1 heuristic      E[-log s(f)]
      2 least squares  E[(s(f) - 1)^2]
-3. Each child is scored on one real batch and one latent draw (from its parent's prior),
-   both shared by all children:
+3. Each child is scored on one real batch and one latent draw (from its parent's prior), both shared by all children:
      F = F_q + gamma * F_d,  F_q = E[s(D(G(z)))],  F_d = -log ||grad_D L_D||_2
-   (the PyTorch port's diversity term; L_D is D's loss on the real batch and the child's
-   fakes, the gradient taken over all of D's parameters).
-4. The ``parents`` fittest children survive with their Adam states. The fittest one lives
-   in ``parts.G`` / ``parts.opt_g`` / ``parts.prior`` (so checkpoints, EMA and sampling see it);
-   the others are kept here and saved by ``state_dict()``.
+   (the PyTorch port's diversity term; L_D is D's loss on the real batch and the child's fakes, the gradient taken
+   over all of D's parameters).
+4. The ``parents`` fittest children survive with their Adam states. The fittest one lives in ``parts.G`` /
+   ``parts.opt_g`` / ``parts.prior`` (so checkpoints, EMA and sampling see it); the others are kept here and saved
+   by ``state_dict()``.
 
-Logged: ``egan_mutation`` (0/1/2, the fittest child's mutation), ``egan_fitness``,
-``egan_fq`` and ``egan_fd`` of that child, and at each log step ``egan_wins_<mutation>``:
-how many steps since the previous log each mutation survived (so every step is counted). Selection reads fitness on the host (one
-synchronisation per step). All randomness comes from torch's global RNG.
-"""
+Logged: ``egan_mutation`` (0/1/2, the fittest child's mutation), ``egan_fitness``, ``egan_fq`` and ``egan_fd`` of
+that child, and at each log step ``egan_wins_<mutation>``: how many steps since the previous log each mutation
+survived (so every step is counted). Selection reads fitness on the host (one synchronisation per step). All
+randomness comes from torch's global RNG."""
 from __future__ import annotations
 
 from typing import Any
@@ -89,8 +87,7 @@ def load_snapshot(parts, snap: dict[str, Any], optimizer: bool = True) -> None:
 def load_optimizer_state(opt: torch.optim.Optimizer, saved: dict[str, Any]) -> None:
     """Put a saved per-parameter state (as from ``opt.state_dict()``) back, reusing the
     optimizer's tensors. Hyper-parameters (lr, betas) are not touched: E-GAN never changes them."""
-    params = [p for group in opt.param_groups for p in group["params"]]
-    for index, param in enumerate(params):
+    for index, param in enumerate(p for group in opt.param_groups for p in group["params"]):
         state = saved["state"].get(index)
         if state is None:
             opt.state.pop(param, None)
@@ -112,7 +109,6 @@ class EvolutionaryGAN(Scheme):
         self.extra: list[dict[str, Any]] = []  # parents 2..mu (the best lives in the parts)
         self.wins = [0] * len(MUTATIONS)  # surviving mutation counts since the last log
 
-    # -- one training step ------------------------------------------------------------
     def step(self, parts, log):
         if len(self.extra) != self.parents - 1:  # first step: every parent starts as G
             self.extra = [snapshot(parts) for _ in range(self.parents - 1)]
@@ -121,10 +117,9 @@ class EvolutionaryGAN(Scheme):
         children = self.make_children(parts, parents, log)
         fitness = torch.stack([c["fitness"] for c in children])
         order = torch.argsort(fitness, descending=True, stable=True).tolist()
-        survivors = [children[i] for i in order[:self.parents]]
-        load_snapshot(parts, survivors[0]["snap"])
-        self.extra = [c["snap"] for c in survivors[1:]]
-        best = survivors[0]
+        best, *others = [children[i] for i in order[:self.parents]]
+        load_snapshot(parts, best["snap"])
+        self.extra = [c["snap"] for c in others]
         out.update(loss_g=best["loss_g"], egan_mutation=torch.tensor(float(best["mutation"])),
                    egan_fitness=best["fitness"], egan_fq=best["f_q"], egan_fd=best["f_d"])
         self.wins[best["mutation"]] += 1
@@ -208,7 +203,6 @@ class EvolutionaryGAN(Scheme):
         parts.D.requires_grad_(True)
         return out
 
-    # -- checkpoints ------------------------------------------------------------------
     def state_dict(self):
         return {"extra": self.extra, "wins": list(self.wins)}
 
@@ -220,10 +214,7 @@ class EvolutionaryGAN(Scheme):
 @SCHEMES.register("egan", "Evolutionary GAN: mutate G three ways each step, keep the fittest (Wang et al. 2018)",
     citation='Wang et al. 2019, "Evolutionary Generative Adversarial Networks"')
 def egan(parents: int = 1, gamma: float = 0.01, n_critic: int = 1):
-    if parents < 1:
-        raise ConfigError(f"scheme.parents: must be >= 1, got {parents}")
-    if n_critic < 1:
-        raise ConfigError(f"scheme.n_critic: must be >= 1, got {n_critic}")
-    if gamma < 0:
-        raise ConfigError(f"scheme.gamma: must be >= 0, got {gamma}")
+    for key, value, least in (("parents", parents, 1), ("n_critic", n_critic, 1), ("gamma", gamma, 0)):
+        if value < least:
+            raise ConfigError(f"scheme.{key}: must be >= {least}, got {value}")
     return EvolutionaryGAN(parents, gamma, n_critic)

@@ -1,0 +1,136 @@
+"""The study runner under faults: workers killed at random, a database that is transiently locked, tasks that
+crash, a second runner on the same study. Every task must end done exactly once, no task may ever run in two
+workers at the same time (checked from the task log, not only the final state), and one `study run` finishes
+the study."""
+from __future__ import annotations
+
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from ganscape.studies import Store, read_study, write_plan
+from ganscape.studies.store import MAX_ATTEMPTS
+from ganscape.studies.worker import LeaseLost, lease
+
+FAULT_DIR = Path(__file__).parent / "fault"
+TINY = ["generator.hidden=4", "discriminator.hidden=4", "generator.layers=1", "discriminator.layers=1",
+        "train.steps=1"]
+
+
+def plan(tmp_path: Path, tasks: int) -> Path:
+    study = {"name": "faults", "base": "ring8", "overrides": TINY, "seeds": list(range(tasks))}
+    out = tmp_path / "study"
+    write_plan(read_study(study), out)
+    return out
+
+
+def start_runner(study: Path, workers: int, **env: str) -> subprocess.Popen:
+    """``study run --all`` with the tiny executor; its (and its workers') messages go to STUDY_DIR/runner-PID.log."""
+    environment = {**os.environ, "PYTHONPATH": f"{FAULT_DIR}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", **env}
+    log = open(study / f"runner-{time.time_ns()}.log", "w")
+    return subprocess.Popen([sys.executable, "-m", "ganscape", "study", "run", str(study), "--all", "--workers",
+                             str(workers), "--executor", "fault_tasks:tiny"], env=environment,
+                            stdout=subprocess.DEVNULL, stderr=log)
+
+
+def messages(study: Path) -> str:
+    return "".join(p.read_text()[-2000:] for p in study.glob("runner-*.log"))
+
+
+def task_log(study: Path) -> dict[int, list[tuple[str, int, float]]]:
+    events = defaultdict(list)
+    for line in (study / "task.log").read_text().splitlines():
+        event, task_id, pid, when = line.split()
+        events[int(task_id)].append((event, int(pid), float(when)))
+    return events
+
+
+def assert_never_concurrent(events: list[tuple[str, int, float]], killed: dict[int, float]) -> None:
+    """Each start comes after the previous execution of the task ended: logged its end, raised, or was killed."""
+    open_runs: dict[int, float] = {}
+    for event, pid, when in events:
+        if event == "start":
+            for other, started in open_runs.items():
+                assert killed.get(other, float("inf")) <= when, f"started in {pid} while {other} was running it"
+            open_runs = {pid: when}
+        else:
+            open_runs.pop(pid, None)
+
+
+def test_a_thousand_tasks_survive_killed_workers_and_a_flaky_database(tmp_path):
+    study = plan(tmp_path, 1000)
+    runner = start_runner(study, 3, FAULT_LOCKED_P="0.05", FAULT_ALWAYS_FAILS="7", FAULT_FAILS_ONCE="8,9")
+    rng, killed = random.Random(0), {}
+    while len(killed) < 8 and runner.poll() is None:
+        time.sleep(0.15)
+        with Store(study) as store:
+            running = [t["pid"] for t in store.tasks() if t["status"] == "running" and t["pid"]]
+        if running:
+            pid = rng.choice(running)
+            try:
+                os.kill(pid, signal.SIGKILL)
+                killed[pid] = time.time()
+            except ProcessLookupError:
+                pass
+    code = runner.wait(timeout=240)
+    assert len(killed) == 8, "the study finished before 8 workers could be killed"
+    assert code == 1, messages(study)  # 1: task 7 failed for good
+    with Store(study) as store:
+        tasks = {t["id"]: t for t in store.tasks()}
+        results = store.results()
+    assert [i for i, t in tasks.items() if t["status"] != "done"] == [7]
+    assert tasks[7]["status"] == "failed" and "boom in task 7" in tasks[7]["error"]
+    assert tasks[7]["attempts"] == MAX_ATTEMPTS and tasks[8]["attempts"] == tasks[9]["attempts"] == 2
+    log = task_log(study)
+    for task_id in range(1000):
+        ends = [e for e in log[task_id] if e[0] == "end"]
+        assert len(ends) == (0 if task_id == 7 else 1), (task_id, log[task_id])
+        assert_never_concurrent(log[task_id], killed)
+    assert len(results) == 999 and sorted(t for t, _ in results) == [i for i in range(1000) if i != 7]
+    with sqlite3.connect(study / "study.db") as con:
+        assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_a_second_runner_joins_as_extra_workers(tmp_path):
+    study = plan(tmp_path, 40)
+    first = start_runner(study, 1, FAULT_SLEEP_S="0.15")
+    time.sleep(1.5)
+    second = start_runner(study, 2, FAULT_SLEEP_S="0.15")
+    assert second.wait(timeout=120) == 0, messages(study)
+    assert first.wait(timeout=120) == 0, messages(study)
+    with Store(study) as store:
+        assert {t["status"] for t in store.tasks()} == {"done"}
+    log = task_log(study)
+    assert all(sum(e[0] == "end" for e in log[i]) == 1 for i in range(40))
+    assert len({pid for events in log.values() for _, pid, _ in events}) == 3  # 1 + 2 workers shared the work
+
+
+def test_heartbeat_survives_a_locked_database_and_reports_a_lost_lease(tmp_path, monkeypatch):
+    study = plan(tmp_path, 2)
+    monkeypatch.setattr("ganscape.studies.worker.HEARTBEAT_S", 0.05)
+    with Store(study) as store:
+        task = store.claim([0])
+    calls = []
+
+    def heartbeat(self, task_id, pid):
+        calls.append(task_id)
+        if len(calls) <= 2:
+            raise sqlite3.OperationalError("database is locked")
+        return len(calls) < 5  # the task is then given to another worker
+    monkeypatch.setattr("ganscape.studies.store.Store.heartbeat", heartbeat)
+    with lease(study, task["id"]) as check:
+        deadline = time.time() + 10
+        while len(calls) < 5 and time.time() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.1)
+        with pytest.raises(LeaseLost):
+            check()
+    assert len(calls) == 5  # it kept beating through the errors, and stopped once the lease was lost
