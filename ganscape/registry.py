@@ -98,15 +98,32 @@ class Registry:
             raise ConfigError(msg if msg.startswith(key) else f"{key}: {msg}") from None
 
 
+@dataclass(frozen=True)
+class Minimum:
+    """``typing.Annotated`` metadata: the option must be >= ``low`` (see ``Positive``, ``NonNegative``)."""
+
+    low: float
+
+
+Positive = typing.Annotated[int, Minimum(1)]          # a size, width, count or layer number
+NonNegative = typing.Annotated[float, Minimum(0.0)]   # a loss or penalty weight
+Count = typing.Annotated[int, Minimum(0)]             # a number of things that may be zero
+
+
 def _check_type(key: str, value: Any, param: inspect.Parameter, factory: Callable) -> None:
-    """Check ``value`` against the factory's annotation for ``param`` (simple types only)."""
+    """Check ``value`` against the factory's annotation for ``param`` (simple types, and ``Minimum`` bounds)."""
     try:
-        hints = typing.get_type_hints(factory)
+        hints = typing.get_type_hints(factory, include_extras=True)
     except Exception:  # unresolvable annotations: let the factory check
         return
     expected = hints.get(param.name)
+    bounds = [m for m in getattr(expected, "__metadata__", ()) if isinstance(m, Minimum)]
+    expected = getattr(expected, "__origin__", expected) if bounds else expected
     if expected is not None and not _matches(value, expected):
         raise ConfigError(f"{key}: expected {_type_name(expected)}, got {value!r} ({type(value).__name__})")
+    for bound in bounds:
+        if value < bound.low:
+            raise ConfigError(f"{key}: must be >= {bound.low:g}, got {value}")
 
 
 def _matches(value: Any, expected: Any) -> bool:

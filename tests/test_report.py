@@ -61,6 +61,8 @@ def test_html_ranks_runs_escapes_text_and_inlines_images(study_dir):
     assert [int(r.split('<td class="num">')[2].split("<")[0]) for r in rows] == [1, 0, 2, 3]
     assert "reverse_kl2500_toy" in page and "loss.name=hinge" in page and "data.std=0.05" in page
     assert "<script>alert" not in page and "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in page
+    failure = page.split('id="failures"')[1]  # the last line shown, the whole traceback behind a click
+    assert '<p class="error">Traceback: &lt;script&gt;' in failure and "<details><summary>traceback</summary><pre>" in failure
     assert EVIL not in page and "&lt;b&gt;&amp;evil&lt;/b&gt;" in page
     assert "&lt;study&gt; &amp; its report" in page
     assert page.count('src="data:image/png;base64,') == 5  # distribution, curves, 3 best-run grids

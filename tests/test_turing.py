@@ -3,13 +3,11 @@ import numpy as np
 import pytest
 import torch
 
-from ganscape.config import load_config
 from ganscape.losses import build_objective
 from ganscape.models import build_discriminator
 from ganscape.registry import ConfigError
-from ganscape.training import Trainer, build_parts
+from ganscape.training import Trainer
 from learning import toy_modes
-from ganscape.training.schemes import build_scheme
 
 T_RF = np.array([0.7, -1.2, 2.5, 0.0, -0.3])  # T(x_r, x_f)
 T_FR = np.array([-0.2, 1.1, -1.9, 0.4, 0.8])  # T(x_f, x_r)

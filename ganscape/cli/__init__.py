@@ -13,8 +13,15 @@ COMMANDS = ("train", "sample", "eval", "eval-images", "presets", "components", "
             "interpolate", "style-mix", "translate")
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line naming the command's --help (not the whole usage text)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ganscape", description="Train, evaluate and compare GANs.")
+    parser = Parser(prog="ganscape", description="Train, evaluate and compare GANs.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"ganscape.cli.{name.replace('-', '_')}").register(sub)

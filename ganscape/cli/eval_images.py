@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from ganscape.cli.common import parse_data
+from ganscape.cli.common import parse_data, writable_file
 from ganscape.cli.eval import add_metric_options, metric_options, print_values
 from ganscape.registry import ConfigError
 
@@ -18,7 +18,7 @@ def register(sub) -> None:
     p.add_argument("--reference", required=True, metavar="DATA",
                    help="reference data: a dataset name or a YAML mapping, e.g. '{name: mnist, root: DIR, split: test}'")
     p.add_argument("--n", type=int, default=None, help="samples to use (default: all given)")
-    p.add_argument("--out", default=None, metavar="FILE.jsonl", help="append the records here")
+    p.add_argument("--out", default=None, type=writable_file, metavar="FILE.jsonl", help="append the records here")
     add_metric_options(p)
     p.set_defaults(func=run)
 
@@ -50,12 +50,9 @@ def run(args) -> int:
     from ganscape.metrics import parse_metrics
     from ganscape.metrics.evaluate import evaluate_samples
     from ganscape.results import ResultsWriter
-    from ganscape.utils.io import check_writable
 
     metrics = parse_metrics(args.metrics)
     reference = parse_data(args.reference, "--reference")
-    if args.out:
-        check_writable(args.out)
     ref_ds = build_dataset(reference, key="reference")
     x = load_samples(args.samples, ref_ds.shape)
     n = len(x) if args.n is None else args.n

@@ -4,7 +4,7 @@ subprocesses, or ``--backend ray``), ``study status studies/toy``, ``study repor
 ``report.csv``)."""
 from __future__ import annotations
 
-from ganscape.cli.common import positive
+from ganscape.cli.common import positive, writable_file
 
 
 def register(sub) -> None:
@@ -38,7 +38,7 @@ def register(sub) -> None:
 
     report = cmds.add_parser("report", help="write the comparison report (HTML, or CSV by extension)")
     report.add_argument("study_dir")
-    report.add_argument("--out", required=True, help="report.html or report.csv")
+    report.add_argument("--out", required=True, type=writable_file, help="report.html or report.csv")
     report.add_argument("--metric", default=None, help="metric to rank runs by (default: the study's report.metrics)")
     report.set_defaults(func=run_report)
 

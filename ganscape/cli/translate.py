@@ -14,7 +14,7 @@ from ganscape.utils.images import save_image, to_uint8
 
 def register(sub) -> None:
     p = sub.add_parser("translate", help="translate a folder of images with a trained translation run (CycleGAN)")
-    add_run_options(p, out="folder for the translated PNGs", direction=True)
+    add_run_options(p, out="folder for the translated PNGs", out_type=str, direction=True)
     p.add_argument("--input", required=True, metavar="DIR", help="folder of images of the source domain")
     p.set_defaults(func=run)
 

@@ -1,6 +1,8 @@
 """Datasets from a NumPy .npz file and from a folder of images."""
 from __future__ import annotations
 
+import logging
+import zipfile
 from pathlib import Path
 from typing import Literal
 
@@ -9,9 +11,33 @@ import torch
 from PIL import Image
 
 from ganscape.data.base import DATASETS, StreamingDataset, TensorDataset, resize_images
-from ganscape.registry import ConfigError
+from ganscape.registry import ConfigError, Positive
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff")
+log = logging.getLogger(__name__)
+
+
+def read_npz(file: Path, key: str, label_key: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """The arrays ``key`` (samples) and ``label_key`` (optional labels) of an .npz file, checked: plain numbers (no
+    pickled objects, strings or complex values), vectors (N, D) or images (N, H, W[, C]), at least one sample."""
+    if not file.is_file():
+        raise ConfigError(f"data.path: file not found: {file}")
+    try:
+        with np.load(file, allow_pickle=False) as arrays:
+            if key not in arrays:
+                raise ConfigError(f"data.key: {key!r} not in {file}; arrays there: {', '.join(arrays.files)}")
+            x, y = arrays[key], (arrays[label_key] if label_key in arrays else None)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        raise ConfigError(f"data.path: {file} is not a readable .npz of plain arrays ({err})") from None
+    if x.dtype.kind not in "biuf":
+        raise ConfigError(f"data.path: {file}: array {key!r} holds {x.dtype} values; expected integers or floats")
+    if x.ndim not in (2, 3, 4) or len(x) == 0 or x.size == 0:
+        raise ConfigError(f"data.path: {file}: array {key!r} has shape {x.shape}; expected vectors (N, D) or images "
+                          "(N, H, W[, C]) with N >= 1")
+    if y is not None and (y.dtype.kind not in "iu" or y.shape != (len(x),)):
+        raise ConfigError(f"data.label_key: {file}: labels {label_key!r} must be {len(x)} integers, got {y.dtype} "
+                          f"{y.shape}")
+    return x, y
 
 
 def images_to_tensor(arr: np.ndarray) -> torch.Tensor:
@@ -28,14 +54,7 @@ def images_to_tensor(arr: np.ndarray) -> torch.Tensor:
 @DATASETS.register("npz", "arrays from an .npz file: key `x` (images or vectors), optional `y`")
 def npz(path: str, size: int = 0, key: str = "x", label_key: str = "y", value_range: Literal["auto", "unit", "signed"] = "auto"):
     """Images (N,H,W[,C]) uint8 or float, or vectors (N,D). ``size`` resizes images (0 keeps)."""
-    file = Path(path).expanduser()
-    if not file.exists():
-        raise ConfigError(f"data.path: file not found: {file}")
-    with np.load(file, allow_pickle=False) as arrays:
-        if key not in arrays:
-            raise ConfigError(f"data.key: {key!r} not in {file}; arrays there: {', '.join(arrays.files)}")
-        x_np = arrays[key]
-        y_np = arrays[label_key] if label_key in arrays else None
+    x_np, y_np = read_npz(Path(path).expanduser(), key, label_key)
     y = None if y_np is None else torch.from_numpy(y_np.astype(np.int64))
     classes = int(y.max()) + 1 if y is not None else 0
     if x_np.ndim == 2:
@@ -61,9 +80,10 @@ def load_image(path: Path, size: int, channels: int) -> torch.Tensor:
 
 
 @DATASETS.register("image_folder", "images under a folder (sub-folders = classes), streamed or cached")
-def image_folder(path: str, size: int = 64, channels: Literal[1, 3] = 3, labels: bool = False,
+def image_folder(path: str, size: Positive = 64, channels: Literal[1, 3] = 3, labels: bool = False,
                  in_memory: bool | None = None):
-    """``in_memory`` None loads folders of up to 20,000 images into memory, streams larger ones."""
+    """``in_memory`` None loads folders of up to 20,000 images into memory, streams larger ones. In memory,
+    unreadable (corrupt, truncated) images are skipped and counted in one warning; streamed, one is an error."""
     root = Path(path).expanduser()
     if not root.is_dir():
         raise ConfigError(f"data.path: not a folder: {root}")
@@ -75,10 +95,23 @@ def image_folder(path: str, size: int = 64, channels: Literal[1, 3] = 3, labels:
     items = [(p, class_of.get(p.parent.relative_to(root).as_posix(), 0)) for p in files]
 
     def load(item):
-        return load_image(item[0], size, channels), item[1]
+        try:
+            return load_image(item[0], size, channels), item[1]
+        except (OSError, ValueError) as err:  # PIL's errors for corrupt, truncated or unknown files
+            raise ConfigError(f"data.path: cannot read image {item[0]} ({err})") from None
 
-    stream = StreamingDataset("image_folder", items, load, (channels, size, size), len(class_names))
     if in_memory is False or (in_memory is None and len(items) > 20_000):
-        return stream
-    x, y = stream.get(torch.arange(len(items)))
-    return TensorDataset("image_folder", x, y, len(class_names))
+        return StreamingDataset("image_folder", items, load, (channels, size, size), len(class_names))
+    loaded, bad = [], []
+    for item in items:
+        try:
+            loaded.append(load(item))
+        except ConfigError:
+            bad.append(item[0])
+    if bad:
+        log.warning("warning: skipped %d unreadable image(s) of %d under %s (first: %s)", len(bad), len(items), root,
+                    bad[0].name)
+    if not loaded:
+        raise ConfigError(f"data.path: none of the {len(items)} images under {root} can be read")
+    targets = torch.tensor([y for _, y in loaded]) if class_names else None
+    return TensorDataset("image_folder", torch.stack([x for x, _ in loaded]), targets, len(class_names))

@@ -11,6 +11,7 @@ from ganscape.models.base import DISCRIMINATORS, GENERATORS, GeneratorNet, Norm,
 from ganscape.models.conditional import (Conditioning, ConditionalCritic, GeneratorNorm, conditional_classes,
                                          make_head, require_labels)
 from ganscape.models.dcgan import dcgan_critic_body, upsampling_plan
+from ganscape.registry import Positive
 
 
 class ConditionalDCGANGenerator(GeneratorNet):
@@ -64,7 +65,7 @@ class ConditionalDCGANDiscriminator(ConditionalCritic):
 
 @GENERATORS.register("cdcgan", "DCGAN generator conditioned on y (one-hot input + class-conditional BN, gamma = 1 + f(y)); sizes as dcgan",
     citation='Mirza & Osindero 2014; Miyato & Koyama 2018')
-def cdcgan_generator(data_shape, z_dim, num_classes, ngf: int = 64, conditional: bool = True, label_input: bool = True):
+def cdcgan_generator(data_shape, z_dim, num_classes, ngf: Positive = 64, conditional: bool = True, label_input: bool = True):
     """``label_input``: also feed one-hot y with z (off: conditional BN is the only path)."""
     base, k = upsampling_plan(data_shape, "generator")
     classes = conditional_classes(conditional, num_classes, "generator.conditional")
@@ -73,7 +74,7 @@ def cdcgan_generator(data_shape, z_dim, num_classes, ngf: int = 64, conditional:
 
 @DISCRIMINATORS.register("cdcgan", "DCGAN discriminator with a projection or AC-GAN class head; sizes as dcgan",
     citation='Miyato & Koyama 2018 (projection); Odena et al. 2017 (AC-GAN)')
-def cdcgan_discriminator(data_shape, num_classes, ndf: int = 64, norm: Norm = "batch",
+def cdcgan_discriminator(data_shape, num_classes, ndf: Positive = 64, norm: Norm = "batch",
                          conditioning: Conditioning = "projection"):
     base, k = upsampling_plan(data_shape, "discriminator")
     return ConditionalDCGANDiscriminator(data_shape[0], base, k, ndf, norm, num_classes, conditioning)

@@ -9,7 +9,7 @@ from torch import nn
 
 from ganscape.models.base import (DISCRIMINATORS, GENERATORS, GeneratorNet, Norm, SequentialCritic, dcgan_init,
                                   feature_norm, maybe_spectral)
-from ganscape.registry import ConfigError
+from ganscape.registry import ConfigError, Positive
 
 BASES = (4, 7)
 
@@ -71,13 +71,13 @@ class DCGANDiscriminator(SequentialCritic):
 
 @GENERATORS.register("dcgan", "DCGAN generator (transposed convs, BN, ReLU, tanh); sizes 4*2^k or 7*2^k",
     citation='Radford et al. 2016, "Unsupervised Representation Learning with DCGANs"')
-def dcgan_generator(data_shape, z_dim, num_classes, ngf: int = 64):
+def dcgan_generator(data_shape, z_dim, num_classes, ngf: Positive = 64):
     base, k = upsampling_plan(data_shape, "generator")
     return DCGANGenerator(z_dim, data_shape[0], base, k, ngf)
 
 
 @DISCRIMINATORS.register("dcgan", "DCGAN discriminator (strided convs, LeakyReLU 0.2; norm batch|layer|spectral|none)",
     citation='Radford et al. 2016, "Unsupervised Representation Learning with DCGANs"')
-def dcgan_discriminator(data_shape, num_classes, ndf: int = 64, norm: Norm = "batch"):
+def dcgan_discriminator(data_shape, num_classes, ndf: Positive = 64, norm: Norm = "batch"):
     base, k = upsampling_plan(data_shape, "discriminator")
     return DCGANDiscriminator(data_shape[0], base, k, ndf, norm)

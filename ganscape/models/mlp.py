@@ -5,7 +5,7 @@ from torch import nn
 
 from ganscape.models.base import (DISCRIMINATORS, GENERATORS, GeneratorNet, Norm, SequentialCritic, feature_norm,
                                   maybe_spectral)
-from ganscape.registry import ConfigError
+from ganscape.registry import ConfigError, Positive
 
 
 def _vector_dim(data_shape: tuple[int, ...], who: str) -> int:
@@ -41,11 +41,11 @@ class MLPDiscriminator(SequentialCritic):
 
 
 @GENERATORS.register("mlp", "MLP generator for vector data (ReLU hidden layers)", citation='Goodfellow et al. 2014')
-def mlp_generator(data_shape, z_dim, num_classes, hidden: int = 256, layers: int = 3):
+def mlp_generator(data_shape, z_dim, num_classes, hidden: Positive = 256, layers: Positive = 3):
     return MLPGenerator(z_dim, _vector_dim(data_shape, "generator"), hidden, layers)
 
 
 @DISCRIMINATORS.register("mlp", "MLP discriminator for vector data (LeakyReLU, optional norm)",
     citation='Goodfellow et al. 2014')
-def mlp_discriminator(data_shape, num_classes, hidden: int = 256, layers: int = 3, norm: Norm = "none"):
+def mlp_discriminator(data_shape, num_classes, hidden: Positive = 256, layers: Positive = 3, norm: Norm = "none"):
     return MLPDiscriminator(_vector_dim(data_shape, "discriminator"), hidden, layers, norm)

@@ -16,7 +16,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from ganscape.models.base import DISCRIMINATORS, CriticNet
-from ganscape.registry import ConfigError
+from ganscape.registry import ConfigError, Positive
 
 
 def _encode(body: CriticNet, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
@@ -50,11 +50,9 @@ class PairCritic(CriticNet):
 
 @DISCRIMINATORS.register("pair", "Turing-test pair critic T(x_r, x_f) = D(E(x_r) - E(x_f)); SN head",
     citation='Su 2018, "Training Generative Adversarial Networks Via Turing Test"')
-def pair_critic(data_shape, num_classes, encoder: dict | None = None, hidden: int = 512, power_iterations: int = 5):
+def pair_critic(data_shape, num_classes, encoder: dict | None = None, hidden: Positive = 512,
+                power_iterations: Positive = 5):
     """``encoder`` is a discriminator section (default: mlp or dcgan with spectral norm)."""
-    if hidden < 1 or power_iterations < 1:
-        raise ConfigError(f"discriminator: hidden and power_iterations must be >= 1, "
-                          f"got hidden={hidden}, power_iterations={power_iterations}")
     if encoder is None:
         encoder = {"name": "dcgan" if len(data_shape) == 3 else "mlp", "norm": "spectral"}
     section = dict(encoder)

@@ -21,7 +21,7 @@ from torch import nn
 
 from ganscape.models.base import DISCRIMINATORS, GENERATORS, GeneratorNet, Norm, dcgan_init, feature_norm, maybe_spectral
 from ganscape.models.conditional import Conditioning, ConditionalCritic, GeneratorNorm, conditional_classes, make_head
-from ganscape.registry import ConfigError
+from ganscape.registry import ConfigError, Positive
 
 Upsample = Literal["unpool", "nearest"]
 R19_G_MULT = (8, 8, 4, 4, 2, 1)
@@ -129,7 +129,7 @@ class ResNetDiscriminator(ConditionalCritic):
 
 @GENERATORS.register("resnet_cifar", "ResNet-CIFAR generator (SN-GAN/compare_gan, 256 ch); sizes 8..128, 32 the reference",
     citation='Gulrajani et al. 2017; Miyato et al. 2018 (Table 4)', reference_shape=(3, 32, 32))
-def resnet_cifar_generator(data_shape, z_dim, num_classes, ch: int = 256, norm: Literal["batch", "none"] = "batch",
+def resnet_cifar_generator(data_shape, z_dim, num_classes, ch: Positive = 256, norm: Literal["batch", "none"] = "batch",
                            conditional: bool = False, upsampling: Upsample = "unpool"):
     size = power_of_two_size(data_shape, "generator", "resnet_cifar", 8, 128)
     n_up = int(math.log2(size // 4))
@@ -139,7 +139,7 @@ def resnet_cifar_generator(data_shape, z_dim, num_classes, ch: int = 256, norm: 
 
 @DISCRIMINATORS.register("resnet_cifar", "ResNet-CIFAR discriminator (4 blocks of 128; 2 down at 32 px); sizes 8..128",
     citation='Gulrajani et al. 2017; Miyato et al. 2018 (Table 4)', reference_shape=(3, 32, 32))
-def resnet_cifar_discriminator(data_shape, num_classes, ch: int = 128, norm: Norm = "spectral",
+def resnet_cifar_discriminator(data_shape, num_classes, ch: Positive = 128, norm: Norm = "spectral",
                                conditioning: Conditioning = "none"):
     size = power_of_two_size(data_shape, "discriminator", "resnet_cifar", 8, 128)
     downs = [True] * int(math.log2(size // 8)) + [False] * 2
@@ -148,7 +148,7 @@ def resnet_cifar_discriminator(data_shape, num_classes, ch: int = 128, norm: Nor
 
 @GENERATORS.register("resnet19", "ResNet19 generator (compare_gan resnet5, ch 64 x (8,8,4,4,2,1)); sizes 8..128, 128 the reference",
     citation='Kurach et al. 2019, "A Large-Scale Study of Regularization and Normalization in GANs"', reference_shape=(3, 128, 128))
-def resnet19_generator(data_shape, z_dim, num_classes, ch: int = 64, norm: Literal["batch", "none"] = "batch",
+def resnet19_generator(data_shape, z_dim, num_classes, ch: Positive = 64, norm: Literal["batch", "none"] = "batch",
                        conditional: bool = False, upsampling: Upsample = "unpool"):
     size = power_of_two_size(data_shape, "generator", "resnet19", 8, 128)
     classes = conditional_classes(conditional, num_classes, "generator.conditional")
@@ -158,7 +158,7 @@ def resnet19_generator(data_shape, z_dim, num_classes, ch: int = 64, norm: Liter
 
 @DISCRIMINATORS.register("resnet19", "ResNet19 discriminator (6 down-blocks, ch 64 x (1,2,4,4,8,8)); sizes 8..128",
     citation='Kurach et al. 2019, "A Large-Scale Study of Regularization and Normalization in GANs"', reference_shape=(3, 128, 128))
-def resnet19_discriminator(data_shape, num_classes, ch: int = 64, norm: Norm = "spectral",
+def resnet19_discriminator(data_shape, num_classes, ch: Positive = 64, norm: Norm = "spectral",
                            conditioning: Conditioning = "none"):
     power_of_two_size(data_shape, "discriminator", "resnet19", 8, 128)
     widths = [ch * m for m in R19_D_MULT]

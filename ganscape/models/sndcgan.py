@@ -17,7 +17,7 @@ from torch import nn
 
 from ganscape.models.base import DISCRIMINATORS, GENERATORS, GeneratorNet, Norm, dcgan_init, feature_norm, maybe_spectral
 from ganscape.models.conditional import Conditioning, ConditionalCritic, GeneratorNorm, conditional_classes, make_head
-from ganscape.registry import ConfigError
+from ganscape.registry import ConfigError, Positive
 
 G_MULTIPLIERS = (8, 4, 2, 1)  # x ch: 512, 256, 128, 64 at the reference ch = 64
 D_PLAN = ((1, 3, 1), (2, 4, 2), (2, 3, 1), (4, 4, 2), (4, 3, 1), (8, 4, 2), (8, 3, 1))  # (x ch, kernel, stride)
@@ -89,10 +89,9 @@ class SNDCGANDiscriminator(ConditionalCritic):
 @GENERATORS.register("sndcgan", "SNDCGAN generator (compare_gan); any square size >= 8; conditional BN option",
     citation='Miyato et al. 2018, "Spectral Normalization for GANs"; Kurach et al. 2019', reference_shape=(3, 32, 32))
 def sndcgan_generator(data_shape, z_dim, num_classes, norm: Literal["batch", "none"] = "batch",
-                      conditional: bool = False, ch: int = 64):
+                      conditional: bool = False, ch: Positive = 64):
     """``ch`` 64 is compare_gan's SNDCGAN; other values scale every width (e.g. 16 for CPU tests)."""
     size = square_size(data_shape, "generator", "sndcgan", MIN_SIZE)
-    positive_width(ch, "generator.ch")
     classes = conditional_classes(conditional, num_classes, "generator.conditional")
     return SNDCGANGenerator(z_dim, data_shape[0], size, norm, classes, ch)
 
@@ -100,12 +99,6 @@ def sndcgan_generator(data_shape, z_dim, num_classes, norm: Literal["batch", "no
 @DISCRIMINATORS.register("sndcgan", "SNDCGAN discriminator (compare_gan, LeakyReLU 0.1); norm spectral|batch|layer|none",
     citation='Miyato et al. 2018, "Spectral Normalization for GANs"; Kurach et al. 2019', reference_shape=(3, 32, 32))
 def sndcgan_discriminator(data_shape, num_classes, norm: Norm = "spectral", conditioning: Conditioning = "none",
-                          ch: int = 64):
+                          ch: Positive = 64):
     size = square_size(data_shape, "discriminator", "sndcgan", MIN_SIZE)
-    positive_width(ch, "discriminator.ch")
     return SNDCGANDiscriminator(data_shape[0], size, norm, num_classes, conditioning, ch)
-
-
-def positive_width(ch: int, key: str) -> None:
-    if ch < 1:
-        raise ConfigError(f"{key}: must be >= 1, got {ch}")

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ganscape.models.base import GENERATORS, GeneratorNet
-from ganscape.registry import ConfigError
+from ganscape.registry import ConfigError, Positive
 
 SIZES = tuple(2 ** k for k in range(4, 7))  # 16, 32, 64
 W_AVG_BETA = 0.995
@@ -153,8 +153,8 @@ class StyleGenerator(GeneratorNet):
 
 @GENERATORS.register("stylegan", "StyleGAN-style generator (mapping to W, AdaIN, noise, style mixing, truncation); 16, 32 or 64 px",
     citation='Karras et al. 2019, "A Style-Based Generator Architecture for GANs"', reference_shape=(3, 64, 64))
-def stylegan_generator(data_shape, z_dim, num_classes, w_dim: int = 256, mapping_layers: int = 8,
-                       fmap_base: int = 2048, fmap_max: int = 128, mixing_prob: float = 0.9,
+def stylegan_generator(data_shape, z_dim, num_classes, w_dim: Positive = 256, mapping_layers: Positive = 8,
+                       fmap_base: int = 2048, fmap_max: Positive = 128, mixing_prob: float = 0.9,
                        truncation_cutoff: int = 8):
     """Unconditional (labels are ignored)."""
     if len(data_shape) != 3 or data_shape[1] != data_shape[2] or data_shape[1] not in SIZES:
@@ -162,9 +162,6 @@ def stylegan_generator(data_shape, z_dim, num_classes, w_dim: int = 256, mapping
                           f"images (C, S, S) with S one of {', '.join(map(str, SIZES))}")
     if not 0.0 <= mixing_prob <= 1.0:
         raise ConfigError(f"generator.mixing_prob: must be in [0, 1], got {mixing_prob}")
-    for key, value in (("w_dim", w_dim), ("mapping_layers", mapping_layers), ("fmap_max", fmap_max)):
-        if value < 1:
-            raise ConfigError(f"generator.{key}: must be >= 1, got {value}")
     if fmap_base // data_shape[1] < 1:
         raise ConfigError(f"generator.fmap_base: must be >= the image size {data_shape[1]}, got {fmap_base}")
     return StyleGenerator(z_dim, data_shape[0], data_shape[1], w_dim, mapping_layers, fmap_base, fmap_max,

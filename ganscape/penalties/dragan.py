@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 
 from ganscape.penalties.base import PENALTIES, gradient_norms
-from ganscape.registry import ConfigError
+from ganscape.registry import NonNegative
 
 
 class DRAGAN:
@@ -24,7 +24,5 @@ class DRAGAN:
 
 @PENALTIES.register("dragan", "DRAGAN: gradient-norm penalty on noise-perturbed real samples",
     citation='Kodali et al. 2017, "On Convergence and Stability of GANs"')
-def dragan(weight: float = 10.0):
-    if weight < 0:
-        raise ConfigError(f"penalty.weight: must be >= 0, got {weight}")
+def dragan(weight: NonNegative = 10.0):
     return DRAGAN(weight)

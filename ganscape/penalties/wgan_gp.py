@@ -7,6 +7,7 @@ from __future__ import annotations
 import torch
 
 from ganscape.penalties.base import PENALTIES, gradient_norms
+from ganscape.registry import NonNegative
 
 
 class WGANGP:
@@ -22,5 +23,5 @@ class WGANGP:
 
 @PENALTIES.register("wgan_gp", "WGAN-GP: two-sided gradient penalty on real/fake interpolates",
     citation='Gulrajani et al. 2017, "Improved Training of Wasserstein GANs"')
-def wgan_gp(weight: float = 10.0):
+def wgan_gp(weight: NonNegative = 10.0):
     return WGANGP(weight)

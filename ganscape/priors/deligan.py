@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from ganscape.priors.base import PRIORS, Prior
-from ganscape.registry import ConfigError
+from ganscape.registry import ConfigError, NonNegative, Positive
 
 
 class MixturePrior(Prior):
@@ -49,12 +49,8 @@ class MixturePrior(Prior):
 
 @PRIORS.register("deligan", "DeLiGAN: learnable mixture of N Gaussians (means, stds trained with G)",
     citation='Gurumurthy et al. 2017, "DeLiGAN"')
-def deligan(dim: int = 100, components: int = 50, sigma_init: float = 0.2, weight: float = 0.1,
+def deligan(dim: Positive = 100, components: Positive = 50, sigma_init: float = 0.2, weight: NonNegative = 0.1,
             assign: Literal["cyclic", "random"] = "cyclic"):
-    if dim < 1 or components < 1:
-        raise ConfigError(f"prior: dim and components must be >= 1, got dim={dim}, components={components}")
     if sigma_init <= 0:
         raise ConfigError(f"prior.sigma_init: must be > 0, got {sigma_init}")
-    if weight < 0:
-        raise ConfigError(f"prior.weight: must be >= 0, got {weight}")
     return MixturePrior(dim, components, sigma_init, weight, assign)

@@ -4,12 +4,7 @@ from __future__ import annotations
 import torch
 
 from ganscape.priors.base import PRIORS, Prior
-from ganscape.registry import ConfigError
-
-
-def _check_dim(dim: int) -> None:
-    if dim < 1:
-        raise ConfigError(f"prior.dim: must be >= 1, got {dim}")
+from ganscape.registry import Positive
 
 
 class GaussianPrior(Prior):
@@ -23,12 +18,10 @@ class UniformPrior(Prior):
 
 
 @PRIORS.register("gaussian", "Standard normal N(0, I)")
-def gaussian(dim: int = 100):
-    _check_dim(dim)
+def gaussian(dim: Positive = 100):
     return GaussianPrior(dim)
 
 
 @PRIORS.register("uniform", "Uniform on [-1, 1]^dim")
-def uniform(dim: int = 100):
-    _check_dim(dim)
+def uniform(dim: Positive = 100):
     return UniformPrior(dim)

@@ -9,14 +9,17 @@ A checkpoint is ``RUN_DIR/checkpoints/ckpt-NNNNNNNN.pt``, written atomically (te
     models: {name: state_dict}                 optimizers: {name: state_dict}
     scheme: the scheme's state                 streams: {data section: batches drawn}
     rng: global RNG states                     callbacks: {state_key: state} (e.g. ema: {G: state_dict})
+    checksum: CRC-32 of everything else (every tensor's bytes, every value), checked when read
 
-That is enough to continue bit-exactly and to sample without the data. Checkpoints of the first format (ganscape
+That is enough to continue bit-exactly and to sample without the data; a flipped bit anywhere makes the file
+unreadable rather than silently wrong. Checkpoints of the first format (ganscape
 0.1: flat GAN keys ``G``, ``D``, ``G_ema``, ...; CycleGAN keys ``G_ab``, ..., ``pool_a``, ``shapes``) are converted
 when read (``upgrade_v1``)."""
 from __future__ import annotations
 
 import logging
 import re
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -65,11 +68,29 @@ def trainer_state(trainer) -> dict[str, Any]:
     }
 
 
+def checksum(tree: Any, crc: int = 0, path: str = "") -> int:
+    """CRC-32 of a checkpoint's contents: every tensor's dtype, shape and bytes, every other value's repr."""
+    if isinstance(tree, torch.Tensor):
+        tensor = tree.detach().cpu().contiguous()
+        crc = zlib.crc32(f"{path}:{tensor.dtype}{tuple(tensor.shape)}".encode(), crc)
+        return zlib.crc32(tensor.reshape(-1).view(torch.uint8).numpy(), crc)
+    if isinstance(tree, dict):
+        for key, value in tree.items():
+            crc = checksum(value, crc, f"{path}/{key}")
+        return crc
+    if isinstance(tree, (list, tuple)):
+        for index, value in enumerate(tree):
+            crc = checksum(value, crc, f"{path}/{index}")
+        return crc
+    return zlib.crc32(f"{path}={tree!r}".encode(), crc)
+
+
 def write_checkpoint(state: dict[str, Any], run_dir: str | Path, step: int, keep: int = 0) -> Path:
-    """Atomically write ``state`` as the checkpoint of ``step``; ``keep`` > 0 deletes all but the newest ``keep``."""
+    """Atomically write ``state`` (with its checksum) as the checkpoint of ``step``; ``keep`` > 0 deletes all but
+    the newest ``keep``."""
     path = checkpoint_path(run_dir, step)
     with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+        torch.save({**state, "checksum": checksum(state)}, tmp)
     if keep > 0:
         for old in list(list_checkpoints(run_dir).values())[:-keep]:
             old.unlink(missing_ok=True)
@@ -88,14 +109,16 @@ def read_checkpoint(path: str | Path, device: torch.device | str = "cpu",
     except Exception as err:  # truncated or corrupt archives fail in many ways inside torch.load
         reason = str(err).splitlines()[0][:120] if str(err) else type(err).__name__
         if "weights_only" in reason or "Weights only" in reason:
-            reason = "it holds objects other than tensors and plain data, and is not loaded"
-        raise CheckpointError(f"{path}: unreadable checkpoint ({reason})") from None
+            reason = "corrupt, or it holds objects other than tensors and plain data, which are never loaded"
+        raise CheckpointError(f"{path}: unreadable checkpoint, truncated or corrupt ({reason})") from None
     if not isinstance(state, dict):
         raise CheckpointError(f"{path}: not a ganscape checkpoint (a {type(state).__name__}, not a mapping)")
     if state.get("format") == FORMAT:
         if state.get("version") != VERSION:
             raise CheckpointError(f"{path}: checkpoint format version {state.get('version')} is not readable "
                                   f"by this ganscape (reads version {VERSION} and the first format)")
+        if state.pop("checksum", None) != checksum(state):
+            raise CheckpointError(f"{path}: corrupt checkpoint (its contents do not match their checksum)")
         return state
     if "step" in state and ("G" in state or "G_ab" in state):
         if config is None:

@@ -23,7 +23,7 @@ from ganscape.training.callbacks import (Callback, Checkpointer, DivergenceError
                                          ResultsLog, SampleWriter, TensorBoardLog)
 from ganscape.training.checkpoint import list_checkpoints, newest_readable
 from ganscape.training.trainer import FitResult, Trainer
-from ganscape.utils.io import atomic_write_text, check_writable
+from ganscape.utils.io import atomic_write_text, check_writable, remove_stale_temps
 
 log = logging.getLogger(__name__)
 CONFIG_FILE = "config.yaml"
@@ -69,6 +69,9 @@ def train(config: str | dict[str, Any], run_dir: str | Path, show_progress: bool
     trainer = Trainer(config, callbacks=[*(folder_callbacks(run_dir, config, show_progress) if main else []), *callbacks])
     if distributed:
         shard_parts(trainer.parts)
+    if main:  # temporary files of a process killed while it wrote (there is one writer per run folder)
+        for folder in (run_dir, run_dir / "checkpoints", run_dir / "samples"):
+            remove_stale_temps(folder)
     found = newest_readable(run_dir, trainer.parts.device, saved_config(run_dir))
     if found is not None:
         trainer.load_state_dict(found[1])

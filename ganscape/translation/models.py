@@ -11,7 +11,7 @@ from __future__ import annotations
 from torch import nn
 
 from ganscape.models.base import dcgan_init
-from ganscape.registry import ConfigError, Registry
+from ganscape.registry import ConfigError, Count, Positive, Registry
 
 TRANSLATORS = Registry("translator", context_args=("channels_in", "channels_out", "size"))
 PATCH_CRITICS = Registry("patch critic", context_args=("channels", "size"))
@@ -85,11 +85,8 @@ def patch_output_size(size: int, n_layers: int) -> int:
 
 @TRANSLATORS.register("resnet", "CycleGAN ResNet translator (reflection padding, instance norm, residual blocks)",
     citation='Zhu et al. 2017 (CycleGAN); Johnson et al. 2016')
-def resnet_translator(channels_in, channels_out, size, ngf: int = 64, n_blocks: int = 9, n_down: int = 2):
+def resnet_translator(channels_in, channels_out, size, ngf: Positive = 64, n_blocks: Count = 9, n_down: Count = 2):
     step = 2 ** n_down
-    if n_down < 0 or n_blocks < 0 or ngf < 1:
-        raise ConfigError(f"generator: ngf >= 1, n_blocks >= 0 and n_down >= 0 required, got ngf={ngf}, "
-                          f"n_blocks={n_blocks}, n_down={n_down}")
     if size % step or size // step < 2 or size < 4:
         raise ConfigError(f"generator.n_down: {n_down} halvings need an image size that is a multiple of {step} and "
                           f"at least {max(4, 2 * step)} px, got {size}")
@@ -98,9 +95,7 @@ def resnet_translator(channels_in, channels_out, size, ngf: int = 64, n_blocks: 
 
 @PATCH_CRITICS.register("patchgan", "PatchGAN discriminator (one LSGAN score per image patch)",
     citation='Isola et al. 2017 (pix2pix); Zhu et al. 2017 (CycleGAN)')
-def patchgan(channels, size, ndf: int = 64, n_layers: int = 3):
-    if n_layers < 1 or ndf < 1:
-        raise ConfigError(f"discriminator: ndf and n_layers must be >= 1, got ndf={ndf}, n_layers={n_layers}")
+def patchgan(channels, size, ndf: Positive = 64, n_layers: Positive = 3):
     if patch_output_size(size, n_layers) < 1:
         smallest = next(s for s in range(2, 4096) if patch_output_size(s, n_layers) >= 1)
         raise ConfigError(f"discriminator.n_layers: {n_layers} layers need images of at least {smallest} px, got {size}; "

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ganscape.registry import ConfigError, Registry
+from ganscape.registry import Count, NonNegative, Registry
 from ganscape.translation.pool import ImagePool
 
 TRANSLATION_OBJECTIVES = Registry("translation objective")
@@ -87,8 +87,5 @@ class CycleStep:
 
 @TRANSLATION_OBJECTIVES.register("cyclegan", "LSGAN adversarial + L1 cycle-consistency + identity losses, image pools",
     citation='Zhu et al. 2017, "Unpaired Image-to-Image Translation using Cycle-Consistent Adversarial Networks"')
-def cyclegan(lambda_cycle: float = 10.0, lambda_identity: float = 0.5, pool_size: int = 50):
-    for key, value in (("lambda_cycle", lambda_cycle), ("lambda_identity", lambda_identity), ("pool_size", pool_size)):
-        if value < 0:
-            raise ConfigError(f"loss.{key}: must be >= 0, got {value}")
+def cyclegan(lambda_cycle: NonNegative = 10.0, lambda_identity: NonNegative = 0.5, pool_size: Count = 50):
     return CycleGANObjective(lambda_cycle, lambda_identity, pool_size)

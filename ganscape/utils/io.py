@@ -64,6 +64,16 @@ def check_writable(path: str | os.PathLike) -> None:
         raise ConfigError(f"{path}: cannot write there ({err.strerror})") from None
 
 
+def remove_stale_temps(folder: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files ``atomic_path`` leaves behind when its process is killed mid-write
+    (``.NAME.XXXX.tmp``) in ``folder``; returns them. Only while nothing else writes there."""
+    folder = Path(folder)
+    stale = [p for p in folder.glob(".*.tmp") if p.is_file()] if folder.is_dir() else []
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
+
+
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text)

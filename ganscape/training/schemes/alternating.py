@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from ganscape.registry import ConfigError
+from ganscape.registry import NonNegative, Positive
 from ganscape.training.schemes.base import SCHEMES, Scheme, grad_norm
 
 
@@ -114,10 +114,6 @@ class Alternating(Scheme):
 
 @SCHEMES.register("alternating", "n_critic D steps then g_steps G steps (TTUR via optim.g/optim.d lr)",
     citation='Goodfellow et al. 2014; Heusel et al. 2017 (TTUR)')
-def alternating(n_critic: int = 1, g_steps: int = 1, aux_weight: float = 1.0):
+def alternating(n_critic: Positive = 1, g_steps: Positive = 1, aux_weight: NonNegative = 1.0):
     """``aux_weight`` scales the AC-GAN classification loss (used only with an acgan D)."""
-    if n_critic < 1 or g_steps < 1:
-        raise ConfigError(f"scheme: n_critic and g_steps must be >= 1, got n_critic={n_critic}, g_steps={g_steps}")
-    if aux_weight < 0:
-        raise ConfigError(f"scheme.aux_weight: must be >= 0, got {aux_weight}")
     return Alternating(n_critic, g_steps, aux_weight)

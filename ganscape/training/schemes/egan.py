@@ -27,7 +27,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ganscape.registry import ConfigError
+from ganscape.registry import NonNegative, Positive
 from ganscape.training.schemes.base import SCHEMES, Scheme, grad_norm
 
 MUTATIONS = ("minimax", "heuristic", "least_squares")
@@ -213,8 +213,5 @@ class EvolutionaryGAN(Scheme):
 
 @SCHEMES.register("egan", "Evolutionary GAN: mutate G three ways each step, keep the fittest (Wang et al. 2018)",
     citation='Wang et al. 2019, "Evolutionary Generative Adversarial Networks"')
-def egan(parents: int = 1, gamma: float = 0.01, n_critic: int = 1):
-    for key, value, least in (("parents", parents, 1), ("n_critic", n_critic, 1), ("gamma", gamma, 0)):
-        if value < least:
-            raise ConfigError(f"scheme.{key}: must be >= {least}, got {value}")
+def egan(parents: Positive = 1, gamma: NonNegative = 0.01, n_critic: Positive = 1):
     return EvolutionaryGAN(parents, gamma, n_critic)

@@ -1,0 +1,235 @@
+"""Bad input, every command: one clear line naming the bad key, value or file, a nonzero exit, no traceback, and
+nothing new or changed in the output folder. Each case is a command line and a fragment its message must hold."""
+from __future__ import annotations
+
+import contextlib
+import io
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ganscape.cli import main
+from ganscape.config import dump_yaml
+
+RUN_TINY = ["generator.hidden=8", "discriminator.hidden=8", "generator.layers=1", "discriminator.layers=1",
+            "train.steps=4", "train.checkpoint_every=2", "train.log_every=2", "train.sample_every=0"]
+DIGITS_TINY = ["data.size=8", "generator.ngf=4", "discriminator.ndf=4", "train.steps=2", "train.batch_size=8",
+               "train.checkpoint_every=2", "train.log_every=1", "train.sample_every=0"]
+
+
+def ganscape(*args: str) -> subprocess.CompletedProcess:
+    """Run the command line in this process (a crash raises here); stdout and stderr as a user sees them."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(list(args))
+        except SystemExit as exit_:  # argparse's usage errors
+            code = exit_.code
+    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory) -> Path:
+    """A folder with a toy run, a digits run, a planned study, and bad input files of every kind."""
+    root = tmp_path_factory.mktemp("world")
+    assert ganscape("train", "ring8", *RUN_TINY, "--no-progress", "--out", str(root / "ring")).returncode == 0
+    assert ganscape("train", "dcgan-digits", *DIGITS_TINY, "--no-progress", "--out", str(root / "digits")).returncode == 0
+    shutil.copytree(root / "ring", root / "unwritable")
+    (root / "unwritable" / "results.jsonl").mkdir()  # results cannot be written there
+    (root / "study.yaml").write_text(dump_yaml({"name": "s", "base": "ring8", "overrides": RUN_TINY}))
+    assert ganscape("study", "plan", str(root / "study.yaml"), "--out", str(root / "study")).returncode == 0
+    files = root / "files"
+    files.mkdir()
+    (files / "malformed.yaml").write_text("a: [1, 2\nb: {")
+    (files / "list.yaml").write_text("- 1\n- 2\n")
+    (files / "binary.yaml").write_bytes(bytes(range(256)) * 4)
+    (files / "evil.yaml").write_text("seed: !!python/object/apply:os.system ['echo hacked']\n")
+    (files / "unknown.yaml").write_text("base: ring8\ncolour: red\n")
+    (files / "cycle.yaml").write_text("base: cycle.yaml\n")
+    np.savez(files / "5d.npz", x=np.zeros((2, 2, 2, 2, 2), np.uint8))
+    np.savez(files / "strings.npz", x=np.array([["a", "b"], ["c", "d"]]))
+    np.savez(files / "objects.npz", x=np.array([{"a": 1}, None], dtype=object))
+    np.savez(files / "empty.npz", x=np.zeros((0, 8, 8), np.uint8))
+    np.savez(files / "complex.npz", x=np.ones((4, 8, 8), np.complex64))
+    np.savez(files / "nan.npz", x=np.full((16, 2), np.nan, np.float32))
+    np.savez(files / "nokey.npz", images=np.zeros((4, 8, 8), np.uint8))
+    (files / "notzip.npz").write_text("plain text")
+    (files / "empty_folder").mkdir()
+    (files / "notes").mkdir()
+    (files / "notes" / "readme.txt").write_text("no images here")
+    (files / "broken_pngs").mkdir()
+    Image.fromarray(np.zeros((16, 16), np.uint8)).save(files / "broken_pngs" / "a.png")
+    data = (files / "broken_pngs" / "a.png").read_bytes()
+    for i in range(3):
+        (files / "broken_pngs" / f"t{i}.png").write_bytes(data[: len(data) // 2])
+    (files / "broken_pngs" / "a.png").write_bytes(data[: len(data) // 3])
+    (files / "a_file").write_text("x")
+    return root
+
+
+NPZ = lambda name: ["train", "dcgan-digits", "data.name=npz", f"data.path={{files}}/{name}"]  # noqa: E731
+CASES = [
+    # ----- train: configs, files, overrides
+    (["train", "nope-preset"], "unknown config 'nope-preset'"),
+    (["train", "{files}/missing.yaml"], "missing.yaml: file not found"),
+    (["train", "{files}/malformed.yaml"], "malformed.yaml: not valid YAML (line"),
+    (["train", "{files}/list.yaml"], "a config must be a mapping"),
+    (["train", "{files}/binary.yaml"], "binary.yaml: not"),
+    (["train", "{files}/evil.yaml"], "evil.yaml: not valid YAML"),
+    (["train", "{files}/unknown.yaml"], "colour: unknown key"),
+    (["train", "{files}/cycle.yaml"], "cycle of bases"),
+    (["train", "{files}"], "files: "),
+    (["train", "ring8", "train.steps"], "not key=value"),
+    (["train", "ring8", "=3"], "has an empty key"),
+    (["train", "ring8", "optim..lr=3"], "has an empty key"),
+    (["train", "ring8", "train.steps=[1"], "override train.steps: not valid YAML"),
+    # ----- train: every config section's values, types and ranges
+    (["train", "ring8", "train.steps=0"], "train.steps: must be"),
+    (["train", "ring8", "train.steps=-5"], "train.steps: must be"),
+    (["train", "ring8", "train.steps=ten"], "train.steps: expected int"),
+    (["train", "ring8", "train.steps=2.5"], "train.steps: expected int"),
+    (["train", "ring8", "train.batch_size=0"], "train.batch_size: must be"),
+    (["train", "ring8", "train.batch_size=1000000"], "train.batch_size: 1000000 is larger than the dataset"),
+    (["train", "ring8", "train.checkpoint_every=-1"], "train.checkpoint_every: must be"),
+    (["train", "ring8", "train.sample_every=-1"], "train.sample_every: must be"),
+    (["train", "ring8", "train.log_every=0"], "train.log_every: must be"),
+    (["train", "ring8", "train.keep_checkpoints=-2"], "train.keep_checkpoints: must be"),
+    (["train", "ring8", "train.ema_decay=1"], "train.ema_decay: must be"),
+    (["train", "ring8", "train.ema_decay=-0.1"], "train.ema_decay: must be"),
+    (["train", "ring8", "train.stepz=5"], "train.stepz: unknown key"),
+    (["train", "ring8", "optim.g.lr=0"], "optim.g.lr: must be"),
+    (["train", "ring8", "optim.d.lr=-1e-3"], "optim.d.lr: must be"),
+    (["train", "ring8", "optim.g.lr=.nan"], "optim.g.lr: must be a finite number"),
+    (["train", "ring8", "optim.g.lr=fast"], "optim.g.lr: expected float"),
+    (["train", "ring8", "optim.g.betas=[0.5]"], "optim.g.betas: need two numbers"),
+    (["train", "ring8", "optim.d.betas=[1.5, 0.9]"], "optim.d.betas: need two numbers"),
+    (["train", "ring8", "seed=-1"], "seed: must be"),
+    (["train", "ring8", "device=tpu"], "device: 'tpu' is not valid"),
+    (["train", "ring8", "kind=video"], "kind: unknown run kind 'video'"),
+    (["train", "ring8", "colour=1"], "colour: unknown key"),
+    (["train", "ring8", "loss.name=nope"], "loss.name: unknown objective 'nope'"),
+    (["train", "ring8", "loss.margin=2"], "loss.margin: objective 'nonsaturating' has no option"),
+    (["train", "ring8", "generator.name=nope"], "generator.name: unknown generator 'nope'"),
+    (["train", "ring8", "generator.layers=0"], "generator.layers: must be >= 1"),
+    (["train", "ring8", "discriminator.layers=-1"], "discriminator.layers: must be >= 1"),
+    (["train", "ring8", "generator.hidden=0"], "generator.hidden: must be >= 1"),
+    (["train", "ring8", "discriminator.norm=group"], "discriminator.norm: expected one of"),
+    (["train", "dcgan-digits", "generator.ngf=0"], "generator.ngf: must be >= 1"),
+    (["train", "dcgan-digits", "discriminator.ndf=-3"], "discriminator.ndf: must be >= 1"),
+    (["train", "dcgan-digits", "data.size=24"], "cannot make 24 px images"),
+    (["train", "dcgan-digits", "generator.name=mlp"], "is for vector data"),
+    (["train", "dcgan-digits", "discriminator.name=cdcgan"], "discriminator.conditioning: 'projection'"),
+    (["train", "ring8", "data.name=nope"], "data.name: unknown dataset 'nope'"),
+    (["train", "ring8", "data.n=0"], "n: must be a positive sample count"),
+    (["train", "ring8", "data.std=0"], "std: must be > 0"),
+    (["train", "dcgan-digits", "data.size=4"], "size: must be >= 8"),
+    (["train", "ring8", "prior.dim=0"], "prior.dim: must be >= 1"),
+    (["train", "ring8", "prior.name=cauchy"], "prior.name: unknown prior 'cauchy'"),
+    (["train", "ring8", "penalty.name=wgan_gp", "penalty.weight=-1"], "penalty.weight: must be >= 0"),
+    (["train", "ring8", "scheme.n_critic=0"], "n_critic"),
+    (["train", "ring8", "schedule.name=nope"], "schedule.name: unknown schedule 'nope'"),
+    (["train", "ring8", "schedule.name=linear_decay", "schedule.start=2"], "schedule.start: must be in [0, 1]"),
+    (["train", "ring8", "eval.n=1"], "eval.n: must be"),
+    (["train", "ring8", "eval.every=-1"], "eval.every: must be"),
+    (["train", "ring8", "eval.metrics=[fdi]"], "eval.metrics[0].name: unknown metric 'fdi'"),
+    (["train", "ring8", "eval.metrics=fid"], "eval.metrics: expected list"),
+    (["train", "cyclegan-digits", "loss.lambda_cycle=-1"], "loss.lambda_cycle: must be >= 0"),
+    (["train", "cyclegan-digits", "data.size=10", "data_b.size=10"], "generator.n_down"),
+    # ----- train: data files
+    (["train", "dcgan-mnist", "data.root={files}/nowhere"], "not found in"),
+    (NPZ("missing.npz"), "data.path: file not found"),
+    (NPZ("5d.npz"), "5d.npz"),
+    (NPZ("strings.npz"), "strings.npz"),
+    (NPZ("objects.npz"), "objects.npz"),
+    (NPZ("empty.npz"), "empty.npz"),
+    (NPZ("complex.npz"), "complex.npz"),
+    (NPZ("nokey.npz"), "data.key: 'x' not in"),
+    (NPZ("notzip.npz"), "notzip.npz"),
+    (["train", "ring8", "data.name=npz", "data.path={files}/nan.npz"], "NaN or inf"),
+    (["train", "dcgan-digits", "data.name=image_folder", "data.path={files}/empty_folder"], "no images"),
+    (["train", "dcgan-digits", "data.name=image_folder", "data.path={files}/notes"], "no images"),
+    (["train", "dcgan-digits", "data.name=image_folder", "data.path={files}/broken_pngs", "data.size=8",
+      "data.channels=1"], "broken_pngs"),
+    (["train", "dcgan-digits", "data.name=image_folder", "data.path={files}/missing_folder"], "not a folder"),
+    # ----- train: output folder
+    (["train", "ring8", "--out", "/proc/ganscape-run"], "cannot write there"),
+    (["train", "ring8", *RUN_TINY, "loss.name=hinge", "--out", "{root}/ring"], "holds a run with a different config"),
+    # ----- sample
+    (["sample", "{files}/nowhere", "--out", "{tmp}/x.png"], "not a run folder"),
+    (["sample", "{files}/empty_folder", "--out", "{tmp}/x.png"], "not a run folder"),
+    (["sample", "{root}/ring", "--n", "0", "--out", "{tmp}/x.png"], "--n: must be >= 1"),
+    (["sample", "{root}/ring", "--n", "abc", "--out", "{tmp}/x.png"], "argument --n: invalid int value"),
+    (["sample", "{root}/ring", "--checkpoint", "3", "--out", "{tmp}/x.png"], "available: 2, 4"),
+    (["sample", "{root}/ring", "--class", "3", "--out", "{tmp}/x.png"], "--class: this generator is unconditional"),
+    (["sample", "{root}/ring", "--truncation", "0.5", "--out", "{tmp}/x.png"], "truncation"),
+    (["sample", "{root}/ring", "--direction", "up", "--out", "{tmp}/x.png"], "argument --direction: invalid choice"),
+    (["sample", "{root}/ring", "--out", "/proc/x.png"], "cannot write there"),
+    (["sample", "{root}/ring", "--out", "{tmp}/x.jpg"], "--out"),
+    # ----- eval
+    (["eval", "{root}/ring", "--metrics", "fdi"], "unknown metric 'fdi'"),
+    (["eval", "{root}/ring", "--n", "1"], "--n: must be >= 2"),
+    (["eval", "{root}/ring", "--checkpoint", "latest"], "--checkpoint: expected a step number or 'all'"),
+    (["eval", "{root}/ring", "--reference", "{{name: nope}}"], "unknown dataset 'nope'"),
+    (["eval", "{root}/ring", "--reference", "[1, 2"], "--reference: not valid YAML"),
+    (["eval", "{root}/ring", "--reference-n", "1"], "--reference-n: must be >= 2"),
+    (["eval", "{root}/digits", "--metrics", "fid", "--extractor", "inception", "--inception-weights",
+      "{files}/missing.pth"], "file not found"),
+    (["eval", "{root}/ring", "--metrics", "stacked_modes"], "stacked_modes needs 3-channel"),
+    (["eval", "{root}/digits", "--metrics", "modes"], "needs 2-D toy mixture data"),
+    (["eval", "{files}/nowhere"], "not a run folder"),
+    (["eval", "{root}/unwritable"], "results.jsonl: is a folder"),
+    # ----- eval-images
+    (["eval-images", "{files}/missing.npz", "--reference", "digits"], "missing.npz"),
+    (["eval-images", "{files}/5d.npz", "--reference", "digits"], "5d.npz"),
+    (["eval-images", "{files}/a_file", "--reference", "digits"], "neither an .npz file nor a folder"),
+    (["eval-images", "{files}/empty_folder", "--reference", "digits"], "no images"),
+    (["eval-images", "{files}/5d.npz", "--reference", "nope"], "unknown dataset 'nope'"),
+    (["eval-images", "{files}/strings.npz", "--reference", "digits", "--out", "/proc/r.jsonl"], "cannot write there"),
+    # ----- analysis and translation
+    (["interpolate", "{root}/ring", "--out", "{tmp}/i.png"], "needs an image generator"),
+    (["interpolate", "{root}/digits", "--steps", "1", "--out", "{tmp}/i.png"], "--steps: need at least 2"),
+    (["interpolate", "{root}/digits", "--rows", "0", "--out", "{tmp}/i.png"], "--rows: must be >= 1"),
+    (["style-mix", "{root}/digits", "--out", "{tmp}/m.png"], "needs a StyleGAN generator"),
+    (["translate", "{root}/digits", "--input", "{files}/broken_pngs", "--out", "{tmp}/t"], "needs a translation run"),
+    # ----- studies
+    (["study", "plan", "no-such-study", "--out", "{tmp}/st"], "unknown study 'no-such-study'"),
+    (["study", "plan", "{files}/malformed.yaml", "--out", "{tmp}/st"], "not valid YAML"),
+    (["study", "plan", "{files}/unknown.yaml", "--out", "{tmp}/st"], "unknown study key"),
+    (["study", "run", "{files}/empty_folder", "--all"], "is not a study folder"),
+    (["study", "run", "{root}/study", "--task", "99"], "--task: no task 99"),
+    (["study", "run", "{root}/study", "--all", "--workers", "0"], "--workers: must be >= 1"),
+    (["study", "run", "{root}/study"], "one of the arguments --task --all is required"),
+    (["study", "status", "{files}/nowhere"], "is not a study folder"),
+    (["study", "report", "{files}/empty_folder", "--out", "{tmp}/r.html"], "is not a study folder"),
+    (["study", "report", "{root}/study", "--out", "/proc/r.html"], "cannot write there"),
+    (["nope"], "invalid choice: 'nope'"),
+]
+
+
+def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
+    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns)
+            for p in folder.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize("argv, fragment", CASES, ids=[" ".join(c[0])[:70] for c in CASES])
+def test_bad_input_is_one_clear_line_and_changes_nothing(world, tmp_path, argv, fragment):
+    values = {"root": world, "files": world / "files", "tmp": tmp_path}
+    args = [a.format(**values) for a in argv]
+    if args[0] == "train" and "--out" not in args:
+        args += ["--out", str(tmp_path / "run")]
+    before_world, before_tmp = snapshot(world), snapshot(tmp_path)
+    done = ganscape(*args)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode != 0 and "Traceback" not in done.stderr, done.stderr[-3000:]
+    assert 1 <= len(lines) <= 2, done.stderr
+    assert fragment.format(**values) in done.stderr, (fragment, done.stderr)
+    assert snapshot(world) == before_world and snapshot(tmp_path) == before_tmp
+    assert not (tmp_path / "run").exists()
+
+
+def test_the_suite_tries_at_least_sixty_bad_inputs():
+    assert len(CASES) >= 60

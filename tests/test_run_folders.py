@@ -1,0 +1,75 @@
+"""Run folders stay usable: config.yaml only after a successful start, a folder without checkpoints takes a new
+config, a smaller budget changes nothing, files get the user's umask, checkpoints never unpickle code."""
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+import torch
+
+from ganscape.config import load_config, read_yaml
+from ganscape.registry import ConfigError
+from ganscape.training import train
+from ganscape.training.checkpoint import CheckpointError, list_checkpoints, read_checkpoint
+
+TINY = ["generator.hidden=8", "discriminator.hidden=8", "train.log_every=5", "train.checkpoint_every=10",
+        "train.sample_every=0"]
+
+
+def test_a_failed_start_writes_nothing_and_the_folder_takes_a_corrected_config(tmp_path):
+    run = tmp_path / "run"
+    with pytest.raises(ConfigError, match="data.root"):
+        train(load_config("dcgan-mnist", [f"data.root={tmp_path}/nowhere"]), run, show_progress=False)
+    assert not run.exists() or not any(run.iterdir())
+    train(load_config("ring8", TINY + ["train.steps=10"]), run, show_progress=False)
+    assert read_yaml(run / "config.yaml")["data"]["name"] == "ring8"
+
+
+def test_a_folder_without_checkpoints_accepts_a_new_config(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text("seed: 3\n")  # left by a run killed before its first checkpoint
+    train(load_config("ring8", TINY + ["train.steps=10"]), run, show_progress=False)
+    assert read_yaml(run / "config.yaml")["seed"] == 0 and list(list_checkpoints(run)) == [10]
+
+
+def test_a_smaller_budget_changes_nothing_and_a_larger_one_only_the_budget(tmp_path):
+    run = tmp_path / "run"
+    train(load_config("ring8", TINY + ["train.steps=20"]), run, show_progress=False)
+    before = (run / "config.yaml").read_text()
+    result = train(load_config("ring8", TINY + ["train.steps=10"]), run, show_progress=False)
+    assert result.step == 20 and (run / "config.yaml").read_text() == before
+    train(load_config("ring8", TINY + ["train.steps=30"]), run, show_progress=False)
+    after = read_yaml(run / "config.yaml")
+    assert after["train"]["steps"] == 30 and {**after, "train": {}} == {**read_yaml_text(before), "train": {}}
+
+
+def read_yaml_text(text: str) -> dict:
+    from ganscape.config import parse_yaml
+    return parse_yaml(text)
+
+
+def test_files_get_the_users_umask(tmp_path):
+    old = os.umask(0o027)
+    try:
+        run = tmp_path / "run"
+        train(load_config("ring8", TINY + ["train.steps=10", "eval.every=10", "eval.n=100"]), run, show_progress=False)
+    finally:
+        os.umask(old)
+    files = [run / "config.yaml", run / "metrics.jsonl", run / "results.jsonl", list_checkpoints(run)[10]]
+    assert {oct(stat.S_IMODE(p.stat().st_mode)) for p in files} == {oct(0o640)}
+
+
+def test_a_checkpoint_that_would_run_code_is_refused_without_running_it(tmp_path):
+    marker = tmp_path / "hacked"
+
+    class Payload:
+        def __reduce__(self):
+            return os.system, (f"touch {marker}",)
+
+    path = tmp_path / "evil.pt"
+    torch.save({"format": "ganscape-checkpoint", "version": 2, "x": Payload()}, path)
+    with pytest.raises(CheckpointError) as info:
+        read_checkpoint(path)
+    assert not marker.exists() and "weights_only" not in str(info.value) and str(path) in str(info.value)
