@@ -73,3 +73,26 @@ def test_a_checkpoint_that_would_run_code_is_refused_without_running_it(tmp_path
     with pytest.raises(CheckpointError) as info:
         read_checkpoint(path)
     assert not marker.exists() and "weights_only" not in str(info.value) and str(path) in str(info.value)
+
+
+def test_two_processes_cannot_train_into_one_folder_at_once(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    run = tmp_path / "run"
+    args = [sys.executable, "-m", "ganscape", "train", "ring8", *TINY, "train.steps=100000", "--no-progress",
+            "--out", str(run)]
+    first = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 120
+        while not list_checkpoints(run) and time.time() < deadline:
+            time.sleep(0.05)
+        second = subprocess.run(args, capture_output=True, text=True, timeout=120)
+        assert second.returncode == 2 and "another process is using this run folder" in second.stderr
+        assert len(second.stderr.strip().splitlines()) == 1
+    finally:
+        first.kill()
+        first.wait()
+    # the lock dies with its process: the folder resumes at once
+    train(load_config("ring8", TINY + ["train.steps=20"]), run, show_progress=False)

@@ -24,6 +24,7 @@ from typing import Callable, Iterator
 
 from ganscape.registry import ConfigError
 from ganscape.studies.store import Store
+from ganscape.utils.io import FolderBusy
 
 log = logging.getLogger("ganscape.study")
 HEARTBEAT_S = 10.0
@@ -81,7 +82,8 @@ def run_claimed(store: Store, task: dict, eval_spec: dict, executor: Callable) -
         store.fail(task_id, "interrupted: the worker was stopped; re-run to resume", pid)
         raise
     except Exception as err:
-        status = store.fail(task_id, traceback.format_exc(), pid, retry=not isinstance(err, ConfigError))
+        permanent = isinstance(err, ConfigError) and not isinstance(err, FolderBusy)  # no retry fixes a bad config
+        status = store.fail(task_id, traceback.format_exc(), pid, retry=not permanent)
         log.error("[task %d] failed (%s):\n%s", task_id, "will retry" if status == "pending" else "final",
                   traceback.format_exc())
         return status or "lost"

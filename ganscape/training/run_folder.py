@@ -12,6 +12,7 @@ uninterrupted run would. Only the keys in ``RESUMABLE_CHANGES`` may differ from 
 without checkpoints takes any config."""
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from ganscape.training.callbacks import (Callback, Checkpointer, DivergenceError
                                          ResultsLog, SampleWriter, TensorBoardLog)
 from ganscape.training.checkpoint import list_checkpoints, newest_readable
 from ganscape.training.trainer import FitResult, Trainer
-from ganscape.utils.io import atomic_write_text, check_writable, remove_stale_temps
+from ganscape.utils.io import atomic_write_text, check_writable, folder_lock, remove_stale_temps
 
 log = logging.getLogger(__name__)
 CONFIG_FILE = "config.yaml"
@@ -69,24 +70,24 @@ def train(config: str | dict[str, Any], run_dir: str | Path, show_progress: bool
     trainer = Trainer(config, callbacks=[*(folder_callbacks(run_dir, config, show_progress) if main else []), *callbacks])
     if distributed:
         shard_parts(trainer.parts)
-    if main:  # temporary files of a process killed while it wrote (there is one writer per run folder)
-        for folder in (run_dir, run_dir / "checkpoints", run_dir / "samples"):
-            remove_stale_temps(folder)
-    found = newest_readable(run_dir, trainer.parts.device, saved_config(run_dir))
-    if found is not None:
-        trainer.load_state_dict(found[1])
-        log.info("resuming %s from step %d", run_dir, trainer.step)
-    end = config["train"]["steps"] if stop_at is None else stop_at
-    if trainer.step >= end:
-        log.info("%s is already trained to step %d (train.steps=%d): nothing to do", run_dir, trainer.step, end)
-        return trainer.result()
-    if main:
-        atomic_write_text(run_dir / CONFIG_FILE, dump_yaml(config))
-    barrier()
-    try:
-        return trainer.fit(until=end)
-    except DivergenceError as err:
-        raise DivergenceError(f"{err}; {kept_checkpoint(run_dir)}") from None
+    with folder_lock(run_dir) if main else contextlib.nullcontext():
+        for folder in (run_dir, run_dir / "checkpoints", run_dir / "samples") if main else ():
+            remove_stale_temps(folder)  # left by a process killed while it wrote
+        found = newest_readable(run_dir, trainer.parts.device, saved_config(run_dir))
+        if found is not None:
+            trainer.load_state_dict(found[1])
+            log.info("resuming %s from step %d", run_dir, trainer.step)
+        end = config["train"]["steps"] if stop_at is None else stop_at
+        if trainer.step >= end:
+            log.info("%s is already trained to step %d (train.steps=%d): nothing to do", run_dir, trainer.step, end)
+            return trainer.result()
+        if main:
+            atomic_write_text(run_dir / CONFIG_FILE, dump_yaml(config))
+        barrier()
+        try:
+            return trainer.fit(until=end)
+        except DivergenceError as err:
+            raise DivergenceError(f"{err}; {kept_checkpoint(run_dir)}") from None
 
 
 def kept_checkpoint(run_dir: Path) -> str:

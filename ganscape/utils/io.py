@@ -64,6 +64,27 @@ def check_writable(path: str | os.PathLike) -> None:
         raise ConfigError(f"{path}: cannot write there ({err.strerror})") from None
 
 
+class FolderBusy(ConfigError):
+    """Another live process holds the folder's lock."""
+
+
+@contextmanager
+def folder_lock(folder: str | os.PathLike) -> Iterator[None]:
+    """Hold ``FOLDER/.lock`` exclusively (``flock``; released by the OS when the process dies, so a killed process
+    never leaves a stale lock). Raises FolderBusy (a ConfigError) when another process holds it."""
+    import fcntl
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".lock", "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise FolderBusy(f"{folder}: another process is using this run folder right now; wait for it or use "
+                             "another --out folder") from None
+        yield
+
+
 def remove_stale_temps(folder: str | os.PathLike) -> list[Path]:
     """Delete the temporary files ``atomic_path`` leaves behind when its process is killed mid-write
     (``.NAME.XXXX.tmp``) in ``folder``; returns them. Only while nothing else writes there."""
