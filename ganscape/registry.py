@@ -84,7 +84,7 @@ class Registry:
                 valid = ", ".join(sorted(options)) or "(none)"
                 raise ConfigError(f"{key}.{opt}: {self.kind} {entry.name!r} has no option {opt!r}; "
                                   f"valid options: {valid}")
-            _check_type(f"{key}.{opt}", value, options[opt], entry.factory)
+            check_option(f"{key}.{opt}", value, options[opt], entry.factory)
         return entry
 
     def build(self, section: dict[str, Any], key: str, **context: Any) -> Any:
@@ -110,7 +110,7 @@ NonNegative = typing.Annotated[float, Minimum(0.0)]   # a loss or penalty weight
 Count = typing.Annotated[int, Minimum(0)]             # a number of things that may be zero
 
 
-def _check_type(key: str, value: Any, param: inspect.Parameter, factory: Callable) -> None:
+def check_option(key: str, value: Any, param: inspect.Parameter, factory: Callable) -> None:
     """Check ``value`` against the factory's annotation for ``param`` (simple types, and ``Minimum`` bounds)."""
     try:
         hints = typing.get_type_hints(factory, include_extras=True)

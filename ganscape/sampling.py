@@ -9,7 +9,7 @@ analysis, evaluation during training and studies work alike on all of them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 from torch import nn
@@ -36,24 +36,63 @@ class GeneratorSampler:
     def reference(self) -> dict[str, Any]:
         return self.config["data"]
 
-    @torch.no_grad()
-    def sample(self, n: int, seed: int | None = 0, labels: torch.Tensor | int | None = None,
-               batch: int = 256) -> torch.Tensor:
-        """``n`` samples (n, *shape) on a side RNG stream of ``seed`` (the global one if None);
-        ``labels``: a class id or (n,) ids for a conditional G (default: uniform classes)."""
-        with side_rng(seed, self.device):
-            return self.decode(self.prior.sample(n, self.device), self.labels(n, labels), batch)
+    @property
+    def attribute_names(self) -> list[str]:
+        """Names of the attributes an attribute-conditional G takes (empty for class ids or none)."""
+        names = self.data_meta.get("info", {}).get("attribute_names", "")
+        return names.split(",") if names and self.num_classes else []
 
-    def labels(self, n: int, labels: torch.Tensor | int | None) -> torch.Tensor | None:
+    @torch.no_grad()
+    def sample(self, n: int, seed: int | None = 0, labels: torch.Tensor | int | dict[str, int] | None = None,
+               batch: int = 256) -> torch.Tensor:
+        """``n`` samples (n, *shape) on a side RNG stream of ``seed`` (the global one if None). ``labels`` for a
+        conditional G: a class id or (n,) ids (default: uniform classes); for an attribute-conditional G, (n, K)
+        vectors or {attribute name: 0|1} with the other attributes drawn from real samples' vectors."""
+        return torch.cat(list(self.stream(n, seed, labels, batch)))
+
+    @torch.no_grad()
+    def stream(self, n: int, seed: int | None = 0, labels: torch.Tensor | int | dict[str, int] | None = None,
+               batch: int = 256) -> Iterator[torch.Tensor]:
+        """``sample``'s samples in chunks of ``batch`` (the same values): latents and labels are drawn at once,
+        the generator runs chunk by chunk, so n can exceed what fits in memory as images."""
+        with side_rng(seed, self.device):
+            z, y = self.prior.sample(n, self.device), self.labels(n, labels)
+            for i in range(0, n, batch):
+                yield self.G(z[i:i + batch].to(self.device), None if y is None else y[i:i + batch])
+
+    def labels(self, n: int, labels: torch.Tensor | int | dict[str, int] | None) -> torch.Tensor | None:
         if not self.num_classes:
             if labels is not None:
                 raise ConfigError("--class: this generator is unconditional; it takes no class label")
             return None
+        if self.attribute_names:
+            return self.attribute_vectors(n, labels)
+        if isinstance(labels, dict):
+            raise ConfigError("--attr: this run is conditioned on class ids, not attributes; use --class K")
         if labels is None:
             return torch.randint(self.num_classes, (n,), device=self.device)
         if isinstance(labels, int) and not 0 <= labels < self.num_classes:
             raise ConfigError(f"--class: {labels} is not a class of this run; valid: 0..{self.num_classes - 1}")
         return torch.full((n,), labels, device=self.device) if isinstance(labels, int) else labels.to(self.device)
+
+    def attribute_vectors(self, n: int, fixed: torch.Tensor | int | dict[str, int] | None) -> torch.Tensor:
+        """(n, K) float attribute vectors: given ones, or rows of the run's bank of real vectors with ``fixed``
+        attributes set."""
+        names = self.attribute_names
+        if isinstance(fixed, torch.Tensor):
+            return fixed.float().to(self.device)
+        if isinstance(fixed, int):
+            raise ConfigError(f"--class: this run is conditioned on {len(names)} attributes, not a class; use "
+                              "--attr NAME=0|1,... (e.g. --attr Smiling=1)")
+        bank = self.data_meta["info"]["attribute_bank"]
+        rows = bank[torch.randint(len(bank), (n,))].float()
+        for name, value in (fixed or {}).items():
+            if name not in names:
+                raise ConfigError(f"--attr: unknown attribute {name!r}; valid: {', '.join(names)}")
+            if value not in (0, 1):
+                raise ConfigError(f"--attr: {name}={value!r}; an attribute is 0 or 1")
+            rows[:, names.index(name)] = float(value)
+        return rows.to(self.device)
 
     @torch.no_grad()
     def decode(self, z: torch.Tensor, y: torch.Tensor | None = None, batch: int = 256) -> torch.Tensor:
@@ -76,6 +115,9 @@ class TranslationSampler:
     source_data: Any = field(default=None, repr=False)  # built from ``source`` on first use
     kind: str = "translation"
     num_classes: int = 0
+
+    def stream(self, n: int, seed: int | None = 0, labels: Any = None, batch: int = 64) -> Iterator[torch.Tensor]:
+        yield self.sample(n, seed, labels, batch)
 
     @torch.no_grad()
     def translate(self, x: torch.Tensor, batch: int = 64) -> torch.Tensor:

@@ -9,7 +9,7 @@ import sys
 
 from ganscape.registry import ConfigError
 
-COMMANDS = ("train", "sample", "eval", "eval-images", "presets", "components", "metrics", "study",
+COMMANDS = ("train", "sample", "eval", "eval-images", "presets", "components", "metrics", "study", "data",
             "interpolate", "style-mix", "translate")
 
 

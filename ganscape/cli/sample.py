@@ -1,33 +1,79 @@
-"""``ganscape sample RUN_DIR --out grid.png``: samples of any run (a translation run's are translated images)."""
+"""``ganscape sample RUN_DIR --out OUT``: samples of any run (a translation run's are translated images), as a grid
+(``grid.png``) or scatter plot, or as files other tools read: ``samples.npz`` (uint8 N x H x W x C) or ``DIR/`` (one
+PNG per sample), streamed in batches."""
 from __future__ import annotations
 
+import argparse
+from pathlib import Path
+
 from ganscape.cli.common import add_run_options, positive
+from ganscape.registry import ConfigError
+
+
+def output(text: str) -> str:
+    from ganscape.utils.sample_files import check_output
+
+    try:
+        return check_output(text)
+    except ConfigError as err:
+        raise argparse.ArgumentTypeError(str(err).removeprefix("--out: ")) from None
 
 
 def register(sub) -> None:
-    p = sub.add_parser("sample", help="write a sample grid (images) or scatter plot (2-D data)")
-    add_run_options(p, out="output PNG", direction=True)
+    p = sub.add_parser("sample", help="write samples: a grid (.png), samples.npz, or a folder of PNGs (DIR/)")
+    add_run_options(p, out="grid.png, samples.npz (uint8 N x H x W x C) or DIR/ (one PNG per sample)",
+                    out_type=output, direction=True)
     p.add_argument("--n", type=int, default=64, help="number of samples")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch", type=int, default=256, help="samples generated (and written) at a time")
     p.add_argument("--class", dest="label", type=int, default=None, metavar="K",
                    help="class id for a class-conditional generator (default: uniform random classes)")
+    p.add_argument("--attr", default=None, metavar="NAME=0|1,...",
+                   help="attribute-conditional runs (e.g. CelebA): fix these attributes, e.g. Blond_Hair=1,Smiling=1; "
+                        "the others are drawn from real samples' attribute vectors")
     p.add_argument("--truncation", type=float, default=None, metavar="PSI",
                    help="truncation trick psi for StyleGAN-style generators (1 = off, e.g. 0.7)")
     p.set_defaults(func=run)
 
 
+def parse_attributes(text: str) -> dict[str, int]:
+    """``Blond_Hair=1,Smiling=0`` -> {"Blond_Hair": 1, "Smiling": 0}."""
+    fixed = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, sep, value = item.partition("=")
+        if not sep or value.strip() not in ("0", "1"):
+            raise ConfigError(f"--attr: {item!r}: expected NAME=0 or NAME=1, e.g. Blond_Hair=1,Smiling=1")
+        fixed[name.strip()] = int(value)
+    if not fixed:
+        raise ConfigError("--attr: expected NAME=0|1,... e.g. Blond_Hair=1,Smiling=1")
+    return fixed
+
+
 def run(args) -> int:
+    import torch
+
     from ganscape.analysis.truncation import truncation
     from ganscape.loading import load_generator, load_sampler
     from ganscape.utils.images import save_samples
+    from ganscape.utils.sample_files import write_npz, write_png_folder
 
     positive(args.n, "--n")
+    positive(args.batch, "--batch")
+    if args.attr is not None and args.label is not None:
+        raise ConfigError("--attr: give --class or --attr, not both")
+    labels = parse_attributes(args.attr) if args.attr is not None else args.label
     if args.truncation is None:
         sampler = load_sampler(args.run_dir, args.checkpoint, not args.no_ema, args.device, args.direction)
     else:
         sampler = load_generator(args.run_dir, args.checkpoint, not args.no_ema, args.device, "--truncation")
+    out = Path(args.out)
     with truncation(sampler.G, args.truncation):  # psi None leaves G untouched
-        samples = sampler.sample(args.n, seed=args.seed, labels=args.label)
-    save_samples(samples, args.out, sampler.data_meta["info"], title=f"step {sampler.step}")
+        chunks = sampler.stream(args.n, seed=args.seed, labels=labels, batch=args.batch)
+        if out.suffix.lower() == ".npz":
+            write_npz(chunks, args.n, tuple(sampler.data_meta["shape"]), out)
+        elif out.suffix.lower() == ".png" and not args.out.endswith("/"):
+            save_samples(torch.cat(list(chunks)), out, sampler.data_meta["info"], title=f"step {sampler.step}")
+        else:
+            write_png_folder(chunks, args.n, out)
     print(f"wrote {args.out} ({args.n} samples, step {sampler.step})")
     return 0

@@ -14,6 +14,8 @@ def register(sub) -> None:
     plan = cmds.add_parser("plan", help="expand a study YAML (or built-in study name) into tasks")
     plan.add_argument("study", help="study YAML file, or a built-in study (see `ganscape study list`)")
     plan.add_argument("--out", required=True, metavar="STUDY_DIR")
+    plan.add_argument("--inception-weights", default=None, metavar="PATH",
+                      help="FID Inception weights for the study's eval (sets eval.inception_weights)")
     plan.set_defaults(func=run_plan)
 
     run = cmds.add_parser("run", help="train and evaluate tasks (skips finished ones, resumes interrupted ones)")
@@ -27,6 +29,8 @@ def register(sub) -> None:
     run.add_argument("--address", default=None, help="ray: address of an existing cluster (default: start a local one)")
     run.add_argument("--num-cpus", type=int, default=None, help="ray: CPUs of the local Ray instance it starts")
     run.add_argument("--skip-failed", action="store_true", help="do not retry tasks that failed before")
+    run.add_argument("--inception-weights", default=None, metavar="PATH",
+                     help="FID Inception weights for evaluation (replaces the planned eval.inception_weights)")
     run.add_argument("--executor", default=None, metavar="MODULE:FUNCTION",
                      help="local: what executes one task (default: train and evaluate its run)")
     run.set_defaults(func=run_run)
@@ -49,6 +53,8 @@ def run_plan(args) -> int:
     from ganscape.studies import read_study, write_plan
 
     spec = read_study(args.study)
+    if args.inception_weights:
+        spec.eval["inception_weights"] = args.inception_weights
     tasks, written = write_plan(spec, args.out)
     verb = "planned" if written else "already planned (unchanged)"
     print(f"{verb}: {len(tasks)} tasks of study {spec.name!r} in {args.out}")
@@ -63,6 +69,8 @@ def run_run(args) -> int:
     with Store(args.study_dir, create=False) as store:
         for task_id in ids or ():
             store.task(task_id)  # raises ConfigError for an unknown id
+        if args.inception_weights:
+            set_inception_weights(store, args.inception_weights)
         requeued = store.requeue(ids, retry_failed=not args.skip_failed)
     if any(requeued.values()):
         print(f"requeued {requeued['interrupted']} interrupted and {requeued['failed']} failed tasks")
@@ -76,6 +84,15 @@ def run_run(args) -> int:
         counts = store.counts()
     print(summary(counts))
     return 0 if not counts.get("failed") and not counts.get("running") else 1
+
+
+def set_inception_weights(store, path: str) -> None:
+    """Check ``path`` against the study's protocol and store it as its eval.inception_weights."""
+    from ganscape.metrics.protocol import EVAL_DEFAULTS, check_inception_weights
+
+    spec = {**EVAL_DEFAULTS, **store.get_meta("eval", {})}
+    check_inception_weights(path, spec["inception_sha256"], key="--inception-weights")
+    store.set_meta("eval", {**spec, "inception_weights": str(path)})
 
 
 def summary(counts: dict[str, int]) -> str:

@@ -21,20 +21,17 @@ def register(sub) -> None:
 
 def read_inputs(folder: Path, shape: tuple[int, ...]) -> tuple[list[Path], torch.Tensor]:
     """Image files of ``folder`` -> (paths, (N, C, S, S) in [-1, 1]); unreadable files are an error."""
-    from ganscape.data.arrays import IMAGE_SUFFIXES, load_image
+    from ganscape.data.images import IMAGE_SUFFIXES, load_image
 
     if not folder.is_dir():
         raise ConfigError(f"--input: {folder} is not a folder")
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise ConfigError(f"--input: no images ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
-    images = []
-    for path in files:
-        try:
-            images.append(load_image(path, shape[1], shape[0]))
-        except (OSError, ValueError) as err:
-            raise ConfigError(f"--input: cannot read image {path} ({err})") from None
-    return files, torch.stack(images)
+    try:
+        return files, torch.stack([load_image(path, shape[1], shape[0]) for path in files])
+    except ConfigError as err:
+        raise ConfigError(f"--input: {err}") from None
 
 
 def run(args) -> int:

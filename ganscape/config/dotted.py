@@ -16,7 +16,8 @@ from ganscape.registry import ConfigError
 # Keys that may change when a run is resumed: the budget, and what is logged, saved or evaluated
 # along the way (none of these changes the training trajectory).
 RESUMABLE_CHANGES = ("train.steps", "train.log_every", "train.checkpoint_every", "train.sample_every",
-                     "train.keep_checkpoints", "eval.every", "eval.metrics", "eval.n", "eval.inception_weights")
+                     "train.keep_checkpoints", "eval.every", "eval.metrics", "eval.n", "eval.reference_n",
+                     "eval.extractor", "eval.classifier", "eval.inception_weights", "eval.inception_sha256")
 
 
 def merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:

@@ -11,13 +11,14 @@ import importlib
 from dataclasses import dataclass
 from typing import Any
 
+from ganscape.metrics.protocol import EVAL_DEFAULTS
 from ganscape.registry import ConfigError, Registry
 
 ADAM = {"lr": 2e-4, "betas": [0.5, 0.999]}
 TRAIN = {"steps": 2000, "batch_size": 64, "ema_decay": 0.0, "log_every": 50, "checkpoint_every": 500,
          "sample_every": 500, "keep_checkpoints": 0}
-# Evaluation during training (every > 0 steps); ``default`` is the data's default metric set.
-EVAL = {"every": 0, "metrics": ["default"], "n": 5000, "inception_weights": None}
+# Evaluation during training (every > 0 steps) with the protocol of ``ganscape.metrics.protocol``.
+EVAL = {"every": 0, **EVAL_DEFAULTS}
 SCHEDULES = "ganscape.training.schedules:SCHEDULES"
 
 

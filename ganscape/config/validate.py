@@ -57,15 +57,11 @@ def check_range(key: str, value: float, low: float | None = None, high: float | 
 
 
 def check_eval(section: dict[str, Any]) -> None:
-    """eval.every >= 0, eval.n >= 2, eval.metrics registered names (or ``default``), a weights path."""
-    from ganscape.metrics import check_metric_list
+    """eval.every >= 0 and the protocol keys (``ganscape.metrics.protocol``)."""
+    from ganscape.metrics.protocol import check_eval as check_protocol
 
     check_range("eval.every", section["every"], 0, what=" (0 disables evaluation during training)")
-    check_range("eval.n", section["n"], 2)
-    check_metric_list(section["metrics"], "eval.metrics")
-    weights = section["inception_weights"]
-    if weights is not None and not (isinstance(weights, str) and weights):
-        raise ConfigError(f"eval.inception_weights: expected a file path or null, got {weights!r}")
+    check_protocol({k: v for k, v in section.items() if k != "every"})
 
 
 def check_plain(config: dict[str, Any], defaults: dict[str, Any], prefix: str, components: set[str]) -> None:
@@ -83,13 +79,13 @@ def check_plain(config: dict[str, Any], defaults: dict[str, Any], prefix: str, c
                     raise ConfigError(f"{dotted}: expected a mapping, got {value!r}")
                 check_plain(value, default, dotted + ".", components)
             elif not same_kind(value, default):
-                expected = "a file path or null" if default is None else type(default).__name__
+                expected = type(default).__name__
                 raise ConfigError(f"{dotted}: expected {expected}, got {value!r} ({type(value).__name__})")
 
 
 def same_kind(value: Any, default: Any) -> bool:
-    if default is None:
-        return value is None or isinstance(value, str)
+    if default is None:  # optional keys (e.g. eval.reference_n) are checked by their section's own checker
+        return True
     if isinstance(default, bool) or isinstance(value, bool):
         return isinstance(value, bool) and isinstance(default, bool)
     if isinstance(default, float):

@@ -8,12 +8,11 @@ from typing import Literal
 
 import numpy as np
 import torch
-from PIL import Image
 
 from ganscape.data.base import DATASETS, StreamingDataset, TensorDataset, resize_images
+from ganscape.data.images import IMAGE_SUFFIXES, load_image
 from ganscape.registry import ConfigError, Positive
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff")
 log = logging.getLogger(__name__)
 
 
@@ -67,18 +66,6 @@ def npz(path: str, size: int = 0, key: str = "x", label_key: str = "y", value_ra
     return TensorDataset("npz", x * 2 - 1, y, classes)
 
 
-def load_image(path: Path, size: int, channels: int) -> torch.Tensor:
-    """Read one image file as (channels, size, size) float in [-1, 1] (centre-cropped square)."""
-    with Image.open(path) as img:
-        img = img.convert("L" if channels == 1 else "RGB")
-        side = min(img.size)
-        left, top = (img.width - side) // 2, (img.height - side) // 2
-        img = img.crop((left, top, left + side, top + side)).resize((size, size), Image.BICUBIC)
-        arr = np.asarray(img, dtype=np.float32) / 127.5 - 1.0
-    x = torch.from_numpy(arr)
-    return x.unsqueeze(0) if channels == 1 else x.permute(2, 0, 1).contiguous()
-
-
 @DATASETS.register("image_folder", "images under a folder (sub-folders = classes), streamed or cached")
 def image_folder(path: str, size: Positive = 64, channels: Literal[1, 3] = 3, labels: bool = False,
                  in_memory: bool | None = None):
@@ -97,8 +84,8 @@ def image_folder(path: str, size: Positive = 64, channels: Literal[1, 3] = 3, la
     def load(item):
         try:
             return load_image(item[0], size, channels), item[1]
-        except (OSError, ValueError) as err:  # PIL's errors for corrupt, truncated or unknown files
-            raise ConfigError(f"data.path: cannot read image {item[0]} ({err})") from None
+        except ConfigError as err:
+            raise ConfigError(f"data.path: {err}") from None
 
     if in_memory is False or (in_memory is None and len(items) > 20_000):
         return StreamingDataset("image_folder", items, load, (channels, size, size), len(class_names))

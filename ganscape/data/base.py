@@ -1,7 +1,7 @@
 """The dataset interface: samples addressable by index, in memory or streamed from files.
 
 A dataset returns float32 samples: images as (C, H, W) in [-1, 1], toy data as (D,) vectors. Labels are int64 class
-ids, or None for unlabelled data."""
+ids, float32 (K,) 0/1 attribute vectors (``num_classes`` = K), or None for unlabelled data."""
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
@@ -41,6 +41,9 @@ class Dataset:
     def check_finite(self, key: str) -> None:
         """Raise ConfigError if the data holds NaN or inf (checked once, when it is loaded)."""
 
+    def to_device(self, device: torch.device, limit_bytes: int) -> None:
+        """Move the data onto ``device`` when it takes fewer than ``limit_bytes`` there (default: stay put)."""
+
 
 class TensorDataset(Dataset):
     """A dataset held in memory as one tensor: batches are a single index op."""
@@ -56,6 +59,11 @@ class TensorDataset(Dataset):
 
     def get(self, indices):
         return self.x[indices], (None if self.y is None else self.y[indices])
+
+    def to_device(self, device: torch.device, limit_bytes: int) -> None:
+        if self.x.numel() * self.x.element_size() < limit_bytes:
+            self.x = self.x.to(device)
+            self.y = None if self.y is None else self.y.to(device)
 
     def check_finite(self, key: str) -> None:
         bad = ~torch.isfinite(self.x.reshape(len(self.x), -1)).all(dim=1)

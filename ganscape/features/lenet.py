@@ -55,10 +55,13 @@ class DigitNet(nn.Module):
 
 
 def to_input(x: torch.Tensor) -> torch.Tensor:
-    """(B, 1, H, W) images in [-1, 1] of any size -> (B, 1, 28, 28) (antialiased bilinear)."""
-    if x.ndim != 4 or x.shape[1] != 1:
-        raise ValueError(f"the digit classifier takes (B, 1, H, W) images, got shape {tuple(x.shape)}")
+    """(B, 1, H, W) images in [-1, 1] of any size -> (B, 1, 28, 28) (antialiased bilinear). Colour images
+    (B, 3, H, W), e.g. digits stored in a colour format, are first made grey as the mean of their channels."""
+    if x.ndim != 4 or x.shape[1] not in (1, 3):
+        raise ValueError(f"the digit classifier takes (B, 1, H, W) or (B, 3, H, W) images, got shape {tuple(x.shape)}")
     x = x.float()
+    if x.shape[1] == 3:
+        x = x.mean(dim=1, keepdim=True)
     if x.shape[-2:] != (INPUT_SIZE, INPUT_SIZE):
         x = F.interpolate(x, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear", align_corners=False,
                           antialias=x.shape[-1] > INPUT_SIZE)

@@ -1,7 +1,8 @@
 """Reference (real-data) features, cached on disk.
 
-An entry is keyed by the dataset section (which includes its split), the number of reference samples and their
-selection seed, the extractor (tag and weights fingerprint), a hash of the selected data and ``CACHE_VERSION``. The key
+An entry is keyed by the protocol name (e.g. ``ref50k_inception``), the dataset section (which includes its split),
+the number of reference samples and their selection seed, the extractor (tag and weights fingerprint), the data
+(for a prepared dataset its manifest hash and the chosen indices, else a hash of the samples) and ``CACHE_VERSION``. The key
 is hashed into the file name *and* stored inside the file; on load the stored key must equal the expected one, so an
 entry built with other settings is never silently reused (it is rebuilt instead)."""
 from __future__ import annotations
@@ -16,11 +17,20 @@ import numpy as np
 import torch
 
 from ganscape.features.extractor import Extractor, extract
+from ganscape.metrics.registry import format_n
 from ganscape.paths import cache_root
 from ganscape.utils.io import atomic_path
 
 log = logging.getLogger(__name__)
-CACHE_VERSION = "ref-v1"
+CACHE_VERSION = "ref-v2"
+CHUNK = 2048  # reference samples read and featurised at a time
+
+
+def reference_indices(size: int, n: int, seed: int = 0) -> torch.Tensor:
+    """Which samples are the reference: a seeded random ``n`` of ``size`` (sorted), or all of them when n >= size."""
+    if n >= size:
+        return torch.arange(size)
+    return torch.randperm(size, generator=torch.Generator().manual_seed(seed))[:n].sort().values
 
 
 def reference_samples(section: dict[str, Any], n: int, seed: int = 0) -> torch.Tensor:
@@ -28,17 +38,25 @@ def reference_samples(section: dict[str, Any], n: int, seed: int = 0) -> torch.T
     from ganscape.data import build_dataset
 
     ds = build_dataset(section, key="reference")
-    if n >= len(ds):
-        idx = torch.arange(len(ds))
+    return torch.cat([ds.get(chunk)[0] for chunk in reference_indices(len(ds), n, seed).split(CHUNK)])
+
+
+def data_fingerprint(ds, idx: torch.Tensor) -> str:
+    """What the reference samples are: a prepared dataset's manifest hash and the chosen indices, else a hash of
+    the samples themselves (read in chunks, never all at once)."""
+    digest = hashlib.sha256()
+    if "manifest" in ds.info:
+        digest.update(f"manifest:{ds.info['manifest']}:".encode())
+        digest.update(idx.numpy().tobytes())
     else:
-        idx = torch.randperm(len(ds), generator=torch.Generator().manual_seed(seed))[:n].sort().values
-    return torch.cat([ds.get(chunk)[0] for chunk in idx.split(2048)])
+        for chunk in idx.split(CHUNK):
+            digest.update(ds.get(chunk)[0].contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
 
 
-def cache_key(section: dict[str, Any], x: torch.Tensor, seed: int, extractor: Extractor) -> dict[str, Any]:
-    data = hashlib.sha256(x.contiguous().numpy().tobytes()).hexdigest()[:16]
-    return {"version": CACHE_VERSION, "dataset": section, "n": int(len(x)), "seed": seed,
-            "extractor": extractor.tag, "extractor_fingerprint": extractor.fingerprint, "data": data}
+def cache_key(section: dict[str, Any], n: int, data: str, seed: int, extractor: Extractor) -> dict[str, Any]:
+    return {"version": CACHE_VERSION, "protocol": f"ref{format_n(n)}_{extractor.tag}", "dataset": section, "n": n,
+            "seed": seed, "extractor": extractor.tag, "extractor_fingerprint": extractor.fingerprint, "data": data}
 
 
 def cache_file(key: dict[str, Any], cache_dir: str | None) -> Path:
@@ -66,15 +84,26 @@ def read_entry(path: Path, key: dict[str, Any]) -> np.ndarray | None:
 
 def reference_features(section: dict[str, Any], n: int, extractor: Extractor, seed: int = 0,
                        cache_dir: str | None = None, use_cache: bool = True) -> tuple[np.ndarray, dict[str, Any]]:
-    """(features (n_ref, D) float64, key) for ``n`` reference samples, cached."""
-    x = reference_samples(section, n, seed)
-    key = cache_key(section, x, seed, extractor)
+    """(features (n_ref, D) float64, key) for ``n`` reference samples, cached. Samples are read and featurised in
+    chunks, so a 200k-image split never sits in memory as floats; the cache stores the extractor's float32 output
+    exactly (as float32), from which FID's mean and covariance, KID and precision/recall are computed."""
+    from ganscape.data import build_dataset
+
+    ds = build_dataset(section, key="reference")
+    idx = reference_indices(len(ds), n, seed)
+    key = cache_key(section, len(idx), data_fingerprint(ds, idx), seed, extractor)
     path = cache_file(key, cache_dir)
     if use_cache and (cached := read_entry(path, key)) is not None:
-        return cached, key
-    features, _ = extract(extractor, x)
+        return cached.astype(np.float64), key
+    features = np.concatenate([extract(extractor, ds.get(chunk)[0])[0] for chunk in idx.split(CHUNK)])
     if use_cache:
         blob = np.frombuffer(json.dumps(key, sort_keys=True, default=str).encode(), dtype=np.uint8)
         with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-            np.savez(fh, features=features, key=blob)
+            np.savez(fh, features=stored_features(features), key=blob)
     return features, key
+
+
+def stored_features(features: np.ndarray) -> np.ndarray:
+    """float32 when that is exact (network outputs are float32), else float64 (e.g. raw double samples)."""
+    single = features.astype(np.float32)
+    return single if np.array_equal(single.astype(np.float64), features) else features

@@ -4,12 +4,11 @@ match ``dcgan`` layer for layer (same parameter count), so the two can be compar
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ganscape.models.base import DISCRIMINATORS, GENERATORS, GeneratorNet, Norm, dcgan_init
-from ganscape.models.conditional import (Conditioning, ConditionalCritic, GeneratorNorm, conditional_classes,
-                                         make_head, require_labels)
+from ganscape.models.conditional import (Conditioning, ConditionalCritic, GeneratorNorm, condition_vector,
+                                         conditional_classes, make_head, require_labels)
 from ganscape.models.dcgan import dcgan_critic_body, upsampling_plan
 from ganscape.registry import Positive
 
@@ -41,7 +40,7 @@ class ConditionalDCGANGenerator(GeneratorNet):
     def forward(self, z, y=None):
         if self.label_input:
             require_labels(y)
-            z = torch.cat([z, F.one_hot(y, self.num_classes).to(z.dtype)], dim=1)
+            z = torch.cat([z, condition_vector(y, self.num_classes, z.dtype)], dim=1)
         h = z.reshape(z.shape[0], z.shape[1], 1, 1)
         for conv, norm in zip(self.convs, self.norms):
             h = norm(conv(h), y).relu()

@@ -1,6 +1,11 @@
-"""Class conditioning layers shared by the conditional architectures: class-conditional batch
+"""Conditioning layers shared by the conditional architectures: class-conditional batch
 norm (de Vries et al. 2017; Miyato & Koyama 2018) in G, and in D a critic head that is plain, has
-a projection term (Miyato & Koyama 2018) or an extra AC-GAN class head (Odena et al. 2017)."""
+a projection term (Miyato & Koyama 2018) or an extra AC-GAN class head (Odena et al. 2017).
+
+A condition ``y`` is either class ids, int64 (B,), or attribute vectors, float (B, K) of 0/1 (e.g. CelebA's 40
+attributes; the layers are then built with ``num_classes`` = K). A class id is the one-hot special case of a vector:
+an embedding of ids looks up rows of a (K, D) table, an embedding of vectors sums the rows of the attributes that
+are on (``ConditionEmbedding``), so every conditional family accepts both."""
 from __future__ import annotations
 
 from typing import Literal
@@ -21,20 +26,33 @@ def conditional_classes(conditional: bool, num_classes: int, who: str) -> int:
         return 0
     if num_classes < 1:
         raise ConfigError(f"{who}: conditioning needs a labelled dataset, but this one has no classes; "
-                          "set it to none/false or use a labelled dataset (e.g. digits, mnist)")
+                          "set it to none/false or use a labelled dataset (e.g. digits, mnist, cifar10, or celeba "
+                          "with data.condition=attributes)")
     return num_classes
+
+
+class ConditionEmbedding(nn.Embedding):
+    """(K, D) table; ``forward(y)``: ids (B,) -> rows (B, D); 0/1 vectors (B, K) -> y @ table (B, D)."""
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        return y.to(self.weight.dtype) @ self.weight if y.is_floating_point() else super().forward(y)
+
+
+def condition_vector(y: torch.Tensor, width: int, dtype: torch.dtype) -> torch.Tensor:
+    """A condition as a (B, K) vector: one-hot for class ids, unchanged for attribute vectors."""
+    return y.to(dtype) if y.is_floating_point() else F.one_hot(y, width).to(dtype)
 
 
 def require_labels(y: torch.Tensor | None) -> None:
     """Raise a clear error when a class-conditional generator is called without labels."""
     if y is None:
-        raise ValueError("this generator is class-conditional: pass labels y (B,)")
+        raise ValueError("this generator is conditional: pass labels y, class ids (B,) or attribute vectors (B, K)")
 
 
 class ClassBatchNorm(nn.Module):
     """Batch norm with per-class affine parameters: BN(x) * (1 + gamma[y]) + beta[y].
 
-    x: (B, C, H, W) or (B, C); y: (B,) int64. Embeddings start at zero, so at init the layer is plain (non-affine)
+    x: (B, C, H, W) or (B, C); y: (B,) int64 ids or (B, K) attribute vectors. Embeddings start at zero, so at init the layer is plain (non-affine)
     batch norm. The ``1 +`` offset matters: compare_gan's version omitted it (issue #54), so a zero-initialised
     embedding multiplied every feature map by 0."""
 
@@ -42,8 +60,8 @@ class ClassBatchNorm(nn.Module):
         super().__init__()
         self.num_classes = num_classes
         self.bn = nn.BatchNorm2d(channels, affine=False)
-        self.gamma = nn.Embedding(num_classes, channels)
-        self.beta = nn.Embedding(num_classes, channels)
+        self.gamma = ConditionEmbedding(num_classes, channels)
+        self.beta = ConditionEmbedding(num_classes, channels)
         nn.init.zeros_(self.gamma.weight)
         nn.init.zeros_(self.beta.weight)
 
@@ -85,7 +103,7 @@ class CriticHead(nn.Module):
         self.conditioning = conditioning
         self.linear = maybe_spectral(nn.Linear(features, 1, bias=bias), norm)
         if conditioning == "projection":
-            embed = nn.Embedding(num_classes, features)
+            embed = ConditionEmbedding(num_classes, features)
             nn.init.normal_(embed.weight, 0.0, 0.02)
             self.embed = maybe_spectral(embed, norm)
         elif conditioning == "acgan":
@@ -128,7 +146,10 @@ class ConditionalCritic(CriticNet):
 
 
 def classification_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Mean cross-entropy of raw class logits (B, K) against labels (B,)."""
+    """AC-GAN's auxiliary loss on raw logits (B, K): cross-entropy against class ids (B,), or the mean binary
+    cross-entropy of each attribute against 0/1 vectors (B, K)."""
+    if y.is_floating_point():
+        return F.binary_cross_entropy_with_logits(logits, y.to(logits.dtype))
     return F.cross_entropy(logits, y)
 
 

@@ -35,14 +35,16 @@ def execute_task(study_dir: str | Path, task_id: int, config: dict[str, Any], ev
                  done_steps: set[int] = frozenset(), on_results: Callable[[int, list[Record]], None] | None = None,
                  check: Callable[[], None] | None = None) -> TaskResult:
     """Train (or resume) the task's run, then evaluate every checkpoint not in ``done_steps`` with the study's
-    ``eval`` section: ``metrics`` (names, or ``[default]``: the data's default set), ``n``, ``inception_weights``.
+    ``eval`` section (``ganscape.metrics.protocol``).
     ``check()`` runs after every training step and before every evaluation; it raises to stop the task."""
     from ganscape.metrics.evaluate import evaluate_run
+    from ganscape.metrics.protocol import EVAL_DEFAULTS, eval_options
     from ganscape.training import DivergenceError, train
     from ganscape.training.callbacks import Check
     from ganscape.training.checkpoint import list_checkpoints
 
     run_dir = run_dir_for(study_dir, task_id)
+    eval_spec = {**EVAL_DEFAULTS, **eval_spec}  # studies planned before a key existed get its default
     result = TaskResult()
     start = time.perf_counter()
     try:
@@ -56,7 +58,7 @@ def execute_task(study_dir: str | Path, task_id: int, config: dict[str, Any], ev
         if check is not None:
             check()
         records = evaluate_run(run_dir, eval_spec["metrics"], int(eval_spec["n"]), checkpoint=step,
-                               inception_weights=eval_spec.get("inception_weights"))
+                               **eval_options(eval_spec))
         records = with_run(records, run_name(task_id))
         writer.write(records)
         result.results[step] = records

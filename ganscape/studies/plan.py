@@ -85,6 +85,21 @@ def plan_tasks(spec: StudySpec) -> list[Task]:
     return tasks
 
 
+def check_inputs(spec: StudySpec, tasks: list[Task]) -> None:
+    """Before anything is written or trained: every task's data can be opened (a prepared dataset is there) and the
+    eval protocol's Inception weights exist with the expected hash (``ganscape.metrics.protocol``)."""
+    from ganscape.data import build_dataset
+    from ganscape.metrics.protocol import check_inception_weights, check_ready
+
+    if spec.eval["inception_weights"]:
+        check_inception_weights(spec.eval["inception_weights"], spec.eval["inception_sha256"])
+    shapes = set()
+    for section in {json.dumps(t.config["data"], sort_keys=True): t.config["data"] for t in tasks}.values():
+        shapes.add(tuple(build_dataset(section).shape))
+    for shape in sorted(shapes):
+        check_ready(spec.eval, shape)
+
+
 def write_plan(spec: StudySpec, out_dir: str | Path) -> tuple[list[Task], bool]:
     """Write ``study.yaml``, ``tasks/task-NNNN.yaml`` and the database in ``out_dir``. Planning the same study into
     the same folder again changes nothing and returns ``(tasks, False)``; a different plan there is an error."""
@@ -92,6 +107,7 @@ def write_plan(spec: StudySpec, out_dir: str | Path) -> tuple[list[Task], bool]:
     from ganscape.utils.io import atomic_write_text
 
     tasks, out = plan_tasks(spec), Path(out_dir)
+    check_inputs(spec, tasks)
     blob = json.dumps([[t.id, t.name, t.factors, config_hash(t.config)] for t in tasks], sort_keys=True)
     digest = hashlib.sha256(blob.encode()).hexdigest()[:16]
     out.mkdir(parents=True, exist_ok=True)

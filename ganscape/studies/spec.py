@@ -15,7 +15,8 @@
       space: {optim.d.lr: {loguniform: [1.0e-4, 1.0e-3]}, train.batch_size: {choice: [32, 64]}}
     tie: {optim.g.lr: optim.d.lr}    # optional: copy one key's value into another
     seeds: [0, 1]                    # each point is repeated per training seed
-    eval: {metrics: [default], n: 2000}   # default: the data's default metric set; inception_weights: PATH
+    eval: {metrics: [default], n: 2000}   # the protocol: see ganscape.metrics.protocol (reference_n, extractor,
+                                          # classifier, inception_weights, inception_sha256)
     resources: {cpus: 1, gpus: 0}    # what one task asks the Ray scheduler for
     report: {metrics: [reverse_kl, fid]}   # preferred metrics, first one present wins
 
@@ -32,12 +33,13 @@ from typing import Any
 from ganscape.config import apply_overrides, dump_yaml, merge, read_source, read_yaml, schema_for
 from ganscape.config.load import resolve_base as resolve_source_base, upgrade_legacy
 from ganscape.config.yaml_io import parse_yaml
+from ganscape.metrics.protocol import EVAL_DEFAULTS, check_eval
 from ganscape.registry import ConfigError
 
 SPEC_KEYS = ("name", "description", "base", "overrides", "grid", "random", "tie", "seeds", "eval",
              "resources", "report")
 DISTRIBUTIONS = ("choice", "uniform", "loguniform", "int")
-DEFAULT_EVAL = {"metrics": ["default"], "n": 2000, "inception_weights": None}
+DEFAULT_EVAL = {**EVAL_DEFAULTS, "n": 2000}
 DEFAULT_RESOURCES = {"cpus": 1, "gpus": 0}
 
 
@@ -133,19 +135,6 @@ def resolve_base(base: Any, overrides: Any, folder: Path) -> dict[str, Any]:
         raise ConfigError(f"overrides: expected a list of key=value strings, got {overrides!r}")
     data = apply_overrides(data, overrides)
     return merge(schema_for(data.get("kind", "gan")).fresh_defaults(), data)
-
-
-def check_eval(section: dict[str, Any]) -> dict[str, Any]:
-    """The study's eval section: metric names (or default), n >= 2, an optional Inception weights path."""
-    from ganscape.metrics import check_metric_list
-
-    check_metric_list(section["metrics"], "eval.metrics")
-    if not isinstance(section["n"], int) or isinstance(section["n"], bool) or section["n"] < 2:
-        raise ConfigError(f"eval.n: expected an integer >= 2, got {section['n']!r}")
-    weights = section["inception_weights"]
-    if weights is not None and not (isinstance(weights, str) and weights):
-        raise ConfigError(f"eval.inception_weights: expected a file path or null, got {weights!r}")
-    return section
 
 
 def parse_grid(grid: Any) -> list[Axis]:

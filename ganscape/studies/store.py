@@ -122,6 +122,10 @@ class Store:
         row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return default if row is None else json.loads(row["value"])
 
+    def set_meta(self, key: str, value: Any) -> None:
+        self.write(lambda db: db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                                         (key, json.dumps(value))))
+
     def create(self, spec, tasks, digest: str) -> None:
         """Insert the plan (study facts and every task) in one transaction."""
         from ganscape.config import config_hash, load_config

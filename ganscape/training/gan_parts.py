@@ -10,7 +10,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from ganscape.data import BatchStream, Dataset, TensorDataset, build_dataset, data_meta
+from ganscape.data import BatchStream, Dataset, build_dataset, data_meta
+from ganscape.metrics.protocol import check_ready
 from ganscape.losses import Objective, build_objective
 from ganscape.models import build_discriminator, build_generator
 from ganscape.penalties import build_penalty
@@ -94,10 +95,16 @@ class GANParts:
         return x.to(self.device, non_blocking=True), (None if y is None else y.to(self.device, non_blocking=True))
 
     def latent_batch(self, n: int | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Latents (n, dim) and, for conditional generators, uniformly drawn labels (n,)."""
+        """Latents (n, dim) and, for conditional generators, conditions: uniformly drawn class ids (n,), or the
+        attribute vectors (n, K) of random real samples (attributes are correlated; drawing them independently
+        would ask for faces the data never shows)."""
         n = n or self.batch_size
         z = self.prior.sample(n, self.device)
-        y = torch.randint(self.dataset.num_classes, (n,), device=self.device) if self.conditional else None
+        y = None
+        if self.conditional and "attribute_names" in self.dataset.info:
+            y = self.dataset.y[torch.randint(len(self.dataset), (n,)).to(self.dataset.y.device)].to(self.device)
+        elif self.conditional:
+            y = torch.randint(self.dataset.num_classes, (n,), device=self.device)
         return self.local(z), self.local(y)
 
     # ----- previews and sampling ---------------------------------------------------------------
@@ -105,7 +112,12 @@ class GANParts:
         """The preview image: an image grid or 2-D points over the modes, from fixed latents (seed +
         PREVIEW_SEED_OFFSET, side RNG), row k of class k, drawn by ``modules["G"]`` in eval mode."""
         n = PREVIEW_IMAGES if self.dataset.is_image else PREVIEW_POINTS
-        labels = torch.arange(n, device=self.device) % self.dataset.num_classes if self.conditional else None
+        labels = None
+        if self.conditional and "attribute_bank" in self.dataset.info:
+            bank = self.dataset.info["attribute_bank"]
+            labels = bank[torch.arange(n) % len(bank)].float().to(self.device)
+        elif self.conditional:
+            labels = torch.arange(n, device=self.device) % self.dataset.num_classes
         sampler = self.sampler(modules, 0)
         with eval_mode([sampler.G]):
             samples = sampler.sample(n, seed=self.config["seed"] + PREVIEW_SEED_OFFSET, labels=labels)
@@ -123,9 +135,10 @@ def build_gan_parts(config: dict[str, Any]) -> GANParts:
     torch.manual_seed(config["seed"])
     dataset = build_dataset(config["data"])
     dataset.check_finite("data")
-    if isinstance(dataset, TensorDataset) and device.type != "cpu" and dataset.x.numel() * 4 < IN_DEVICE_LIMIT_BYTES:
-        dataset.x = dataset.x.to(device)
-        dataset.y = None if dataset.y is None else dataset.y.to(device)
+    if config["eval"]["every"]:
+        check_ready(config["eval"], dataset.shape)
+    if device.type != "cpu":
+        dataset.to_device(device, IN_DEVICE_LIMIT_BYTES)
     batch_size = config["train"]["batch_size"]
     if batch_size > len(dataset):
         raise ConfigError(f"train.batch_size: {batch_size} is larger than the dataset ({len(dataset)} samples)")

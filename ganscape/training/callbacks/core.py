@@ -120,9 +120,10 @@ class Evaluation(Callback):
         if not due(step, self.section["every"], last):
             return
         from ganscape.metrics.evaluate import evaluate_sampler
+        from ganscape.metrics.protocol import eval_options
 
         modules = trainer.sampling_modules()
         with eval_mode(list(modules.values())):
             values = evaluate_sampler(trainer.parts.sampler(modules, step), self.section["metrics"], self.section["n"],
-                                      inception_weights=self.section["inception_weights"])
+                                      **eval_options(self.section))
         trainer.results.extend(v.record(self.run, step) for v in values)

@@ -1,0 +1,50 @@
+"""Decoding one image file into the arrays ganscape trains on: the same crop and resize everywhere (image folders,
+dataset preparation, ``ganscape translate``), so what a run was trained on and what it is given match."""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ganscape.registry import ConfigError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff")
+
+
+def crop_resize(img: Image.Image, size: int, channels: int, crop: int | None = None) -> np.ndarray:
+    """A PIL image -> uint8 (size, size, channels): converted to L or RGB, centre-cropped to a ``crop`` x ``crop``
+    square (default: the largest centred square), resized with antialiased bicubic filtering."""
+    img = img.convert("L" if channels == 1 else "RGB")
+    side = min(crop or min(img.size), *img.size)
+    left, top = (img.width - side) // 2, (img.height - side) // 2
+    img = img.crop((left, top, left + side, top + side))
+    if img.size != (size, size):
+        img = img.resize((size, size), Image.BICUBIC)
+    arr = np.asarray(img, dtype=np.uint8)
+    return arr[..., None] if channels == 1 else arr
+
+
+def decode(source: Path | bytes, size: int, channels: int, crop: int | None = None) -> np.ndarray:
+    """A file path or encoded bytes -> uint8 (size, size, channels); unreadable input raises ValueError."""
+    try:
+        with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as img:
+            return crop_resize(img, size, channels, crop)
+    except (OSError, ValueError, Image.DecompressionBombError) as err:  # PIL's errors for corrupt or unknown data
+        raise ValueError(str(err) or type(err).__name__) from None
+
+
+def to_tensor(images: np.ndarray) -> torch.Tensor:
+    """uint8 (N, H, W, C) -> float (N, C, H, W) in [-1, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
+
+
+def load_image(path: Path, size: int, channels: int) -> torch.Tensor:
+    """Read one image file as (channels, size, size) float in [-1, 1] (centre-cropped square); ConfigError if
+    it cannot be read."""
+    try:
+        return to_tensor(decode(path, size, channels)[None])[0]
+    except ValueError as err:
+        raise ConfigError(f"cannot read image {path} ({err})") from None

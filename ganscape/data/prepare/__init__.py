@@ -1,0 +1,93 @@
+"""``ganscape data prepare NAME --from PATH``: turn the files users download into uint8 arrays, once.
+
+Preparers (registered in ``PREPARERS``): ``cifar10``, ``cifar100``, ``celeba``, ``lsun``, ``folder``, ``hf``. Each
+writes ``ROOT/NAME/SIZEpx/`` (see ``store``) atomically; preparing the same source with the same options again
+is a no-op. Training reads the result with ``data: {name: cifar10}`` and so on (``ganscape.data.prepared``)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ganscape.data.prepare import celeba, cifar, folder, hf, lsun  # noqa: F401  (registers the preparers)
+from ganscape.data.prepare.base import PREPARERS, log
+from ganscape.data.prepare.store import PreparedWriter, dataset_folder, read_manifest, source_fingerprint
+from ganscape.paths import data_root
+from ganscape.registry import ConfigError, check_option
+
+
+def resolve_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
+    """The preparer's full options (defaults filled in); unknown or badly typed ones are a ConfigError naming the
+    command-line flag."""
+    entry = PREPARERS.get(name, key="NAME")
+    given = {k: v for k, v in options.items() if v is not None}
+    known = entry.options(PREPARERS.context_args)
+    for key in given:
+        if key not in known:
+            valid = ", ".join("--" + k.replace("_", "-") for k in known) or "(none)"
+            raise ConfigError(f"--{key.replace('_', '-')}: not an option of {name}; its options: {valid}")
+        check_option(f"--{key.replace('_', '-')}", given[key], known[key], entry.factory)
+    return {k: given.get(k, p.default) for k, p in known.items()}
+
+
+def source_record(name: str, source: Path | str) -> dict[str, Any]:
+    """{path, kind, sha256} of the source (and of companion files such as CelebA's annotations)."""
+    entry = PREPARERS.get(name)
+    path = Path(source).expanduser()
+    if not path.exists():
+        if entry.meta.get("hub") and not str(source).startswith((".", "/", "~")):
+            return {"path": str(source), "kind": "hub", "sha256": None}
+        raise ConfigError(f"--from: not found: {path}")
+    record = {"path": str(path.resolve()), "kind": "file" if path.is_file() else "folder",
+              "sha256": source_fingerprint(path)}
+    companions = entry.meta.get("companions")
+    if companions:
+        record["companions"] = {str(p): source_fingerprint(p) for p in companions(path)}
+    return record
+
+
+def prepare(name: str, source: str | Path, root: str | Path | None = None, dataset: str | None = None,
+            **options: Any) -> tuple[Path, bool]:
+    """Prepare ``source`` with preparer ``name`` into ``root`` (default ``data_root()``) under the name ``dataset``
+    (default: the preparer's name, or one derived from the source). Returns (folder, whether anything was written)."""
+    options = resolve_options(name, options)
+    record = source_record(name, source)
+    entry = PREPARERS.get(name)
+    path = Path(record["path"]) if record["kind"] != "hub" else record["path"]
+    dataset = dataset or (entry.meta["default_name"](Path(path)) if "default_name" in entry.meta else name)
+    check_name(dataset)
+    root = data_root(root)
+    target = dataset_folder(root, dataset, options["size"])
+    request = {"preparer": name, "source": record, "options": options}
+    manifest = read_manifest(target)
+    if manifest is not None and manifest.get("request") == request:
+        log.info("%s is already prepared from this source in %s; nothing to do", dataset, target)
+        return target, False
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        with PreparedWriter(root, dataset, options["size"]) as out:
+            facts = entry.factory(path, out, **options)
+            published = out.publish({"name": dataset, "request": request, "citation": entry.citation, **facts})
+    except OSError as err:
+        raise ConfigError(f"--root: cannot write the prepared data under {root} ({err.strerror or err})") from None
+    log.info("prepared %s into %s", dataset, published)
+    return published, True
+
+
+def check_name(dataset: str) -> None:
+    if not dataset or "/" in dataset or dataset.startswith(".") or not dataset.isprintable():
+        raise ConfigError(f"--name: {dataset!r} cannot be a folder name; use letters, digits, - and _")
+
+
+def describe(root: str | Path | None = None) -> list[dict[str, Any]]:
+    """Every prepared dataset under the data root: name, size folder, splits and counts."""
+    found = []
+    for manifest_file in sorted(data_root(root).glob("*/*px/manifest.json")):
+        manifest = read_manifest(manifest_file.parent)
+        if manifest is not None:
+            found.append({"name": manifest["name"], "folder": str(manifest_file.parent),
+                          "splits": {k: v["n"] for k, v in manifest["splits"].items()},
+                          "shape": next(iter(manifest["splits"].values()))["shape"]})
+    return found
+
+
+__all__ = ["PREPARERS", "describe", "prepare"]

@@ -1,0 +1,82 @@
+"""What every preparer shares: the PREPARERS registry and decoding images in parallel into a split.
+
+A preparer is ``factory(source, out, **options) -> facts``: it reads ``source`` (a Path, or for ``hf`` possibly a hub
+name), writes splits through ``out`` (a ``PreparedWriter``) and returns facts for the manifest (class names,
+attribute names, whether the archive is the official file, how many images were skipped)."""
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, Iterable, Iterator
+
+import numpy as np
+
+from ganscape.data.images import decode
+from ganscape.data.prepare.store import PreparedWriter
+from ganscape.registry import ConfigError, Registry
+
+log = logging.getLogger("ganscape.data.prepare")
+PREPARERS = Registry("dataset preparer", context_args=("source", "out"))
+CHUNK = 256  # images decoded per batch of work (and appended per write)
+
+
+def progress(total: int | None, what: str):
+    """A tqdm bar on a terminal, nothing otherwise (logs and CI stay clean)."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=what, unit="img", disable=None, leave=False)
+
+
+def decode_split(out: PreparedWriter, split: str, items: Iterable[tuple[Any, Any]], read: Callable[[Any], bytes],
+                 size: int, channels: int = 3, crop: int | None = None, total: int | None = None,
+                 workers: int = 4) -> tuple[list[Any], int]:
+    """Decode ``items`` (pairs of (source item, tag)) into split ``split``: ``read(item)`` gives encoded bytes, which
+    are centre-cropped (``crop`` or the largest square) and resized to ``size``. Returns the tags of the images kept,
+    in order, and the number skipped because they could not be read or decoded."""
+    images = out.images(split, (size, size, channels))
+    kept, skipped = [], 0
+
+    def load(pair):
+        try:
+            return decode(read(pair[0]), size, channels, crop), pair[1]
+        except (ValueError, OSError, KeyError):
+            return None, pair[1]
+
+    with ThreadPoolExecutor(workers) as pool, progress(total, f"{split}") as bar:
+        for chunk in chunked(items, CHUNK):
+            decoded = list(pool.map(load, chunk))
+            good = [(arr, tag) for arr, tag in decoded if arr is not None]
+            skipped += len(decoded) - len(good)
+            if good:
+                images.append(np.stack([arr for arr, _ in good]))
+                kept += [tag for _, tag in good]
+            bar.update(len(decoded))
+    return kept, skipped
+
+
+def chunked(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    chunk: list[Any] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def report_skipped(skipped: int, total: int, source: Any) -> None:
+    """One summary line for unreadable images (never one per image)."""
+    if skipped:
+        log.warning("warning: skipped %d unreadable image(s) of %d in %s", skipped, total, source)
+
+
+def require_extra(module: str, extra: str, preparer: str):
+    """Import an optional dependency, or fail with the extra to install."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise ConfigError(f"{preparer}: needs the optional package {module!r}; install it with "
+                          f"pip install 'ganscape[{extra}]'") from None

@@ -1,0 +1,63 @@
+"""Any folder or zip of images (png, jpg, webp, ...), searched recursively.
+
+With ``labels``, an image's class is its sub-folder (its parent path relative to the top), classes numbered in sorted
+order. Unreadable or corrupt images are skipped and counted in one summary line. Preprocessing: a centred ``crop``
+square (0: the largest), resized to ``size``."""
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path, PurePosixPath
+from typing import Literal
+
+from ganscape.data.images import IMAGE_SUFFIXES
+from ganscape.data.prepare.base import PREPARERS, decode_split, report_skipped
+from ganscape.data.prepare.store import PreparedWriter
+from ganscape.registry import ConfigError, Count, Positive
+
+
+def list_images(source: Path) -> tuple[list[tuple[object, str]], object, zipfile.ZipFile | None]:
+    """[(handle, class folder)] sorted by path, a reader of a handle's bytes, and the open zip if any."""
+    if source.is_dir():
+        files = sorted(p for p in source.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        return [(p, p.parent.relative_to(source).as_posix()) for p in files], Path.read_bytes, None
+    try:
+        archive = zipfile.ZipFile(source)
+    except (zipfile.BadZipFile, OSError) as err:
+        raise ConfigError(f"--from: {source} is neither a folder nor a readable zip ({err})") from None
+    infos = sorted((i for i in archive.infolist()
+                    if not i.is_dir() and PurePosixPath(i.filename).suffix.lower() in IMAGE_SUFFIXES),
+                   key=lambda i: i.filename)
+    return [(i, PurePosixPath(i.filename).parent.as_posix()) for i in infos], archive.read, archive
+
+
+def default_name(source: Path) -> str:
+    return source.stem if source.is_file() else source.name
+
+
+@PREPARERS.register("folder", "a folder or zip of images, recursive; classes from sub-folder names with --labels",
+                    default_name=default_name)
+def folder(source: Path, out: PreparedWriter, size: Positive = 64, crop: Count = 0, channels: Literal[1, 3] = 3,
+           labels: bool = False, limit: Count = 0):
+    images, read, archive = list_images(source)
+    try:
+        if not images:
+            raise ConfigError(f"--from: no images ({', '.join(IMAGE_SUFFIXES)}) in {source}")
+        images = images[:limit] if limit else images
+        class_names = sorted({folder for _, folder in images}) if labels else []
+        if labels and len(class_names) < 2:
+            raise ConfigError(f"--labels: classes are sub-folder names, but every image of {source} is in "
+                              f"{class_names[0]!r}; arrange the images as CLASS/IMAGE or leave --labels off")
+        class_of = {name: i for i, name in enumerate(class_names)}
+        kept, skipped = decode_split(out, "train", ((handle, folder) for handle, folder in images), read, size,
+                                     channels, crop or None, total=len(images))
+    finally:
+        if archive is not None:
+            archive.close()
+    report_skipped(skipped, len(images), source)
+    if not kept:
+        raise ConfigError(f"--from: none of the {len(images)} images in {source} can be read")
+    if labels:
+        out.extend("train", "labels", [class_of[folder] for folder in kept])
+    crop_text = f"centred {crop} x {crop} crop" if crop else "largest centred square"
+    return {"class_names": class_names, "skipped": skipped,
+            "preprocessing": f"{crop_text}, bicubic resize to {size} x {size}, {'RGB' if channels == 3 else 'L'}"}

@@ -1,0 +1,101 @@
+"""A Hugging Face ``datasets`` dataset (optional extra ``hf``: ``pip install 'ganscape[hf]'``).
+
+``--from`` is a folder written by ``Dataset.save_to_disk`` (or ``DatasetDict.save_to_disk``), local data files
+(parquet, arrow, csv/json with image paths, an image folder) that ``datasets.load_dataset`` reads, or, when online,
+a hub name such as ``cifar10``. Every split is prepared (or only ``split``). The image column holds ``datasets``
+Image values (or raw bytes/paths); the optional label column a ClassLabel (its names kept) or any values (numbered
+in sorted order). Images are decoded by ganscape, in parallel, with the same crop and resize as ``folder``."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ganscape.data.prepare.base import PREPARERS, decode_split, report_skipped, require_extra
+from ganscape.data.prepare.store import PreparedWriter
+from ganscape.registry import ConfigError, Count, Positive
+
+DATA_FILES = {".parquet": "parquet", ".arrow": "arrow", ".csv": "csv", ".json": "json", ".jsonl": "json"}
+
+
+def load(source: Path | str, split: str | None) -> dict[str, Any]:
+    """Split name -> ``datasets.Dataset``."""
+    datasets = require_extra("datasets", "hf", "hf")
+    path = Path(source)
+    try:
+        if path.is_dir() and any((path / f).is_file() for f in ("dataset_dict.json", "state.json")):
+            loaded = datasets.load_from_disk(str(path))
+        elif path.is_file() and path.suffix in DATA_FILES:
+            loaded = datasets.load_dataset(DATA_FILES[path.suffix], data_files=str(path))
+        else:
+            loaded = datasets.load_dataset(str(source))
+    except Exception as err:  # datasets raises many kinds (FileNotFoundError, ConnectionError, DatasetNotFoundError)
+        where = "local files" if path.exists() else "hub name (are you online?)"
+        raise ConfigError(f"--from: cannot load {source} as a datasets {where}: "
+                          f"{str(err).splitlines()[0] if str(err) else type(err).__name__}") from None
+    splits = dict(loaded) if isinstance(loaded, datasets.DatasetDict) else {"train": loaded}
+    if split is not None:
+        if split not in splits:
+            raise ConfigError(f"--split: {source} has no split {split!r}; splits: {', '.join(splits)}")
+        splits = {split: splits[split]}
+    return splits
+
+
+def image_bytes(value: Any) -> bytes:
+    """An undecoded Image value ({bytes, path}), raw bytes or a file path -> encoded bytes."""
+    if isinstance(value, dict):
+        if value.get("bytes"):
+            return value["bytes"]
+        value = value.get("path")
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value)
+    if isinstance(value, str):
+        return Path(value).read_bytes()
+    raise ValueError(f"not an image value: {type(value).__name__}")
+
+
+def label_names(ds, column: str) -> tuple[list[str], dict[Any, int] | None]:
+    """(class names, value -> id map or None when values already are ClassLabel ids)."""
+    feature = ds.features[column]
+    if hasattr(feature, "names") and feature.names:
+        return list(feature.names), None
+    values = sorted(set(ds[column]), key=str)
+    return [str(v) for v in values], {v: i for i, v in enumerate(values)}
+
+
+def default_name(source: Path) -> str:
+    return source.stem if source.exists() else str(source).replace("/", "_")
+
+
+@PREPARERS.register("hf", "a Hugging Face datasets dataset (save_to_disk folder, local files or hub name), "
+                    "optional extra 'hf'", default_name=default_name, hub=True)
+def hf(source: Path, out: PreparedWriter, size: Positive = 64, crop: Count = 0, image_column: str = "image",
+       label_column: str | None = None, split: str | None = None, limit: Count = 0):
+    """``limit`` keeps the first N rows of each split (0: all)."""
+    datasets = require_extra("datasets", "hf", "hf")
+    names: list[str] = []
+    skipped_total = rows_total = 0
+    for split_name, ds in load(source, split).items():
+        for column in (image_column, label_column):
+            if column is not None and column not in ds.column_names:
+                flag = "--image-column" if column == image_column else "--label-column"
+                raise ConfigError(f"{flag}: {source} split {split_name!r} has no column {column!r}; "
+                                  f"columns: {', '.join(ds.column_names)}")
+        if limit:
+            ds = ds.select(range(min(limit, len(ds))))
+        if isinstance(ds.features[image_column], datasets.Image):
+            ds = ds.cast_column(image_column, datasets.Image(decode=False))
+        ids = None
+        if label_column is not None:
+            names, mapping = label_names(ds, label_column)
+            ids = [mapping[v] for v in ds[label_column]] if mapping else list(ds[label_column])
+        rows = ((row, index) for index, row in enumerate(ds[image_column]))
+        kept, skipped = decode_split(out, split_name, rows, image_bytes, size, 3, crop or None, total=len(ds))
+        if ids is not None:
+            out.extend(split_name, "labels", [ids[i] for i in kept])
+        skipped_total, rows_total = skipped_total + skipped, rows_total + len(ds)
+    report_skipped(skipped_total, rows_total, source)
+    if skipped_total == rows_total:
+        raise ConfigError(f"--image-column: no value of {image_column!r} in {source} is a readable image")
+    crop_text = f"centred {crop} x {crop} crop" if crop else "largest centred square"
+    return {"class_names": names, "skipped": skipped_total,
+            "preprocessing": f"{crop_text}, bicubic resize to {size} x {size}"}

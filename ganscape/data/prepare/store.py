@@ -1,0 +1,131 @@
+"""Writing a prepared dataset into the data root: streamed uint8 arrays, a manifest, published atomically.
+
+Layout (``ganscape.paths.data_root()``, else ``--root``)::
+
+    ROOT/NAME/SIZEpx/manifest.json          what was prepared, from which source (file and hash), how
+    ROOT/NAME/SIZEpx/SPLIT.npy              images, uint8 (N, H, W, C), memory-mappable
+    ROOT/NAME/SIZEpx/SPLIT_labels.npy       int64 (N,) class ids, when the source has classes
+    ROOT/NAME/SIZEpx/SPLIT_attributes.npy   uint8 (N, K) 0/1 attributes, when the source has them
+
+Everything is written into a hidden temporary folder beside the final one and renamed into place only when
+complete, so the data root never holds half a dataset; the manifest's ``source`` (path, kind, sha256) and
+``options`` make preparing the same source again a no-op.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+from ganscape.registry import ConfigError
+from ganscape.utils.io import atomic_write_text, file_digest
+
+MANIFEST, FORMAT = "manifest.json", "ganscape-prepared-data"
+
+
+def dataset_folder(root: Path, name: str, size: int) -> Path:
+    return root / name / f"{size}px"
+
+
+def read_manifest(folder: Path) -> dict[str, Any] | None:
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return None
+    return manifest if manifest.get("format") == FORMAT else None
+
+
+def source_fingerprint(path: Path) -> str:
+    """sha256 of a source file; of a folder, of its files' relative paths, sizes and modification times."""
+    if path.is_file():
+        return file_digest(path)
+    listing = sorted((str(p.relative_to(path)), p.stat().st_size, p.stat().st_mtime_ns)
+                     for p in path.rglob("*") if p.is_file())
+    return hashlib.sha256(json.dumps(listing).encode()).hexdigest()
+
+
+class ArrayWriter:
+    """Streams uint8 rows of one shape into ``PATH.npy`` (a raw temporary file, then header + data), so a
+    split never has to fit in memory and its length need not be known in advance."""
+
+    def __init__(self, path: Path, row_shape: tuple[int, ...], dtype=np.uint8):
+        self.path, self.row_shape, self.dtype, self.count = path, tuple(row_shape), np.dtype(dtype), 0
+        self.raw = open(path.with_suffix(".raw"), "wb")
+
+    def append(self, rows: np.ndarray) -> None:
+        rows = np.ascontiguousarray(rows, dtype=self.dtype)
+        if rows.shape[1:] != self.row_shape:
+            raise ValueError(f"rows of shape {rows.shape[1:]} in an array of rows {self.row_shape}")
+        self.raw.write(rows.tobytes())
+        self.count += len(rows)
+
+    def close(self) -> int:
+        """Write the .npy file; returns the number of rows."""
+        self.raw.close()
+        header = {"descr": np.lib.format.dtype_to_descr(self.dtype), "fortran_order": False,
+                  "shape": (self.count, *self.row_shape)}
+        with open(self.path, "wb") as out, open(self.raw.name, "rb") as raw:
+            np.lib.format.write_array_header_1_0(out, header)
+            shutil.copyfileobj(raw, out, 1 << 24)
+        os.unlink(self.raw.name)
+        return self.count
+
+
+class PreparedWriter:
+    """One preparation: ``split(name)`` gives writers for a split's images, labels and attributes; ``publish``
+    writes the manifest and moves the folder into place. Use as a context manager: an error removes it all."""
+
+    def __init__(self, root: Path, name: str, size: int):
+        self.final = dataset_folder(root, name, size)
+        self.final.parent.mkdir(parents=True, exist_ok=True)
+        self.folder = Path(tempfile.mkdtemp(prefix=f".{size}px.", suffix=".tmp", dir=self.final.parent))
+        self.splits: dict[str, dict[str, Any]] = {}
+
+    def __enter__(self) -> "PreparedWriter":
+        return self
+
+    def __exit__(self, kind, error, trace) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)  # published folders were moved away already
+
+    def images(self, split: str, row_shape: tuple[int, ...]) -> ArrayWriter:
+        parts = self.splits.setdefault(split, {})
+        if "images" not in parts:
+            parts["images"] = ArrayWriter(self.folder / f"{split}.npy", row_shape)
+        return parts["images"]
+
+    def extend(self, split: str, kind: str, values: Iterable) -> None:
+        """Per-split rows kept in memory until ``publish``: ``labels`` (int64 class ids) or ``attributes`` (uint8
+        0/1 vectors). They must end up one per image."""
+        self.splits.setdefault(split, {}).setdefault(kind, []).extend(values)
+
+    def publish(self, manifest: dict[str, Any]) -> Path:
+        """Finish every split, write the manifest, and replace the dataset's folder with the new one."""
+        splits = {}
+        for split, parts in self.splits.items():
+            count = parts["images"].close()
+            if count == 0:
+                raise ConfigError(f"--from: no usable image for split {split!r}")
+            for kind, dtype in (("labels", np.int64), ("attributes", np.uint8)):
+                if kind in parts:
+                    values = np.asarray(parts[kind], dtype=dtype)
+                    if len(values) != count:
+                        raise ValueError(f"{split}: {len(values)} {kind} for {count} images")
+                    np.save(self.folder / f"{split}_{kind}.npy", values)
+            splits[split] = {"n": count, "shape": list(parts["images"].row_shape),
+                             "labels": "labels" in parts, "attributes": "attributes" in parts,
+                             "sha256": file_digest(self.folder / f"{split}.npy")}
+        manifest = {"format": FORMAT, "version": 1, **manifest, "splits": splits, "prepared": time.time()}
+        atomic_write_text(self.folder / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True))
+        old = self.final.with_name(f".{self.final.name}.old")
+        if self.final.exists():
+            os.replace(self.final, old)
+        os.replace(self.folder, self.final)
+        shutil.rmtree(old, ignore_errors=True)
+        return self.final

@@ -1,0 +1,424 @@
+"""Real datasets end to end, on tiny files in the exact official formats (built by ``datafiles``): CIFAR-10/100
+tarballs (binary and python versions), a CelebA zip with its partition and attribute files, an LSUN-layout lmdb, an
+image folder with a corrupt file, a Hugging Face ``datasets`` folder. Each is prepared, compared with an independent
+decode of the same bytes, and trained on; a small study runs on CIFAR-format data; bad input is one line."""
+from __future__ import annotations
+
+import io
+import json
+import logging
+import pickle
+import tarfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import datafiles
+from cli_helpers import ganscape, snapshot
+from ganscape.config import dump_yaml
+from ganscape.data import build_dataset
+from ganscape.data.prepare import prepare
+from ganscape.loading import load_sampler
+from ganscape.registry import ConfigError
+from ganscape.training import Trainer
+
+TRAIN = {"steps": 2, "batch_size": 4, "log_every": 1, "checkpoint_every": 0, "sample_every": 0}
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("downloads")
+    datafiles.cifar10_binary(folder / "cifar-10-binary.tar.gz")
+    datafiles.cifar10_python(folder / "cifar-10-python.tar.gz")
+    datafiles.cifar10_python(folder / "cifar-10-python-str-keys.tar.gz", bytes_keys=False)
+    datafiles.cifar100_python(folder / "cifar-100-python.tar.gz")
+    datafiles.celeba(folder / "celeba")
+    datafiles.lsun(folder)
+    datafiles.image_folder(folder / "pets")
+    datafiles.hf_folder(folder / "hf_saved")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def root(files, tmp_path_factory) -> Path:
+    """A data root with every dataset prepared once (CelebA at 32 px to keep training fast)."""
+    root = tmp_path_factory.mktemp("data_root")
+    prepare("cifar10", files / "cifar-10-binary.tar.gz", root)
+    prepare("cifar100", files / "cifar-100-python.tar.gz", root)
+    prepare("celeba", files / "celeba" / "img_align_celeba.zip", root, size=32)
+    prepare("lsun", files / "bedroom_train_lmdb", root, size=32)
+    prepare("folder", files / "pets", root, labels=True, size=32)
+    prepare("hf", files / "hf_saved", root, dataset="tiny_hf", image_column="img", label_column="label", size=32)
+    return root
+
+
+def planar_decode(rows: np.ndarray) -> np.ndarray:
+    """The CIFAR record layout read pixel by pixel: value (c, y, x) sits at c*1024 + y*32 + x."""
+    out = np.zeros((len(rows), 32, 32, 3), np.uint8)
+    for c in range(3):
+        for y in range(32):
+            out[:, y, :, c] = rows[:, c * 1024 + y * 32: c * 1024 + y * 32 + 32]
+    return out
+
+
+# ----- CIFAR -------------------------------------------------------------------------------------------------
+def test_cifar_binary_and_python_equal_an_independent_decode(files, tmp_path):
+    batches = datafiles.cifar10_batches()
+    train_rows = np.concatenate([batches[f"data_batch_{i}"][0] for i in range(1, 6)])
+    train_labels = np.concatenate([batches[f"data_batch_{i}"][1] for i in range(1, 6)])
+    for version in ("binary", "python", "python-str-keys"):
+        folder, written = prepare("cifar10", files / f"cifar-10-{version}.tar.gz", tmp_path / version)
+        assert written
+        assert np.array_equal(np.load(folder / "train.npy"), planar_decode(train_rows))
+        assert np.array_equal(np.load(folder / "train_labels.npy"), train_labels)
+        assert np.array_equal(np.load(folder / "test.npy"), planar_decode(batches["test_batch"][0]))
+        manifest = json.loads((folder / "manifest.json").read_text())
+        assert manifest["class_names"] == datafiles.CIFAR10_NAMES
+        assert manifest["splits"]["train"]["n"] == 60 and manifest["splits"]["test"]["n"] == 12
+        assert manifest["archive"] == {"version": version.split("-")[0], "official": False}
+    binary, python = (np.load(tmp_path / v / "cifar10" / "32px" / "train.npy") for v in ("binary", "python"))
+    assert binary.tobytes() == python.tobytes()
+
+
+def test_cifar100_keeps_fine_labels_and_names(root):
+    ds = build_dataset({"name": "cifar100", "root": str(root)})
+    assert ds.num_classes == 100 and len(ds) == 10 and ds.info["class_names"].split(",")[7] == "class7"
+    _, fine = datafiles.cifar_rows(10, 0, classes=100)
+    assert torch.equal(ds.y, torch.from_numpy(fine))
+
+
+def test_malicious_pickle_is_refused_and_never_runs(tmp_path):
+    marker = tmp_path / "pwned"
+    evil = pickle.dumps(datafiles.RunsACommand(f"touch {marker}"), protocol=2)
+    archive = datafiles.cifar10_python(tmp_path / "cifar-10-python.tar.gz", replace={"data_batch_1": evil})
+    root = tmp_path / "root"
+    done = ganscape("data", "prepare", "cifar10", "--from", str(archive), "--root", str(root))
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert "data_batch_1" in done.stderr and "system" in done.stderr and "refusing" in done.stderr
+    assert not marker.exists()
+    assert not (root / "cifar10" / "32px").exists() and not list(root.rglob("*.npy"))
+
+
+def test_unofficial_archive_is_used_with_one_warning(files, tmp_path, caplog):
+    with caplog.at_level(logging.WARNING):
+        prepare("cifar10", files / "cifar-10-binary.tar.gz", tmp_path)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and "not the official cifar10 archive" in warnings[0]
+
+
+def test_preparing_again_is_a_no_op_and_other_options_prepare_again(files, tmp_path):
+    source = files / "cifar-10-binary.tar.gz"
+    folder, _ = prepare("cifar10", source, tmp_path)
+    before = snapshot(tmp_path)
+    assert prepare("cifar10", source, tmp_path) == (folder, False)
+    assert snapshot(tmp_path) == before
+    resized, written = prepare("cifar10", source, tmp_path, size=16)
+    assert written and resized.name == "16px" and np.load(resized / "train.npy").shape == (60, 16, 16, 3)
+
+
+# ----- CelebA, LSUN, folders, Hugging Face ------------------------------------------------------------------------
+def celeba_reference(zip_path: Path, name: str, size: int, crop: int = 108) -> np.ndarray:
+    """The usual GAN crop done by hand: the centred crop x crop box of a 178 x 218 image, bicubic resize."""
+    with zipfile.ZipFile(zip_path) as archive:
+        img = Image.open(io.BytesIO(archive.read(f"img_align_celeba/{name}"))).convert("RGB")
+    left, top = (178 - crop) // 2, (218 - crop) // 2
+    return np.asarray(img.crop((left, top, left + crop, top + crop)).resize((size, size), Image.BICUBIC))
+
+
+def test_celeba_partition_attributes_and_crop(files, root):
+    zip_path = files / "celeba" / "img_align_celeba.zip"
+    folder = root / "celeba" / "32px"
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert {k: v["n"] for k, v in manifest["splits"].items()} == {"train": 8, "valid": 2, "test": 2}
+    assert manifest["attribute_names"] == datafiles.CELEBA_ATTRIBUTES
+    _, attributes = datafiles.celeba(files / "celeba_again")  # same seed: the same attribute matrix
+    assert np.array_equal(np.load(folder / "train_attributes.npy"), attributes[:8])
+    assert np.array_equal(np.load(folder / "test_attributes.npy"), attributes[10:])
+    images = np.load(folder / "valid.npy")
+    assert np.array_equal(images[1], celeba_reference(zip_path, "000010.jpg", 32))
+
+
+def test_celeba_folder_equals_zip_and_no_partition_means_one_split(files, root, tmp_path):
+    with zipfile.ZipFile(files / "celeba" / "img_align_celeba.zip") as archive:
+        archive.extractall(tmp_path / "celeba")
+    for name in ("list_eval_partition.txt", "list_attr_celeba.txt"):
+        (tmp_path / "celeba" / name).write_bytes((files / "celeba" / name).read_bytes())
+    folder, _ = prepare("celeba", tmp_path / "celeba" / "img_align_celeba", tmp_path / "root", size=32)
+    for split in ("train", "valid", "test"):
+        assert np.array_equal(np.load(folder / f"{split}.npy"), np.load(root / "celeba" / "32px" / f"{split}.npy"))
+    (tmp_path / "celeba" / "list_eval_partition.txt").unlink()
+    folder, written = prepare("celeba", tmp_path / "celeba" / "img_align_celeba", tmp_path / "root", size=32)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert written and list(manifest["splits"]) == ["train"] and manifest["splits"]["train"]["n"] == 12
+
+
+def test_lsun_lmdb_values_are_decoded_and_centre_cropped(files, root):
+    import lmdb
+
+    images = np.load(root / "lsun_bedroom" / "32px" / "train.npy")
+    with lmdb.open(str(files / "bedroom_train_lmdb"), readonly=True, lock=False) as env, env.begin() as txn:
+        first = txn.get(f"{0:040x}".encode())
+    img = Image.open(io.BytesIO(first)).convert("RGB")  # 96 x 72: the centred 72 x 72 square
+    expected = np.asarray(img.crop((12, 0, 84, 72)).resize((32, 32), Image.BICUBIC))
+    assert images.shape == (10, 32, 32, 3) and np.array_equal(images[0], expected)
+
+
+def test_folder_skips_the_corrupt_image_in_one_line_and_labels_by_subfolder(files, tmp_path, caplog):
+    with caplog.at_level(logging.WARNING):
+        folder, _ = prepare("folder", files / "pets", tmp_path, labels=True, size=16)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and "skipped 1 unreadable image(s) of 9" in warnings[0]
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["class_names"] == ["cats", "dogs"] and manifest["skipped"] == 1
+    assert np.load(folder / "train_labels.npy").tolist() == [0] * 4 + [1] * 4
+    archive = tmp_path / "pets.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for path in sorted((files / "pets").rglob("*.*")):
+            z.write(path, path.relative_to(files / "pets").as_posix())
+    from_zip, _ = prepare("folder", archive, tmp_path / "z", labels=True, size=16)
+    assert np.array_equal(np.load(from_zip / "train.npy"), np.load(folder / "train.npy"))
+
+
+def test_hf_saved_dataset_keeps_splits_and_class_labels(files, root):
+    ds = build_dataset({"name": "prepared", "dataset": "tiny_hf", "root": str(root), "split": "test"})
+    assert len(ds) == 8 and ds.num_classes == 3 and ds.info["class_names"] == "a,b,c"
+    assert ds.y.tolist() == [i % 3 for i in range(8)]
+    expected = Image.open(io.BytesIO(datafiles.jpeg(100, (36, 36), "PNG"))).resize((32, 32), Image.BICUBIC)
+    x, _ = ds.get(torch.tensor([0]))
+    assert np.array_equal(((x[0].permute(1, 2, 0) + 1) * 127.5).round().to(torch.uint8).numpy(), np.asarray(expected))
+
+
+# ----- training on prepared data ---------------------------------------------------------------------------------
+CONDITIONAL_SNDCGAN = ({"name": "sndcgan", "ch": 4, "conditional": True},
+                       {"name": "sndcgan", "ch": 4, "conditioning": "projection"})
+CASES = {
+    "cifar10-projection": ({"name": "cifar10"}, *CONDITIONAL_SNDCGAN),
+    "celeba-attributes-projection": ({"name": "celeba", "size": 32, "condition": "attributes"}, *CONDITIONAL_SNDCGAN),
+    "celeba-attributes-acgan": ({"name": "celeba", "size": 32, "condition": "attributes"},
+                                {"name": "cdcgan", "ngf": 4}, {"name": "cdcgan", "ndf": 4, "conditioning": "acgan"}),
+    "celeba-unconditional": ({"name": "celeba", "size": 32}, {"name": "dcgan", "ngf": 4}, {"name": "dcgan", "ndf": 4}),
+    "lsun": ({"name": "lsun", "category": "bedroom", "size": 32}, {"name": "sndcgan", "ch": 4},
+             {"name": "sndcgan", "ch": 4}),
+    "folder-labels": ({"name": "prepared", "dataset": "pets"}, *CONDITIONAL_SNDCGAN),
+    "hf": ({"name": "prepared", "dataset": "tiny_hf"}, {"name": "sndcgan", "ch": 4}, {"name": "sndcgan", "ch": 4}),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_training_reads_prepared_data(root, case):
+    data, generator, discriminator = CASES[case]
+    config = {"seed": 0, "device": "cpu", "data": {**data, "root": str(root)}, "prior": {"name": "gaussian", "dim": 8},
+              "generator": generator, "discriminator": discriminator, "train": TRAIN}
+    trainer = Trainer(config)
+    before = [p.detach().clone() for p in trainer.parts.G.parameters()]
+    history = trainer.fit().history
+    assert all(np.isfinite(v) for row in history for k, v in row.items() if k != "step")
+    assert any(not torch.equal(a, b) for a, b in zip(before, trainer.parts.G.parameters()))
+
+
+def test_attribute_runs_sample_the_attributes_asked_for(root, tmp_path):
+    config = {"seed": 0, "device": "cpu", "data": {"name": "celeba", "size": 32, "condition": "attributes",
+                                                   "root": str(root)},
+              "prior": {"name": "gaussian", "dim": 8}, "generator": {"name": "cdcgan", "ngf": 4},
+              "discriminator": {"name": "cdcgan", "ndf": 4, "conditioning": "acgan"},
+              "train": {**TRAIN, "checkpoint_every": 2}}
+    run = tmp_path / "run"
+    assert ganscape("train", dump_config(config, tmp_path), "--no-progress", "--out", str(run)).returncode == 0
+    sampler = load_sampler(run, ema=False)
+    names = sampler.attribute_names
+    rows = sampler.labels(6, {"Blond_Hair": 1, "Smiling": 0})
+    assert rows.shape == (6, 40) and rows[:, names.index("Blond_Hair")].eq(1).all()
+    assert rows[:, names.index("Smiling")].eq(0).all()
+    blond = sampler.sample(4, seed=1, labels={"Blond_Hair": 1})
+    dark = sampler.sample(4, seed=1, labels={"Blond_Hair": 0})
+    assert not torch.equal(blond, dark)  # same latents, the attribute changes the images
+    done = ganscape("sample", str(run), "--attr", "Blond_Hair=1,Smiling=1", "--n", "5", "--out",
+                    str(tmp_path / "faces.npz"))
+    assert done.returncode == 0, done.stderr
+    assert np.load(tmp_path / "faces.npz")["arr_0"].shape == (5, 32, 32, 3)
+    bad = ganscape("sample", str(run), "--attr", "Blond=1", "--out", str(tmp_path / "x.npz"))
+    assert bad.returncode == 2 and "unknown attribute 'Blond'" in bad.stderr and "Blond_Hair" in bad.stderr
+    assert not (tmp_path / "x.npz").exists()
+
+
+def dump_config(config: dict, folder: Path) -> str:
+    path = folder / "config.yaml"
+    path.write_text(dump_yaml(config))
+    return str(path)
+
+
+def test_samples_npz_and_png_folder_hold_the_same_images(root, tmp_path):
+    config = {"seed": 0, "device": "cpu", "data": {"name": "cifar10", "root": str(root)},
+              "prior": {"name": "gaussian", "dim": 8}, "generator": {"name": "sndcgan", "ch": 4},
+              "discriminator": {"name": "sndcgan", "ch": 4}, "train": {**TRAIN, "checkpoint_every": 2}}
+    run = tmp_path / "run"
+    assert ganscape("train", dump_config(config, tmp_path), "--no-progress", "--out", str(run)).returncode == 0
+    assert ganscape("sample", str(run), "--n", "10", "--batch", "3", "--out", str(tmp_path / "s.npz")).returncode == 0
+    assert ganscape("sample", str(run), "--n", "10", "--batch", "4", "--out", str(tmp_path / "pngs") + "/").returncode == 0
+    with np.load(tmp_path / "s.npz", allow_pickle=False) as arrays:
+        assert arrays.files == ["arr_0"]
+        samples = arrays["arr_0"]
+    assert samples.dtype == np.uint8 and samples.shape == (10, 32, 32, 3)
+    pngs = sorted((tmp_path / "pngs").iterdir())
+    assert [p.name for p in pngs] == [f"{i:06d}.png" for i in range(10)]
+    assert np.array_equal(np.stack([np.asarray(Image.open(p)) for p in pngs]), samples)
+    direct = load_sampler(run).sample(10, seed=0)
+    assert np.array_equal(((direct.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy(),
+                          samples)
+
+
+# ----- a study on CIFAR-format data, and the Inception weights ---------------------------------------------------
+def test_small_study_end_to_end_on_prepared_cifar_format_digits(tmp_path):
+    archive = datafiles.cifar10_binary(tmp_path / "digits-cifar.tar.gz", batches=datafiles.digit_batches(200, 100))
+    root = tmp_path / "root"
+    assert ganscape("data", "prepare", "cifar10", "--from", str(archive), "--root", str(root)).returncode == 0
+    study = {"name": "cifar-digits",
+             "base": {"data": {"name": "cifar10", "root": str(root)}, "prior": {"name": "gaussian", "dim": 16},
+                      "generator": {"name": "sndcgan", "ch": 8}, "discriminator": {"name": "sndcgan", "ch": 8},
+                      "train": {"steps": 20, "batch_size": 16, "log_every": 10, "checkpoint_every": 20,
+                                "sample_every": 0}},
+             "grid": {"loss.name": ["nonsaturating", "hinge"]},
+             "eval": {"metrics": ["fid", "kid"], "n": 100, "reference_n": 500, "extractor": "lenet",
+                      "classifier": {"name": "digits"}},
+             "report": {"metrics": ["fid"]}}
+    (tmp_path / "study.yaml").write_text(dump_yaml(study))
+    out = tmp_path / "study"
+    assert ganscape("study", "plan", str(tmp_path / "study.yaml"), "--out", str(out)).returncode == 0
+    done = ganscape("study", "run", str(out), "--all")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert ganscape("study", "report", str(out), "--out", str(tmp_path / "report.csv")).returncode == 0
+    from ganscape.studies.store import Store
+
+    with Store(out) as store:
+        rows = store.conn.execute("SELECT metric, value FROM results").fetchall()
+    metrics = {r["metric"] for r in rows}
+    assert {"fid100_lenet-digits", "kid100_lenet-digits"} <= metrics
+    assert len(rows) == 4 and all(np.isfinite(r["value"]) for r in rows)
+    assert "fid100_lenet-digits" in (tmp_path / "report.csv").read_text()
+
+
+def fake_inception_weights(path: Path) -> Path:
+    """A weights file in the real format (a plain state dict saved by torch.save, pytorch-fid's key names and
+    shapes) holding random values."""
+    from ganscape.features.inception import FIDInceptionV3
+
+    torch.manual_seed(0)
+    state = FIDInceptionV3(fc=True).state_dict()
+    assert tuple(state["Conv2d_1a_3x3.conv.weight"].shape) == (32, 3, 3, 3)
+    assert tuple(state["Mixed_7c.branch_pool.conv.weight"].shape) == (192, 2048, 1, 1)
+    assert tuple(state["fc.weight"].shape) == (1008, 2048)
+    torch.save({k: torch.randn_like(v) if v.is_floating_point() and "running_var" not in k else v
+                for k, v in state.items()}, path)
+    return path
+
+
+def test_inception_weights_in_the_real_format_load_and_a_wrong_hash_is_refused(root, tmp_path):
+    from ganscape.features.inception import load_fid_inception
+    from ganscape.utils.io import file_digest
+
+    weights = fake_inception_weights(tmp_path / "pt_inception-random.pth")
+    net = load_fid_inception(weights)
+    assert net.features(torch.rand(2, 3, 32, 32) * 2 - 1).shape == (2, 2048)
+    study = {"name": "needs-inception", "base": {"data": {"name": "cifar10", "root": str(root)},
+                                                 "generator": {"name": "sndcgan", "ch": 4},
+                                                 "discriminator": {"name": "sndcgan", "ch": 4},
+                                                 "prior": {"name": "gaussian", "dim": 8}, "train": TRAIN},
+             "eval": {"metrics": ["fid"], "n": 10, "inception_weights": str(weights)}}
+    (tmp_path / "s.yaml").write_text(dump_yaml(study))
+    done = ganscape("study", "plan", str(tmp_path / "s.yaml"), "--out", str(tmp_path / "st"))
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
+    assert "not the standard FID Inception weights" in done.stderr and "6726825d" in done.stderr
+    assert not (tmp_path / "st").exists()
+    study["eval"]["inception_sha256"] = file_digest(weights)[:16]  # accepted on purpose
+    (tmp_path / "s.yaml").write_text(dump_yaml(study))
+    assert ganscape("study", "plan", str(tmp_path / "s.yaml"), "--out", str(tmp_path / "st")).returncode == 0
+
+
+# ----- bad input -------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def bad(files, tmp_path_factory) -> Path:
+    """Broken downloads of every kind."""
+    folder = tmp_path_factory.mktemp("bad")
+    data = (files / "cifar-10-binary.tar.gz").read_bytes()
+    (folder / "truncated.tar.gz").write_bytes(data[: len(data) // 2])
+    (folder / "empty").mkdir()
+    with zipfile.ZipFile(folder / "no-images.zip", "w") as z:
+        z.writestr("readme.txt", "no pictures here")
+    (folder / "not-a-zip.zip").write_text("plain text")
+    (folder / "notes_train_lmdb").mkdir()
+    (folder / "celeba").mkdir()
+    (folder / "celeba" / "img_align_celeba.zip").write_bytes((files / "celeba" / "img_align_celeba.zip").read_bytes())
+    (folder / "celeba" / "list_attr_celeba.txt").write_text("12\nSmiling Young\n000001.jpg 1 2\n")
+    with tarfile.open(folder / "cifar-10-python.tar.gz", "w:gz") as tar:  # right layout, a batch that is a list
+        datafiles.add_file(tar, "cifar-10-batches-py/batches.meta", pickle.dumps({"label_names": ["a"]}, protocol=2))
+        datafiles.add_file(tar, "cifar-10-batches-py/data_batch_1", pickle.dumps([1, 2, 3], protocol=2))
+    return folder
+
+
+BAD = [
+    (["data", "prepare", "cifar10", "--from", "{bad}/truncated.tar.gz"], "is truncated or not a tar archive"),
+    (["data", "prepare", "cifar10", "--from", "{files}/cifar-100-python.tar.gz"],
+     "is not a cifar10 archive (cifar-10-python.tar.gz or cifar-10-binary.tar.gz)"),
+    (["data", "prepare", "cifar100", "--from", "{files}/cifar-10-binary.tar.gz"], "is not a cifar100 archive"),
+    (["data", "prepare", "cifar10", "--from", "{bad}/cifar-10-python.tar.gz"], "holds a list, not a CIFAR batch"),
+    (["data", "prepare", "cifar10", "--from", "{bad}/empty"], "expected an archive file, got a folder"),
+    (["data", "prepare", "folder", "--from", "{bad}/empty"], "no images"),
+    (["data", "prepare", "folder", "--from", "{bad}/no-images.zip"], "no images"),
+    (["data", "prepare", "folder", "--from", "{bad}/not-a-zip.zip"], "neither a folder nor a readable zip"),
+    (["data", "prepare", "folder", "--from", "{files}/pets", "--size", "0"], "--size: must be >= 1"),
+    (["data", "prepare", "folder", "--from", "{files}/pets", "--channels", "2"], "--channels: expected one of 1, 3"),
+    (["data", "prepare", "folder", "--from", "{files}/pets", "--name", "../up"], "--name: '../up' cannot be"),
+    (["data", "prepare", "cifar10", "--from", "{files}/cifar-10-binary.tar.gz", "--labels"],
+     "--labels: not an option of cifar10"),
+    (["data", "prepare", "celeba", "--from", "{bad}/not-a-zip.zip"], "is not a readable zip or folder"),
+    (["data", "prepare", "celeba", "--from", "{bad}/celeba/img_align_celeba.zip"], "expected a file name and 2 values"),
+    (["data", "prepare", "lsun", "--from", "{bad}/notes_train_lmdb"], "not an LSUN lmdb folder (no data.mdb inside)"),
+    (["data", "prepare", "cifar10", "--from", "{bad}/nowhere.tar.gz"], "--from: not found"),
+    (["data", "prepare", "hf", "--from", "{files}/hf_saved", "--image-column", "picture"],
+     "--image-column: {files}/hf_saved split 'train' has no column 'picture'; columns: img, label"),
+    (["data", "prepare", "imagenet", "--from", "{files}/pets"], "invalid choice: 'imagenet'"),
+    (["data", "prepare", "cifar10"], "the following arguments are required: --from"),
+    (["train", "sndcgan-cifar10", "data.root={bad}/empty"],
+     "cifar10 is not prepared under {bad}/empty; run `ganscape data prepare cifar10 --from PATH --root {bad}/empty --size 32`"),
+    (["train", "sndcgan-cifar10", "data.root={root}", "data.size=64"], "data.size: cifar10 is prepared at 32 px"),
+    (["train", "sndcgan-cifar10", "data.root={root}", "data.split=valid"], "data.split: expected one of 'train', 'test'"),
+    (["train", "sndcgan-cifar10", "data.root={root}", "data.condition=attributes"],
+     "data.condition: cifar10 split 'train' has no attributes; valid: auto, none, labels"),
+    (["train", "dcgan-celeba64", "data.root={root}", "data.size=32", "eval.every=10"],
+     "eval.inception_weights: evaluating colour images needs the FID Inception weights"),
+    (["study", "plan", "landscape-cifar", "--out", "{tmp}/st", "--inception-weights", "{bad}/missing.pth"],
+     "inception_weights: file not found: {bad}/missing.pth"),
+    (["study", "plan", "landscape-cifar", "--out", "{tmp}/st"],
+     "cifar10 is not prepared under"),
+]
+
+
+@pytest.mark.parametrize("argv, fragment", BAD, ids=[" ".join(c[0])[:60] for c in BAD])
+def test_bad_input_is_one_line_and_leaves_the_data_root_alone(files, root, bad, tmp_path, monkeypatch, argv, fragment):
+    monkeypatch.setenv("GANSCAPE_DATA", str(tmp_path / "data_root"))
+    values = {"files": files, "bad": bad, "root": root, "tmp": tmp_path}
+    args = [a.format(**values) for a in argv]
+    if args[0] == "train":
+        args += ["--out", str(tmp_path / "run")]
+    before = {folder: snapshot(folder) for folder in (files, bad, root)}
+    done = ganscape(*args)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode != 0 and "Traceback" not in done.stderr, done.stderr[-3000:]
+    assert len(lines) == 1, done.stderr
+    assert fragment.format(**values) in done.stderr, (fragment, done.stderr)
+    assert {folder: snapshot(folder) for folder in (files, bad, root)} == before
+    assert not (tmp_path / "data_root").exists() or not any((tmp_path / "data_root").rglob("*.npy"))
+    assert not (tmp_path / "run").exists() and not (tmp_path / "st").exists()
+
+
+@pytest.mark.parametrize("module, preparer, source", [("lmdb", "lsun", "bedroom_train_lmdb"), ("datasets", "hf", "hf_saved")])
+def test_a_missing_extra_names_the_extra_to_install(files, tmp_path, monkeypatch, module, preparer, source):
+    monkeypatch.setitem(__import__("sys").modules, module, None)  # import fails as if not installed
+    done = ganscape("data", "prepare", preparer, "--from", str(files / source), "--root", str(tmp_path))
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
+    assert f"pip install 'ganscape[{'lsun' if module == 'lmdb' else 'hf'}]'" in done.stderr
+    assert not any(tmp_path.rglob("*.npy")) and not any(p.name.endswith(".tmp") for p in tmp_path.rglob("*"))
