@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent set-up on a fresh machine: .venv with the CPU build of PyTorch and ganscape.
 #   bash scripts/setup.sh          # to run ganscape
-#   bash scripts/setup.sh --test   # also test tools: pytest, the Ray extra, headless Chromium
+#   bash scripts/setup.sh --test   # also test tools: pytest, the Ray/lsun/hf extras, headless Chromium
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -13,7 +13,7 @@ PIP=(.venv/bin/python -m pip install -q)
 .venv/bin/python -c "import torch" 2>/dev/null || "${PIP[@]}" "torch==${TORCH_VERSION}"
 
 if [ "${1:-}" = "--test" ]; then
-    "${PIP[@]}" -e ".[test,tensorboard,ray]"
+    "${PIP[@]}" -e ".[test,tensorboard,ray,lsun,hf]"
     if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
         echo "setup: installing Debian's chromium for the report screenshot test"
         (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \

@@ -70,7 +70,8 @@ def test_bad_metric_names_and_options_are_config_errors():
 
 def test_eval_config_section_is_validated():
     cfg = load_config("ring8", ["eval.every=100", "eval.metrics=[modes, fid]"])
-    assert cfg["eval"] == {"every": 100, "metrics": ["modes", "fid"], "n": 5000, "inception_weights": None}
+    assert cfg["eval"] == {"every": 100, "metrics": ["modes", "fid"], "n": 5000, "reference_n": None, "extractor": "auto",
+                           "classifier": None, "inception_weights": None, "inception_sha256": "6726825d"}
     assert load_config("ring8", ["eval.every=100"])["eval"]["metrics"] == ["default"]
     with pytest.raises(ConfigError, match=r"eval.metrics\[0\]"):
         load_config("ring8", ["eval.metrics=[fdi]"])
@@ -78,6 +79,14 @@ def test_eval_config_section_is_validated():
         load_config("ring8", ["eval.every=-1"])
     with pytest.raises(ConfigError, match="non-empty list"):
         load_config("ring8", ["eval.metrics=[]"])
+    with pytest.raises(ConfigError, match="eval.reference_n: expected an integer >= 2 or null"):
+        load_config("ring8", ["eval.reference_n=1"])
+    with pytest.raises(ConfigError, match="eval.extractor: unknown extractor 'vgg'; valid: auto, lenet"):
+        load_config("ring8", ["eval.extractor=vgg"])
+    with pytest.raises(ConfigError, match="eval.classifier.name: unknown dataset 'mnst'"):
+        load_config("ring8", ["eval.classifier={name: mnst}"])
+    with pytest.raises(ConfigError, match="eval.inception_sha256: expected 8 to 64 lowercase hex digits"):
+        load_config("ring8", ["eval.inception_sha256=xyz"])
 
 
 def test_metrics_command_prints_the_table(capsys):

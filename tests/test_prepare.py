@@ -422,3 +422,34 @@ def test_a_missing_extra_names_the_extra_to_install(files, tmp_path, monkeypatch
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
     assert f"pip install 'ganscape[{'lsun' if module == 'lmdb' else 'hf'}]'" in done.stderr
     assert not any(tmp_path.rglob("*.npy")) and not any(p.name.endswith(".tmp") for p in tmp_path.rglob("*"))
+
+
+# ----- the shipped presets and studies ---------------------------------------------------------------------------
+PRESET_WIDTHS = {"sndcgan-cifar10": ["generator.ch=4", "discriminator.ch=4"],
+                 "resnet-cifar10": ["generator.ch=8", "discriminator.ch=8", "scheme.n_critic=1"],
+                 "dcgan-celeba64": ["generator.ngf=4", "discriminator.ndf=4", "data.size=32"],
+                 "resnet-celeba128": ["generator.ch=2", "discriminator.ch=2", "data.size=32"]}
+
+
+@pytest.mark.parametrize("preset", list(PRESET_WIDTHS))
+def test_real_data_presets_train_on_prepared_data(root, preset):
+    overrides = [f"data.root={root}", "train.steps=1", "train.batch_size=4", "train.log_every=1", "device=cpu",
+                 *PRESET_WIDTHS[preset]]
+    history = Trainer(preset, overrides).fit().history
+    assert history and all(np.isfinite(row["loss_d"]) for row in history)
+
+
+def test_landscape_studies_need_prepared_data_and_the_standard_weights(root, tmp_path, monkeypatch):
+    from ganscape.studies import read_study
+    from ganscape.studies.plan import plan_tasks
+
+    assert len(plan_tasks(read_study("landscape-cifar"))) == 2 * 3 * 3 * 4
+    assert {t.config["data"]["name"] for t in plan_tasks(read_study("landscape-celeba"))} == {"celeba"}
+    monkeypatch.setenv("GANSCAPE_DATA", str(root))
+    done = ganscape("study", "plan", "landscape-cifar", "--out", str(tmp_path / "st"))
+    assert done.returncode == 2 and "needs the FID Inception weights" in done.stderr
+    weights = fake_inception_weights(tmp_path / "random.pth")
+    done = ganscape("study", "plan", "landscape-cifar", "--inception-weights", str(weights), "--out",
+                    str(tmp_path / "st"))
+    assert done.returncode == 2 and "not the standard FID Inception weights" in done.stderr
+    assert not (tmp_path / "st").exists()

@@ -10,6 +10,7 @@ Module names equal torchvision's / pytorch-fid's state-dict keys (``Conv2d_1a_3x
 (with ``weights_only=True``); a safetensors file with the same keys also works. Nothing is downloaded."""
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from torch import nn
 from ganscape.registry import ConfigError
 from ganscape.utils.io import file_digest
 
+OFFICIAL_SHA256_PREFIX = "6726825d"  # pt_inception-2015-12-05-6726825d.pth: torch.hub names carry the hash prefix
 FID_SIZE = 299
 FEATURE_DIM = 2048
 FC_CLASSES = 1008
@@ -233,5 +235,10 @@ def load_fid_inception(path: str | os.PathLike, device: str | torch.device = "cp
     if missing or unexpected:
         raise ConfigError(f"--inception-weights: {file} does not match the FID Inception-v3 layout "
                           f"(missing {len(missing)} keys e.g. {missing[:3]}, unexpected {len(unexpected)} e.g. {unexpected[:3]})")
-    net.fingerprint = file_digest(file)[:16]
+    digest = file_digest(file)
+    if not digest.startswith(OFFICIAL_SHA256_PREFIX):
+        logging.getLogger(__name__).warning(
+            "warning: %s is not pytorch-fid's pt_inception-2015-12-05 weights (SHA-256 %s...); its FIDs are not "
+            "comparable with published ones (results record its fingerprint)", file, digest[:16])
+    net.fingerprint = digest[:16]
     return net.eval().to(device)

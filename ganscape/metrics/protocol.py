@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from ganscape.features.extractor import EXTRACTOR_NAMES
+from ganscape.features.inception import OFFICIAL_SHA256_PREFIX
 from ganscape.registry import ConfigError
 
 OFFICIAL_INCEPTION_FILE = "pt_inception-2015-12-05-6726825d.pth"
-OFFICIAL_INCEPTION_SHA256 = "6726825d"
+OFFICIAL_INCEPTION_SHA256 = OFFICIAL_SHA256_PREFIX
 EVAL_DEFAULTS = {"metrics": ["default"], "n": 5000, "reference_n": None, "extractor": "auto", "classifier": None,
                  "inception_weights": None, "inception_sha256": OFFICIAL_INCEPTION_SHA256}
 
