@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 
 from ganscape.registry import ConfigError
 
 COMMANDS = ("train", "sample", "eval", "eval-images", "presets", "components", "metrics", "study", "data",
+            "dissect", "intervene", "repair", "segmenter",
             "interpolate", "style-mix", "translate")
 
 
@@ -39,3 +41,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("ganscape: interrupted; run the same command again to resume", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into e.g. `head`, which stopped reading: stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141

@@ -56,3 +56,46 @@ def parse_data(text: str | None, key: str) -> dict[str, Any] | None:
     section = {"name": value} if isinstance(value, str) else value
     DATASETS.validate(section, key.lstrip("-"))
     return section
+
+
+def add_dissection_options(p) -> None:
+    """``run_dir``, ``--layer`` (repeatable), ``--segmenter``, ``--n``, ``--seed``, ``--class``, ``--checkpoint``,
+    ``--raw`` (no EMA), ``--device``: what dissect, intervene and repair share."""
+    p.add_argument("run_dir")
+    p.add_argument("--layer", action="append", default=[], metavar="NAME",
+                   help="generator layer (see `ganscape dissect RUN --list-layers`)")
+    p.add_argument("--segmenter", default="scenes", metavar="scenes|module:function",
+                   help="concept segmenter: the built-in scenes U-Net, or your own (see docs/dissection.md)")
+    p.add_argument("--seed", type=int, default=0, help="latent seed")
+    p.add_argument("--class", dest="label", type=int, default=None, metavar="K", help="class for conditional G")
+    p.add_argument("--checkpoint", type=int, default=None, metavar="STEP", help="checkpoint step (default: newest)")
+    p.add_argument("--raw", action="store_true", help="use the raw weights even when EMA weights exist")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+
+
+def open_generator(args):
+    """The run's generator sampler (EMA weights unless --raw), refused for runs that are not image GANs."""
+    from ganscape.dissection.dissect import require_image_generator
+    from ganscape.loading import load_sampler
+
+    sampler = load_sampler(args.run_dir, args.checkpoint, not args.raw, args.device)
+    require_image_generator(sampler)
+    return sampler
+
+
+def open_segmenter(args, sampler):
+    from ganscape.dissection.segmenter import build_segmenter
+
+    return build_segmenter(args.segmenter, int(sampler.data_meta["shape"][-1]), sampler.device)
+
+
+def output_folder(text: str, *files: str) -> Path:
+    """``--out`` folder whose ``files`` can be written (checked before any work)."""
+    from ganscape.utils.io import check_writable
+
+    folder = Path(text)
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"--out: {folder} exists and is not a folder")
+    for name in files:
+        check_writable(folder / name)
+    return folder

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ganscape.cli.common import parse_data, positive
+from ganscape.features.extractor import EXTRACTOR_NAMES
 from ganscape.registry import ConfigError
 
 
@@ -17,8 +18,9 @@ def add_metric_options(p) -> None:
     p.add_argument("--metrics", default="default",
                    help="comma-separated metric names (see `ganscape metrics`); default = the data's default set "
                         f"({describe_defaults()})")
-    p.add_argument("--extractor", default="auto", choices=("auto", "lenet", "inception", "raw"),
-                   help="feature network: auto = lenet for 1-channel digits, raw for 2-D data, inception for colour")
+    p.add_argument("--extractor", default="auto", choices=EXTRACTOR_NAMES,
+                   help="feature network: auto = lenet for 1-channel digits, raw for 2-D data, inception for colour; "
+                        "scenes = the scenes segmenter's features")
     p.add_argument("--inception-weights", default=None, metavar="PATH",
                    help="FID Inception-v3 weights (pytorch-fid .pth or .safetensors); nothing is downloaded")
     p.add_argument("--classifier", default=None, metavar="DATA",
@@ -38,6 +40,8 @@ def register(sub) -> None:
     p.add_argument("--no-ema", action="store_true", help="use the raw weights even when EMA weights exist")
     p.add_argument("--direction", default="a2b", choices=("a2b", "b2a"), help="translation runs: which direction")
     p.add_argument("--seed", type=int, default=0, help="sampling seed")
+    p.add_argument("--edit", default=None, metavar="FILE",
+                   help="evaluate the generator with this edit applied (edit.json written by `ganscape repair`)")
     add_metric_options(p)
     p.set_defaults(func=run)
 
@@ -71,6 +75,7 @@ def checkpoint_steps(run_dir: str, text: str | None) -> list[int | None]:
 
 
 def run(args) -> int:
+    from ganscape.dissection.intervene import apply_edit, read_edit
     from ganscape.loading import load_sampler
     from ganscape.metrics import parse_metrics
     from ganscape.metrics.evaluate import evaluate_sampler
@@ -84,11 +89,16 @@ def run(args) -> int:
     writer = ResultsWriter(Path(args.run_dir) / RESULTS_FILE)
     steps = checkpoint_steps(args.run_dir, args.checkpoint)
     check_writable(writer.path)
+    edit = read_edit(args.edit) if args.edit else None
     for step in steps:
         sampler, loaded = load_sampler(args.run_dir, step, not args.no_ema, options["device"], args.direction,
                                        with_run=True)
+        checkpoint = loaded.path.name
+        if edit is not None:
+            apply_edit(sampler, edit)
+            checkpoint += f"+edit:{Path(args.edit).name}"  # results of an edited generator say so
         values = evaluate_sampler(sampler, metrics, args.n, reference, args.extractor, seed=args.seed, **options)
-        writer.write(v.record(str(args.run_dir), sampler.step, loaded.path.name) for v in values)
+        writer.write(v.record(str(args.run_dir), sampler.step, checkpoint) for v in values)
         print(f"step {sampler.step}:")
         print_values(values)
     print(f"appended {len(steps)} checkpoint(s) of records to {writer.path}")

@@ -31,6 +31,8 @@ def register(sub) -> None:
     p.add_argument("--attr", default=None, metavar="NAME=0|1,...",
                    help="attribute-conditional runs (e.g. CelebA): fix these attributes, e.g. Blond_Hair=1,Smiling=1; "
                         "the others are drawn from real samples' attribute vectors")
+    p.add_argument("--edit", default=None, metavar="FILE",
+                   help="sample the generator with this edit applied (edit.json written by `ganscape repair`)")
     p.add_argument("--truncation", type=float, default=None, metavar="PSI",
                    help="truncation trick psi for StyleGAN-style generators (1 = off, e.g. 0.7)")
     p.set_defaults(func=run)
@@ -66,6 +68,10 @@ def run(args) -> int:
         sampler = load_sampler(args.run_dir, args.checkpoint, not args.no_ema, args.device, args.direction)
     else:
         sampler = load_generator(args.run_dir, args.checkpoint, not args.no_ema, args.device, "--truncation")
+    if args.edit is not None:
+        from ganscape.dissection.intervene import apply_edit, read_edit
+
+        apply_edit(sampler, read_edit(args.edit))
     out = Path(args.out)
     with truncation(sampler.G, args.truncation):  # psi None leaves G untouched
         chunks = sampler.stream(args.n, seed=args.seed, labels=labels, batch=args.batch)

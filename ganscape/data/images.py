@@ -38,7 +38,7 @@ def decode(source: Path | bytes, size: int, channels: int, crop: int | None = No
 
 def to_tensor(images: np.ndarray) -> torch.Tensor:
     """uint8 (N, H, W, C) -> float (N, C, H, W) in [-1, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
+    return torch.from_numpy(np.array(images)).permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)  # a writable copy
 
 
 def load_image(path: Path, size: int, channels: int) -> torch.Tensor:

@@ -9,7 +9,7 @@ import torch
 
 from ganscape.registry import ConfigError
 
-EXTRACTOR_NAMES = ("auto", "lenet", "inception", "raw")
+EXTRACTOR_NAMES = ("auto", "lenet", "inception", "raw", "scenes")
 
 
 @dataclass
@@ -45,6 +45,13 @@ def build_extractor(name: str, data_shape: tuple[int, ...], reference: dict[str,
     name = resolve_name(name, data_shape, inception_weights)
     if name == "raw":
         return Extractor("raw", "raw", lambda x: x.flatten(1).double())
+    if name == "scenes":
+        from ganscape.dissection.segmenter import scene_segmenter
+
+        if len(data_shape) != 3 or data_shape[0] != 3:
+            raise ConfigError(f"--extractor: scenes features need colour images, got shape {tuple(data_shape)}")
+        seg = scene_segmenter(data_shape[-1], cache_dir=cache_dir, device=device)
+        return Extractor(f"seg-{seg.tag}", seg.fingerprint, seg.features)
     if name == "lenet":
         from ganscape.features.lenet import digit_classifier
 

@@ -187,7 +187,7 @@ def digit_classifier(dataset_section: dict[str, Any], cache_dir: str | os.PathLi
         if meta.get("key") == key:
             net = DigitNet(classes)
             net.load_state_dict(state)
-            log.info("digit classifier %s (cached %s): held-out accuracy %.4f on %d images",
+            log.debug("digit classifier %s (cached %s): held-out accuracy %.4f on %d images",
                      tag, path.name, meta["accuracy"], meta["test"])
             return DigitClassifier(net, tag, meta["accuracy"], fingerprint).to(device)
         log.warning("classifier cache %s was built with other settings; retraining", path)

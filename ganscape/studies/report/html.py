@@ -3,17 +3,16 @@ every text escaped, failures as their last line with the traceback behind a clic
 from __future__ import annotations
 
 import base64
-import html
 import math
 import time
 from pathlib import Path
-from typing import Any
 
 from ganscape.studies.execute import run_dir_for
 from ganscape.studies.report.plots import curves_plot, distribution_plot
 from ganscape.studies.report.runs import (Group, Run, factor_keys, finite, group_runs, last_line, metric_direction,
                                           scored, short_axis)
 from ganscape.studies.store import Store
+from ganscape.utils.html import SCRIPT, esc, img
 from ganscape.utils.io import atomic_write_text
 
 BEST_SAMPLES = 3
@@ -27,29 +26,10 @@ td.num{text-align:right;font-variant-numeric:tabular-nums} tr.best td{background
 .samples{display:flex;gap:16px;flex-wrap:wrap} figure{margin:0} figcaption{font-size:12px;color:#444}
 img{max-width:100%} pre{background:#f7f7f7;padding:8px;overflow:auto;font-size:11px;max-height:240px}
 """
-# Marks the page once every inlined image has decoded, so tests can check it in a browser.
-SCRIPT = """
-window.addEventListener('load', function () {
-  var imgs = Array.prototype.slice.call(document.images);
-  var ok = imgs.every(function (im) { return im.complete && im.naturalWidth > 0; });
-  document.body.setAttribute('data-images', ok ? 'ok' : 'broken');
-  document.body.setAttribute('data-image-count', String(imgs.length));
-});
-"""
-
-
-def esc(value: Any) -> str:
-    return html.escape(str(value), quote=True)
-
-
 def fmt(value: float | None, std: float | None = None) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "&ndash;"
     return esc(f"{value:.4g}" + (f" \u00b1 {std:.2g}" if std is not None and math.isfinite(std) else ""))
-
-
-def img(b64: str | None, alt: str) -> str:
-    return f'<img alt="{esc(alt)}" src="data:image/png;base64,{b64}">' if b64 else ""
 
 
 def last_sample_png(study_dir: Path, run: Run) -> str | None:
