@@ -177,6 +177,14 @@ def test_intervene_and_repair_cli(scenes_run, tmp_path):
     effect = json.loads((out / "intervene.json").read_text())
     assert effect["concept"] == "grass" and len(effect["units"]) == 4 and np.isfinite(effect["ace"])
     assert np.asarray(Image.open(out / "before_after.png")).shape[0] > 2 * SIZE
+    planted = tmp_path / "plant"
+    done = ganscape("intervene", str(scenes_run), "--layer", "net.5", "--concept", "grass", "--units", "0,1,2",
+                    "--mode", "insert", "--region", "0,0.5,0.5,1", "--n", "16", "--curve", "--out", str(planted))
+    assert done.returncode == 0, done.stderr
+    inserted = json.loads((planted / "intervene.json").read_text())
+    assert inserted["region"] == [0, 0.5, 0.5, 1] and "ace_outside_region" in inserted
+    curve = json.loads((planted / "curve.json").read_text())["curve"]
+    assert [row["k"] for row in curve] == [1, 2, 4, 8, 16] and (planted / "curve.png").stat().st_size > 1000
     repaired = tmp_path / "repair"
     done = ganscape("repair", str(scenes_run), "--layer", "net.5", "--k", "2", "--n", "64", "--out", str(repaired))
     assert done.returncode == 0, done.stderr
@@ -247,3 +255,25 @@ def test_bad_dissection_input_is_one_line_and_writes_nothing(scenes_run, toy_run
     assert fragment.format(**values) in done.stderr, done.stderr
     assert snapshot(scenes_run) == before_run and snapshot(tmp_path) == before_tmp
     assert not (tmp_path / "d").exists()
+
+
+FAMILIES = {"dcgan": {"name": "dcgan", "ngf": 4}, "sndcgan": {"name": "sndcgan", "ch": 4},
+            "resnet_cifar": {"name": "resnet_cifar", "ch": 8}, "resnet19": {"name": "resnet19", "ch": 2},
+            "stylegan": {"name": "stylegan", "w_dim": 8, "mapping_layers": 1, "fmap_base": 64, "fmap_max": 8},
+            "cdcgan": {"name": "cdcgan", "ngf": 4}}
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_every_image_generator_family_can_be_dissected(family):
+    from ganscape.models import build_generator
+
+    classes = 10 if family == "cdcgan" else 0
+    G = build_generator(FAMILIES[family], (3, 16, 16), 8, classes).eval()
+    meta = {"name": "x", "shape": [3, 16, 16], "num_classes": classes, "info": {}, "kind": "color"}
+    sampler = GeneratorSampler(G, build_prior({"name": "gaussian", "dim": 8}), {"generator": FAMILIES[family]}, 0, meta,
+                               torch.device("cpu"))
+    layers = [layer for layer in list_layers(sampler) if layer.channels > 3]
+    assert layers, family
+    result = dissect(sampler, [layers[-1].name], colour_segmenter(), n=8, batch=4, labels=3 if classes else None,
+                     progress=False)
+    assert len(result["layers"][layers[-1].name]["units"]) == layers[-1].channels

@@ -166,7 +166,8 @@ def scene_segmenter(size: int = 32, recipe: dict[str, Any] | None = None, cache_
             x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
         return net.pooled(x)
 
-    return Segmenter(f"scenes{size}", list(CONCEPTS), segment, fingerprint, features, meta["iou"])
+    iou = {c: meta["iou"][c] for c in CONCEPTS}  # in concept order
+    return Segmenter(f"scenes{size}", list(CONCEPTS), segment, fingerprint, features, iou)
 
 
 def read_facts(path, key: dict[str, Any]) -> dict[str, Any] | None:
