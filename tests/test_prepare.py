@@ -453,3 +453,69 @@ def test_landscape_studies_need_prepared_data_and_the_standard_weights(root, tmp
                     str(tmp_path / "st"))
     assert done.returncode == 2 and "not the standard FID Inception weights" in done.stderr
     assert not (tmp_path / "st").exists()
+
+
+# ----- found in review ----------------------------------------------------------------------------------------------
+class HugeArray:
+    """A pickle that asks numpy.ndarray itself for a 3 TB array over a few bytes (zero strides)."""
+
+    def __reduce__(self):
+        return np.ndarray, ((10**9, 3072), "u1", b"\0" * 8, 0, (0, 1))
+
+
+def test_a_pickle_cannot_call_ndarray_or_other_codecs(tmp_path):
+    huge = pickle.dumps({b"data": HugeArray(), b"labels": []}, protocol=2)
+    archive = datafiles.cifar10_python(tmp_path / "c.tar.gz", replace={"data_batch_1": huge})
+    done = ganscape("data", "prepare", "cifar10", "--from", str(archive), "--root", str(tmp_path / "root"))
+    assert done.returncode == 2 and "not a readable CIFAR batch" in done.stderr
+    assert not list((tmp_path / "root").rglob("*.npy"))
+
+
+def test_hf_string_labels_are_numbered_the_same_in_every_split(tmp_path):
+    import datasets
+
+    def split(names):
+        images = [Image.open(io.BytesIO(datafiles.jpeg(i, (20, 20), "PNG"))) for i in range(len(names))]
+        return datasets.Dataset.from_dict({"image": images, "animal": names},
+                                          features=datasets.Features({"image": datasets.Image(),
+                                                                      "animal": datasets.Value("string")}))
+    datasets.DatasetDict({"train": split(["cat", "dog", "fox"]), "test": split(["fox", "cat"])}).save_to_disk(
+        str(tmp_path / "animals"))
+    folder, _ = prepare("hf", tmp_path / "animals", tmp_path / "root", label_column="animal", size=16)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["class_names"] == ["cat", "dog", "fox"]
+    assert np.load(folder / "train_labels.npy").tolist() == [0, 1, 2]
+    assert np.load(folder / "test_labels.npy").tolist() == [2, 0]
+
+
+def test_celeba_whose_partition_names_match_no_image_is_refused(files, tmp_path):
+    (tmp_path / "celeba").mkdir()
+    (tmp_path / "celeba" / "img_align_celeba.zip").write_bytes((files / "celeba" / "img_align_celeba.zip").read_bytes())
+    (tmp_path / "celeba" / "list_eval_partition.txt").write_text("000001.png 0\n000002.png 1\n")
+    with pytest.raises(ConfigError, match="no usable image"):
+        prepare("celeba", tmp_path / "celeba" / "img_align_celeba.zip", tmp_path / "root")
+    assert not list((tmp_path / "root").rglob("*.npy")) and not list((tmp_path / "root").rglob("manifest.json"))
+
+
+def test_prepared_folders_follow_the_umask_and_stale_temporaries_are_removed(files, tmp_path):
+    import os
+
+    stale = tmp_path / "root" / "cifar10" / ".32px.killed.tmp"
+    stale.mkdir(parents=True)
+    old = os.umask(0o022)
+    try:
+        folder, _ = prepare("cifar10", files / "cifar-10-binary.tar.gz", tmp_path / "root")
+    finally:
+        os.umask(old)
+    assert folder.stat().st_mode & 0o777 == 0o755 and (folder / "train.npy").stat().st_mode & 0o777 == 0o644
+    assert not stale.exists()
+
+
+def test_sample_out_with_a_trailing_slash_is_a_folder_whatever_its_name(root, tmp_path):
+    config = {"seed": 0, "device": "cpu", "data": {"name": "cifar10", "root": str(root)},
+              "prior": {"name": "gaussian", "dim": 8}, "generator": {"name": "sndcgan", "ch": 4},
+              "discriminator": {"name": "sndcgan", "ch": 4}, "train": {**TRAIN, "checkpoint_every": 2}}
+    run = tmp_path / "run"
+    assert ganscape("train", dump_config(config, tmp_path), "--no-progress", "--out", str(run)).returncode == 0
+    assert ganscape("sample", str(run), "--n", "3", "--out", str(tmp_path / "odd.npz") + "/").returncode == 0
+    assert sorted(p.name for p in (tmp_path / "odd.npz").iterdir()) == ["000000.png", "000001.png", "000002.png"]

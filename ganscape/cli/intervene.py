@@ -52,18 +52,23 @@ def run(args) -> int:
     segmenter = open_segmenter(args, sampler)
     segmenter.concept_id(args.concept)
     needs_ranking = args.units.startswith("top:") or args.curve
-    ranking = rank_for_concept(sampler, layer, args.concept, segmenter, args.rank_n, args.seed) if needs_ranking else None
+    labels = args.label
+    ranking = (rank_for_concept(sampler, layer, args.concept, segmenter, args.rank_n, args.seed, labels=labels)
+               if needs_ranking else None)
     units = choose_units(args.units, layer, ranking, args.seed)
-    values = concept_activation(sampler, layer, segmenter, args.concept, seed=args.seed) if args.mode == "insert" else None
-    effect = causal_effect(sampler, layer, units, args.concept, segmenter, args.mode, args.n, args.seed, region, values)
+    values = (concept_activation(sampler, layer, segmenter, args.concept, seed=args.seed, labels=labels)
+              if args.mode == "insert" else None)
+    effect = causal_effect(sampler, layer, units, args.concept, segmenter, args.mode, args.n, args.seed, region, values,
+                           labels)
     effect.update({"run": str(args.run_dir), "step": sampler.step, "segmenter": segmenter.tag})
     atomic_write_text(out / "intervene.json", json.dumps(effect, indent=1))
-    before_after(sampler, layer, units, values, region, args.seed, out / "before_after.png")
+    before_after(sampler, layer, units, values, region, args.seed, out / "before_after.png", labels)
     print(f"{args.mode} {len(units)} units of {layer.name} on {args.concept!r}: average causal effect "
           f"{effect['ace']:+.4f} +- {effect['ci95']:.4f} (share {effect['share_before']:.4f} -> "
           f"{effect['share_after']:.4f}, {args.n} latents)")
     if args.curve:
-        curve = effect_curve(sampler, layer, args.concept, segmenter, ranking, args.mode, min(args.n, 200), args.seed)
+        curve = effect_curve(sampler, layer, args.concept, segmenter, ranking, args.mode, min(args.n, 200), args.seed,
+                             labels=labels)
         atomic_write_text(out / "curve.json", json.dumps(curve, indent=1))
         curve_plot(curve, out / "curve.png")
         for row in curve["curve"]:

@@ -39,11 +39,12 @@ def run(args) -> int:
     name = args.extractor or ("scenes" if sampler.reference.get("name") == "scenes" else "auto")
     extractor = build_extractor(name, shape, sampler.reference, args.inception_weights, device=sampler.device)
     real, _ = reference_features(sampler.reference, args.n, extractor)
-    result = repair(sampler, layer, extractor, real, args.k, args.n, args.seed)
+    result = repair(sampler, layer, extractor, real, args.k, args.n, args.seed, labels=args.label)
     result.update({"run": str(args.run_dir), "step": sampler.step})
     atomic_write_text(out / "repair.json", json.dumps(result, indent=1))
     atomic_write_text(out / "edit.json", json.dumps(result["edit"], indent=1))
-    print(f"{result['metric']}: {result['fid_before']:.4g} before, {result['fid_after']:.4g} with units "
-          f"{', '.join(map(str, result['ablated']))} of {layer.name} ablated")
+    print(f"{result['metric']} on held-out latents (seed {result['held_out_seed']}): {result['fid_before']:.4g} before, "
+          f"{result['fid_after']:.4g} with units {', '.join(map(str, result['ablated'])) or '(none helps)'} of "
+          f"{layer.name} ablated")
     print(f"wrote {out / 'repair.json'} and {out / 'edit.json'} (apply with `ganscape sample|eval --edit`)")
     return 0

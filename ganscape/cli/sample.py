@@ -57,7 +57,7 @@ def run(args) -> int:
     from ganscape.analysis.truncation import truncation
     from ganscape.loading import load_generator, load_sampler
     from ganscape.utils.images import save_samples
-    from ganscape.utils.sample_files import write_npz, write_png_folder
+    from ganscape.utils.sample_files import output_kind, write_npz, write_png_folder
 
     positive(args.n, "--n")
     positive(args.batch, "--batch")
@@ -72,12 +72,12 @@ def run(args) -> int:
         from ganscape.dissection.intervene import apply_edit, read_edit
 
         apply_edit(sampler, read_edit(args.edit))
-    out = Path(args.out)
+    out, kind = Path(args.out), output_kind(args.out)
     with truncation(sampler.G, args.truncation):  # psi None leaves G untouched
         chunks = sampler.stream(args.n, seed=args.seed, labels=labels, batch=args.batch)
-        if out.suffix.lower() == ".npz":
+        if kind == "npz":
             write_npz(chunks, args.n, tuple(sampler.data_meta["shape"]), out)
-        elif out.suffix.lower() == ".png" and not args.out.endswith("/"):
+        elif kind == "png":
             save_samples(torch.cat(list(chunks)), out, sampler.data_meta["info"], title=f"step {sampler.step}")
         else:
             write_png_folder(chunks, args.n, out)

@@ -8,12 +8,13 @@ the images and the per-pixel concept ids (the ground-truth label maps); the data
 concept names in ``info["concepts"]``. Deterministic for a (seed, size, n); nothing is downloaded."""
 from __future__ import annotations
 
+import zipfile
+
 import numpy as np
-import torch
 
 from ganscape.data.base import DATASETS, TensorDataset
 from ganscape.data.images import to_tensor
-from ganscape.registry import ConfigError, Positive
+from ganscape.registry import ConfigError, Count, Positive
 
 RENDER_VERSION = "v1"  # part of the cache file name: change it when drawing changes
 CONCEPTS = ("sky", "grass", "sun", "cloud", "tree", "house", "door", "window")
@@ -115,7 +116,7 @@ def render_scenes(n: int, size: int = 32, seed: int = 0, cache: bool = True) -> 
         try:
             with np.load(path, allow_pickle=False) as arrays:
                 return arrays["images"], arrays["labels"].astype(np.int64)
-        except (OSError, ValueError, KeyError):
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
             pass  # unreadable: render again
     images, labels = np.zeros((n, size, size, 3), np.uint8), np.zeros((n, size, size), np.int64)
     for i in range(n):
@@ -128,7 +129,7 @@ def render_scenes(n: int, size: int = 32, seed: int = 0, cache: bool = True) -> 
 
 @DATASETS.register("scenes", "procedural outdoor scenes with known concepts (sky, grass, sun, cloud, tree, house, "
                    "door, window) for GAN Dissection", citation="ganscape; concepts as in Bau et al. 2019")
-def scenes(size: Positive = 32, n: Positive = 10_000, seed: int = 0):
+def scenes(size: Positive = 32, n: Positive = 10_000, seed: Count = 0):
     """Images in [-1, 1], (3, size, size); ``info["concepts"]`` names the label-map ids."""
     images, _ = render_scenes(n, size, seed)
     return TensorDataset("scenes", to_tensor(images), info={"concepts": ",".join(CONCEPTS)})

@@ -106,8 +106,11 @@ def batches(n: int, size: int) -> Iterator[slice]:
 
 
 @torch.no_grad()
-def generate(sampler, z: torch.Tensor, y: torch.Tensor | None, part: slice) -> torch.Tensor:
-    return sampler.G(z[part], None if y is None else y[part])
+def generate(sampler, z: torch.Tensor, y: torch.Tensor | None, part: slice, seed: int = 0) -> torch.Tensor:
+    """G(z[part], y[part]) with any noise G draws (StyleGAN's noise inputs) on a stream of (seed, part.start), so
+    every pass and every before/after pair sees the same images up to the edit."""
+    with side_rng(seed * 1_000_003 + (part.start or 0), sampler.device):
+        return sampler.G(z[part], None if y is None else y[part])
 
 
 def threshold_levels(quantile: float | str) -> tuple[float, ...]:
@@ -133,7 +136,7 @@ def dissect(sampler, layers: list[str], segmenter: Segmenter, n: int = 2000, qua
     bar = tqdm(total=2 * n, desc="dissect", unit="img", disable=None if progress else True, leave=False)
     with recording(sampler.G, [layer.name for layer in chosen]) as outputs:
         for part in batches(n, batch):
-            seg = segmenter.segment(generate(sampler, z, y, part)).cpu()
+            seg = segmenter.segment(generate(sampler, z, y, part, seed)).cpu()
             if segmentation is None:
                 segmentation = torch.zeros(n, *seg.shape[1:], dtype=torch.int16)
             segmentation[part] = seg.to(torch.int16)
@@ -146,13 +149,14 @@ def dissect(sampler, layers: list[str], segmenter: Segmenter, n: int = 2000, qua
                       for name, s in sketches.items()}  # (U, L)
         counts = {layer.name: Counts(layer.channels, len(segmenter.concepts), len(levels)) for layer in chosen}
         for part in batches(n, batch):
-            generate(sampler, z, y, part)
+            generate(sampler, z, y, part, seed)
             seg = segmentation[part].long()
             for layer in chosen:
                 counts[layer.name].add(outputs[layer.name].detach().float().cpu(), seg, thresholds[layer.name])
             bar.update(part.stop - part.start)
     bar.close()
-    return {"method": "GAN Dissection (Bau et al. 2019)", "n": n, "seed": seed, "quantile": quantile,
+    return {"method": "GAN Dissection (Bau et al. 2019)", "n": n, "seed": seed, "labels": labels, "batch": batch,
+            "quantile": quantile,
             "iou_threshold": IOU_THRESHOLD, "segmenter": {"tag": segmenter.tag, "concepts": segmenter.concepts,
                                                           "held_out_iou": segmenter.iou},
             "concept_pixel_share": concept_shares(segmentation, len(segmenter.concepts), segmenter.concepts),
@@ -176,13 +180,13 @@ class Counts:
         size = seg.shape[-2:]
         for part in batches(len(act), chunk):
             up = F.interpolate(act[part], size=size, mode="bilinear", align_corners=False)  # (b, U, S, S)
-            onehot = F.one_hot(seg[part], self.concepts).reshape(-1, self.concepts).double()  # (P, K)
+            onehot = F.one_hot(seg[part], self.concepts).reshape(-1, self.concepts).float()  # (P, K)
             values = up.transpose(0, 1).reshape(up.shape[1], -1)  # (U, P)
             for level in range(thresholds.shape[1]):
-                mask = (values > thresholds[:, level:level + 1]).double()
-                self.inter[:, :, level] += mask @ onehot
-                self.mask[:, level] += mask.sum(dim=1)
-            self.concept += onehot.sum(dim=0)
+                mask = (values > thresholds[:, level:level + 1]).float()  # float32 counts are exact below 2^24
+                self.inter[:, :, level] += (mask @ onehot).double()
+                self.mask[:, level] += mask.sum(dim=1).double()
+            self.concept += onehot.sum(dim=0).double()
             self.total += onehot.shape[0]
 
     def iou(self) -> torch.Tensor:

@@ -102,14 +102,14 @@ def choose_units(spec: str, layer: Layer, ranking: list[int] | None, seed: int =
 
 @torch.no_grad()
 def concept_activation(sampler, layer: Layer, segmenter: Segmenter, concept: str, n: int = 200, seed: int = 0,
-                       batch: int = 50) -> torch.Tensor:
+                       batch: int = 50, labels: Any = None) -> torch.Tensor:
     """(U,) each unit's mean activation over the layer cells covered by ``concept`` (area-weighted)."""
     k = segmenter.concept_id(concept)
-    z, y = latents(sampler, n, seed)
+    z, y = latents(sampler, n, seed, labels)
     total, weight = torch.zeros(layer.channels, dtype=torch.float64), 0.0
     with recording(sampler.G, [layer.name]) as outputs:
         for part in batches(n, batch):
-            images = generate(sampler, z, y, part)
+            images = generate(sampler, z, y, part, seed)
             present = (segmenter.segment(images) == k).float()[:, None].cpu()
             act = outputs[layer.name].detach().float().cpu()
             share = F.adaptive_avg_pool2d(present, act.shape[2:])  # (B, 1, h, w) concept share of each cell
@@ -123,12 +123,13 @@ def concept_activation(sampler, layer: Layer, segmenter: Segmenter, concept: str
 
 @torch.no_grad()
 def concept_fractions(sampler, segmenter: Segmenter, concept: int, z: torch.Tensor, y: torch.Tensor | None,
-                      batch: int = 50, region: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                      batch: int = 50, region: torch.Tensor | None = None,
+                      seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Per sample: the share of pixels labelled ``concept`` (N,), and of those inside ``region`` (N,) when given
     (a (1, 1, S, S) mask at image resolution)."""
     shares, inside = [], []
     for part in batches(len(z), batch):
-        seg = segmenter.segment(generate(sampler, z, y, part)).cpu() == concept
+        seg = segmenter.segment(generate(sampler, z, y, part, seed)).cpu() == concept
         shares.append(seg.float().mean(dim=(1, 2)))
         if region is not None:
             inside.append((seg.float() * region[0, 0]).sum(dim=(1, 2)) / seg.shape[1] / seg.shape[2])
@@ -137,20 +138,20 @@ def concept_fractions(sampler, segmenter: Segmenter, concept: int, z: torch.Tens
 
 def causal_effect(sampler, layer: Layer, units: list[int], concept: str, segmenter: Segmenter, mode: str = "ablate",
                   n: int = 500, seed: int = 0, region: tuple[float, float, float, float] | None = None,
-                  values: torch.Tensor | None = None) -> dict[str, Any]:
+                  values: torch.Tensor | None = None, labels: Any = None) -> dict[str, Any]:
     """The average causal effect of editing ``units`` of ``layer`` on ``concept`` over n latents."""
     if mode not in ("ablate", "insert"):
         raise ConfigError(f"--mode: expected ablate or insert, got {mode!r}")
     k = segmenter.concept_id(concept)
-    z, y = latents(sampler, n, seed + 1)  # other latents than those the units were ranked on
+    z, y = latents(sampler, n, seed + 1, labels)  # other latents than those the units were ranked on
     if mode == "insert" and values is None:
-        values = concept_activation(sampler, layer, segmenter, concept, seed=seed)
+        values = concept_activation(sampler, layer, segmenter, concept, seed=seed, labels=labels)
     chosen = None if values is None else values[torch.as_tensor(units, dtype=torch.long)]
     size = tuple(sampler.data_meta["shape"][1:])
     image_region = region_mask(region, *size)
-    before, before_in = concept_fractions(sampler, segmenter, k, z, y, region=image_region)
+    before, before_in = concept_fractions(sampler, segmenter, k, z, y, region=image_region, seed=seed + 1)
     with edited(sampler.G, layer.name, units, chosen if mode == "insert" else None, region):
-        after, after_in = concept_fractions(sampler, segmenter, k, z, y, region=image_region)
+        after, after_in = concept_fractions(sampler, segmenter, k, z, y, region=image_region, seed=seed + 1)
     change = after - before
     out = {"layer": layer.name, "concept": concept, "mode": mode, "units": units, "n": n,
            "region": list(region) if region else None, "ace": float(change.mean()), "ci95": ci95(change),
@@ -163,25 +164,30 @@ def causal_effect(sampler, layer: Layer, units: list[int], concept: str, segment
 
 
 def effect_curve(sampler, layer: Layer, concept: str, segmenter: Segmenter, ranking: list[int], mode: str = "ablate",
-                 n: int = 200, seed: int = 0, ks: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64)) -> dict[str, Any]:
+                 n: int = 200, seed: int = 0, ks: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64),
+                 labels: Any = None) -> dict[str, Any]:
     """ACE for k = 1, 2, 4, ... units: the top-k by IoU against a random k (the paper's figure 5)."""
     ks = tuple(k for k in ks if k <= layer.channels)
-    values = concept_activation(sampler, layer, segmenter, concept, seed=seed) if mode == "insert" else None
+    values = (concept_activation(sampler, layer, segmenter, concept, seed=seed, labels=labels)
+              if mode == "insert" else None)
     rows = []
     for k in ks:
-        top = causal_effect(sampler, layer, ranking[:k], concept, segmenter, mode, n, seed, values=values)
+        top = causal_effect(sampler, layer, ranking[:k], concept, segmenter, mode, n, seed, values=values,
+                            labels=labels)
         rand_units = sorted(random.Random(seed + k).sample(range(layer.channels), k))
-        rand = causal_effect(sampler, layer, rand_units, concept, segmenter, mode, n, seed, values=values)
+        rand = causal_effect(sampler, layer, rand_units, concept, segmenter, mode, n, seed, values=values,
+                             labels=labels)
         rows.append({"k": k, "top": top["ace"], "top_ci95": top["ci95"], "random": rand["ace"],
                      "random_ci95": rand["ci95"], "top_units": ranking[:k], "random_units": rand_units})
     return {"layer": layer.name, "concept": concept, "mode": mode, "n": n, "curve": rows}
 
 
 def rank_for_concept(sampler, layer: Layer, concept: str, segmenter: Segmenter, n: int, seed: int,
-                     quantile: float | str = 0.01, progress: bool = True) -> list[int]:
+                     quantile: float | str = 0.01, progress: bool = True, labels: Any = None) -> list[int]:
     """Every unit of the layer ordered by IoU with the concept, from a dissection of n samples."""
     segmenter.concept_id(concept)
-    result = dissect(sampler, [layer.name], segmenter, n=n, quantile=quantile, seed=seed, progress=progress)
+    result = dissect(sampler, [layer.name], segmenter, n=n, quantile=quantile, seed=seed, labels=labels,
+                     progress=progress)
     return ranked_units(result, layer.name, concept)
 
 
@@ -198,10 +204,16 @@ def read_edit(path: str | Path) -> dict[str, Any]:
         edit = json.loads(Path(path).read_text())
     except (OSError, ValueError) as err:
         raise ConfigError(f"--edit: cannot read {path} as an edit file ({err})") from None
-    if not isinstance(edit, dict) or edit.get("format") != EDIT_FORMAT or not isinstance(edit.get("units"), list):
-        raise ConfigError(f"--edit: {path} is not a ganscape edit file (format {EDIT_FORMAT!r} with layer and units)")
-    if edit.get("mode") not in ("ablate", "insert") or (edit["mode"] == "insert" and not edit.get("values")):
-        raise ConfigError(f"--edit: {path}: mode must be ablate, or insert with one value per unit")
+    units = edit.get("units") if isinstance(edit, dict) else None
+    if (not isinstance(edit, dict) or edit.get("format") != EDIT_FORMAT or not isinstance(edit.get("layer"), str)
+            or not isinstance(units, list) or not all(isinstance(u, int) and not isinstance(u, bool) for u in units)):
+        raise ConfigError(f"--edit: {path} is not a ganscape edit file (format {EDIT_FORMAT!r}, a layer name and a "
+                          "list of unit numbers)")
+    values = edit.get("values")
+    if edit.get("mode") not in ("ablate", "insert") or (edit["mode"] == "insert" and not (
+            isinstance(values, list) and len(values) == len(units)
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values))):
+        raise ConfigError(f"--edit: {path}: mode must be ablate, or insert with one number per unit")
     return edit
 
 

@@ -15,13 +15,13 @@ PAIRS = 8
 
 @torch.no_grad()
 def before_after(sampler, layer: Layer, units: list[int], values: torch.Tensor | None, region, seed: int,
-                 path: Path) -> None:
+                 path: Path, labels=None) -> None:
     """A grid: the first row as drawn, the second row with the edit (same latents)."""
-    z, y = latents(sampler, PAIRS, seed + 1)
-    before = generate(sampler, z, y, slice(None))
+    z, y = latents(sampler, PAIRS, seed + 1, labels)
+    before = generate(sampler, z, y, slice(0, PAIRS), seed + 1)
     chosen = None if values is None else values[torch.as_tensor(units, dtype=torch.long)]
     with edited(sampler.G, layer.name, units, chosen, region):
-        after = generate(sampler, z, y, slice(None))
+        after = generate(sampler, z, y, slice(0, PAIRS), seed + 1)
     save_image(make_grid(torch.cat([before, after]).cpu(), nrow=PAIRS), path)
 
 

@@ -3,8 +3,9 @@ ablate the k most harmful together.
 
 Every unit of the layer is ablated in turn over the same n latents; the FID of those samples against the reference
 features (the run's own data and feature extractor, protocol-named like any metric) minus the unedited FID is the
-unit's effect. The k units with the most negative effect are ablated together and the FID measured again. The
-result is saved as an edit file that ``ganscape sample --edit`` and ``ganscape eval --edit`` apply."""
+unit's effect. Up to k units with a negative effect (the most negative first) are ablated together, and FID is
+measured without and with that edit on other latents than those the units were chosen on. The result is saved as
+an edit file that ``ganscape sample --edit`` and ``ganscape eval --edit`` apply."""
 from __future__ import annotations
 
 from typing import Any
@@ -20,32 +21,33 @@ from ganscape.metrics.registry import format_n
 
 
 @torch.no_grad()
-def sample_features(sampler, extractor: Extractor, z: torch.Tensor, y: torch.Tensor | None,
+def sample_features(sampler, extractor: Extractor, z: torch.Tensor, y: torch.Tensor | None, seed: int,
                     batch: int = 100) -> np.ndarray:
-    return np.concatenate([extractor.features(generate(sampler, z, y, part)).double().cpu().numpy()
+    return np.concatenate([extractor.features(generate(sampler, z, y, part, seed)).double().cpu().numpy()
                            for part in batches(len(z), batch)])
 
 
 def repair(sampler, layer: Layer, extractor: Extractor, real_features: np.ndarray, k: int = 20, n: int = 2000,
-           seed: int = 0, progress: bool = True) -> dict[str, Any]:
-    """Rank the units of ``layer`` by the FID change their ablation causes and ablate the k most harmful."""
+           seed: int = 0, progress: bool = True, labels: Any = None) -> dict[str, Any]:
+    """Rank the units of ``layer`` by the FID change their ablation causes and ablate up to k of those whose
+    ablation lowers it the most. Units are chosen on latents of ``seed``; the FIDs reported before and after are
+    measured on other latents (``seed + 1``), so the improvement is not flattered by the choice."""
     from tqdm.auto import tqdm
 
-    z, y = latents(sampler, n, seed)
-
-    def fid(units: list[int]) -> float:
+    def fid(units: list[int], latent_seed: int) -> float:
+        z, y = latents(sampler, n, latent_seed, labels)
         with edited(sampler.G, layer.name, units):
-            return float(fid_from_features(real_features, sample_features(sampler, extractor, z, y)))
+            return float(fid_from_features(real_features, sample_features(sampler, extractor, z, y, latent_seed)))
 
-    before = fid([])
-    effects = [fid([u]) - before for u in tqdm(range(layer.channels), desc="repair", unit="unit",
-                                              disable=None if progress else True, leave=False)]
-    harmful = sorted(range(layer.channels), key=lambda u: effects[u])[:min(k, layer.channels)]
-    after = fid(harmful)
+    base = fid([], seed)
+    effects = [fid([u], seed) - base for u in tqdm(range(layer.channels), desc="repair", unit="unit",
+                                                  disable=None if progress else True, leave=False)]
+    harmful = [u for u in sorted(range(layer.channels), key=lambda u: effects[u]) if effects[u] < 0][:k]
+    before, after = fid([], seed + 1), fid(harmful, seed + 1)
     protocol = f"fid{format_n(n)}_{extractor.tag}"
     return {"layer": layer.name, "metric": protocol, "n": n, "seed": seed, "k": len(harmful),
-            "fid_before": before, "fid_after": after, "ablated": harmful,
-            "effects": {str(u): round(e, 6) for u, e in enumerate(effects)},
+            "fid_before": before, "fid_after": after, "held_out_seed": seed + 1, "fid_selection_set": base,
+            "ablated": harmful, "effects": {str(u): round(e, 6) for u, e in enumerate(effects)},
             "edit": edit_record(layer.name, harmful, "ablate",
                                 note=f"repair: the {len(harmful)} units of {layer.name} whose ablation alone lowers "
                                      f"{protocol} the most ({before:.4g} -> {after:.4g} together)")}

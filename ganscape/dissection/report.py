@@ -32,28 +32,30 @@ body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;
 
 
 @torch.no_grad()
-def outlined_strips(sampler, result: dict[str, Any], layer: str, seed: int) -> dict[int, bytes]:
-    """PNG strips of each shown unit's top-activating samples, the region above its threshold outlined."""
+def outlined_strips(sampler, result: dict[str, Any], layer: str) -> dict[int, bytes]:
+    """PNG strips of each shown unit's top-activating samples, the region above its threshold outlined. The
+    samples are drawn again exactly as the dissection drew them (same latents, conditions, batches and noise)."""
     units = sorted((u for u in result["layers"][layer]["units"] if u["label"]), key=lambda u: -u["iou"])[:UNITS_SHOWN]
     needed = sorted({i for u in units for i in u["top_images"]})
     if not needed:
         return {}
-    z, y = latents(sampler, result["n"], seed)
-    index = torch.tensor(needed)
+    z, y = latents(sampler, result["n"], result["seed"], result.get("labels"))
+    size = result["batch"]
+    images, acts = {}, {}
     with recording(sampler.G, [layer]) as outputs:
-        images = generate(sampler, z[index], None if y is None else y[index], slice(None))
-        act = outputs[layer].detach().float().cpu()
-    rows = {i: k for k, i in enumerate(needed)}
-    scale = max(1, 64 // images.shape[-1])
-    pictures = to_uint8(images.cpu())
+        for start in sorted({i // size * size for i in needed}):
+            part = slice(start, min(start + size, result["n"]))
+            drawn = generate(sampler, z, y, part, result["seed"]).cpu()
+            for i in (i for i in needed if part.start <= i < part.stop):
+                images[i], acts[i] = drawn[i - start], outputs[layer][i - start].float().cpu()
+    scale = max(1, 64 // next(iter(images.values())).shape[-1])
     strips = {}
     for unit in units:
         tiles = []
         for i in unit["top_images"]:
-            k = rows[i]
-            up = F.interpolate(act[k:k + 1, unit["unit"]:unit["unit"] + 1], size=images.shape[-2:], mode="bilinear",
-                               align_corners=False)[0, 0]
-            tiles.append(outline(pictures[k], (up > unit["threshold"]).numpy(), scale))
+            up = F.interpolate(acts[i][None, unit["unit"]:unit["unit"] + 1], size=images[i].shape[-2:],
+                               mode="bilinear", align_corners=False)[0, 0]
+            tiles.append(outline(to_uint8(images[i][None])[0], (up > unit["threshold"]).numpy(), scale))
         buffer = io.BytesIO()
         Image.fromarray(np.concatenate(tiles, axis=1)).save(buffer, format="PNG")
         strips[unit["unit"]] = buffer.getvalue()
@@ -117,7 +119,7 @@ def page(result: dict[str, Any], strips: dict[str, dict[int, bytes]]) -> str:
 def write_outputs(out_dir: str | Path, result: dict[str, Any], sampler) -> tuple[Path, Path]:
     """Write dissect.json and dissect.html into ``out_dir`` (each atomically)."""
     out = Path(out_dir)
-    strips = {name: outlined_strips(sampler, result, name, result["seed"]) for name in result["layers"]}
+    strips = {name: outlined_strips(sampler, result, name) for name in result["layers"]}
     atomic_write_text(out / "dissect.json", json.dumps(result, indent=1))
     atomic_write_text(out / "dissect.html", page(result, strips))
     return out / "dissect.json", out / "dissect.html"

@@ -125,6 +125,7 @@ def scene_segmenter(size: int = 32, recipe: dict[str, Any] | None = None, cache_
     from ganscape.utils.io import atomic_path, atomic_write_text
 
     recipe = {**RECIPE, **(recipe or {})}
+    size = max(16, 4 * round(size / 4))  # the U-Net halves the size twice; other sizes are resized to this one
     key = {"code": CODE_VERSION, "data": f"scenes-{RENDER_VERSION}", "size": size, "recipe": recipe}
     fingerprint = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
     folder = cache_root(cache_dir) / "segmenters"
@@ -152,19 +153,23 @@ def scene_segmenter(size: int = 32, recipe: dict[str, Any] | None = None, cache_
                  ", ".join(f"{k} {v:.2f}" for k, v in iou.items()))
     net = net.to(device)
 
+    def native(images: torch.Tensor) -> torch.Tensor:
+        x = images.to(device).float()
+        if x.shape[-2:] != (size, size):
+            x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+        return x
+
     @torch.no_grad()
     def segment(images: torch.Tensor) -> torch.Tensor:
-        x = images.to(device).float()
-        if x.shape[-1] != size or x.shape[-2] != size:
-            x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
-        return net(x).argmax(1)
+        """(B, 3, H, W) -> (B, H, W) labels at the images' own size."""
+        logits = net(native(images))
+        if logits.shape[-2:] != images.shape[-2:]:
+            logits = F.interpolate(logits, size=images.shape[-2:], mode="bilinear", align_corners=False)
+        return logits.argmax(1)
 
     @torch.no_grad()
     def features(images: torch.Tensor) -> torch.Tensor:
-        x = images.to(device).float()
-        if x.shape[-1] != size:
-            x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
-        return net.pooled(x)
+        return net.pooled(native(images))
 
     iou = {c: meta["iou"][c] for c in CONCEPTS}  # in concept order
     return Segmenter(f"scenes{size}", list(CONCEPTS), segment, fingerprint, features, iou)
@@ -187,16 +192,16 @@ def user_segmenter(spec: str) -> Segmenter:
         function = getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError) as err:
         raise ConfigError(f"--segmenter: cannot load {spec!r} ({err})") from None
-    state: dict[str, Any] = {"names": None}
-
     def segment(images: torch.Tensor) -> torch.Tensor:
         labels, names = check_output(spec, images, function(images))
-        state["names"] = names
+        if names != first_names:
+            raise ConfigError(f"--segmenter: {spec} returned concept names {names} after {first_names}; "
+                              "a segmenter must name the same concepts on every call")
         return labels
 
     probe = torch.zeros(1, 3, 8, 8)
-    _, names = check_output(spec, probe, function(probe))
-    return Segmenter(f"user:{spec}", names, segment, hashlib.sha256(spec.encode()).hexdigest()[:16])
+    _, first_names = check_output(spec, probe, function(probe))
+    return Segmenter(f"user:{spec}", first_names, segment, hashlib.sha256(spec.encode()).hexdigest()[:16])
 
 
 def check_output(spec: str, images: torch.Tensor, output: Any) -> tuple[torch.Tensor, list[str]]:

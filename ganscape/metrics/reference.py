@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +74,7 @@ def read_entry(path: Path, key: dict[str, Any]) -> np.ndarray | None:
         with np.load(path, allow_pickle=False) as arrays:
             stored = json.loads(arrays["key"].tobytes().decode())
             features = arrays["features"]
-    except (OSError, ValueError, KeyError) as err:
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
         log.warning("reference cache %s unreadable (%s); rebuilding", path, err)
         return None
     if stored != json.loads(json.dumps(key, default=str)):

@@ -67,17 +67,25 @@ def write_png_folder(chunks: Iterable[torch.Tensor], n: int, folder: str | Path)
         raise
 
 
+def output_kind(text: str) -> str:
+    """``folder`` (``DIR/`` or an existing folder), ``npz`` or ``png``, from an ``--out`` value; else ConfigError."""
+    path = Path(text)
+    if text.endswith(("/", os.sep)) or path.is_dir():
+        return "folder"
+    if path.suffix.lower() in (".png", ".npz"):
+        return path.suffix.lower()[1:]
+    raise ConfigError(f"--out: {text!r}: expected a .png grid, a .npz file or a folder DIR/")
+
+
 def check_output(text: str) -> str:
-    """``--out`` of ``sample``: a .png grid, a .npz file, or a folder (``DIR/``, new or empty)."""
+    """``--out`` of ``sample``: a .png grid, a .npz file, or a folder (``DIR/``, new or empty), writable."""
     from ganscape.utils.io import check_writable
 
     path = Path(text)
-    if text.endswith(("/", os.sep)) or path.is_dir():
+    if output_kind(text) == "folder":
         if path.is_dir() and any(path.iterdir()):
             raise ConfigError(f"--out: {path} is a folder that is not empty; name a new or empty folder")
         check_writable(path / ".probe")
-    elif path.suffix.lower() in (".png", ".npz"):
-        check_writable(path)
     else:
-        raise ConfigError(f"--out: {text!r}: expected a .png grid, a .npz file or a folder DIR/")
+        check_writable(path)
     return text

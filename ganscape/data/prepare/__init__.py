@@ -68,7 +68,9 @@ def prepare(name: str, source: str | Path, root: str | Path | None = None, datas
             facts = entry.factory(path, out, **options)
             published = out.publish({"name": dataset, "request": request, "citation": entry.citation, **facts})
     except OSError as err:
-        raise ConfigError(f"--root: cannot write the prepared data under {root} ({err.strerror or err})") from None
+        if err.filename and Path(err.filename).resolve().is_relative_to(root.resolve()):
+            raise ConfigError(f"--root: cannot write the prepared data under {root} ({err.strerror or err})") from None
+        raise ConfigError(f"--from: cannot read {err.filename or source} ({err.strerror or err})") from None
     log.info("prepared %s into %s", dataset, published)
     return published, True
 
@@ -83,7 +85,7 @@ def describe(root: str | Path | None = None) -> list[dict[str, Any]]:
     found = []
     for manifest_file in sorted(data_root(root).glob("*/*px/manifest.json")):
         manifest = read_manifest(manifest_file.parent)
-        if manifest is not None:
+        if manifest is not None and manifest.get("splits"):
             found.append({"name": manifest["name"], "folder": str(manifest_file.parent),
                           "splits": {k: v["n"] for k, v in manifest["splits"].items()},
                           "shape": next(iter(manifest["splits"].values()))["shape"]})

@@ -6,6 +6,8 @@ attribute names, whether the archive is the official file, how many images were 
 from __future__ import annotations
 
 import logging
+import zipfile
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Iterable, Iterator
 
@@ -39,8 +41,10 @@ def decode_split(out: PreparedWriter, split: str, items: Iterable[tuple[Any, Any
     def load(pair):
         try:
             return decode(read(pair[0]), size, channels, crop), pair[1]
-        except (ValueError, OSError, KeyError):
+        except (ValueError, OSError, KeyError, EOFError, zipfile.BadZipFile, zlib.error):  # one bad image
             return None, pair[1]
+        except (NotImplementedError, RuntimeError) as err:  # e.g. an encrypted or Deflate64 zip: every image
+            raise ConfigError(f"--from: cannot read the images of this archive ({err})") from None
 
     with ThreadPoolExecutor(workers) as pool, progress(total, f"{split}") as bar:
         for chunk in chunked(items, CHUNK):

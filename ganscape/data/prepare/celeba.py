@@ -29,15 +29,22 @@ PARTITIONS = {"0": "train", "1": "valid", "2": "test"}
 def image_index(source: Path) -> tuple[dict[str, Any], Callable[[Any], bytes], zipfile.ZipFile | None]:
     """Image file name (e.g. ``000001.jpg``) -> its handle, a reader of its bytes, and the open zip if any."""
     if source.is_dir():
-        files = {p.name: p for p in source.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES}
+        files = {p.name: p for p in source.rglob("*") if is_image_name(p.relative_to(source).as_posix())}
         return files, Path.read_bytes, None
     try:
         archive = zipfile.ZipFile(source)
     except (zipfile.BadZipFile, OSError) as err:
         raise ConfigError(f"--from: {source} is not a readable zip or folder ({err})") from None
     files = {Path(info.filename).name: info for info in archive.infolist()
-             if not info.is_dir() and Path(info.filename).suffix.lower() in IMAGE_SUFFIXES}
+             if not info.is_dir() and is_image_name(info.filename)}
     return files, archive.read, archive
+
+
+def is_image_name(path: str) -> bool:
+    """An image file, not macOS metadata (``__MACOSX/``, ``._000001.jpg``) that zips made on a Mac carry."""
+    parts = path.split("/")
+    return (Path(path).suffix.lower() in IMAGE_SUFFIXES and not parts[-1].startswith("._")
+            and "__MACOSX" not in parts)
 
 
 def find_annotation(source: Path, name: str) -> Path | None:
@@ -98,8 +105,6 @@ def celeba(source: Path, out: PreparedWriter, size: Positive = 64, crop: Positiv
         if unlisted:
             log.warning("warning: %d image(s) are not in %s and were left out (first: %s)", len(unlisted),
                         partition_file, unlisted[0])
-    if attributes and (missing := [n for n in names if n not in attributes]):
-        raise ConfigError(f"--from: {attribute_file} has no attributes for {len(missing)} image(s), e.g. {missing[0]}")
     skipped = 0
     try:
         for split in (dict.fromkeys(PARTITIONS.values()) if split_of else ["train"]):
@@ -107,6 +112,9 @@ def celeba(source: Path, out: PreparedWriter, size: Positive = 64, crop: Positiv
             members = members[:limit] if limit else members
             if not members:
                 continue
+            if attributes and (missing := [n for n in members if n not in attributes]):
+                raise ConfigError(f"--from: {attribute_file} has no attributes for {len(missing)} image(s), "
+                                  f"e.g. {missing[0]}")
             kept, bad = decode_split(out, split, ((files[n], n) for n in members), read, size, 3, crop,
                                      total=len(members))
             skipped += bad

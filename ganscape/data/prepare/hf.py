@@ -53,13 +53,29 @@ def image_bytes(value: Any) -> bytes:
     raise ValueError(f"not an image value: {type(value).__name__}")
 
 
-def label_names(ds, column: str) -> tuple[list[str], dict[Any, int] | None]:
-    """(class names, value -> id map or None when values already are ClassLabel ids)."""
-    feature = ds.features[column]
+def label_names(splits: dict[str, Any], column: str) -> tuple[list[str], dict[Any, int] | None]:
+    """(class names, value -> id map or None when the values already are ClassLabel ids), the same for every split:
+    a ClassLabel's names, else the sorted union of every split's values."""
+    feature = next(iter(splits.values())).features[column]
     if hasattr(feature, "names") and feature.names:
         return list(feature.names), None
-    values = sorted(set(ds[column]), key=str)
+    values = sorted({v for ds in splits.values() for v in ds.unique(column)}, key=str)
     return [str(v) for v in values], {v: i for i, v in enumerate(values)}
+
+
+def label_ids(ds, column: str, mapping: dict[Any, int] | None, classes: int, where: str) -> list[int]:
+    ids = [mapping[v] for v in ds[column]] if mapping else [int(v) for v in ds[column]]
+    bad = [v for v in ids if not 0 <= v < classes]
+    if bad:
+        raise ConfigError(f"--label-column: {where} has label {bad[0]} outside 0..{classes - 1} (e.g. -1 for an "
+                          "unlabelled split); prepare it without --label-column, or choose --split")
+    return ids
+
+
+def image_values(ds, column: str, batch: int = 256):
+    """The column's values, read in batches (a split never has to fit in memory)."""
+    for rows in ds.iter(batch_size=batch):
+        yield from rows[column]
 
 
 def default_name(source: Path) -> str:
@@ -72,23 +88,22 @@ def hf(source: Path, out: PreparedWriter, size: Positive = 64, crop: Count = 0, 
        label_column: str | None = None, split: str | None = None, limit: Count = 0):
     """``limit`` keeps the first N rows of each split (0: all)."""
     datasets = require_extra("datasets", "hf", "hf")
-    names: list[str] = []
-    skipped_total = rows_total = 0
-    for split_name, ds in load(source, split).items():
+    splits = load(source, split)
+    for split_name, ds in splits.items():
         for column in (image_column, label_column):
             if column is not None and column not in ds.column_names:
                 flag = "--image-column" if column == image_column else "--label-column"
                 raise ConfigError(f"{flag}: {source} split {split_name!r} has no column {column!r}; "
                                   f"columns: {', '.join(ds.column_names)}")
+    names, mapping = label_names(splits, label_column) if label_column is not None else ([], None)
+    skipped_total = rows_total = 0
+    for split_name, ds in splits.items():
         if limit:
             ds = ds.select(range(min(limit, len(ds))))
         if isinstance(ds.features[image_column], datasets.Image):
             ds = ds.cast_column(image_column, datasets.Image(decode=False))
-        ids = None
-        if label_column is not None:
-            names, mapping = label_names(ds, label_column)
-            ids = [mapping[v] for v in ds[label_column]] if mapping else list(ds[label_column])
-        rows = ((row, index) for index, row in enumerate(ds[image_column]))
+        ids = label_ids(ds, label_column, mapping, len(names), f"split {split_name!r}") if label_column else None
+        rows = ((value, index) for index, value in enumerate(image_values(ds, image_column)))
         kept, skipped = decode_split(out, split_name, rows, image_bytes, size, 3, crop or None, total=len(ds))
         if ids is not None:
             out.extend(split_name, "labels", [ids[i] for i in kept])

@@ -25,7 +25,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from ganscape.registry import ConfigError
-from ganscape.utils.io import atomic_write_text, file_digest
+from ganscape.utils.io import atomic_write_text, current_umask, file_digest, folder_lock
 
 MANIFEST, FORMAT = "manifest.json", "ganscape-prepared-data"
 
@@ -67,13 +67,15 @@ class ArrayWriter:
         self.count += len(rows)
 
     def close(self) -> int:
-        """Write the .npy file; returns the number of rows."""
+        """Write the .npy file (synced to disk); returns the number of rows."""
         self.raw.close()
         header = {"descr": np.lib.format.dtype_to_descr(self.dtype), "fortran_order": False,
                   "shape": (self.count, *self.row_shape)}
         with open(self.path, "wb") as out, open(self.raw.name, "rb") as raw:
             np.lib.format.write_array_header_1_0(out, header)
             shutil.copyfileobj(raw, out, 1 << 24)
+            out.flush()
+            os.fsync(out.fileno())
         os.unlink(self.raw.name)
         return self.count
 
@@ -85,6 +87,10 @@ class PreparedWriter:
     def __init__(self, root: Path, name: str, size: int):
         self.final = dataset_folder(root, name, size)
         self.final.parent.mkdir(parents=True, exist_ok=True)
+        self.lock = folder_lock(self.final.parent)  # one preparation of a dataset at a time
+        self.lock.__enter__()
+        for stale in self.final.parent.glob(f".{size}px.*"):  # left by a killed preparation
+            shutil.rmtree(stale, ignore_errors=True)
         self.folder = Path(tempfile.mkdtemp(prefix=f".{size}px.", suffix=".tmp", dir=self.final.parent))
         self.splits: dict[str, dict[str, Any]] = {}
 
@@ -92,7 +98,11 @@ class PreparedWriter:
         return self
 
     def __exit__(self, kind, error, trace) -> None:
+        for parts in self.splits.values():
+            if "images" in parts:
+                parts["images"].raw.close()
         shutil.rmtree(self.folder, ignore_errors=True)  # published folders were moved away already
+        self.lock.__exit__(None, None, None)
 
     def images(self, split: str, row_shape: tuple[int, ...]) -> ArrayWriter:
         parts = self.splits.setdefault(split, {})
@@ -107,6 +117,8 @@ class PreparedWriter:
 
     def publish(self, manifest: dict[str, Any]) -> Path:
         """Finish every split, write the manifest, and replace the dataset's folder with the new one."""
+        if not self.splits:
+            raise ConfigError("--from: no usable image in the source (nothing to prepare)")
         splits = {}
         for split, parts in self.splits.items():
             count = parts["images"].close()
@@ -123,7 +135,9 @@ class PreparedWriter:
                              "sha256": file_digest(self.folder / f"{split}.npy")}
         manifest = {"format": FORMAT, "version": 1, **manifest, "splits": splits, "prepared": time.time()}
         atomic_write_text(self.folder / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True))
+        os.chmod(self.folder, 0o777 & ~current_umask())  # mkdtemp makes 0700; the data root may be shared
         old = self.final.with_name(f".{self.final.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
         if self.final.exists():
             os.replace(self.final, old)
         os.replace(self.folder, self.final)

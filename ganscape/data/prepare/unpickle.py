@@ -3,10 +3,10 @@
 ``pickle.load`` runs whatever callable a file names, so a doctored ``data_batch_1`` could call ``os.system``. The
 CIFAR python batches hold only dicts, lists, str/bytes, ints and NumPy arrays, so ``safe_load`` allows exactly the
 globals NumPy's array pickling uses — under both NumPy 1 (``numpy.core``) and NumPy 2 (``numpy._core``) module
-names — and refuses any other global before it is looked up, let alone called."""
+names — and refuses any other global before it is looked up, let alone called. Even the allowed ones are narrowed
+to their pickling use: ``numpy.ndarray`` only as a type tag for reconstruction, ``_codecs.encode`` only to latin-1."""
 from __future__ import annotations
 
-import codecs
 import io
 import pickle
 
@@ -17,12 +17,33 @@ try:  # NumPy 2
 except ImportError:  # NumPy 1
     from numpy.core.multiarray import _reconstruct
 
+class ArrayType:
+    """Stands for ``numpy.ndarray`` in a pickle: usable only as ``_reconstruct``'s subtype argument, not callable,
+    so a pickle cannot build an array over a buffer of its choosing (e.g. 3 TB of zero strides)."""
+
+
+def reconstruct(subtype, shape, dtype):
+    """``_reconstruct`` for plain arrays only; the data comes later from ``__setstate__``, which checks that its
+    size matches the shape, so an array is never larger than the bytes in the file."""
+    if subtype is not ArrayType:
+        raise pickle.UnpicklingError("array reconstruction of a type other than numpy.ndarray")
+    return _reconstruct(np.ndarray, shape, dtype)
+
+
+def encode_latin1(text: str, encoding: str) -> bytes:
+    """``_codecs.encode`` as protocol-2 pickles use it for bytes: latin-1 only (other codecs can be slow on
+    purpose-made input)."""
+    if encoding not in ("latin1", "latin-1") or not isinstance(text, str):
+        raise pickle.UnpicklingError(f"_codecs.encode with {encoding!r}")
+    return text.encode("latin1")
+
+
 ALLOWED = {
-    ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
-    ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
-    ("numpy", "ndarray"): np.ndarray,
+    ("numpy.core.multiarray", "_reconstruct"): reconstruct,
+    ("numpy._core.multiarray", "_reconstruct"): reconstruct,
+    ("numpy", "ndarray"): ArrayType,
     ("numpy", "dtype"): np.dtype,
-    ("_codecs", "encode"): codecs.encode,  # how Python 3 writes bytes in protocol-2 pickles
+    ("_codecs", "encode"): encode_latin1,  # how Python 3 writes bytes in protocol-2 pickles
 }
 
 
