@@ -77,8 +77,8 @@ def main() -> None:
     layer = resolve_layers(sampler, [layers[0]])[0]
     repaired = repair(sampler, layer, extractor, real, k=10, n=args.n)
     timings["repair"] = time.perf_counter() - start
-    print(f"repair {layer.name}: {repaired['metric']} {repaired['fid_before']:.3f} -> {repaired['fid_after']:.3f} "
-          f"with units {repaired['ablated']} ablated")
+    print(f"repair {layer.name}: {repaired['metric']} on held-out latents {repaired['fid_before']:.3f} -> "
+          f"{repaired['fid_after']:.3f} with units {repaired['ablated']} ablated")
     print("seconds: " + ", ".join(f"{k} {v:.0f}" for k, v in timings.items()))
     Path(args.out).write_text(json.dumps({"segmenter_iou": segmenter.iou, "units_per_concept": {
         n: l["units_per_concept"] for n, l in result["layers"].items()}, "units_per_concept_iqr": {
