@@ -45,7 +45,9 @@ SET_RUNNING = ("UPDATE tasks SET status = 'running', attempts = attempts + 1, ho
                "started = ?, finished = NULL, error = NULL WHERE id = ?")
 DB_NAME = "study.db"
 STALE_AFTER_S = 120.0  # a task running on another host whose heartbeat is older than this is orphaned
-MAX_ATTEMPTS = 3       # a task that crashes (or whose worker dies) is retried until it has had this many
+MAX_ATTEMPTS = 3       # a task that crashes is retried until it has had this many attempts ...
+DEATH_ATTEMPTS = 6     # ... and one whose worker dies (killed, out of memory) this many: random kills do not fail a
+                       # healthy task, a task that kills its worker every time still ends
 RETRY_S = 60.0         # how long a change is retried while the database is locked or busy
 T = TypeVar("T")
 
@@ -220,14 +222,16 @@ class Store:
             return True
         return self.write(change)
 
-    def fail(self, task_id: int, error: str, pid: int | None = None, retry: bool = False) -> str | None:
+    def fail(self, task_id: int, error: str, pid: int | None = None, retry: bool = False,
+             limit: int = MAX_ATTEMPTS) -> str | None:
         """Record a failure (only while ``pid`` holds the task, when given). With ``retry`` the task goes back to
-        pending until it has had MAX_ATTEMPTS; returns the new status (None when ``pid`` no longer held it)."""
+        pending until it has had ``limit`` attempts (DEATH_ATTEMPTS when its worker died); returns the new status
+        (None when ``pid`` no longer held it)."""
         def change(db) -> str | None:
             if not self.owns(db, task_id, pid):
                 return None
             attempts = db.execute("SELECT attempts FROM tasks WHERE id = ?", (task_id,)).fetchone()[0]
-            status = "pending" if retry and attempts < MAX_ATTEMPTS else "failed"
+            status = "pending" if retry and attempts < limit else "failed"
             db.execute("UPDATE tasks SET status = ?, finished = ?, error = ?, pid = NULL WHERE id = ?",
                        (status, time.time(), error, task_id))
             return status
@@ -246,13 +250,13 @@ class Store:
                 and (not pid_alive(row["pid"]) if row["host"] == host else now - (row["heartbeat"] or 0) > STALE_AFTER_S)]
 
     def requeue(self, ids: list[int] | None = None, retry_failed: bool = True) -> dict[str, int]:
-        """Put orphaned running tasks (see ``orphans``; failed once they have had MAX_ATTEMPTS) and, with
+        """Put orphaned running tasks (see ``orphans``; failed once they have had DEATH_ATTEMPTS) and, with
         ``retry_failed``, failed tasks back to pending. Returns how many of each were requeued."""
         def change(db) -> dict[str, int]:
             requeued = {"interrupted": 0, "failed": 0}
             for task_id in self.orphans(db, ids):
                 attempts = db.execute("SELECT attempts FROM tasks WHERE id = ?", (task_id,)).fetchone()[0]
-                status = "pending" if attempts < MAX_ATTEMPTS else "failed"
+                status = "pending" if attempts < DEATH_ATTEMPTS else "failed"
                 db.execute("UPDATE tasks SET status = ?, pid = NULL, error = COALESCE(error, ?) WHERE id = ?",
                            (status, f"its worker stopped answering after {attempts} attempt(s)", task_id))
                 requeued["interrupted"] += status == "pending"

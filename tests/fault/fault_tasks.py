@@ -5,11 +5,13 @@ time; ``fail`` when it raises) to ``STUDY_DIR/task.log`` and records one result,
 log, that every task's work ended exactly once and that no task ever ran in two workers at once. Like a real run
 folder, it resumes: work that already ended (a worker killed before the study recorded it) is not done again,
 and a result already stored (``done_steps``) is not computed again. ``FAULT_ALWAYS_FAILS`` (task ids) raise every
-time, ``FAULT_FAILS_ONCE`` raise on their first attempt, ``FAULT_SLEEP_S`` sets the task's duration.
+time, ``FAULT_FAILS_ONCE`` raise on their first attempt, ``FAULT_KILLS_WORKER`` kill their worker every time,
+``FAULT_SLEEP_S`` sets the task's duration.
 """
 from __future__ import annotations
 
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -29,6 +31,8 @@ def ids(variable: str) -> set[int]:
 def tiny(study_dir, task_id, config, eval_spec, done_steps=frozenset(), on_results=None, check=None):
     study_dir = Path(study_dir)
     log_line(study_dir, "start", task_id)
+    if task_id in ids("FAULT_KILLS_WORKER"):  # e.g. a task that runs its worker out of memory, every time
+        os.kill(os.getpid(), signal.SIGKILL)
     marker = study_dir / f"failed-once-{task_id}"
     if task_id in ids("FAULT_ALWAYS_FAILS") or (task_id in ids("FAULT_FAILS_ONCE") and not marker.exists()):
         marker.touch()

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from ganscape.registry import ConfigError
-from ganscape.studies.store import Store
+from ganscape.studies.store import DEATH_ATTEMPTS, Store
 
 log = logging.getLogger("ganscape.study")
 POLL_S = 0.2           # how often the runner looks at its workers and the study
@@ -41,7 +41,7 @@ def reap(store: Store, procs: dict[int, subprocess.Popen]) -> tuple[int, int]:
         held = [t for t in store.tasks() if t["status"] == "running" and t["pid"] == pid] if code else []
         for task in held:
             status = store.fail(task["id"], f"worker process {pid} died with exit code {code} while running this "
-                                            "task", pid, retry=True)
+                                            "task", pid, retry=True, limit=DEATH_ATTEMPTS)
             log.warning("[task %d] its worker %d died (exit code %d); %s", task["id"], pid, code,
                         "retrying" if status == "pending" else "failed after its last attempt")
         with_task += bool(held)
