@@ -1,11 +1,11 @@
 """Mode coverage of each training idea on the 2-D toy mixtures (PacGAN protocol).
 
-Trains every method with the same 3x128 MLP G and D, the same optimiser and the same
-number of steps, on the 25-Gaussian grid and the 8-Gaussian ring, over several seeds,
+Trains every method with the same 3x128 MLP G and D and the same number of steps (each objective and penalty
+with its own paper's toy settings, see METHODS), on the 25-Gaussian grid and the 8-Gaussian ring, over several seeds,
 then prints modes captured, high-quality share and reverse KL (ganscape.metrics.modes)
 on 2,500 samples per run.
 
-    python benchmarks/toy_modes.py                    # the full table (2500 steps, 2 processes: ~15 min on a 2-core machine)
+    python benchmarks/toy_modes.py                    # the full table (10k steps, 3 seeds, 2 processes: about an hour on 2 cores)
     python benchmarks/toy_modes.py --steps 200 --seeds 1 --methods ns rsgan
 
 Each run is ganscape's trainer core on a config (``Trainer(config).fit()``), without a run
@@ -21,26 +21,34 @@ import time
 
 import torch
 
+from ganscape.config import load_config
+from ganscape.config.dotted import set_dotted
 from ganscape.metrics import metric_family
 from ganscape.metrics.evaluate import evaluate_result
 from ganscape.training import Trainer
 
 HIDDEN = 128
-# Each method is a config overlay on BASE; only the named parts change.
-METHODS: dict[str, dict] = {
-    "NS": {},
-    "WGAN-GP": {"loss": {"name": "wgan"}, "penalty": {"name": "wgan_gp", "weight": 10.0}},
-    "hinge": {"loss": {"name": "hinge"}},
-    "RSGAN": {"loss": {"name": "rsgan"}},
-    "RaSGAN": {"loss": {"name": "rasgan"}},
-    "T-SGAN": {"loss": {"name": "tsgan"},
-               "discriminator": {"name": "pair", "hidden": HIDDEN,
-                                 "encoder": {"name": "mlp", "hidden": HIDDEN, "layers": 3, "norm": "spectral"}}},
-    "T-WGAN": {"loss": {"name": "twgan"},
-               "discriminator": {"name": "pair", "hidden": HIDDEN,
-                                 "encoder": {"name": "mlp", "hidden": HIDDEN, "layers": 3, "norm": "spectral"}}},
-    "E-GAN": {"scheme": {"name": "egan", "parents": 1, "gamma": 1.0}},
-    "NS+DeLiGAN": {"prior": {"name": "deligan", "dim": 2, "components": 50, "sigma_init": 0.2, "weight": 0.1}},
+PAIR_CRITIC = (f"discriminator={{name: pair, hidden: {HIDDEN}, "
+               f"encoder: {{name: mlp, hidden: {HIDDEN}, layers: 3, norm: spectral}}}}")
+# Each method is a list of config overrides (``key=value``, as on the command line) on the base config. Each objective
+# or penalty uses the settings its own paper uses on toy data: WGAN-GP the penalty weight 0.1 and 5 critic steps of
+# the authors' toy script, WGAN with weight clipping RMSProp 5e-5 and 5 critic steps. A packed discriminator
+# (PacGAN-m) sees batch_size / m packed inputs, so ``configure`` makes the batch m times larger (the PacGAN code draws
+# m generator batches per step).
+METHODS: dict[str, list[str]] = {
+    "NS": [],
+    "PacGAN2": ["discriminator.pack=2"],
+    "PacGAN4": ["discriminator.pack=4"],
+    "hinge": ["loss.name=hinge"],
+    "RSGAN": ["loss.name=rsgan"],
+    "RaSGAN": ["loss.name=rasgan"],
+    "WGAN-GP": ["loss.name=wgan", "penalty.name=wgan_gp", "penalty.weight=0.1", "scheme.n_critic=5"],
+    "WGAN-clip": ["loss.name=wgan", "penalty.name=weight_clip", "penalty.c=0.01", "scheme.n_critic=5",
+                  "optim.g={name: rmsprop, lr: 5.0e-5}", "optim.d={name: rmsprop, lr: 5.0e-5}"],
+    "T-SGAN": ["loss.name=tsgan", PAIR_CRITIC],
+    "T-WGAN": ["loss.name=twgan", PAIR_CRITIC],
+    "E-GAN": ["scheme={name: egan, parents: 1, gamma: 1.0}"],
+    "NS+DeLiGAN": ["prior={name: deligan, dim: 2, components: 50, sigma_init: 0.2, weight: 0.1}"],
 }
 ALIASES = {name.lower().replace("-", "").replace("+", ""): name for name in METHODS}
 DATASETS = {"grid25": {"name": "grid25"}, "ring8": {"name": "ring8"}}
@@ -58,10 +66,12 @@ def base_config(dataset: str, seed: int, steps: int, batch_size: int, lr: float,
     }
 
 
-def overlay(base: dict, extra: dict) -> dict:
-    out = dict(base)
-    out.update(extra)
-    return out
+def configure(base: dict | str, method: str, extra: list[str] = ()) -> dict:
+    """The run config of ``method`` on ``base`` (a config dict or a preset name), then ``extra`` overrides; a packed
+    discriminator's batch grows by its pack."""
+    config = load_config(base, [*METHODS[method], *extra])
+    pack = config["discriminator"].get("pack", 1)
+    return set_dotted(config, "train.batch_size", config["train"]["batch_size"] * pack)
 
 
 def train_and_score(config: dict, n_samples: int) -> dict[str, float]:
@@ -74,11 +84,22 @@ def train_and_score(config: dict, n_samples: int) -> dict[str, float]:
 def one_run(job: tuple) -> dict[str, float]:
     dataset, method, seed, args = job
     torch.set_num_threads(args.threads)
-    config = overlay(base_config(dataset, seed, args.steps, args.batch_size, args.lr, args.ema), METHODS[method])
+    config = configure(base_config(dataset, seed, args.steps, args.batch_size, args.lr, args.ema), method)
     t0 = time.time()
     out = train_and_score(config, args.samples)
     out["seconds"] = time.time() - t0
     return out
+
+
+def method_names(parser: argparse.ArgumentParser, given: list[str]) -> list[str]:
+    """The METHODS keys of ``--methods`` values (case, '-' and '+' ignored); an unknown one is a usage error."""
+    methods = []
+    for m in given:
+        key = m.lower().replace("-", "").replace("+", "")
+        if key not in ALIASES:
+            parser.error(f"--methods: unknown method {m!r}; valid: {', '.join(METHODS)}")
+        methods.append(ALIASES[key])
+    return methods
 
 
 def mean_std(values: list[float]) -> str:
@@ -93,7 +114,7 @@ def mean_std(values: list[float]) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--steps", type=int, default=2500)
+    parser.add_argument("--steps", type=int, default=10_000)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--lr", type=float, default=1e-3)
@@ -106,12 +127,7 @@ def main(argv: list[str] | None = None) -> None:
                         help=f"any of: {', '.join(METHODS)} (case and -/+ ignored)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    methods = []
-    for m in args.methods:
-        key = m.lower().replace("-", "").replace("+", "")
-        if key not in ALIASES:
-            parser.error(f"--methods: unknown method {m!r}; valid: {', '.join(METHODS)}")
-        methods.append(ALIASES[key])
+    methods = method_names(parser, args.methods)
 
     print(f"# toy modes: {args.steps} steps, batch {args.batch_size}, Adam lr {args.lr} (0.5, 0.999), "
           f"EMA of G {args.ema}, G and D MLP 3x{HIDDEN}, z = 2-D, 1 D step per G step, {args.seeds} seeds, {args.samples} samples; "

@@ -29,20 +29,35 @@ class Entry:
     description: str
     citation: str = ""
     meta: dict[str, Any] = field(default_factory=dict)
+    shared: Callable[..., Any] | None = None  # options every entry of the registry takes (see Registry)
 
     def options(self, context_args: tuple[str, ...] = ()) -> dict[str, inspect.Parameter]:
-        """Keyword options a config may set (the factory's parameters minus context ones)."""
-        return {k: p for k, p in inspect.signature(self.factory).parameters.items()
-                if k not in context_args and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
+        """Keyword options a config may set: the factory's parameters minus context ones, then the shared ones."""
+        own = {k: p for k, p in _keyword_parameters(self.factory).items() if k not in context_args}
+        return {**own, **(_keyword_parameters(self.shared) if self.shared else {})}
+
+    def owner(self, option: str) -> Callable[..., Any]:
+        """The function that declares ``option`` (the factory, or the registry's shared options)."""
+        if self.shared and option in _keyword_parameters(self.shared):
+            return self.shared
+        return self.factory
+
+
+def _keyword_parameters(function: Callable[..., Any]) -> dict[str, inspect.Parameter]:
+    return {k: p for k, p in inspect.signature(function).parameters.items()
+            if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
 
 
 class Registry:
     """A name -> factory table for one kind of component. ``context_args`` are factory parameters the caller supplies
-    (e.g. a generator is given ``data_shape`` and ``z_dim`` by the trainer); config sections may not set them."""
+    (e.g. a generator is given ``data_shape`` and ``z_dim`` by the trainer); config sections may not set them.
+    ``shared`` declares, as its keyword parameters with types and defaults, options that every entry accepts and that
+    the caller applies around the factory (e.g. a discriminator's ``pack``); ``build`` does not pass them on."""
 
-    def __init__(self, kind: str, context_args: tuple[str, ...] = ()):
+    def __init__(self, kind: str, context_args: tuple[str, ...] = (), shared: Callable[..., Any] | None = None):
         self.kind = kind
         self.context_args = tuple(context_args)
+        self.shared = shared
         self._entries: dict[str, Entry] = {}
 
     def register(self, name: str, description: str | None = None, citation: str = "", **meta: Any):
@@ -51,7 +66,7 @@ class Registry:
             if name in self._entries:
                 raise ValueError(f"{self.kind} {name!r} is registered twice")
             doc = description or (inspect.getdoc(factory) or "").split("\n")[0]
-            self._entries[name] = Entry(name, factory, doc, citation, dict(meta))
+            self._entries[name] = Entry(name, factory, doc, citation, dict(meta), self.shared)
             return factory
         return wrap
 
@@ -84,13 +99,19 @@ class Registry:
                 valid = ", ".join(sorted(options)) or "(none)"
                 raise ConfigError(f"{key}.{opt}: {self.kind} {entry.name!r} has no option {opt!r}; "
                                   f"valid options: {valid}")
-            check_option(f"{key}.{opt}", value, options[opt], entry.factory)
+            check_option(f"{key}.{opt}", value, options[opt], entry.owner(opt))
         return entry
+
+    def shared_options(self, section: dict[str, Any]) -> dict[str, Any]:
+        """The shared options of a validated ``section``: as written, else their defaults."""
+        declared = _keyword_parameters(self.shared) if self.shared else {}
+        return {k: section.get(k, p.default) for k, p in declared.items()}
 
     def build(self, section: dict[str, Any], key: str, **context: Any) -> Any:
         """Validate ``section`` and call the factory with its options plus ``context``."""
         entry = self.validate(section, key)
-        kwargs = {k: v for k, v in section.items() if k != "name"}
+        shared = _keyword_parameters(self.shared) if self.shared else {}
+        kwargs = {k: v for k, v in section.items() if k != "name" and k not in shared}
         try:
             return entry.factory(**context, **kwargs)
         except ConfigError as err:
@@ -144,6 +165,8 @@ def _matches(value: Any, expected: Any) -> bool:
         args = typing.get_args(expected)
         if not isinstance(value, (list, tuple)):
             return False
+        if origin is list and args:  # list[T]: any length
+            return all(_matches(v, args[0]) for v in value)
         if not args or (len(args) == 2 and args[1] is Ellipsis):
             return all(_matches(v, args[0]) for v in value) if args else True
         return len(args) == len(value) and all(_matches(v, a) for v, a in zip(value, args))

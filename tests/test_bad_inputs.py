@@ -192,6 +192,7 @@ CASES = [
     (["study", "status", "{files}/nowhere"], "is not a study folder"),
     (["study", "report", "{files}/empty_folder", "--out", "{tmp}/r.html"], "is not a study folder"),
     (["study", "report", "{root}/study", "--out", "/proc/r.html"], "cannot write there"),
+    (["study", "report", "{root}/study", "--out", "{tmp}/r.html", "--factor", "los.name"], "--factor: 'los.name'"),
     (["nope"], "invalid choice: 'nope'"),
 ]
 

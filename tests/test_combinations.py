@@ -30,6 +30,10 @@ FAMILIES = {
     "stylegan": ({"name": "digits", "size": 16}, {"name": "stylegan", "w_dim": 8, "mapping_layers": 1,
                                                   "fmap_base": 64, "fmap_max": 8}, {"name": "dcgan", "ndf": 4}),
     "cdcgan": (DIGITS8, {"name": "cdcgan", "ngf": 4}, {"name": "cdcgan", "ndf": 4}),
+    # PacGAN packing composes with every objective, penalty and norm
+    "mlp_pack2": ({"name": "ring8", "n": 64}, {"name": "mlp", "hidden": 8, "layers": 1},
+                  {"name": "mlp", "hidden": 8, "layers": 1, "pack": 2}),
+    "dcgan_pack2": (DIGITS8, {"name": "dcgan", "ngf": 4}, {"name": "dcgan", "ndf": 4, "pack": 2}),
     # cannot work: a projection D needs labels for the fakes, which an unconditional G does not make
     "projection_d_unconditional_g": (DIGITS8, {"name": "dcgan", "ngf": 4}, {"name": "cdcgan", "ndf": 4}),
 }

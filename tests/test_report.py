@@ -65,7 +65,7 @@ def test_html_ranks_runs_escapes_text_and_inlines_images(study_dir):
     assert '<p class="error">Traceback: &lt;script&gt;' in failure and "<details><summary>traceback</summary><pre>" in failure
     assert EVIL not in page and "&lt;b&gt;&amp;evil&lt;/b&gt;" in page
     assert "&lt;study&gt; &amp; its report" in page
-    assert page.count('src="data:image/png;base64,') == 5  # distribution, curves, 3 best-run grids
+    assert page.count('src="data:image/png;base64,') == 6  # distribution, curves, budget, 3 best-run grids
     assert 'src="http' not in page and "<link" not in page  # self-contained
 
 
@@ -98,8 +98,8 @@ def test_each_metric_is_ranked_in_its_own_direction(tmp_path):
 
 def test_csv_has_one_row_per_task_with_final_metrics(study_dir, tmp_path):
     path = write_report(study_dir, tmp_path / "report.csv")
-    rows = list(csv.DictReader(path.open()))
-    assert [int(r["task"]) for r in rows] == [1, 0, 2, 3]
+    rows = [r for r in csv.DictReader(path.open()) if r["row"] == "run"]  # then one row per configuration
+    assert [int(r["task"]) for r in rows] == [1, 0, 2, 3] and [r["rank"] for r in rows] == ["1", "2", "3", ""]
     assert [r["status"] for r in rows] == ["done", "done", "done", "failed"]
     assert float(rows[0]["reverse_kl2500_toy"]) == 0.2 and rows[0]["final_step"] == "40"
     assert rows[2]["reverse_kl2500_toy"] == "inf" and rows[3]["reverse_kl2500_toy"] == ""
@@ -137,9 +137,9 @@ def test_report_opens_in_headless_chromium(study_dir, tmp_path):
     dom = subprocess.run(flags + ["--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120,
                          check=True).stdout
     # the page's own script marks that every inlined image decoded in the browser
-    assert 'data-images="ok"' in dom and 'data-image-count="5"' in dom
-    for element in ('id="study-title"', 'id="runs-0"', 'class="plot distribution"', 'class="plot curves"',
-                    'class="samples"', 'id="failures"'):
+    assert 'data-images="ok"' in dom and 'data-image-count="6"' in dom
+    for element in ('id="study-title"', 'id="configs-0"', 'id="runs-0"', 'id="factors-0"', 'class="plot budget"',
+                    'class="plot distribution"', 'class="plot curves"', 'class="samples"', 'id="failures"'):
         assert element in dom
     img = np.asarray(Image.open(shot).convert("L"), dtype=np.float64)
     assert img.shape == (1600, 1280) and img.std() > 5  # a rendered page, not a blank screen

@@ -125,7 +125,7 @@ def test_every_registered_discriminator_can_encode():
     for name in DISCRIMINATORS.names():
         if name == "pair":
             continue
-        shape = (2,) if name == "mlp" else (1, 16, 16)
+        shape = (2,) if name in ("mlp", "maxout") else (1, 16, 16)
         critic = build_discriminator({"name": "pair", "hidden": 8, "encoder": {"name": name}}, shape, 10)
         x, y = torch.randn((3,) + shape), torch.arange(3)
         t_ab, t_ba = critic.pair(x, x.flip(0), y, y.flip(0))

@@ -5,6 +5,7 @@ subprocesses, or ``--backend ray``), ``study status studies/toy``, ``study repor
 from __future__ import annotations
 
 from ganscape.cli.common import positive, writable_file
+from ganscape.registry import ConfigError
 
 
 def register(sub) -> None:
@@ -44,6 +45,8 @@ def register(sub) -> None:
     report.add_argument("study_dir")
     report.add_argument("--out", required=True, type=writable_file, help="report.html or report.csv")
     report.add_argument("--metric", default=None, help="metric to rank runs by (default: the study's report.metrics)")
+    report.add_argument("--factor", default=None,
+                        help="the budget plot's factor, e.g. penalty.name (default: loss.name when it varies)")
     report.set_defaults(func=run_report)
 
     cmds.add_parser("list", help="list built-in studies").set_defaults(func=run_list)
@@ -120,9 +123,15 @@ def run_status(args) -> int:
 
 
 def run_report(args) -> int:
+    from ganscape.studies import Store
     from ganscape.studies.report import write_report
 
-    print(f"wrote {write_report(args.study_dir, args.out, metric=args.metric)}")
+    if args.factor is not None:
+        with Store(args.study_dir, create=False) as store:
+            factors = sorted({k for task in store.tasks() for k in task["factors"] if k != "seed"})
+        if args.factor not in factors:
+            raise ConfigError(f"--factor: {args.factor!r} is not a factor of this study; factors: {', '.join(factors)}")
+    print(f"wrote {write_report(args.study_dir, args.out, metric=args.metric, factor=args.factor)}")
     return 0
 
 

@@ -14,7 +14,8 @@ from typing import Any
 from ganscape.metrics.protocol import EVAL_DEFAULTS
 from ganscape.registry import ConfigError, Registry
 
-ADAM = {"lr": 2e-4, "betas": [0.5, 0.999]}
+ADAM = {"name": "adam", "lr": 2e-4, "betas": [0.5, 0.999]}
+OPTIMIZERS = "ganscape.training.optimizers:OPTIMIZERS"
 TRAIN = {"steps": 2000, "batch_size": 64, "ema_decay": 0.0, "log_every": 50, "checkpoint_every": 500,
          "sample_every": 500, "keep_checkpoints": 0}
 # Evaluation during training (every > 0 steps) with the protocol of ``ganscape.metrics.protocol``.
@@ -29,7 +30,7 @@ def _import(where: str) -> Any:
 
 @dataclass(frozen=True)
 class Schema:
-    """Defaults, component sections (section -> "module:REGISTRY") and the parts builder
+    """Defaults, component sections (dotted section key -> "module:REGISTRY") and the parts builder
     ("module:function", config -> parts) of one run kind."""
 
     kind: str
@@ -57,7 +58,8 @@ GAN = Schema(
      "optim": {"g": dict(ADAM), "d": dict(ADAM)}, "train": dict(TRAIN), "eval": dict(EVAL)},
     {"data": "ganscape.data:DATASETS", "prior": "ganscape.priors:PRIORS", "generator": "ganscape.models:GENERATORS",
      "discriminator": "ganscape.models:DISCRIMINATORS", "loss": "ganscape.losses:OBJECTIVES",
-     "penalty": "ganscape.penalties:PENALTIES", "scheme": "ganscape.training.schemes:SCHEMES", "schedule": SCHEDULES},
+     "penalty": "ganscape.penalties:PENALTIES", "scheme": "ganscape.training.schemes:SCHEMES", "schedule": SCHEDULES,
+     "optim.g": OPTIMIZERS, "optim.d": OPTIMIZERS},
     "ganscape.training.gan_parts:build_gan_parts")
 
 TRANSLATION = Schema(
@@ -68,7 +70,8 @@ TRANSLATION = Schema(
      "optim": {"g": dict(ADAM), "d": dict(ADAM)}, "train": {**TRAIN, "batch_size": 1}, "eval": dict(EVAL)},
     {"data": "ganscape.data:DATASETS", "data_b": "ganscape.data:DATASETS",
      "generator": "ganscape.translation:TRANSLATORS", "discriminator": "ganscape.translation:PATCH_CRITICS",
-     "loss": "ganscape.translation:TRANSLATION_OBJECTIVES", "schedule": SCHEDULES},
+     "loss": "ganscape.translation:TRANSLATION_OBJECTIVES", "schedule": SCHEDULES, "optim.g": OPTIMIZERS,
+     "optim.d": OPTIMIZERS},
     "ganscape.translation.parts:build_translation_parts")
 
 SCHEMAS = {schema.kind: schema for schema in (GAN, TRANSLATION)}

@@ -10,6 +10,7 @@ import inspect
 import math
 from typing import Any
 
+from ganscape.config.dotted import lookup
 from ganscape.config.schema import schema_for
 from ganscape.registry import ConfigError
 
@@ -27,7 +28,7 @@ def validate(config: Any) -> None:
     schema = schema_for(config.get("kind", "gan"))
     registries = schema.registries()
     for section, registry in registries.items():
-        registry.validate(config.get(section), section)
+        registry.validate(lookup(config, section), section)
     check_plain(config, schema.defaults, "", set(schema.sections))
     if config["device"] not in DEVICES:
         raise ConfigError(f"device: {config['device']!r} is not valid; choose one of {', '.join(DEVICES)}")
@@ -36,10 +37,7 @@ def validate(config: Any) -> None:
         check_range(f"train.{key}", config["train"][key], low, what=meaning)
     check_range("train.ema_decay", config["train"]["ema_decay"], 0.0, 1.0, what=" (0 disables EMA)", open_high=True)
     for net, section in config["optim"].items():
-        check_range(f"optim.{net}.lr", section["lr"], 0.0, what=" (and > 0)", open_low=True)
-        betas = section["betas"]
-        if len(betas) != 2 or not all(isinstance(b, (int, float)) and not isinstance(b, bool) and 0 <= b < 1 for b in betas):
-            raise ConfigError(f"optim.{net}.betas: need two numbers in [0, 1), got {betas}")
+        check_optimizer(f"optim.{net}", section)
     check_eval(config["eval"])
     for rule in RULES[schema.kind]:
         rule(config, registries)
@@ -54,6 +52,16 @@ def check_range(key: str, value: float, low: float | None = None, high: float | 
         bounds = (f">= {low}" if high is None else f"<= {high}" if low is None else
                   f"in {'(' if open_low else '['}{low}, {high}{')' if open_high else ']'}")
         raise ConfigError(f"{key}: must be a finite number {bounds}{what}, got {value}")
+
+
+def check_optimizer(key: str, section: dict[str, Any]) -> None:
+    """lr > 0 and finite; Adam's betas two numbers in [0, 1)."""
+    from ganscape.training.optimizers import option
+
+    check_range(f"{key}.lr", option(section, "lr"), 0.0, what=" (and > 0)", open_low=True)
+    betas = section.get("betas") if section["name"] == "adam" else None
+    if betas is not None and (len(betas) != 2 or not all(0 <= b < 1 for b in betas)):
+        raise ConfigError(f"{key}.betas: need two numbers in [0, 1), got {betas}")
 
 
 def check_eval(section: dict[str, Any]) -> None:
@@ -73,7 +81,7 @@ def check_plain(config: dict[str, Any], defaults: dict[str, Any], prefix: str, c
         if key not in config:
             raise ConfigError(f"{dotted}: missing key")
         value, default = config[key], defaults[key]
-        if prefix or key not in components:
+        if dotted not in components:
             if isinstance(default, dict):
                 if not isinstance(value, dict):
                     raise ConfigError(f"{dotted}: expected a mapping, got {value!r}")
@@ -112,4 +120,11 @@ def projection_needs_labelled_fakes(config: dict[str, Any], registries: dict) ->
             "(generator.name=cdcgan, or generator.conditional=true) or discriminator.conditioning=none|acgan")
 
 
-RULES = {"gan": (projection_needs_labelled_fakes,), "translation": ()}
+def batch_fills_packs(config: dict[str, Any], registries: dict) -> None:
+    pack = registries["discriminator"].shared_options(config["discriminator"])["pack"]
+    if config["train"]["batch_size"] % pack:
+        raise ConfigError(f"train.batch_size: {config['train']['batch_size']} is not a multiple of "
+                          f"discriminator.pack ({pack}); PacGAN scores groups of {pack} samples")
+
+
+RULES = {"gan": (projection_needs_labelled_fakes, batch_fills_packs), "translation": ()}

@@ -9,6 +9,7 @@ from typing import Any, Callable
 
 import torch
 
+from ganscape.data.stacked import digit_source
 from ganscape.features.extractor import Extractor, build_extractor, extract
 from ganscape.metrics.defaults import resolve_metrics
 from ganscape.metrics.reference import reference_features
@@ -101,6 +102,8 @@ def digit_reference(reference: dict[str, Any], classifier: dict[str, Any] | None
     """The 1-channel digit data a Stacked-MNIST classifier trains on."""
     if classifier:
         return classifier
+    if (source := digit_source(reference)) is not None:
+        return source
     if reference.get("name") in ("mnist", "digits"):
         return reference
     if "mnist" in str(reference.get("name")):

@@ -15,19 +15,31 @@ from typing import Literal
 import torch
 from torch import nn
 
-from ganscape.registry import Registry
+from ganscape.registry import Positive, Registry
+
+
+def discriminator_options(pack: Positive = 1) -> None:
+    """Options every discriminator takes. ``pack``: score groups of this many samples as one input (PacGAN;
+    ``ganscape.models.packing``); 1 = no packing."""
+
 
 GENERATORS = Registry("generator", context_args=("data_shape", "z_dim", "num_classes"))
-DISCRIMINATORS = Registry("discriminator", context_args=("data_shape", "num_classes"))
+DISCRIMINATORS = Registry("discriminator", context_args=("data_shape", "num_classes"), shared=discriminator_options)
 
 Norm = Literal["none", "batch", "layer", "spectral"]
 NORMS = ("none", "batch", "layer", "spectral")
 
 
 class GeneratorNet(nn.Module):
-    """Base of every generator: ``num_classes`` > 0 when it takes class labels."""
+    """Base of every generator: ``num_classes`` > 0 when it takes class labels. A generator with a regulariser of its
+    own (StyleGAN's path length) sets ``penalty_every`` = k > 0: the scheme adds ``penalty(z, y)`` on every k-th G
+    step, multiplied by k."""
 
     num_classes: int = 0
+    penalty_every: int = 0
+
+    def penalty(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        raise NotImplementedError(f"{type(self).__name__} has no regulariser of its own (penalty_every = 0)")
 
 
 class CriticNet(nn.Module):
@@ -35,6 +47,12 @@ class CriticNet(nn.Module):
     ``forward_aux(x, y) -> (scores (B,), logits (B, K))``."""
 
     aux_classes: int = 0
+    packable: bool = True  # PacGAN packing may wrap it (False for critics of single samples, e.g. the pair critic)
+
+    @property
+    def uses_labels(self) -> bool:
+        """Whether its scores depend on the labels ``y`` (conditional discriminators)."""
+        return False
 
     def features(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         raise NotImplementedError
@@ -103,4 +121,11 @@ def build_generator(section: dict, data_shape: tuple[int, ...], z_dim: int, num_
 
 
 def build_discriminator(section: dict, data_shape: tuple[int, ...], num_classes: int = 0) -> nn.Module:
-    return DISCRIMINATORS.build(section, "discriminator", data_shape=tuple(data_shape), num_classes=num_classes)
+    """The discriminator of ``section``, packed when it sets ``pack`` > 1 (built for the packed input shape)."""
+    from ganscape.models.packing import pack_critic, packed_shape  # packing builds on CriticNet, defined here
+
+    DISCRIMINATORS.validate(section, "discriminator")
+    pack = DISCRIMINATORS.shared_options(section)["pack"]
+    inner = DISCRIMINATORS.build(section, "discriminator", data_shape=packed_shape(tuple(data_shape), pack),
+                                 num_classes=num_classes)
+    return pack_critic(inner, pack)

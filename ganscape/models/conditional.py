@@ -131,6 +131,10 @@ class ConditionalCritic(CriticNet):
 
     head: CriticHead
 
+    @property
+    def uses_labels(self) -> bool:
+        return self.head.conditioning != "none"
+
     def set_head(self, head: CriticHead) -> None:
         self.head = head
         self.aux_classes = head.classifier.out_features if head.conditioning == "acgan" else 0

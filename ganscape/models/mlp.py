@@ -1,11 +1,15 @@
-"""Multi-layer perceptrons for vector (toy 2-D) data."""
+"""Multi-layer perceptrons for vector (toy 2-D) data, and the linear-maxout discriminator of the PacGAN/VEEGAN/ALI toy
+experiments."""
 from __future__ import annotations
 
+from typing import Literal
+
+import torch
 from torch import nn
 
 from ganscape.models.base import (DISCRIMINATORS, GENERATORS, GeneratorNet, Norm, SequentialCritic, feature_norm,
                                   maybe_spectral)
-from ganscape.registry import ConfigError, Positive
+from ganscape.registry import ConfigError, NonNegative, Positive
 
 
 def _vector_dim(data_shape: tuple[int, ...], who: str) -> int:
@@ -15,14 +19,28 @@ def _vector_dim(data_shape: tuple[int, ...], who: str) -> int:
     return data_shape[0]
 
 
+def normal_init(module: nn.Module, std: float) -> None:
+    """Linear weights N(0, std), biases 0 (std 0: keep PyTorch's default initialisation)."""
+    if std:
+        for m in module.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.normal_(m.weight, 0.0, std)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+
+
 class MLPGenerator(GeneratorNet):
-    def __init__(self, z_dim: int, out_dim: int, hidden: int, layers: int):
+    def __init__(self, z_dim: int, out_dim: int, hidden: int, layers: int, norm: str = "none", init_std: float = 0.0):
         super().__init__()
         blocks, width = [], z_dim
         for _ in range(layers):
-            blocks += [nn.Linear(width, hidden), nn.ReLU()]
+            if norm == "batch":  # the norm's shift replaces the bias, as in the PacGAN toy generator
+                blocks += [nn.Linear(width, hidden, bias=False), nn.BatchNorm1d(hidden), nn.ReLU()]
+            else:
+                blocks += [nn.Linear(width, hidden), nn.ReLU()]
             width = hidden
         self.net = nn.Sequential(*blocks, nn.Linear(width, out_dim))
+        normal_init(self, init_std)
 
     def forward(self, z, y=None):
         """z: (B, z_dim) -> (B, out_dim)."""
@@ -40,9 +58,38 @@ class MLPDiscriminator(SequentialCritic):
         self.net = nn.Sequential(*blocks, maybe_spectral(nn.Linear(width, 1), norm))  # x (B, in_dim) -> (B,)
 
 
-@GENERATORS.register("mlp", "MLP generator for vector data (ReLU hidden layers)", citation='Goodfellow et al. 2014')
-def mlp_generator(data_shape, z_dim, num_classes, hidden: Positive = 256, layers: Positive = 3):
-    return MLPGenerator(z_dim, _vector_dim(data_shape, "generator"), hidden, layers)
+class LinearMaxout(nn.Module):
+    """Linear to ``out * pieces`` units, then the max over each unit's ``pieces``: (B, in) -> (B, out)."""
+
+    def __init__(self, in_dim: int, out_dim: int, pieces: int):
+        super().__init__()
+        self.linear, self.out_dim, self.pieces = nn.Linear(in_dim, out_dim * pieces), out_dim, pieces
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x).reshape(x.shape[0], self.out_dim, self.pieces).amax(dim=2)
+
+
+class MaxoutDiscriminator(SequentialCritic):
+    def __init__(self, in_dim: int, hidden: int, layers: int, pieces: int, init_std: float):
+        super().__init__()
+        blocks = [LinearMaxout(in_dim if i == 0 else hidden, hidden, pieces) for i in range(layers)]
+        self.net = nn.Sequential(*blocks, nn.Linear(hidden, 1))  # x (B, in_dim) -> (B,)
+        normal_init(self, init_std)
+
+
+@GENERATORS.register("mlp", "MLP generator for vector data (ReLU hidden layers, optional batch norm)",
+    citation='Goodfellow et al. 2014; batch norm and N(0, 0.02) init as in the PacGAN toy generator (Lin et al. 2018)')
+def mlp_generator(data_shape, z_dim, num_classes, hidden: Positive = 256, layers: Positive = 3,
+                  norm: Literal["none", "batch"] = "none", init_std: NonNegative = 0.0):
+    """``init_std`` > 0: weights N(0, init_std) and zero biases; 0 keeps PyTorch's default initialisation."""
+    return MLPGenerator(z_dim, _vector_dim(data_shape, "generator"), hidden, layers, norm, init_std)
+
+
+@DISCRIMINATORS.register("maxout", "MLP of linear-maxout layers for vector data (the PacGAN/VEEGAN toy critic)",
+    citation='Goodfellow et al. 2013, "Maxout Networks"; 3 x 200 units, 5 pieces in Lin et al. 2018 (PacGAN)')
+def maxout_discriminator(data_shape, num_classes, hidden: Positive = 200, layers: Positive = 3, pieces: Positive = 5,
+                         init_std: NonNegative = 0.02):
+    return MaxoutDiscriminator(_vector_dim(data_shape, "discriminator"), hidden, layers, pieces, init_std)
 
 
 @DISCRIMINATORS.register("mlp", "MLP discriminator for vector data (LeakyReLU, optional norm)",

@@ -26,6 +26,8 @@ def _encode(body: CriticNet, x: torch.Tensor, y: torch.Tensor | None) -> torch.T
 
 
 class PairCritic(CriticNet):
+    packable = False  # T compares one real with one generated sample
+
     def __init__(self, encoder: nn.Module, feature_dim: int, hidden: int, power_iterations: int):
         super().__init__()
         self.encoder = encoder
@@ -59,6 +61,8 @@ def pair_critic(data_shape, num_classes, encoder: dict | None = None, hidden: Po
     if section.get("name") == "pair":
         raise ConfigError("discriminator.encoder.name: 'pair' cannot encode itself; choose e.g. mlp or dcgan")
     key = "discriminator.encoder"
+    if DISCRIMINATORS.validate(section, key) and DISCRIMINATORS.shared_options(section)["pack"] != 1:
+        raise ConfigError(f"{key}.pack: the pair critic encodes single samples; use pack: 1")
     body = DISCRIMINATORS.build(section, key, data_shape=tuple(data_shape), num_classes=num_classes).as_encoder()
     return PairCritic(body, _feature_dim(body, data_shape), hidden, power_iterations)
 

@@ -11,7 +11,16 @@
   latent has the prior's distribution whatever it is).
 - Eval mode: the truncation trick ``w' = w_avg + psi (w - w_avg)`` on the first ``truncation_cutoff`` layers when
   ``truncation_psi`` != 1 (set it with ``ganscape.analysis.truncation``).
-Channels per resolution r: min(fmap_max, fmap_base // r)."""
+- Path-length regularisation (StyleGAN2, Karras et al. 2020; off unless ``pl_weight`` > 0): ``penalty(z, y)``
+  is ``pl_weight * mean_i (|J_i^T u_i| - a)^2`` on the first ``len(z) // pl_batch_shrink`` latents, with ``u_i``
+  images of N(0, 1) / sqrt(H W), J_i the Jacobian of the image with respect to the per-layer styles ws_i (B, L, w_dim)
+  (after style mixing, as the reference), |J^T u| = sqrt(mean over layers of the squared norm), and ``a`` (buffer
+  ``pl_mean``) <- lerp(a, mean |J^T u|, pl_decay) before the penalty uses it (gradient flows through the update, as
+  the reference). The scheme applies it every ``pl_every`` G steps, times ``pl_every`` (lazy regularisation):
+  ``penalty_every`` is 0 when it is off. w_avg is not updated by this extra forward.
+Channels per resolution r: min(fmap_max, fmap_base // r).
+
+The matching discriminator (registered ``stylegan``) is the StyleGAN2 residual D: see ``StyleDiscriminator``."""
 from __future__ import annotations
 
 import math
@@ -20,8 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ganscape.models.base import GENERATORS, GeneratorNet
-from ganscape.registry import ConfigError, Positive
+from ganscape.models.base import DISCRIMINATORS, GENERATORS, CriticNet, GeneratorNet
+from ganscape.registry import ConfigError, Count, NonNegative, Positive
 
 SIZES = tuple(2 ** k for k in range(4, 7))  # 16, 32, 64
 W_AVG_BETA = 0.995
@@ -96,9 +105,12 @@ class StyleGenerator(GeneratorNet):
     """z (B, z_dim) -> (B, C, S, S); see the module docstring for train/eval behaviour."""
 
     def __init__(self, z_dim: int, channels: int, size: int, w_dim: int, mapping_layers: int, fmap_base: int,
-                 fmap_max: int, mixing_prob: float, truncation_cutoff: int):
+                 fmap_max: int, mixing_prob: float, truncation_cutoff: int, pl_weight: float = 0.0,
+                 pl_every: int = 4, pl_decay: float = 0.01, pl_batch_shrink: int = 2):
         super().__init__()
         self.mixing_prob, self.truncation_cutoff, self.truncation_psi = mixing_prob, truncation_cutoff, 1.0
+        self.pl_weight, self.pl_decay, self.pl_batch_shrink = pl_weight, pl_decay, pl_batch_shrink
+        self.penalty_every = pl_every if pl_weight > 0 else 0  # G steps between path-length penalties; 0 = off
         self.mapping = MappingNetwork(z_dim, w_dim, mapping_layers)
         width = [min(fmap_max, fmap_base // 2 ** k) for k in range(2, int(math.log2(size)) + 1)]
         self.const = nn.Parameter(torch.ones(1, width[0], 4, 4))
@@ -111,6 +123,8 @@ class StyleGenerator(GeneratorNet):
         self.to_image = EqualConv2d(width[-1], channels, 1, gain=1.0)
         self.image_bias = nn.Parameter(torch.zeros(channels))
         self.register_buffer("w_avg", torch.zeros(w_dim))
+        if pl_weight > 0:  # only then, so checkpoints of runs without it keep their keys
+            self.register_buffer("pl_mean", torch.zeros(()))
 
     @property
     def num_layers(self) -> int:
@@ -141,6 +155,28 @@ class StyleGenerator(GeneratorNet):
             ws = self.truncate(ws, self.truncation_psi)
         return self.synthesis(ws)
 
+    def path_lengths(self, ws: torch.Tensor) -> torch.Tensor:
+        """|J^T u| (B,) for styles ws (B, L, w_dim), with a graph for backprop: u ~ N(0, 1) / sqrt(H W) per image
+        pixel, J the Jacobian of each image with respect to its own ws; the norm is sqrt(mean_l sum_d (J^T u)^2)."""
+        images = self.synthesis(ws)
+        u = torch.randn_like(images) / math.sqrt(images.shape[2] * images.shape[3])
+        (grad,) = torch.autograd.grad((images * u).sum(), ws, create_graph=True)
+        return grad.square().sum(2).mean(1).sqrt()
+
+    def penalty(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """The weighted path-length penalty of the first len(z) // pl_batch_shrink latents (at least one); updates
+        ``pl_mean``. Training-mode styles (mixing), no w_avg update; labels are ignored."""
+        if self.penalty_every == 0:
+            raise RuntimeError("path-length regularisation is off (generator.pl_weight = 0)")
+        z = z[:max(1, z.shape[0] // self.pl_batch_shrink)]
+        ws = self.mapping(z)[:, None].expand(-1, self.num_layers, -1)
+        if self.training:
+            ws = self.mix_styles(z, ws)
+        lengths = self.path_lengths(ws)
+        a = self.pl_mean.lerp(lengths.mean(), self.pl_decay)
+        self.pl_mean.copy_(a.detach())
+        return self.pl_weight * (lengths - a).square().mean()
+
     def mix_styles(self, z: torch.Tensor, ws: torch.Tensor) -> torch.Tensor:
         """With probability mixing_prob, layers >= a random cutoff take another latent's w."""
         if self.mixing_prob <= 0 or z.shape[0] < 2 or float(torch.rand(())) >= self.mixing_prob:
@@ -151,12 +187,16 @@ class StyleGenerator(GeneratorNet):
         return torch.where(layer < cutoff, ws, w2)
 
 
-@GENERATORS.register("stylegan", "StyleGAN-style generator (mapping to W, AdaIN, noise, style mixing, truncation); 16, 32 or 64 px",
-    citation='Karras et al. 2019, "A Style-Based Generator Architecture for GANs"', reference_shape=(3, 64, 64))
+@GENERATORS.register("stylegan", "StyleGAN-style generator (mapping to W, AdaIN, noise, style mixing, truncation; optional "
+    "lazy path-length regularisation, pl_weight); 16, 32 or 64 px",
+    citation='Karras et al. 2019, "A Style-Based Generator Architecture for GANs"; path length: Karras et al. 2020, '
+             '"Analyzing and Improving the Image Quality of StyleGAN"', reference_shape=(3, 64, 64))
 def stylegan_generator(data_shape, z_dim, num_classes, w_dim: Positive = 256, mapping_layers: Positive = 8,
                        fmap_base: int = 2048, fmap_max: Positive = 128, mixing_prob: float = 0.9,
-                       truncation_cutoff: int = 8):
-    """Unconditional (labels are ignored)."""
+                       truncation_cutoff: int = 8, pl_weight: NonNegative = 0.0, pl_every: Positive = 4,
+                       pl_decay: NonNegative = 0.01, pl_batch_shrink: Positive = 2):
+    """Unconditional (labels are ignored). ``pl_weight`` > 0 turns on path-length regularisation (StyleGAN2 uses 2,
+    every 4 G steps, decay 0.01, half batch)."""
     if len(data_shape) != 3 or data_shape[1] != data_shape[2] or data_shape[1] not in SIZES:
         raise ConfigError(f"generator.name: 'stylegan' cannot make samples of shape {data_shape}; it needs square "
                           f"images (C, S, S) with S one of {', '.join(map(str, SIZES))}")
@@ -164,5 +204,137 @@ def stylegan_generator(data_shape, z_dim, num_classes, w_dim: Positive = 256, ma
         raise ConfigError(f"generator.mixing_prob: must be in [0, 1], got {mixing_prob}")
     if fmap_base // data_shape[1] < 1:
         raise ConfigError(f"generator.fmap_base: must be >= the image size {data_shape[1]}, got {fmap_base}")
+    if pl_decay > 1.0:
+        raise ConfigError(f"generator.pl_decay: must be in [0, 1], got {pl_decay}")
     return StyleGenerator(z_dim, data_shape[0], data_shape[1], w_dim, mapping_layers, fmap_base, fmap_max,
-                          mixing_prob, truncation_cutoff)
+                          mixing_prob, truncation_cutoff, pl_weight, pl_every, pl_decay, pl_batch_shrink)
+
+
+# ----- the matching discriminator ------------------------------------------------------------------------------------
+SQRT2 = math.sqrt(2)
+
+
+def lrelu(x: torch.Tensor) -> torch.Tensor:
+    """LeakyReLU(0.2) times sqrt(2), the activation gain that keeps unit variance (StyleGAN2's ``def_gain``)."""
+    return F.leaky_relu(x, 0.2) * SQRT2
+
+
+def minibatch_stddev(x: torch.Tensor, group_size: int) -> torch.Tensor:
+    """Append one feature map to x (B, C, H, W): per group of samples, the standard deviation over the group of every
+    feature and pixel (population, sqrt(var + 1e-8)), averaged over C, H, W, repeated over H, W.
+
+    Groups are strided as in the reference (x.reshape(G, B / G, ...)): sample i is in group i mod (B / G). The group
+    size is G = min(group_size, B) when it divides B; otherwise (the reference requires B % G == 0) the whole batch is
+    one group, so any batch (an evaluation's last one, a packed or sharded one) is scored, and every sample still sees
+    a spread over other samples. A batch of one gets sqrt(1e-8)."""
+    b, c, h, w = x.shape
+    g = min(group_size, b)
+    if b % g:
+        g = b
+    y = x.reshape(g, b // g, c, h, w)
+    y = (y - y.mean(dim=0)).square().mean(dim=0).add(1e-8).sqrt()   # (B/G, C, H, W)
+    y = y.mean(dim=(1, 2, 3)).repeat(g)                               # (B,): row i is group i mod (B/G)
+    return torch.cat([x, y[:, None, None, None].expand(b, 1, h, w)], dim=1)
+
+
+def conv_then_pool(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """avg_pool2d(conv2d(x, weight, padding=1), 2) for a 3x3 weight, computed at the output resolution: one stride-2
+    conv with the 4x4 kernel that is the 3x3 one box-filtered (StyleGAN's fused conv + downscale), 4/9 of the work."""
+    w = F.pad(weight, (1, 1, 1, 1))
+    w = (w[:, :, 1:, 1:] + w[:, :, :-1, 1:] + w[:, :, 1:, :-1] + w[:, :, :-1, :-1]) * 0.25
+    return F.conv2d(x, w, stride=2, padding=1)
+
+
+class DConv(nn.Module):
+    """Equalised-lr conv (k x k, same padding) [-> 2x2 average pool] -> + bias -> LeakyReLU(0.2) x sqrt(2)."""
+
+    def __init__(self, c_in: int, c_out: int, kernel: int, down: bool = False):
+        super().__init__()
+        if down and kernel != 3:
+            raise ValueError("DConv: downsampling is implemented for 3x3 kernels")
+        self.conv = EqualConv2d(c_in, c_out, kernel, gain=1.0)
+        self.bias = nn.Parameter(torch.zeros(c_out))
+        self.down = down
+
+    def forward(self, x):
+        if self.down:
+            x = conv_then_pool(x, self.conv.weight * self.conv.scale)
+        else:
+            x = self.conv(x)
+        return lrelu(x + self.bias[None, :, None, None])
+
+
+class StyleDBlock(nn.Module):
+    """Residual down-block: (skip + main) / sqrt(2), main = conv3 (c_in) -> conv3 (c_out) + down, skip = down ->
+    1x1 conv (no bias, linear)."""
+
+    def __init__(self, c_in: int, c_out: int):
+        super().__init__()
+        self.conv0 = DConv(c_in, c_in, 3)
+        self.conv1 = DConv(c_in, c_out, 3, down=True)
+        self.skip = EqualConv2d(c_in, c_out, 1, gain=1.0)
+
+    def forward(self, x):
+        return (self.skip(F.avg_pool2d(x, 2)) + self.conv1(self.conv0(x))) / SQRT2
+
+
+class StyleDiscriminator(CriticNet):
+    """The StyleGAN2 residual discriminator (Karras et al. 2020, config E/F 'resnet' D; NVlabs stylegan2-ada-pytorch
+    training/networks.py), with equalised learning rate everywhere:
+
+    fromRGB (1x1 conv, S px) -> one StyleDBlock per resolution S, S/2, ..., 8 (each halves it) -> at 4x4: minibatch
+    standard deviation (group ``mbstd_group``, one feature map; 0 leaves it out) -> conv3 -> dense (C_4) -> dense (1).
+    Every hidden layer is followed by LeakyReLU(0.2) x sqrt(2). Channels at resolution r: min(fmap_max, fmap_base // r)
+    as in the generator. Downsampling is 2x2 average pooling (the reference blurs with [1, 3, 3, 1] first; the
+    generator here leaves its blur out too). Unconditional: labels are ignored. ``features`` (x, y) -> (B, C_4) is
+    the output of the first dense layer; it depends on the other samples of the batch through the minibatch standard
+    deviation unless ``mbstd_group`` is 0."""
+
+    def __init__(self, channels: int, size: int, fmap_base: int, fmap_max: int, mbstd_group: int):
+        super().__init__()
+        resolutions = [size >> k for k in range(int(math.log2(size)) - 1)]  # S, S/2, ..., 4
+        width = {r: min(fmap_max, fmap_base // r) for r in resolutions}
+        self.mbstd_group = mbstd_group
+        self.from_rgb = DConv(channels, width[size], 1)
+        self.blocks = nn.Sequential(*(StyleDBlock(width[r], width[r // 2]) for r in resolutions[:-1]))
+        self.conv = DConv(width[4] + (1 if mbstd_group else 0), width[4], 3)
+        self.fc = EqualLinear(width[4] * 16, width[4], gain=1.0)
+        self.out = EqualLinear(width[4], 1, gain=1.0)
+
+    def features(self, x, y=None):
+        h = self.blocks(self.from_rgb(x))
+        if self.mbstd_group:
+            h = minibatch_stddev(h, self.mbstd_group)
+        return lrelu(self.fc(self.conv(h).flatten(1)))
+
+    def forward(self, x, y=None):
+        if self.out is None:
+            raise TypeError("this StyleGAN discriminator is used as an encoder (as_encoder): it has no score layer")
+        return self.out(self.features(x, y)).reshape(x.shape[0])
+
+    def as_encoder(self) -> "StyleDiscriminator":
+        """Drop the score layer (its weights are not trained as part of an encoder)."""
+        self.out = None
+        return self
+
+
+def stylegan_d_size(data_shape, fmap_base: int) -> int:
+    """The image size S of (C, S, S) with S a power of two >= 4 that fmap_base can give channels; else ConfigError."""
+    if len(data_shape) != 3 or data_shape[1] != data_shape[2] or data_shape[1] < 4 or data_shape[1] & (data_shape[1] - 1):
+        raise ConfigError(f"discriminator.name: 'stylegan' cannot score samples of shape {tuple(data_shape)}; it needs "
+                          "square images (C, S, S) with S a power of two >= 4 (4, 8, 16, 32, 64, ...)")
+    if fmap_base < data_shape[1]:
+        raise ConfigError(f"discriminator.fmap_base: must be >= the image size {data_shape[1]}, got {fmap_base}")
+    return data_shape[1]
+
+
+@DISCRIMINATORS.register("stylegan", "StyleGAN2 residual discriminator (equalised lr, fromRGB, residual down-blocks, "
+    "minibatch stddev); square powers of two >= 4",
+    citation='Karras et al. 2019, "A Style-Based Generator Architecture for GANs"; Karras et al. 2020, '
+             '"Analyzing and Improving the Image Quality of StyleGAN" (resnet D)', reference_shape=(3, 64, 64))
+def stylegan_discriminator(data_shape, num_classes, fmap_base: Positive = 2048, fmap_max: Positive = 128,
+                           mbstd_group: Count = 4):
+    """Unconditional (labels are ignored). Channels at resolution r: min(fmap_max, fmap_base // r) (StyleGAN2 at
+    1024 px: fmap_base 32768, fmap_max 512). ``mbstd_group``: minibatch-stddev group size (0 = no such layer)."""
+    size = stylegan_d_size(data_shape, fmap_base)
+    return StyleDiscriminator(data_shape[0], size, fmap_base, fmap_max, mbstd_group)

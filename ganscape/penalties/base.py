@@ -1,24 +1,46 @@
-"""The penalty interface: an extra D loss term computed from the critic and the batches.
+"""The penalty interface: how the critic is kept smooth (Lipschitz), as an extra D loss term or a constraint.
 
-A penalty factory returns a callable ``penalty(critic, x_real, x_fake, y_real, y_fake) -> scalar tensor`` (already
-weighted)."""
+A penalty factory returns a ``Penalty``: calling it, ``penalty(critic, x_real, x_fake, y_real, y_fake)``, gives the
+weighted loss term (a scalar tensor, or None when it adds none), and ``after_critic_step(critic)`` runs after every
+optimiser step of the critic (a constraint such as WGAN's weight clipping acts there)."""
 from __future__ import annotations
 
 import torch
 
+from ganscape.models.packing import PackedCritic
 from ganscape.registry import Registry
 
 PENALTIES = Registry("penalty")
 
 
 def gradient_norms(scores: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
-    """Per-sample L2 norm (B,) of d(sum scores)/d inputs, keeping the graph for backprop."""
+    """L2 norm of d(sum scores)/d inputs per score (S,), keeping the graph for backprop. Inputs (B, ...) with
+    B = S * m: each score's gradient is that of its m consecutive samples (m > 1 for a packed discriminator, whose
+    input is the m samples side by side, so this is the norm of the gradient with respect to the packed input)."""
     (grad,) = torch.autograd.grad(scores.sum(), inputs, create_graph=True)
-    return grad.reshape(grad.shape[0], -1).norm(2, dim=1)
+    return grad.reshape(scores.shape[0], -1).norm(2, dim=1)
+
+
+def group_size(critic) -> int:
+    """How many samples ``critic`` scores as one input (its PacGAN ``pack``; 1 for an unpacked critic)."""
+    return critic.pack if isinstance(critic, PackedCritic) else 1
+
+
+class Penalty:
+    """Base of every penalty: no loss term and no constraint unless a subclass adds them. ``every`` = k > 1 makes the
+    loss term lazy (``ganscape.training.schemes.lazy``): computed on every k-th critic step and multiplied by k."""
+
+    every: int = 1
+
+    def __call__(self, critic, x_real, x_fake, y_real=None, y_fake=None) -> torch.Tensor | None:
+        return None
+
+    def after_critic_step(self, critic: torch.nn.Module) -> None:
+        """Called after each critic optimiser step."""
 
 
 @PENALTIES.register("none", "No penalty")
-class NoPenalty:
+class NoPenalty(Penalty):
     def __call__(self, critic, x_real, x_fake, y_real=None, y_fake=None):
         return None
 

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import torch
 
-from ganscape.penalties.base import PENALTIES, gradient_norms
+from ganscape.penalties.base import PENALTIES, Penalty, gradient_norms
 from ganscape.registry import NonNegative
 
 
-class DRAGAN:
+class DRAGAN(Penalty):
     def __init__(self, weight: float):
         self.weight = weight
 

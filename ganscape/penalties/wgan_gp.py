@@ -1,21 +1,24 @@
 """WGAN-GP gradient penalty (Gulrajani et al. 2017).
 
 x_hat = x_real + a (x_fake - x_real), a ~ U(0, 1) per sample;
-penalty = weight * E[(||grad_x_hat D(x_hat)||_2 - 1)^2], weight 10 in the paper."""
+penalty = weight * E[(||grad_x_hat D(x_hat)||_2 - 1)^2], weight 10 in the paper. For a packed critic (PacGAN) each
+group of m samples is one input: it shares one a, and the norm is taken over the group."""
 from __future__ import annotations
 
 import torch
 
-from ganscape.penalties.base import PENALTIES, gradient_norms
+from ganscape.penalties.base import PENALTIES, Penalty, gradient_norms, group_size
 from ganscape.registry import NonNegative
 
 
-class WGANGP:
+class WGANGP(Penalty):
     def __init__(self, weight: float):
         self.weight = weight
 
     def __call__(self, critic, x_real, x_fake, y_real=None, y_fake=None):
-        alpha = torch.rand((x_real.shape[0],) + (1,) * (x_real.dim() - 1), device=x_real.device)
+        m = group_size(critic)
+        alpha = torch.rand((x_real.shape[0] // m,) + (1,) * (x_real.dim() - 1), device=x_real.device)
+        alpha = alpha.repeat_interleave(m, dim=0)
         x_hat = (x_real + alpha * (x_fake.detach() - x_real)).requires_grad_(True)
         norms = gradient_norms(critic(x_hat, y_real), x_hat)
         return self.weight * ((norms - 1) ** 2).mean()

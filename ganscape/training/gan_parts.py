@@ -146,8 +146,8 @@ def build_gan_parts(config: dict[str, Any]) -> GANParts:
     prior = build_prior(config["prior"]).to(device)
     G = build_generator(config["generator"], dataset.shape, prior.dim, dataset.num_classes).to(device)
     D = build_discriminator(config["discriminator"], dataset.shape, dataset.num_classes).to(device)
-    opt_g = make_optimizer(list(G.parameters()) + list(prior.parameters()), config["optim"]["g"])
-    opt_d = make_optimizer(D.parameters(), config["optim"]["d"])
+    opt_g = make_optimizer(list(G.parameters()) + list(prior.parameters()), config["optim"]["g"], "optim.g")
+    opt_d = make_optimizer(D.parameters(), config["optim"]["d"], "optim.d")
     return GANParts(config, device, dataset, batches, prior, G, D, build_objective(config["loss"]),
                     build_penalty(config["penalty"]), opt_g, opt_d, build_scheme(config["scheme"]),
                     build_schedule(config["schedule"]))

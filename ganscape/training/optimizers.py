@@ -1,18 +1,51 @@
-"""Optimisers from an ``optim.g`` / ``optim.d`` config section (Adam with ``lr`` and ``betas``)."""
+"""Optimisers, registered by name, built from an ``optim.g`` / ``optim.d`` config section.
+
+``optim.d: {name: rmsprop, lr: 5.0e-5}`` selects RMSProp for the discriminator, as the WGAN paper trains its
+critic; every section without a ``name`` is Adam (the default of ``optim.g`` and ``optim.d``)."""
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import torch
 
+from ganscape.registry import NonNegative, Registry
 
-def make_optimizer(params, section: dict[str, Any]) -> torch.optim.Optimizer:
-    return torch.optim.Adam(params, lr=section["lr"], betas=tuple(section["betas"]))
+OPTIMIZERS = Registry("optimizer", context_args=("params",))
+
+
+@OPTIMIZERS.register("adam", "Adam (betas = (beta1, beta2); GANs use beta1 0.5 or 0)",
+    citation='Kingma & Ba 2015, "Adam: A Method for Stochastic Optimization"')
+def adam(params, lr: float = 2e-4, betas: list[float] = (0.5, 0.999)) -> torch.optim.Optimizer:
+    return torch.optim.Adam(params, lr=lr, betas=tuple(betas))
+
+
+@OPTIMIZERS.register("rmsprop", "RMSProp (PyTorch's: smoothing alpha, no centring), the WGAN critic's optimiser",
+    citation='Tieleman & Hinton 2012, lecture 6.5; Arjovsky et al. 2017 use it with lr 5e-5')
+def rmsprop(params, lr: float = 5e-5, alpha: NonNegative = 0.99, momentum: NonNegative = 0.0) -> torch.optim.Optimizer:
+    return torch.optim.RMSprop(params, lr=lr, alpha=alpha, momentum=momentum)
+
+
+@OPTIMIZERS.register("sgd", "Stochastic gradient descent with optional momentum", citation="Robbins & Monro 1951")
+def sgd(params, lr: float = 1e-2, momentum: NonNegative = 0.0) -> torch.optim.Optimizer:
+    return torch.optim.SGD(params, lr=lr, momentum=momentum)
+
+
+def make_optimizer(params, section: dict[str, Any], key: str = "optim") -> torch.optim.Optimizer:
+    return OPTIMIZERS.build(section, key, params=list(params))
+
+
+def option(section: dict[str, Any], name: str) -> Any:
+    """An option's effective value: as written in ``section``, else its optimiser's default."""
+    if name in section:
+        return section[name]
+    param = OPTIMIZERS.get(section["name"]).options(OPTIMIZERS.context_args)[name]
+    return None if param.default is inspect.Parameter.empty else param.default
 
 
 def set_learning_rates(optimizers: dict[str, torch.optim.Optimizer], config: dict[str, Any], factor: float) -> None:
-    """lr of every group of optimiser ``name`` = ``config["optim"][name]["lr"] * factor``."""
+    """lr of every group of optimiser ``name`` = ``config["optim"][name]``'s lr * ``factor``."""
     for name, opt in optimizers.items():
-        lr = config["optim"][name]["lr"] * factor
+        lr = option(config["optim"][name], "lr") * factor
         for group in opt.param_groups:
             group["lr"] = lr

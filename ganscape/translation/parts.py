@@ -109,8 +109,8 @@ def build_translation_parts(config: dict[str, Any]) -> TranslationParts:
     g_ab, g_ba = (g.to(device) for g in build_translators(config, c_a, c_b, size))
     d_a = PATCH_CRITICS.build(config["discriminator"], "discriminator", channels=c_a, size=size).to(device)
     d_b = PATCH_CRITICS.build(config["discriminator"], "discriminator", channels=c_b, size=size).to(device)
-    opt_g = make_optimizer(list(g_ab.parameters()) + list(g_ba.parameters()), config["optim"]["g"])
-    opt_d = make_optimizer(list(d_a.parameters()) + list(d_b.parameters()), config["optim"]["d"])
+    opt_g = make_optimizer(list(g_ab.parameters()) + list(g_ba.parameters()), config["optim"]["g"], "optim.g")
+    opt_d = make_optimizer(list(d_a.parameters()) + list(d_b.parameters()), config["optim"]["d"], "optim.d")
     return TranslationParts(config, device, data_a, data_b, BatchStream(data_a, batch, 2 * config["seed"]),
                             BatchStream(data_b, batch, 2 * config["seed"] + 1), g_ab, g_ba, d_a, d_b, objective, opt_g,
                             opt_d, objective.scheme(), build_schedule(config["schedule"]))

@@ -1,4 +1,5 @@
-"""The study as a CSV table: one row per task with its factors, final values and outcome.
+"""The study as a CSV table: one row per task with its factors, final values and outcome, then one row per
+configuration (the runs that differ only in the seed) with the mean, std and n of each metric over its seeds.
 
 Text cells that a spreadsheet would run as a formula (starting with ``=``, ``+``, ``-``, ``@``,
 a tab or a carriage return) are prefixed with a single quote (OWASP's CSV-injection advice).
@@ -11,7 +12,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from ganscape.studies.report.runs import group_runs, last_line
+from ganscape.studies.report.analysis import Configuration, configurations
+from ganscape.studies.report.runs import Group, Run, group_runs, last_line, scored
 from ganscape.studies.store import Store
 from ganscape.utils.io import atomic_write_text
 
@@ -28,7 +30,9 @@ def number_cell(value: float | None) -> str:
 
 
 def write_csv(study_dir: str | Path, out: str | Path, metric: str | None = None) -> Path:
-    """One row per task: factors, status, final metrics, timings, deltas, error."""
+    """Rows ``run`` (one per task: rank in its group, factors, status, final metrics, timings, deltas, error), then rows
+    ``configuration`` (one per configuration, its seeds pooled: the metric columns hold the mean over seeds,
+    ``METRIC:std`` the sample std and ``METRIC:n`` the count; ``task`` and ``seed`` list its runs)."""
     with Store(study_dir, create=False) as store:
         groups = group_runs(store, metric)
     runs = [run for g in groups for run in g.runs]
@@ -36,15 +40,32 @@ def write_csv(study_dir: str | Path, out: str | Path, metric: str | None = None)
     metrics = sorted({m for run in runs for m in run.final})
     buf = io.StringIO()
     writer = csv.writer(buf)
-    writer.writerow(["task", "name", "data.name", "status", *map(text_cell, factors), "final_step",
-                     *map(text_cell, metrics), "train_seconds", "eval_seconds", "note", "error", "config_deltas"])
-    for run in runs:
-        t = run.task
-        writer.writerow([t["id"], text_cell(t["name"]), text_cell(run.dataset), t["status"],
-                         *[text_cell(t["factors"].get(f, "")) for f in factors],
-                         run.final_step if run.final_step is not None else "",
-                         *[number_cell(run.final.get(m)) for m in metrics],
-                         number_cell(t["train_seconds"]), number_cell(t["eval_seconds"]), text_cell(t["note"]),
-                         text_cell(last_line(t["error"])), text_cell("; ".join(run.deltas))])
+    writer.writerow(["row", "rank", "task", "name", "data.name", "status", *map(text_cell, factors), "final_step",
+                     *map(text_cell, metrics), *[text_cell(f"{m}:{s}") for m in metrics for s in ("std", "n")],
+                     "train_seconds", "eval_seconds", "note", "error", "config_deltas"])
+    for group in groups:
+        writer.writerows(run_row(run, pos, group, factors, metrics) for pos, run in enumerate(group.runs, start=1))
+    for group in groups:
+        configs = configurations(group.runs, group.order)
+        writer.writerows(config_row(c, pos, group, factors, metrics) for pos, c in enumerate(configs, start=1))
     atomic_write_text(out, buf.getvalue())
     return Path(out)
+
+
+def run_row(run: Run, pos: int, group: Group, factors: list[str], metrics: list[str]) -> list[str]:
+    t = run.task
+    return ["run", pos if scored(run, group.metric) else "", t["id"], text_cell(t["name"]), text_cell(run.dataset),
+            t["status"], *[text_cell(t["factors"].get(f, "")) for f in factors],
+            run.final_step if run.final_step is not None else "", *[number_cell(run.final.get(m)) for m in metrics],
+            *[""] * (2 * len(metrics)), number_cell(t["train_seconds"]), number_cell(t["eval_seconds"]),
+            text_cell(t["note"]), text_cell(last_line(t["error"])), text_cell("; ".join(run.deltas))]
+
+
+def config_row(config: Configuration, pos: int, group: Group, factors: list[str], metrics: list[str]) -> list[str]:
+    stats = [config.stats.get(m) for m in metrics]
+    cells = {f: config.factor(f) for f in factors} | {"seed": ";".join(config.seeds)}
+    return ["configuration", pos if config.mean(group.metric or "") is not None else "",
+            ";".join(str(r.id) for r in config.runs), text_cell(config.label), text_cell(group.dataset), "",
+            *[text_cell(cells.get(f, "")) for f in factors], "", *[number_cell(s and s.mean) for s in stats],
+            *[cell for s in stats for cell in (number_cell(s and s.std), s.n if s else "")],
+            "", "", "", "", text_cell("; ".join(config.deltas))]

@@ -8,7 +8,9 @@ import time
 from pathlib import Path
 
 from ganscape.studies.execute import run_dir_for
-from ganscape.studies.report.plots import curves_plot, distribution_plot
+from ganscape.studies.report.analysis import (RESAMPLES, Configuration, Stat, budget_curves, budget_factor,
+                                              configurations, factor_levels, varying_factors)
+from ganscape.studies.report.plots import budget_plot, curves_plot, distribution_plot
 from ganscape.studies.report.runs import (Group, Run, factor_keys, finite, group_runs, last_line, metric_direction,
                                           scored, short_axis)
 from ganscape.studies.store import Store
@@ -25,6 +27,7 @@ td.num{text-align:right;font-variant-numeric:tabular-nums} tr.best td{background
 .deltas{font-family:monospace;font-size:11px;color:#444;max-width:420px}
 .samples{display:flex;gap:16px;flex-wrap:wrap} figure{margin:0} figcaption{font-size:12px;color:#444}
 img{max-width:100%} pre{background:#f7f7f7;padding:8px;overflow:auto;font-size:11px;max-height:240px}
+details.runs>summary{cursor:pointer;margin:8px 0}
 """
 def fmt(value: float | None, std: float | None = None) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
@@ -38,12 +41,12 @@ def last_sample_png(study_dir: Path, run: Run) -> str | None:
     return base64.b64encode(files[-1].read_bytes()).decode("ascii") if files else None
 
 
-def run_row(run: Run, pos: int, axes: list[str], metrics: list[str], metric: str | None) -> str:
+def run_row(run: Run, pos: int, axes: list[str], metrics: list[str], order: list[str]) -> str:
     t = run.task
-    ok = scored(run, metric)
+    ok = scored(run, order[0] if order else None)
     cells = [f'<td class="num">{pos if ok else "&ndash;"}</td>', f'<td class="num">{t["id"]}</td>']
     cells += [f"<td>{esc(t['factors'].get(a, ''))}</td>" for a in axes]
-    cells += [f'<td class="num{" metric" if m == metric else ""}">{fmt(run.final.get(m), run.final_std.get(m))}</td>'
+    cells += [f'<td class="num{" metric" if m in order else ""}">{fmt(run.final.get(m), run.final_std.get(m))}</td>'
               for m in metrics]
     status = t["status"] + (" (diverged)" if (t["note"] or "").startswith("diverged") else "")
     cells += [f'<td class="num">{esc(run.final_step) if run.final_step is not None else "&ndash;"}</td>',
@@ -53,22 +56,107 @@ def run_row(run: Run, pos: int, axes: list[str], metrics: list[str], metric: str
     return f'<tr class="{"best" if pos == 1 and ok else ""}">{"".join(cells)}</tr>'
 
 
+def head_row(head: list[str]) -> str:
+    return f'<thead><tr>{"".join(f"<th>{esc(h)}</th>" for h in head)}</tr></thead>'
+
+
 def runs_table(group: Group, index: int, axes: list[str]) -> str:
-    metrics = sorted({m for r in group.runs for m in r.final}, key=lambda m: (m != group.metric, m))  # ranked-by first
-    head = ["rank", "task", *[short_axis(a) for a in axes], *metrics, "step", "status", "train s", "config deltas"]
-    rows = [run_row(run, pos, axes, metrics, group.metric) for pos, run in enumerate(group.runs, start=1)]
-    return (f'<table class="runs-table" id="runs-{index}"><thead><tr>{"".join(f"<th>{esc(h)}</th>" for h in head)}'
-            f'</tr></thead><tbody>{"".join(rows)}</tbody></table>')
+    """Every run, best first, inside a collapsed <details> (the configurations table above pools the seeds)."""
+    head = ["rank", "task", *map(short_axis, axes), *group.metrics, "step", "status", "train s", "config deltas"]
+    rows = [run_row(run, pos, axes, group.metrics, group.order) for pos, run in enumerate(group.runs, start=1)]
+    return (f'<details class="runs"><summary>All {len(group.runs)} runs, best first</summary>'
+            f'<table class="runs-table" id="runs-{index}">{head_row(head)}<tbody>{"".join(rows)}</tbody></table>'
+            '</details>')
 
 
-def group_html(study_dir: Path, group: Group, index: int) -> str:
-    axes = factor_keys(group.runs)
+def stat_cells(stat: Stat | None, n: int | None) -> str:
+    """Mean and std cells of one metric over seeds; the count is shown with the mean when it differs from ``n``."""
+    if stat is None:
+        return '<td class="num">&ndash;</td><td class="num"></td>'
+    count = f" (n={stat.n})" if stat.n != n else ""
+    std = fmt(stat.std) if stat.std is not None else ""
+    return f'<td class="num">{fmt(stat.mean)}{count}</td><td class="num">{std}</td>'
+
+
+def config_row(config: Configuration, pos: int, axes: list[str], group: Group) -> str:
+    first = config.stats.get(group.order[0]) if group.order else None
+    n = first.n if first else 0
+    cells = [f'<td class="num">{pos if first else "&ndash;"}</td>']
+    cells += [f"<td>{esc(config.factor(a))}</td>" for a in axes]
+    cells += [f'<td class="num">{n}</td><td class="num">{esc(", ".join(config.seeds))}</td>']
+    cells += [stat_cells(config.stats.get(m), n) for m in group.metrics]
+    cells.append(f'<td class="deltas">{esc(", ".join(config.deltas))}</td>')
+    return f'<tr class="{"best" if pos == 1 and first else ""}">{"".join(cells)}</tr>'
+
+
+def configs_table(group: Group, configs: list[Configuration], index: int, axes: list[str]) -> str:
+    """One row per configuration (its seeds pooled), best first by the mean over seeds."""
+    head = ["rank", *[short_axis(a) for a in axes], "n", "seeds"]
+    head += [h for m in group.metrics for h in (f"{m} mean", "std")] + ["config deltas"]
+    rows = [config_row(c, pos, axes, group) for pos, c in enumerate(configs, start=1)]
+    return (f'<h3>Configurations: mean over seeds</h3><p class="muted">Runs whose configs differ only in the seed are '
+            f'one configuration: mean, sample std (n&minus;1; blank for one seed) and n of each metric.</p>'
+            f'<table class="configs-table" id="configs-{index}">{head_row(head)}<tbody>{"".join(rows)}</tbody></table>')
+
+
+def best_cell(config: Configuration, group: Group) -> str:
+    scores = ", ".join(f"{esc(m)} {fmt(config.mean(m))}" for m in group.order) if len(group.order) > 1 else ""
+    deltas = esc(", ".join(config.deltas))
+    return f'<td class="deltas">{esc(config.label)}{": " + scores if scores else ""}<br>{deltas}</td>'
+
+
+def factor_table(group: Group, configs: list[Configuration], index: int) -> str:
+    """Per factor and level: best, median and worst configuration mean and the best configuration."""
+    rows = []
+    for factor in varying_factors(group):
+        for i, level in enumerate(factor_levels(configs, factor, group.metric)):
+            rows.append(f'<tr class="{"best" if i == 0 else ""}"><td>{esc(short_axis(factor))}</td>'
+                        f'<td>{esc(level.label)}</td><td class="num">{len(level.configs)}</td>'
+                        f'<td class="num metric">{fmt(level.best)}</td><td class="num">{fmt(level.median)}</td>'
+                        f'<td class="num">{fmt(level.worst)}</td>{best_cell(level.configs[0], group)}</tr>')
+    if not rows:
+        return ""
+    head = ["factor", "level", "configurations", "best", "median", "worst", "best configuration"]
+    return (f'<h3>Per factor: which level wins</h3><p class="muted">Per level of each factor, the {esc(group.metric)} '
+            f'mean over seeds of its configurations: best, median and worst (levels in the order of their best '
+            f'configuration; the first row of a factor wins).</p>'
+            f'<table class="factor-table" id="factors-{index}">{head_row(head)}<tbody>{"".join(rows)}</tbody></table>')
+
+
+def budget_html(group: Group, factor: str | None) -> str:
+    plot = budget_plot(budget_curves(group, factor), factor)
+    if plot is None:
+        return ""
+    per = f"per {esc(short_axis(factor))}" if factor else "over all runs"
+    return (f'<h3>Expected best score at a budget of k runs, {per}</h3><p class="muted">As in Lucic et al. 2018, '
+            '"Are GANs Created Equal?": the line is the exact expectation of the best score among k runs drawn without '
+            f'replacement from a level\'s n runs (order statistics); the band holds 5&ndash;95 % of the best over '
+            f'{RESAMPLES} seeded random draws of k runs. Each ranking metric on its own.</p>'
+            f'<div class="plot budget">{img(plot, "budget")}</div>')
+
+
+def ranking_text(group: Group) -> str:
+    """``Ranked by X (lower is better)``, or the toy protocol's lexicographic order."""
+    if len(group.order) > 1:
+        steps = ", then ".join(f"<b>{esc(m)}</b> ({esc(metric_direction(m) or 'direction unknown')})"
+                               for m in group.order)
+        return (f'Ranked lexicographically by the toy-mixture protocol (VEEGAN, PacGAN): {steps}, at the last '
+                'evaluated checkpoint (<code>--metric</code> ranks by one metric instead).')
     way = metric_direction(group.metric)
     direction = f"{way} is better" if way else ("direction unknown" if group.metric else "")
+    return (f'Ranked by <b>{esc(group.metric or "(no metric yet)")}</b> at the last evaluated checkpoint '
+            f'(<span class="direction">{esc(direction)}</span>).')
+
+
+def group_html(study_dir: Path, group: Group, index: int, factor: str | None = None) -> str:
+    axes = factor_keys(group.runs)
+    configs = configurations(group.runs, group.order)
     parts = [f'<section class="group" id="group-{index}"><h2>{esc(group.dataset)}</h2>',
-             f'<p>Ranked by <b>{esc(group.metric or "(no metric yet)")}</b> at the last evaluated checkpoint '
-             f'(<span class="direction">{esc(direction)}</span>). {len(group.runs)} runs.</p>',
+             f'<p class="ranking">{ranking_text(group)} {len(group.runs)} runs, {len(configs)} configurations.</p>',
+             configs_table(group, configs, index, [a for a in axes if a != "seed"]),
              runs_table(group, index, axes)]
+    if group.metric:
+        parts += [factor_table(group, configs, index), budget_html(group, budget_factor(group, factor))]
     infinite = sum(1 for r in group.runs if scored(r, group.metric) and not finite(r.final.get(group.metric)))
     if infinite:
         parts.append(f'<p class="muted">{infinite} runs scored an infinite {esc(group.metric)} (e.g. no '
@@ -99,14 +187,15 @@ def failures_html(groups: list[Group]) -> str:
     return f'<section id="failures"><h2>Failed tasks</h2>{items}</section>'
 
 
-def render_html(study_dir: str | Path, metric: str | None = None) -> str:
+def render_html(study_dir: str | Path, metric: str | None = None, factor: str | None = None) -> str:
+    """The page; ``metric`` ranks every group that has it, ``factor`` picks the budget plot's factor."""
     study_dir = Path(study_dir)
     with Store(study_dir, create=False) as store:
         groups = group_runs(store, metric)
         name, description = store.get_meta("name", ""), store.get_meta("description", "")
         counts = store.counts()
     summary = ", ".join(f"{counts.get(s, 0)} {s}" for s in ("done", "running", "pending", "failed"))
-    body = "".join(group_html(study_dir, g, i) for i, g in enumerate(groups))
+    body = "".join(group_html(study_dir, g, i, factor) for i, g in enumerate(groups))
     return ('<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
             f'<title>ganscape study: {esc(name)}</title><style>{STYLE}</style></head><body>'
             f'<h1 id="study-title">Study {esc(name)}</h1><p class="muted">{esc(description)}</p>'
@@ -115,6 +204,6 @@ def render_html(study_dir: str | Path, metric: str | None = None) -> str:
             f'{body}{failures_html(groups)}<script>{SCRIPT}</script></body></html>')
 
 
-def write_html(study_dir: str | Path, out: str | Path, metric: str | None = None) -> Path:
-    atomic_write_text(out, render_html(study_dir, metric))
+def write_html(study_dir: str | Path, out: str | Path, metric: str | None = None, factor: str | None = None) -> Path:
+    atomic_write_text(out, render_html(study_dir, metric, factor))
     return Path(out)

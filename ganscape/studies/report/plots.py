@@ -1,9 +1,12 @@
-"""The report's plots as inline PNGs (base64): a metric's distribution per factor and metric-vs-step curves."""
+"""The report's plots as inline PNGs (base64): a metric's distribution per factor, metric-vs-step curves and the
+expected best score at a budget of k runs."""
 from __future__ import annotations
 
 import base64
 import io
 import math
+
+import numpy as np
 
 from ganscape.studies.report.runs import Group, finite, short_axis
 
@@ -62,4 +65,28 @@ def curves_plot(group: Group, color_axis: str | None) -> str | None:
     ax.set(xlabel="training step", ylabel=group.metric)
     ax.legend(title=short_axis(color_axis) if color_axis else None, fontsize=8)
     ax.grid(alpha=0.3)
+    return png(fig)
+
+
+def budget_plot(curves: dict[str, dict[str, tuple[np.ndarray, ...]]], factor: str | None) -> str | None:
+    """One panel per metric: per level, the exact expected best score of k runs (line, k = 1..n) and the 5-95 % band
+    of random draws (``analysis.budget_curves``). Non-finite points (e.g. an infinite reverse KL) are left out."""
+    panels = {m: levels for m, levels in curves.items() if any(np.isfinite(c[0]).any() for c in levels.values())}
+    if not panels:
+        return None
+    plt = pyplot()
+    from matplotlib.ticker import MaxNLocator
+    fig, subplots = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.6), squeeze=False)
+    cmap = plt.get_cmap("tab10")
+    for ax, (metric, levels) in zip(subplots[0], panels.items()):
+        for i, (level, arrays) in enumerate(levels.items()):
+            mean, low, high = (np.where(np.isfinite(a), a, np.nan) for a in arrays)
+            k = np.arange(1, len(mean) + 1)
+            ax.fill_between(k, low, high, color=cmap(i % 10), alpha=0.18, linewidth=0)
+            ax.plot(k, mean, color=cmap(i % 10), marker=".", label=f"{level} (n={len(mean)})")
+        ax.set(xlabel="budget k (runs)", ylabel=f"expected best {metric}",
+               xlim=(0.7, max(len(c[0]) for c in levels.values()) + 0.3))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.legend(title=short_axis(factor) if factor else None, fontsize=8)
+        ax.grid(alpha=0.3)
     return png(fig)

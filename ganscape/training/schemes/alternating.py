@@ -13,6 +13,7 @@ import torch
 
 from ganscape.registry import NonNegative, Positive
 from ganscape.training.schemes.base import SCHEMES, Scheme, grad_norm
+from ganscape.training.schemes.lazy import LazyRegularization
 
 
 class AuxRecorder:
@@ -38,6 +39,7 @@ class AuxRecorder:
 class Alternating(Scheme):
     def __init__(self, n_critic: int, g_steps: int, aux_weight: float = 1.0):
         self.n_critic, self.g_steps, self.aux_weight = n_critic, g_steps, aux_weight
+        self.lazy = LazyRegularization()  # D/G step counters of lazy regularisers (checkpointed)
 
     @staticmethod
     def critic_for(parts):
@@ -67,17 +69,18 @@ class Alternating(Scheme):
             critic = self.critic_for(parts)
             s_real, s_fake = parts.objective.critic_scores(critic, x_real, x_fake.detach(), y_real, y_fake)
             loss_d = parts.objective.d_loss(s_real, s_fake)
-            penalty = parts.penalty(parts.D, x_real, x_fake.detach(), y_real, y_fake)
+            penalty, logged_penalty = self.lazy.penalty(parts, x_real, x_fake.detach(), y_real, y_fake)
             total = loss_d if penalty is None else loss_d + penalty
             out = {"loss_d": loss_d.detach()}
             total = self.add_aux(critic, total, out, "aux_d")
             parts.opt_d.zero_grad(set_to_none=True)
             total.backward()
-            if penalty is not None:
-                out["penalty"] = penalty.detach()
+            if logged_penalty is not None:
+                out["penalty"] = logged_penalty
             if log and last:
                 out["grad_norm_d"] = grad_norm(parts.D)
             parts.opt_d.step()
+            parts.penalty.after_critic_step(parts.D)
         out["_fake"] = (x_fake, y_fake)
         return out
 
@@ -94,12 +97,16 @@ class Alternating(Scheme):
             loss_g = parts.objective.g_loss(s_fake, s_real)
             reg = parts.prior.regularizer()
             total = loss_g if reg is None else loss_g + reg
+            g_penalty, logged_g_penalty = self.lazy.generator_penalty(parts)
+            total = total if g_penalty is None else total + g_penalty
             out = {"loss_g": loss_g.detach()}
             total = self.add_aux(critic, total, out, "aux_g", only=x_fake)
             parts.opt_g.zero_grad(set_to_none=True)
             total.backward()
             if reg is not None:
                 out["prior_reg"] = reg.detach()
+            if logged_g_penalty is not None:
+                out["penalty_g"] = logged_g_penalty
             if log and i == self.g_steps - 1:
                 out["grad_norm_g"] = grad_norm(parts.G)
             parts.opt_g.step()
@@ -110,6 +117,12 @@ class Alternating(Scheme):
     def fresh_fake(parts):
         z, y = parts.latent_batch()
         return parts.G(z, y), y
+
+    def state_dict(self):
+        return {"lazy": self.lazy.state_dict()}
+
+    def load_state_dict(self, state):
+        self.lazy.load_state_dict(state.get("lazy", {}))
 
 
 @SCHEMES.register("alternating", "n_critic D steps then g_steps G steps (TTUR via optim.g/optim.d lr)",

@@ -27,8 +27,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ganscape.registry import NonNegative, Positive
+from ganscape.registry import ConfigError, NonNegative, Positive
 from ganscape.training.schemes.base import SCHEMES, Scheme, grad_norm
+from ganscape.training.schemes.lazy import LazyRegularization
 
 MUTATIONS = ("minimax", "heuristic", "least_squares")
 
@@ -108,8 +109,12 @@ class EvolutionaryGAN(Scheme):
         self.parents, self.gamma, self.n_critic = parents, gamma, n_critic
         self.extra: list[dict[str, Any]] = []  # parents 2..mu (the best lives in the parts)
         self.wins = [0] * len(MUTATIONS)  # surviving mutation counts since the last log
+        self.lazy = LazyRegularization()  # D-step counter of a lazy D penalty (penalty.every)
 
     def step(self, parts, log):
+        if parts.G.penalty_every:
+            raise ConfigError("generator.pl_weight: the egan scheme has no G-step regulariser; use scheme.name=alternating "
+                              "or pl_weight: 0")
         if len(self.extra) != self.parents - 1:  # first step: every parent starts as G
             self.extra = [snapshot(parts) for _ in range(self.parents - 1)]
         parents = [snapshot(parts)] + self.extra
@@ -154,16 +159,17 @@ class EvolutionaryGAN(Scheme):
             x_fake, y_fake = self.parent_fakes(parts, parents)
             s_real, s_fake = parts.objective.critic_scores(parts.D, x_real, x_fake.detach(), y_real, y_fake)
             loss_d = parts.objective.d_loss(s_real, s_fake)
-            penalty = parts.penalty(parts.D, x_real, x_fake.detach(), y_real, y_fake)
+            penalty, logged_penalty = self.lazy.penalty(parts, x_real, x_fake.detach(), y_real, y_fake)
             total = loss_d if penalty is None else loss_d + penalty
             parts.opt_d.zero_grad(set_to_none=True)
             total.backward()
             out = {"loss_d": loss_d.detach()}
-            if penalty is not None:
-                out["penalty"] = penalty.detach()
+            if logged_penalty is not None:
+                out["penalty"] = logged_penalty
             if log and i == self.n_critic - 1:
                 out["grad_norm_d"] = grad_norm(parts.D)
             parts.opt_d.step()
+            parts.penalty.after_critic_step(parts.D)
         return out
 
     def make_children(self, parts, parents, log):
@@ -204,11 +210,12 @@ class EvolutionaryGAN(Scheme):
         return out
 
     def state_dict(self):
-        return {"extra": self.extra, "wins": list(self.wins)}
+        return {"extra": self.extra, "wins": list(self.wins), "lazy": self.lazy.state_dict()}
 
     def load_state_dict(self, state):
         self.extra = list(state.get("extra", []))
         self.wins = list(state.get("wins", [0] * len(MUTATIONS)))
+        self.lazy.load_state_dict(state.get("lazy", {}))
 
 
 @SCHEMES.register("egan", "Evolutionary GAN: mutate G three ways each step, keep the fittest (Wang et al. 2018)",

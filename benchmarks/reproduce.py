@@ -1,0 +1,166 @@
+"""Published mode-coverage tables, reproduced side by side: the PacGAN/VEEGAN toy grid and ring, and Stacked MNIST.
+
+Every toy method of ``toy_modes.METHODS`` is trained on the 25-Gaussian grid and the 8-Gaussian ring over several
+seeds and scored with the published protocol (2,500 samples; a sample is high quality within 3 std of its nearest
+centre; modes captured; reverse KL of the mode histogram). Stacked MNIST trains a DCGAN and the same DCGAN with a
+discriminator packing 2 samples (PacDCGAN2) and counts the digit triples of 26,000 samples among 1,000. Each row
+prints mean +- std over seeds beside the published number.
+
+    python benchmarks/reproduce.py --mnist-root ../shared/datasets/mnist       # default budget: ~30 min on 2 cores
+    python benchmarks/reproduce.py --paper --mnist-root ~/data/mnist         # the papers' budgets: days on CPU
+    python benchmarks/reproduce.py --only toy --seeds 5 --methods ns pacgan4   # one part, some methods
+
+Budgets. Default: the toy networks of ``toy_modes`` (G and D MLP 3x128, batch 256, Adam 1e-3 (0.5, 0.999), G's EMA
+0.99 for sampling) for 10,000 steps; Stacked MNIST at 16 px, DCGAN G and D width 32, batch 64, 3,000 steps.
+``--paper``: the presets ``grid25-paper`` / ``ring8-paper`` (the PacGAN code's G 4x400 + batch norm, D 3x200
+linear-maxout, Adam 1e-4 (0.8), batch 100, 400k steps) and ``dcgan-stacked-mnist`` at its full budget.
+"""
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from common import add_mnist_root
+from toy_modes import METHODS, base_config, configure, mean_std, method_names, train_and_score
+
+# Published numbers (modes / high-quality share / reverse KL), with their table. Methods the papers did not run: "".
+PUBLISHED_TOY = {
+    ("grid25", "NS"): "17.3 / 94.8% / 0.70 (PacGAN T1); 3.3 modes (VEEGAN T1)",
+    ("grid25", "PacGAN4"): "24.8 / 93.6% / 0.04 (PacGAN T1)",
+    ("ring8", "NS"): "6.3 modes (PacGAN T1)",
+    ("ring8", "PacGAN2"): "7.9 modes (PacGAN T1)",
+}
+PUBLISHED_STACKED = {"DCGAN": "99 modes (PacGAN T2, from VEEGAN T2)", "PacDCGAN2": "1000 modes (PacGAN T2)"}
+TOY_DEFAULT = ["NS", "PacGAN2", "PacGAN4", "RSGAN", "RaSGAN", "WGAN-GP", "WGAN-clip", "NS+DeLiGAN", "E-GAN", "T-SGAN"]
+STACKED_METHODS = {"DCGAN": [], "PacDCGAN2": ["discriminator.pack=2"]}
+STACKED_SAMPLES = 26_000
+
+
+def toy_config(dataset: str, method: str, seed: int, paper: bool, steps: int | None) -> dict:
+    if paper:
+        config = configure(f"{dataset}-paper", method, [f"seed={seed}", "device=cpu", "train.checkpoint_every=0",
+                                                         "train.sample_every=0"])
+    else:
+        config = configure(base_config(dataset, seed, 10_000, 256, 1e-3, 0.99), method)
+    if steps:
+        config["train"]["steps"] = steps
+    return config
+
+
+def stacked_config(method: str, seed: int, paper: bool, steps: int | None, mnist_root: str) -> dict:
+    from ganscape.config import load_config
+    from ganscape.data.stacked import train_split_available
+
+    has_mnist = train_split_available(mnist_root) or (Path(mnist_root).expanduser() / "t10k-images-idx3-ubyte.gz").exists()
+    data = [f"data.root={mnist_root}"] if has_mnist else ["data={name: stacked_digits, size: 16}"]
+    small = [] if paper else ["data.size=16", "generator.ngf=32", "discriminator.ndf=32", "train.steps=3000"]
+    config = load_config("dcgan-stacked-mnist", [*data, *small, *STACKED_METHODS[method], f"seed={seed}",
+                                                 "device=cpu", "train.checkpoint_every=0", "train.sample_every=0"])
+    pack = config["discriminator"].get("pack", 1)
+    config["train"]["batch_size"] *= pack
+    if steps:
+        config["train"]["steps"] = steps
+    return config
+
+
+def run_job(job: tuple) -> dict[str, float]:
+    config, samples, threads = job
+    torch.set_num_threads(threads)
+    t0 = time.time()
+    if config["data"]["name"].startswith("stacked"):
+        from ganscape.metrics import metric_family
+        from ganscape.metrics.evaluate import evaluate_result
+        from ganscape.training import Trainer
+
+        result = Trainer(config).fit()
+        scores = evaluate_result(result, ["stacked_modes"], samples, seed=None)
+        out = {metric_family(v.metric): v.value for v in scores}
+    else:
+        out = train_and_score(config, samples)
+    out["seconds"] = time.time() - t0
+    return out
+
+
+def run_all(jobs: list[tuple], processes: int) -> list[dict[str, float]]:
+    """Results in job order; one progress line per finished run on stderr."""
+    results: list[dict[str, float] | None] = [None] * len(jobs)
+    with multiprocessing.get_context("spawn").Pool(processes) as pool:
+        for done, (i, out) in enumerate(pool.imap_unordered(numbered_run, enumerate(jobs)), 1):
+            results[i] = out
+            config = jobs[i][0]
+            print(f"[{done}/{len(jobs)}] {config['data']['name']} seed {config['seed']}: "
+                  f"{ {k: round(v, 3) for k, v in out.items()} }", file=sys.stderr, flush=True)
+    return results
+
+
+def numbered_run(item: tuple[int, tuple]) -> tuple[int, dict[str, float]]:
+    i, job = item
+    return i, run_job(job)
+
+
+def toy_table(args, methods: list[str]) -> list[str]:
+    keys = [(d, m, s) for d in ("grid25", "ring8") for m in methods for s in range(args.seeds)]
+    jobs = [(toy_config(d, m, s, args.paper, args.steps), 2500, args.threads) for d, m, s in keys]
+    results = run_all(jobs, args.jobs)
+    steps = jobs[0][0]["train"]["steps"]
+    lines = [f"Toy mixtures: {steps} steps, {args.seeds} seeds, {'paper networks' if args.paper else 'toy networks'}",
+             "", "| data | method | published (modes / HQ / reverse KL) | ganscape modes | ganscape HQ share | "
+             "ganscape reverse KL | s/run |", "|---|---|---|---|---|---|---|"]
+    for d in ("grid25", "ring8"):
+        for m in methods:
+            rows = [r for (dd, mm, _), r in zip(keys, results) if (dd, mm) == (d, m)]
+            total = 25 if d == "grid25" else 8
+            lines.append(f"| {d} | {m} | {PUBLISHED_TOY.get((d, m), '')} | {mean_std([r['modes'] for r in rows])} / "
+                         f"{total} | {mean_std([100 * r['hq_share'] for r in rows])}% | "
+                         f"{mean_std([r['reverse_kl'] for r in rows])} | "
+                         f"{statistics.fmean(r['seconds'] for r in rows):.0f} |")
+    return lines
+
+
+def stacked_table(args) -> list[str]:
+    keys = [(m, s) for m in STACKED_METHODS for s in range(args.stacked_seeds)]
+    jobs = [(stacked_config(m, s, args.paper, args.stacked_steps, args.mnist_root), STACKED_SAMPLES, args.threads)
+            for m, s in keys]
+    results = run_all(jobs, args.jobs)
+    first = jobs[0][0]
+    lines = [f"Stacked MNIST: data {first['data']['name']} at {first['data'].get('size')} px, "
+             f"{first['train']['steps']} steps, {args.stacked_seeds} seeds, {STACKED_SAMPLES} samples", "",
+             "| method | published | ganscape modes (of 1000) | ganscape KL to uniform | s/run |", "|---|---|---|---|---|"]
+    for m in STACKED_METHODS:
+        rows = [r for (mm, _), r in zip(keys, results) if mm == m]
+        lines.append(f"| {m} | {PUBLISHED_STACKED[m]} | {mean_std([r['stacked_modes'] for r in rows])} | "
+                     f"{mean_std([r['stacked_kl'] for r in rows])} | {statistics.fmean(r['seconds'] for r in rows):.0f} |")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--paper", action="store_true", help="the papers' networks and budgets (days on CPU)")
+    parser.add_argument("--only", choices=["toy", "stacked"], help="run one part")
+    parser.add_argument("--methods", nargs="+", default=TOY_DEFAULT, help=f"toy methods: {', '.join(METHODS)}")
+    parser.add_argument("--seeds", type=int, default=3, help="toy seeds (the papers use 10)")
+    parser.add_argument("--steps", type=int, help="override the toy budget")
+    parser.add_argument("--stacked-seeds", type=int, default=2)
+    parser.add_argument("--stacked-steps", type=int, help="override the Stacked MNIST budget")
+    parser.add_argument("--jobs", type=int, default=2, help="runs trained in parallel processes")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
+    add_mnist_root(parser, "--mnist-root")
+    args = parser.parse_args(argv)
+    methods = method_names(parser, args.methods)
+    start = time.time()
+    lines = []
+    if args.only in (None, "toy"):
+        lines += toy_table(args, methods) + [""]
+    if args.only in (None, "stacked"):
+        lines += stacked_table(args) + [""]
+    print("\n".join(lines) + f"wall time: {time.time() - start:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,75 @@
+"""Stacked MNIST (1,000 modes): the stacked datasets and the VEEGAN/PacGAN mode-counting protocol end to end."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from conftest import MNIST_DIR, need_data
+from ganscape.data import build_dataset, data_meta
+from ganscape.data.stacked import digit_source
+from ganscape.features import build_extractor, lenet
+from ganscape.features.extractor import extract
+from ganscape.metrics import metric_family
+from ganscape.metrics.evaluate import evaluate_samples
+
+STACKED = {"name": "stacked_digits", "size": 16}
+
+
+def values(got) -> dict[str, float]:
+    return {metric_family(v.metric): v.value for v in got}
+
+
+def test_a_stacked_sample_is_three_source_digits_as_channels():
+    data = build_dataset({**STACKED, "n": 50, "seed": 3})
+    source = build_dataset({"name": "digits", "size": 16})
+    x, y = data.get(torch.arange(50))
+    assert x.shape == (50, 3, 16, 16) and data.num_classes == 1000 and data_meta(data)["kind"] == "stacked"
+    for i in (0, 17, 49):
+        triple = data.triples[i]
+        assert all(torch.equal(x[i, c], source.x[triple[c], 0]) for c in range(3))
+        assert int(y[i]) == 100 * int(source.y[triple[0]]) + 10 * int(source.y[triple[1]]) + int(source.y[triple[2]])
+    again, _ = build_dataset({**STACKED, "n": 50, "seed": 3}).get(torch.arange(50))
+    assert torch.equal(x, again)  # seeded
+
+
+@pytest.fixture(scope="module")
+def classifier_cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("lenet")
+
+
+def test_a_uniform_sampler_of_real_stacked_digits_covers_all_1000_modes(monkeypatch, classifier_cache):
+    monkeypatch.setitem(lenet.RECIPE, "steps", 300)
+    x, _ = build_dataset({**STACKED, "n": 26_000, "seed": 1}).get(torch.arange(26_000))
+    out = values(evaluate_samples(x, ["stacked_modes"], 26_000, STACKED, cache_dir=classifier_cache))
+    assert out["stacked_modes"] == 1000
+    assert out["stacked_kl"] < 0.05  # sampling noise of 26k draws over 1000 modes is ~0.02 nats
+
+
+def test_one_digit_triple_per_class_is_ten_modes(monkeypatch, classifier_cache):
+    monkeypatch.setitem(lenet.RECIPE, "steps", 300)
+    source = build_dataset({"name": "digits", "size": 16})
+    classifier = build_extractor("lenet", (1, 16, 16), {"name": "digits", "size": 16}, cache_dir=classifier_cache)
+    _, probs = extract(classifier, source.x, 256, want_features=False, want_probs=True)
+    agreed = torch.from_numpy(probs.argmax(1)) == source.y
+    firsts = [int(torch.nonzero((source.y == c) & agreed)[0]) for c in range(10)]  # one image per class
+    triple = torch.stack([source.x[i, 0].expand(3, 16, 16) for i in firsts])  # (10, 3, 16, 16): (c, c, c)
+    x = triple.repeat(100, 1, 1, 1)
+    out = values(evaluate_samples(x, ["stacked_modes"], 1000, STACKED, cache_dir=classifier_cache))
+    assert out["stacked_modes"] == 10
+    assert out["stacked_kl"] == pytest.approx(math.log(100), abs=1e-9)  # 10 equal modes of 1000
+
+
+def test_the_classifier_trains_on_the_source_digits():
+    assert digit_source(STACKED) == {"name": "digits", "size": 16}
+    assert digit_source({"name": "stacked_mnist", "root": "/nowhere", "split": "auto"})["split"] == "test"
+    assert digit_source({"name": "ring8"}) is None
+
+
+def test_stacked_mnist_falls_back_to_the_test_split_when_the_training_files_are_absent():
+    root = need_data(MNIST_DIR, "the MNIST test set")
+    data = build_dataset({"name": "stacked_mnist", "root": str(root), "n": 100})
+    assert data.info["digit_source"]["split"] == ("train" if (root / "train-images-idx3-ubyte.gz").exists() else "test")
+    x, y = data.get(torch.arange(4))
+    assert x.shape == (4, 3, 28, 28) and int(y.max()) < 1000
