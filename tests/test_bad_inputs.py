@@ -193,6 +193,11 @@ CASES = [
     (["study", "report", "{files}/empty_folder", "--out", "{tmp}/r.html"], "is not a study folder"),
     (["study", "report", "{root}/study", "--out", "/proc/r.html"], "cannot write there"),
     (["study", "report", "{root}/study", "--out", "{tmp}/r.html", "--factor", "los.name"], "--factor: 'los.name'"),
+    (["study", "report", "{root}/study", "--out", "{tmp}/r.csv", "--factor", "loss.name"], "--factor: the budget plot"),
+    (["train", "stylegan-pair-digits", "generator.pl_weight=2", "scheme.name=egan", "--out", "{tmp}/r"],
+     "generator.pl_weight: 2 (path-length"),
+    (["train", "ring8", "discriminator.pack=4", "train.batch_size=4", "--out", "{tmp}/r"],
+     "train.batch_size: 4 is not a multiple of discriminator.pack (4) with at least two groups"),
     (["nope"], "invalid choice: 'nope'"),
 ]
 

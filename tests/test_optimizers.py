@@ -63,3 +63,17 @@ def test_weight_clipping_clamps_every_critic_parameter_after_each_step():
 
 def test_weight_clipping_adds_no_loss_term():
     assert build_penalty({"name": "weight_clip"})(None, torch.zeros(2, 2), torch.zeros(2, 2)) is None
+
+
+def test_naming_the_optimiser_a_section_already_uses_keeps_its_settings():
+    # ring8's optim sections name no optimiser; giving them Adam's name must not reset lr to Adam's default
+    assert load_config("ring8", ["optim.d.name=adam"])["optim"]["d"]["lr"] == 0.001
+    config = load_config({"base": "ring8", "optim": {"d": {"name": "adam", "betas": [0.0, 0.9]}}})
+    assert config["optim"]["d"] == {"name": "adam", "lr": 0.001, "betas": [0.0, 0.9]}
+    # another optimiser starts from its own defaults
+    assert load_config("ring8", ["optim.d.name=rmsprop"])["optim"]["d"] == {"name": "rmsprop"}
+
+
+def test_rmsprop_smoothing_must_be_below_one():
+    with pytest.raises(ConfigError, match="optim.d: alpha: the smoothing constant must be in"):
+        trainer("optim.d.name=rmsprop", "optim.d.alpha=2.0")

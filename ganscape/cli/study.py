@@ -126,6 +126,9 @@ def run_report(args) -> int:
     from ganscape.studies import Store
     from ganscape.studies.report import write_report
 
+    if args.factor is not None and str(args.out).lower().endswith(".csv"):
+        raise ConfigError("--factor: the budget plot is part of the HTML report; a CSV report has no plot "
+                          "(write report.html, or leave --factor out)")
     if args.factor is not None:
         with Store(args.study_dir, create=False) as store:
             factors = sorted({k for task in store.tasks() for k in task["factors"] if k != "seed"})

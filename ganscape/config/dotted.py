@@ -2,7 +2,8 @@
 changed, which changes a resumed run may make, a hash).
 
 The merge rule: mappings merge key by key, except that a mapping whose ``name`` changes (a component section such as
-``loss: {name: hinge}``) is replaced whole, so options of the old component never leak into the new one."""
+``loss: {name: hinge}``) is replaced whole, so options of the old component never leak into the new one. A section
+that names no component is merged into, whatever the update names."""
 from __future__ import annotations
 
 import copy
@@ -25,11 +26,17 @@ def merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
     out = copy.deepcopy(base)
     for key, value in update.items():
         old = out.get(key)
-        if isinstance(value, dict) and isinstance(old, dict) and value.get("name", old.get("name")) == old.get("name"):
+        if isinstance(value, dict) and isinstance(old, dict) and not renames(old, value):
             out[key] = merge(old, value)
         else:
             out[key] = copy.deepcopy(value)
     return out
+
+
+def renames(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """Whether ``new`` selects another component than ``old``: both name one, and the names differ. A section without
+    a name (``optim.d: {lr: 0.001}``) names none, so giving it one (``optim.d.name=adam``) merges into it."""
+    return "name" in old and "name" in new and old["name"] != new["name"]
 
 
 def get_dotted(config: dict[str, Any], key: str) -> Any:

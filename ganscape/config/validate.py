@@ -120,11 +120,30 @@ def projection_needs_labelled_fakes(config: dict[str, Any], registries: dict) ->
             "(generator.name=cdcgan, or generator.conditional=true) or discriminator.conditioning=none|acgan")
 
 
-def batch_fills_packs(config: dict[str, Any], registries: dict) -> None:
+def packing_fits(config: dict[str, Any], registries: dict) -> None:
+    """PacGAN: the batch holds at least two whole groups; the discriminator scores groups, not labelled or paired
+    samples."""
     pack = registries["discriminator"].shared_options(config["discriminator"])["pack"]
-    if config["train"]["batch_size"] % pack:
-        raise ConfigError(f"train.batch_size: {config['train']['batch_size']} is not a multiple of "
-                          f"discriminator.pack ({pack}); PacGAN scores groups of {pack} samples")
+    if pack == 1:
+        return
+    batch = config["train"]["batch_size"]
+    if batch % pack or batch // pack < 2:
+        raise ConfigError(f"train.batch_size: {batch} is not a multiple of discriminator.pack ({pack}) with at least "
+                          f"two groups; PacGAN scores groups of {pack} samples (use e.g. {4 * pack})")
+    if config["discriminator"]["name"] == "pair":
+        raise ConfigError(f"discriminator.pack: {pack} cannot pack the Turing-test pair critic (it compares single "
+                          "samples); use pack: 1")
+    conditioning = effective(config, "discriminator", "conditioning", registries["discriminator"])
+    if conditioning not in (None, "none"):
+        raise ConfigError(f"discriminator.pack: {pack} packs unconditional discriminators only (a group of samples has "
+                          f"no single label), not conditioning {conditioning!r}; use pack: 1 or conditioning: none")
 
 
-RULES = {"gan": (projection_needs_labelled_fakes, batch_fills_packs), "translation": ()}
+def egan_without_generator_penalty(config: dict[str, Any], registries: dict) -> None:
+    pl_weight = effective(config, "generator", "pl_weight", registries["generator"])
+    if config["scheme"]["name"] == "egan" and pl_weight:
+        raise ConfigError(f"generator.pl_weight: {pl_weight} (path-length regularisation) is not supported by the "
+                          "egan scheme, which trains its children without it; use pl_weight: 0 or scheme.name=alternating")
+
+
+RULES = {"gan": (projection_needs_labelled_fakes, packing_fits, egan_without_generator_penalty), "translation": ()}

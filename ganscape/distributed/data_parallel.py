@@ -6,6 +6,7 @@ import os
 import torch
 import torch.distributed as dist
 
+from ganscape.penalties.base import group_size
 from ganscape.registry import ConfigError
 
 
@@ -61,6 +62,10 @@ def shard_parts(parts) -> None:
     if parts.batch_size % size:
         raise ConfigError(f"train.batch_size: {parts.batch_size} must be divisible by the number of "
                           f"processes ({size}) in data-parallel training")
+    pack = group_size(parts.D)
+    if (parts.batch_size // size) % pack:
+        raise ConfigError(f"train.batch_size: each of the {size} processes gets {parts.batch_size // size} samples, "
+                          f"not a multiple of discriminator.pack ({pack}); use a batch of a multiple of {size * pack}")
     for module in (parts.G, parts.D, parts.prior):
         for tensor in list(module.parameters()) + list(module.buffers()):
             dist.broadcast(tensor.data, src=0)

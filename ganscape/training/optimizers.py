@@ -1,7 +1,7 @@
 """Optimisers, registered by name, built from an ``optim.g`` / ``optim.d`` config section.
 
 ``optim.d: {name: rmsprop, lr: 5.0e-5}`` selects RMSProp for the discriminator, as the WGAN paper trains its
-critic; every section without a ``name`` is Adam (the default of ``optim.g`` and ``optim.d``)."""
+critic; a run config that names none gets Adam (the default ``name`` of ``optim.g`` and ``optim.d``)."""
 from __future__ import annotations
 
 import inspect
@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from ganscape.registry import NonNegative, Registry
+from ganscape.registry import ConfigError, NonNegative, Registry
 
 OPTIMIZERS = Registry("optimizer", context_args=("params",))
 
@@ -23,6 +23,8 @@ def adam(params, lr: float = 2e-4, betas: list[float] = (0.5, 0.999)) -> torch.o
 @OPTIMIZERS.register("rmsprop", "RMSProp (PyTorch's: smoothing alpha, no centring), the WGAN critic's optimiser",
     citation='Tieleman & Hinton 2012, lecture 6.5; Arjovsky et al. 2017 use it with lr 5e-5')
 def rmsprop(params, lr: float = 5e-5, alpha: NonNegative = 0.99, momentum: NonNegative = 0.0) -> torch.optim.Optimizer:
+    if alpha >= 1:
+        raise ConfigError(f"alpha: the smoothing constant must be in [0, 1), got {alpha}")
     return torch.optim.RMSprop(params, lr=lr, alpha=alpha, momentum=momentum)
 
 

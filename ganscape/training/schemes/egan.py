@@ -180,7 +180,7 @@ class EvolutionaryGAN(Scheme):
         for parent in parents:
             load_snapshot(parts, parent, optimizer=False)
             with torch.no_grad():  # the parent's latents, shared by its children
-                z_eval, y_eval = parts.latent_batch(x_real.shape[0])
+                z_eval, y_eval = parts.latent_batch()  # this rank's share, like x_real
             for kind in range(len(MUTATIONS)):
                 load_snapshot(parts, parent)
                 child = {"mutation": kind, **self.mutate(parts, kind, log)}
