@@ -17,6 +17,7 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from ganscape.config import load_config
+    from ganscape.distributed import leave
     from ganscape.training import DivergenceError, train
 
     config = load_config(args.config, args.overrides)
@@ -25,5 +26,7 @@ def run(args) -> int:
     except DivergenceError as err:
         print(f"ganscape: {err}", file=sys.stderr)
         return 3
+    finally:
+        leave()  # under torchrun: every rank leaves the process group before exiting
     print(f"done: {args.out} (samples in {args.out}/samples, losses in {args.out}/metrics.jsonl)")
     return 0

@@ -11,6 +11,6 @@ independent samples and networks without batch statistics, a W-rank run therefor
 the same global batch up to float rounding. Batch norm (per-rank statistics), relativistic-average losses (batch
 means) and penalties drawing their own random numbers give statistically equivalent but not identical runs. Only
 rank 0 writes files (the run folder's callbacks run there alone). NCCL is used on GPUs, gloo on CPU."""
-from ganscape.distributed.data_parallel import barrier, init_from_env, is_main_process, shard_parts, world
+from ganscape.distributed.data_parallel import barrier, init_from_env, is_main_process, leave, shard_parts, world
 
-__all__ = ["barrier", "init_from_env", "is_main_process", "shard_parts", "world"]
+__all__ = ["barrier", "init_from_env", "is_main_process", "leave", "shard_parts", "world"]

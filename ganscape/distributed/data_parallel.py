@@ -33,6 +33,13 @@ def is_main_process() -> bool:
     return world()[0] == 0
 
 
+def leave() -> None:
+    """Leave the process group, if this process is in one. Exiting with a live gloo group can abort the process
+    ("terminate called without an active exception") when its threads are torn down mid-exit."""
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
 def barrier() -> None:
     if dist.is_initialized():
         dist.barrier()

@@ -24,6 +24,13 @@ def log_line(study_dir: Path, event: str, task_id: int) -> None:
         fh.write(f"{event} {task_id} {os.getpid()} {time.time():.6f}\n")
 
 
+def ended(study_dir: Path, task_id: int) -> bool:
+    """Whether an execution of the task already logged its end (a worker killed after that, before the study
+    recorded the task done, must not do the work again)."""
+    log = study_dir / "task.log"
+    return log.exists() and any(line.split()[:2] == ["end", str(task_id)] for line in log.read_text().splitlines())
+
+
 def ids(variable: str) -> set[int]:
     return {int(i) for i in os.environ.get(variable, "").split(",") if i}
 
@@ -38,12 +45,10 @@ def tiny(study_dir, task_id, config, eval_spec, done_steps=frozenset(), on_resul
         marker.touch()
         log_line(study_dir, "fail", task_id)
         raise RuntimeError(f"boom in task {task_id}")
-    finished = study_dir / f"finished-{task_id}"
-    if not finished.exists():
+    if not ended(study_dir, task_id):  # the "end" line is the work's one atomic record, like a run's checkpoint
         time.sleep(float(os.environ.get("FAULT_SLEEP_S", "0.002")))
         if check is not None:
             check()
-        finished.touch()
         log_line(study_dir, "end", task_id)
     if on_results is not None and 1 not in done_steps:
         on_results(1, [Record(f"runs/task-{task_id:04d}", 1, "", "modes2500_toy", 8.0, None, 2500, "toy", time.time())])
