@@ -22,12 +22,12 @@ import multiprocessing
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import torch
 
 from common import add_mnist_root
-from toy_modes import METHODS, base_config, configure, mean_std, method_names, train_and_score
+from toy_modes import (METHODS, base_config, configure, mean_std, method_names, train_and_score,
+                       with_packed_batch)
 
 # Published numbers (modes / high-quality share / reverse KL), with their table. Methods the papers did not run: "".
 PUBLISHED_TOY = {
@@ -55,15 +55,14 @@ def toy_config(dataset: str, method: str, seed: int, paper: bool, steps: int | N
 
 def stacked_config(method: str, seed: int, paper: bool, steps: int | None, mnist_root: str) -> dict:
     from ganscape.config import load_config
-    from ganscape.data.stacked import train_split_available
+    from ganscape.data.stacked import split_available
 
-    has_mnist = train_split_available(mnist_root) or (Path(mnist_root).expanduser() / "t10k-images-idx3-ubyte.gz").exists()
+    has_mnist = split_available(mnist_root, "train") or split_available(mnist_root, "test")
     data = [f"data.root={mnist_root}"] if has_mnist else ["data={name: stacked_digits, size: 16}"]
     small = [] if paper else ["data.size=16", "generator.ngf=32", "discriminator.ndf=32", "train.steps=3000"]
-    config = load_config("dcgan-stacked-mnist", [*data, *small, *STACKED_METHODS[method], f"seed={seed}",
-                                                 "device=cpu", "train.checkpoint_every=0", "train.sample_every=0"])
-    pack = config["discriminator"].get("pack", 1)
-    config["train"]["batch_size"] *= pack
+    config = with_packed_batch(load_config("dcgan-stacked-mnist", [
+        *data, *small, *STACKED_METHODS[method], f"seed={seed}", "device=cpu", "train.checkpoint_every=0",
+        "train.sample_every=0"]))
     if steps:
         config["train"]["steps"] = steps
     return config
@@ -73,16 +72,8 @@ def run_job(job: tuple) -> dict[str, float]:
     config, samples, threads = job
     torch.set_num_threads(threads)
     t0 = time.time()
-    if config["data"]["name"].startswith("stacked"):
-        from ganscape.metrics import metric_family
-        from ganscape.metrics.evaluate import evaluate_result
-        from ganscape.training import Trainer
-
-        result = Trainer(config).fit()
-        scores = evaluate_result(result, ["stacked_modes"], samples, seed=None)
-        out = {metric_family(v.metric): v.value for v in scores}
-    else:
-        out = train_and_score(config, samples)
+    stacked = config["data"]["name"].startswith("stacked")
+    out = train_and_score(config, samples, "stacked_modes" if stacked else None)
     out["seconds"] = time.time() - t0
     return out
 

@@ -24,6 +24,7 @@ import torch
 from ganscape.config import load_config
 from ganscape.config.dotted import set_dotted
 from ganscape.metrics import metric_family
+from ganscape.models import DISCRIMINATORS
 from ganscape.metrics.evaluate import evaluate_result
 from ganscape.training import Trainer
 
@@ -70,15 +71,21 @@ def base_config(dataset: str, seed: int, steps: int, batch_size: int, lr: float,
 def configure(base: dict | str, method: str, extra: list[str] = ()) -> dict:
     """The run config of ``method`` on ``base`` (a config dict or a preset name), then ``extra`` overrides; a packed
     discriminator's batch grows by its pack."""
-    config = load_config(base, [*METHODS[method], *extra])
-    pack = config["discriminator"].get("pack", 1)
+    return with_packed_batch(load_config(base, [*METHODS[method], *extra]))
+
+
+def with_packed_batch(config: dict) -> dict:
+    """``config`` with ``train.batch_size`` times ``discriminator.pack``: the batch counts the discriminator's packed
+    inputs, as in the PacGAN code."""
+    pack = DISCRIMINATORS.shared_options(config["discriminator"])["pack"]
     return set_dotted(config, "train.batch_size", config["train"]["batch_size"] * pack)
 
 
-def train_and_score(config: dict, n_samples: int) -> dict[str, float]:
-    """modes, hq_share, reverse_kl of ``n_samples`` from the trained sampling generator."""
+def train_and_score(config: dict, n_samples: int, metric: str | dict | None = None) -> dict[str, float]:
+    """The outputs of ``metric`` (default: ``modes``, i.e. modes, hq_share, reverse_kl) on ``n_samples`` from the
+    trained sampling generator, by output name."""
     result = Trainer(config).fit()
-    scores = evaluate_result(result, [{"name": "modes", "n": n_samples}], n_samples, seed=None)
+    scores = evaluate_result(result, [metric or {"name": "modes", "n": n_samples}], n_samples, seed=None)
     return {metric_family(v.metric): v.value for v in scores}
 
 

@@ -34,16 +34,19 @@ class Entry:
     def options(self, context_args: tuple[str, ...] = ()) -> dict[str, inspect.Parameter]:
         """Keyword options a config may set: the factory's parameters minus context ones, then the shared ones."""
         own = {k: p for k, p in _keyword_parameters(self.factory).items() if k not in context_args}
-        return {**own, **(_keyword_parameters(self.shared) if self.shared else {})}
+        return {**own, **_keyword_parameters(self.shared)}
 
     def owner(self, option: str) -> Callable[..., Any]:
         """The function that declares ``option`` (the factory, or the registry's shared options)."""
-        if self.shared and option in _keyword_parameters(self.shared):
+        if option in _keyword_parameters(self.shared):
             return self.shared
         return self.factory
 
 
-def _keyword_parameters(function: Callable[..., Any]) -> dict[str, inspect.Parameter]:
+def _keyword_parameters(function: Callable[..., Any] | None) -> dict[str, inspect.Parameter]:
+    """The keyword parameters of ``function`` (none for None)."""
+    if function is None:
+        return {}
     return {k: p for k, p in inspect.signature(function).parameters.items()
             if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
 
@@ -102,15 +105,21 @@ class Registry:
             check_option(f"{key}.{opt}", value, options[opt], entry.owner(opt))
         return entry
 
+    def effective(self, section: dict[str, Any], option: str) -> Any:
+        """The value ``option`` has in a built ``section``: as written, else its default (None if it has none)."""
+        if option in section:
+            return section[option]
+        param = self.get(section["name"]).options(self.context_args).get(option)
+        return None if param is None or param.default is inspect.Parameter.empty else param.default
+
     def shared_options(self, section: dict[str, Any]) -> dict[str, Any]:
         """The shared options of a validated ``section``: as written, else their defaults."""
-        declared = _keyword_parameters(self.shared) if self.shared else {}
-        return {k: section.get(k, p.default) for k, p in declared.items()}
+        return {k: self.effective(section, k) for k in _keyword_parameters(self.shared)}
 
     def build(self, section: dict[str, Any], key: str, **context: Any) -> Any:
         """Validate ``section`` and call the factory with its options plus ``context``."""
         entry = self.validate(section, key)
-        shared = _keyword_parameters(self.shared) if self.shared else {}
+        shared = _keyword_parameters(self.shared)
         kwargs = {k: v for k, v in section.items() if k != "name" and k not in shared}
         try:
             return entry.factory(**context, **kwargs)

@@ -251,12 +251,20 @@ def dump_config(config: dict, folder: Path) -> str:
     return str(path)
 
 
-def test_samples_npz_and_png_folder_hold_the_same_images(root, tmp_path):
+@pytest.fixture(scope="module")
+def cifar_run(root, tmp_path_factory) -> Path:
+    """A tiny SNDCGAN run trained on the prepared CIFAR-format data (the sample tests only read it)."""
+    folder = tmp_path_factory.mktemp("cifar_run")
     config = {"seed": 0, "device": "cpu", "data": {"name": "cifar10", "root": str(root)},
               "prior": {"name": "gaussian", "dim": 8}, "generator": {"name": "sndcgan", "ch": 4},
               "discriminator": {"name": "sndcgan", "ch": 4}, "train": {**TRAIN, "checkpoint_every": 2}}
-    run = tmp_path / "run"
-    assert ganscape("train", dump_config(config, tmp_path), "--no-progress", "--out", str(run)).returncode == 0
+    run = folder / "run"
+    assert ganscape("train", dump_config(config, folder), "--no-progress", "--out", str(run)).returncode == 0
+    return run
+
+
+def test_samples_npz_and_png_folder_hold_the_same_images(cifar_run, tmp_path):
+    run = cifar_run
     assert ganscape("sample", str(run), "--n", "10", "--batch", "3", "--out", str(tmp_path / "s.npz")).returncode == 0
     assert ganscape("sample", str(run), "--n", "10", "--batch", "4", "--out", str(tmp_path / "pngs") + "/").returncode == 0
     with np.load(tmp_path / "s.npz", allow_pickle=False) as arrays:
@@ -511,11 +519,7 @@ def test_prepared_folders_follow_the_umask_and_stale_temporaries_are_removed(fil
     assert not stale.exists()
 
 
-def test_sample_out_with_a_trailing_slash_is_a_folder_whatever_its_name(root, tmp_path):
-    config = {"seed": 0, "device": "cpu", "data": {"name": "cifar10", "root": str(root)},
-              "prior": {"name": "gaussian", "dim": 8}, "generator": {"name": "sndcgan", "ch": 4},
-              "discriminator": {"name": "sndcgan", "ch": 4}, "train": {**TRAIN, "checkpoint_every": 2}}
-    run = tmp_path / "run"
-    assert ganscape("train", dump_config(config, tmp_path), "--no-progress", "--out", str(run)).returncode == 0
+def test_sample_out_with_a_trailing_slash_is_a_folder_whatever_its_name(cifar_run, tmp_path):
+    run = cifar_run
     assert ganscape("sample", str(run), "--n", "3", "--out", str(tmp_path / "odd.npz") + "/").returncode == 0
     assert sorted(p.name for p in (tmp_path / "odd.npz").iterdir()) == ["000000.png", "000001.png", "000002.png"]

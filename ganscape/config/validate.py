@@ -6,7 +6,6 @@ sections, at each option's effective value (as written, else the factory's defau
 sizes, labels) is checked when the parts are built."""
 from __future__ import annotations
 
-import inspect
 import math
 from typing import Any
 
@@ -56,9 +55,9 @@ def check_range(key: str, value: float, low: float | None = None, high: float | 
 
 def check_optimizer(key: str, section: dict[str, Any]) -> None:
     """lr > 0 and finite; Adam's betas two numbers in [0, 1)."""
-    from ganscape.training.optimizers import option
+    from ganscape.training.optimizers import OPTIMIZERS
 
-    check_range(f"{key}.lr", option(section, "lr"), 0.0, what=" (and > 0)", open_low=True)
+    check_range(f"{key}.lr", OPTIMIZERS.effective(section, "lr"), 0.0, what=" (and > 0)", open_low=True)
     betas = section.get("betas") if section["name"] == "adam" else None
     if betas is not None and (len(betas) != 2 or not all(0 <= b < 1 for b in betas)):
         raise ConfigError(f"{key}.betas: need two numbers in [0, 1), got {betas}")
@@ -104,11 +103,7 @@ def same_kind(value: Any, default: Any) -> bool:
 # ----- combinations that cannot work -------------------------------------------------------------
 def effective(config: dict[str, Any], section: str, option: str, registry) -> Any:
     """The value ``section.option`` has once built: as written, else the factory default (None if absent)."""
-    part = config[section]
-    if option in part:
-        return part[option]
-    param = registry.get(part["name"]).options(registry.context_args).get(option)
-    return None if param is None or param.default is inspect.Parameter.empty else param.default
+    return registry.effective(config[section], option)
 
 
 def projection_needs_labelled_fakes(config: dict[str, Any], registries: dict) -> None:

@@ -54,9 +54,10 @@ class StackedDataset(Dataset):
             raise ConfigError(f"{key}: the source digits hold NaN or inf values")
 
 
-def train_split_available(root: str) -> bool:
+def split_available(root: str, split: str = "train") -> bool:
+    """Whether the IDX files of MNIST's ``split`` are in ``root`` (gzipped or not)."""
     folder = Path(root).expanduser()
-    return all((folder / name).exists() or (folder / name[:-3]).exists() for name, _ in FILES["train"])
+    return all((folder / name).exists() or (folder / name[:-3]).exists() for name, _ in FILES[split])
 
 
 @DATASETS.register("stacked_mnist", "Stacked MNIST: 3 MNIST digits as RGB channels, 1,000 modes (needs MNIST files)",
@@ -65,7 +66,7 @@ def stacked_mnist(root: str = DEFAULT_ROOT, split: Literal["auto", "train", "tes
                   n: Positive = 100_000, seed: int = 0):
     """``split: auto`` uses the 60k training digits when their files are in ``root``, else the 10k test digits."""
     if split == "auto":
-        split = "train" if train_split_available(root) else "test"
+        split = "train" if split_available(root) else "test"
         log.info("stacked_mnist: stacking the MNIST %s split (%s)", split,
                  "60k digits" if split == "train" else "10k digits: the training files are not in data.root")
     source = mnist(root=root, split=split, size=size)
@@ -90,6 +91,6 @@ def digit_source(section: dict) -> dict | None:
         root = section.get("root", DEFAULT_ROOT)
         split = section.get("split", "auto")
         if split == "auto":
-            split = "train" if train_split_available(root) else "test"
+            split = "train" if split_available(root) else "test"
         return {"name": "mnist", "root": root, "split": split, "size": size or 28}
     return None

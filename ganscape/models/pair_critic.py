@@ -61,7 +61,8 @@ def pair_critic(data_shape, num_classes, encoder: dict | None = None, hidden: Po
     if section.get("name") == "pair":
         raise ConfigError("discriminator.encoder.name: 'pair' cannot encode itself; choose e.g. mlp or dcgan")
     key = "discriminator.encoder"
-    if DISCRIMINATORS.validate(section, key) and DISCRIMINATORS.shared_options(section)["pack"] != 1:
+    DISCRIMINATORS.validate(section, key)
+    if DISCRIMINATORS.shared_options(section)["pack"] != 1:
         raise ConfigError(f"{key}.pack: the pair critic encodes single samples; use pack: 1")
     body = DISCRIMINATORS.build(section, key, data_shape=tuple(data_shape), num_classes=num_classes).as_encoder()
     return PairCritic(body, _feature_dim(body, data_shape), hidden, power_iterations)

@@ -4,7 +4,6 @@
 critic; a run config that names none gets Adam (the default ``name`` of ``optim.g`` and ``optim.d``)."""
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 import torch
@@ -37,17 +36,9 @@ def make_optimizer(params, section: dict[str, Any], key: str = "optim") -> torch
     return OPTIMIZERS.build(section, key, params=list(params))
 
 
-def option(section: dict[str, Any], name: str) -> Any:
-    """An option's effective value: as written in ``section``, else its optimiser's default."""
-    if name in section:
-        return section[name]
-    param = OPTIMIZERS.get(section["name"]).options(OPTIMIZERS.context_args)[name]
-    return None if param.default is inspect.Parameter.empty else param.default
-
-
 def set_learning_rates(optimizers: dict[str, torch.optim.Optimizer], config: dict[str, Any], factor: float) -> None:
     """lr of every group of optimiser ``name`` = ``config["optim"][name]``'s lr * ``factor``."""
     for name, opt in optimizers.items():
-        lr = option(config["optim"][name], "lr") * factor
+        lr = OPTIMIZERS.effective(config["optim"][name], "lr") * factor
         for group in opt.param_groups:
             group["lr"] = lr
