@@ -73,6 +73,16 @@ CASES = [
     (["train", "ring8", "=3"], "has an empty key"),
     (["train", "ring8", "optim..lr=3"], "has an empty key"),
     (["train", "ring8", "train.steps=[1"], "override train.steps: not valid YAML"),
+    # ----- train: speed settings (issue 13)
+    (["train", "ring8", "train.precision=fp8"], "train.precision: 'fp8' is not valid; choose one of auto, fp32"),
+    (["train", "ring8", "train.precision=fp16"], "train.precision: 'fp16' needs a CUDA GPU"),
+    (["train", "ring8", "device=cpu", "train.precision=fp16"], "and device is cpu"),
+    (["train", "ring8", "train.compile=fast"], "train.compile: 'fast' is not valid; choose one of false, default"),
+    (["train", "ring8", "train.compile=true"], "train.compile: True is not valid"),
+    (["train", "ring8", "train.channels_last=maybe"], "train.channels_last: 'maybe' is not valid"),
+    (["train", "ring8", "train.check_ranks_every=-1"], "train.check_ranks_every: must be"),
+    (["train", "ring8", "scheme.name=egan", "device=cpu", "train.precision=fp16"], "fp16"),
+    (["train", "cyclegan-digits", "train.precision=bf16"], "kind 'translation' runs train in fp32"),
     # ----- train: every config section's values, types and ranges
     (["train", "ring8", "train.steps=0"], "train.steps: must be"),
     (["train", "ring8", "train.steps=-5"], "train.steps: must be"),

@@ -1,38 +1,123 @@
-"""Data-parallel training: 2 gloo processes under torchrun equal one process with the same global batch."""
+"""Data-parallel training: 2 gloo processes under torchrun (``tests/ddp_driver.py``) with DistributedDataParallel.
+
+Each rank reads its own disjoint shard of every global batch, the ranks keep bit-identical parameters and buffers
+(batch norm in G, spectral norm in D), a perturbed rank is caught by the consistency check, E-GAN keeps the same
+offspring on every rank, and a resumed 2-process run ends exactly where an uninterrupted one does."""
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+from pathlib import Path
 
+import pytest
 import torch
 
-from ganscape.config import load_config
-from ganscape.training import build_parts, train
+from ganscape.data import EpochSampler
 from ganscape.training.checkpoint import list_checkpoints, read_checkpoint
 
-OVERRIDES = ["train.steps=30", "train.batch_size=64", "train.log_every=10", "train.checkpoint_every=30",
-             "train.sample_every=0", "generator.hidden=32", "discriminator.hidden=32",
-             "generator.layers=2", "discriminator.layers=2", "device=cpu"]
+DRIVER = Path(__file__).with_name("ddp_driver.py")
+# batch norm in G and spectral norm in D: the buffers DistributedDataParallel must keep equal
+OVERRIDES = ["train.batch_size=64", "train.log_every=10", "train.checkpoint_every=20", "train.sample_every=0",
+             "train.check_ranks_every=10", "generator.hidden=32", "discriminator.hidden=32", "generator.layers=2",
+             "discriminator.layers=2", "generator.norm=batch", "discriminator.norm=spectral", "device=cpu"]
 
 
-def test_two_gloo_ranks_equal_a_single_process_run(tmp_path):
-    config = load_config("ring8", OVERRIDES)
-    train(config, tmp_path / "single", show_progress=False)
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "ganscape", "train", "ring8", *OVERRIDES, "--no-progress", "--out", str(tmp_path / "ddp")]
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+def torchrun(out: Path, *overrides: str, perturb_at: int = 0, module: bool = False) -> subprocess.CompletedProcess:
+    """Run the driver (or, with ``module``, ``ganscape train``) in 2 gloo processes."""
+    target = ["-m", "ganscape", "train"] if module else [str(DRIVER)]
+    extra = ["--no-progress"] if module else ["--perturb-at", str(perturb_at)]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", *target, "ring8",
+           *OVERRIDES, *overrides, *extra, "--out", str(out)]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
+def rank_files(out: Path) -> list[dict]:
+    return [torch.load(out / f"rank-{rank}.pt", weights_only=True) for rank in (0, 1)]
+
+
+def assert_identical(states: list[dict]) -> None:
+    for name, tensors in states[0].items():
+        for key, value in tensors.items():
+            assert torch.equal(states[1][name][key], value), f"{name}.{key} differs between ranks"
+
+
+@pytest.fixture(scope="module")
+def two_ranks(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("ddp") / "run"
+    result = torchrun(out, "train.steps=40")
     assert result.returncode == 0, result.stderr[-3000:]
-    assert list(list_checkpoints(tmp_path / "ddp")) == [30]  # only rank 0 writes
-    single = read_checkpoint(tmp_path / "single" / "checkpoints" / "ckpt-00000030.pt")
-    ddp = read_checkpoint(tmp_path / "ddp" / "checkpoints" / "ckpt-00000030.pt")
-    for net in ("G", "D"):
-        for key, value in single["models"][net].items():
-            torch.testing.assert_close(ddp["models"][net][key], value, rtol=1e-4, atol=1e-5)
-    # training moved the weights away from their initialisation, so the comparison is not vacuous
-    init = build_parts(config).G.state_dict()
-    assert max(float((init[k] - single["models"]["G"][k]).abs().max()) for k in init) > 1e-3
-    assert single["streams"] == ddp["streams"] == {"data": 30}
-    logged = (tmp_path / "ddp" / "metrics.jsonl").read_text().splitlines()
-    assert len(logged) == 3  # logs written once, by rank 0
+    return out
+
+
+def test_ranks_read_disjoint_shards_that_make_up_the_global_batch(two_ranks):
+    steps = [dict(r["indices"]) for r in rank_files(two_ranks)]
+    assert sorted(steps[0]) == sorted(steps[1]) and len(steps[0]) >= 40
+    for k in steps[0]:
+        a, b = set(steps[0][k]), set(steps[1][k])
+        assert len(a) == len(b) == 32 and not a & b, f"batch {k}: the shards overlap"
+    for k in (0, 39):
+        union = steps[0][k] + steps[1][k]
+        assert union == EpochSampler(len_ring8(), 64, seed=0).indices(k).tolist()
+
+
+def len_ring8() -> int:
+    from ganscape.config import load_config
+    from ganscape.data import build_dataset
+
+    return len(build_dataset(load_config("ring8")["data"]))
+
+
+def test_ranks_end_with_identical_parameters_and_buffers(two_ranks):
+    ranks = rank_files(two_ranks)
+    assert ranks[0]["step"] == ranks[1]["step"] == 40
+    assert_identical([r["state"] for r in ranks])
+    assert any("running_mean" in key for key in ranks[0]["state"]["G"])  # batch norm buffers were compared
+    assert any(key.endswith("_u") for key in ranks[0]["state"]["D"])      # spectral-norm vectors too
+    assert list(list_checkpoints(two_ranks)) == [20, 40]  # only rank 0 writes
+    assert len((two_ranks / "metrics.jsonl").read_text().splitlines()) == 4
+    assert len(read_checkpoint(list_checkpoints(two_ranks)[40])["rng_ranks"]) == 2
+
+
+def test_a_resumed_two_process_run_equals_an_uninterrupted_one(two_ranks, tmp_path):
+    out = tmp_path / "resumed"
+    first = torchrun(out, "train.steps=20")
+    assert first.returncode == 0, first.stderr[-3000:]
+    second = torchrun(out, "train.steps=40")
+    assert second.returncode == 0, second.stderr[-3000:]
+    resumed = read_checkpoint(list_checkpoints(out)[40])
+    straight = read_checkpoint(list_checkpoints(two_ranks)[40])
+    for name, tensors in straight["models"].items():
+        for key, value in tensors.items():
+            assert torch.equal(resumed["models"][name][key], value), f"{name}.{key}"
+
+
+def test_a_perturbed_rank_stops_the_run_with_a_clear_message(tmp_path):
+    result = torchrun(tmp_path / "run", "train.steps=40", perturb_at=12)
+    assert result.returncode != 0
+    assert "ranks differ at step 20: the parameters of rank(s) 1 are not those of rank 0" in result.stderr
+
+
+def test_egan_keeps_the_same_offspring_on_every_rank(tmp_path):
+    out = tmp_path / "egan"
+    result = torchrun(out, "train.steps=15", "scheme.name=egan", "scheme.parents=2", "generator.norm=none")
+    assert result.returncode == 0, result.stderr[-3000:]
+    ranks = rank_files(out)
+    assert_identical([r["state"] for r in ranks])
+    logged = (out / "metrics.jsonl").read_text()
+    assert "egan_mutation" in logged
+
+
+def test_a_global_batch_the_ranks_cannot_share_is_refused_before_training(tmp_path):
+    out = tmp_path / "odd"
+    result = torchrun(out, "train.steps=5", "train.batch_size=63", module=True)
+    assert result.returncode != 0
+    assert "train.batch_size: 63 (the global batch) is not divisible by the 2 processes" in result.stderr
+    assert not (out / "checkpoints").exists()
+
+
+def test_the_ranks_shards_partition_the_single_process_batch():
+    single = EpochSampler(100, 12, seed=5)
+    for k in (0, 7, 8, 20):  # across epochs (8 batches per epoch)
+        parts = [EpochSampler(100, 12, seed=5, shard=(rank, 3)).indices(k) for rank in range(3)]
+        assert torch.equal(torch.cat(parts), single.indices(k))

@@ -17,16 +17,19 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from ganscape.config import load_config
-    from ganscape.distributed import leave
+    from ganscape.distributed import is_main_process, leave
+    from ganscape.distributed.consistency import RanksDiverged
     from ganscape.training import DivergenceError, train
 
     config = load_config(args.config, args.overrides)
     try:
         train(config, args.out, show_progress=not args.no_progress)
-    except DivergenceError as err:
+        main = is_main_process()
+    except (DivergenceError, RanksDiverged) as err:
         print(f"ganscape: {err}", file=sys.stderr)
         return 3
     finally:
         leave()  # under torchrun: every rank leaves the process group before exiting
-    print(f"done: {args.out} (samples in {args.out}/samples, losses in {args.out}/metrics.jsonl)")
+    if main:
+        print(f"done: {args.out} (samples in {args.out}/samples, losses in {args.out}/metrics.jsonl)")
     return 0

@@ -14,10 +14,12 @@ from typing import Any
 from ganscape.config.yaml_io import parse_yaml
 from ganscape.registry import ConfigError
 
-# Keys that may change when a run is resumed: the budget, and what is logged, saved or evaluated
-# along the way (none of these changes the training trajectory).
+# Keys that may change when a run is resumed: the budget, what is logged, saved or evaluated along the way (none of
+# these changes the training trajectory), and how fast the same computation runs (precision, memory format,
+# compilation: the same trajectory up to rounding).
 RESUMABLE_CHANGES = ("train.steps", "train.log_every", "train.checkpoint_every", "train.sample_every",
-                     "train.keep_checkpoints", "eval.every", "eval.metrics", "eval.n", "eval.reference_n",
+                     "train.keep_checkpoints", "train.precision", "train.channels_last", "train.compile",
+                     "train.check_ranks_every", "eval.every", "eval.metrics", "eval.n", "eval.reference_n",
                      "eval.extractor", "eval.classifier", "eval.inception_weights", "eval.inception_sha256")
 
 

@@ -17,7 +17,9 @@ from ganscape.registry import ConfigError, Registry
 ADAM = {"name": "adam", "lr": 2e-4, "betas": [0.5, 0.999]}
 OPTIMIZERS = "ganscape.training.optimizers:OPTIMIZERS"
 TRAIN = {"steps": 2000, "batch_size": 64, "ema_decay": 0.0, "log_every": 50, "checkpoint_every": 500,
-         "sample_every": 500, "keep_checkpoints": 0}
+         "sample_every": 500, "keep_checkpoints": 0,
+         # speed (``ganscape.training.precision`` / ``wrappers``; docs/performance.md) and multi-process runs
+         "precision": "auto", "channels_last": "auto", "compile": False, "check_ranks_every": 500}
 # Evaluation during training (every > 0 steps) with the protocol of ``ganscape.metrics.protocol``.
 EVAL = {"every": 0, **EVAL_DEFAULTS}
 SCHEDULES = "ganscape.training.schedules:SCHEDULES"

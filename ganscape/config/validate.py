@@ -17,7 +17,9 @@ DEVICES = ("auto", "cpu", "cuda")
 # key of the ``train`` section -> (smallest allowed value, what the smallest means)
 TRAIN_MINIMUMS = {"steps": (1, ""), "batch_size": (1, ""), "log_every": (1, ""),
                   "checkpoint_every": (0, " (0 = only at the end)"), "sample_every": (0, " (0 = only at the end)"),
-                  "keep_checkpoints": (0, " (0 = keep all)")}
+                  "keep_checkpoints": (0, " (0 = keep all)"), "check_ranks_every": (0, " (0 = only at the end)")}
+# keys whose values are of more than one type, each checked by ``check_speed``
+CHOICE_KEYS = {"train.precision", "train.channels_last", "train.compile"}
 
 
 def validate(config: Any) -> None:
@@ -35,6 +37,7 @@ def validate(config: Any) -> None:
     for key, (low, meaning) in TRAIN_MINIMUMS.items():
         check_range(f"train.{key}", config["train"][key], low, what=meaning)
     check_range("train.ema_decay", config["train"]["ema_decay"], 0.0, 1.0, what=" (0 disables EMA)", open_high=True)
+    check_speed(config, schema.kind)
     for net, section in config["optim"].items():
         check_optimizer(f"optim.{net}", section)
     check_eval(config["eval"])
@@ -51,6 +54,29 @@ def check_range(key: str, value: float, low: float | None = None, high: float | 
         bounds = (f">= {low}" if high is None else f"<= {high}" if low is None else
                   f"in {'(' if open_low else '['}{low}, {high}{')' if open_high else ']'}")
         raise ConfigError(f"{key}: must be a finite number {bounds}{what}, got {value}")
+
+
+def check_speed(config: dict[str, Any], kind: str) -> None:
+    """``train.precision``, ``train.channels_last`` and ``train.compile``: valid choices, possible on the configured
+    device (``auto`` devices are checked when the run is built), and supported by the run kind and scheme."""
+    from ganscape.training.precision import PRECISIONS
+    from ganscape.training.wrappers import check_compile_mode
+
+    train = config["train"]
+    if train["precision"] not in PRECISIONS:
+        raise ConfigError(f"train.precision: {train['precision']!r} is not valid; choose one of {', '.join(PRECISIONS)}")
+    if train["channels_last"] not in ("auto", True, False):
+        raise ConfigError(f"train.channels_last: {train['channels_last']!r} is not valid; choose one of auto, true, false")
+    check_compile_mode(train["compile"])
+    if train["precision"] == "fp16" and config["device"] == "cpu":
+        raise ConfigError("train.precision: 'fp16' needs a CUDA GPU (float16 with loss scaling), and device is cpu; "
+                          "use bf16 or fp32 (or auto)")
+    if kind != "gan" and (train["precision"] not in ("auto", "fp32") or train["compile"] or train["channels_last"] is True):
+        raise ConfigError(f"train.precision/compile/channels_last: kind {kind!r} runs train in fp32, uncompiled, NCHW; "
+                          "use precision: auto|fp32, compile: false, channels_last: auto|false")
+    if train["precision"] == "fp16" and config.get("scheme", {}).get("name") == "egan":
+        raise ConfigError("train.precision: 'fp16' is not supported by the egan scheme (its children keep their own "
+                          "optimiser states, not loss-scaler states); use bf16 or fp32")
 
 
 def check_optimizer(key: str, section: dict[str, Any]) -> None:
@@ -80,7 +106,7 @@ def check_plain(config: dict[str, Any], defaults: dict[str, Any], prefix: str, c
         if key not in config:
             raise ConfigError(f"{dotted}: missing key")
         value, default = config[key], defaults[key]
-        if dotted not in components:
+        if dotted not in components and dotted not in CHOICE_KEYS:
             if isinstance(default, dict):
                 if not isinstance(value, dict):
                     raise ConfigError(f"{dotted}: expected a mapping, got {value!r}")

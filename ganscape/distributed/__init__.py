@@ -1,16 +1,27 @@
-"""Data-parallel training of one run over several processes (torch.distributed).
+"""Data-parallel training of one run over several processes: torch DistributedDataParallel under torchrun.
 
 Launch with torchrun; every rank runs the same ``ganscape train`` command::
 
     torchrun --nproc_per_node 2 -m ganscape train CONFIG --out RUN_DIR
 
-``train.batch_size`` is the *global* batch. Every rank draws the same global real batch and latents (same seed,
-same RNG stream) and keeps its own slice of ``batch_size / world`` rows; before each optimiser step the gradients
-are averaged over ranks (all-reduce), as DistributedDataParallel does. For objectives that are means over
-independent samples and networks without batch statistics, a W-rank run therefore equals a single-process run with
-the same global batch up to float rounding. Batch norm (per-rank statistics), relativistic-average losses (batch
-means) and penalties drawing their own random numbers give statistically equivalent but not identical runs. Only
-rank 0 writes files (the run folder's callbacks run there alone). NCCL is used on GPUs, gloo on CPU."""
-from ganscape.distributed.data_parallel import barrier, init_from_env, is_main_process, leave, shard_parts, world
+- ``train.batch_size`` is the *global* batch: each of the W ranks trains on ``batch_size / W`` samples per step
+  (refused before training when it does not divide evenly, or not into whole PacGAN groups).
+- Data: every epoch is one permutation of the dataset, the same on every rank; global batch k is its k-th slice and
+  rank r reads the r-th part of it, so the ranks' shards are disjoint and together are the single-process batch.
+- Latents and every other random draw come from the rank's own stream (``rank_seed``); the initial weights are the
+  same everywhere (same seed, and DistributedDataParallel broadcasts rank 0's at wrapping).
+- G and D are wrapped in DistributedDataParallel (``ganscape.training.wrappers``): gradients are averaged across ranks
+  during backward. D is used in both steps; in the G step its parameters are frozen, so only G's gradients are
+  reduced. Buffers (batch-norm statistics, spectral-norm vectors) are broadcast from rank 0 at each forward.
+  A learnable prior's gradients are averaged by hooks (``average_gradients_of``).
+- E-GAN's selection is computed once from fitness averaged over ranks and broadcast from rank 0, so every rank keeps
+  the same offspring.
+- ``train.check_ranks_every`` steps (and at the end) all ranks compare a fingerprint of their parameters and stop
+  with one clear message if any differs (``consistency.RankSync``).
+- Only rank 0 writes files (the run folder's callbacks run there alone); checkpoints hold every rank's random state,
+  so a resumed run continues exactly. NCCL is used on GPUs, gloo on CPU."""
+from ganscape.distributed.data_parallel import (average, barrier, ddp_wrapper, from_main, init_from_env,
+                                                is_main_process, leave, local_batch_size, rank_seed, world)
 
-__all__ = ["barrier", "init_from_env", "is_main_process", "leave", "shard_parts", "world"]
+__all__ = ["average", "barrier", "ddp_wrapper", "from_main", "init_from_env", "is_main_process", "leave",
+           "local_batch_size", "rank_seed", "world"]

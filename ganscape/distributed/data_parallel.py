@@ -1,13 +1,17 @@
-"""Process group set-up, batch sharding and gradient averaging (see the package docstring)."""
+"""Process group, DistributedDataParallel wrapping, rank seeds and the collectives a GAN step needs (see the package
+docstring)."""
 from __future__ import annotations
 
 import os
+from typing import Any, Callable
 
 import torch
 import torch.distributed as dist
+from torch import nn
 
-from ganscape.penalties.base import group_size
 from ganscape.registry import ConfigError
+
+RANK_SEED_STRIDE = 1_000_003  # rank r of a run seeded s draws from seed s * stride + r + 1 (never s itself)
 
 
 def init_from_env() -> bool:
@@ -45,38 +49,72 @@ def barrier() -> None:
         dist.barrier()
 
 
-def _average_gradients(params: list[torch.nn.Parameter], size: int) -> None:
-    grads = [p.grad for p in params if p.grad is not None]
-    if not grads:
-        return
-    flat = torch.cat([g.reshape(-1) for g in grads])  # one all-reduce per optimiser step
-    dist.all_reduce(flat)
-    flat /= size
-    offset = 0
-    for g in grads:
-        g.copy_(flat[offset:offset + g.numel()].view_as(g))
-        offset += g.numel()
-
-
-def shard_parts(parts) -> None:
-    """Make a GAN run's parts one rank of a data-parallel run: same initial weights everywhere,
-    each rank keeps its slice of every global batch, gradients averaged before each step."""
+def local_batch_size(batch_size: int, pack: int = 1) -> int:
+    """Each rank's share of the global ``train.batch_size``; ConfigError when it does not divide evenly (into whole
+    PacGAN groups of ``pack``). Checked when the parts are built, before any training."""
     rank, size = world()
+    if batch_size % size:
+        raise ConfigError(f"train.batch_size: {batch_size} (the global batch) is not divisible by the {size} processes "
+                          f"of this torchrun run; use a multiple of {size}")
+    if (batch_size // size) % pack:
+        raise ConfigError(f"train.batch_size: each of the {size} processes gets {batch_size // size} samples, not a "
+                          f"multiple of discriminator.pack ({pack}); use a multiple of {size * pack}")
+    return batch_size // size
+
+
+def rank_seed(seed: int, rank: int) -> int:
+    """The seed of rank ``rank``'s random stream (latents, penalty draws) in a multi-process run of seed ``seed``."""
+    return seed * RANK_SEED_STRIDE + rank + 1
+
+
+def ddp_wrapper(device: torch.device) -> Callable[[nn.Module], nn.Module] | None:
+    """module -> DistributedDataParallel(module) for this process's device; None outside a multi-process run.
+
+    By default DDP copies rank 0's buffers to every rank at each forward: batch-norm running
+    statistics and spectral-norm power-iteration vectors are then the same on every rank whenever a step uses them."""
+    if world()[1] == 1:
+        return None
+    from torch.nn.parallel import DistributedDataParallel
+
+    device_ids = [device.index if device.index is not None else torch.cuda.current_device()] \
+        if device.type == "cuda" else None
+    return lambda module: DistributedDataParallel(module, device_ids=device_ids)
+
+
+def average_gradients_of(module: nn.Module) -> None:
+    """Average ``module``'s gradients over ranks as they are computed (a hook per parameter), for parameters trained
+    outside a DistributedDataParallel module (a learnable latent prior). No-op in a single process."""
+    size = world()[1]
     if size == 1:
         return
-    if parts.kind == "translation":
-        raise ConfigError("kind: data-parallel training (torchrun) supports GAN runs only, not translation runs")
-    if parts.batch_size % size:
-        raise ConfigError(f"train.batch_size: {parts.batch_size} must be divisible by the number of "
-                          f"processes ({size}) in data-parallel training")
-    pack = group_size(parts.D)
-    if (parts.batch_size // size) % pack:
-        raise ConfigError(f"train.batch_size: each of the {size} processes gets {parts.batch_size // size} samples, "
-                          f"not a multiple of discriminator.pack ({pack}); use a batch of a multiple of {size * pack}")
-    for module in (parts.G, parts.D, parts.prior):
-        for tensor in list(module.parameters()) + list(module.buffers()):
-            dist.broadcast(tensor.data, src=0)
-    parts.shard = (rank, size)
-    for opt in (parts.opt_g, parts.opt_d):
-        params = [p for group in opt.param_groups for p in group["params"]]
-        opt.register_step_pre_hook(lambda _opt, _args, _kwargs, params=params: _average_gradients(params, size))
+    for param in module.parameters():
+        if param.requires_grad:
+            param.register_hook(lambda grad: _all_reduce_mean(grad.clone(), size))
+
+
+def _all_reduce_mean(tensor: torch.Tensor, size: int) -> torch.Tensor:
+    dist.all_reduce(tensor)
+    return tensor / size
+
+
+def average(tensor: torch.Tensor) -> torch.Tensor:
+    """The mean of ``tensor`` over ranks (a copy; the tensor itself in a single process)."""
+    size = world()[1]
+    return tensor if size == 1 else _all_reduce_mean(tensor.detach().clone(), size)
+
+
+def from_main(tensor: torch.Tensor) -> torch.Tensor:
+    """Rank 0's value of ``tensor`` on every rank (in place; a decision made once, e.g. E-GAN's selection)."""
+    if world()[1] > 1:
+        dist.broadcast(tensor, src=0)
+    return tensor
+
+
+def gather_to_main(value: Any) -> list[Any] | None:
+    """Every rank's ``value`` (any picklable object), as a list in rank order on rank 0, None on the others."""
+    rank, size = world()
+    if size == 1:
+        return [value]
+    out = [None] * size if rank == 0 else None
+    dist.gather_object(value, out, dst=0)
+    return out

@@ -7,23 +7,28 @@ from __future__ import annotations
 
 import torch
 
-from ganscape.models.packing import PackedCritic
 from ganscape.registry import Registry
 
 PENALTIES = Registry("penalty")
 
 
-def gradient_norms(scores: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
+def gradient_norms(scores: torch.Tensor, inputs: torch.Tensor, critic=None) -> torch.Tensor:
     """L2 norm of d(sum scores)/d inputs per score (S,), keeping the graph for backprop. Inputs (B, ...) with
     B = S * m: each score's gradient is that of its m consecutive samples (m > 1 for a packed discriminator, whose
-    input is the m samples side by side, so this is the norm of the gradient with respect to the packed input)."""
-    (grad,) = torch.autograd.grad(scores.sum(), inputs, create_graph=True)
+    input is the m samples side by side, so this is the norm of the gradient with respect to the packed input).
+    ``critic``: the critic that gave ``scores``; under fp16 loss scaling it carries the run's ``precision``, and the
+    gradient is taken as the AMP gradient-penalty recipe does (``Precision.input_gradient``)."""
+    precision = getattr(critic, "precision", None)
+    if precision is None:
+        (grad,) = torch.autograd.grad(scores.sum(), inputs, create_graph=True)
+    else:
+        grad = precision.input_gradient(scores, inputs)
     return grad.reshape(scores.shape[0], -1).norm(2, dim=1)
 
 
 def group_size(critic) -> int:
     """How many samples ``critic`` scores as one input (its PacGAN ``pack``; 1 for an unpacked critic)."""
-    return critic.pack if isinstance(critic, PackedCritic) else 1
+    return getattr(critic, "pack", 1)  # PackedCritic's, also through a training wrapper
 
 
 class Penalty:
@@ -31,6 +36,7 @@ class Penalty:
     loss term lazy (``ganscape.training.schemes.lazy``): computed on every k-th critic step and multiplied by k."""
 
     every: int = 1
+    double_backward: bool = False  # whether the loss term differentiates through a gradient (torch.compile cannot)
 
     def __call__(self, critic, x_real, x_fake, y_real=None, y_fake=None) -> torch.Tensor | None:
         return None

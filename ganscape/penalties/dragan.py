@@ -12,13 +12,15 @@ from ganscape.registry import NonNegative
 
 
 class DRAGAN(Penalty):
+    double_backward = True
+
     def __init__(self, weight: float):
         self.weight = weight
 
     def __call__(self, critic, x_real, x_fake, y_real=None, y_fake=None):
         x = x_real.detach()
         x_hat = (x + x.std(unbiased=False) * (torch.rand_like(x_real) - 0.5)).requires_grad_(True)
-        norms = gradient_norms(critic(x_hat, y_real), x_hat)
+        norms = gradient_norms(critic(x_hat, y_real), x_hat, critic)
         return self.weight * ((norms - 1) ** 2).mean()
 
 

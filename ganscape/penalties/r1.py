@@ -14,13 +14,15 @@ from ganscape.registry import NonNegative, Positive
 
 
 class ZeroCentred(Penalty):
+    double_backward = True
+
     def __init__(self, gamma: float, on_real: bool, every: int = 1):
         self.gamma, self.on_real, self.every = gamma, on_real, every
 
     def __call__(self, critic, x_real, x_fake, y_real=None, y_fake=None):
         x, y = (x_real, y_real) if self.on_real else (x_fake, y_fake)
         x = x.detach().requires_grad_(True)
-        norms = gradient_norms(critic(x, y), x)
+        norms = gradient_norms(critic(x, y), x, critic)
         return self.gamma / 2 * (norms ** 2).mean()
 
 

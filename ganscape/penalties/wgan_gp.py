@@ -12,6 +12,8 @@ from ganscape.registry import NonNegative
 
 
 class WGANGP(Penalty):
+    double_backward = True
+
     def __init__(self, weight: float):
         self.weight = weight
 
@@ -20,7 +22,7 @@ class WGANGP(Penalty):
         alpha = torch.rand((x_real.shape[0] // m,) + (1,) * (x_real.dim() - 1), device=x_real.device)
         alpha = alpha.repeat_interleave(m, dim=0)
         x_hat = (x_real + alpha * (x_fake.detach() - x_real)).requires_grad_(True)
-        norms = gradient_norms(critic(x_hat, y_real), x_hat)
+        norms = gradient_norms(critic(x_hat, y_real), x_hat, critic)
         return self.weight * ((norms - 1) ** 2).mean()
 
 

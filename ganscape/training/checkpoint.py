@@ -9,6 +9,7 @@ A checkpoint is ``RUN_DIR/checkpoints/ckpt-NNNNNNNN.pt``, written atomically (te
     models: {name: state_dict}                 optimizers: {name: state_dict}
     scheme: the scheme's state                 streams: {data section: batches drawn}
     rng: global RNG states                     callbacks: {state_key: state} (e.g. ema: {G: state_dict})
+    precision: loss-scaler states ({} unless fp16)  rng_ranks: every rank's RNG states (multi-process runs only)
     checksum: CRC-32 of everything else (every tensor's bytes, every value), checked when read
 
 That is enough to continue bit-exactly and to sample without the data; a flipped bit anywhere makes the file
@@ -64,6 +65,8 @@ def trainer_state(trainer) -> dict[str, Any]:
         "scheme": parts.scheme.state_dict(),
         "streams": {name: stream.position for name, stream in parts.streams().items()},
         "rng": rng_state(),
+        **({"rng_ranks": trainer.rank_rng} if trainer.rank_rng else {}),
+        "precision": parts.precision.state_dict(),
         "callbacks": {cb.state_key: cb.state_dict() for cb in trainer.callbacks if cb.state_key},
     }
 
@@ -177,5 +180,22 @@ def restore_trainer(trainer, state: dict[str, Any]) -> None:
     for cb in trainer.callbacks:
         if cb.state_key and cb.state_key in state["callbacks"]:
             cb.load_state_dict(state["callbacks"][cb.state_key])
-    set_rng_state(state["rng"])
+    parts.precision.load_state_dict(state.get("precision", {}))
+    set_rng_state(rank_rng_state(state))
     trainer.step = state["step"]
+
+
+def rank_rng_state(state: dict[str, Any]) -> dict:
+    """The RNG state this process resumes with: its rank's own in a multi-process run saved with as many ranks, else
+    the saved one (in a multi-process run from a single-process checkpoint, each rank then reseeds its own stream
+    from the seed, the step and its rank)."""
+    from ganscape.distributed import rank_seed, world
+
+    rank, size = world()
+    ranks = state.get("rng_ranks")
+    if size == 1:
+        return state["rng"]
+    if ranks and len(ranks) == size:
+        return ranks[rank]
+    torch.manual_seed(rank_seed(state["config"]["seed"] + state["step"], rank))
+    return rng_state()

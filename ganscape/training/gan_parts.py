@@ -4,6 +4,7 @@ The build order fixes how the seeded RNG is consumed (data, prior, G, D), so the
 same weights."""
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,10 +22,13 @@ from ganscape.runtime import resolve_device
 from ganscape.sampling import GeneratorSampler
 from ganscape.training.callbacks.core import eval_mode
 from ganscape.training.optimizers import make_optimizer
+from ganscape.training.precision import FP32, Precision, resolve_precision
 from ganscape.training.schedules import build_schedule
 from ganscape.training.schemes import build_scheme
+from ganscape.training.wrappers import training_view
 from ganscape.utils.images import Preview
 
+log = logging.getLogger(__name__)
 IN_DEVICE_LIMIT_BYTES = 2 << 30  # datasets below this are copied to the GPU once
 PREVIEW_IMAGES = 64              # sample grid size
 PREVIEW_POINTS = 2000            # points of a 2-D scatter preview
@@ -48,7 +52,15 @@ class GANParts:
     opt_d: torch.optim.Optimizer
     scheme: Any
     schedule: Any
+    precision: Precision = FP32
+    train_G: Any = None  # G and D as training steps call them (``ganscape.training.wrappers``); G and D by default
+    train_D: Any = None
     shard: tuple[int, int] = (0, 1)  # (rank, world size) in data-parallel training
+    channels_last: bool = False      # image batches in NHWC memory format
+
+    def __post_init__(self):
+        self.train_G = self.G if self.train_G is None else self.train_G
+        self.train_D = self.D if self.train_D is None else self.train_D
 
     # ----- what the trainer core and checkpoints see -----------------------------------------
     @property
@@ -75,29 +87,26 @@ class GANParts:
     # ----- what schemes use --------------------------------------------------------------------
     @property
     def batch_size(self) -> int:
-        return self.config["train"]["batch_size"]
+        """This process's share of the global ``train.batch_size`` (all of it in a single process)."""
+        return self.config["train"]["batch_size"] // self.shard[1]
 
     @property
     def conditional(self) -> bool:
         return self.G.num_classes > 0
 
-    def local(self, t: torch.Tensor | None) -> torch.Tensor | None:
-        """This rank's slice of a global batch (the whole batch in a single process)."""
-        rank, size = self.shard
-        if size == 1 or t is None:
-            return t
-        rows = t.shape[0] // size
-        return t[rank * rows:(rank + 1) * rows]
-
     def real_batch(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """This rank's share of the next real batch, on the device (NHWC when ``channels_last``)."""
         x, y = self.batches.next()
-        x, y = self.local(x), self.local(y)
-        return x.to(self.device, non_blocking=True), (None if y is None else y.to(self.device, non_blocking=True))
+        x = x.to(self.device, non_blocking=True)
+        if self.channels_last and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x, (None if y is None else y.to(self.device, non_blocking=True))
 
     def latent_batch(self, n: int | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Latents (n, dim) and, for conditional generators, conditions: uniformly drawn class ids (n,), or the
         attribute vectors (n, K) of random real samples (attributes are correlated; drawing them independently
-        would ask for faces the data never shows)."""
+        would ask for faces the data never shows). ``n`` defaults to this rank's batch; each rank draws from its own
+        random stream."""
         n = n or self.batch_size
         z = self.prior.sample(n, self.device)
         y = None
@@ -105,7 +114,7 @@ class GANParts:
             y = self.dataset.y[torch.randint(len(self.dataset), (n,)).to(self.dataset.y.device)].to(self.device)
         elif self.conditional:
             y = torch.randint(self.dataset.num_classes, (n,), device=self.device)
-        return self.local(z), self.local(y)
+        return z, y
 
     # ----- previews and sampling ---------------------------------------------------------------
     def preview(self, modules: dict[str, nn.Module]) -> Preview:
@@ -130,8 +139,16 @@ class GANParts:
 
 
 def build_gan_parts(config: dict[str, Any]) -> GANParts:
-    """Build every part of a GAN run; raises ConfigError before any training happens."""
+    """Build every part of a GAN run; raises ConfigError before any training happens. In a multi-process run
+    (torchrun) each rank builds the same parts, reads its own data shard and draws from its own random stream."""
+    from ganscape.distributed.data_parallel import (average_gradients_of, ddp_wrapper, local_batch_size, rank_seed,
+                                                    world)
+
+    train = config["train"]
     device = resolve_device(config["device"])
+    precision = Precision(resolve_precision(train["precision"], device), device)
+    rank, size = world()
+    local_batch_size(train["batch_size"], pack_of(config))
     torch.manual_seed(config["seed"])
     dataset = build_dataset(config["data"])
     dataset.check_finite("data")
@@ -139,15 +156,48 @@ def build_gan_parts(config: dict[str, Any]) -> GANParts:
         check_ready(config["eval"], dataset.shape)
     if device.type != "cpu":
         dataset.to_device(device, IN_DEVICE_LIMIT_BYTES)
-    batch_size = config["train"]["batch_size"]
-    if batch_size > len(dataset):
-        raise ConfigError(f"train.batch_size: {batch_size} is larger than the dataset ({len(dataset)} samples)")
-    batches = BatchStream(dataset, batch_size, config["seed"])
+    if train["batch_size"] > len(dataset):
+        raise ConfigError(f"train.batch_size: {train['batch_size']} is larger than the dataset ({len(dataset)} samples)")
+    host_to_gpu = device.type == "cuda" and data_device(dataset).type != "cuda"  # too large to live on the GPU
+    batches = BatchStream(dataset, train["batch_size"], config["seed"], shard=(rank, size), prefetch=host_to_gpu,
+                          pin=host_to_gpu)
     prior = build_prior(config["prior"]).to(device)
     G = build_generator(config["generator"], dataset.shape, prior.dim, dataset.num_classes).to(device)
     D = build_discriminator(config["discriminator"], dataset.shape, dataset.num_classes).to(device)
+    channels_last = resolve_channels_last(train["channels_last"], device, dataset.is_image)
+    if channels_last:
+        G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
     opt_g = make_optimizer(list(G.parameters()) + list(prior.parameters()), config["optim"]["g"], "optim.g")
     opt_d = make_optimizer(D.parameters(), config["optim"]["d"], "optim.d")
-    return GANParts(config, device, dataset, batches, prior, G, D, build_objective(config["loss"]),
-                    build_penalty(config["penalty"]), opt_g, opt_d, build_scheme(config["scheme"]),
-                    build_schedule(config["schedule"]))
+    penalty = build_penalty(config["penalty"])
+    data_parallel = ddp_wrapper(device)
+    train_G = training_view(G, "G", precision, train["compile"], data_parallel)
+    train_D = training_view(D, "D", precision, False if penalty.double_backward else train["compile"], data_parallel)
+    if train["compile"] and penalty.double_backward:
+        log.info("train.compile: D stays uncompiled (penalty %s takes gradients of gradients, which compiled graphs "
+                 "do not support)", config["penalty"]["name"])
+    if size > 1:
+        average_gradients_of(prior)
+        torch.manual_seed(rank_seed(config["seed"], rank))
+    return GANParts(config, device, dataset, batches, prior, G, D, build_objective(config["loss"]), penalty, opt_g,
+                    opt_d, build_scheme(config["scheme"]), build_schedule(config["schedule"]), precision, train_G,
+                    train_D, (rank, size), channels_last)
+
+
+def data_device(dataset: Dataset) -> torch.device:
+    """Where ``dataset``'s batches are made (one sample read)."""
+    return dataset.get(torch.zeros(1, dtype=torch.long))[0].device
+
+
+def pack_of(config: dict[str, Any]) -> int:
+    """The run's PacGAN ``discriminator.pack`` (1 when not packed)."""
+    from ganscape.models import DISCRIMINATORS
+
+    return DISCRIMINATORS.shared_options(config["discriminator"])["pack"]
+
+
+def resolve_channels_last(value: Any, device: torch.device, images: bool) -> bool:
+    """``train.channels_last``: ``auto`` is NHWC for image runs on a GPU (tensor cores prefer it), NCHW on CPU."""
+    if value == "auto":
+        return images and device.type == "cuda"
+    return bool(value) and images

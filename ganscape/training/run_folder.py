@@ -58,18 +58,16 @@ def train(config: str | dict[str, Any], run_dir: str | Path, show_progress: bool
     """Train (or resume) the run in ``run_dir`` with the folder's callbacks and any ``callbacks`` given.
     ``stop_at`` ends after that step, as an interruption would (used by tests). Returns the trained parts and
     the logged history."""
-    from ganscape.distributed import barrier, init_from_env, is_main_process, shard_parts
+    from ganscape.distributed import barrier, init_from_env, is_main_process
 
     config = load_config(config)
     run_dir = Path(run_dir)
-    distributed = init_from_env()  # under torchrun: one rank of a data-parallel run
+    init_from_env()  # under torchrun: one rank of a data-parallel run (the parts are built for it)
     main = is_main_process()
     if main:
         check_writable(run_dir / CONFIG_FILE)
     check_resumable(config, run_dir)
     trainer = Trainer(config, callbacks=[*(folder_callbacks(run_dir, config, show_progress) if main else []), *callbacks])
-    if distributed:
-        shard_parts(trainer.parts)
     with folder_lock(run_dir) if main else contextlib.nullcontext():
         for folder in (run_dir, run_dir / "checkpoints", run_dir / "samples") if main else ():
             remove_stale_temps(folder)  # left by a process killed while it wrote

@@ -53,13 +53,20 @@ def build_parts(config: dict[str, Any]) -> Any:
 
 
 def core_callbacks(config: dict[str, Any]) -> list[Callback]:
-    """Callbacks every run has, from its config: EMA, divergence checks, evaluation."""
+    """Callbacks every run has, from its config: EMA, divergence checks, evaluation, and in a multi-process run the
+    rank consistency check."""
     train = config["train"]
     out: list[Callback] = [DivergenceGuard(train["checkpoint_every"])]
     if train["ema_decay"] > 0:
         out.append(EMA(train["ema_decay"]))
     if config["eval"]["every"] > 0:
         out.append(Evaluation(config["eval"]))
+    from ganscape.distributed import world
+
+    if world()[1] > 1:
+        from ganscape.distributed.consistency import RankSync
+
+        out.append(RankSync(train["check_ranks_every"], train["checkpoint_every"]))
     return out
 
 
@@ -74,6 +81,7 @@ class Trainer:
         self.history: list[dict[str, float]] = []
         self.results: list[Record] = []
         self.averaged: dict[str, nn.Module] = {}
+        self.rank_rng: list[dict] | None = None  # every rank's RNG state at the last checkpoint step (multi-process)
         self.callbacks = sorted([*core_callbacks(self.config), *callbacks], key=lambda cb: cb.order)
         for cb in self.callbacks:
             cb.on_attach(self)
@@ -110,7 +118,8 @@ class Trainer:
     def run_step(self, step: int, last: bool) -> None:
         log = last or step % self.config["train"]["log_every"] == 0
         factor = self.apply_schedule(step)
-        out = self.scheme.step(self.parts, log)
+        with self.parts.precision.autocast():
+            out = self.scheme.step(self.parts, log)
         self.step = step
         logged = None
         if log:

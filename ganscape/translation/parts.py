@@ -18,6 +18,7 @@ from ganscape.training.optimizers import make_optimizer
 from ganscape.training.schedules import build_schedule
 from ganscape.translation.models import PATCH_CRITICS, TRANSLATORS
 from ganscape.translation.objective import TRANSLATION_OBJECTIVES
+from ganscape.training.precision import FP32, Precision
 from ganscape.utils.images import Preview
 
 PREVIEW_COLUMNS = 8
@@ -41,6 +42,7 @@ class TranslationParts:
     scheme: Any
     schedule: Any
     kind: str = "translation"
+    precision: Precision = FP32  # translation runs train in float32 (validated)
 
     def modules(self) -> dict[str, nn.Module]:
         return {"G_ab": self.G_ab, "G_ba": self.G_ba, "D_a": self.D_a, "D_b": self.D_b}

@@ -43,7 +43,7 @@ class Alternating(Scheme):
 
     @staticmethod
     def critic_for(parts):
-        return AuxRecorder(parts.D) if parts.D.aux_classes else parts.D
+        return AuxRecorder(parts.train_D) if parts.D.aux_classes else parts.train_D
 
     def add_aux(self, critic, total, out, key, only=None):
         """Add the weighted classification loss of an AuxRecorder to ``total``; log it."""
@@ -65,7 +65,7 @@ class Alternating(Scheme):
             z, y_fake = parts.latent_batch()
             last = i == self.n_critic - 1
             with torch.set_grad_enabled(last):
-                x_fake = parts.G(z, y_fake)
+                x_fake = parts.train_G(z, y_fake)
             critic = self.critic_for(parts)
             s_real, s_fake = parts.objective.critic_scores(critic, x_real, x_fake.detach(), y_real, y_fake)
             loss_d = parts.objective.d_loss(s_real, s_fake)
@@ -74,12 +74,13 @@ class Alternating(Scheme):
             out = {"loss_d": loss_d.detach()}
             total = self.add_aux(critic, total, out, "aux_d")
             parts.opt_d.zero_grad(set_to_none=True)
-            total.backward()
+            parts.precision.backward(total, "d")
             if logged_penalty is not None:
                 out["penalty"] = logged_penalty
             if log and last:
+                parts.precision.unscale(parts.opt_d, "d")
                 out["grad_norm_d"] = grad_norm(parts.D)
-            parts.opt_d.step()
+            parts.precision.step(parts.opt_d, "d")
             parts.penalty.after_critic_step(parts.D)
         out["_fake"] = (x_fake, y_fake)
         return out
@@ -102,21 +103,22 @@ class Alternating(Scheme):
             out = {"loss_g": loss_g.detach()}
             total = self.add_aux(critic, total, out, "aux_g", only=x_fake)
             parts.opt_g.zero_grad(set_to_none=True)
-            total.backward()
+            parts.precision.backward(total, "g")
             if reg is not None:
                 out["prior_reg"] = reg.detach()
             if logged_g_penalty is not None:
                 out["penalty_g"] = logged_g_penalty
             if log and i == self.g_steps - 1:
+                parts.precision.unscale(parts.opt_g, "g")
                 out["grad_norm_g"] = grad_norm(parts.G)
-            parts.opt_g.step()
+            parts.precision.step(parts.opt_g, "g")
         parts.D.requires_grad_(True)
         return out
 
     @staticmethod
     def fresh_fake(parts):
         z, y = parts.latent_batch()
-        return parts.G(z, y), y
+        return parts.train_G(z, y), y
 
     def state_dict(self):
         return {"lazy": self.lazy.state_dict()}

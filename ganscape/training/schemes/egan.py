@@ -19,7 +19,8 @@ Each step:
 Logged: ``egan_mutation`` (0/1/2, the fittest child's mutation), ``egan_fitness``, ``egan_fq`` and ``egan_fd`` of
 that child, and at each log step ``egan_wins_<mutation>``: how many steps since the previous log each mutation
 survived (so every step is counted). Selection reads fitness on the host (one synchronisation per step). All
-randomness comes from torch's global RNG."""
+randomness comes from torch's global RNG. Under torchrun each rank scores its share of the batch; the selection is
+made once and broadcast (``selection``)."""
 from __future__ import annotations
 
 from typing import Any
@@ -120,8 +121,7 @@ class EvolutionaryGAN(Scheme):
         parents = [snapshot(parts)] + self.extra
         out = self.critic_steps(parts, parents, log)
         children = self.make_children(parts, parents, log)
-        fitness = torch.stack([c["fitness"] for c in children])
-        order = torch.argsort(fitness, descending=True, stable=True).tolist()
+        order = self.selection(torch.stack([c["fitness"] for c in children]))
         best, *others = [children[i] for i in order[:self.parents]]
         load_snapshot(parts, best["snap"])
         self.extra = [c["snap"] for c in others]
@@ -134,13 +134,23 @@ class EvolutionaryGAN(Scheme):
             self.wins = [0] * len(MUTATIONS)
         return out
 
+    @staticmethod
+    def selection(fitness: torch.Tensor) -> list[int]:
+        """Children indices, fittest first. In a multi-process run the fitness is averaged over ranks (each scored
+        its own share of the batch) and the order is decided on rank 0 and broadcast, so every rank keeps the same
+        children even where float rounding would order near-ties differently."""
+        from ganscape.distributed import average, from_main
+
+        order = torch.argsort(average(fitness), descending=True, stable=True)
+        return from_main(order).tolist()
+
     def parent_fakes(self, parts, parents, grad: bool = False):
         """A batch of fakes from all parents, split evenly, each from its own prior. With
         one parent, parts.G (which holds it) is used as is."""
         if len(parents) == 1:
             z, y = parts.latent_batch()
             with torch.set_grad_enabled(grad):
-                return parts.G(z, y), y
+                return parts.train_G(z, y), y
         xs, ys = [], []
         for snap, size in zip(parents, torch.arange(parts.batch_size).tensor_split(len(parents))):
             if len(size) == 0:  # more parents than batch rows
@@ -148,7 +158,7 @@ class EvolutionaryGAN(Scheme):
             load_snapshot(parts, snap, optimizer=False)
             z, y = parts.latent_batch(len(size))
             with torch.no_grad():
-                xs.append(parts.G(z, y))
+                xs.append(parts.train_G(z, y))
             ys.append(y)
         return torch.cat(xs), (None if ys[0] is None else torch.cat(ys))
 
@@ -157,18 +167,19 @@ class EvolutionaryGAN(Scheme):
         for i in range(self.n_critic):
             x_real, y_real = parts.real_batch()
             x_fake, y_fake = self.parent_fakes(parts, parents)
-            s_real, s_fake = parts.objective.critic_scores(parts.D, x_real, x_fake.detach(), y_real, y_fake)
+            s_real, s_fake = parts.objective.critic_scores(parts.train_D, x_real, x_fake.detach(), y_real, y_fake)
             loss_d = parts.objective.d_loss(s_real, s_fake)
             penalty, logged_penalty = self.lazy.penalty(parts, x_real, x_fake.detach(), y_real, y_fake)
             total = loss_d if penalty is None else loss_d + penalty
             parts.opt_d.zero_grad(set_to_none=True)
-            total.backward()
+            parts.precision.backward(total, "d")
             out = {"loss_d": loss_d.detach()}
             if logged_penalty is not None:
                 out["penalty"] = logged_penalty
             if log and i == self.n_critic - 1:
+                parts.precision.unscale(parts.opt_d, "d")
                 out["grad_norm_d"] = grad_norm(parts.D)
-            parts.opt_d.step()
+            parts.precision.step(parts.opt_d, "d")
             parts.penalty.after_critic_step(parts.D)
         return out
 
@@ -185,10 +196,10 @@ class EvolutionaryGAN(Scheme):
                 load_snapshot(parts, parent)
                 child = {"mutation": kind, **self.mutate(parts, kind, log)}
                 with torch.no_grad():
-                    x_fake = parts.G(z_eval, y_eval)
+                    x_fake = parts.train_G(z_eval, y_eval)
                 if s_real is None:  # D(real) once per step; its graph is reused by every child
-                    s_real = parts.objective.fake_scores(parts.D, x_real, y_real)
-                f_q, f_d = fitness_terms(parts.D, parts.objective, s_real, x_fake, y_eval)
+                    s_real = parts.objective.fake_scores(parts.train_D, x_real, y_real)
+                f_q, f_d = fitness_terms(parts.train_D, parts.objective, s_real, x_fake, y_eval)
                 child.update(f_q=f_q, f_d=f_d, fitness=f_q + self.gamma * f_d, snap=snapshot(parts))
                 children.append(child)
         return children
@@ -197,15 +208,16 @@ class EvolutionaryGAN(Scheme):
         """One G step with mutation ``kind``; D frozen."""
         parts.D.requires_grad_(False)
         z, y = parts.latent_batch()
-        loss_g = mutation_loss(kind, parts.objective.fake_scores(parts.D, parts.G(z, y), y))
+        loss_g = mutation_loss(kind, parts.objective.fake_scores(parts.train_D, parts.train_G(z, y), y))
         reg = parts.prior.regularizer()
         total = loss_g if reg is None else loss_g + reg
         parts.opt_g.zero_grad(set_to_none=True)
-        total.backward()
+        parts.precision.backward(total, "g")
         out = {"loss_g": loss_g.detach()}
         if log:
+            parts.precision.unscale(parts.opt_g, "g")
             out["grad_norm_g"] = grad_norm(parts.G)
-        parts.opt_g.step()
+        parts.precision.step(parts.opt_g, "g")
         parts.D.requires_grad_(True)
         return out
 

@@ -32,11 +32,11 @@ class LazyRegularization:
         every = parts.penalty.every
         step, self.d_steps = self.d_steps, self.d_steps + 1
         if every == 1:
-            value = parts.penalty(parts.D, x_real, x_fake, y_real, y_fake)
+            value = parts.penalty(parts.train_D, x_real, x_fake, y_real, y_fake)
             return value, (None if value is None else value.detach())
         if step % every:
             return None, self.last.get("penalty")
-        value = parts.penalty(parts.D, x_real, x_fake, y_real, y_fake)
+        value = parts.penalty(parts.train_D, x_real, x_fake, y_real, y_fake)
         if value is None:
             return None, None
         self.last["penalty"] = value.detach()
@@ -51,7 +51,7 @@ class LazyRegularization:
         if step % every:
             return None, self.last.get("penalty_g")
         z, y = parts.latent_batch()
-        value = parts.G.penalty(z, y)
+        value = parts.train_G.penalty(z, y)
         self.last["penalty_g"] = value.detach()
         return value * every, self.last["penalty_g"]
 

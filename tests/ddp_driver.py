@@ -1,0 +1,70 @@
+"""Run by tests/test_distributed.py under torchrun: trains one run folder (``train`` of the run folder, as
+``ganscape train`` does) and writes what this rank saw to ``OUT/rank-R.pt``: the data indices of every step, and its
+final parameters and buffers. ``--perturb-at K`` changes one weight of rank 1 after step K (the consistency check
+must stop the run)."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+import torch
+
+from ganscape.config import load_config
+from ganscape.distributed import leave, world
+from ganscape.distributed.consistency import RanksDiverged
+from ganscape.training import train
+from ganscape.training.callbacks.base import Callback
+
+
+class Record(Callback):
+    """Keeps the indices this rank's sampler hands out."""
+
+    def __init__(self):
+        self.indices = []
+
+    def on_attach(self, trainer):
+        sampler = trainer.parts.batches.sampler
+        original = sampler.indices
+
+        def recording(k):
+            out = original(k)
+            self.indices.append((k, out.tolist()))
+            return out
+
+        sampler.indices = recording
+
+
+class Perturb(Callback):
+    def __init__(self, step: int):
+        self.step = step
+
+    def on_step_end(self, trainer, step, out, logged, last):
+        if step == self.step and world()[0] == 1:
+            with torch.no_grad():
+                next(trainer.parts.G.parameters()).view(-1)[0] += 1e-3
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("config")
+    parser.add_argument("overrides", nargs="*")
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--perturb-at", type=int, default=0)
+    args = parser.parse_args()
+    record = Record()
+    callbacks = [record] + ([Perturb(args.perturb_at)] if args.perturb_at else [])
+    try:
+        result = train(load_config(args.config, args.overrides), args.out, show_progress=False, callbacks=callbacks)
+        rank = world()[0]
+        state = {name: module.state_dict() for name, module in result.parts.modules().items()}
+        torch.save({"indices": record.indices, "state": state, "step": result.step}, f"{args.out}/rank-{rank}.pt")
+    except RanksDiverged as err:
+        print(f"ganscape: {err}", file=sys.stderr)
+        return 3
+    finally:
+        leave()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
