@@ -1,6 +1,6 @@
 """``ganscape study plan|run|status|report``: sweeps of runs, trained, evaluated and compared, e.g.
 ``study plan landscape-toy --out studies/toy`` (one task per run), ``study run studies/toy --all --workers 2`` (local
-subprocesses, or ``--backend ray``), ``study status studies/toy``, ``study report studies/toy --out report.html`` (or
+subprocesses, one GPU each with ``--gpus 0,1``; or ``--backend ray``), ``study status studies/toy``, ``study report studies/toy --out report.html`` (or
 ``report.csv``)."""
 from __future__ import annotations
 
@@ -27,6 +27,9 @@ def register(sub) -> None:
     run.add_argument("--backend", choices=("local", "ray"), default="local")
     run.add_argument("--workers", type=int, default=1, help="local: parallel worker processes")
     run.add_argument("--threads", type=int, default=0, help="local: torch threads per worker (default cores/workers)")
+    run.add_argument("--gpus", default=None, metavar="IDS",
+                     help="local: GPUs for the workers, e.g. 0,1,2,3: worker i sees only GPU IDS[i %% len(IDS)] "
+                          "(CUDA_VISIBLE_DEVICES); more workers than GPUs share them round-robin")
     run.add_argument("--address", default=None, help="ray: address of an existing cluster (default: start a local one)")
     run.add_argument("--num-cpus", type=int, default=None, help="ray: CPUs of the local Ray instance it starts")
     run.add_argument("--skip-failed", action="store_true", help="do not retry tasks that failed before")
@@ -69,6 +72,7 @@ def run_run(args) -> int:
 
     ids = args.task
     positive(args.workers, "--workers")
+    gpus = check_gpus(args)
     with Store(args.study_dir, create=False) as store:
         for task_id in ids or ():
             store.task(task_id)  # raises ConfigError for an unknown id
@@ -82,11 +86,23 @@ def run_run(args) -> int:
         run_ray(args.study_dir, ids, address=args.address, num_cpus=args.num_cpus)
     else:
         from ganscape.studies.backends.local import run_local
-        run_local(args.study_dir, ids, workers=args.workers, threads=args.threads, executor=args.executor)
+        run_local(args.study_dir, ids, workers=args.workers, threads=args.threads, executor=args.executor, gpus=gpus)
     with Store(args.study_dir) as store:
         counts = store.counts()
     print(summary(counts))
     return 0 if not counts.get("failed") and not counts.get("running") else 1
+
+
+def check_gpus(args) -> list[int] | None:
+    """``--gpus``, parsed and checked against this machine's CUDA devices before any work starts."""
+    from ganscape.studies.backends.local import parse_gpus
+
+    if args.gpus is None:
+        return None
+    if args.backend == "ray":
+        raise ConfigError("--gpus: for --backend local only; Ray gives each task the GPUs of the study's "
+                          "resources.gpus (set e.g. `resources: {gpus: 1}` in the study YAML)")
+    return parse_gpus(args.gpus)
 
 
 def set_inception_weights(store, path: str) -> None:

@@ -237,11 +237,6 @@ class Store:
             return status
         return self.write(change)
 
-    def mark_running(self, task_id: int, host: str, pid: int) -> None:
-        """Record that ``task_id`` was handed to a remote worker (Ray) identified by host/pid."""
-        now = time.time()
-        self.write(lambda db: db.execute(SET_RUNNING, (host, pid, now, now, task_id)))
-
     def orphans(self, db: sqlite3.Connection, ids: list[int] | None) -> list[int]:
         """Running tasks whose worker is gone: dead pid on this host, or a stale heartbeat from another host."""
         host, now = socket.gethostname(), time.time()

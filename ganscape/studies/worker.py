@@ -88,8 +88,8 @@ def run_claimed(store: Store, task: dict, eval_spec: dict, executor: Callable) -
                   traceback.format_exc())
         return status or "lost"
     store.finish(task_id, result.train_seconds, result.eval_seconds, result.note, pid)
-    log.info("[task %d] done (%s) train %.1f s, eval %.1f s", task_id, task["name"], result.train_seconds,
-             result.eval_seconds)
+    log.debug("[task %d] done (%s) train %.1f s, eval %.1f s", task_id, task["name"], result.train_seconds,
+              result.eval_seconds)
     return "done"
 
 
@@ -105,10 +105,17 @@ def work(study_dir: str | Path, allowed: list[int] | None = None, executor: str 
     with Store(study_dir, create=False) as store:
         eval_spec = store.get_meta("eval", {})
         while (task := store.claim(allowed)) is not None:
-            log.info("[task %d] start %s (pid %d)", task["id"], task["name"], os.getpid())
+            log.debug("[task %d] start %s (pid %d)", task["id"], task["name"], os.getpid())
             run_claimed(store, task, eval_spec, execute)
             count += 1
     return count
+
+
+def quiet_logging() -> None:
+    """Warnings and errors, plus ganscape's own notices; no other library's info messages (e.g. matplotlib's
+    "generated new fontManager"), and no per-task start/done lines: the runner shows each task's end."""
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    logging.getLogger("ganscape").setLevel(logging.INFO)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -118,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch's default)")
     parser.add_argument("--executor", default=DEFAULT_EXECUTOR, help="module:function that executes one task")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    quiet_logging()
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     if args.threads > 0:
         import torch

@@ -4,6 +4,9 @@ Workers claim pending tasks until none is left, so a crash in one task never sto
 (killed, out of memory) is replaced while tasks remain; its task goes back to pending until it has had
 ``MAX_ATTEMPTS`` and then is reported failed with the exit code. Another ``study run`` on the same study joins
 with its own workers; each runner waits until the tasks it may run are finished (by anyone) before it returns.
+
+With ``gpus`` (``study run --gpus 0,1,2,3``) worker i sees only GPU ``gpus[i % len(gpus)]`` (CUDA_VISIBLE_DEVICES):
+more workers than GPUs share them round-robin, and a replacement worker takes the GPU of the one it replaces.
 """
 from __future__ import annotations
 
@@ -13,8 +16,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Mapping
 
 from ganscape.registry import ConfigError
+from ganscape.studies.progress import StudyProgress
 from ganscape.studies.store import DEATH_ATTEMPTS, Store
 
 log = logging.getLogger("ganscape.study")
@@ -30,14 +35,46 @@ def worker_command(study_dir: Path, ids: list[int] | None, workers: int, threads
     return command + (["--executor", executor] if executor else [])
 
 
+def parse_gpus(text: str, available: int | None = None) -> list[int]:
+    """``--gpus 0,1,2,3`` -> [0, 1, 2, 3], each id checked against the ``available`` CUDA devices this process sees
+    (default: torch.cuda.device_count()); else a ConfigError naming the bad value and the valid ids."""
+    if available is None:
+        import torch
+        available = torch.cuda.device_count()
+    valid = ("valid: none; run without --gpus" if available == 0 else
+             "valid id: 0" if available == 1 else f"valid ids: 0-{available - 1}")
+    parts = [part.strip() for part in text.split(",")]
+    for part in parts:
+        if not (part.isascii() and part.isdigit()):
+            raise ConfigError(f"--gpus: {part!r} (in {text!r}) is not a GPU id; give comma-separated ids such as "
+                              f"0,1 ({valid})")
+        if int(part) >= available:
+            raise ConfigError(f"--gpus: GPU {int(part)} does not exist: this machine has {available} CUDA "
+                              f"device{'' if available == 1 else 's'} ({valid})")
+    return [int(part) for part in parts]
+
+
+def worker_env(index: int, gpus: list[int] | None, base_env: Mapping[str, str]) -> dict[str, str]:
+    """The environment of worker ``index``: ``base_env``, and with ``gpus`` CUDA_VISIBLE_DEVICES set to its GPU,
+    ``gpus[index % len(gpus)]``. The ids count the devices this process sees: under CUDA_VISIBLE_DEVICES=2,3,
+    GPU 0 is device 2."""
+    env = dict(base_env)
+    if gpus:
+        gpu = gpus[index % len(gpus)]
+        visible = [d.strip() for d in env.get("CUDA_VISIBLE_DEVICES", "").split(",") if d.strip()]
+        env["CUDA_VISIBLE_DEVICES"] = visible[gpu] if gpu < len(visible) else str(gpu)
+    return env
+
+
 def reap(store: Store, procs: dict[int, subprocess.Popen]) -> tuple[int, int]:
-    """Forget exited workers; a dead worker's task is failed (to be retried). Returns (died with a task, without)."""
+    """Forget exited workers (``procs``: worker slot -> process); a dead worker's task is failed (to be retried).
+    Returns (died with a task, without)."""
     with_task = without = 0
-    for pid, proc in list(procs.items()):
-        code = proc.poll()
+    for slot, proc in list(procs.items()):
+        code, pid = proc.poll(), proc.pid
         if code is None:
             continue
-        del procs[pid]
+        del procs[slot]
         held = [t for t in store.tasks() if t["status"] == "running" and t["pid"] == pid] if code else []
         for task in held:
             status = store.fail(task["id"], f"worker process {pid} died with exit code {code} while running this "
@@ -50,12 +87,14 @@ def reap(store: Store, procs: dict[int, subprocess.Popen]) -> tuple[int, int]:
 
 
 def run_local(study_dir: str | Path, ids: list[int] | None, workers: int = 1, threads: int = 0,
-              executor: str | None = None) -> None:
-    """Keep up to ``workers`` workers busy until the study's tasks (among ``ids``) are neither pending nor running."""
+              executor: str | None = None, gpus: list[int] | None = None) -> None:
+    """Keep up to ``workers`` workers busy until the study's tasks (among ``ids``) are neither pending nor running,
+    showing the progress (``StudyProgress``)."""
     study_dir = Path(study_dir)
     command = worker_command(study_dir, ids, workers, threads, executor)
-    procs: dict[int, subprocess.Popen] = {}
+    procs: dict[int, subprocess.Popen] = {}  # worker slot (which GPU it gets) -> process
     failures_in_a_row, last_requeue = 0, time.monotonic()
+    progress = StudyProgress(workers)
     try:
         with Store(study_dir, create=False) as store:
             while True:
@@ -68,10 +107,10 @@ def run_local(study_dir: str | Path, ids: list[int] | None, workers: int = 1, th
                     store.requeue(ids, retry_failed=False)
                     last_requeue = time.monotonic()
                 tasks = [t for t in store.tasks() if ids is None or t["id"] in ids]
+                progress.update(tasks)
                 pending = sum(t["status"] == "pending" for t in tasks)
-                while len(procs) < min(workers, pending):
-                    proc = subprocess.Popen(command)
-                    procs[proc.pid] = proc
+                for slot in [s for s in range(workers) if s not in procs][:max(0, pending - len(procs))]:
+                    procs[slot] = subprocess.Popen(command, env=worker_env(slot, gpus, os.environ))
                 if not procs and not pending and not any(t["status"] == "running" for t in tasks):
                     return
                 time.sleep(POLL_S)
@@ -81,3 +120,5 @@ def run_local(study_dir: str | Path, ids: list[int] | None, workers: int = 1, th
         for proc in procs.values():
             proc.wait()
         raise
+    finally:
+        progress.close()

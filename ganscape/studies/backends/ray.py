@@ -5,22 +5,30 @@ and evaluates in ``STUDY_DIR/runs/task-NNNN`` (so on a multi-node cluster STUDY_
 filesystem) and *returns* its metrics; only this driver writes the SQLite database, which therefore never needs
 network file locking. A task that raises is recorded as failed with its traceback; a worker that dies is
 recorded as failed with Ray's error; the other tasks go on.
+
+A submitted task stays ``pending`` in the study while Ray queues it (e.g. behind busy CPUs or GPUs): the remote
+function is a generator whose first value says it has started, and only then does the driver mark it running
+(``Store.claim``, so a task another runner took meanwhile is cancelled rather than run twice).
 """
 from __future__ import annotations
 
 import logging
 import os
 import socket
+import time
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from ganscape.registry import ConfigError
 from ganscape.results import Record
+from ganscape.studies.progress import StudyProgress
 from ganscape.studies.store import Store
 
 log = logging.getLogger("ganscape.study")
-POLL_S = 5.0
+POLL_S = 1.0       # how often the driver looks at its tasks (and updates the progress)
+HEARTBEAT_S = 5.0  # how often it refreshes the heartbeat of the tasks it runs
+STARTED = "started"
 
 
 def remote_task(study_dir: str, task_id: int, config: dict[str, Any], eval_spec: dict[str, Any],
@@ -37,6 +45,12 @@ def remote_task(study_dir: str, task_id: int, config: dict[str, Any], eval_spec:
         return {"error": traceback.format_exc()}
     return {"results": [r.to_json() for records in result.results.values() for r in records],
             "train_seconds": result.train_seconds, "eval_seconds": result.eval_seconds, "note": result.note}
+
+
+def started_then_result(*args) -> Iterator[Any]:
+    """The Ray task (a generator): yields STARTED as soon as a worker runs it, then ``remote_task(*args)``."""
+    yield STARTED
+    yield remote_task(*args)
 
 
 def run_ray(study_dir: str | Path, ids: list[int] | None, address: str | None = None,
@@ -61,39 +75,70 @@ def run_ray(study_dir: str | Path, ids: list[int] | None, address: str | None = 
             ray.shutdown()
 
 
+def slots(ray, cpus: float, gpus: float) -> int:
+    """How many tasks of ``cpus`` CPUs and ``gpus`` GPUs the cluster runs at once (for the ETA)."""
+    have = ray.cluster_resources()
+    fits = [have.get(name, 0) // need for name, need in (("CPU", cpus), ("GPU", gpus)) if need > 0]
+    return max(1, int(min(fits))) if fits else 1
+
+
+def chosen(store: Store, ids: list[int] | None) -> list[dict[str, Any]]:
+    """The study's tasks among ``ids`` (None: all)."""
+    return [t for t in store.tasks() if ids is None or t["id"] in ids]
+
+
 def _drive(ray, study_dir: Path, ids: list[int] | None) -> None:
-    fn = ray.remote(remote_task)
-    host, pid = socket.gethostname(), os.getpid()
+    fn = ray.remote(started_then_result)
+    owner = {"host": socket.gethostname(), "pid": os.getpid()}  # the driver owns the tasks while Ray runs them
     with Store(study_dir, create=False) as store:
         eval_spec, res = store.get_meta("eval", {}), store.get_meta("resources", {})
         cpus, gpus = float(res.get("cpus", 1)), float(res.get("gpus", 0))
-        refs = {}
-        for task in [t for t in store.tasks() if t["status"] == "pending" and (ids is None or t["id"] in ids)]:
-            ref = fn.options(num_cpus=cpus, num_gpus=gpus, max_retries=0).remote(
+        gens = {}
+        for task in [t for t in chosen(store, ids) if t["status"] == "pending"]:
+            gen = fn.options(num_cpus=cpus, num_gpus=gpus, max_retries=0).remote(
                 str(study_dir), task["id"], task["config"], eval_spec,
                 sorted(store.evaluated_steps(task["id"])), int(max(1, cpus)))
-            store.mark_running(task["id"], host, pid)  # the driver owns the task while Ray runs it
-            refs[ref] = task
-        while refs:
-            ready, _ = ray.wait(list(refs), num_returns=1, timeout=POLL_S)
-            for task in refs.values():
-                store.heartbeat(task["id"], pid)
-            for ref in ready:
-                _record(ray, store, refs.pop(ref), ref)
+            gens[gen] = task
+        progress, started, last_beat = StudyProgress(slots(ray, cpus, gpus)), set(), time.monotonic()
+        try:
+            while gens:
+                progress.update(chosen(store, ids))
+                ready, _ = ray.wait(list(gens), num_returns=len(gens), timeout=POLL_S)
+                for gen in sorted(ready, key=lambda g: gens[g]["id"] not in started):  # ends before starts
+                    if _advance(ray, store, gen, gens[gen], started, owner):
+                        del gens[gen]
+                if time.monotonic() - last_beat > HEARTBEAT_S:
+                    for task_id in started & {t["id"] for t in gens.values()}:
+                        store.heartbeat(task_id, owner["pid"])
+                    last_beat = time.monotonic()
+            progress.update(chosen(store, ids))
+        finally:
+            progress.close()
 
 
-def _record(ray, store: Store, task: dict[str, Any], ref) -> None:
+def _advance(ray, store: Store, gen, task: dict[str, Any], started: set[int], owner: dict[str, Any]) -> bool:
+    """Take a task's next value: its start (mark it running) or its outcome (record it). Returns whether it is over."""
     try:
-        out = ray.get(ref)
+        out = ray.get(next(gen))
     except Exception as err:  # the worker process died, or Ray could not run the task
         store.fail(task["id"], f"Ray task failed: {type(err).__name__}: {err}")
         log.error("[task %d] failed: %s", task["id"], err)
-        return
+        return True
+    if out != STARTED:
+        _record(store, task, out)
+        return True
+    if store.claim([task["id"]], **owner) is None:  # another runner took it while Ray queued it
+        log.warning("[task %d] run by another runner meanwhile; cancelled here", task["id"])
+        ray.cancel(gen, force=True)
+        return True
+    started.add(task["id"])
+    return False
+
+
+def _record(store: Store, task: dict[str, Any], out: dict[str, Any]) -> None:
     if "error" in out:
         store.fail(task["id"], out["error"])
         log.error("[task %d] failed:\n%s", task["id"], out["error"])
         return
     store.add_results(task["id"], [Record.from_json(row) for row in out["results"]])
     store.finish(task["id"], out["train_seconds"], out["eval_seconds"], out["note"])
-    log.info("[task %d] done (%s) train %.1f s, eval %.1f s", task["id"], task["name"],
-             out["train_seconds"], out["eval_seconds"])
