@@ -111,3 +111,16 @@ def test_batch_stream_resumes_at_its_position():
     batches = [full.next()[0] for _ in range(12)]
     resumed = BatchStream(ds, 64, seed=1, start=7)
     assert torch.equal(resumed.next()[0], batches[7])
+
+
+def test_a_prefetching_stream_yields_the_same_batches_also_after_a_jump():
+    """Prefetch (used when data stays on the host of a GPU run) reads ahead on a thread; batches are unchanged, also
+    when the position is set (a resume) while a batch is in flight."""
+    data = build_dataset({"name": "ring8"})
+    plain, ahead = BatchStream(data, 32, seed=2), BatchStream(data, 32, seed=2, prefetch=True)
+    for _ in range(5):
+        assert torch.equal(plain.next()[0], ahead.next()[0])
+    plain.position = ahead.position = 40
+    for _ in range(3):
+        assert torch.equal(plain.next()[0], ahead.next()[0])
+    assert ahead.position == 43

@@ -158,3 +158,15 @@ def test_compile_trains_or_reports_in_one_line(tmp_path, caplog):
     assert compiled.step == 15
     for key, value in plain.parts.G.state_dict().items():  # compiled kernels round differently, slightly
         torch.testing.assert_close(compiled.parts.G.state_dict()[key], value, rtol=1e-3, atol=1e-4)
+
+
+def test_the_gpu_check_script_passes_on_cpu():
+    """scripts/gpu_check.sh --device cpu: the gpu tests skip, the throughput benchmark prints its table."""
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    result = subprocess.run(["bash", "scripts/gpu_check.sh", "--device", "cpu"], cwd=root, capture_output=True,
+                            text=True, timeout=600, env={**__import__("os").environ, "PYTHON": __import__("sys").executable})
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "dcgan32" in result.stdout and "amp+cl" in result.stdout

@@ -1,0 +1,65 @@
+"""CUDA paths of the speed settings (marked ``gpu``; skipped without a GPU; ``scripts/gpu_check.sh`` runs them):
+bf16 and fp16 (loss-scaled, with a gradient penalty) training, channels_last, torch.compile, data held on the GPU, and
+a 20-step 2-process NCCL run when two GPUs are present."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from ganscape.config import load_config
+from ganscape.training import Trainer, train
+from ganscape.training.checkpoint import list_checkpoints, read_checkpoint
+
+pytestmark = [pytest.mark.gpu,
+              pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (scripts/gpu_check.sh)")]
+DIGITS = ["device=cuda", "data.size=32", "train.batch_size=64", "train.sample_every=0", "train.log_every=10",
+          "train.ema_decay=0.0"]
+
+
+def finite_losses(history) -> bool:
+    return all(torch.isfinite(torch.tensor(v)) for row in history for k, v in row.items() if k.startswith("loss"))
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_mixed_precision_with_a_gradient_penalty_trains_on_the_gpu(tmp_path, precision):
+    if precision == "bf16" and not torch.cuda.is_bf16_supported():
+        pytest.skip("this GPU has no bf16")
+    config = load_config("dcgan-digits", [*DIGITS, f"train.precision={precision}", "train.channels_last=true",
+                                          "penalty.name=wgan_gp", "loss.name=wgan", "train.steps=30",
+                                          "train.checkpoint_every=30"])
+    result = train(config, tmp_path / "run", show_progress=False)
+    assert result.parts.precision.name == precision and result.parts.channels_last
+    assert finite_losses(result.history)
+    state = read_checkpoint(list_checkpoints(tmp_path / "run")[30])
+    assert all(t.dtype == torch.float32 for t in state["models"]["G"].values() if t.is_floating_point())
+    if precision == "fp16":
+        assert state["precision"]["d"]["scale"] > 0  # the loss scaler's state is saved
+
+
+def test_auto_settings_on_the_gpu_are_the_fast_ones():
+    parts = Trainer("dcgan-digits", DIGITS).parts
+    assert parts.channels_last and parts.precision.name == ("bf16" if torch.cuda.is_bf16_supported() else "fp32")
+    assert parts.dataset.x.device.type == "cuda"  # small data lives on the GPU, batches are sampled there
+    x, _ = parts.real_batch()
+    assert x.device.type == "cuda" and x.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_compile_on_the_gpu_trains(tmp_path):
+    config = load_config("dcgan-digits", [*DIGITS, "train.compile=default", "train.steps=20",
+                                          "train.checkpoint_every=20"])
+    result = train(config, tmp_path / "run", show_progress=False)
+    assert result.step == 20 and finite_losses(result.history)
+
+
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs two GPUs")
+def test_a_two_gpu_nccl_run(tmp_path):
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "ganscape",
+           "train", "dcgan-digits", *DIGITS, "train.steps=20", "train.checkpoint_every=20", "train.check_ranks_every=5",
+           "--no-progress", "--out", str(tmp_path / "run")]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=dict(os.environ))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert list(list_checkpoints(tmp_path / "run")) == [20]
