@@ -8,7 +8,7 @@ import torch
 from ganscape.cli import main
 from ganscape.config import load_config
 from ganscape.features import build_extractor, lenet
-from ganscape.metrics import reference as ref_mod
+from ganscape.metrics import cache, reference as ref_mod
 from ganscape.metrics.evaluate import evaluate_run, evaluate_samples
 from ganscape.registry import ConfigError
 from ganscape.results import RESULTS_FILE, read_results
@@ -92,6 +92,7 @@ def test_reference_cache_is_keyed_and_never_reused_with_other_settings(isolated_
     path = ref_mod.cache_file(key1, None)
     blob = np.frombuffer(json.dumps({**key1, "n": 7}).encode(), dtype=np.uint8)
     np.savez(path, features=np.zeros((100, 2)), key=blob)
+    cache.clear()  # as a new process would: the features this process keeps in memory are not the disk entry
     again, _ = ref_mod.reference_features({"name": "ring8"}, 100, ext)
     np.testing.assert_array_equal(again, f1)
     assert "other settings" in caplog.text

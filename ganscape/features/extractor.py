@@ -1,8 +1,19 @@
-"""The common extractor interface and ``auto`` resolution (see ``ganscape.features``)."""
+"""The common extractor interface and ``auto`` resolution (see ``ganscape.features``).
+
+Feature networks are built once per process: ``build_extractor`` keeps the extractors it built (the few newest,
+``MAX_KEPT``) keyed by everything that selects the network — the resolved name, the classifier's data section as it
+trains on it and its training recipe, the Inception weights file (path, size, modification time), the cache folder
+and the device — so a study worker loads (and, at debug level, announces) the digit classifier or reads the
+Inception weights once, not once per checkpoint. Networks are only ever used in eval mode without gradients, so
+sharing one changes no number. ``cached=False`` builds afresh; ``clear_extractors()`` forgets them (tests)."""
 from __future__ import annotations
 
+import json
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Callable
+from pathlib import Path
+from typing import Any, Callable, Hashable
 
 import numpy as np
 import torch
@@ -10,16 +21,29 @@ import torch
 from ganscape.registry import ConfigError
 
 EXTRACTOR_NAMES = ("auto", "lenet", "inception", "raw", "scenes")
+MAX_KEPT = 4
 
 
 @dataclass
 class Extractor:
-    """``features(x) -> (B, D)``; ``logits(x) -> (B, C)`` or None when there is no classifier head."""
+    """``features(x) -> (B, D)``; ``logits(x) -> (B, C)`` or None when there is no classifier head; ``device``: where
+    the network runs (metrics computed from its features may run there too)."""
 
     tag: str
     fingerprint: str
     features: Callable[[torch.Tensor], torch.Tensor]
     logits: Callable[[torch.Tensor], torch.Tensor] | None = None
+    device: str = "cpu"
+
+
+_kept: OrderedDict[Hashable, Extractor] = OrderedDict()
+_lock = threading.Lock()
+
+
+def clear_extractors() -> None:
+    """Forget the extractors this process has built."""
+    with _lock:
+        _kept.clear()
 
 
 def resolve_name(name: str, data_shape: tuple[int, ...], inception_weights: str | None) -> str:
@@ -39,36 +63,80 @@ def resolve_name(name: str, data_shape: tuple[int, ...], inception_weights: str 
 
 def build_extractor(name: str, data_shape: tuple[int, ...], reference: dict[str, Any],
                     inception_weights: str | None = None, classifier: dict[str, Any] | None = None,
-                    cache_dir: str | None = None, device: str | torch.device = "cpu") -> Extractor:
+                    cache_dir: str | None = None, device: str | torch.device = "cpu", cached: bool = True) -> Extractor:
     """Build extractor ``name`` for samples of ``data_shape``; ``classifier`` is the data
-    section the digit classifier trains on (default: ``reference``)."""
+    section the digit classifier trains on (default: ``reference``). With ``cached`` (the default) a network this
+    process has already built with the same settings is reused."""
     name = resolve_name(name, data_shape, inception_weights)
     if name == "raw":
         return Extractor("raw", "raw", lambda x: x.flatten(1).double())
+    key = kept_key(name, data_shape, reference, inception_weights, classifier, cache_dir, device) if cached else None
+    if key is not None:
+        with _lock:
+            if key in _kept:
+                _kept.move_to_end(key)
+                return _kept[key]
+    extractor = build_network(name, data_shape, reference, inception_weights, classifier, cache_dir, device)
+    if key is not None:
+        with _lock:
+            _kept[key] = extractor
+            while len(_kept) > MAX_KEPT:
+                _kept.popitem(last=False)
+    return extractor
+
+
+def kept_key(name: str, data_shape: tuple[int, ...], reference: dict[str, Any], inception_weights: str | None,
+             classifier: dict[str, Any] | None, cache_dir: str | None, device: str | torch.device) -> Hashable | None:
+    """What selects the network ``name`` would be built from (None: do not keep it)."""
+    from ganscape.paths import cache_root
+
+    common = (name, str(cache_root(cache_dir)), str(torch.device(device)))
+    if name == "lenet":
+        from ganscape.features import lenet
+
+        section = lenet.classifier_section(classifier or reference)
+        return common + (json.dumps(section, sort_keys=True, default=str), json.dumps(lenet.RECIPE, sort_keys=True))
+    if name == "scenes":
+        from ganscape.dissection import segmenter
+
+        return common + (tuple(data_shape), json.dumps(segmenter.RECIPE, sort_keys=True, default=str))
+    if name == "inception" and inception_weights:
+        file = Path(inception_weights).expanduser()
+        if not file.is_file():
+            return None  # building reports the missing file
+        stat = file.stat()
+        return common + (str(file.resolve()), stat.st_size, stat.st_mtime_ns)
+    return None
+
+
+def build_network(name: str, data_shape: tuple[int, ...], reference: dict[str, Any], inception_weights: str | None,
+                  classifier: dict[str, Any] | None, cache_dir: str | None, device: str | torch.device) -> Extractor:
+    device_name = str(torch.device(device))
     if name == "scenes":
         from ganscape.dissection.segmenter import scene_segmenter
 
         if len(data_shape) != 3 or data_shape[0] != 3:
             raise ConfigError(f"--extractor: scenes features need colour images, got shape {tuple(data_shape)}")
         seg = scene_segmenter(data_shape[-1], cache_dir=cache_dir, device=device)
-        return Extractor(f"seg-{seg.tag}", seg.fingerprint, seg.features)
+        return Extractor(f"seg-{seg.tag}", seg.fingerprint, seg.features, device=device_name)
     if name == "lenet":
         from ganscape.features.lenet import digit_classifier
 
         model = digit_classifier(classifier or reference, cache_dir=cache_dir, device=device)
-        return Extractor(model.tag, model.fingerprint, model.features, model.logits)
+        return Extractor(model.tag, model.fingerprint, model.features, model.logits, device_name)
     from ganscape.features.inception import load_fid_inception
 
     if not inception_weights:
         raise ConfigError("--inception-weights: the inception extractor needs a weights file path")
     net = load_fid_inception(inception_weights, device=device)
-    return Extractor("inception", net.fingerprint, net.features, net.logits if net.has_fc else None)
+    return Extractor("inception", net.fingerprint, net.features, net.logits if net.has_fc else None, device_name)
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def extract(extractor: Extractor, x: torch.Tensor, batch: int = 500,
             want_features: bool = True, want_probs: bool = False) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """Run an extractor over ``x`` in batches -> (features float64 (N, D), probs float64 (N, C))."""
+    """Run an extractor over ``x`` in batches -> (features float64 (N, D), probs float64 (N, C)), without autograd
+    (inference mode)."""
     if want_probs and extractor.logits is None:
         raise ConfigError(f"extractor {extractor.tag!r} has no classifier head; "
                           "IS-type metrics need lenet, or inception weights that include the fc layer")

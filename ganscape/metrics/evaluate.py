@@ -1,11 +1,17 @@
 """Runners: evaluate samples, a sampler (any trained run) or a run folder on a list of metrics.
 
 Every runner returns ``MetricValue``s (``ganscape.results``): a protocol name, the value, its std where the metric has
-one, the sample count and the feature extractor's fingerprint."""
+one, the sample count and the feature extractor's fingerprint.
+
+Cost: the feature network is built once per process (``build_extractor`` keeps it) and the reference features, FID's
+real statistics and the real k-NN radii once per process and reference (``ganscape.metrics.cache``); the numpy
+linear algebra of FID and KID runs on at most as many BLAS threads as torch is given (``blas_threads``), since a
+study worker runs beside other workers on shared cores and an oversubscribed BLAS spins instead of computing."""
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import torch
 
@@ -22,6 +28,25 @@ SampleFn = Callable[[int], torch.Tensor]
 
 def values_of(metric: Metric, outputs: dict, n: int, tag: str, fingerprint: str) -> list[MetricValue]:
     return [MetricValue(metric.key(name, n, tag), value, std, n, fingerprint) for name, (value, std) in outputs.items()]
+
+
+@contextmanager
+def blas_threads() -> Iterator[None]:
+    """Limit numpy's BLAS to ``torch.get_num_threads()`` threads (when it has more) for the duration: a study worker
+    started with ``--threads 1`` beside another one must not run 2-thread matrix products on 2 busy cores (KID was
+    5-10x slower so). The thread count of a BLAS product does not change its values."""
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # shipped with scikit-learn, a dependency; without it, leave the BLAS alone
+        yield
+        return
+    blas = ThreadpoolController().select(user_api="blas")
+    wanted = torch.get_num_threads()
+    if not blas.lib_controllers or all(lib.num_threads <= wanted for lib in blas.lib_controllers):
+        yield
+        return
+    with blas.limit(limits=wanted):
+        yield
 
 
 def evaluate_samples(fake: torch.Tensor | None, metrics: list, n: int, reference: dict[str, Any],
@@ -45,14 +70,15 @@ def evaluate_samples(fake: torch.Tensor | None, metrics: list, n: int, reference
             raise ConfigError(f"--n: {count} samples requested but only {len(fake)} given")
         return fake[:count]
 
-    out = toy_values([m for m in specs if m.needs == "toy"], samples, n, meta, fake)
-    out += stacked_values([m for m in specs if m.needs == "stacked"], samples, n, reference, classifier,
-                          cache_dir, device, batch)
-    features = [m for m in specs if m.needs in ("features", "probs")]
-    if features:
-        ext = build_extractor(extractor, tuple(meta["shape"]), reference, inception_weights, classifier, cache_dir,
-                              device)
-        out += feature_values(features, ext, samples(n), n, reference, reference_n, cache_dir, use_cache, batch)
+    with blas_threads():
+        out = toy_values([m for m in specs if m.needs == "toy"], samples, n, meta, fake)
+        out += stacked_values([m for m in specs if m.needs == "stacked"], samples, n, reference, classifier,
+                              cache_dir, device, batch, use_cache)
+        features = [m for m in specs if m.needs in ("features", "probs")]
+        if features:
+            ext = build_extractor(extractor, tuple(meta["shape"]), reference, inception_weights, classifier,
+                                  cache_dir, device, cached=use_cache)
+            out += feature_values(features, ext, samples(n), n, reference, reference_n, cache_dir, use_cache, batch)
     return out
 
 
@@ -73,14 +99,15 @@ def toy_values(specs: list[Metric], samples: SampleFn, n: int, meta: dict[str, A
 
 
 def stacked_values(specs: list[Metric], samples: SampleFn, n: int, reference: dict[str, Any],
-                   classifier: dict[str, Any] | None, cache_dir, device, batch: int) -> list[MetricValue]:
+                   classifier: dict[str, Any] | None, cache_dir, device, batch: int,
+                   use_cache: bool = True) -> list[MetricValue]:
     if not specs:
         return []
     x = samples(n)
     if x.ndim != 4 or x.shape[1] != 3:
         raise ConfigError(f"metrics: stacked_modes needs 3-channel stacked digit images, got shape {tuple(x.shape[1:])}")
     lenet = build_extractor("lenet", (1,) + tuple(x.shape[2:]), digit_reference(reference, classifier),
-                            cache_dir=cache_dir, device=device)
+                            cache_dir=cache_dir, device=device, cached=use_cache)
     _, probs = extract(lenet, x.reshape(-1, 1, *x.shape[2:]), batch, want_features=False, want_probs=True)
     inputs = Inputs(stacked_digits=torch.from_numpy(probs.argmax(1)).reshape(-1, 3))
     return [v for m in specs for v in values_of(m, m.compute(inputs), n, lenet.tag, lenet.fingerprint)]
@@ -94,7 +121,7 @@ def feature_values(specs: list[Metric], ext: Extractor, x: torch.Tensor, n: int,
     real_f = None
     if want_features:
         real_f, _ = reference_features(reference, reference_n or n, ext, cache_dir=cache_dir, use_cache=use_cache)
-    inputs = Inputs(fake_features=fake_f, real_features=real_f, fake_probs=fake_p)
+    inputs = Inputs(fake_features=fake_f, real_features=real_f, fake_probs=fake_p, device=ext.device)
     return [v for m in specs for v in values_of(m, m.compute(inputs), n, ext.tag, ext.fingerprint)]
 
 
@@ -146,4 +173,4 @@ def evaluate_run(run_dir: str | Path, metrics: list, n: int, checkpoint: int | N
     return [v.record(str(run_dir), sampler.step, loaded.path.name) for v in values]
 
 
-__all__ = ["digit_reference", "evaluate_result", "evaluate_run", "evaluate_sampler", "evaluate_samples"]
+__all__ = ["blas_threads", "digit_reference", "evaluate_result", "evaluate_run", "evaluate_sampler", "evaluate_samples"]

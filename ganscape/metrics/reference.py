@@ -4,7 +4,13 @@ An entry is keyed by the protocol name (e.g. ``ref50k_inception``), the dataset 
 the number of reference samples and their selection seed, the extractor (tag and weights fingerprint), the data
 (for a prepared dataset its manifest hash and the chosen indices, else a hash of the samples) and ``CACHE_VERSION``. The key
 is hashed into the file name *and* stored inside the file; on load the stored key must equal the expected one, so an
-entry built with other settings is never silently reused (it is rebuilt instead)."""
+entry built with other settings is never silently reused (it is rebuilt instead).
+
+Within one process the features are also kept in memory (``ganscape.metrics.cache``), keyed by the dataset section,
+n, seed, extractor tag and fingerprint, cache folder, data root and, for a prepared dataset, its manifest hash, so a
+study worker evaluating many checkpoints reads and hashes the reference data once, not once per checkpoint (data
+files that change under a running process without a new manifest are not noticed until the next process);
+``use_cache=False`` bypasses both caches."""
 from __future__ import annotations
 
 import hashlib
@@ -18,8 +24,9 @@ import numpy as np
 import torch
 
 from ganscape.features.extractor import Extractor, extract
+from ganscape.metrics import cache as memory
 from ganscape.metrics.registry import format_n
-from ganscape.paths import cache_root
+from ganscape.paths import cache_root, data_root
 from ganscape.utils.io import atomic_path
 
 log = logging.getLogger(__name__)
@@ -87,20 +94,28 @@ def reference_features(section: dict[str, Any], n: int, extractor: Extractor, se
                        cache_dir: str | None = None, use_cache: bool = True) -> tuple[np.ndarray, dict[str, Any]]:
     """(features (n_ref, D) float64, key) for ``n`` reference samples, cached. Samples are read and featurised in
     chunks, so a 200k-image split never sits in memory as floats; the cache stores the extractor's float32 output
-    exactly (as float32), from which FID's mean and covariance, KID and precision/recall are computed."""
+    exactly (as float32), from which FID's mean and covariance, KID and precision/recall are computed.
+
+    With ``use_cache`` the array returned is the one kept in this process's memory (read-only; the same object for
+    the next call with the same settings), so metrics can keep what they derive from it (``cache.derived``)."""
     from ganscape.data import build_dataset
 
     ds = build_dataset(section, key="reference")
+    memo_key = (json.dumps(section, sort_keys=True, default=str), n, seed, extractor.tag, extractor.fingerprint,
+                str(cache_root(cache_dir)), str(data_root()), str(ds.info.get("manifest")), len(ds))
+    if use_cache and (entry := memory.lookup(memo_key)) is not None:
+        return entry.features, entry.key
     idx = reference_indices(len(ds), n, seed)
     key = cache_key(section, len(idx), data_fingerprint(ds, idx), seed, extractor)
     path = cache_file(key, cache_dir)
     if use_cache and (cached := read_entry(path, key)) is not None:
-        return cached.astype(np.float64), key
+        return memory.remember(memo_key, cached.astype(np.float64), key), key
     features = np.concatenate([extract(extractor, ds.get(chunk)[0])[0] for chunk in idx.split(CHUNK)])
     if use_cache:
         blob = np.frombuffer(json.dumps(key, sort_keys=True, default=str).encode(), dtype=np.uint8)
         with atomic_path(path) as tmp, open(tmp, "wb") as fh:
             np.savez(fh, features=stored_features(features), key=blob)
+        features = memory.remember(memo_key, features, key)
     return features, key
 
 

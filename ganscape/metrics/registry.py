@@ -18,6 +18,7 @@ from typing import Any, Callable, Literal
 
 import numpy as np
 
+from ganscape.metrics import cache
 from ganscape.metrics import fid as fid_mod
 from ganscape.metrics import inception_score as is_mod
 from ganscape.metrics import kid as kid_mod
@@ -36,7 +37,8 @@ Outputs = dict[str, tuple[float, float | None]]
 @dataclass
 class Inputs:
     """What metrics are computed from. Features (N, D) float; probs (N, C); toy samples
-    (N, 2) with ``centers``/``std``; stacked digit predictions (N, 3)."""
+    (N, 2) with ``centers``/``std``; stacked digit predictions (N, 3); ``device``: where the feature network ran
+    (k-NN metrics compute their distances there)."""
 
     fake_features: np.ndarray | None = None
     real_features: np.ndarray | None = None
@@ -45,6 +47,7 @@ class Inputs:
     centers: Any = None
     std: float | None = None
     stacked_digits: Any = None
+    device: str = "cpu"
 
 
 @dataclass
@@ -75,16 +78,33 @@ def non_default(factory: Callable, values: dict[str, Any]) -> dict[str, Any]:
 
 
 def prdc_outputs(i: Inputs, k: int, *names: str) -> Outputs:
-    """The named outputs of ``precision_recall.prdc`` with k_pr = k_dc = k (``pr`` and ``dc``)."""
-    out = pr_mod.prdc(i.real_features, i.fake_features, k_pr=k, k_dc=k)
+    """The named outputs of ``precision_recall.prdc`` with k_pr = k_dc = k (``pr`` and ``dc``), on the features'
+    device; the real features' k-NN radii are kept with a reference this process keeps (``cache.derived``)."""
+    def radii():
+        return pr_mod.kth_neighbour_radii(pr_mod.as_features(i.real_features, i.device), (k,))
+    real_radii = cache.derived(i.real_features, ("knn_radii", k, str(i.device)), radii)
+    out = pr_mod.prdc(i.real_features, i.fake_features, k_pr=k, k_dc=k, device=i.device, outputs=names,
+                      real_radii=real_radii)
     return {name: (out[name], None) for name in names}
+
+
+def read_only(*arrays: np.ndarray) -> tuple[np.ndarray, ...]:
+    for a in arrays:
+        a.setflags(write=False)
+    return arrays
+
+
+def fid_value(i: Inputs) -> float:
+    """``fid_from_features(fake, real)``, the real mean and covariance kept with a reference this process keeps."""
+    real = cache.derived(i.real_features, "fid_stats", lambda: read_only(*fid_mod.feature_stats(i.real_features)))
+    return fid_mod.frechet_distance(*fid_mod.feature_stats(i.fake_features), *real)
 
 
 @METRICS.register("fid", "Frechet distance between Gaussians fitted to features (float64)",
                   citation="Heusel et al. 2017, \"GANs Trained by a Two Time-Scale Update Rule ...\"",
                   needs="features", outputs={"fid": LOWER})
 def fid():
-    return Metric("fid", "features", lambda i: {"fid": (fid_mod.fid_from_features(i.fake_features, i.real_features), None)})
+    return Metric("fid", "features", lambda i: {"fid": (fid_value(i), None)})
 
 
 @METRICS.register("kid", "unbiased MMD^2, cubic polynomial kernel, mean/std over random subsets",
