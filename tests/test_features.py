@@ -129,3 +129,20 @@ def test_extract_batches_and_raw_extractor():
     np.testing.assert_array_equal(feats, x.double().numpy())
     with pytest.raises(ConfigError, match="classifier head"):
         extract(ext, x, want_probs=True)
+
+
+def test_concurrent_processes_train_the_classifier_once(tmp_path):
+    """Two study workers with an empty cache: one trains the classifier, the other waits and loads it."""
+    import subprocess
+    import sys
+
+    code = ("import logging, sys; logging.basicConfig(level=logging.INFO, stream=sys.stderr);"
+            "from ganscape.features.lenet import digit_classifier;"
+            f"c = digit_classifier({{'name': 'digits'}}, cache_dir={str(tmp_path)!r}, recipe={{'steps': 150}});"
+            "print(c.fingerprint, c.accuracy)")
+    workers = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True) for _ in range(2)]
+    outputs = [w.communicate(timeout=300) for w in workers]
+    assert all(w.returncode == 0 for w in workers), outputs
+    assert sum(err.count("training the lenet-digits digit classifier") for _, err in outputs) == 1
+    assert outputs[0][0] == outputs[1][0]  # the same classifier, the same held-out accuracy

@@ -15,6 +15,7 @@ import hashlib
 import json
 import logging
 import os
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -23,7 +24,7 @@ from torch import nn
 
 from ganscape.paths import cache_root
 from ganscape.registry import ConfigError
-from ganscape.utils.io import atomic_path
+from ganscape.utils.io import atomic_path, folder_lock
 
 log = logging.getLogger(__name__)
 CODE_VERSION = "lenet-v1"  # bump when the architecture or training recipe changes
@@ -171,9 +172,8 @@ def digit_classifier(dataset_section: dict[str, Any], cache_dir: str | os.PathLi
                      recipe: dict[str, Any] | None = None, device: str | torch.device = "cpu") -> DigitClassifier:
     """The classifier for a digit dataset: loaded from the cache, or trained once and cached.
 
-    ``recipe`` overrides training settings (tests use fewer steps); it is part of the hash."""
-    from safetensors.torch import load_file, save_file
-
+    ``recipe`` overrides training settings (tests use fewer steps); it is part of the hash. Concurrent processes
+    (study workers) wait for the one that trains it, then load it."""
     section = classifier_section(dataset_section)
     recipe = {**RECIPE, **(recipe or {})}
     x, y, classes = load_labelled(section)
@@ -181,6 +181,15 @@ def digit_classifier(dataset_section: dict[str, Any], cache_dir: str | os.PathLi
     fingerprint = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
     tag = f"lenet-{section['name']}"
     path = cache_root(cache_dir) / "classifiers" / f"{tag}-{CODE_VERSION}-{fingerprint}.safetensors"
+    with folder_lock(path.parent, wait=True):  # concurrent study workers: one trains, the others then load
+        return cached_or_trained(path, key, fingerprint, tag, x, y, classes, recipe).to(device)
+
+
+def cached_or_trained(path: Path, key: dict[str, Any], fingerprint: str, tag: str, x: torch.Tensor, y: torch.Tensor,
+                      classes: int, recipe: dict[str, Any]) -> DigitClassifier:
+    """The classifier cached at ``path`` when it was built with ``key``, else trained now and cached there."""
+    from safetensors.torch import load_file, save_file
+
     if path.exists():
         state = load_file(str(path))
         meta = json.loads(state.pop("__meta__").numpy().tobytes().decode()) if "__meta__" in state else {}
@@ -189,7 +198,7 @@ def digit_classifier(dataset_section: dict[str, Any], cache_dir: str | os.PathLi
             net.load_state_dict(state)
             log.debug("digit classifier %s (cached %s): held-out accuracy %.4f on %d images",
                      tag, path.name, meta["accuracy"], meta["test"])
-            return DigitClassifier(net, tag, meta["accuracy"], fingerprint).to(device)
+            return DigitClassifier(net, tag, meta["accuracy"], fingerprint)
         log.warning("classifier cache %s was built with other settings; retraining", path)
     perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(recipe["seed"]))
     n_test = int(round(len(x) * recipe["holdout"]))
@@ -203,4 +212,4 @@ def digit_classifier(dataset_section: dict[str, Any], cache_dir: str | os.PathLi
     state["__meta__"] = torch.frombuffer(bytearray(meta.encode()), dtype=torch.uint8)
     with atomic_path(path) as tmp:
         save_file(state, str(tmp))
-    return DigitClassifier(net, tag, acc, fingerprint).to(device)
+    return DigitClassifier(net, tag, acc, fingerprint)

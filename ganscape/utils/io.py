@@ -69,16 +69,17 @@ class FolderBusy(ConfigError):
 
 
 @contextmanager
-def folder_lock(folder: str | os.PathLike) -> Iterator[None]:
+def folder_lock(folder: str | os.PathLike, wait: bool = False) -> Iterator[None]:
     """Hold ``FOLDER/.lock`` exclusively (``flock``; released by the OS when the process dies, so a killed process
-    never leaves a stale lock). Raises FolderBusy (a ConfigError) when another process holds it."""
+    never leaves a stale lock). Raises FolderBusy (a ConfigError) when another process holds it, or with ``wait``
+    waits for it (a cache that one process fills while the others wait to read it)."""
     import fcntl
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / ".lock", "a+") as fh:
         try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fh, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise FolderBusy(f"{folder}: another process is using this run folder right now; wait for it or use "
                              "another --out folder") from None
