@@ -150,7 +150,9 @@ def measure(model: str, variant: str, args, device: torch.device) -> dict[str, f
     chosen = settings(variant, device)
     config = model_config(model, args.batch, args.warmup + args.steps, device.type, chosen)
     images = args.steps * args.batch
+    torch._dynamo.reset()  # each side compiles from scratch (one process reuses the models' code objects)
     plain = images / time_plain(config, args.warmup, device, chosen)
+    torch._dynamo.reset()
     ours = images / time_ganscape(config, args.warmup, device)
     return {"plain": plain, "ganscape": ours}
 

@@ -171,6 +171,10 @@ def build_gan_parts(config: dict[str, Any]) -> GANParts:
     opt_d = make_optimizer(D.parameters(), config["optim"]["d"], "optim.d")
     penalty = build_penalty(config["penalty"])
     data_parallel = ddp_wrapper(device)
+    if train["compile"]:
+        # a study worker trains run after run in one process: compile each from scratch, or dynamo's per-function
+        # recompile limit is reached after a few runs and it silently falls back to eager
+        torch._dynamo.reset()
     train_G = training_view(G, "G", precision, train["compile"], data_parallel)
     train_D = training_view(D, "D", precision, False if penalty.double_backward else train["compile"], data_parallel)
     if train["compile"] and penalty.double_backward:
