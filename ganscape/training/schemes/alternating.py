@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 
 from ganscape.registry import NonNegative, Positive
-from ganscape.training.schemes.base import SCHEMES, Scheme, grad_norm
+from ganscape.training.schemes.base import SCHEMES, Scheme, update
 from ganscape.training.schemes.lazy import LazyRegularization
 
 
@@ -73,14 +73,11 @@ class Alternating(Scheme):
             total = loss_d if penalty is None else loss_d + penalty
             out = {"loss_d": loss_d.detach()}
             total = self.add_aux(critic, total, out, "aux_d")
-            parts.opt_d.zero_grad(set_to_none=True)
-            parts.precision.backward(total, "d")
+            norm = update(parts, "d", total, measure_norm=log and last)
             if logged_penalty is not None:
                 out["penalty"] = logged_penalty
-            if log and last:
-                parts.precision.unscale(parts.opt_d, "d")
-                out["grad_norm_d"] = grad_norm(parts.D)
-            parts.precision.step(parts.opt_d, "d")
+            if norm is not None:
+                out["grad_norm_d"] = norm
             parts.penalty.after_critic_step(parts.D)
         out["_fake"] = (x_fake, y_fake)
         return out
@@ -102,16 +99,13 @@ class Alternating(Scheme):
             total = total if g_penalty is None else total + g_penalty
             out = {"loss_g": loss_g.detach()}
             total = self.add_aux(critic, total, out, "aux_g", only=x_fake)
-            parts.opt_g.zero_grad(set_to_none=True)
-            parts.precision.backward(total, "g")
+            norm = update(parts, "g", total, measure_norm=log and i == self.g_steps - 1)
             if reg is not None:
                 out["prior_reg"] = reg.detach()
             if logged_g_penalty is not None:
                 out["penalty_g"] = logged_g_penalty
-            if log and i == self.g_steps - 1:
-                parts.precision.unscale(parts.opt_g, "g")
-                out["grad_norm_g"] = grad_norm(parts.G)
-            parts.precision.step(parts.opt_g, "g")
+            if norm is not None:
+                out["grad_norm_g"] = norm
         parts.D.requires_grad_(True)
         return out
 

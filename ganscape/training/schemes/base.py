@@ -31,5 +31,19 @@ def grad_norm(module: torch.nn.Module) -> torch.Tensor:
     return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
 
 
+def update(parts, side: str, loss: torch.Tensor, measure_norm: bool = False) -> torch.Tensor | None:
+    """One optimiser step of side ``g`` (G and the prior) or ``d`` on ``loss``, through the run's precision (loss
+    scaling under fp16); returns the network's gradient norm (unscaled) when ``measure_norm``, else None."""
+    optimizer, network = (parts.opt_d, parts.D) if side == "d" else (parts.opt_g, parts.G)
+    optimizer.zero_grad(set_to_none=True)
+    parts.precision.backward(loss, side)
+    norm = None
+    if measure_norm:
+        parts.precision.unscale(optimizer, side)
+        norm = grad_norm(network)
+    parts.precision.step(optimizer, side)
+    return norm
+
+
 def build_scheme(section: dict):
     return SCHEMES.build(section, "scheme")

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from ganscape.registry import ConfigError, NonNegative, Positive
-from ganscape.training.schemes.base import SCHEMES, Scheme, grad_norm
+from ganscape.training.schemes.base import SCHEMES, Scheme, update
 from ganscape.training.schemes.lazy import LazyRegularization
 
 MUTATIONS = ("minimax", "heuristic", "least_squares")
@@ -171,15 +171,12 @@ class EvolutionaryGAN(Scheme):
             loss_d = parts.objective.d_loss(s_real, s_fake)
             penalty, logged_penalty = self.lazy.penalty(parts, x_real, x_fake.detach(), y_real, y_fake)
             total = loss_d if penalty is None else loss_d + penalty
-            parts.opt_d.zero_grad(set_to_none=True)
-            parts.precision.backward(total, "d")
+            norm = update(parts, "d", total, measure_norm=log and i == self.n_critic - 1)
             out = {"loss_d": loss_d.detach()}
             if logged_penalty is not None:
                 out["penalty"] = logged_penalty
-            if log and i == self.n_critic - 1:
-                parts.precision.unscale(parts.opt_d, "d")
-                out["grad_norm_d"] = grad_norm(parts.D)
-            parts.precision.step(parts.opt_d, "d")
+            if norm is not None:
+                out["grad_norm_d"] = norm
             parts.penalty.after_critic_step(parts.D)
         return out
 
@@ -211,13 +208,10 @@ class EvolutionaryGAN(Scheme):
         loss_g = mutation_loss(kind, parts.objective.fake_scores(parts.train_D, parts.train_G(z, y), y))
         reg = parts.prior.regularizer()
         total = loss_g if reg is None else loss_g + reg
-        parts.opt_g.zero_grad(set_to_none=True)
-        parts.precision.backward(total, "g")
+        norm = update(parts, "g", total, measure_norm=log)
         out = {"loss_g": loss_g.detach()}
-        if log:
-            parts.precision.unscale(parts.opt_g, "g")
-            out["grad_norm_g"] = grad_norm(parts.G)
-        parts.precision.step(parts.opt_g, "g")
+        if norm is not None:
+            out["grad_norm_g"] = norm
         parts.D.requires_grad_(True)
         return out
 
