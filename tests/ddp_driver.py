@@ -1,7 +1,7 @@
 """Run by tests/test_distributed.py under torchrun: trains one run folder (``train`` of the run folder, as
 ``ganscape train`` does) and writes what this rank saw to ``OUT/rank-R.pt``: the data indices of every step, and its
 final parameters and buffers. ``--perturb-at K`` changes one weight of rank 1 after step K (the consistency check
-must stop the run)."""
+must stop the run); ``--nan-at K`` makes rank 1 alone see a non-finite loss at step K (every rank must stop)."""
 from __future__ import annotations
 
 import argparse
@@ -12,7 +12,7 @@ import torch
 from ganscape.config import load_config
 from ganscape.distributed import leave, world
 from ganscape.distributed.consistency import RanksDiverged
-from ganscape.training import train
+from ganscape.training import DivergenceError, train
 from ganscape.training.callbacks.base import Callback
 
 
@@ -34,6 +34,20 @@ class Record(Callback):
         sampler.indices = recording
 
 
+class FlagNaN(Callback):
+    """Rank 1 alone sees a non-finite loss at ``step`` (as its own batch could give it)."""
+
+    order = 9  # after the step's losses are folded in, before the divergence check reads them
+
+    def __init__(self, step: int):
+        self.step = step
+
+    def on_step_end(self, trainer, step, out, logged, last):
+        if step == self.step and world()[0] == 1:
+            guard = next(cb for cb in trainer.callbacks if type(cb).__name__ == "DivergenceGuard")
+            guard.finite = torch.tensor(False)
+
+
 class Perturb(Callback):
     def __init__(self, step: int):
         self.step = step
@@ -50,15 +64,17 @@ def main() -> int:
     parser.add_argument("overrides", nargs="*")
     parser.add_argument("--out", required=True)
     parser.add_argument("--perturb-at", type=int, default=0)
+    parser.add_argument("--nan-at", type=int, default=0)
     args = parser.parse_args()
     record = Record()
-    callbacks = [record] + ([Perturb(args.perturb_at)] if args.perturb_at else [])
+    callbacks = [record] + ([Perturb(args.perturb_at)] if args.perturb_at else []) + \
+        ([FlagNaN(args.nan_at)] if args.nan_at else [])
     try:
         result = train(load_config(args.config, args.overrides), args.out, show_progress=False, callbacks=callbacks)
         rank = world()[0]
         state = {name: module.state_dict() for name, module in result.parts.modules().items()}
         torch.save({"indices": record.indices, "state": state, "step": result.step}, f"{args.out}/rank-{rank}.pt")
-    except RanksDiverged as err:
+    except (RanksDiverged, DivergenceError) as err:
         print(f"ganscape: {err}", file=sys.stderr)
         return 3
     finally:

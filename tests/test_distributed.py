@@ -23,13 +23,14 @@ OVERRIDES = ["train.batch_size=64", "train.log_every=10", "train.checkpoint_ever
              "discriminator.layers=2", "generator.norm=batch", "discriminator.norm=spectral", "device=cpu"]
 
 
-def torchrun(out: Path, *overrides: str, perturb_at: int = 0, module: bool = False) -> subprocess.CompletedProcess:
+def torchrun(out: Path, *overrides: str, perturb_at: int = 0, nan_at: int = 0,
+             module: bool = False) -> subprocess.CompletedProcess:
     """Run the driver (or, with ``module``, ``ganscape train``) in 2 gloo processes."""
     target = ["-m", "ganscape", "train"] if module else [str(DRIVER)]
-    extra = ["--no-progress"] if module else ["--perturb-at", str(perturb_at)]
+    extra = ["--no-progress"] if module else ["--perturb-at", str(perturb_at), "--nan-at", str(nan_at)]
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", *target, "ring8",
            *OVERRIDES, *overrides, *extra, "--out", str(out)]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
 
 
 def rank_files(out: Path) -> list[dict]:
@@ -96,6 +97,13 @@ def test_a_perturbed_rank_stops_the_run_with_a_clear_message(tmp_path):
     result = torchrun(tmp_path / "run", "train.steps=40", perturb_at=12)
     assert result.returncode != 0
     assert "ranks differ at step 20: the parameters of rank(s) 1 are not those of rank 0" in result.stderr
+
+
+def test_a_divergence_seen_by_one_rank_stops_every_rank(tmp_path):
+    """Rank 1 alone sees a NaN loss at step 10 (a log step): both ranks stop there, none waits in a collective."""
+    result = torchrun(tmp_path / "run", "train.steps=40", nan_at=10)
+    assert result.returncode != 0
+    assert result.stderr.count("training diverged: a loss became NaN/inf at or before step 10") == 2
 
 
 def test_egan_keeps_the_same_offspring_on_every_rank(tmp_path):

@@ -20,8 +20,8 @@ Launch with torchrun; every rank runs the same ``ganscape train`` command::
   with one clear message if any differs (``consistency.RankSync``).
 - Only rank 0 writes files (the run folder's callbacks run there alone); checkpoints hold every rank's random state,
   so a resumed run continues exactly. NCCL is used on GPUs, gloo on CPU."""
-from ganscape.distributed.data_parallel import (average, barrier, ddp_wrapper, from_main, init_from_env,
+from ganscape.distributed.data_parallel import (all_ranks, average, barrier, ddp_wrapper, from_main, init_from_env,
                                                 is_main_process, leave, local_batch_size, rank_seed, world)
 
-__all__ = ["average", "barrier", "ddp_wrapper", "from_main", "init_from_env", "is_main_process", "leave",
+__all__ = ["all_ranks", "average", "barrier", "ddp_wrapper", "from_main", "init_from_env", "is_main_process", "leave",
            "local_batch_size", "rank_seed", "world"]

@@ -103,6 +103,17 @@ def average(tensor: torch.Tensor) -> torch.Tensor:
     return tensor if size == 1 else _all_reduce_mean(tensor.detach().clone(), size)
 
 
+def all_ranks(flag: bool) -> bool:
+    """Whether ``flag`` holds on every rank (each rank decides from its own batch, e.g. "losses stayed finite"; all
+    ranks must then act alike, or the ones that go on wait forever in their next collective)."""
+    if world()[1] == 1:
+        return flag
+    device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else None
+    value = torch.tensor([int(flag)], device=device)  # NCCL reduces GPU tensors only
+    dist.all_reduce(value, op=dist.ReduceOp.MIN)
+    return bool(value.item())
+
+
 def from_main(tensor: torch.Tensor) -> torch.Tensor:
     """Rank 0's value of ``tensor`` on every rank (in place; a decision made once, e.g. E-GAN's selection)."""
     if world()[1] > 1:

@@ -75,8 +75,10 @@ class DivergenceGuard(Callback):
             self.check(trainer, step, logged or {})
 
     def check(self, trainer, step: int, logged: dict[str, float]) -> None:
+        from ganscape.distributed import all_ranks
+
         what = None
-        if self.finite is not None and not bool(self.finite):
+        if self.finite is not None and not all_ranks(bool(self.finite)):  # every rank stops, or none
             bad = [k for k, v in logged.items() if k.startswith(WATCHED) and not math.isfinite(v)]
             what = f"{', '.join(bad) or 'a loss'} became NaN/inf"
         elif (name := first_nonfinite_parameter(trainer.parts.modules())) is not None:
