@@ -124,6 +124,14 @@ def test_a_global_batch_the_ranks_cannot_share_is_refused_before_training(tmp_pa
     assert not (out / "checkpoints").exists()
 
 
+def test_a_translation_run_under_torchrun_is_refused(tmp_path):
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "ganscape",
+           "train", "cyclegan-digits", "train.steps=2", "device=cpu", "--no-progress", "--out", str(tmp_path / "run")]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode != 0 and "supports kind: gan runs only" in result.stderr
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
 def test_the_ranks_shards_partition_the_single_process_batch():
     single = EpochSampler(100, 12, seed=5)
     for k in (0, 7, 8, 20):  # across epochs (8 batches per epoch)

@@ -170,3 +170,31 @@ def test_the_gpu_check_script_passes_on_cpu():
                             text=True, timeout=600, env={**__import__("os").environ, "PYTHON": __import__("sys").executable})
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert "dcgan32" in result.stdout and "amp+cl" in result.stdout
+
+
+def test_turing_loss_with_a_plain_critic_trains_in_bf16(tmp_path):
+    """The training view offers ``pair`` only when its critic has one (T-SGAN falls back to C(x_r) - C(x_f))."""
+    parts = build_parts(load_config("ring8", [*QUIET, "loss.name=tsgan", "train.precision=bf16"]))
+    assert not hasattr(parts.train_D, "pair") and hasattr(parts.train_D, "features")
+    result = train(load_config("ring8", [*QUIET, "loss.name=tsgan", "train.precision=bf16", "train.steps=5"]),
+                   tmp_path / "run", show_progress=False)
+    assert result.step == 5
+
+
+def test_a_float16_critic_gets_a_finite_penalty_at_the_initial_loss_scale():
+    """GradScaler starts at 2^16, above float16's maximum: the input gradient's scale is capped, so the penalty of
+    a float16 critic stays finite and equals the float32 one to float16 accuracy."""
+    torch.manual_seed(0)
+    critic = torch.nn.Sequential(torch.nn.Linear(2, 16), torch.nn.Tanh(), torch.nn.Linear(16, 1))
+    x_real, x_fake = torch.randn(32, 2), torch.randn(32, 2)
+    penalty = build_penalty({"name": "wgan_gp"})
+    torch.manual_seed(1)
+    plain = penalty(lambda x, y=None: critic(x).squeeze(1), x_real, x_fake)
+    fp16 = Precision("fp32", torch.device("cpu"))
+    fp16.scalers = {"d": torch.amp.GradScaler("cpu")}  # the default initial scale, 2^16
+    half = TrainingView(critic, lambda method, x, y=None: critic.half()(x.half()).float().squeeze(1), fp16)
+    torch.manual_seed(1)
+    scaled = penalty(half, x_real, x_fake)
+    critic.float()
+    assert torch.isfinite(scaled)
+    torch.testing.assert_close(scaled, plain, rtol=2e-2, atol=0)

@@ -1,6 +1,7 @@
 """The deterministic, resumable batch sampler: batch ``k`` depends only on (seed, k)."""
 from __future__ import annotations
 
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import torch
@@ -30,14 +31,17 @@ class EpochSampler:
         self.local = batch_size // world
         self.offset = rank * self.local
         self._epoch, self._perm = -1, None
+        self._lock = threading.Lock()
 
     def indices(self, k: int) -> torch.Tensor:
         epoch, pos = divmod(k, self.batches_per_epoch)
-        if epoch != self._epoch:
-            gen = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-            self._perm, self._epoch = torch.randperm(self.size, generator=gen), epoch
+        with self._lock:  # a prefetching stream calls this from its reader thread too
+            if epoch != self._epoch:
+                gen = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+                self._perm, self._epoch = torch.randperm(self.size, generator=gen), epoch
+            perm = self._perm
         start = pos * self.batch_size + self.offset
-        return self._perm[start:start + self.local]
+        return perm[start:start + self.local]
 
 
 class BatchStream:

@@ -46,7 +46,8 @@ def check_ranks(modules: dict[str, nn.Module], step: int) -> None:
     mine = fingerprint(modules)
     every = [torch.empty_like(mine) for _ in range(size)]
     dist.all_gather(every, mine)
-    differing = [r for r in range(1, size) if not torch.equal(every[r], every[0])]
+    bits = [f.view(torch.int64) for f in every]  # bitwise: NaN fingerprints of equal (diverged) ranks are equal
+    differing = [r for r in range(1, size) if not torch.equal(bits[r], bits[0])]
     if differing:
         raise RanksDiverged(
             f"ranks differ at step {step}: the parameters of rank(s) {', '.join(map(str, differing))} are not those of "

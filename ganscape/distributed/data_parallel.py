@@ -21,10 +21,11 @@ def init_from_env() -> bool:
         return dist.get_world_size() > 1
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
         return False
-    backend = "nccl" if torch.cuda.is_available() else "gloo"
-    if backend == "nccl":
+    if torch.cuda.is_available():  # GPU tensors through NCCL, CPU tensors (a device=cpu run) through gloo
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-    dist.init_process_group(backend)
+        dist.init_process_group("cpu:gloo,cuda:nccl")
+    else:
+        dist.init_process_group("gloo")
     return True
 
 
@@ -108,7 +109,7 @@ def all_ranks(flag: bool) -> bool:
     ranks must then act alike, or the ones that go on wait forever in their next collective)."""
     if world()[1] == 1:
         return flag
-    device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else None
+    device = torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else None
     value = torch.tensor([int(flag)], device=device)  # NCCL reduces GPU tensors only
     dist.all_reduce(value, op=dist.ReduceOp.MIN)
     return bool(value.item())

@@ -5,7 +5,7 @@
           float32's exponent range, so no loss scaling is needed (CPUs and GPUs from Ampere on)
     fp16  torch.autocast to float16 with dynamic loss scaling, one GradScaler for G and one for D (their losses have
           different magnitudes); CUDA only
-    auto  bf16 on a CUDA GPU that supports it, else fp32 (so CPU runs stay fp32)
+    auto  bf16 on a CUDA GPU that supports it natively (Ampere and later), else fp32 (so CPU runs stay fp32)
 
 Parameters, optimiser states and checkpoints stay float32 in every mode, so a run may resume with another precision.
 Scores and generated batches leave the networks as float32 (``ganscape.training.wrappers``), so objectives and
@@ -26,6 +26,7 @@ from ganscape.registry import ConfigError
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 SIDES = ("g", "d")
+INPUT_GRADIENT_SCALE_MAX = 2.0 ** 10
 
 
 def resolve_precision(name: str, device: torch.device) -> str:
@@ -33,11 +34,11 @@ def resolve_precision(name: str, device: torch.device) -> str:
     if name not in PRECISIONS:
         raise ConfigError(f"train.precision: {name!r} is not valid; choose one of {', '.join(PRECISIONS)}")
     if name == "auto":
-        return "bf16" if device.type == "cuda" and torch.cuda.is_bf16_supported() else "fp32"
+        return "bf16" if device.type == "cuda" and torch.cuda.is_bf16_supported(including_emulation=False) else "fp32"
     if name == "fp16" and device.type != "cuda":
         raise ConfigError(f"train.precision: 'fp16' needs a CUDA GPU (float16 with loss scaling), and this run is on "
                           f"{device.type}; use bf16 or fp32 (or auto)")
-    if name == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+    if name == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported(including_emulation=False):
         raise ConfigError("train.precision: 'bf16' is not supported by this GPU; use fp16 or fp32 (or auto)")
     return name
 
@@ -69,6 +70,13 @@ class Precision:
         if side in self.scalers:
             self.scalers[side].unscale_(optimizer)
 
+    def logged_norm(self, norm: torch.Tensor, side: str) -> torch.Tensor:
+        """A gradient norm to log: under loss scaling an overflowed step (inf/NaN gradients, which the scaler skips
+        and answers with a smaller scale) logs 0 rather than inf, so it is not taken for a diverged run."""
+        if side not in self.scalers:
+            return norm
+        return torch.where(torch.isfinite(norm), norm, torch.zeros_like(norm))
+
     def step(self, optimizer: torch.optim.Optimizer, side: str) -> None:
         """The optimiser step; with loss scaling it is skipped when a gradient is inf/NaN, and the scale adapts."""
         scaler = self.scalers.get(side)
@@ -80,13 +88,16 @@ class Precision:
 
     def input_gradient(self, outputs: torch.Tensor, inputs: torch.Tensor, side: str = "d") -> torch.Tensor:
         """d(sum outputs)/d inputs with the graph kept (for a penalty on it); under loss scaling, the gradient of the
-        scaled sum divided by the scale (no host synchronisation: the scale stays a device tensor)."""
+        scaled sum divided by the scale (no host synchronisation: the scale stays a device tensor). The scale is the
+        loss scale capped at INPUT_GRADIENT_SCALE_MAX: every score's upstream gradient is the scale itself, and the
+        loss scale (2^16 at the start) would overflow float16 (max 65504) before any gradient is small."""
         scaler = self.scalers.get(side)
         if scaler is None:
             (grad,) = torch.autograd.grad(outputs.sum(), inputs, create_graph=True)
             return grad
-        (scaled,) = torch.autograd.grad(scaler.scale(outputs.sum()), inputs, create_graph=True)
-        return scaled / scaler.scale(torch.ones((), device=scaled.device))
+        scale = scaler.scale(torch.ones((), device=outputs.device)).clamp(max=INPUT_GRADIENT_SCALE_MAX)
+        (scaled,) = torch.autograd.grad(outputs.sum() * scale, inputs, create_graph=True)
+        return scaled / scale
 
     def state_dict(self) -> dict[str, Any]:
         return {side: scaler.state_dict() for side, scaler in self.scalers.items()}

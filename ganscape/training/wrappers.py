@@ -98,9 +98,10 @@ class TrainingView:
         return as_float32(out) if self.precision.mixed else out
 
     def __getattr__(self, name: str):
+        attribute = getattr(self.module, name)  # AttributeError when the module has none (e.g. no ``pair``)
         if name in ROUTED:
             return lambda *args, **kwargs: self.invoke(name, *args, **kwargs)
-        return getattr(self.module, name)
+        return attribute
 
 
 def training_view(module: nn.Module, name: str, precision: Precision, compile_mode: Any = False,

@@ -98,6 +98,11 @@ def build_translators(config: dict[str, Any], c_a: int, c_b: int, size: int) -> 
 
 def build_translation_parts(config: dict[str, Any]) -> TranslationParts:
     """Build every part; raises ConfigError before any training happens."""
+    from ganscape.distributed import world
+
+    if world()[1] > 1:
+        raise ConfigError("kind: translation runs train in one process; multi-process training (torchrun) supports "
+                          "kind: gan runs only")
     device = resolve_device(config["device"])
     torch.manual_seed(config["seed"])
     data_a, data_b = build_dataset(config["data"], "data"), build_dataset(config["data_b"], "data_b")

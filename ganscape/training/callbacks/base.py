@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 # Nothing is saved before it is checked, and logs are written before their checkpoint.
-ORDER = {"ema": 0, "ranks": 5, "divergence": 10, "logs": 20, "evaluation": 30, "results": 35, "checkpoint": 40,
+ORDER = {"ema": 0, "divergence": 10, "ranks": 15, "logs": 20, "evaluation": 30, "results": 35, "checkpoint": 40,
          "samples": 50, "progress": 60, "plots": 70}
 
 

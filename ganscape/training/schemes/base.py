@@ -40,7 +40,7 @@ def update(parts, side: str, loss: torch.Tensor, measure_norm: bool = False) -> 
     norm = None
     if measure_norm:
         parts.precision.unscale(optimizer, side)
-        norm = grad_norm(network)
+        norm = parts.precision.logged_norm(grad_norm(network), side)
     parts.precision.step(optimizer, side)
     return norm
 
