@@ -36,9 +36,15 @@ PUBLISHED_TOY = {
     ("ring8", "NS"): "6.3 modes (PacGAN T1)",
     ("ring8", "PacGAN2"): "7.9 modes (PacGAN T1)",
 }
-PUBLISHED_STACKED = {"DCGAN": "99 modes (PacGAN T2, from VEEGAN T2)", "PacDCGAN2": "1000 modes (PacGAN T2)"}
+PUBLISHED_STACKED = {"DCGAN": "99 modes (PacGAN T2, from VEEGAN T2)", "PacDCGAN2": "1000 modes (PacGAN T2)",
+                     "DCGAN, D = G/4": "fewer modes than with a full D (PacGAN, weaker-D experiments)",
+                     "PacDCGAN2, D = G/4": "packing recovers the modes (PacGAN, weaker-D experiments)"}
 TOY_DEFAULT = ["NS", "PacGAN2", "PacGAN4", "RSGAN", "RaSGAN", "WGAN-GP", "WGAN-clip", "NS+DeLiGAN", "E-GAN", "T-SGAN"]
-STACKED_METHODS = {"DCGAN": [], "PacDCGAN2": ["discriminator.pack=2"]}
+STACKED_METHODS = {"DCGAN": [], "PacDCGAN2": ["discriminator.pack=2"],
+                   # PacGAN's weaker-discriminator setting: D a quarter of G's width (here ndf 8 against ngf 32)
+                   "DCGAN, D = G/4": ["discriminator.ndf=8"],
+                   "PacDCGAN2, D = G/4": ["discriminator.ndf=8", "discriminator.pack=2"]}
+STACKED_DEFAULT = ["DCGAN", "PacDCGAN2"]
 STACKED_SAMPLES = 26_000
 
 
@@ -115,7 +121,7 @@ def toy_table(args, methods: list[str]) -> list[str]:
 
 
 def stacked_table(args) -> list[str]:
-    keys = [(m, s) for m in STACKED_METHODS for s in range(args.stacked_seeds)]
+    keys = [(m, s) for m in args.stacked_methods for s in range(args.stacked_seeds)]
     jobs = [(stacked_config(m, s, args.paper, args.stacked_steps, args.mnist_root), STACKED_SAMPLES, args.threads)
             for m, s in keys]
     results = run_all(jobs, args.jobs)
@@ -123,7 +129,7 @@ def stacked_table(args) -> list[str]:
     lines = [f"Stacked MNIST: data {first['data']['name']} at {first['data'].get('size')} px, "
              f"{first['train']['steps']} steps, {args.stacked_seeds} seeds, {STACKED_SAMPLES} samples", "",
              "| method | published | ganscape modes (of 1000) | ganscape KL to uniform | s/run |", "|---|---|---|---|---|"]
-    for m in STACKED_METHODS:
+    for m in args.stacked_methods:
         rows = [r for (mm, _), r in zip(keys, results) if mm == m]
         lines.append(f"| {m} | {PUBLISHED_STACKED[m]} | {mean_std([r['stacked_modes'] for r in rows])} | "
                      f"{mean_std([r['stacked_kl'] for r in rows])} | {statistics.fmean(r['seconds'] for r in rows):.0f} |")
@@ -138,6 +144,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, default=3, help="toy seeds (the papers use 10)")
     parser.add_argument("--steps", type=int, help="override the toy budget")
     parser.add_argument("--stacked-seeds", type=int, default=2)
+    parser.add_argument("--stacked-methods", nargs="+", default=STACKED_DEFAULT, choices=list(STACKED_METHODS),
+                        help="Stacked MNIST rows")
     parser.add_argument("--stacked-steps", type=int, help="override the Stacked MNIST budget")
     parser.add_argument("--jobs", type=int, default=2, help="runs trained in parallel processes")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
