@@ -53,7 +53,7 @@ def barrier() -> None:
 def local_batch_size(batch_size: int, pack: int = 1) -> int:
     """Each rank's share of the global ``train.batch_size``; ConfigError when it does not divide evenly (into whole
     PacGAN groups of ``pack``). Checked when the parts are built, before any training."""
-    rank, size = world()
+    size = world()[1]
     if batch_size % size:
         raise ConfigError(f"train.batch_size: {batch_size} (the global batch) is not divisible by the {size} processes "
                           f"of this torchrun run; use a multiple of {size}")

@@ -35,11 +35,8 @@ def blas_threads() -> Iterator[None]:
     """Limit numpy's BLAS to ``torch.get_num_threads()`` threads (when it has more) for the duration: a study worker
     started with ``--threads 1`` beside another one must not run 2-thread matrix products on 2 busy cores (KID was
     5-10x slower so). The thread count of a BLAS product does not change its values."""
-    try:
-        from threadpoolctl import ThreadpoolController
-    except ImportError:  # shipped with scikit-learn, a dependency; without it, leave the BLAS alone
-        yield
-        return
+    from threadpoolctl import ThreadpoolController
+
     blas = ThreadpoolController().select(user_api="blas")
     wanted = torch.get_num_threads()
     if not blas.lib_controllers or all(lib.num_threads <= wanted for lib in blas.lib_controllers):
