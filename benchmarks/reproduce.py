@@ -6,7 +6,7 @@ centre; modes captured; reverse KL of the mode histogram). Stacked MNIST trains 
 discriminator packing 2 samples (PacDCGAN2) and counts the digit triples of 26,000 samples among 1,000. Each row
 prints mean +- std over seeds beside the published number.
 
-    python benchmarks/reproduce.py --mnist-root ../shared/datasets/mnist       # default budget: ~30 min on 2 cores
+    python benchmarks/reproduce.py --mnist-root ../shared/datasets/mnist       # default budget (3 seeds): about 50 min on 2 cores
     python benchmarks/reproduce.py --paper --mnist-root ~/data/mnist         # the papers' budgets: days on CPU
     python benchmarks/reproduce.py --only toy --seeds 5 --methods ns pacgan4   # one part, some methods
 

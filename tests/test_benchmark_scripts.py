@@ -1,0 +1,30 @@
+"""The reproduction benchmark runs end to end on a tiny budget: every toy method's config builds and trains, and
+the table has one scored row per dataset and method (the numbers themselves are for docs/results.md, not tests)."""
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+ROW = re.compile(r"^\| (grid25|ring8) \| ([\w+-]+) \|.*\| ([\d.]+) \+- [\d.]+ / (25|8) \|")
+
+
+def run_script(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(BENCHMARKS / "reproduce.py"), *args], cwd=BENCHMARKS,
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_reproduce_toy_table_has_a_row_per_method_and_dataset():
+    methods = ["NS", "PacGAN2", "WGAN-GP", "WGAN-clip", "T-SGAN", "E-GAN", "NS+DeLiGAN"]
+    done = run_script("--only", "toy", "--seeds", "1", "--steps", "20", "--jobs", "1", "--methods", *methods)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = [ROW.match(line) for line in done.stdout.splitlines()]
+    found = {(m.group(1), m.group(2)) for m in rows if m}
+    assert found == {(d, m) for d in ("grid25", "ring8") for m in methods}, done.stdout
+    assert "Toy mixtures: 20 steps, 1 seeds" in done.stdout
+
+
+def test_reproduce_rejects_an_unknown_method():
+    done = run_script("--only", "toy", "--methods", "bogus")
+    assert done.returncode == 2
+    assert "unknown method 'bogus'" in done.stderr and "PacGAN4" in done.stderr
