@@ -152,7 +152,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"# toy modes: {args.steps} steps, batch {args.batch_size} (x m for PacGAN-m), Adam lr {args.lr} (0.5, 0.999) "
           f"unless the method says otherwise (WGAN-GP, WGAN-clip: 5 critic steps; WGAN-clip RMSProp 5e-5), "
           f"EMA of G {args.ema}, G and D MLP 3x{HIDDEN}, z = 2-D, {args.seeds} seeds, {args.samples} samples; "
-          "data: PacGAN settings (grid25 spacing 2 std 0.05; ring8 radius 1 std 0.01)")
+          "data: PacGAN settings (grid25 spacing 2 std 0.05; ring8 radius 1 std 0.01)"
+          + (f"; overrides for every method: {' '.join(args.set)}" if args.set else ""))
     start = time.time()
     jobs = [(d, m, seed, args) for d in args.datasets for m in methods for seed in range(args.seeds)]
     if args.jobs > 1:
@@ -172,7 +173,7 @@ def main(argv: list[str] | None = None) -> None:
     for dataset, method, results, seconds in rows:
         total = 25 if dataset == "grid25" else 8
         modes = mean_std([r["modes"] for r in results])
-        hq = mean_std([r["hq_share"] for r in results])
+        hq = mean_std([100 * r["hq_share"] for r in results]) + "%"
         kl = mean_std([r["reverse_kl"] for r in results])
         print(f"| {dataset} | {method} | {modes} / {total} | {hq} | {kl} | {seconds:.1f} |")
     print(f"\nwall time: {time.time() - start:.0f} s")

@@ -4,10 +4,20 @@
 every weight tensor is bit-identical to the recorded one. A tensor is identified by the sha256
 of its raw bytes (dtype and shape included), so the check survives renamed or reordered
 state-dict keys but not a single changed bit. Recorded on one CPU thread.
+
+The last bits of float32 kernels differ between CPU families (MKL and oneDNN choose other code on
+an AMD EPYC with AVX-512 BF16 than on the machine of the first recording), so the digests are kept
+per machine: ``tests/data/reference_digests*.json``, one file per machine family, each recorded
+with the same code. A run must equal the recording of one of them. A new CPU family that
+matches none fails the test. Record it (``python tests/reference_runs.py``) only after the
+unchanged code has passed on a machine that matches an existing recording.
 """
 from __future__ import annotations
 
 import hashlib
+import json
+import sys
+from pathlib import Path
 
 import torch
 
@@ -71,3 +81,37 @@ def state_digests(*states: dict) -> list[str]:
     """Sorted digests of every tensor of the given state dicts (None entries skipped)."""
     return sorted(tensor_digest(v) for s in states if s is not None for v in s.values()
                   if isinstance(v, torch.Tensor))
+
+
+def recorded_variants(folder: Path, stem: str) -> list[dict]:
+    """The recordings ``folder/stem*.json``, one per machine family (``stem.json`` first)."""
+    return [json.loads(p.read_text()) for p in sorted(folder.glob(f"{stem}*.json"))]
+
+
+def matches_a_recording(got: dict, variants: list[dict], name: str) -> bool:
+    """Whether ``got`` (key -> digests) equals every recorded entry of ``name`` in at least one recording."""
+    return any(all(got.get(key) == digests for key, digests in v[name].items()) for v in variants if name in v)
+
+
+def run_digests(name: str) -> dict:
+    """Key -> digests of the weights of reference run ``name`` (or "cyclegan") trained with the current code."""
+    from ganscape.training import Trainer
+
+    if name == "cyclegan":
+        models = Trainer(REFERENCE_TRANSLATION).fit().parts.modules()
+        return {key: state_digests(models[key].state_dict()) for key in ("G_ab", "G_ba", "D_a", "D_b")}
+    result = Trainer(REFERENCE_RUNS[name]).fit()
+    models, ema = result.parts.modules(), result.averaged.get("G")
+    return {"G": state_digests(models["G"].state_dict()), "D": state_digests(models["D"].state_dict()),
+            "prior": state_digests(models["prior"].state_dict()),
+            "G_ema": state_digests(ema.state_dict() if ema is not None else None)}
+
+
+if __name__ == "__main__":  # python tests/reference_runs.py LABEL: record this machine family's digests
+    torch.set_num_threads(1)
+    label = sys.argv[1]
+    out = Path(__file__).parent / "data" / f"reference_digests.{label}.json"
+    recorded = recorded_variants(out.parent, "reference_digests")[0]
+    digests = {name: {k: v for k, v in run_digests(name).items() if k in recorded[name]} for name in recorded}
+    out.write_text(json.dumps(digests, indent=1, sort_keys=True) + "\n")
+    print(f"wrote {out}")

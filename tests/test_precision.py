@@ -198,3 +198,19 @@ def test_a_float16_critic_gets_a_finite_penalty_at_the_initial_loss_scale():
     critic.float()
     assert torch.isfinite(scaled)
     torch.testing.assert_close(scaled, plain, rtol=2e-2, atol=0)
+
+
+def test_bf16_step_computes_the_gradient_penalty_in_float32():
+    """Under bf16 autocast the critic's forward for the penalty runs in float32 (bf16 double backward made WGAN-GP on
+    the ring diverge on a CPU with native bf16 matmuls), while its forward for the loss stays bf16."""
+    from ganscape.training.schemes.lazy import LazyRegularization
+
+    parts = build_parts(load_config("ring8", [*WGAN_GP, *QUIET, "train.precision=bf16"]))
+    seen = []
+    first_linear = next(m for m in parts.D.modules() if isinstance(m, torch.nn.Linear))
+    first_linear.register_forward_hook(lambda module, inputs, output: seen.append(output.dtype))
+    x_real, x_fake = torch.randn(8, 2), torch.randn(8, 2)
+    with parts.precision.autocast():
+        parts.train_D(x_real)
+        penalty, _ = LazyRegularization().penalty(parts, x_real, x_fake, None, None)
+    assert seen == [torch.bfloat16, torch.float32] and penalty.dtype == torch.float32

@@ -61,6 +61,13 @@ class Precision:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self.dtype)
 
+    def float32(self) -> contextlib.AbstractContextManager:
+        """A region computed in float32 inside an autocast step: the gradient penalties, whose double backward
+        through bf16 matmuls was too noisy to train (WGAN-GP on the ring diverged on a CPU with native bf16)."""
+        if not self.mixed:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, enabled=False)
+
     def backward(self, loss: torch.Tensor, side: str) -> None:
         scaler = self.scalers.get(side)
         (loss if scaler is None else scaler.scale(loss)).backward()

@@ -31,12 +31,12 @@ class LazyRegularization:
         """(term to add to this D step's loss, value to log) for the run's D penalty; both None without one."""
         every = parts.penalty.every
         step, self.d_steps = self.d_steps, self.d_steps + 1
-        if every == 1:
-            value = parts.penalty(parts.train_D, x_real, x_fake, y_real, y_fake)
-            return value, (None if value is None else value.detach())
-        if step % every:
+        if every > 1 and step % every:
             return None, self.last.get("penalty")
-        value = parts.penalty(parts.train_D, x_real, x_fake, y_real, y_fake)
+        with parts.precision.float32():
+            value = parts.penalty(parts.train_D, x_real, x_fake, y_real, y_fake)
+        if every == 1:
+            return value, (None if value is None else value.detach())
         if value is None:
             return None, None
         self.last["penalty"] = value.detach()
@@ -51,7 +51,8 @@ class LazyRegularization:
         if step % every:
             return None, self.last.get("penalty_g")
         z, y = parts.latent_batch()
-        value = parts.train_G.penalty(z, y)
+        with parts.precision.float32():
+            value = parts.train_G.penalty(z, y)
         self.last["penalty_g"] = value.detach()
         return value * every, self.last["penalty_g"]
 
