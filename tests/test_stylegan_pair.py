@@ -17,6 +17,7 @@ from ganscape.models.stylegan_d import conv_then_pool, minibatch_stddev
 from ganscape.penalties import build_penalty
 from ganscape.registry import ConfigError
 from ganscape.training import Trainer, train
+from ganscape.training.precision import FP32
 from ganscape.training.schemes.lazy import LazyRegularization
 
 
@@ -181,7 +182,7 @@ class CountingPenalty:
 
 def test_lazy_penalty_on_multiples_of_every_scaled_by_every():
     penalty = CountingPenalty(every=3)
-    parts = SimpleNamespace(penalty=penalty, train_D=None)
+    parts = SimpleNamespace(penalty=penalty, train_D=None, precision=FP32)
     lazy = LazyRegularization()
     got = [lazy.penalty(parts, None, None, None, None) for _ in range(7)]
     terms = [None if t is None else float(t) for t, _ in got]
@@ -191,7 +192,7 @@ def test_lazy_penalty_on_multiples_of_every_scaled_by_every():
     assert penalty.calls == 3 and lazy.state_dict()["d_steps"] == 7
     every_step = LazyRegularization()
     one = CountingPenalty(every=1)
-    assert [float(every_step.penalty(SimpleNamespace(penalty=one, train_D=None), *[None] * 4)[0]) for _ in range(3)] == [1, 2, 3]
+    assert [float(every_step.penalty(SimpleNamespace(penalty=one, train_D=None, precision=FP32), *[None] * 4)[0]) for _ in range(3)] == [1, 2, 3]
 
 
 def test_r1_every_option_is_validated_and_the_value_is_unscaled():
