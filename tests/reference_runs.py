@@ -9,7 +9,8 @@ The last bits of float32 kernels differ between CPU families (MKL and oneDNN cho
 an AMD EPYC with AVX-512 BF16 than on the machine of the first recording), so the digests are kept
 per machine: ``tests/data/reference_digests*.json``, one file per machine family, each recorded
 with the same code. A run must equal the recording of one of them. A new CPU family that
-matches none fails the test. Record it (``python tests/reference_runs.py``) only after the
+matches none fails the test. Record it (``python tests/reference_runs.py LABEL``, which writes
+``reference_digests.LABEL.json`` and ``legacy_v1/sample_digests.LABEL.json``) only after the
 unchanged code has passed on a machine that matches an existing recording.
 """
 from __future__ import annotations
@@ -21,6 +22,8 @@ from pathlib import Path
 
 import torch
 
+DATA = Path(__file__).parent / "data"
+LEGACY = DATA / "legacy_v1"
 TINY_MLP = {"generator": {"name": "mlp", "hidden": 16, "layers": 2},
             "discriminator": {"name": "mlp", "hidden": 16, "layers": 2}}
 DIGITS = {"data": {"name": "digits", "size": 16}, "prior": {"name": "gaussian", "dim": 16}}
@@ -84,13 +87,14 @@ def state_digests(*states: dict) -> list[str]:
 
 
 def recorded_variants(folder: Path, stem: str) -> list[dict]:
-    """The recordings ``folder/stem*.json``, one per machine family (``stem.json`` first)."""
-    return [json.loads(p.read_text()) for p in sorted(folder.glob(f"{stem}*.json"))]
+    """The recordings ``folder/stem*.json``, one per machine family, the first recording (``stem.json``) first."""
+    paths = sorted(folder.glob(f"{stem}*.json"), key=lambda p: (p.name != f"{stem}.json", p.name))
+    return [json.loads(p.read_text()) for p in paths]
 
 
-def matches_a_recording(got: dict, variants: list[dict], name: str) -> bool:
-    """Whether ``got`` (key -> digests) equals every recorded entry of ``name`` in at least one recording."""
-    return any(all(got.get(key) == digests for key, digests in v[name].items()) for v in variants if name in v)
+def matches_a_recording(got: dict, recordings: list[dict]) -> bool:
+    """Whether every entry of ``got`` (key -> digest(s), not empty) is recorded as such in one of ``recordings``."""
+    return bool(got) and any(all(r.get(key) == digests for key, digests in got.items()) for r in recordings)
 
 
 def run_digests(name: str) -> dict:
@@ -107,11 +111,34 @@ def run_digests(name: str) -> dict:
             "G_ema": state_digests(ema.state_dict() if ema is not None else None)}
 
 
-if __name__ == "__main__":  # python tests/reference_runs.py LABEL: record this machine family's digests
+def legacy_sample_digests(name: str) -> dict[str, str]:
+    """Digests of what the checked-in first-format run ``name`` produces: 16 samples (seed 0) from the EMA and the raw
+    generator ("ring8", "cdcgan"), or the translation of 3 fixed 8x8 images ("cyclegan")."""
+    from ganscape.loading import load_sampler
+
+    if name == "cyclegan":
+        sampler = load_sampler(LEGACY / name, device="cpu")
+        torch.manual_seed(0)
+        return {"cyclegan_a2b": tensor_digest(sampler.translate(torch.rand(3, 1, 8, 8) * 2 - 1))}
+    return {name: tensor_digest(load_sampler(LEGACY / name, device="cpu").sample(16, seed=0)),
+            f"{name}_raw": tensor_digest(load_sampler(LEGACY / name, ema=False, device="cpu").sample(16, seed=0))}
+
+
+def record(label: str) -> None:
+    """Write this machine's recordings (see the module docstring for when)."""
     torch.set_num_threads(1)
-    label = sys.argv[1]
-    out = Path(__file__).parent / "data" / f"reference_digests.{label}.json"
-    recorded = recorded_variants(out.parent, "reference_digests")[0]
-    digests = {name: {k: v for k, v in run_digests(name).items() if k in recorded[name]} for name in recorded}
-    out.write_text(json.dumps(digests, indent=1, sort_keys=True) + "\n")
-    print(f"wrote {out}")
+    names = recorded_variants(DATA, "reference_digests")[0]
+    write_json(DATA / f"reference_digests.{label}.json", {name: run_digests(name) for name in names})
+    samples = {k: v for name in ("ring8", "cdcgan", "cyclegan") for k, v in legacy_sample_digests(name).items()}
+    write_json(LEGACY / f"sample_digests.{label}.json", samples)
+
+
+def write_json(path: Path, value: dict) -> None:
+    path.write_text(json.dumps(value, indent=1, sort_keys=True) + "\n")
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2 or not sys.argv[1].replace("-", "").isalnum():
+        sys.exit("usage: python tests/reference_runs.py LABEL  (LABEL: letters, digits and '-', e.g. amd-epyc-avx512-bf16)")
+    record(sys.argv[1])
