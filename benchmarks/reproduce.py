@@ -10,7 +10,7 @@ prints mean +- std over seeds beside the published number.
     python benchmarks/reproduce.py --paper --mnist-root ~/data/mnist         # the papers' budgets: days on CPU
     python benchmarks/reproduce.py --only toy --seeds 5 --methods ns pacgan4   # one part, some methods
 
-Budgets. Default: the toy networks of ``toy_modes`` (G and D MLP 3x128, batch 256, Adam 1e-3 (0.5, 0.999), G's EMA
+Budgets. Default: the toy networks of ``toy_modes`` (G and D MLP 3x128, batch 512 on the grid and 256 on the ring (``toy_modes.BATCH``), Adam 1e-3 (0.5, 0.999), G's EMA
 0.99 for sampling) for 10,000 steps; Stacked MNIST at 16 px, DCGAN G and D width 32, batch 64, 3,000 steps.
 ``--paper``: the presets ``grid25-paper`` / ``ring8-paper`` (the PacGAN code's G 4x400 + batch norm, D 3x200
 linear-maxout, Adam 1e-4 (0.8), batch 100, 400k steps) and ``dcgan-stacked-mnist`` at its full budget.
@@ -26,7 +26,7 @@ import time
 import torch
 
 from common import add_mnist_root
-from toy_modes import (METHODS, base_config, configure, mean_std, method_names, train_and_score,
+from toy_modes import (DATASETS, METHODS, base_config, configure, mean_std, method_names, train_and_score,
                        with_packed_batch)
 
 # Published numbers (modes / high-quality share / reverse KL), with their table. Methods the papers did not run: "".
@@ -53,7 +53,7 @@ def toy_config(dataset: str, method: str, seed: int, paper: bool, steps: int | N
         config = configure(f"{dataset}-paper", method, [f"seed={seed}", "device=cpu", "train.checkpoint_every=0",
                                                          "train.sample_every=0"])
     else:
-        config = configure(base_config(dataset, seed, 10_000, 256, 1e-3, 0.99), method)
+        config = configure(base_config(dataset, seed, 10_000, None, 1e-3, 0.99), method)
     if steps:
         config["train"]["steps"] = steps
     return config
@@ -102,14 +102,16 @@ def numbered_run(item: tuple[int, tuple]) -> tuple[int, dict[str, float]]:
 
 
 def toy_table(args, methods: list[str]) -> list[str]:
-    keys = [(d, m, s) for d in ("grid25", "ring8") for m in methods for s in range(args.seeds)]
+    keys = [(d, m, s) for d in args.datasets for m in methods for s in range(args.seeds)]
     jobs = [(toy_config(d, m, s, args.paper, args.steps), 2500, args.threads) for d, m, s in keys]
     results = run_all(jobs, args.jobs)
     steps = jobs[0][0]["train"]["steps"]
-    lines = [f"Toy mixtures: {steps} steps, {args.seeds} seeds, {'paper networks' if args.paper else 'toy networks'}",
+    batches = {d: jobs[keys.index((d, methods[0], 0))][0]["train"]["batch_size"] for d in args.datasets}
+    lines = [f"Toy mixtures: {steps} steps, {args.seeds} seeds, {'paper networks' if args.paper else 'toy networks'}, "
+             f"batch {batches} (x m for PacGAN-m)",
              "", "| data | method | published (modes / HQ / reverse KL) | ganscape modes | ganscape HQ share | "
              "ganscape reverse KL | s/run |", "|---|---|---|---|---|---|---|"]
-    for d in ("grid25", "ring8"):
+    for d in args.datasets:
         for m in methods:
             rows = [r for (dd, mm, _), r in zip(keys, results) if (dd, mm) == (d, m)]
             total = 25 if d == "grid25" else 8
@@ -143,6 +145,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--methods", nargs="+", default=TOY_DEFAULT, help=f"toy methods: {', '.join(METHODS)}")
     parser.add_argument("--seeds", type=int, default=3, help="toy seeds (the papers use 10)")
     parser.add_argument("--steps", type=int, help="override the toy budget")
+    parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS), help="toy datasets")
     parser.add_argument("--stacked-seeds", type=int, default=2)
     parser.add_argument("--stacked-methods", nargs="+", default=STACKED_DEFAULT, choices=list(STACKED_METHODS),
                         help="Stacked MNIST rows")

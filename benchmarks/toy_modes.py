@@ -62,9 +62,14 @@ METHODS: dict[str, list[str]] = {
 }
 ALIASES = {name.lower().replace("-", "").replace("+", ""): name for name in METHODS}
 DATASETS = {"grid25": {"name": "grid25"}, "ring8": {"name": "ring8"}}
+# The default batch per dataset: about 20 or more samples per mode in every batch. With 256 on the 25-mode grid (about
+# 10 per mode) the NS GAN kept 23.0 +- 1.8 modes at 10k steps (5 seeds); with 512, 24.6 +- 0.8 at 95% high quality.
+# The 8-mode ring has 32 per mode at 256.
+BATCH = {"grid25": 512, "ring8": 256}
 
 
-def base_config(dataset: str, seed: int, steps: int, batch_size: int, lr: float, ema: float) -> dict:
+def base_config(dataset: str, seed: int, steps: int, batch_size: int | None, lr: float, ema: float) -> dict:
+    """The toy run config of every method before its overrides; ``batch_size`` None is the dataset's ``BATCH``."""
     return {
         "seed": seed, "device": "cpu", "data": DATASETS[dataset],
         "prior": {"name": "gaussian", "dim": 2},
@@ -73,7 +78,7 @@ def base_config(dataset: str, seed: int, steps: int, batch_size: int, lr: float,
         # named, so that a method choosing another optimiser (WGAN-clip: RMSProp) replaces the section, betas included
         "optim": {"g": {"name": "adam", "lr": lr, "betas": [0.5, 0.999]},
                   "d": {"name": "adam", "lr": lr, "betas": [0.5, 0.999]}},
-        "train": {"steps": steps, "batch_size": batch_size, "ema_decay": ema, "log_every": steps,
+        "train": {"steps": steps, "batch_size": batch_size or BATCH[dataset], "ema_decay": ema, "log_every": steps,
                   "checkpoint_every": 0, "sample_every": 0},
     }
 
@@ -134,7 +139,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=10_000)
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--batch-size", type=int, help=f"default per dataset: {BATCH}")
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--ema", type=float, default=0.99, help="EMA decay of G's weights used for sampling (0 = off)")
     parser.add_argument("--samples", type=int, default=2500)
@@ -149,7 +154,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     methods = method_names(parser, args.methods)
 
-    print(f"# toy modes: {args.steps} steps, batch {args.batch_size} (x m for PacGAN-m), Adam lr {args.lr} (0.5, 0.999) "
+    print(f"# toy modes: {args.steps} steps, batch {args.batch_size or BATCH} (x m for PacGAN-m), Adam lr {args.lr} (0.5, 0.999) "
           f"unless the method says otherwise (WGAN-GP, WGAN-clip: 5 critic steps; WGAN-clip RMSProp 5e-5), "
           f"EMA of G {args.ema}, G and D MLP 3x{HIDDEN}, z = 2-D, {args.seeds} seeds, {args.samples} samples; "
           "data: PacGAN settings (grid25 spacing 2 std 0.05; ring8 radius 1 std 0.01)"

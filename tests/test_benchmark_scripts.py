@@ -28,3 +28,12 @@ def test_reproduce_rejects_an_unknown_method():
     done = run_script("--only", "toy", "--methods", "bogus")
     assert done.returncode == 2
     assert "unknown method 'bogus'" in done.stderr and "PacGAN4" in done.stderr
+
+
+def test_reproduce_runs_one_dataset_at_its_default_batch():
+    done = run_script("--only", "toy", "--seeds", "1", "--steps", "5", "--jobs", "1", "--datasets", "grid25",
+                      "--methods", "NS")
+    assert done.returncode == 0, done.stderr[-2000:]
+    found = {(m.group(1), m.group(2)) for m in map(ROW.match, done.stdout.splitlines()) if m}
+    assert found == {("grid25", "NS")}, done.stdout
+    assert "batch {'grid25': 512}" in done.stdout  # about 20 samples per mode of the 25 (toy_modes.BATCH)
