@@ -6,12 +6,13 @@ centre; modes captured; reverse KL of the mode histogram). Stacked MNIST trains 
 discriminator packing 2 samples (PacDCGAN2) and counts the digit triples of 26,000 samples among 1,000. Each row
 prints mean +- std over seeds beside the published number.
 
-    python benchmarks/reproduce.py --mnist-root ../shared/datasets/mnist       # default budget (3 seeds): about 50 min on 2 cores
+    python benchmarks/reproduce.py --mnist-root ../shared/datasets/mnist       # default budget (3 seeds): over an hour on 2 cores
     python benchmarks/reproduce.py --paper --mnist-root ~/data/mnist         # the papers' budgets: days on CPU
     python benchmarks/reproduce.py --only toy --seeds 5 --methods ns pacgan4   # one part, some methods
 
-Budgets. Default: the toy networks of ``toy_modes`` (G and D MLP 3x128, batch 512 on the grid and 256 on the ring (``toy_modes.BATCH``), Adam 1e-3 (0.5, 0.999), G's EMA
-0.99 for sampling) for 10,000 steps; Stacked MNIST at 16 px, DCGAN G and D width 32, batch 64, 3,000 steps.
+Budgets. Default: the toy networks of ``toy_modes`` (G and D MLP 3x128, batch 512 on the grid and 256 on the ring
+(``toy_modes.BATCH``), Adam 1e-3 (0.5, 0.999), G's EMA 0.99 for sampling) for 10,000 steps (the grid alone at 5 seeds
+took 98 min with another job running); Stacked MNIST at 16 px, DCGAN G and D width 32, batch 64, 3,000 steps.
 ``--paper``: the presets ``grid25-paper`` / ``ring8-paper`` (the PacGAN code's G 4x400 + batch norm, D 3x200
 linear-maxout, Adam 1e-4 (0.8), batch 100, 400k steps) and ``dcgan-stacked-mnist`` at its full budget.
 """
@@ -106,7 +107,8 @@ def toy_table(args, methods: list[str]) -> list[str]:
     jobs = [(toy_config(d, m, s, args.paper, args.steps), 2500, args.threads) for d, m, s in keys]
     results = run_all(jobs, args.jobs)
     steps = jobs[0][0]["train"]["steps"]
-    batches = {d: jobs[keys.index((d, methods[0], 0))][0]["train"]["batch_size"] for d in args.datasets}
+    # the unpacked batch (a PacGAN-m config's is m times larger), as the config sets it (``--paper`` has its own)
+    batches = {d: toy_config(d, "NS", 0, args.paper, args.steps)["train"]["batch_size"] for d in args.datasets}
     lines = [f"Toy mixtures: {steps} steps, {args.seeds} seeds, {'paper networks' if args.paper else 'toy networks'}, "
              f"batch {batches} (x m for PacGAN-m)",
              "", "| data | method | published (modes / HQ / reverse KL) | ganscape modes | ganscape HQ share | "

@@ -154,7 +154,8 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     methods = method_names(parser, args.methods)
 
-    print(f"# toy modes: {args.steps} steps, batch {args.batch_size or BATCH} (x m for PacGAN-m), Adam lr {args.lr} (0.5, 0.999) "
+    print(f"# toy modes: {args.steps} steps, batch {args.batch_size or BATCH} (x m for PacGAN-m), "
+          f"Adam lr {args.lr} (0.5, 0.999) "
           f"unless the method says otherwise (WGAN-GP, WGAN-clip: 5 critic steps; WGAN-clip RMSProp 5e-5), "
           f"EMA of G {args.ema}, G and D MLP 3x{HIDDEN}, z = 2-D, {args.seeds} seeds, {args.samples} samples; "
           "data: PacGAN settings (grid25 spacing 2 std 0.05; ring8 radius 1 std 0.01)"
