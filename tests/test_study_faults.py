@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from ganscape.studies import Store, read_study, write_plan
+from ganscape.studies.backends.local import reap
 from ganscape.studies.store import DEATH_ATTEMPTS, MAX_ATTEMPTS
 from ganscape.studies.worker import LeaseLost, lease
 
@@ -88,8 +89,12 @@ def test_a_thousand_tasks_survive_killed_workers_and_a_flaky_database(tmp_path):
         results = store.results()
     assert [i for i, t in tasks.items() if t["status"] != "done"] == [7]
     assert tasks[7]["status"] == "failed" and "boom in task 7" in tasks[7]["error"]
-    # tasks 8 and 9 crash once; a random kill may also hit them, which does not count against their crash budget
-    assert tasks[7]["attempts"] == MAX_ATTEMPTS and 2 <= tasks[8]["attempts"] <= DEATH_ATTEMPTS
+    # tasks 8 and 9 crash once; a random kill may also hit them, which does not count against their crash budget.
+    # Task 7 raises on every attempt and fails for good once it has had MAX_ATTEMPTS. An attempt whose worker was
+    # killed (even after the task raised, before the worker recorded it) is a death, retried up to DEATH_ATTEMPTS.
+    crashes_of_7 = sum(e[0] == "fail" for e in task_log(study)[7])
+    assert 1 <= crashes_of_7 <= tasks[7]["attempts"] and MAX_ATTEMPTS <= tasks[7]["attempts"] <= DEATH_ATTEMPTS
+    assert 2 <= tasks[8]["attempts"] <= DEATH_ATTEMPTS
     assert 2 <= tasks[9]["attempts"] <= DEATH_ATTEMPTS
     log = task_log(study)
     for task_id in range(1000):
@@ -99,6 +104,30 @@ def test_a_thousand_tasks_survive_killed_workers_and_a_flaky_database(tmp_path):
     assert len(results) == 999 and sorted(t for t, _ in results) == [i for i in range(1000) if i != 7]
     with sqlite3.connect(study / "study.db") as con:
         assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+class ExitedWorker:
+    """Stands in for a worker's ``subprocess.Popen`` once it has exited with ``code``."""
+
+    def __init__(self, pid: int, code: int):
+        self.pid, self.code = pid, code
+
+    def poll(self) -> int:
+        return self.code
+
+
+def test_only_a_worker_that_never_took_a_task_counts_as_a_startup_failure(tmp_path):
+    """A worker killed between two tasks used to count as 'died before taking a task'; three such kills in a row
+    stopped the whole study (seen in CI under random kills)."""
+    study = plan(tmp_path, 3)
+    with Store(study) as store:
+        finished = store.claim(pid=101)
+        store.finish(finished["id"], 0.0, 0.0, pid=101)
+        store.claim(pid=102)
+        procs = {0: ExitedWorker(101, -9), 1: ExitedWorker(102, -9), 2: ExitedWorker(103, 1), 3: ExitedWorker(104, 0)}
+        assert reap(store, procs) == (1, 1)  # 102 held a task, 103 never took one; 101 was between tasks
+        assert procs == {}
+        assert [t["status"] for t in store.tasks()] == ["done", "pending", "pending"]
 
 
 def test_a_second_runner_joins_as_extra_workers(tmp_path):

@@ -2,7 +2,8 @@
 
 Workers claim pending tasks until none is left, so a crash in one task never stops the others. A worker that dies
 (killed, out of memory) is replaced while tasks remain; its task goes back to pending until it has had
-``MAX_ATTEMPTS`` and then is reported failed with the exit code. Another ``study run`` on the same study joins
+``DEATH_ATTEMPTS`` and then is reported failed with the exit code. Only workers that die before taking any task
+(``STARTUP_FAILURES`` in a row) stop the runner: those point at a broken set-up, not at a killed worker. Another ``study run`` on the same study joins
 with its own workers; each runner waits until the tasks it may run are finished (by anyone) before it returns.
 
 With ``gpus`` (``study run --gpus 0,1,2,3``) worker i sees only GPU ``gpus[i % len(gpus)]`` (CUDA_VISIBLE_DEVICES):
@@ -68,21 +69,24 @@ def worker_env(index: int, gpus: list[int] | None, base_env: Mapping[str, str]) 
 
 def reap(store: Store, procs: dict[int, subprocess.Popen]) -> tuple[int, int]:
     """Forget exited workers (``procs``: worker slot -> process); a dead worker's task is failed (to be retried).
-    Returns (died with a task, without)."""
+    Returns (died with a task, died before taking any): only the second kind suggests a broken set-up. A worker
+    killed between two tasks has taken tasks before (its pid is on them), so it is neither."""
     with_task = without = 0
     for slot, proc in list(procs.items()):
         code, pid = proc.poll(), proc.pid
         if code is None:
             continue
         del procs[slot]
-        held = [t for t in store.tasks() if t["status"] == "running" and t["pid"] == pid] if code else []
+        tasks = store.tasks() if code else []
+        held = [t for t in tasks if t["status"] == "running" and t["pid"] == pid]
+        took_tasks = any(t["pid"] == pid for t in tasks)
         for task in held:
             status = store.fail(task["id"], f"worker process {pid} died with exit code {code} while running this "
                                             "task", pid, retry=True, limit=DEATH_ATTEMPTS)
             log.warning("[task %d] its worker %d died (exit code %d); %s", task["id"], pid, code,
                         "retrying" if status == "pending" else "failed after its last attempt")
         with_task += bool(held)
-        without += bool(code) and not held
+        without += bool(code) and not took_tasks
     return with_task, without
 
 
