@@ -92,11 +92,11 @@ def test_a_thousand_tasks_survive_killed_workers_and_a_flaky_database(tmp_path):
     # tasks 8 and 9 crash once; a random kill may also hit them, which does not count against their crash budget.
     # Task 7 raises on every attempt and fails for good once it has had MAX_ATTEMPTS. An attempt whose worker was
     # killed (even after the task raised, before the worker recorded it) is a death, retried up to DEATH_ATTEMPTS.
-    crashes_of_7 = sum(e[0] == "fail" for e in task_log(study)[7])
+    log = task_log(study)
+    crashes_of_7 = sum(e[0] == "fail" for e in log[7])
     assert 1 <= crashes_of_7 <= tasks[7]["attempts"] and MAX_ATTEMPTS <= tasks[7]["attempts"] <= DEATH_ATTEMPTS
     assert 2 <= tasks[8]["attempts"] <= DEATH_ATTEMPTS
     assert 2 <= tasks[9]["attempts"] <= DEATH_ATTEMPTS
-    log = task_log(study)
     for task_id in range(1000):
         ends = [e for e in log[task_id] if e[0] == "end"]
         assert len(ends) == (0 if task_id == 7 else 1), (task_id, log[task_id])

@@ -3,8 +3,9 @@
 Workers claim pending tasks until none is left, so a crash in one task never stops the others. A worker that dies
 (killed, out of memory) is replaced while tasks remain; its task goes back to pending until it has had
 ``DEATH_ATTEMPTS`` and then is reported failed with the exit code. Only workers that die before taking any task
-(``STARTUP_FAILURES`` in a row) stop the runner: those point at a broken set-up, not at a killed worker. Another ``study run`` on the same study joins
-with its own workers; each runner waits until the tasks it may run are finished (by anyone) before it returns.
+(``STARTUP_FAILURES`` in a row) stop the runner: those point at a broken set-up, not at a killed worker. Another
+``study run`` on the same study joins with its own workers; each runner waits until the tasks it may run are finished
+(by anyone) before it returns.
 
 With ``gpus`` (``study run --gpus 0,1,2,3``) worker i sees only GPU ``gpus[i % len(gpus)]`` (CUDA_VISIBLE_DEVICES):
 more workers than GPUs share them round-robin, and a replacement worker takes the GPU of the one it replaces.
