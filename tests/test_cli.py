@@ -37,6 +37,18 @@ def test_train_sample_and_resume_on_digits(tmp_path, capsys):
     assert [r["step"] for r in rows] == [2, 4, 6, 8, 10]
 
 
+def test_overrides_may_follow_the_options_in_order(tmp_path, capsys):
+    run = tmp_path / "run"
+    # argparse alone rejected this order ("unrecognized arguments: data.size=16 ...")
+    argv = ["train", "dcgan-digits", "train.steps=4", "--out", str(run), "--no-progress", *TINY_DIGITS]
+    assert main(argv) == 0
+    config = read_yaml(run / "config.yaml")
+    assert config["data"]["size"] == 16 and config["train"]["steps"] == 8  # the later override wins
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", "dcgan-digits", "--out", str(run), "--bogus", *TINY_DIGITS])
+    assert exit_.value.code == 2 and "unrecognized arguments: --bogus" in capsys.readouterr().err
+
+
 def test_different_config_on_existing_run_is_an_error(tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["train", "dcgan-digits", *TINY_DIGITS, "--out", str(run), "--no-progress"]) == 0
