@@ -1,5 +1,3 @@
-import sys
+from ganscape.cli import program
 
-from ganscape.cli import main
-
-sys.exit(main())
+program()

@@ -10,7 +10,7 @@ import sys
 import torch
 
 from ganscape.config import load_config
-from ganscape.distributed import leave, world
+from ganscape.distributed import exit_rank, leave, world
 from ganscape.distributed.consistency import RanksDiverged
 from ganscape.training import DivergenceError, train
 from ganscape.training.callbacks.base import Callback
@@ -83,4 +83,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_rank(main())  # as `ganscape train` ends a rank: a normal interpreter exit can abort after a DDP run

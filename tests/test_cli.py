@@ -101,7 +101,7 @@ def test_console_script_is_declared():
     import tomllib
     from pathlib import Path
     project = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]
-    assert project["scripts"]["ganscape"] == "ganscape.cli:main"
+    assert project["scripts"]["ganscape"] == "ganscape.cli:program"
     with pytest.raises(SystemExit):
         main(["--help"])
 

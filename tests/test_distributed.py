@@ -30,7 +30,8 @@ def torchrun(out: Path, *overrides: str, perturb_at: int = 0, nan_at: int = 0,
     extra = ["--no-progress"] if module else ["--perturb-at", str(perturb_at), "--nan-at", str(nan_at)]
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", *target, "ring8",
            *OVERRIDES, *overrides, *extra, "--out", str(out)]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONFAULTHANDLER": "1"}  # a crashing rank prints its stack
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
 
 
 def rank_files(out: Path) -> list[dict]:
@@ -137,3 +138,45 @@ def test_the_ranks_shards_partition_the_single_process_batch():
     for k in (0, 7, 8, 20):  # across epochs (8 batches per epoch)
         parts = [EpochSampler(100, 12, seed=5, shard=(rank, 3)).indices(k) for rank in range(3)]
         assert torch.equal(torch.cat(parts), single.indices(k))
+
+
+# Rank 1 drops its only reference to a tensor that a gloo worker thread still holds (rank 0 joins the collective a
+# second later), then ends: the worker releases the tensor while the interpreter tears down, where it cannot take the
+# GIL. A normal exit aborts there ("terminate called without an active exception"), in 5 of 6 tries when measured;
+# the same race, with a narrower window, aborted `ganscape train` ranks after DDP runs that had succeeded.
+EXIT_RACE = """
+import sys, time, torch, torch.distributed as dist
+from ganscape.distributed import exit_rank
+dist.init_process_group("gloo")
+if dist.get_rank() == 0:
+    time.sleep(1.0)
+work = dist.all_reduce(torch.ones(10), async_op=True)
+del work
+{ending}
+"""
+
+
+@pytest.mark.parametrize("attempt", range(3))
+def test_a_rank_ending_through_exit_rank_never_aborts_in_teardown(tmp_path, attempt):
+    script = tmp_path / "race.py"
+    script.write_text(EXIT_RACE.format(ending="exit_rank(0)"))
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script)]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_the_program_ends_a_torchrun_rank_through_exit_rank(monkeypatch, capsys):
+    import ganscape.distributed
+    from ganscape.cli import program
+
+    ended = []
+    monkeypatch.setattr(ganscape.distributed, "exit_rank", lambda code: ended.append(code) or sys.exit(code))
+    monkeypatch.setattr(sys, "argv", ["ganscape", "presets"])
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(SystemExit):
+        program()
+    assert ended == [0]
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    with pytest.raises(SystemExit):
+        program()
+    assert ended == [0]

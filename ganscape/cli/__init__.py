@@ -44,6 +44,17 @@ def parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.N
     return args
 
 
+def program() -> None:
+    """The ``ganscape`` program (its console script and ``python -m ganscape``): ``main`` on this process's arguments,
+    then exit with its status. A rank of a torchrun run exits through ``exit_rank`` (see there why)."""
+    code = main()
+    from ganscape.distributed import exit_rank, launched_as_ranks
+
+    if launched_as_ranks():
+        exit_rank(code)
+    sys.exit(code)
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     args = parse(build_parser(), argv)

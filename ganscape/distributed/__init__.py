@@ -19,9 +19,12 @@ Launch with torchrun; every rank runs the same ``ganscape train`` command::
 - ``train.check_ranks_every`` steps (and at the end) all ranks compare a fingerprint of their parameters and stop
   with one clear message if any differs (``consistency.RankSync``).
 - Only rank 0 writes files (the run folder's callbacks run there alone); checkpoints hold every rank's random state,
-  so a resumed run continues exactly. NCCL is used on GPUs, gloo on CPU."""
-from ganscape.distributed.data_parallel import (all_ranks, average, barrier, ddp_wrapper, from_main, init_from_env,
-                                                is_main_process, leave, local_batch_size, rank_seed, world)
+  so a resumed run continues exactly. NCCL is used on GPUs, gloo on CPU.
+- Every rank leaves the process group at the end and exits without the interpreter's teardown (``exit_rank``): the
+  gloo group that DistributedDataParallel keeps alive can otherwise abort a finished run at exit."""
+from ganscape.distributed.data_parallel import (all_ranks, average, barrier, ddp_wrapper, exit_rank, from_main,
+                                                init_from_env, is_main_process, launched_as_ranks, leave,
+                                                local_batch_size, rank_seed, world)
 
-__all__ = ["all_ranks", "average", "barrier", "ddp_wrapper", "from_main", "init_from_env", "is_main_process", "leave",
-           "local_batch_size", "rank_seed", "world"]
+__all__ = ["all_ranks", "average", "barrier", "ddp_wrapper", "exit_rank", "from_main", "init_from_env",
+           "is_main_process", "launched_as_ranks", "leave", "local_batch_size", "rank_seed", "world"]
