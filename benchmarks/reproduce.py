@@ -11,7 +11,8 @@ prints mean +- std over seeds beside the published number.
     python benchmarks/reproduce.py --only toy --seeds 5 --methods ns pacgan4   # one part, some methods
 
 Budgets. Default: the toy networks of ``toy_modes`` (G and D MLP 3x128, batch 512 on the grid and 256 on the ring
-(``toy_modes.BATCH``), Adam 1e-3 (0.5, 0.999), G's EMA 0.99 for sampling) for 10,000 steps (the grid alone at 5 seeds
+(``toy_modes.BATCH``), Adam 1e-3 (0.5, 0.999) unless a method's toy settings say otherwise (``toy_modes.METHODS``),
+G's EMA 0.99 for sampling) for 10,000 steps (the grid alone at 5 seeds
 took 98 min with another job running); Stacked MNIST at 16 px, DCGAN G and D width 32, batch 64, 3,000 steps.
 ``--paper``: the presets ``grid25-paper`` / ``ring8-paper`` (the PacGAN code's G 4x400 + batch norm, D 3x200
 linear-maxout, Adam 1e-4 (0.8), batch 100, 400k steps) and ``dcgan-stacked-mnist`` at its full budget.

@@ -38,10 +38,10 @@ def pair_critic(encoder_norm: str) -> str:
 
 
 # Each method is a list of config overrides (``key=value``, as on the command line) on the base config. Each objective
-# or penalty uses the settings its own paper uses on toy data: WGAN-GP the penalty weight 0.1 and 5 critic steps of
-# the authors' toy script, WGAN with weight clipping RMSProp 5e-5 and 5 critic steps. A packed discriminator
-# (PacGAN-m) sees batch_size / m packed inputs, so ``configure`` makes the batch m times larger (the PacGAN code draws
-# m generator batches per step).
+# or penalty uses the settings its own paper uses on toy data: WGAN-GP the penalty weight 0.1, 5 critic steps and Adam
+# betas (0.5, 0.9) of the authors' toy script, WGAN with weight clipping RMSProp 5e-5 and 5 critic steps. A packed
+# discriminator (PacGAN-m) sees batch_size / m packed inputs, so ``configure`` makes the batch m times larger (the
+# PacGAN code draws m generator batches per step).
 METHODS: dict[str, list[str]] = {
     "NS": [],
     "PacGAN2": ["discriminator.pack=2"],
@@ -49,7 +49,8 @@ METHODS: dict[str, list[str]] = {
     "hinge": ["loss.name=hinge"],
     "RSGAN": ["loss.name=rsgan"],
     "RaSGAN": ["loss.name=rasgan"],
-    "WGAN-GP": ["loss.name=wgan", "penalty.name=wgan_gp", "penalty.weight=0.1", "scheme.n_critic=5"],
+    "WGAN-GP": ["loss.name=wgan", "penalty.name=wgan_gp", "penalty.weight=0.1", "scheme.n_critic=5",
+                "optim.g.betas=[0.5, 0.9]", "optim.d.betas=[0.5, 0.9]"],
     "WGAN-clip": ["loss.name=wgan", "penalty.name=weight_clip", "penalty.c=0.01", "scheme.n_critic=5",
                   "optim.g={name: rmsprop, lr: 5.0e-5}", "optim.d={name: rmsprop, lr: 5.0e-5}"],
     # T-SGAN needs no Lipschitz bound, and a spectral-norm encoder (Lipschitz <= 1) cannot separate points 0.01 apart
@@ -157,7 +158,8 @@ def main(argv: list[str] | None = None) -> None:
 
     print(f"# toy modes: {args.steps} steps, batch {args.batch_size or BATCH} (x m for PacGAN-m), "
           f"Adam lr {args.lr} (0.5, 0.999) "
-          f"unless the method says otherwise (WGAN-GP, WGAN-clip: 5 critic steps; WGAN-clip RMSProp 5e-5), "
+          "unless the method says otherwise (WGAN-GP, WGAN-clip: 5 critic steps; WGAN-GP betas (0.5, 0.9); "
+          "WGAN-clip RMSProp 5e-5), "
           f"EMA of G {args.ema}, G and D MLP 3x{HIDDEN}, z = 2-D, {args.seeds} seeds, {args.samples} samples; "
           "data: PacGAN settings (grid25 spacing 2 std 0.05; ring8 radius 1 std 0.01)"
           + (f"; overrides for every method: {' '.join(args.set)}" if args.set else ""))

@@ -161,7 +161,8 @@ def test_a_rank_ending_through_exit_rank_never_aborts_in_teardown(tmp_path, atte
     script = tmp_path / "race.py"
     script.write_text(EXIT_RACE.format(ending="exit_rank(0)"))
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script)]
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
     assert result.returncode == 0, result.stderr[-2000:]
 
 
