@@ -7,6 +7,7 @@ import importlib
 import logging
 import os
 import sys
+import traceback
 
 from ganscape.registry import ConfigError
 
@@ -46,13 +47,20 @@ def parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.N
 
 def program() -> None:
     """The ``ganscape`` program (its console script and ``python -m ganscape``): ``main`` on this process's arguments,
-    then exit with its status. A rank of a torchrun run exits through ``exit_rank`` (see there why)."""
-    code = main()
+    then exit with its status. A rank of a torchrun run always exits through ``exit_rank`` (see there why), also
+    after a usage error (argparse's exit) or an unexpected exception (its traceback, then status 1)."""
     from ganscape.distributed import exit_rank, launched_as_ranks
 
-    if launched_as_ranks():
-        exit_rank(code)
-    sys.exit(code)
+    if not launched_as_ranks():
+        sys.exit(main())
+    try:
+        code = main()
+    except SystemExit as stop:  # argparse: --help, usage errors
+        code = stop.code if isinstance(stop.code, int) else int(stop.code is not None)
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    exit_rank(code)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,8 +20,9 @@ Launch with torchrun; every rank runs the same ``ganscape train`` command::
   with one clear message if any differs (``consistency.RankSync``).
 - Only rank 0 writes files (the run folder's callbacks run there alone); checkpoints hold every rank's random state,
   so a resumed run continues exactly. NCCL is used on GPUs, gloo on CPU.
-- Every rank leaves the process group at the end and exits without the interpreter's teardown (``exit_rank``): the
-  gloo group that DistributedDataParallel keeps alive can otherwise abort a finished run at exit."""
+- Every rank leaves the process group at the end; the ``ganscape`` program then ends it without the interpreter's
+  teardown (``exit_rank``): the gloo group that DistributedDataParallel keeps alive can otherwise abort a finished
+  run at exit. A script calling ``train`` under torchrun should end its ranks the same way."""
 from ganscape.distributed.data_parallel import (all_ranks, average, barrier, ddp_wrapper, exit_rank, from_main,
                                                 init_from_env, is_main_process, launched_as_ranks, leave,
                                                 local_batch_size, rank_seed, world)

@@ -59,8 +59,8 @@ def exit_rank(code: int) -> NoReturn:
     which no thread can take while the interpreter finalizes, and the process aborts ("terminate called without an
     active exception", SIGABRT) after a run that succeeded. A 2-process reproduction (DDP steps and small collectives, then
     ``destroy_process_group`` and a normal exit) aborted in 3 of 20 runs. Output streams and logging are flushed
-    first; everything a run writes is closed by then (checkpoints and logs are written atomically at the end of a
-    fit)."""
+    first; what a run writes is complete by then (checkpoints are written atomically, the metrics log is flushed
+    line by line, and the TensorBoard writer and progress bar close at the end of the fit)."""
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
         try:
