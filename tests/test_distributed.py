@@ -168,10 +168,10 @@ def test_a_rank_ending_through_exit_rank_does_not_abort_in_teardown(tmp_path):
 
 
 def test_the_program_ends_a_torchrun_rank_through_exit_rank(monkeypatch, capsys):
-    import ganscape.distributed
     import ganscape.cli
-    from ganscape.cli import program
+    import ganscape.distributed
 
+    program = ganscape.cli.program
     ended = []
     monkeypatch.setattr(ganscape.distributed, "exit_rank", lambda code: ended.append(code) or sys.exit(code))
     monkeypatch.setenv("WORLD_SIZE", "2")

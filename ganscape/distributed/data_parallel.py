@@ -57,8 +57,8 @@ def exit_rank(code: int) -> NoReturn:
     DistributedDataParallel keeps the gloo process group (and its worker threads) alive after ``leave``, so it is
     torn down with the interpreter; a worker thread that then releases a tensor of the last collectives needs the GIL,
     which no thread can take while the interpreter finalizes, and the process aborts ("terminate called without an
-    active exception", SIGABRT) after a run that succeeded. A 2-process reproduction (DDP steps and small collectives, then
-    ``destroy_process_group`` and a normal exit) aborted in 3 of 20 runs. Output streams and logging are flushed
+    active exception", SIGABRT) after a run that succeeded. A 2-process reproduction (DDP steps and small collectives,
+    then ``destroy_process_group`` and a normal exit) aborted in 3 of 20 runs. Output streams and logging are flushed
     first; what a run writes is complete by then (checkpoints are written atomically, the metrics log is flushed
     line by line, and the TensorBoard writer and progress bar close at the end of the fit)."""
     logging.shutdown()
