@@ -17,6 +17,7 @@ import argparse
 import math
 import multiprocessing
 import statistics
+import sys
 import time
 
 import torch
@@ -113,6 +114,8 @@ def one_run(job: tuple) -> dict[str, float]:
     t0 = time.time()
     out = train_and_score(config, args.samples)
     out["seconds"] = time.time() - t0
+    print(f"{dataset} {method} seed {seed}: {out['modes']:.0f} modes, {100 * out['hq_share']:.2f}% HQ, "
+          f"reverse KL {out['reverse_kl']:.4f}, {out['seconds']:.0f} s", file=sys.stderr, flush=True)
     return out
 
 
@@ -127,14 +130,15 @@ def method_names(parser: argparse.ArgumentParser, given: list[str]) -> list[str]
     return methods
 
 
-def mean_std(values: list[float]) -> str:
+def mean_std(values: list[float], digits: int = 2) -> str:
+    """``mean +- std`` (population std) of the finite values, with ``digits`` decimals; infinite ones are counted."""
     finite = [v for v in values if math.isfinite(v)]
     if not finite:
         return "inf"
     m = statistics.fmean(finite)
     s = statistics.pstdev(finite) if len(finite) > 1 else 0.0
     note = "" if len(finite) == len(values) else f" ({len(values) - len(finite)} inf)"
-    return f"{m:.2f} +- {s:.2f}{note}"
+    return f"{m:.{digits}f} +- {s:.{digits}f}{note}"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -183,7 +187,7 @@ def main(argv: list[str] | None = None) -> None:
         total = 25 if dataset == "grid25" else 8
         modes = mean_std([r["modes"] for r in results])
         hq = mean_std([100 * r["hq_share"] for r in results]) + "%"
-        kl = mean_std([r["reverse_kl"] for r in results])
+        kl = mean_std([r["reverse_kl"] for r in results], digits=3)
         print(f"| {dataset} | {method} | {modes} / {total} | {hq} | {kl} | {seconds:.1f} |")
     print(f"\nwall time: {time.time() - start:.0f} s")
 

@@ -37,3 +37,22 @@ def test_reproduce_runs_one_dataset_at_its_default_batch():
     found = {(m.group(1), m.group(2)) for m in map(ROW.match, done.stdout.splitlines()) if m}
     assert found == {("grid25", "NS")}, done.stdout
     assert "batch {'grid25': 512}" in done.stdout  # about 20 samples per mode of the 25 (toy_modes.BATCH)
+    # the control row: the data's own samples capture every mode, ~98.9% within 3 std (a 2-D Gaussian's mass), KL ~0
+    control = next(line for line in done.stdout.splitlines() if line.startswith("| grid25 | (2,500 real samples) |"))
+    modes, hq, kl = (cell.split(" +- ")[0] for cell in control.split(" | ")[3:6])
+    assert modes == "25.00" and 98.0 < float(hq) < 99.8 and float(kl) < 0.02, control
+
+
+RUN_LINE = re.compile(r"^ring8 NS seed (\d): (\d+) modes, ([\d.]+)% HQ, reverse KL ([\d.]+|inf), \d+ s$")
+
+
+def test_toy_modes_prints_each_run_and_the_table_is_their_mean():
+    done = subprocess.run([sys.executable, str(BENCHMARKS / "toy_modes.py"), "--steps", "30", "--seeds", "2",
+                           "--jobs", "1", "--datasets", "ring8", "--methods", "ns"],
+                          cwd=BENCHMARKS, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    runs = [m for m in map(RUN_LINE.match, done.stderr.splitlines()) if m]
+    assert sorted(m.group(1) for m in runs) == ["0", "1"], done.stderr
+    row = next(line for line in done.stdout.splitlines() if line.startswith("| ring8 | NS |"))
+    modes = sum(int(m.group(2)) for m in runs) / 2
+    assert row.split(" | ")[2].startswith(f"{modes:.2f} +- "), (row, done.stderr)
