@@ -29,7 +29,7 @@ import time
 import torch
 
 from common import add_mnist_root
-from toy_modes import (DATASETS, METHODS, base_config, configure, mean_std, method_names, train_and_score,
+from toy_modes import (DATASETS, METHODS, base_config, configure, mean_std, method_names, score_cells, train_and_score,
                        with_packed_batch)
 
 # Published numbers (modes / high-quality share / reverse KL), with their table. Methods the papers did not run: "".
@@ -118,10 +118,8 @@ def real_sample_scores(dataset: str, seeds: int, n: int = 2500) -> list[dict[str
 
 
 def table_row(dataset: str, method: str, rows: list[dict[str, float]], seconds: str) -> str:
-    total = 25 if dataset == "grid25" else 8
-    return (f"| {dataset} | {method} | {PUBLISHED_TOY.get((dataset, method), '')} | "
-            f"{mean_std([r['modes'] for r in rows])} / {total} | {mean_std([100 * r['hq_share'] for r in rows])}% | "
-            f"{mean_std([r['reverse_kl'] for r in rows], digits=3)} | {seconds} |")
+    cells = [dataset, method, PUBLISHED_TOY.get((dataset, method), ""), *score_cells(dataset, rows), seconds]
+    return f"| {' | '.join(cells)} |"
 
 
 def toy_table(args, methods: list[str]) -> list[str]:
