@@ -10,6 +10,7 @@ the data itself (what a perfect generator reaches).
     python benchmarks/reproduce.py --mnist-root ../shared/datasets/mnist       # default budget (3 seeds): over an hour on 2 cores
     python benchmarks/reproduce.py --paper --mnist-root ~/data/mnist         # the papers' budgets: days on CPU
     python benchmarks/reproduce.py --only toy --seeds 5 --methods ns pacgan4   # one part, some methods
+    python benchmarks/reproduce.py --only stacked --stacked-set data.size=28 scheme.g_steps=2   # overrides for every run
 
 Budgets. Default: the toy networks of ``toy_modes`` (G and D MLP 3x128, batch 512 on the grid and 256 on the ring
 (``toy_modes.BATCH``), Adam 1e-3 (0.5, 0.999) unless a method's toy settings say otherwise (``toy_modes.METHODS``),
@@ -51,18 +52,21 @@ STACKED_DEFAULT = ["DCGAN", "PacDCGAN2"]
 STACKED_SAMPLES = 26_000
 
 
-def toy_config(dataset: str, method: str, seed: int, paper: bool, steps: int | None) -> dict:
+def toy_config(dataset: str, method: str, seed: int, paper: bool, steps: int | None, extra: list[str] = ()) -> dict:
+    """The run config of one toy row and seed; ``extra`` overrides (``--set``) follow the method's own."""
     if paper:
         config = configure(f"{dataset}-paper", method, [f"seed={seed}", "device=cpu", "train.checkpoint_every=0",
-                                                         "train.sample_every=0"])
+                                                         "train.sample_every=0", *extra])
     else:
-        config = configure(base_config(dataset, seed, 10_000, None, 1e-3, 0.99), method)
+        config = configure(base_config(dataset, seed, 10_000, None, 1e-3, 0.99), method, extra)
     if steps:
         config["train"]["steps"] = steps
     return config
 
 
-def stacked_config(method: str, seed: int, paper: bool, steps: int | None, mnist_root: str) -> dict:
+def stacked_config(method: str, seed: int, paper: bool, steps: int | None, mnist_root: str,
+                   extra: list[str] = ()) -> dict:
+    """The run config of one Stacked MNIST row and seed; ``extra`` overrides (``--stacked-set``) follow the row's."""
     from ganscape.config import load_config
     from ganscape.data.stacked import split_available
 
@@ -70,7 +74,7 @@ def stacked_config(method: str, seed: int, paper: bool, steps: int | None, mnist
     data = [f"data.root={mnist_root}"] if has_mnist else ["data={name: stacked_digits, size: 16}"]
     small = [] if paper else ["data.size=16", "generator.ngf=32", "discriminator.ndf=32", "train.steps=3000"]
     config = with_packed_batch(load_config("dcgan-stacked-mnist", [
-        *data, *small, *STACKED_METHODS[method], f"seed={seed}", "device=cpu", "train.checkpoint_every=0",
+        *data, *small, *STACKED_METHODS[method], *extra, f"seed={seed}", "device=cpu", "train.checkpoint_every=0",
         "train.sample_every=0"]))
     if steps:
         config["train"]["steps"] = steps
@@ -124,13 +128,14 @@ def table_row(dataset: str, method: str, rows: list[dict[str, float]], seconds: 
 
 def toy_table(args, methods: list[str]) -> list[str]:
     keys = [(d, m, s) for d in args.datasets for m in methods for s in range(args.seeds)]
-    jobs = [(toy_config(d, m, s, args.paper, args.steps), 2500, args.threads) for d, m, s in keys]
+    jobs = [(toy_config(d, m, s, args.paper, args.steps, args.set), 2500, args.threads) for d, m, s in keys]
     results = run_all(jobs, args.jobs)
     steps = jobs[0][0]["train"]["steps"]
     # the unpacked batch (a PacGAN-m config's is m times larger), as the config sets it (``--paper`` has its own)
-    batches = {d: toy_config(d, "NS", 0, args.paper, args.steps)["train"]["batch_size"] for d in args.datasets}
+    batches = {d: toy_config(d, "NS", 0, args.paper, args.steps, args.set)["train"]["batch_size"]
+               for d in args.datasets}
     lines = [f"Toy mixtures: {steps} steps, {args.seeds} seeds, {'paper networks' if args.paper else 'toy networks'}, "
-             f"batch {batches} (x m for PacGAN-m)",
+             f"batch {batches} (x m for PacGAN-m)" + (f"; overrides: {' '.join(args.set)}" if args.set else ""),
              "", "| data | method | published (modes / HQ / reverse KL) | ganscape modes | ganscape HQ share | "
              "ganscape reverse KL | s/run |", "|---|---|---|---|---|---|---|"]
     for d in args.datasets:
@@ -143,12 +148,13 @@ def toy_table(args, methods: list[str]) -> list[str]:
 
 def stacked_table(args) -> list[str]:
     keys = [(m, s) for m in args.stacked_methods for s in range(args.stacked_seeds)]
-    jobs = [(stacked_config(m, s, args.paper, args.stacked_steps, args.mnist_root), STACKED_SAMPLES, args.threads)
-            for m, s in keys]
+    jobs = [(stacked_config(m, s, args.paper, args.stacked_steps, args.mnist_root, args.stacked_set), STACKED_SAMPLES,
+             args.threads) for m, s in keys]
     results = run_all(jobs, args.jobs)
     first = jobs[0][0]
     lines = [f"Stacked MNIST: data {first['data']['name']} at {first['data'].get('size')} px, "
-             f"{first['train']['steps']} steps, {args.stacked_seeds} seeds, {STACKED_SAMPLES} samples", "",
+             f"{first['train']['steps']} steps, {args.stacked_seeds} seeds, {STACKED_SAMPLES} samples"
+             + (f"; overrides: {' '.join(args.stacked_set)}" if args.stacked_set else ""), "",
              "| method | published | ganscape modes (of 1000) | ganscape KL to uniform | s/run |", "|---|---|---|---|---|"]
     for m in args.stacked_methods:
         rows = [r for (mm, _), r in zip(keys, results) if mm == m]
@@ -165,10 +171,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, default=3, help="toy seeds (the papers use 10)")
     parser.add_argument("--steps", type=int, help="override the toy budget")
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS), help="toy datasets")
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="config overrides for every toy run, after its method's own (e.g. train.batch_size=256)")
     parser.add_argument("--stacked-seeds", type=int, default=2)
     parser.add_argument("--stacked-methods", nargs="+", default=STACKED_DEFAULT, choices=list(STACKED_METHODS),
                         help="Stacked MNIST rows")
     parser.add_argument("--stacked-steps", type=int, help="override the Stacked MNIST budget")
+    parser.add_argument("--stacked-set", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="config overrides for every Stacked MNIST run, after its row's own (e.g. data.size=28)")
     parser.add_argument("--jobs", type=int, default=2, help="runs trained in parallel processes")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
     add_mnist_root(parser, "--mnist-root")

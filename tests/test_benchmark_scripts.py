@@ -56,3 +56,23 @@ def test_toy_modes_prints_each_run_and_the_table_is_their_mean():
     row = next(line for line in done.stdout.splitlines() if line.startswith("| ring8 | NS |"))
     modes = sum(int(m.group(2)) for m in runs) / 2
     assert row.split(" | ")[2].startswith(f"{modes:.2f} +- "), (row, done.stderr)
+
+
+def test_reproduce_overrides_come_after_each_rows_own_settings(monkeypatch):
+    """``--set`` / ``--stacked-set`` reach every run's config after the row's overrides (a packed row still multiplies
+    the overridden batch by its pack), and the table's header names them."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    from reproduce import stacked_config, toy_config
+
+    toy = toy_config("grid25", "PacGAN2", 3, False, None, ["train.batch_size=100", "loss.name=hinge"])
+    assert (toy["train"]["batch_size"], toy["loss"]["name"], toy["seed"]) == (200, "hinge", 3)
+    assert toy["train"]["steps"] == 10_000
+    stacked = stacked_config("PacDCGAN2", 1, False, 7, "/no/mnist/here", ["data.size=28", "scheme.g_steps=2",
+                                                                        "prior={name: uniform, dim: 100}"])
+    assert stacked["data"] == {"name": "stacked_digits", "size": 28}
+    assert stacked["discriminator"]["pack"] == 2 and stacked["scheme"]["g_steps"] == 2
+    assert stacked["prior"]["name"] == "uniform" and stacked["train"]["steps"] == 7
+    done = run_script("--only", "stacked", "--stacked-seeds", "1", "--stacked-steps", "2", "--jobs", "1",
+                      "--mnist-root", "/no/mnist/here", "--stacked-set", "scheme.g_steps=2")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "overrides: scheme.g_steps=2" in done.stdout and "| PacDCGAN2 |" in done.stdout, done.stdout
