@@ -30,8 +30,8 @@ import time
 import torch
 
 from common import add_mnist_root
-from toy_modes import (DATASETS, METHODS, base_config, configure, mean_std, method_names, score_cells, train_and_score,
-                       with_packed_batch)
+from toy_modes import (DATASETS, METHODS, base_config, check_configs, configure, mean_std, method_names,
+                       overrides_note, score_cells, train_and_score, with_packed_batch)
 
 # Published numbers (modes / high-quality share / reverse KL), with their table. Methods the papers did not run: "".
 PUBLISHED_TOY = {
@@ -135,7 +135,7 @@ def toy_table(args, methods: list[str]) -> list[str]:
     batches = {d: toy_config(d, "NS", 0, args.paper, args.steps, args.set)["train"]["batch_size"]
                for d in args.datasets}
     lines = [f"Toy mixtures: {steps} steps, {args.seeds} seeds, {'paper networks' if args.paper else 'toy networks'}, "
-             f"batch {batches} (x m for PacGAN-m)" + (f"; overrides: {' '.join(args.set)}" if args.set else ""),
+             f"batch {batches} (x m for PacGAN-m)" + overrides_note(args.set),
              "", "| data | method | published (modes / HQ / reverse KL) | ganscape modes | ganscape HQ share | "
              "ganscape reverse KL | s/run |", "|---|---|---|---|---|---|---|"]
     for d in args.datasets:
@@ -154,7 +154,7 @@ def stacked_table(args) -> list[str]:
     first = jobs[0][0]
     lines = [f"Stacked MNIST: data {first['data']['name']} at {first['data'].get('size')} px, "
              f"{first['train']['steps']} steps, {args.stacked_seeds} seeds, {STACKED_SAMPLES} samples"
-             + (f"; overrides: {' '.join(args.stacked_set)}" if args.stacked_set else ""), "",
+             + overrides_note(args.stacked_set), "",
              "| method | published | ganscape modes (of 1000) | ganscape KL to uniform | s/run |", "|---|---|---|---|---|"]
     for m in args.stacked_methods:
         rows = [r for (mm, _), r in zip(keys, results) if mm == m]
@@ -184,6 +184,12 @@ def main(argv: list[str] | None = None) -> None:
     add_mnist_root(parser, "--mnist-root")
     args = parser.parse_args(argv)
     methods = method_names(parser, args.methods)
+    if args.only in (None, "toy"):
+        check_configs(parser, lambda d, m: toy_config(d, m, 0, args.paper, args.steps, args.set),
+                      [(d, m) for d in args.datasets for m in methods])
+    if args.only in (None, "stacked"):
+        check_configs(parser, lambda m: stacked_config(m, 0, args.paper, args.stacked_steps, args.mnist_root,
+                                                       args.stacked_set), [(m,) for m in args.stacked_methods])
     start = time.time()
     lines = []
     if args.only in (None, "toy"):

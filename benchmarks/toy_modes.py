@@ -27,6 +27,7 @@ from ganscape.config.dotted import set_dotted
 from ganscape.data import build_dataset
 from ganscape.metrics import metric_family
 from ganscape.models import DISCRIMINATORS
+from ganscape.registry import ConfigError
 from ganscape.metrics.evaluate import evaluate_result
 from ganscape.training import Trainer
 
@@ -131,6 +132,21 @@ def method_names(parser: argparse.ArgumentParser, given: list[str]) -> list[str]
     return methods
 
 
+def check_configs(parser: argparse.ArgumentParser, build, keys) -> None:
+    """Build the config of every key (``build(*key)``) before any run trains: a bad ``--set`` override is one usage
+    line and exit 2, not a traceback from a worker after other runs have spent their time."""
+    for key in keys:
+        try:
+            build(*key)
+        except ConfigError as error:
+            parser.error(str(error))
+
+
+def overrides_note(overrides: list[str], label: str = "overrides") -> str:
+    """The suffix naming a table's ``--set`` overrides in its header ('' when there are none)."""
+    return f"; {label}: {' '.join(overrides)}" if overrides else ""
+
+
 def mean_std(values: list[float], digits: int = 2) -> str:
     """``mean +- std`` (population std) of the finite values, with ``digits`` decimals; infinite ones are counted."""
     finite = [v for v in values if math.isfinite(v)]
@@ -168,6 +184,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     methods = method_names(parser, args.methods)
+    check_configs(parser, lambda d, m: configure(base_config(d, 0, args.steps, args.batch_size, args.lr, args.ema), m,
+                                                 args.set), [(d, m) for d in args.datasets for m in methods])
 
     print(f"# toy modes: {args.steps} steps, batch {args.batch_size or BATCH} (x m for PacGAN-m), "
           f"Adam lr {args.lr} (0.5, 0.999) "
@@ -175,7 +193,7 @@ def main(argv: list[str] | None = None) -> None:
           "WGAN-clip RMSProp 5e-5), "
           f"EMA of G {args.ema}, G and D MLP 3x{HIDDEN}, z = 2-D, {args.seeds} seeds, {args.samples} samples; "
           "data: PacGAN settings (grid25 spacing 2 std 0.05; ring8 radius 1 std 0.01)"
-          + (f"; overrides for every method: {' '.join(args.set)}" if args.set else ""))
+          + overrides_note(args.set, "overrides for every method"))
     start = time.time()
     jobs = [(d, m, seed, args) for d in args.datasets for m in methods for seed in range(args.seeds)]
     if args.jobs > 1:

@@ -76,3 +76,16 @@ def test_reproduce_overrides_come_after_each_rows_own_settings(monkeypatch):
                       "--mnist-root", "/no/mnist/here", "--stacked-set", "scheme.g_steps=2")
     assert done.returncode == 0, done.stderr[-2000:]
     assert "overrides: scheme.g_steps=2" in done.stdout and "| PacDCGAN2 |" in done.stdout, done.stdout
+
+
+def test_a_bad_override_is_one_usage_error_before_any_run():
+    """A bad ``--set`` / ``--stacked-set`` value is refused up front (exit 2, one error line naming it), not raised as
+    a worker's traceback after other runs trained."""
+    toy = run_script("--only", "toy", "--methods", "NS", "--set", "bogus.key=1")
+    stacked = run_script("--only", "stacked", "--stacked-set", "notkeyvalue")
+    modes = subprocess.run([sys.executable, str(BENCHMARKS / "toy_modes.py"), "--methods", "ns",
+                            "--set", "bogus.key=1"], cwd=BENCHMARKS, capture_output=True, text=True, timeout=600)
+    for done, message in [(toy, "bogus: unknown key"), (stacked, "override 'notkeyvalue' is not key=value"),
+                          (modes, "bogus: unknown key")]:
+        assert done.returncode == 2 and done.stdout == "", done.stderr[-2000:]
+        assert message in done.stderr and "Traceback" not in done.stderr, done.stderr[-2000:]
