@@ -60,12 +60,16 @@ class MetricValue:
 
 
 class ResultsWriter:
-    """Appends records to a ``results.jsonl`` (one JSON object per line, each line fsynced)."""
+    """Appends records to a ``results.jsonl`` (one JSON object per line, each line fsynced); its folder is made when
+    missing."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
 
     def write(self, records: Iterable[Record]) -> None:
+        records = list(records)
+        if records:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
         for record in records:
             append_jsonl(self.path, record.to_json())
 

@@ -78,6 +78,8 @@ def test_style_mix_cells_take_coarse_layers_from_the_column(style_run):
         assert torch.allclose(grid[3], G.synthesis(w_b[2][None, None].repeat(1, G.num_layers, 1))[0], atol=1e-5)
     with pytest.raises(ConfigError, match="--cutoff"):
         style_mix_grid(gen, cutoff=G.num_layers)
+    with pytest.raises(ConfigError, match="--truncation: must be >= 0"):  # was drawn as a grid, as sample refuses it
+        style_mix_grid(gen, psi=-1.0)
 
 
 def test_commands_write_grids(style_run, tmp_path):

@@ -54,6 +54,9 @@ def world(tmp_path_factory) -> Path:
         (files / "broken_pngs" / f"t{i}.png").write_bytes(data[: len(data) // 2])
     (files / "broken_pngs" / "a.png").write_bytes(data[: len(data) // 3])
     (files / "a_file").write_text("x")
+    (files / "twice.yaml").write_text(dump_yaml({"name": "t", "base": "ring8", "seeds": [0, 0]}))
+    (files / "text_bounds.yaml").write_text(dump_yaml({"name": "t", "base": "ring8", "random": {
+        "samples": 2, "space": {"optim.d.lr": {"loguniform": ["a", "b"]}}}}))
     return root
 
 
@@ -120,7 +123,7 @@ CASES = [
     (["train", "dcgan-digits", "generator.name=mlp"], "is for vector data"),
     (["train", "dcgan-digits", "discriminator.name=cdcgan"], "discriminator.conditioning: 'projection'"),
     (["train", "ring8", "data.name=nope"], "data.name: unknown dataset 'nope'"),
-    (["train", "ring8", "data.n=0"], "n: must be a positive sample count"),
+    (["train", "ring8", "data.n=0"], "data.n: must be >= 1, got 0"),
     (["train", "ring8", "data.std=0"], "std: must be > 0"),
     (["train", "dcgan-digits", "data.size=4"], "size: must be >= 8"),
     (["train", "ring8", "prior.dim=0"], "prior.dim: must be >= 1"),
@@ -209,6 +212,20 @@ CASES = [
     (["train", "ring8", "discriminator.pack=4", "train.batch_size=4", "--out", "{tmp}/r"],
      "train.batch_size: 4 is not a multiple of discriminator.pack (4) with at least two groups"),
     (["nope"], "invalid choice: 'nope'"),
+    # ----- found by an audit: each was a traceback, a silent overwrite or a leftover file before its fix
+    (["train", "ring8", "data.modes=0"], "data.modes: must be >= 1, got 0"),
+    (["train", "ring8", "data.radius=-1"], "radius: must be > 0, got -1"),
+    (["train", "ring8", "data={{name: grid25, side: 0}}"], "data.side: must be >= 1, got 0"),
+    (["eval", "{root}/ring", "--reference", "{{name: ring8, modes: 0}}"], "modes: must be >= 1, got 0"),
+    (["study", "plan", "{root}/study.yaml", "--out", "{files}/a_file"], "exists and is not a folder"),
+    (["study", "plan", "{root}/study.yaml", "--out", "{files}/notes"], "is not empty and holds no study"),
+    (["study", "plan", "{files}/text_bounds.yaml", "--out", "{tmp}/st"], "two numbers with low <= high"),
+    (["dissect", "{root}/digits", "--layer", "nope", "--out", "{tmp}/d"], "--layer: unknown layer 'nope'"),
+    (["dissect", "{root}/digits", "--layer", "net.2", "--out", "{tmp}/d"], "--segmenter scenes: segments RGB"),
+    (["data", "prepare", "folder", "--from", "{files}/empty_folder", "--root", "{tmp}/data"], "no images"),
+    (["study", "plan", "{files}/twice.yaml", "--out", "{tmp}/st"], "seeds: each seed once"),
+    (["study", "run", "{root}/study", "--all", "--executor", "nosuch_module:run"], "--executor: cannot load"),
+    (["study", "run", "{root}/study", "--all", "--executor", "nocolon"], "expected MODULE:FUNCTION"),
 ]
 
 

@@ -109,6 +109,28 @@ def test_translate_cli_writes_one_image_per_input(cycle_run, tmp_path):
                  str(tmp_path / "o2")]) == 2
 
 
+def test_translate_never_overwrites_or_merges_images(cycle_run, tmp_path, capsys):
+    """--out must be a new or empty folder (not the input, not a file), and two inputs with one stem are refused:
+    each was silently overwritten before; every refusal is one usage line and leaves the files as they were."""
+    src = tmp_path / "in"
+    src.mkdir()
+    for name in ("x.png", "x.jpg"):
+        Image.fromarray((torch.rand(20, 20) * 255).byte().numpy()).save(src / name)
+    before = {p.name: p.read_bytes() for p in src.iterdir()}
+    (tmp_path / "afile").write_text("keep")
+    for out, message in [(src, "is a folder that is not empty"), (tmp_path / "afile", "exists and is not a folder"),
+                         (tmp_path / "new", "x.jpg, x.png would all be written as the same PNG")]:
+        try:
+            code = main(["translate", str(cycle_run), "--input", str(src), "--out", str(out), "--device", "cpu"])
+        except SystemExit as usage_error:  # argparse refuses a bad --out before the run is opened
+            code = usage_error.code
+        err = capsys.readouterr().err.strip().splitlines()
+        assert code == 2 and len(err) == 1 and message in err[0], (out, err)
+    assert {p.name: p.read_bytes() for p in src.iterdir()} == before
+    assert (tmp_path / "afile").read_text() == "keep" and not (tmp_path / "new").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "in"]
+
+
 def test_sample_and_eval_work_on_a_translation_run(cycle_run, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("GANSCAPE_CACHE", str(tmp_path / "cache"))
     from ganscape.features import lenet

@@ -96,3 +96,13 @@ def test_two_processes_cannot_train_into_one_folder_at_once(tmp_path):
         first.wait()
     # the lock dies with its process: the folder resumes at once
     train(load_config("ring8", TINY + ["train.steps=20"]), run, show_progress=False)
+
+
+def test_results_go_into_a_folder_that_does_not_exist_yet(tmp_path):
+    """`eval-images --out new/dir/r.jsonl` passed the writability check, computed the metrics, then lost them to a
+    FileNotFoundError: the writer now makes the folder."""
+    from ganscape.results import Record, ResultsWriter, read_results
+
+    record = Record("samples.npz", 0, "", "kid1000_lenet-digits", 0.25, 0.01, 1000, "lenet-digits", 0.0)
+    ResultsWriter(tmp_path / "new" / "dir" / "r.jsonl").write([record])
+    assert read_results(tmp_path / "new" / "dir" / "r.jsonl") == [record]

@@ -33,6 +33,8 @@ def style_mix_grid(gen, rows: int = 3, cols: int = 4, seed_rows: int = 0, seed_c
         raise ConfigError(f"--rows/--cols: must be >= 1, got {rows} x {cols}")
     if band not in ("coarse", "fine"):
         raise ConfigError(f"--band: {band!r} is not valid; choose coarse or fine")
+    if psi < 0:
+        raise ConfigError(f"--truncation: must be >= 0 (1 = off, 0 = the average w), got {psi}")
     with torch.no_grad(), torch.random.fork_rng(devices=rng_devices(gen.device)):
         torch.manual_seed(seed_rows)
         w_a = G.mapping(gen.prior.sample(rows, gen.device))

@@ -21,6 +21,17 @@ def writable_file(text: str, suffix: str | None = None) -> str:
     return text
 
 
+def argument_type(check: Callable[[str], str]) -> Callable[[str], str]:
+    """An argparse ``type`` from a ``check(text) -> text`` raising ConfigError("--out: ..."): a usage error."""
+    def parse(text: str) -> str:
+        try:
+            return check(text)
+        except ConfigError as err:
+            raise argparse.ArgumentTypeError(str(err).removeprefix("--out: ")) from None
+    parse.__name__ = check.__name__
+    return parse
+
+
 def png_file(text: str) -> str:
     return writable_file(text, ".png")
 
@@ -84,8 +95,13 @@ def open_generator(args):
 
 
 def open_segmenter(args, sampler):
+    """The ``--segmenter`` for the sampler's images; the built-in scenes U-Net only for 3-channel ones."""
     from ganscape.dissection.segmenter import build_segmenter
 
+    channels = int(sampler.data_meta["shape"][0])
+    if args.segmenter == "scenes" and channels != 3:
+        raise ConfigError(f"--segmenter scenes: segments RGB scenes; this generator makes {channels}-channel images "
+                          "(give a segmenter of your own, module:function, see docs/dissection.md)")
     return build_segmenter(args.segmenter, int(sampler.data_meta["shape"][-1]), sampler.device)
 
 

@@ -3,26 +3,17 @@
 PNG per sample), streamed in batches."""
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
-from ganscape.cli.common import add_run_options, positive
+from ganscape.cli.common import add_run_options, argument_type, positive
 from ganscape.registry import ConfigError
-
-
-def output(text: str) -> str:
-    from ganscape.utils.sample_files import check_output
-
-    try:
-        return check_output(text)
-    except ConfigError as err:
-        raise argparse.ArgumentTypeError(str(err).removeprefix("--out: ")) from None
+from ganscape.utils.sample_files import check_output
 
 
 def register(sub) -> None:
     p = sub.add_parser("sample", help="write samples: a grid (.png), samples.npz, or a folder of PNGs (DIR/)")
     add_run_options(p, out="grid.png, samples.npz (uint8 N x H x W x C) or DIR/ (one PNG per sample)",
-                    out_type=output, direction=True)
+                    out_type=argument_type(check_output), direction=True)
     p.add_argument("--n", type=int, default=64, help="number of samples")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch", type=int, default=256, help="samples generated (and written) at a time")

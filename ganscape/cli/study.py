@@ -73,6 +73,9 @@ def run_run(args) -> int:
     ids = args.task
     positive(args.workers, "--workers")
     gpus = check_gpus(args)
+    if args.executor:
+        from ganscape.studies.worker import load_executor
+        load_executor(args.executor)  # a bad one is one usage line here, not a traceback from every worker
     with Store(args.study_dir, create=False) as store:
         for task_id in ids or ():
             store.task(task_id)  # raises ConfigError for an unknown id

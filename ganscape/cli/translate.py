@@ -1,20 +1,22 @@
 """``ganscape translate RUN_DIR --input DIR --out DIR``: translate image files, read as the image-folder dataset reads
 them (converted to the model's channels, centre-cropped square, resized to its size), into PNGs of the same names in
-the output folder. All images are read and checked before anything is written."""
+a new or empty output folder. All images are read and checked before anything is written, and the folder appears
+complete or not at all."""
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import torch
 
-from ganscape.cli.common import add_run_options
+from ganscape.cli.common import add_run_options, argument_type
 from ganscape.registry import ConfigError
-from ganscape.utils.images import save_image, to_uint8
+from ganscape.utils.sample_files import check_new_folder, write_png_folder
 
 
 def register(sub) -> None:
     p = sub.add_parser("translate", help="translate a folder of images with a trained translation run (CycleGAN)")
-    add_run_options(p, out="folder for the translated PNGs", out_type=str, direction=True)
+    add_run_options(p, out="new or empty folder for the translated PNGs", out_type=argument_type(check_new_folder), direction=True)
     p.add_argument("--input", required=True, metavar="DIR", help="folder of images of the source domain")
     p.set_defaults(func=run)
 
@@ -28,6 +30,10 @@ def read_inputs(folder: Path, shape: tuple[int, ...]) -> tuple[list[Path], torch
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise ConfigError(f"--input: no images ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
+    stems = Counter(path.stem for path in files)
+    clashes = sorted(path.name for path in files if stems[path.stem] > 1)
+    if clashes:
+        raise ConfigError(f"--input: {', '.join(clashes)} would all be written as the same PNG; rename all but one")
     try:
         return files, torch.stack([load_image(path, shape[1], shape[0]) for path in files])
     except ConfigError as err:
@@ -41,7 +47,6 @@ def run(args) -> int:
                                                args.direction), "translate")
     files, x = read_inputs(Path(args.input), sampler.in_shape)
     target = Path(args.out)
-    for path, image in zip(files, sampler.translate(x)):
-        save_image(to_uint8(image[None])[0], target / f"{path.stem}.png")
+    write_png_folder([sampler.translate(x)], len(files), target, [path.stem for path in files])
     print(f"translated {len(files)} images ({args.direction}, step {sampler.step}) into {target}")
     return 0

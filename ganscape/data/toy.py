@@ -10,7 +10,7 @@ import math
 import torch
 
 from ganscape.data.base import DATASETS, TensorDataset
-from ganscape.registry import ConfigError
+from ganscape.registry import ConfigError, Positive
 
 
 def ring_centers(modes: int, radius: float) -> torch.Tensor:
@@ -38,13 +38,22 @@ def mixture(name: str, centers: torch.Tensor, std: float, n: int, seed: int) -> 
     return TensorDataset(name, x, labels, num_classes=len(centers), info={"centers": centers, "std": float(std)})
 
 
+def require_positive(**lengths: float) -> None:
+    """Refuse a zero or negative length (a radius or spacing) by name."""
+    for name, value in lengths.items():
+        if not value > 0:
+            raise ConfigError(f"{name}: must be > 0, got {value}")
+
+
 @DATASETS.register("ring8", "8 Gaussians on a circle (PacGAN: radius 1, std 0.01)",
     citation='Metz et al. 2017 (Unrolled GAN); Lin et al. 2018 (PacGAN)')
-def ring8(radius: float = 1.0, std: float = 0.01, modes: int = 8, n: int = 100_000, seed: int = 0):
+def ring8(radius: float = 1.0, std: float = 0.01, modes: Positive = 8, n: Positive = 100_000, seed: int = 0):
+    require_positive(radius=radius)
     return mixture("ring8", ring_centers(modes, radius), std, n, seed)
 
 
 @DATASETS.register("grid25", "25 Gaussians on {-4,-2,0,2,4}^2 (PacGAN: std 0.05)",
     citation='Lin et al. 2018 (PacGAN); Srivastava et al. 2017 (VEEGAN)')
-def grid25(spacing: float = 2.0, std: float = 0.05, side: int = 5, n: int = 100_000, seed: int = 0):
+def grid25(spacing: float = 2.0, std: float = 0.05, side: Positive = 5, n: Positive = 100_000, seed: int = 0):
+    require_positive(spacing=spacing)
     return mixture("grid25", grid_centers(side, spacing), std, n, seed)

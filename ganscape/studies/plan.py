@@ -103,10 +103,14 @@ def check_inputs(spec: StudySpec, tasks: list[Task]) -> None:
 def write_plan(spec: StudySpec, out_dir: str | Path) -> tuple[list[Task], bool]:
     """Write ``study.yaml``, ``tasks/task-NNNN.yaml`` and the database in ``out_dir``. Planning the same study into
     the same folder again changes nothing and returns ``(tasks, False)``; a different plan there is an error."""
-    from ganscape.studies.store import Store
+    from ganscape.studies.store import DB_NAME, Store
     from ganscape.utils.io import atomic_write_text
 
     tasks, out = plan_tasks(spec), Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out: {out} exists and is not a folder; name a new folder")
+    if out.is_dir() and any(out.iterdir()) and not (out / DB_NAME).exists():
+        raise ConfigError(f"--out: {out} is a folder that is not empty and holds no study; name a new folder")
     check_inputs(spec, tasks)
     blob = json.dumps([[t.id, t.name, t.factors, config_hash(t.config)] for t in tasks], sort_keys=True)
     digest = hashlib.sha256(blob.encode()).hexdigest()[:16]

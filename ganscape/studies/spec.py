@@ -102,6 +102,8 @@ def parse_study(data: dict[str, Any], folder: Path) -> StudySpec:
     seeds = data.get("seeds", [0])
     if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
         raise ConfigError(f"seeds: expected a non-empty list of integers, got {seeds!r}")
+    if len(set(seeds)) != len(seeds):
+        raise ConfigError(f"seeds: each seed once (a repeated seed trains the same run twice), got {seeds!r}")
     return StudySpec(
         name=name, description=str(data.get("description", "")),
         base=resolve_base(data.get("base"), data.get("overrides", []), folder),
@@ -174,8 +176,9 @@ def parse_random(section: Any) -> dict[str, Any] | None:
         kind, arg = next(iter(dist.items()))
         if kind == "choice" and not (isinstance(arg, list) and arg):
             raise ConfigError(f"random.space.{key}.choice: expected a non-empty list, got {arg!r}")
-        if kind != "choice" and not (isinstance(arg, list) and len(arg) == 2 and arg[0] <= arg[1]):
-            raise ConfigError(f"random.space.{key}.{kind}: expected [low, high] with low <= high, got {arg!r}")
+        numbers = isinstance(arg, list) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in arg)
+        if kind != "choice" and not (numbers and len(arg) == 2 and arg[0] <= arg[1]):
+            raise ConfigError(f"random.space.{key}.{kind}: expected [low, high], two numbers with low <= high, got {arg!r}")
         if kind == "loguniform" and arg[0] <= 0:
             raise ConfigError(f"random.space.{key}.loguniform: bounds must be > 0, got {arg!r}")
     return {"samples": samples, "seed": seed, "space": dict(section["space"])}

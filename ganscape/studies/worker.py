@@ -95,8 +95,16 @@ def run_claimed(store: Store, task: dict, eval_spec: dict, executor: Callable) -
 
 def load_executor(spec: str) -> Callable:
     """``module:function`` -> the function that executes a task (default: train and evaluate its run)."""
-    module, _, name = spec.partition(":")
-    return getattr(importlib.import_module(module), name)
+    module, sep, name = spec.partition(":")
+    if not (module and sep and name):
+        raise ConfigError(f"--executor: {spec!r}: expected MODULE:FUNCTION")
+    try:
+        execute = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as err:
+        raise ConfigError(f"--executor: cannot load {spec!r} ({err})") from None
+    if not callable(execute):
+        raise ConfigError(f"--executor: {spec!r} is not a function")
+    return execute
 
 
 def work(study_dir: str | Path, allowed: list[int] | None = None, executor: str = DEFAULT_EXECUTOR) -> int:

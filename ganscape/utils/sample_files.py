@@ -20,7 +20,7 @@ from PIL import Image
 
 from ganscape.registry import ConfigError
 from ganscape.utils.images import to_uint8
-from ganscape.utils.io import atomic_path, current_umask
+from ganscape.utils.io import atomic_path, check_writable, current_umask
 
 
 def as_rows(chunk: torch.Tensor) -> np.ndarray:
@@ -45,8 +45,9 @@ def write_npz(chunks: Iterable[torch.Tensor], n: int, shape: tuple[int, ...], pa
             raise RuntimeError(f"expected {n} samples, the sampler gave {written}")
 
 
-def write_png_folder(chunks: Iterable[torch.Tensor], n: int, folder: str | Path) -> None:
-    """Stream ``n`` images into ``folder`` (new or empty) as ``000000.png`` ...."""
+def write_png_folder(chunks: Iterable[torch.Tensor], n: int, folder: str | Path,
+                     names: list[str] | None = None) -> None:
+    """Stream ``n`` images into ``folder`` (new or empty) as ``000000.png`` ... (or ``names[i].png``)."""
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=folder.parent))
@@ -56,7 +57,8 @@ def write_png_folder(chunks: Iterable[torch.Tensor], n: int, folder: str | Path)
             if chunk.ndim != 4:
                 raise ConfigError("--out: a folder of PNGs needs image samples; use samples.npz for vectors")
             for image in as_rows(chunk):
-                Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(tmp / f"{index:06d}.png")
+                name = names[index] if names else f"{index:06d}"
+                Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(tmp / f"{name}.png")
                 index += 1
         os.chmod(tmp, 0o777 & ~current_umask())
         if folder.exists():
@@ -77,15 +79,20 @@ def output_kind(text: str) -> str:
     raise ConfigError(f"--out: {text!r}: expected a .png grid, a .npz file or a folder DIR/")
 
 
+def check_new_folder(text: str) -> str:
+    """``--out`` folder of PNGs: new or empty, writable (checked before any work)."""
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"--out: {path} exists and is not a folder; name a new or empty folder")
+    if path.is_dir() and any(path.iterdir()):
+        raise ConfigError(f"--out: {path} is a folder that is not empty; name a new or empty folder")
+    check_writable(path / ".probe")
+    return text
+
+
 def check_output(text: str) -> str:
     """``--out`` of ``sample``: a .png grid, a .npz file, or a folder (``DIR/``, new or empty), writable."""
-    from ganscape.utils.io import check_writable
-
-    path = Path(text)
     if output_kind(text) == "folder":
-        if path.is_dir() and any(path.iterdir()):
-            raise ConfigError(f"--out: {path} is a folder that is not empty; name a new or empty folder")
-        check_writable(path / ".probe")
-    else:
-        check_writable(path)
+        return check_new_folder(text)
+    check_writable(text)
     return text

@@ -63,7 +63,6 @@ def prepare(name: str, source: str | Path, root: str | Path | None = None, datas
         log.info("%s is already prepared from this source in %s; nothing to do", dataset, target)
         return target, False
     try:
-        root.mkdir(parents=True, exist_ok=True)
         with PreparedWriter(root, dataset, options["size"]) as out:
             facts = entry.factory(path, out, **options)
             published = out.publish({"name": dataset, "request": request, "citation": entry.citation, **facts})

@@ -80,12 +80,21 @@ class ArrayWriter:
         return self.count
 
 
+def first_missing(folder: Path) -> Path | None:
+    """The outermost folder that does not exist yet on the way to ``folder`` (None when ``folder`` exists)."""
+    missing = None
+    while not folder.exists():
+        missing, folder = folder, folder.parent
+    return missing
+
+
 class PreparedWriter:
     """One preparation: ``split(name)`` gives writers for a split's images, labels and attributes; ``publish``
     writes the manifest and moves the folder into place. Use as a context manager: an error removes it all."""
 
     def __init__(self, root: Path, name: str, size: int):
         self.final = dataset_folder(root, name, size)
+        self.made = first_missing(self.final.parent)  # removed again when this preparation fails
         self.final.parent.mkdir(parents=True, exist_ok=True)
         self.lock = folder_lock(self.final.parent)  # one preparation of a dataset at a time
         self.lock.__enter__()
@@ -102,6 +111,8 @@ class PreparedWriter:
             if "images" in parts:
                 parts["images"].raw.close()
         shutil.rmtree(self.folder, ignore_errors=True)  # published folders were moved away already
+        if error is not None and self.made is not None:  # it holds only our lock: leave no trace
+            shutil.rmtree(self.made, ignore_errors=True)
         self.lock.__exit__(None, None, None)
 
     def images(self, split: str, row_shape: tuple[int, ...]) -> ArrayWriter:
