@@ -21,6 +21,7 @@ def ganscape(*args: str) -> subprocess.CompletedProcess:
 
 
 def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
-    """Every file under ``folder`` (hidden ones included) -> (size, modification time)."""
-    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns)
-            for p in folder.rglob("*") if p.is_file()}
+    """Every file under ``folder`` (hidden ones included) -> (size, modification time); every folder -> (-1, 0), so
+    an empty folder left behind counts as a change."""
+    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns) if p.is_file() else (-1, 0)
+            for p in folder.rglob("*")}

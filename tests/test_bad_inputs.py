@@ -54,6 +54,9 @@ def world(tmp_path_factory) -> Path:
         (files / "broken_pngs" / f"t{i}.png").write_bytes(data[: len(data) // 2])
     (files / "broken_pngs" / "a.png").write_bytes(data[: len(data) // 3])
     (files / "a_file").write_text("x")
+    (files / "dup_key.yaml").write_text("base: ring8\ntrain:\n  steps: 5\n  steps: 7\n")
+    (files / "neg_cpus.yaml").write_text(dump_yaml({"name": "t", "base": "ring8", "resources": {"cpus": -3}}))
+    (files / "bad_report.yaml").write_text(dump_yaml({"name": "t", "base": "ring8", "report": {"metrics": ["fdi"]}}))
     (files / "twice.yaml").write_text(dump_yaml({"name": "t", "base": "ring8", "seeds": [0, 0]}))
     (files / "text_bounds.yaml").write_text(dump_yaml({"name": "t", "base": "ring8", "random": {
         "samples": 2, "space": {"optim.d.lr": {"loguniform": ["a", "b"]}}}}))
@@ -224,6 +227,12 @@ CASES = [
     (["dissect", "{root}/digits", "--layer", "net.2", "--out", "{tmp}/d"], "--segmenter scenes: segments RGB"),
     (["data", "prepare", "folder", "--from", "{files}/empty_folder", "--root", "{tmp}/data"], "no images"),
     (["study", "plan", "{files}/twice.yaml", "--out", "{tmp}/st"], "seeds: each seed once"),
+    (["study", "plan", "{files}/neg_cpus.yaml", "--out", "{tmp}/st"], "resources.cpus: expected a number >= 0, got -3"),
+    (["study", "plan", "{files}/bad_report.yaml", "--out", "{tmp}/st"], "report.metrics: metric 'fdi' is not"),
+    (["study", "report", "{root}/study", "--out", "{tmp}/r.txt"], "name a .html or .csv file"),
+    (["study", "report", "{root}/study", "--out", "{tmp}/r.html", "--metric", "fdi"], "--metric: metric 'fdi'"),
+    (["sample", "{root}/ring", "--out", "{tmp}/nest/a/b/"], "a folder of PNGs needs image samples"),
+    (["train", "{files}/dup_key.yaml"], "(line 4, column 3): duplicate key 'steps'"),
     (["study", "run", "{root}/study", "--all", "--executor", "nosuch_module:run"], "--executor: cannot load"),
     (["study", "run", "{root}/study", "--all", "--executor", "nocolon"], "expected MODULE:FUNCTION"),
 ]

@@ -74,8 +74,8 @@ def run_run(args) -> int:
     positive(args.workers, "--workers")
     gpus = check_gpus(args)
     if args.executor:
-        from ganscape.studies.worker import load_executor
-        load_executor(args.executor)  # a bad one is one usage line here, not a traceback from every worker
+        from ganscape.studies.worker import check_executor
+        check_executor(args.executor)  # a bad one is one usage line here, not a traceback from every worker
     with Store(args.study_dir, create=False) as store:
         for task_id in ids or ():
             store.task(task_id)  # raises ConfigError for an unknown id
@@ -145,6 +145,14 @@ def run_report(args) -> int:
     from ganscape.studies import Store
     from ganscape.studies.report import write_report
 
+    if not str(args.out).lower().endswith((".html", ".htm", ".csv")):
+        raise ConfigError(f"--out: {args.out}: the report is written as HTML or CSV; name a .html or .csv file")
+    if args.metric is not None:
+        from ganscape.metrics import direction
+        try:
+            direction(args.metric)
+        except ConfigError as err:
+            raise ConfigError(f"--metric: {err}") from None
     if args.factor is not None and str(args.out).lower().endswith(".csv"):
         raise ConfigError("--factor: the budget plot is part of the HTML report; a CSV report has no plot "
                           "(write report.html, or leave --factor out)")

@@ -3,7 +3,8 @@
 PyYAML follows YAML 1.1, where ``1e-4`` is a string (a float needs a dot), ``on``/``no`` are booleans and ``010`` is
 octal. Here plain scalars resolve by the YAML 1.2 core schema only: null (``~``, ``null``, empty), ``true``/``false``,
 ints (``12``, ``010`` = 10, ``0o17``, ``0x1F``), floats (``1e-4``, ``.5``, ``.inf``, ``.nan``); everything else
-(``on``, ``1_000``, dates) is a string. Only plain data is built: no Python object tags. The writer quotes every string
+(``on``, ``1_000``, dates) is a string. Only plain data is built: no Python object tags. A key twice in one mapping is an
+error. The writer quotes every string
 that a YAML 1.1 or 1.2 reader would take for something else."""
 from __future__ import annotations
 
@@ -25,9 +26,24 @@ CORE_SCHEMA = (("null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
 
 
 class Yaml12Loader(yaml.SafeLoader):
-    """SafeLoader with only the YAML 1.2 core-schema implicit resolvers."""
+    """SafeLoader with only the YAML 1.2 core-schema implicit resolvers, and unique mapping keys (YAML 1.2 requires
+    them; PyYAML keeps the last of two, so ``steps: 5`` then ``steps: 7`` silently trained 7 steps)."""
 
     yaml_implicit_resolvers: dict = {}
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen = set()
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                if isinstance(key, (str, int, float, bool)) or key is None:
+                    if key in seen:
+                        raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}",
+                                                                key_node.start_mark)
+                    seen.add(key)
+        return super().construct_mapping(node, deep)
 
 
 class SafeDumper(yaml.SafeDumper):

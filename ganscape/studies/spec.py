@@ -109,7 +109,8 @@ def parse_study(data: dict[str, Any], folder: Path) -> StudySpec:
         base=resolve_base(data.get("base"), data.get("overrides", []), folder),
         axes=parse_grid(data.get("grid") or {}), random=parse_random(data.get("random")),
         tie=parse_tie(data.get("tie") or {}), seeds=seeds, eval=check_eval(_section(data, "eval", DEFAULT_EVAL)),
-        resources=_section(data, "resources", DEFAULT_RESOURCES), report=_section(data, "report", {"metrics": []}),
+        resources=check_resources(_section(data, "resources", DEFAULT_RESOURCES)),
+        report=check_report(_section(data, "report", {"metrics": []})),
         source=copy.deepcopy(data))
 
 
@@ -121,6 +122,29 @@ def _section(data: dict[str, Any], key: str, defaults: dict[str, Any]) -> dict[s
     if unknown:
         raise ConfigError(f"{key}.{unknown[0]}: unknown key; valid keys: {', '.join(defaults)}")
     return {**copy.deepcopy(defaults), **value}
+
+
+def check_resources(section: dict[str, Any]) -> dict[str, Any]:
+    """``resources``: what one task asks the Ray scheduler for, each a number >= 0."""
+    for key, value in section.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise ConfigError(f"resources.{key}: expected a number >= 0, got {value!r}")
+    return section
+
+
+def check_report(section: dict[str, Any]) -> dict[str, Any]:
+    """``report.metrics``: a list of registered metric names (or their outputs), tried in order."""
+    from ganscape.metrics import direction
+
+    metrics = section["metrics"]
+    if not isinstance(metrics, list) or not all(isinstance(m, str) for m in metrics):
+        raise ConfigError(f"report.metrics: expected a list of metric names, e.g. [reverse_kl, fid], got {metrics!r}")
+    for name in metrics:
+        try:
+            direction(name)
+        except ConfigError as err:
+            raise ConfigError(f"report.metrics: {err}") from None
+    return section
 
 
 def resolve_base(base: Any, overrides: Any, folder: Path) -> dict[str, Any]:

@@ -107,6 +107,18 @@ def load_executor(spec: str) -> Callable:
     return execute
 
 
+def check_executor(spec: str) -> None:
+    """Load ``spec`` as a worker will (its PYTHONPATH and working folder on the import path), so a bad one is one
+    ConfigError before any worker starts."""
+    extra = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p] + [os.getcwd()]
+    saved = list(sys.path)
+    sys.path[:0] = [p for p in extra if p not in sys.path]
+    try:
+        load_executor(spec)
+    finally:
+        sys.path[:] = saved
+
+
 def work(study_dir: str | Path, allowed: list[int] | None = None, executor: str = DEFAULT_EXECUTOR) -> int:
     """Claim and run tasks until none is pending; returns the number run."""
     count, execute = 0, load_executor(executor)

@@ -44,6 +44,15 @@ def current_umask() -> int:
     return mask
 
 
+def first_missing(folder: str | os.PathLike) -> Path | None:
+    """The outermost folder that does not exist yet on the way to ``folder`` (None when ``folder`` exists): what to
+    remove again when the work that made it fails."""
+    folder, missing = Path(folder), None
+    while not folder.exists():
+        missing, folder = folder, folder.parent
+    return missing
+
+
 def check_writable(path: str | os.PathLike) -> None:
     """Raise ConfigError unless ``path`` can be created or appended to, found by trying (permission
     bits alone say nothing for root or read-only file systems). Creates nothing that stays."""

@@ -20,7 +20,7 @@ from PIL import Image
 
 from ganscape.registry import ConfigError
 from ganscape.utils.images import to_uint8
-from ganscape.utils.io import atomic_path, check_writable, current_umask
+from ganscape.utils.io import atomic_path, check_writable, current_umask, first_missing
 
 
 def as_rows(chunk: torch.Tensor) -> np.ndarray:
@@ -49,6 +49,7 @@ def write_png_folder(chunks: Iterable[torch.Tensor], n: int, folder: str | Path,
                      names: list[str] | None = None) -> None:
     """Stream ``n`` images into ``folder`` (new or empty) as ``000000.png`` ... (or ``names[i].png``)."""
     folder = Path(folder)
+    made = first_missing(folder.parent)
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=folder.parent))
     try:
@@ -65,7 +66,7 @@ def write_png_folder(chunks: Iterable[torch.Tensor], n: int, folder: str | Path,
             folder.rmdir()  # checked empty before sampling started
         os.replace(tmp, folder)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(made or tmp, ignore_errors=True)
         raise
 
 

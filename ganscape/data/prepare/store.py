@@ -25,7 +25,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from ganscape.registry import ConfigError
-from ganscape.utils.io import atomic_write_text, current_umask, file_digest, folder_lock
+from ganscape.utils.io import atomic_write_text, current_umask, file_digest, first_missing, folder_lock
 
 MANIFEST, FORMAT = "manifest.json", "ganscape-prepared-data"
 
@@ -78,14 +78,6 @@ class ArrayWriter:
             os.fsync(out.fileno())
         os.unlink(self.raw.name)
         return self.count
-
-
-def first_missing(folder: Path) -> Path | None:
-    """The outermost folder that does not exist yet on the way to ``folder`` (None when ``folder`` exists)."""
-    missing = None
-    while not folder.exists():
-        missing, folder = folder, folder.parent
-    return missing
 
 
 class PreparedWriter:
