@@ -62,6 +62,8 @@ class GeneratorSampler:
 
     def labels(self, n: int, labels: torch.Tensor | int | dict[str, int] | None) -> torch.Tensor | None:
         if not self.num_classes:
+            if isinstance(labels, dict):
+                raise ConfigError("--attr: this generator is unconditional; it takes no attributes")
             if labels is not None:
                 raise ConfigError("--class: this generator is unconditional; it takes no class label")
             return None

@@ -231,6 +231,7 @@ CASES = [
     (["study", "plan", "{files}/bad_report.yaml", "--out", "{tmp}/st"], "report.metrics: metric 'fdi' is not"),
     (["study", "report", "{root}/study", "--out", "{tmp}/r.txt"], "name a .html or .csv file"),
     (["study", "report", "{root}/study", "--out", "{tmp}/r.html", "--metric", "fdi"], "--metric: metric 'fdi'"),
+    (["sample", "{root}/digits", "--attr", "Smiling=1", "--out", "{tmp}/x.png"], "--attr: this generator is uncond"),
     (["sample", "{root}/ring", "--out", "{tmp}/nest/a/b/"], "a folder of PNGs needs image samples"),
     (["train", "{files}/dup_key.yaml"], "(line 4, column 3): duplicate key 'steps'"),
     (["study", "run", "{root}/study", "--all", "--executor", "nosuch_module:run"], "--executor: cannot load"),
