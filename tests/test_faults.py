@@ -105,6 +105,7 @@ def test_a_corrupt_newest_checkpoint_falls_back_with_one_warning(tmp_path, how, 
         assert done.returncode == 0, done.stderr
         lines = done.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("warning: skipping") and str(newest) in lines[0], done.stderr
+        assert lines[0].endswith("trying the next older one"), lines[0]
         assert "step 150" in done.stdout and "weights_only=False" not in done.stderr
     # training resumes from step 150, rewrites step 200, and continues exactly as an uninterrupted run
     proc = train_process(run)

@@ -106,3 +106,18 @@ def test_results_go_into_a_folder_that_does_not_exist_yet(tmp_path):
     record = Record("samples.npz", 0, "", "kid1000_lenet-digits", 0.25, 0.01, 1000, "lenet-digits", 0.0)
     ResultsWriter(tmp_path / "new" / "dir" / "r.jsonl").write([record])
     assert read_results(tmp_path / "new" / "dir" / "r.jsonl") == [record]
+
+
+def test_when_no_checkpoint_is_readable_the_warning_says_so(tmp_path, caplog):
+    """It said 'using an older checkpoint' with none left; the reason is shortened at a word, not mid-word."""
+    from ganscape.training.checkpoint import newest_readable
+
+    run = tmp_path / "run"
+    train(load_config("ring8", ["generator.hidden=8", "discriminator.hidden=8", "train.steps=2",
+                                "train.checkpoint_every=2", "train.sample_every=0"]), run, show_progress=False)
+    only = list_checkpoints(run)[2]
+    only.write_bytes(only.read_bytes()[:200])
+    with caplog.at_level("WARNING", logger="ganscape"):
+        assert newest_readable(run) is None
+    (message,) = [r.getMessage() for r in caplog.records if "skipping" in r.getMessage()]
+    assert message.endswith("; no older checkpoint is left") and str(only) in message

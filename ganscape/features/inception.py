@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import textwrap
 from pathlib import Path
 
 import torch
@@ -207,7 +208,9 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # a pickle with arbitrary objects is refused, not executed
-        raise ConfigError(f"--inception-weights: cannot read {path} as a weights-only torch file ({err})") from None
+        detail = textwrap.shorten(f"{type(err).__name__}: {err}".splitlines()[0], 120, placeholder=" ...")
+        raise ConfigError(f"--inception-weights: {path} is not a torch weights file readable with weights_only "
+                          f"({detail}); give the .pth or .safetensors state dict") from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     return state

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import re
+import textwrap
 import zlib
 from pathlib import Path
 from typing import Any
@@ -110,7 +111,8 @@ def read_checkpoint(path: str | Path, device: torch.device | str = "cpu",
     except FileNotFoundError:
         raise CheckpointError(f"{path}: checkpoint file not found") from None
     except Exception as err:  # truncated or corrupt archives fail in many ways inside torch.load
-        reason = str(err).splitlines()[0][:120] if str(err) else type(err).__name__
+        reason = textwrap.shorten(str(err).splitlines()[0], 120, placeholder=" ...") if str(err) else ""
+        reason = reason or type(err).__name__
         if "weights_only" in reason or "Weights only" in reason:
             reason = "corrupt, or it holds objects other than tensors and plain data, which are never loaded"
         raise CheckpointError(f"{path}: unreadable checkpoint, truncated or corrupt ({reason})") from None
@@ -159,11 +161,13 @@ def upgrade_v1(state: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
 def newest_readable(run_dir: str | Path, device: torch.device | str = "cpu",
                     config: dict[str, Any] | None = None) -> tuple[Path, dict[str, Any]] | None:
     """The newest checkpoint that can be read, skipping (with one warning each) unreadable ones."""
-    for path in reversed(list_checkpoints(run_dir).values()):
+    paths = list(reversed(list_checkpoints(run_dir).values()))
+    for i, path in enumerate(paths):
         try:
             return path, read_checkpoint(path, device, config)
         except CheckpointError as err:
-            log.warning("warning: skipping %s (%s); using an older checkpoint", path, str(err).split(": ", 1)[-1])
+            then = "trying the next older one" if i + 1 < len(paths) else "no older checkpoint is left"
+            log.warning("warning: skipping %s (%s); %s", path, str(err).split(": ", 1)[-1], then)
     return None
 
 
