@@ -148,11 +148,8 @@ def run_report(args) -> int:
     if not str(args.out).lower().endswith((".html", ".htm", ".csv")):
         raise ConfigError(f"--out: {args.out}: the report is written as HTML or CSV; name a .html or .csv file")
     if args.metric is not None:
-        from ganscape.metrics import direction
-        try:
-            direction(args.metric)
-        except ConfigError as err:
-            raise ConfigError(f"--metric: {err}") from None
+        from ganscape.studies.spec import check_metric_name
+        check_metric_name(args.metric, "--metric")
     if args.factor is not None and str(args.out).lower().endswith(".csv"):
         raise ConfigError("--factor: the budget plot is part of the HTML report; a CSV report has no plot "
                           "(write report.html, or leave --factor out)")

@@ -16,7 +16,8 @@ from ganscape.utils.sample_files import check_new_folder, write_png_folder
 
 def register(sub) -> None:
     p = sub.add_parser("translate", help="translate a folder of images with a trained translation run (CycleGAN)")
-    add_run_options(p, out="new or empty folder for the translated PNGs", out_type=argument_type(check_new_folder), direction=True)
+    add_run_options(p, out="new or empty folder for the translated PNGs", out_type=argument_type(check_new_folder),
+                    direction=True)
     p.add_argument("--input", required=True, metavar="DIR", help="folder of images of the source domain")
     p.set_defaults(func=run)
 

@@ -3,9 +3,8 @@
 PyYAML follows YAML 1.1, where ``1e-4`` is a string (a float needs a dot), ``on``/``no`` are booleans and ``010`` is
 octal. Here plain scalars resolve by the YAML 1.2 core schema only: null (``~``, ``null``, empty), ``true``/``false``,
 ints (``12``, ``010`` = 10, ``0o17``, ``0x1F``), floats (``1e-4``, ``.5``, ``.inf``, ``.nan``); everything else
-(``on``, ``1_000``, dates) is a string. Only plain data is built: no Python object tags. A key twice in one mapping is an
-error. The writer quotes every string
-that a YAML 1.1 or 1.2 reader would take for something else."""
+(``on``, ``1_000``, dates) is a string. Only plain data is built: no Python object tags. A key twice in one mapping is
+an error. The writer quotes every string that a YAML 1.1 or 1.2 reader would take for something else."""
 from __future__ import annotations
 
 import re

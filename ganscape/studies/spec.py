@@ -124,26 +124,36 @@ def _section(data: dict[str, Any], key: str, defaults: dict[str, Any]) -> dict[s
     return {**copy.deepcopy(defaults), **value}
 
 
+def is_number(value: Any) -> bool:
+    """An int or float from YAML (a bool is not one)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def check_resources(section: dict[str, Any]) -> dict[str, Any]:
     """``resources``: what one task asks the Ray scheduler for, each a number >= 0."""
     for key, value in section.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        if not (is_number(value) and value >= 0):
             raise ConfigError(f"resources.{key}: expected a number >= 0, got {value!r}")
     return section
 
 
-def check_report(section: dict[str, Any]) -> dict[str, Any]:
-    """``report.metrics``: a list of registered metric names (or their outputs), tried in order."""
+def check_metric_name(name: str, key: str) -> None:
+    """Refuse a ``name`` that is no registered metric's output (the error, prefixed by ``key``, lists them)."""
     from ganscape.metrics import direction
 
+    try:
+        direction(name)
+    except ConfigError as err:
+        raise ConfigError(f"{key}: {err}") from None
+
+
+def check_report(section: dict[str, Any]) -> dict[str, Any]:
+    """``report.metrics``: a list of registered metric names (or their outputs), tried in order."""
     metrics = section["metrics"]
     if not isinstance(metrics, list) or not all(isinstance(m, str) for m in metrics):
         raise ConfigError(f"report.metrics: expected a list of metric names, e.g. [reverse_kl, fid], got {metrics!r}")
     for name in metrics:
-        try:
-            direction(name)
-        except ConfigError as err:
-            raise ConfigError(f"report.metrics: {err}") from None
+        check_metric_name(name, "report.metrics")
     return section
 
 
@@ -200,9 +210,10 @@ def parse_random(section: Any) -> dict[str, Any] | None:
         kind, arg = next(iter(dist.items()))
         if kind == "choice" and not (isinstance(arg, list) and arg):
             raise ConfigError(f"random.space.{key}.choice: expected a non-empty list, got {arg!r}")
-        numbers = isinstance(arg, list) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in arg)
+        numbers = isinstance(arg, list) and all(map(is_number, arg))
         if kind != "choice" and not (numbers and len(arg) == 2 and arg[0] <= arg[1]):
-            raise ConfigError(f"random.space.{key}.{kind}: expected [low, high], two numbers with low <= high, got {arg!r}")
+            raise ConfigError(f"random.space.{key}.{kind}: expected [low, high], two numbers with low <= high, "
+                              f"got {arg!r}")
         if kind == "loguniform" and arg[0] <= 0:
             raise ConfigError(f"random.space.{key}.loguniform: bounds must be > 0, got {arg!r}")
     return {"samples": samples, "seed": seed, "space": dict(section["space"])}
