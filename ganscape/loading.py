@@ -17,6 +17,7 @@ from ganscape.sampling import GeneratorSampler, TranslationSampler
 from ganscape.training.checkpoint import CheckpointError, list_checkpoints, newest_readable, read_checkpoint
 
 Direction = Literal["a2b", "b2a"]
+KIND_NAMES = {"gan": "GAN", "conditional": "conditional GAN", "translation": "translation"}
 
 
 @dataclass
@@ -65,12 +66,16 @@ def open_run(run_dir: str | Path, step: int | None = None, device: str | torch.d
 
 
 def load_sampler(run_dir: str | Path, step: int | None = None, ema: bool = True, device: str = "auto",
-                 direction: Direction = "a2b", with_run: bool = False):
+                 direction: Direction | None = None, with_run: bool = False):
     """A sampler (``ganscape.sampling``) for a run of any kind; EMA weights when kept and ``ema``. Translation runs
-    sample the ``direction`` translator. With ``with_run`` the opened run is returned too: ``(sampler, LoadedRun)``."""
+    sample the ``direction`` translator (default a2b); other runs refuse a direction. With ``with_run`` the opened
+    run is returned too: ``(sampler, LoadedRun)``."""
     dev = resolve_device(device)
     loaded = open_run(run_dir, step, dev)
-    sampler = (translation_sampler(loaded, direction, ema, dev) if loaded.kind == "translation"
+    if loaded.kind != "translation" and direction is not None:
+        raise ConfigError(f"--direction: {direction} applies to translation runs only; {run_dir} is a "
+                          f"{KIND_NAMES.get(loaded.kind, loaded.kind)} run (leave --direction out)")
+    sampler = (translation_sampler(loaded, direction or "a2b", ema, dev) if loaded.kind == "translation"
                else generator_sampler(loaded, ema, dev))
     return (sampler, loaded) if with_run else sampler
 

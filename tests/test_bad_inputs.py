@@ -36,6 +36,7 @@ def world(tmp_path_factory) -> Path:
     (files / "evil.yaml").write_text("seed: !!python/object/apply:os.system ['echo hacked']\n")
     (files / "unknown.yaml").write_text("base: ring8\ncolour: red\n")
     (files / "cycle.yaml").write_text("base: cycle.yaml\n")
+    np.savez(files / "rgb.npz", x=np.zeros((8, 16, 16, 3), np.uint8))
     np.savez(files / "5d.npz", x=np.zeros((2, 2, 2, 2, 2), np.uint8))
     np.savez(files / "strings.npz", x=np.array([["a", "b"], ["c", "d"]]))
     np.savez(files / "objects.npz", x=np.array([{"a": 1}, None], dtype=object))
@@ -169,6 +170,9 @@ CASES = [
     (["sample", "{root}/ring", "--class", "3", "--out", "{tmp}/x.png"], "--class: this generator is unconditional"),
     (["sample", "{root}/ring", "--truncation", "0.5", "--out", "{tmp}/x.png"], "truncation"),
     (["sample", "{root}/ring", "--direction", "up", "--out", "{tmp}/x.png"], "argument --direction: invalid choice"),
+    (["sample", "{root}/ring", "--direction", "b2a", "--out", "{tmp}/x.png"],
+     "--direction: b2a applies to translation runs only"),
+    (["eval", "{root}/digits", "--direction", "a2b"], "--direction: a2b applies to translation runs only"),
     (["sample", "{root}/ring", "--out", "/proc/x.png"], "cannot write there"),
     (["sample", "{root}/ring", "--out", "{tmp}/x.jpg"], "--out"),
     # ----- eval
@@ -179,7 +183,10 @@ CASES = [
     (["eval", "{root}/ring", "--reference", "[1, 2"], "--reference: not valid YAML"),
     (["eval", "{root}/ring", "--reference-n", "1"], "--reference-n: must be >= 2"),
     (["eval", "{root}/digits", "--metrics", "fid", "--extractor", "inception", "--inception-weights",
-      "{files}/missing.pth"], "file not found"),
+      "{files}/missing.pth"], "inception reads colour images, but these samples have shape (1, 8, 8)"),
+    (["eval", "{root}/ring", "--metrics", "fid", "--extractor", "lenet"], "lenet reads images, but these samples"),
+    (["eval-images", "{files}/rgb.npz", "--reference", "{{name: stacked_digits, size: 16}}", "--metrics", "fid",
+      "--extractor", "inception", "--inception-weights", "{files}/missing.pth"], "file not found"),
     (["eval", "{root}/ring", "--metrics", "stacked_modes"], "stacked_modes needs 3-channel"),
     (["eval", "{root}/digits", "--metrics", "modes"], "needs 2-D toy mixture data"),
     (["eval", "{files}/nowhere"], "not a run folder"),

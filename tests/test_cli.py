@@ -46,7 +46,12 @@ def test_overrides_may_follow_the_options_in_order(tmp_path, capsys):
     assert config["data"]["size"] == 16 and config["train"]["steps"] == 8  # the later override wins
     with pytest.raises(SystemExit) as exit_:
         main(["train", "dcgan-digits", "--out", str(run), "--bogus", *TINY_DIGITS])
-    assert exit_.value.code == 2 and "unrecognized arguments: --bogus" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "unrecognized arguments: --bogus (see `ganscape train --help`)" in err, err
+    with pytest.raises(SystemExit) as exit_:
+        main(["study", "plan", "landscape-toy", "--out", str(tmp_path / "s"), "--bogus"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "error: unrecognized arguments: --bogus (see `ganscape study plan --help`)" in err
 
 
 def test_different_config_on_existing_run_is_an_error(tmp_path, capsys):

@@ -221,6 +221,12 @@ BAD = [
       "--out", "{tmp}/d"], "must lie in [0, 1]"),
     (["repair", "{run}", "--layer", "nope", "--out", "{tmp}/d"], "--layer: unknown layer 'nope'"),
     (["sample", "{run}", "--edit", "{tmp}/missing.json", "--out", "{tmp}/s.png"], "--edit: cannot read"),
+    (["sample", "{run}", "--edit", "{tmp}/other_layer.json", "--out", "{tmp}/s.png"],
+     "--edit: {tmp}/other_layer.json does not fit this generator: unknown layer 'net.99'; layers with"),
+    (["eval", "{run}", "--edit", "{tmp}/unit_99.json", "--metrics", "fid", "--n", "8"],
+     "--edit: {tmp}/unit_99.json does not fit this generator: layer net.5 has units 0..15; got 99"),
+    (["sample", "{run}", "--edit", "{tmp}/bad_region.json", "--out", "{tmp}/s.png"],
+     "--edit: {tmp}/bad_region.json does not fit this generator: expected x0,y0,x1,y1, got 'left'"),
     (["dissect", "{toy}", "--layer", "net.0", "--out", "{tmp}/d"], "dissection needs an image generator"),
 ]
 
@@ -248,6 +254,10 @@ def toy_run(tmp_path_factory):
 @pytest.mark.parametrize("argv, fragment", BAD, ids=[" ".join(a[:2] + a[3:5]) for a, _ in BAD])
 def test_bad_dissection_input_is_one_line_and_writes_nothing(scenes_run, toy_run, tmp_path, argv, fragment):
     (tmp_path / "empty_run").mkdir()
+    edit = {"format": "ganscape-edit", "layer": "net.5", "units": [1], "mode": "ablate"}
+    for name, change in [("other_layer", {"layer": "net.99"}), ("unit_99", {"units": [99]}),
+                         ("bad_region", {"region": "left"})]:
+        (tmp_path / f"{name}.json").write_text(json.dumps({**edit, **change}))
     values = {"run": scenes_run, "tmp": tmp_path, "toy": toy_run}
     before_run, before_tmp = snapshot(scenes_run), snapshot(tmp_path)
     done = ganscape(*[a.format(**values) for a in argv])

@@ -107,6 +107,13 @@ def test_a_corrupt_newest_checkpoint_falls_back_with_one_warning(tmp_path, how, 
         assert len(lines) == 1 and lines[0].startswith("warning: skipping") and str(newest) in lines[0], done.stderr
         assert lines[0].endswith("trying the next older one"), lines[0]
         assert "step 150" in done.stdout and "weights_only=False" not in done.stderr
+    if how == "flipped":  # --checkpoint all stops at the corrupt one before it appends any record
+        results = (run / "results.jsonl").read_bytes()
+        done = subprocess.run([sys.executable, "-m", "ganscape", "eval", str(run), "--n", "100", "--checkpoint", "all"],
+                              capture_output=True, text=True, timeout=120)
+        lines = done.stderr.strip().splitlines()
+        assert done.returncode == 2 and len(lines) == 1 and str(newest) in lines[0], done.stderr
+        assert (run / "results.jsonl").read_bytes() == results
     # training resumes from step 150, rewrites step 200, and continues exactly as an uninterrupted run
     proc = train_process(run)
     assert proc.wait(timeout=300) == 0

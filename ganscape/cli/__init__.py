@@ -39,10 +39,22 @@ def parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.N
     """
     args, extra = parser.parse_known_args(argv)
     if extra:
-        if not hasattr(args, "overrides") or not all("=" in word and not word.startswith("-") for word in extra):
-            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        takes_overrides = hasattr(args, "overrides")
+        unknown = [word for word in extra if not (takes_overrides and "=" in word and not word.startswith("-"))]
+        if unknown:
+            command_parser(parser, args).error(f"unrecognized arguments: {' '.join(unknown)}")
         args.overrides = [*args.overrides, *extra]
     return args
+
+
+def command_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
+    """The parser of the (sub-)command that ``args`` name, e.g. ``ganscape study run``'s: its errors name its help."""
+    while True:
+        commands = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        name = getattr(args, commands[0].dest, None) if commands else None
+        if name not in (commands[0].choices if commands else {}):
+            return parser
+        parser = commands[0].choices[name]
 
 
 def program() -> None:

@@ -46,8 +46,8 @@ def add_run_options(p, out: str, out_type: Callable[[str], str] = png_file, chec
     p.add_argument("--no-ema", action="store_true", help="use the raw weights even when EMA weights exist")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     if direction:
-        p.add_argument("--direction", default="a2b", choices=("a2b", "b2a"),
-                       help="translation runs: data -> data_b (a2b) or back")
+        p.add_argument("--direction", default=None, choices=("a2b", "b2a"),
+                       help="translation runs only: data -> data_b (a2b, the default) or back (b2a)")
 
 
 def positive(value: int, key: str, minimum: int = 1) -> int:

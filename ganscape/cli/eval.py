@@ -38,7 +38,8 @@ def register(sub) -> None:
     p.add_argument("--reference", default=None, metavar="DATA",
                    help="reference data: a dataset name or a YAML mapping (default: the run's own data)")
     p.add_argument("--no-ema", action="store_true", help="use the raw weights even when EMA weights exist")
-    p.add_argument("--direction", default="a2b", choices=("a2b", "b2a"), help="translation runs: which direction")
+    p.add_argument("--direction", default=None, choices=("a2b", "b2a"),
+                   help="translation runs only: which direction (default a2b)")
     p.add_argument("--seed", type=int, default=0, help="sampling seed")
     p.add_argument("--edit", default=None, metavar="FILE",
                    help="evaluate the generator with this edit applied (edit.json written by `ganscape repair`)")
@@ -67,11 +68,21 @@ def checkpoint_steps(run_dir: str, text: str | None) -> list[int | None]:
     if text is None:
         return [None]
     if text == "all":
-        return list(list_checkpoints(run_dir)) or [None]
+        return readable_steps(run_dir, list(list_checkpoints(run_dir))) or [None]
     try:
         return [int(text)]
     except ValueError:
         raise ConfigError(f"--checkpoint: expected a step number or 'all', got {text!r}") from None
+
+
+def readable_steps(run_dir: str, steps: list[int]) -> list[int]:
+    """``steps`` once every one of their checkpoints has been read: a corrupt one stops ``--checkpoint all`` before
+    any record is appended (else a rerun after the fix would append the first checkpoints' records twice)."""
+    from ganscape.loading import open_run
+
+    for step in steps:
+        open_run(run_dir, step)
+    return steps
 
 
 def run(args) -> int:
@@ -95,7 +106,7 @@ def run(args) -> int:
                                        with_run=True)
         checkpoint = loaded.path.name
         if edit is not None:
-            apply_edit(sampler, edit)
+            apply_edit(sampler, edit, args.edit)
             checkpoint += f"+edit:{Path(args.edit).name}"  # results of an edited generator say so
         values = evaluate_sampler(sampler, metrics, args.n, reference, args.extractor, seed=args.seed, **options)
         writer.write(v.record(str(args.run_dir), sampler.step, checkpoint) for v in values)

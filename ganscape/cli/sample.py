@@ -62,7 +62,7 @@ def run(args) -> int:
     if args.edit is not None:
         from ganscape.dissection.intervene import apply_edit, read_edit
 
-        apply_edit(sampler, read_edit(args.edit))
+        apply_edit(sampler, read_edit(args.edit), args.edit)
     out, kind = Path(args.out), output_kind(args.out)
     with truncation(sampler.G, args.truncation):  # psi None leaves G untouched
         chunks = sampler.stream(args.n, seed=args.seed, labels=labels, batch=args.batch)

@@ -49,5 +49,5 @@ def run(args) -> int:
     files, x = read_inputs(Path(args.input), sampler.in_shape)
     target = Path(args.out)
     write_png_folder([sampler.translate(x)], len(files), target, [path.stem for path in files])
-    print(f"translated {len(files)} images ({args.direction}, step {sampler.step}) into {target}")
+    print(f"translated {len(files)} images ({sampler.direction}, step {sampler.step}) into {target}")
     return 0

@@ -14,11 +14,19 @@ from ganscape.registry import ConfigError
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff")
 
 
+class CropTooLarge(ConfigError):
+    """``--crop`` asks for a square larger than an image: an error for the whole preparation, not a skipped image."""
+
+
 def crop_resize(img: Image.Image, size: int, channels: int, crop: int | None = None) -> np.ndarray:
     """A PIL image -> uint8 (size, size, channels): converted to L or RGB, centre-cropped to a ``crop`` x ``crop``
-    square (default: the largest centred square), resized with antialiased bicubic filtering."""
+    square (default: the largest centred square), resized with antialiased bicubic filtering. A ``crop`` larger
+    than the image's shorter side raises CropTooLarge (it would not be the crop asked for)."""
+    if crop and crop > min(img.size):
+        raise CropTooLarge(f"--crop: {crop} is larger than an image of {img.width} x {img.height}; give --crop "
+                           f"{min(img.size)} or less")
     img = img.convert("L" if channels == 1 else "RGB")
-    side = min(crop or min(img.size), *img.size)
+    side = crop or min(img.size)
     left, top = (img.width - side) // 2, (img.height - side) // 2
     img = img.crop((left, top, left + side, top + side))
     if img.size != (size, size):
@@ -32,6 +40,8 @@ def decode(source: Path | bytes, size: int, channels: int, crop: int | None = No
     try:
         with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as img:
             return crop_resize(img, size, channels, crop)
+    except CropTooLarge:
+        raise
     except (OSError, ValueError, Image.DecompressionBombError) as err:  # PIL's errors for corrupt or unknown data
         raise ValueError(str(err) or type(err).__name__) from None
 

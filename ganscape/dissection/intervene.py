@@ -38,7 +38,8 @@ def region_mask(region: tuple[float, float, float, float] | None, height: int, w
 
 
 def check_region(region) -> tuple[float, float, float, float]:
-    if len(region) != 4 or not all(isinstance(v, (int, float)) for v in region):
+    if not isinstance(region, (list, tuple)) or len(region) != 4 or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in region):
         raise ConfigError(f"--region: expected x0,y0,x1,y1, got {region!r}")
     x0, y0, x1, y1 = (float(v) for v in region)
     if not (0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1):
@@ -217,14 +218,15 @@ def read_edit(path: str | Path) -> dict[str, Any]:
     return edit
 
 
-def apply_edit(sampler, edit: dict[str, Any]):
-    """Edit the sampler's generator for good (a forward hook); returns the hook's handle (``.remove()`` undoes it)."""
-    layer = resolve_layers(sampler, [edit["layer"]])[0]
-    units = check_units([int(u) for u in edit["units"]], layer)
+def apply_edit(sampler, edit: dict[str, Any], path: str | Path = "the edit"):
+    """Edit the sampler's generator for good (a forward hook); returns the hook's handle (``.remove()`` undoes it).
+    An edit that does not fit the generator (``path`` names its file in the error) raises ConfigError."""
+    try:
+        layer = resolve_layers(sampler, [edit["layer"]])[0]
+        units = check_units([int(u) for u in edit["units"]], layer)
+        region = check_region(edit["region"]) if edit.get("region") is not None else None
+    except ConfigError as err:
+        reason = str(err).split(": ", 1)[-1]  # drop the --layer/--units/--region of the interactive commands
+        raise ConfigError(f"--edit: {path} does not fit this generator: {reason}") from None
     values = torch.tensor(edit["values"], dtype=torch.float32) if edit["mode"] == "insert" else None
-    if values is not None and len(values) != len(units):
-        raise ConfigError(f"--edit: {len(units)} units but {len(values)} values; insert needs one value per unit")
-    region = tuple(edit["region"]) if edit.get("region") else None
-    if region is not None:
-        check_region(region)
     return dict(sampler.G.named_modules())[layer.name].register_forward_hook(edit_hook(units, values, region))

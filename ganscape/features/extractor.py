@@ -50,6 +50,7 @@ def resolve_name(name: str, data_shape: tuple[int, ...], inception_weights: str 
     if name not in EXTRACTOR_NAMES:
         raise ConfigError(f"--extractor: unknown extractor {name!r}; valid: {', '.join(EXTRACTOR_NAMES)}")
     if name != "auto":
+        check_fits(name, tuple(data_shape))
         return name
     if len(data_shape) == 1:
         return "raw"
@@ -59,6 +60,22 @@ def resolve_name(name: str, data_shape: tuple[int, ...], inception_weights: str 
         return "inception"
     raise ConfigError(f"--extractor: colour images {tuple(data_shape)} need the FID Inception network; "
                       "pass --inception-weights PATH (pytorch-fid's pt_inception-2015-12-05 weights)")
+
+
+def check_fits(name: str, shape: tuple[int, ...]) -> None:
+    """Refuse a network that cannot read samples of ``shape``: an image network for vectors, the Inception or
+    scene network for images that are not RGB (LeNet reads RGB as grey)."""
+    if name == "raw":
+        return
+    if len(shape) != 3:
+        raise ConfigError(f"--extractor: {name} reads images, but these samples are vectors of shape {shape}; "
+                          "valid here: raw, auto")
+    if name == "lenet" and shape[0] not in (1, 3):
+        raise ConfigError(f"--extractor: lenet reads 1- or 3-channel images, but these samples have shape {shape}; "
+                          "valid here: raw")
+    if name in ("inception", "scenes") and shape[0] != 3:
+        raise ConfigError(f"--extractor: {name} reads colour images, but these samples have shape {shape}; "
+                          "valid here: lenet, raw, auto")
 
 
 def build_extractor(name: str, data_shape: tuple[int, ...], reference: dict[str, Any],
@@ -115,8 +132,6 @@ def build_network(name: str, data_shape: tuple[int, ...], reference: dict[str, A
     if name == "scenes":
         from ganscape.dissection.segmenter import scene_segmenter
 
-        if len(data_shape) != 3 or data_shape[0] != 3:
-            raise ConfigError(f"--extractor: scenes features need colour images, got shape {tuple(data_shape)}")
         seg = scene_segmenter(data_shape[-1], cache_dir=cache_dir, device=device)
         return Extractor(f"seg-{seg.tag}", seg.fingerprint, seg.features, device=device_name)
     if name == "lenet":

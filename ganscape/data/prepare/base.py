@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
-from ganscape.data.images import decode
+from ganscape.data.images import CropTooLarge, decode
 from ganscape.data.prepare.store import PreparedWriter
 from ganscape.registry import ConfigError, Registry
 
@@ -41,6 +41,8 @@ def decode_split(out: PreparedWriter, split: str, items: Iterable[tuple[Any, Any
     def load(pair):
         try:
             return decode(read(pair[0]), size, channels, crop), pair[1]
+        except CropTooLarge:
+            raise
         except (ValueError, OSError, KeyError, EOFError, zipfile.BadZipFile, zlib.error):  # one bad image
             return None, pair[1]
         except (NotImplementedError, RuntimeError) as err:  # e.g. an encrypted or Deflate64 zip: every image
