@@ -17,7 +17,6 @@ from ganscape.sampling import GeneratorSampler, TranslationSampler
 from ganscape.training.checkpoint import CheckpointError, list_checkpoints, newest_readable, read_checkpoint
 
 Direction = Literal["a2b", "b2a"]
-KIND_NAMES = {"gan": "GAN", "conditional": "conditional GAN", "translation": "translation"}
 
 
 @dataclass
@@ -73,8 +72,8 @@ def load_sampler(run_dir: str | Path, step: int | None = None, ema: bool = True,
     dev = resolve_device(device)
     loaded = open_run(run_dir, step, dev)
     if loaded.kind != "translation" and direction is not None:
-        raise ConfigError(f"--direction: {direction} applies to translation runs only; {run_dir} is a "
-                          f"{KIND_NAMES.get(loaded.kind, loaded.kind)} run (leave --direction out)")
+        raise ConfigError(f"--direction: {direction} applies to translation runs only; {run_dir} is a {loaded.kind} "
+                          "run (leave --direction out)")
     sampler = (translation_sampler(loaded, direction or "a2b", ema, dev) if loaded.kind == "translation"
                else generator_sampler(loaded, ema, dev))
     return (sampler, loaded) if with_run else sampler

@@ -51,10 +51,9 @@ def command_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) ->
     """The parser of the (sub-)command that ``args`` name, e.g. ``ganscape study run``'s: its errors name its help."""
     while True:
         commands = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
-        name = getattr(args, commands[0].dest, None) if commands else None
-        if name not in (commands[0].choices if commands else {}):
+        if not commands or getattr(args, commands[0].dest, None) not in commands[0].choices:
             return parser
-        parser = commands[0].choices[name]
+        parser = commands[0].choices[getattr(args, commands[0].dest)]
 
 
 def program() -> None:
