@@ -7,13 +7,14 @@ discriminator packing 2 samples (PacDCGAN2) and counts the digit triples of 26,0
 prints mean +- std over seeds beside the published number; a control row per toy dataset scores 2,500 fresh samples of
 the data itself (what a perfect generator reaches).
 
-    python benchmarks/reproduce.py --mnist-root ../shared/datasets/mnist       # default budget (3 seeds): 42 min on 2 quiet cores
+    python benchmarks/reproduce.py --mnist-root ../shared/datasets/mnist       # default budget (3 seeds): 38 min on 2 quiet cores
     python benchmarks/reproduce.py --paper --mnist-root ~/data/mnist         # the papers' budgets: days on CPU
     python benchmarks/reproduce.py --only toy --seeds 5 --methods ns pacgan4   # one part, some methods
     python benchmarks/reproduce.py --only stacked --stacked-set data.size=28 scheme.g_steps=2   # overrides for every run
 
 Budgets. Default: the toy networks of ``toy_modes`` (G and D MLP 3x128, batch 512 on the grid and 256 on the ring
-(``toy_modes.BATCH``), Adam 1e-3 (0.5, 0.999) unless a method's toy settings say otherwise (``toy_modes.METHODS``),
+(``toy_modes.BATCH``), Adam 1e-3 (0.5, 0.999) unless a method's toy settings say otherwise (``toy_modes.METHODS``:
+WGAN-GP and WGAN-clip take their papers' batch, 256 and 64, and optimisers),
 G's EMA 0.99 for sampling) for 10,000 steps (the grid alone at 5 seeds
 took 98 min with another job running); Stacked MNIST at 16 px, DCGAN G and D width 32, batch 64, 3,000 steps.
 ``--paper``: the presets ``grid25-paper`` / ``ring8-paper`` (the PacGAN code's G 4x400 + batch norm, D 3x200
@@ -31,7 +32,7 @@ import torch
 
 from common import add_mnist_root
 from toy_modes import (DATASETS, METHODS, base_config, check_configs, configure, mean_std, method_names,
-                       overrides_note, score_cells, train_and_score, with_packed_batch)
+                       overrides_note, own_batches, score_cells, train_and_score, with_packed_batch)
 
 # Published numbers (modes / high-quality share / reverse KL), with their table. Methods the papers did not run: "".
 PUBLISHED_TOY = {
@@ -134,8 +135,9 @@ def toy_table(args, methods: list[str]) -> list[str]:
     # the unpacked batch (a PacGAN-m config's is m times larger), as the config sets it (``--paper`` has its own)
     batches = {d: toy_config(d, "NS", 0, args.paper, args.steps, args.set)["train"]["batch_size"]
                for d in args.datasets}
+    own = "".join(f", {m} {b}" for m, b in own_batches().items() if m in methods)
     lines = [f"Toy mixtures: {steps} steps, {args.seeds} seeds, {'paper networks' if args.paper else 'toy networks'}, "
-             f"batch {batches} (x m for PacGAN-m)" + overrides_note(args.set),
+             f"batch {batches}{own} (x m for PacGAN-m)" + overrides_note(args.set),
              "", "| data | method | published (modes / HQ / reverse KL) | ganscape modes | ganscape HQ share | "
              "ganscape reverse KL | s/run |", "|---|---|---|---|---|---|---|"]
     for d in args.datasets:

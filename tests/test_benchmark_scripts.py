@@ -89,3 +89,20 @@ def test_a_bad_override_is_one_usage_error_before_any_run():
                           (modes, "bogus: unknown key")]:
         assert done.returncode == 2 and done.stdout == "", done.stderr[-2000:]
         assert message in done.stderr and "Traceback" not in done.stderr, done.stderr[-2000:]
+
+
+def test_toy_methods_keep_their_papers_batch_unless_every_batch_is_set():
+    """WGAN-GP takes its authors' toy batch (256) and WGAN-clip the WGAN paper's (64) over the dataset's default;
+    ``--batch-size`` (``batch_overrides``) sets every method's, a packed discriminator's times its pack."""
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        from toy_modes import base_config, batch_overrides, configure, own_batches
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+
+    def batch(method, extra=()):
+        return configure(base_config("grid25", 0, 10, None, 1e-3, 0.99), method, list(extra))["train"]["batch_size"]
+
+    assert own_batches() == {"WGAN-GP": 256, "WGAN-clip": 64}
+    assert [batch(m) for m in ("NS", "WGAN-GP", "WGAN-clip", "PacGAN4")] == [512, 256, 64, 2048]
+    assert [batch(m, batch_overrides(128)) for m in ("NS", "WGAN-GP", "WGAN-clip", "PacGAN4")] == [128, 128, 128, 512]

@@ -48,7 +48,7 @@ def test_linear_maxout_takes_the_max_over_each_units_pieces():
 def test_wgan_clip_trains_with_rmsprop_five_critic_steps_and_clipped_weights():
     trainer = Trainer(load_config("wgan-clip", FEW))
     assert isinstance(trainer.parts.opt_d, torch.optim.RMSprop) and trainer.parts.opt_d.defaults["lr"] == 5e-5
-    assert trainer.parts.scheme.n_critic == 5
+    assert trainer.parts.scheme.n_critic == 5 and trainer.config["train"]["batch_size"] == 64
     result = trainer.fit()
     assert all(math.isfinite(v) for row in result.history for v in row.values())
     assert max(float(p.detach().abs().max()) for p in trainer.parts.D.parameters()) <= 0.01
