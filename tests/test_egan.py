@@ -133,7 +133,8 @@ def test_config_errors():
 
 def test_egan_learns_the_ring_modes():
     """The ring8-egan preset (E-GAN with the toy fitness weight gamma 1) puts samples on all the
-    ring's modes: measured 8/8 modes, 55% high quality after 1000 steps."""
-    result = Trainer("ring8-egan", ["train.log_every=500"]).fit(1000)
+    ring's modes: after 2000 steps 8/8 modes and 55-93% high quality in each of seeds 0-5. (At 1000 steps
+    seed 4 had 31% and seed 0 under fused Adam's last-bit rounding 6 modes at 28%: too close to the line.)"""
+    result = Trainer("ring8-egan", ["train.log_every=500"]).fit(2000)
     modes = toy_modes(result)
     assert modes["modes"] >= 7 and modes["hq_share"] > 0.4, modes

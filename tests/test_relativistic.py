@@ -84,6 +84,7 @@ def test_g_step_scores_a_real_batch_and_updates_g_only():
 
 
 def test_rasgan_learns_the_ring_modes():
-    """The ring8-rasgan preset: measured 8/8 modes, 64% high quality after 1000 steps."""
-    modes = toy_modes(Trainer("ring8-rasgan", ["train.log_every=500"]).fit(1000))
-    assert modes["modes"] >= 7 and modes["hq_share"] > 0.45, modes
+    """The ring8-rasgan preset: after 2000 steps 8/8 modes and 50-89% high quality in each of seeds 0-5. (At 1000
+    steps seeds 3 and 4 had 42% and 7%: the former bar of 45% held for seed 0 only.)"""
+    modes = toy_modes(Trainer("ring8-rasgan", ["train.log_every=500"]).fit(2000))
+    assert modes["modes"] >= 7 and modes["hq_share"] > 0.4, modes

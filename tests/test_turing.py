@@ -115,9 +115,11 @@ def test_pair_critic_config_errors():
 
 
 def test_tsgan_pair_critic_learns_the_ring_modes():
-    """The ring8-tgan preset (pair critic, lr 5e-4): measured 8/8 modes, 57% high quality in 2000 steps."""
+    """The ring8-tgan preset (pair critic, unnormalised encoder, lr 1e-3): 8/8 modes and 82-91% high quality after
+    2000 steps in each of seeds 0-5. (With the spectral-norm encoder and lr 5e-4 it had before, seed 2 ended with
+    no mode at all and the others at 49-75%.)"""
     modes = toy_modes(Trainer("ring8-tgan", ["train.log_every=500"]).fit())
-    assert modes["modes"] >= 7 and modes["hq_share"] > 0.4, modes
+    assert modes["modes"] >= 7 and modes["hq_share"] > 0.6, modes
 
 
 def test_every_registered_discriminator_can_encode():
