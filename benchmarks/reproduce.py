@@ -32,7 +32,7 @@ import torch
 
 from common import add_mnist_root
 from toy_modes import (DATASETS, METHODS, base_config, check_configs, configure, mean_std, method_names,
-                       overrides_note, own_batches, score_cells, train_and_score, with_packed_batch)
+                       overrides_note, own_batches_note, score_cells, train_and_score, with_packed_batch)
 
 # Published numbers (modes / high-quality share / reverse KL), with their table. Methods the papers did not run: "".
 PUBLISHED_TOY = {
@@ -135,9 +135,8 @@ def toy_table(args, methods: list[str]) -> list[str]:
     # the unpacked batch (a PacGAN-m config's is m times larger), as the config sets it (``--paper`` has its own)
     batches = {d: toy_config(d, "NS", 0, args.paper, args.steps, args.set)["train"]["batch_size"]
                for d in args.datasets}
-    own = "".join(f", {m} {b}" for m, b in own_batches().items() if m in methods)
     lines = [f"Toy mixtures: {steps} steps, {args.seeds} seeds, {'paper networks' if args.paper else 'toy networks'}, "
-             f"batch {batches}{own} (x m for PacGAN-m)" + overrides_note(args.set),
+             f"batch {batches}{own_batches_note(methods)} (x m for PacGAN-m)" + overrides_note(args.set),
              "", "| data | method | published (modes / HQ / reverse KL) | ganscape modes | ganscape HQ share | "
              "ganscape reverse KL | s/run |", "|---|---|---|---|---|---|---|"]
     for d in args.datasets:

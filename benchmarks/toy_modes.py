@@ -102,6 +102,11 @@ def own_batches() -> dict[str, int]:
             if o.startswith("train.batch_size=")}
 
 
+def own_batches_note(methods: list[str]) -> str:
+    """", WGAN-GP 256, WGAN-clip 64": the own batches of those ``methods`` that have one, for a table header."""
+    return "".join(f", {m} {b}" for m, b in own_batches().items() if m in methods)
+
+
 def batch_overrides(batch_size: int | None) -> list[str]:
     """The override giving every method ``batch_size`` (after the method's own batch); none for None."""
     return [f"train.batch_size={batch_size}"] if batch_size else []
@@ -122,11 +127,16 @@ def train_and_score(config: dict, n_samples: int, metric: str | dict | None = No
     return {metric_family(v.metric): v.value for v in scores}
 
 
+def run_config(dataset: str, method: str, seed: int, args: argparse.Namespace) -> dict:
+    """The config of one run from the command line: the method's settings, then --batch-size, then --set."""
+    return configure(base_config(dataset, seed, args.steps, None, args.lr, args.ema), method,
+                     [*batch_overrides(args.batch_size), *args.set])
+
+
 def one_run(job: tuple) -> dict[str, float]:
     dataset, method, seed, args = job
     torch.set_num_threads(args.threads)
-    config = configure(base_config(dataset, seed, args.steps, None, args.lr, args.ema), method,
-                       [*batch_overrides(args.batch_size), *args.set])
+    config = run_config(dataset, method, seed, args)
     t0 = time.time()
     out = train_and_score(config, args.samples)
     out["seconds"] = time.time() - t0
@@ -199,11 +209,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     methods = method_names(parser, args.methods)
-    check_configs(parser, lambda d, m: configure(base_config(d, 0, args.steps, None, args.lr, args.ema), m,
-                                                 [*batch_overrides(args.batch_size), *args.set]),
-                  [(d, m) for d in args.datasets for m in methods])
+    check_configs(parser, lambda d, m: run_config(d, m, 0, args), [(d, m) for d in args.datasets for m in methods])
 
-    batch = args.batch_size or ", ".join([str(BATCH), *(f"{m} {b}" for m, b in own_batches().items())])
+    batch = args.batch_size or f"{BATCH}{own_batches_note(methods)}"
     print(f"# toy modes: {args.steps} steps, batch {batch} (x m for PacGAN-m), "
           f"Adam lr {args.lr} (0.5, 0.999) "
           "unless the method says otherwise (WGAN-GP, WGAN-clip: 5 critic steps; WGAN-GP betas (0.5, 0.9); "
