@@ -3,7 +3,8 @@
 Every toy method of ``toy_modes.METHODS`` is trained on the 25-Gaussian grid and the 8-Gaussian ring over several
 seeds and scored with the published protocol (2,500 samples; a sample is high quality within 3 std of its nearest
 centre; modes captured; reverse KL of the mode histogram). Stacked MNIST trains a DCGAN and the same DCGAN with a
-discriminator packing 2 samples (PacDCGAN2) and counts the digit triples of 26,000 samples among 1,000. Each row
+discriminator packing 2 samples (PacDCGAN2) and counts the digit triples of 26,000 samples among 1,000 (PacGAN
+Table 2; ``--stacked-methods`` adds Table 3's rows, a discriminator "1/4" or "1/2 the size of G"). Each row
 prints mean +- std over seeds beside the published number; a control row per toy dataset scores 2,500 fresh samples of
 the data itself (what a perfect generator reaches).
 
@@ -41,14 +42,23 @@ PUBLISHED_TOY = {
     ("ring8", "NS"): "6.3 modes (PacGAN T1)",
     ("ring8", "PacGAN2"): "7.9 modes (PacGAN T1)",
 }
-PUBLISHED_STACKED = {"DCGAN": "99 modes (PacGAN T2, from VEEGAN T2)", "PacDCGAN2": "1000 modes (PacGAN T2)",
-                     "DCGAN, D = G/4": "fewer modes than with a full D (PacGAN, weaker-D experiments)",
-                     "PacDCGAN2, D = G/4": "packing recovers the modes (PacGAN, weaker-D experiments)"}
+PUBLISHED_STACKED = {
+    "DCGAN": "99.0 / 3.40 (VEEGAN T2); 78.9 +- 6.46 / 4.50 (PacGAN T2, its own DCGAN)",
+    "PacDCGAN2": "1000.0 +- 0.00 / 0.06 (PacGAN T2)",
+    "DCGAN, D = G/4": "78.5 +- 17.56 / 5.21 (PacGAN T3)", "PacDCGAN2, D = G/4": "484.5 +- 32.99 / 2.61 (PacGAN T3)",
+    "DCGAN, D = G/2": "487.7 +- 34.59 / 2.24 (PacGAN T3)", "PacDCGAN2, D = G/2": "840.7 +- 15.92 / 1.00 (PacGAN T3)"}
 TOY_DEFAULT = ["NS", "PacGAN2", "PacGAN4", "RSGAN", "RaSGAN", "WGAN-GP", "WGAN-clip", "NS+DeLiGAN", "E-GAN", "T-SGAN"]
+# PacGAN Table 3 (after Unrolled GAN's Table 2): a weak discriminator, "1/4" or "1/2 the size of G". The PacGAN code's
+# D has 3 stride-2 convs of 2, 4, 8 (or 4, 8, 16) channels against a G of 64, 32, 16, 8; its z is 256-D Gaussian,
+# batch 128, Adam lr 1e-4 for G and 2e-4 for D, betas (0.5, 0.99). Ours: the same optimiser, prior and batch, D's
+# convs of ndf = 2 (or 4) channels doubling, against G's 2 * ngf.
+WEAK_D = ["prior={name: gaussian, dim: 256}", "train.batch_size=128", "optim.g.lr=0.0001", "optim.d.lr=0.0002",
+          "optim.g.betas=[0.5, 0.99]", "optim.d.betas=[0.5, 0.99]"]
 STACKED_METHODS = {"DCGAN": [], "PacDCGAN2": ["discriminator.pack=2"],
-                   # PacGAN's weaker-discriminator setting: D a quarter of G's width (here ndf 8 against ngf 32)
-                   "DCGAN, D = G/4": ["discriminator.ndf=8"],
-                   "PacDCGAN2, D = G/4": ["discriminator.ndf=8", "discriminator.pack=2"]}
+                   "DCGAN, D = G/4": [*WEAK_D, "discriminator.ndf=2"],
+                   "PacDCGAN2, D = G/4": [*WEAK_D, "discriminator.ndf=2", "discriminator.pack=2"],
+                   "DCGAN, D = G/2": [*WEAK_D, "discriminator.ndf=4"],
+                   "PacDCGAN2, D = G/2": [*WEAK_D, "discriminator.ndf=4", "discriminator.pack=2"]}
 STACKED_DEFAULT = ["DCGAN", "PacDCGAN2"]
 STACKED_SAMPLES = 26_000
 
@@ -156,7 +166,8 @@ def stacked_table(args) -> list[str]:
     lines = [f"Stacked MNIST: data {first['data']['name']} at {first['data'].get('size')} px, "
              f"{first['train']['steps']} steps, {args.stacked_seeds} seeds, {STACKED_SAMPLES} samples"
              + overrides_note(args.stacked_set), "",
-             "| method | published | ganscape modes (of 1000) | ganscape KL to uniform | s/run |", "|---|---|---|---|---|"]
+             "| method | published (modes / KL) | ganscape modes (of 1000) | ganscape KL to uniform | s/run |",
+             "|---|---|---|---|---|"]
     for m in args.stacked_methods:
         rows = [r for (mm, _), r in zip(keys, results) if mm == m]
         lines.append(f"| {m} | {PUBLISHED_STACKED[m]} | {mean_std([r['stacked_modes'] for r in rows])} | "
