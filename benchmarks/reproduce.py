@@ -48,17 +48,18 @@ PUBLISHED_STACKED = {
     "DCGAN, D = G/4": "78.5 +- 17.56 / 5.21 (PacGAN T3)", "PacDCGAN2, D = G/4": "484.5 +- 32.99 / 2.61 (PacGAN T3)",
     "DCGAN, D = G/2": "487.7 +- 34.59 / 2.24 (PacGAN T3)", "PacDCGAN2, D = G/2": "840.7 +- 15.92 / 1.00 (PacGAN T3)"}
 TOY_DEFAULT = ["NS", "PacGAN2", "PacGAN4", "RSGAN", "RaSGAN", "WGAN-GP", "WGAN-clip", "NS+DeLiGAN", "E-GAN", "T-SGAN"]
-# PacGAN Table 3 (after Unrolled GAN's Table 2): a weak discriminator, "1/4" or "1/2 the size of G". The PacGAN code's
-# D has 3 stride-2 convs of 2, 4, 8 (or 4, 8, 16) channels against a G of 64, 32, 16, 8; its z is 256-D Gaussian,
-# batch 128, Adam lr 1e-4 for G and 2e-4 for D, betas (0.5, 0.99). Ours: the same optimiser, prior and batch, D's
-# convs of ndf = 2 (or 4) channels doubling, against G's 2 * ngf.
-WEAK_D = ["prior={name: gaussian, dim: 256}", "train.batch_size=128", "optim.g.lr=0.0001", "optim.d.lr=0.0002",
+# PacGAN Table 3 (after Unrolled GAN's Table 2): a weak discriminator, "1/4" or "1/2 the size of G", with the PacGAN
+# code's networks (G ``sndcgan`` ch 8 with 3x3 deconvs: widths 64, 32, 16, 8; D ``unrolled``: three 3x3 stride-2
+# convs of ndf 2 or 4 channels doubling), 28 px, z 256-D Gaussian, batch 128, Adam 1e-4 for G and 2e-4 for D,
+# betas (0.5, 0.99); 10,000 steps (the code's budget is 500k).
+WEAK_D = ["data.size=28", "generator={name: sndcgan, ch: 8, kernel: 3}", "prior={name: gaussian, dim: 256}",
+          "train.batch_size=128", "train.steps=10000", "optim.g.lr=0.0001", "optim.d.lr=0.0002",
           "optim.g.betas=[0.5, 0.99]", "optim.d.betas=[0.5, 0.99]"]
 STACKED_METHODS = {"DCGAN": [], "PacDCGAN2": ["discriminator.pack=2"],
-                   "DCGAN, D = G/4": [*WEAK_D, "discriminator.ndf=2"],
-                   "PacDCGAN2, D = G/4": [*WEAK_D, "discriminator.ndf=2", "discriminator.pack=2"],
-                   "DCGAN, D = G/2": [*WEAK_D, "discriminator.ndf=4"],
-                   "PacDCGAN2, D = G/2": [*WEAK_D, "discriminator.ndf=4", "discriminator.pack=2"]}
+                   "DCGAN, D = G/4": [*WEAK_D, "discriminator={name: unrolled, ndf: 2}"],
+                   "PacDCGAN2, D = G/4": [*WEAK_D, "discriminator={name: unrolled, ndf: 2, pack: 2}"],
+                   "DCGAN, D = G/2": [*WEAK_D, "discriminator={name: unrolled, ndf: 4}"],
+                   "PacDCGAN2, D = G/2": [*WEAK_D, "discriminator={name: unrolled, ndf: 4, pack: 2}"]}
 STACKED_DEFAULT = ["DCGAN", "PacDCGAN2"]
 STACKED_SAMPLES = 26_000
 
@@ -157,15 +158,22 @@ def toy_table(args, methods: list[str]) -> list[str]:
     return lines
 
 
+def budgets_note(configs: list[dict], rows: list[str]) -> str:
+    """'16 px, 3000 steps (DCGAN, PacDCGAN2); 28 px, 10000 steps (...)': each budget with the rows that train at it."""
+    budgets: dict[str, list[str]] = {}
+    for config, row in zip(configs, rows):
+        budgets.setdefault(f"{config['data'].get('size')} px, {config['train']['steps']} steps", []).append(row)
+    return "; ".join(f"{budget} ({', '.join(names)})" for budget, names in budgets.items())
+
+
 def stacked_table(args) -> list[str]:
     keys = [(m, s) for m in args.stacked_methods for s in range(args.stacked_seeds)]
     jobs = [(stacked_config(m, s, args.paper, args.stacked_steps, args.mnist_root, args.stacked_set), STACKED_SAMPLES,
              args.threads) for m, s in keys]
     results = run_all(jobs, args.jobs)
-    first = jobs[0][0]
-    lines = [f"Stacked MNIST: data {first['data']['name']} at {first['data'].get('size')} px, "
-             f"{first['train']['steps']} steps, {args.stacked_seeds} seeds, {STACKED_SAMPLES} samples"
-             + overrides_note(args.stacked_set), "",
+    budgets = budgets_note([job[0] for job in jobs[::args.stacked_seeds]], args.stacked_methods)
+    lines = [f"Stacked MNIST: data {jobs[0][0]['data']['name']}, {args.stacked_seeds} seeds, {STACKED_SAMPLES} "
+             f"samples; {budgets}" + overrides_note(args.stacked_set), "",
              "| method | published (modes / KL) | ganscape modes (of 1000) | ganscape KL to uniform | s/run |",
              "|---|---|---|---|---|"]
     for m in args.stacked_methods:

@@ -88,6 +88,26 @@ def test_sndcgan_parameter_count_matches_reference_table():
     assert count_parameters(build_discriminator({"name": "sndcgan"}, (3, 32, 32))) == d == 5_860_865
 
 
+def test_unrolled_stacked_mnist_pair_matches_the_pacgan_code_layer_table():
+    """PacGAN's Table 3 networks at 28 px, z 256: G linear -> 4x4x64 (+ BN), 3x3 deconvs 64->32->16->8 (+ BN), 3x3
+    conv -> 3; D 3x3 stride-2 convs 3->2->4->8 (+ BN), linear 8*4*4 -> 1 ("D is 1/4 the size of G")."""
+    G = build_generator({"name": "sndcgan", "ch": 8, "kernel": 3}, (3, 28, 28), 256)
+    g = (linear(256, 4 * 4 * 64) + bn(4 * 4 * 64) + conv(64, 32, 3) + bn(32) + conv(32, 16, 3) + bn(16)
+         + conv(16, 8, 3) + bn(8) + conv(8, 3, 3))
+    D = build_discriminator({"name": "unrolled", "ndf": 2}, (3, 28, 28))
+    d = conv(3, 2, 3) + bn(2) + conv(2, 4, 3) + bn(4) + conv(4, 8, 3) + bn(8) + linear(8 * 4 * 4, 1)
+    assert count_parameters(G) == g == 289_795 and count_parameters(D) == d == 585
+    sizes = []
+    for deconv in G.deconvs:
+        deconv.register_forward_hook(lambda module, args, out: sizes.append(out.shape[-1]))
+    x = G(torch.randn(2, 256))
+    assert x.shape == (2, 3, 28, 28) and sizes == [8, 14, 28]  # 4 -> 8 is cropped to 7 ("SAME"), then 14, 28
+    features = D.net[:-2](x)
+    assert features.shape == (2, 8, 4, 4) and D(x).shape == (2,)
+    for size in (8, 16, 32):  # any square size >= 8
+        assert check({"name": "sndcgan", "ch": 2, "kernel": 3}, {"name": "unrolled"}, (1, size, size))
+
+
 def resnet_block(c_in, c_out, with_bn):
     """compare_gan ResNetBlock: 3x3 shortcut conv + two 3x3 convs (+ two BNs in G)."""
     return conv(c_in, c_out, 3) * 2 + conv(c_out, c_out, 3) + ((bn(c_in) + bn(c_out)) if with_bn else 0)

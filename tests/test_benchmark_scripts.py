@@ -109,21 +109,32 @@ def test_toy_methods_keep_their_papers_batch_unless_every_batch_is_set():
 
 
 def test_weak_discriminator_rows_follow_pacgan_table_3(monkeypatch):
-    """The Stacked MNIST rows "D = G/4" and "D = G/2" build the PacGAN code's weak-discriminator setting: D's strided
-    convs of 2 (or 4) channels doubling, against G's 64 and 32; z 256-D; batch 128 packed inputs; Adam 1e-4 for G,
-    2e-4 for D, betas (0.5, 0.99)."""
+    """The Stacked MNIST rows "D = G/4" and "D = G/2" build the PacGAN code's weak-discriminator setting at 28 px: D's
+    three 3x3 stride-2 convs of 2 (or 4) channels doubling, G's deconvs of 64, 32, 16, 8 channels, z 256-D, batch 128
+    packed inputs, Adam 1e-4 for G and 2e-4 for D, betas (0.5, 0.99)."""
     monkeypatch.syspath_prepend(str(BENCHMARKS))
     from torch import nn
 
     from ganscape.training.gan_parts import build_gan_parts
     from reproduce import stacked_config
 
-    for row, widths, pack in [("DCGAN, D = G/4", [2, 4], 1), ("PacDCGAN2, D = G/4", [2, 4], 2),
-                              ("DCGAN, D = G/2", [4, 8], 1), ("PacDCGAN2, D = G/2", [4, 8], 2)]:
+    for row, widths, pack in [("DCGAN, D = G/4", [2, 4, 8], 1), ("PacDCGAN2, D = G/4", [2, 4, 8], 2),
+                              ("DCGAN, D = G/2", [4, 8, 16], 1), ("PacDCGAN2, D = G/2", [4, 8, 16], 2)]:
         parts = build_gan_parts(stacked_config(row, 0, False, 2, "/no/mnist/here"))
+        assert parts.dataset.shape == (3, 28, 28), row
         d_convs = [m for m in parts.D.modules() if isinstance(m, nn.Conv2d)]
-        assert [m.out_channels for m in d_convs] == [*widths, 1] and d_convs[0].in_channels == 3 * pack, row
-        assert [m.out_channels for m in parts.G.modules() if isinstance(m, nn.ConvTranspose2d)] == [64, 32, 3]
+        assert [m.out_channels for m in d_convs] == widths and d_convs[0].in_channels == 3 * pack, row
+        assert {m.kernel_size for m in d_convs} == {(3, 3)}, row
+        g_deconvs = [m for m in parts.G.modules() if isinstance(m, nn.ConvTranspose2d)]
+        assert [(m.in_channels, m.out_channels, m.kernel_size) for m in g_deconvs] == [
+            (64, 32, (3, 3)), (32, 16, (3, 3)), (16, 8, (3, 3))], row
         assert parts.prior.dim == 256 and parts.config["train"]["batch_size"] == 128 * pack, row
         assert [(g["lr"], tuple(g["betas"])) for g in parts.opt_g.param_groups] == [(1e-4, (0.5, 0.99))], row
         assert [(g["lr"], tuple(g["betas"])) for g in parts.opt_d.param_groups] == [(2e-4, (0.5, 0.99))], row
+
+
+def test_stacked_table_header_names_each_rows_budget():
+    done = run_script("--only", "stacked", "--stacked-seeds", "1", "--stacked-steps", "2", "--jobs", "1",
+                      "--mnist-root", "/no/mnist/here", "--stacked-methods", "DCGAN", "DCGAN, D = G/4")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "16 px, 2 steps (DCGAN); 28 px, 2 steps (DCGAN, D = G/4)" in done.stdout, done.stdout

@@ -8,7 +8,9 @@ LeakyReLU(0.1), then linear(flattened -> 1). Spectral norm by default; ``norm: b
 every conv but the first (compare_gan's SNDCGAN D has no feature norm; the option is ours, for the study's
 normalisation axis).
 Any square size >= 8 works (e.g. 28, 32, 48, 64, 128). The widths above are for ``ch`` = 64 (the reference);
-``ch`` scales all of them (G: 8ch, 4ch, 2ch, ch; D: ch .. 8ch)."""
+``ch`` scales all of them (G: 8ch, 4ch, 2ch, ch; D: ch .. 8ch). G's ``kernel: 3`` makes its deconvs 3x3 (still
+"SAME" sizes): with ``ch`` 8 that is the generator of Unrolled GAN's Stacked MNIST experiment (widths 64, 32, 16, 8;
+PacGAN Table 3)."""
 from __future__ import annotations
 
 from typing import Literal
@@ -42,7 +44,7 @@ class SNDCGANGenerator(GeneratorNet):
     """z (B, z_dim), y (B,) or None -> (B, C, S, S) in [-1, 1]."""
 
     def __init__(self, z_dim: int, channels: int, size: int, norm: Literal["batch", "none"], num_classes: int,
-                 ch: int = 64):
+                 ch: int = 64, kernel: int = 4):
         super().__init__()
         self.num_classes = num_classes
         self.sizes = ceil_halves(size, 3)
@@ -52,7 +54,8 @@ class SNDCGANGenerator(GeneratorNet):
         self.norms = nn.ModuleList([GeneratorNorm(norm, first, num_classes)])
         self.deconvs = nn.ModuleList()
         for c_in, c_out in zip(widths, widths[1:]):
-            self.deconvs.append(nn.ConvTranspose2d(c_in, c_out, 4, 2, 1))
+            # padding 1 and output_padding kernel % 2: the output is 2x the input, cropped to 'SAME' in forward
+            self.deconvs.append(nn.ConvTranspose2d(c_in, c_out, kernel, 2, 1, output_padding=kernel % 2))
             self.norms.append(GeneratorNorm(norm, c_out, num_classes))
         self.to_image = nn.Conv2d(widths[-1], channels, 3, 1, 1)  # = deconv3 stride 1 up to a flip
         dcgan_init(self)
@@ -89,11 +92,12 @@ class SNDCGANDiscriminator(ConditionalCritic):
 @GENERATORS.register("sndcgan", "SNDCGAN generator (compare_gan); any square size >= 8; conditional BN option",
     citation='Miyato et al. 2018, "Spectral Normalization for GANs"; Kurach et al. 2019', reference_shape=(3, 32, 32))
 def sndcgan_generator(data_shape, z_dim, num_classes, norm: Literal["batch", "none"] = "batch",
-                      conditional: bool = False, ch: Positive = 64):
-    """``ch`` 64 is compare_gan's SNDCGAN; other values scale every width (e.g. 16 for CPU tests)."""
+                      conditional: bool = False, ch: Positive = 64, kernel: Literal[3, 4] = 4):
+    """``ch`` 64 is compare_gan's SNDCGAN; other values scale every width (e.g. 16 for CPU tests). ``kernel`` 4 is
+    compare_gan's deconv size; 3 is the Unrolled GAN / PacGAN Stacked MNIST generator's (with ``ch`` 8)."""
     size = square_size(data_shape, "generator", "sndcgan", MIN_SIZE)
     classes = conditional_classes(conditional, num_classes, "generator.conditional")
-    return SNDCGANGenerator(z_dim, data_shape[0], size, norm, classes, ch)
+    return SNDCGANGenerator(z_dim, data_shape[0], size, norm, classes, ch, kernel)
 
 
 @DISCRIMINATORS.register("sndcgan", "SNDCGAN discriminator (compare_gan, LeakyReLU 0.1); norm spectral|batch|layer|none",
