@@ -49,10 +49,11 @@ PUBLISHED_STACKED = {
     "DCGAN, D = G/2": "487.7 +- 34.59 / 2.24 (PacGAN T3)", "PacDCGAN2, D = G/2": "840.7 +- 15.92 / 1.00 (PacGAN T3)"}
 TOY_DEFAULT = ["NS", "PacGAN2", "PacGAN4", "RSGAN", "RaSGAN", "WGAN-GP", "WGAN-clip", "NS+DeLiGAN", "E-GAN", "T-SGAN"]
 # PacGAN Table 3 (after Unrolled GAN's Table 2): a weak discriminator, "1/4" or "1/2 the size of G", with the PacGAN
-# code's networks (G ``sndcgan`` ch 8 with 3x3 deconvs: widths 64, 32, 16, 8; D ``unrolled``: three 3x3 stride-2
-# convs of ndf 2 or 4 channels doubling), 28 px, z 256-D Gaussian, batch 128, Adam 1e-4 for G and 2e-4 for D,
-# betas (0.5, 0.99); 10,000 steps (the code's budget is 500k).
-WEAK_D = ["data.size=28", "generator={name: sndcgan, ch: 8, kernel: 3}", "prior={name: gaussian, dim: 256}",
+# code's networks (G ``sndcgan`` ch 8 with 3x3 deconvs: widths 64, 32, 16, 8, its first BN per channel; D
+# ``unrolled``: three 3x3 stride-2 convs of ndf 2 or 4 channels doubling), 28 px, z 256-D Gaussian, batch 128, Adam
+# 1e-4 for G and 2e-4 for D, betas (0.5, 0.99); 10,000 steps (the code's budget is 500k).
+WEAK_D = ["data.size=28", "generator={name: sndcgan, ch: 8, kernel: 3, first_norm: channel}",
+          "prior={name: gaussian, dim: 256}",
           "train.batch_size=128", "train.steps=10000", "optim.g.lr=0.0001", "optim.d.lr=0.0002",
           "optim.g.betas=[0.5, 0.99]", "optim.d.betas=[0.5, 0.99]"]
 STACKED_METHODS = {"DCGAN": [], "PacDCGAN2": ["discriminator.pack=2"],

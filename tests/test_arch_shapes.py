@@ -89,14 +89,16 @@ def test_sndcgan_parameter_count_matches_reference_table():
 
 
 def test_unrolled_stacked_mnist_pair_matches_the_pacgan_code_layer_table():
-    """PacGAN's Table 3 networks at 28 px, z 256: G linear -> 4x4x64 (+ BN), 3x3 deconvs 64->32->16->8 (+ BN), 3x3
-    conv -> 3; D 3x3 stride-2 convs 3->2->4->8 (+ BN), linear 8*4*4 -> 1 ("D is 1/4 the size of G")."""
-    G = build_generator({"name": "sndcgan", "ch": 8, "kernel": 3}, (3, 28, 28), 256)
-    g = (linear(256, 4 * 4 * 64) + bn(4 * 4 * 64) + conv(64, 32, 3) + bn(32) + conv(32, 16, 3) + bn(16)
+    """PacGAN's Table 3 networks at 28 px, z 256: G linear -> 4x4x64 + BN per channel, 3x3 deconvs 64->32->16->8 (+ BN),
+    3x3 conv -> 3; D 3x3 stride-2 convs 3->2->4->8 (+ BN), linear 8*4*4 -> 1 ("D is 1/4 the size of G")."""
+    G = build_generator({"name": "sndcgan", "ch": 8, "kernel": 3, "first_norm": "channel"}, (3, 28, 28), 256)
+    g = (linear(256, 4 * 4 * 64) + bn(64) + conv(64, 32, 3) + bn(32) + conv(32, 16, 3) + bn(16)
          + conv(16, 8, 3) + bn(8) + conv(8, 3, 3))
     D = build_discriminator({"name": "unrolled", "ndf": 2}, (3, 28, 28))
     d = conv(3, 2, 3) + bn(2) + conv(2, 4, 3) + bn(4) + conv(4, 8, 3) + bn(8) + linear(8 * 4 * 4, 1)
-    assert count_parameters(G) == g == 289_795 and count_parameters(D) == d == 585
+    assert count_parameters(G) == g == 287_875 and count_parameters(D) == d == 585
+    per_feature = build_generator({"name": "sndcgan", "ch": 8, "kernel": 3}, (3, 28, 28), 256)  # compare_gan's first BN
+    assert count_parameters(per_feature) == g - bn(64) + bn(4 * 4 * 64)
     sizes = []
     for deconv in G.deconvs:
         deconv.register_forward_hook(lambda module, args, out: sizes.append(out.shape[-1]))
@@ -105,7 +107,24 @@ def test_unrolled_stacked_mnist_pair_matches_the_pacgan_code_layer_table():
     features = D.net[:-2](x)
     assert features.shape == (2, 8, 4, 4) and D(x).shape == (2,)
     for size in (8, 16, 32):  # any square size >= 8
-        check({"name": "sndcgan", "ch": 2, "kernel": 3}, {"name": "unrolled"}, (1, size, size))
+        check({"name": "sndcgan", "ch": 2, "kernel": 3, "first_norm": "channel"}, {"name": "unrolled"}, (1, size, size))
+
+
+@pytest.mark.parametrize("first_norm, stats_over", [("channel", (0, 2, 3)), ("feature", (0,))])
+def test_sndcgan_first_norm_normalises_per_channel_or_per_feature(first_norm, stats_over):
+    """In training mode G's first BN output has zero mean and unit variance over the batch and the 4x4 positions
+    per channel (``channel``), or over the batch per feature of the linear layer (``feature``)."""
+    torch.manual_seed(0)
+    G = build_generator({"name": "sndcgan", "ch": 8, "kernel": 3, "first_norm": first_norm}, (3, 28, 28), 16)
+    torch.nn.init.ones_(G.norms[0].norm.weight)
+    outputs = []
+    G.norms[0].register_forward_hook(lambda module, args, out: outputs.append(out))
+    G(torch.randn(32, 16) * 3 + 1)
+    h = outputs[0] if first_norm == "channel" else outputs[0].reshape(32, -1)
+    mean, var = h.mean(stats_over), h.var(stats_over, unbiased=False)
+    assert h.shape[1] == (64 if first_norm == "channel" else 64 * 4 * 4) and len(mean) == h.shape[1]
+    assert torch.allclose(mean, torch.zeros_like(mean), atol=1e-5)
+    assert torch.allclose(var, torch.ones_like(var), atol=1e-3)
 
 
 def resnet_block(c_in, c_out, with_bn):

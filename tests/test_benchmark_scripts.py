@@ -110,7 +110,8 @@ def test_toy_methods_keep_their_papers_batch_unless_every_batch_is_set():
 
 def test_weak_discriminator_rows_follow_pacgan_table_3(monkeypatch):
     """The Stacked MNIST rows "D = G/4" and "D = G/2" build the PacGAN code's weak-discriminator setting at 28 px: D's
-    three 3x3 stride-2 convs of 2 (or 4) channels doubling, G's deconvs of 64, 32, 16, 8 channels, z 256-D, batch 128
+    three 3x3 stride-2 convs of 2 (or 4) channels doubling, G's deconvs of 64, 32, 16, 8 channels after a BN of its 64
+    input channels, z 256-D, batch 128
     packed inputs, Adam 1e-4 for G and 2e-4 for D, betas (0.5, 0.99)."""
     monkeypatch.syspath_prepend(str(BENCHMARKS))
     from torch import nn
@@ -128,6 +129,7 @@ def test_weak_discriminator_rows_follow_pacgan_table_3(monkeypatch):
         g_deconvs = [m for m in parts.G.modules() if isinstance(m, nn.ConvTranspose2d)]
         assert [(m.in_channels, m.out_channels, m.kernel_size) for m in g_deconvs] == [
             (64, 32, (3, 3)), (32, 16, (3, 3)), (16, 8, (3, 3))], row
+        assert isinstance(parts.G.norms[0].norm, nn.BatchNorm2d) and parts.G.norms[0].norm.num_features == 64, row
         assert parts.prior.dim == 256 and parts.config["train"]["batch_size"] == 128 * pack, row
         assert [(g["lr"], tuple(g["betas"])) for g in parts.opt_g.param_groups] == [(1e-4, (0.5, 0.99))], row
         assert [(g["lr"], tuple(g["betas"])) for g in parts.opt_d.param_groups] == [(2e-4, (0.5, 0.99))], row

@@ -10,7 +10,9 @@ normalisation axis).
 Any square size >= 8 works (e.g. 28, 32, 48, 64, 128). The widths above are for ``ch`` = 64 (the reference);
 ``ch`` scales all of them (G: 8ch, 4ch, 2ch, ch; D: ch .. 8ch). G's ``kernel: 3`` makes its deconvs 3x3 (still
 "SAME" sizes): with ``ch`` 8 that is the generator of Unrolled GAN's Stacked MNIST experiment (widths 64, 32, 16, 8;
-PacGAN Table 3)."""
+PacGAN Table 3). G's first BN normalises each of the linear layer's s8 x s8 x 8ch outputs (``first_norm: feature``,
+compare_gan's); ``first_norm: channel`` normalises each of its 8ch channels over the batch and the s8 x s8 positions,
+as the DCGAN-TensorFlow code behind PacGAN's Table 3 does (a BN on the reshaped map)."""
 from __future__ import annotations
 
 from typing import Literal
@@ -44,14 +46,14 @@ class SNDCGANGenerator(GeneratorNet):
     """z (B, z_dim), y (B,) or None -> (B, C, S, S) in [-1, 1]."""
 
     def __init__(self, z_dim: int, channels: int, size: int, norm: Literal["batch", "none"], num_classes: int,
-                 ch: int = 64, kernel: int = 4):
+                 ch: int = 64, kernel: int = 4, first_norm: Literal["feature", "channel"] = "feature"):
         super().__init__()
-        self.num_classes = num_classes
+        self.num_classes, self.first_norm = num_classes, first_norm
         self.sizes = ceil_halves(size, 3)
         self.widths = widths = [ch * m for m in G_MULTIPLIERS]
         first = widths[0] * self.sizes[0] ** 2
         self.fc = nn.Linear(z_dim, first)
-        self.norms = nn.ModuleList([GeneratorNorm(norm, first, num_classes)])
+        self.norms = nn.ModuleList([GeneratorNorm(norm, first if first_norm == "feature" else widths[0], num_classes)])
         self.deconvs = nn.ModuleList()
         for c_in, c_out in zip(widths, widths[1:]):
             # padding 1 and output_padding kernel % 2: the output is 2x the input, cropped to 'SAME' in forward
@@ -61,8 +63,11 @@ class SNDCGANGenerator(GeneratorNet):
         dcgan_init(self)
 
     def forward(self, z, y=None):
-        h = self.norms[0](self.fc(z), y).relu()
-        h = h.reshape(z.shape[0], self.widths[0], self.sizes[0], self.sizes[0])
+        shape = (z.shape[0], self.widths[0], self.sizes[0], self.sizes[0])
+        if self.first_norm == "feature":
+            h = self.norms[0](self.fc(z), y).relu().reshape(shape)
+        else:
+            h = self.norms[0](self.fc(z).reshape(shape), y).relu()
         for deconv, norm, size in zip(self.deconvs, self.norms[1:], self.sizes[1:]):
             h = norm(deconv(h)[:, :, :size, :size], y).relu()
         return self.to_image(h).tanh()
@@ -92,12 +97,15 @@ class SNDCGANDiscriminator(ConditionalCritic):
 @GENERATORS.register("sndcgan", "SNDCGAN generator (compare_gan); any square size >= 8; conditional BN option",
     citation='Miyato et al. 2018, "Spectral Normalization for GANs"; Kurach et al. 2019', reference_shape=(3, 32, 32))
 def sndcgan_generator(data_shape, z_dim, num_classes, norm: Literal["batch", "none"] = "batch",
-                      conditional: bool = False, ch: Positive = 64, kernel: Literal[3, 4] = 4):
+                      conditional: bool = False, ch: Positive = 64, kernel: Literal[3, 4] = 4,
+                      first_norm: Literal["feature", "channel"] = "feature"):
     """``ch`` 64 is compare_gan's SNDCGAN; other values scale every width (e.g. 16 for CPU tests). ``kernel`` 4 is
-    compare_gan's deconv size; 3 is the Unrolled GAN / PacGAN Stacked MNIST generator's (with ``ch`` 8)."""
+    compare_gan's deconv size; 3 is the Unrolled GAN / PacGAN Stacked MNIST generator's (with ``ch`` 8).
+    ``first_norm``: the first BN per feature of the linear layer (compare_gan) or per channel of its reshaped map
+    (the PacGAN Table 3 code)."""
     size = square_size(data_shape, "generator", "sndcgan", MIN_SIZE)
     classes = conditional_classes(conditional, num_classes, "generator.conditional")
-    return SNDCGANGenerator(z_dim, data_shape[0], size, norm, classes, ch, kernel)
+    return SNDCGANGenerator(z_dim, data_shape[0], size, norm, classes, ch, kernel, first_norm)
 
 
 @DISCRIMINATORS.register("sndcgan", "SNDCGAN discriminator (compare_gan, LeakyReLU 0.1); norm spectral|batch|layer|none",
