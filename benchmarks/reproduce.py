@@ -12,6 +12,7 @@ the data itself (what a perfect generator reaches).
     python benchmarks/reproduce.py --paper --mnist-root ~/data/mnist         # the papers' budgets: days on CPU
     python benchmarks/reproduce.py --only toy --seeds 5 --methods ns pacgan4   # one part, some methods
     python benchmarks/reproduce.py --only stacked --stacked-set data.size=28 scheme.g_steps=2   # overrides for every run
+    python benchmarks/reproduce.py --only stacked --stacked-steps 40000 --stacked-every 5000   # modes every 5k steps
 
 Budgets. Default: the toy networks of ``toy_modes`` (G and D MLP 3x128, batch 512 on the grid and 256 on the ring
 (``toy_modes.BATCH``), Adam 1e-3 (0.5, 0.999) unless a method's toy settings say otherwise (``toy_modes.METHODS``:
@@ -78,8 +79,9 @@ def toy_config(dataset: str, method: str, seed: int, paper: bool, steps: int | N
 
 
 def stacked_config(method: str, seed: int, paper: bool, steps: int | None, mnist_root: str,
-                   extra: list[str] = ()) -> dict:
-    """The run config of one Stacked MNIST row and seed; ``extra`` overrides (``--stacked-set``) follow the row's."""
+                   extra: list[str] = (), every: int = 0) -> dict:
+    """The run config of one Stacked MNIST row and seed; ``extra`` overrides (``--stacked-set``) follow the row's.
+    ``every`` > 0 also scores the run every ``every`` steps during training (``--stacked-every``)."""
     from ganscape.config import load_config
     from ganscape.data.stacked import split_available
 
@@ -91,6 +93,8 @@ def stacked_config(method: str, seed: int, paper: bool, steps: int | None, mnist
         "train.sample_every=0"]))
     if steps:
         config["train"]["steps"] = steps
+    if every:
+        config["eval"].update(every=every, metrics=["stacked_modes"], n=STACKED_SAMPLES)
     return config
 
 
@@ -169,8 +173,8 @@ def budgets_note(configs: list[dict], rows: list[str]) -> str:
 
 def stacked_table(args) -> list[str]:
     keys = [(m, s) for m in args.stacked_methods for s in range(args.stacked_seeds)]
-    jobs = [(stacked_config(m, s, args.paper, args.stacked_steps, args.mnist_root, args.stacked_set), STACKED_SAMPLES,
-             args.threads) for m, s in keys]
+    jobs = [(stacked_config(m, s, args.paper, args.stacked_steps, args.mnist_root, args.stacked_set,
+                            args.stacked_every), STACKED_SAMPLES, args.threads) for m, s in keys]
     results = run_all(jobs, args.jobs)
     budgets = budgets_note([job[0] for job in jobs[::args.stacked_seeds]], args.stacked_methods)
     lines = [f"Stacked MNIST: data {jobs[0][0]['data']['name']}, {args.stacked_seeds} seeds, {STACKED_SAMPLES} "
@@ -181,6 +185,17 @@ def stacked_table(args) -> list[str]:
         rows = [r for (mm, _), r in zip(keys, results) if mm == m]
         lines.append(f"| {m} | {PUBLISHED_STACKED[m]} | {mean_std([r['stacked_modes'] for r in rows])} | "
                      f"{mean_std([r['stacked_kl'] for r in rows])} | {statistics.fmean(r['seconds'] for r in rows):.0f} |")
+    return lines + (trajectory_table(keys, results) if args.stacked_every else [])
+
+
+def trajectory_table(keys: list[tuple[str, int]], results: list[dict[str, float]]) -> list[str]:
+    """Modes of each run at every step it was scored during training (``--stacked-every``), one row per run."""
+    steps = sorted({int(k.split("@")[1]) for r in results for k in r if k.startswith("stacked_modes@")})
+    lines = ["", "Modes (of 1000) during training:", "", f"| method | seed | {' | '.join(map(str, steps))} |",
+             f"|---|---|{'---|' * len(steps)}"]
+    for (method, seed), r in zip(keys, results):
+        cells = [f"{r['stacked_modes@' + str(step)]:.0f}" for step in steps]
+        lines.append(f"| {method} | {seed} | {' | '.join(cells)} |")
     return lines
 
 
@@ -198,6 +213,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--stacked-methods", nargs="+", default=STACKED_DEFAULT, choices=list(STACKED_METHODS),
                         help="Stacked MNIST rows")
     parser.add_argument("--stacked-steps", type=int, help="override the Stacked MNIST budget")
+    parser.add_argument("--stacked-every", type=int, default=0, metavar="K",
+                        help="also score every Stacked MNIST run every K steps (a table of modes during training)")
     parser.add_argument("--stacked-set", nargs="*", default=[], metavar="KEY=VALUE",
                         help="config overrides for every Stacked MNIST run, after its row's own (e.g. data.size=28)")
     parser.add_argument("--jobs", type=int, default=2, help="runs trained in parallel processes")
@@ -210,7 +227,8 @@ def main(argv: list[str] | None = None) -> None:
                       [(d, m) for d in args.datasets for m in methods])
     if args.only in (None, "stacked"):
         check_configs(parser, lambda m: stacked_config(m, 0, args.paper, args.stacked_steps, args.mnist_root,
-                                                       args.stacked_set), [(m,) for m in args.stacked_methods])
+                                                       args.stacked_set, args.stacked_every),
+                      [(m,) for m in args.stacked_methods])
     start = time.time()
     lines = []
     if args.only in (None, "toy"):

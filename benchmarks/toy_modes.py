@@ -121,10 +121,12 @@ def with_packed_batch(config: dict) -> dict:
 
 def train_and_score(config: dict, n_samples: int, metric: str | dict | None = None) -> dict[str, float]:
     """The outputs of ``metric`` (default: ``modes``, i.e. modes, hq_share, reverse_kl) on ``n_samples`` from the
-    trained sampling generator, by output name."""
+    trained sampling generator, by output name; with ``eval.every`` > 0 also the values recorded during training, as
+    ``name@step`` (e.g. ``stacked_modes@5000``)."""
     result = Trainer(config).fit()
     scores = evaluate_result(result, [metric or {"name": "modes", "n": n_samples}], n_samples, seed=None)
-    return {metric_family(v.metric): v.value for v in scores}
+    during = {f"{metric_family(r.metric)}@{r.step}": r.value for r in result.results}
+    return {**{metric_family(v.metric): v.value for v in scores}, **during}
 
 
 def run_config(dataset: str, method: str, seed: int, args: argparse.Namespace) -> dict:

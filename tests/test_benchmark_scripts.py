@@ -140,3 +140,15 @@ def test_stacked_table_header_names_each_rows_budget():
                       "--mnist-root", "/no/mnist/here", "--stacked-methods", "DCGAN", "DCGAN, D = G/4")
     assert done.returncode == 0, done.stderr[-2000:]
     assert "16 px, 2 steps (DCGAN); 28 px, 2 steps (DCGAN, D = G/4)" in done.stdout, done.stdout
+
+
+def test_stacked_every_prints_each_runs_modes_during_training():
+    """``--stacked-every K`` scores each Stacked MNIST run every K steps and prints one row per run and seed."""
+    done = run_script("--only", "stacked", "--stacked-seeds", "1", "--stacked-steps", "4", "--stacked-every", "2",
+                      "--jobs", "1", "--mnist-root", "/no/mnist/here", "--stacked-methods", "DCGAN")
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    header = lines.index("| method | seed | 2 | 4 |")
+    cells = lines[header + 2].strip("|").split("|")
+    assert [c.strip() for c in cells[:2]] == ["DCGAN", "0"] and len(cells) == 4, lines[header + 2]
+    assert all(1 <= int(c) <= 1000 for c in cells[2:]), lines[header + 2]
