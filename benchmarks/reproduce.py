@@ -81,20 +81,20 @@ def toy_config(dataset: str, method: str, seed: int, paper: bool, steps: int | N
 def stacked_config(method: str, seed: int, paper: bool, steps: int | None, mnist_root: str,
                    extra: list[str] = (), every: int = 0) -> dict:
     """The run config of one Stacked MNIST row and seed; ``extra`` overrides (``--stacked-set``) follow the row's.
-    ``every`` > 0 also scores the run every ``every`` steps during training (``--stacked-every``)."""
+    ``every`` > 0 also scores the run every ``every`` steps during training (``--stacked-every``; the preset's
+    ``eval`` metric and sample count, unless ``extra`` sets them)."""
     from ganscape.config import load_config
     from ganscape.data.stacked import split_available
 
     has_mnist = split_available(mnist_root, "train") or split_available(mnist_root, "test")
     data = [f"data.root={mnist_root}"] if has_mnist else ["data={name: stacked_digits, size: 16}"]
     small = [] if paper else ["data.size=16", "generator.ngf=32", "discriminator.ndf=32", "train.steps=3000"]
+    scoring = [f"eval.every={every}"] if every else []
     config = with_packed_batch(load_config("dcgan-stacked-mnist", [
-        *data, *small, *STACKED_METHODS[method], *extra, f"seed={seed}", "device=cpu", "train.checkpoint_every=0",
-        "train.sample_every=0"]))
+        *data, *small, *STACKED_METHODS[method], *scoring, *extra, f"seed={seed}", "device=cpu",
+        "train.checkpoint_every=0", "train.sample_every=0"]))
     if steps:
         config["train"]["steps"] = steps
-    if every:
-        config["eval"].update(every=every, metrics=["stacked_modes"], n=STACKED_SAMPLES)
     return config
 
 
@@ -189,13 +189,19 @@ def stacked_table(args) -> list[str]:
 
 
 def trajectory_table(keys: list[tuple[str, int]], results: list[dict[str, float]]) -> list[str]:
-    """Modes of each run at every step it was scored during training (``--stacked-every``), one row per run."""
-    steps = sorted({int(k.split("@")[1]) for r in results for k in r if k.startswith("stacked_modes@")})
-    lines = ["", "Modes (of 1000) during training:", "", f"| method | seed | {' | '.join(map(str, steps))} |",
-             f"|---|---|{'---|' * len(steps)}"]
+    """Modes of each run at every step it was scored during training (``--stacked-every``), one row per run, "-"
+    where a run was not scored (rows of other budgets), and the KL at the run's last scoring."""
+    def scored_steps(r: dict[str, float]) -> list[int]:
+        return sorted(int(k.split("@")[1]) for k in r if k.startswith("stacked_modes@"))
+
+    steps = sorted({step for r in results for step in scored_steps(r)})
+    lines = ["", "Modes (of 1000) during training (the s/run above includes this scoring):", "",
+             f"| method | seed | {' | '.join(map(str, steps))} | KL at the last |",
+             f"|---|---|{'---|' * len(steps)}---|"]
     for (method, seed), r in zip(keys, results):
-        cells = [f"{r['stacked_modes@' + str(step)]:.0f}" for step in steps]
-        lines.append(f"| {method} | {seed} | {' | '.join(cells)} |")
+        cells = [f"{r[f'stacked_modes@{step}']:.0f}" if f"stacked_modes@{step}" in r else "-" for step in steps]
+        kl = r[f"stacked_kl@{scored_steps(r)[-1]}"]
+        lines.append(f"| {method} | {seed} | {' | '.join(cells)} | {kl:.2f} |")
     return lines
 
 

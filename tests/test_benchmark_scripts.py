@@ -144,11 +144,21 @@ def test_stacked_table_header_names_each_rows_budget():
 
 def test_stacked_every_prints_each_runs_modes_during_training():
     """``--stacked-every K`` scores each Stacked MNIST run every K steps and prints one row per run and seed."""
-    done = run_script("--only", "stacked", "--stacked-seeds", "1", "--stacked-steps", "4", "--stacked-every", "2",
+    done = run_script("--only", "stacked", "--stacked-seeds", "1", "--stacked-steps", "2", "--stacked-every", "1",
                       "--jobs", "1", "--mnist-root", "/no/mnist/here", "--stacked-methods", "DCGAN")
     assert done.returncode == 0, done.stderr[-2000:]
     lines = done.stdout.splitlines()
-    header = lines.index("| method | seed | 2 | 4 |")
-    cells = lines[header + 2].strip("|").split("|")
-    assert [c.strip() for c in cells[:2]] == ["DCGAN", "0"] and len(cells) == 4, lines[header + 2]
-    assert all(1 <= int(c) <= 1000 for c in cells[2:]), lines[header + 2]
+    header = lines.index("| method | seed | 1 | 2 | KL at the last |")
+    row = [c.strip() for c in lines[header + 2].strip("|").split("|")]
+    assert row[:2] == ["DCGAN", "0"] and all(1 <= int(c) <= 1000 for c in row[2:4]) and float(row[4]) >= 0, row
+
+
+def test_trajectory_table_marks_steps_a_shorter_run_did_not_reach(monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    from reproduce import trajectory_table
+
+    results = [{"stacked_modes": 9, "stacked_modes@1": 5, "stacked_kl@1": 2.0, "stacked_modes@2": 7,
+                "stacked_kl@2": 1.5}, {"stacked_modes": 4, "stacked_modes@1": 3, "stacked_kl@1": 4.0}]
+    lines = trajectory_table([("A", 0), ("B", 1)], results)
+    assert lines[-4:] == ["| method | seed | 1 | 2 | KL at the last |", "|---|---|---|---|---|",
+                          "| A | 0 | 5 | 7 | 1.50 |", "| B | 1 | 3 | - | 4.00 |"]
