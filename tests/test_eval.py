@@ -141,3 +141,21 @@ def test_stacked_modes_counts_digit_triples(monkeypatch, lenet_cache):
     assert abs(out["stacked_modes100_lenet-digits"] - true_modes) <= 5
     with pytest.raises(ConfigError, match="3-channel"):
         evaluate_samples(x[:10], ["stacked_modes"], 10, {"name": "digits", "size": 16})
+
+
+def test_training_time_eval_leaves_the_training_run_unchanged(monkeypatch):
+    """A run scored every few steps ends with the same weights as the same run unscored, even when a metric draws
+    from the global RNG (as building a network does)."""
+    import ganscape.metrics.evaluate as evaluate
+    from ganscape.training import Trainer
+
+    original = evaluate.evaluate_sampler
+    monkeypatch.setattr(evaluate, "evaluate_sampler", lambda *a, **k: (torch.rand(3), original(*a, **k))[1])
+    base = ["train.steps=6", "train.checkpoint_every=0", "train.sample_every=0", "generator.hidden=16",
+            "discriminator.hidden=16", "eval.n=200", "eval.metrics=[modes]"]
+    weights = []
+    for every in (0, 2):
+        result = Trainer("ring8", [*base, f"eval.every={every}"]).fit()
+        assert len(result.results) == (0 if every == 0 else 3 * 3)  # 3 outputs of modes at steps 2, 4 and 6
+        weights.append(torch.cat([p.detach().flatten() for p in result.parts.G.parameters()]))
+    assert torch.equal(*weights)

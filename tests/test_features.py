@@ -110,9 +110,13 @@ def test_digit_classifier_trains_caches_and_reloads(tmp_path, monkeypatch):
 
 
 def test_digit_classifier_leaves_the_global_rng_alone(tmp_path):
+    """Neither training the classifier nor loading it from the cache (which builds the net before its weights are
+    loaded) draws from the global RNG."""
     torch.manual_seed(123)
     before = torch.get_rng_state()
     lenet.digit_classifier(DIGITS, cache_dir=tmp_path, recipe={"steps": 5})
+    assert torch.equal(torch.get_rng_state(), before)
+    lenet.digit_classifier(DIGITS, cache_dir=tmp_path, recipe={"steps": 5})  # from the cache
     assert torch.equal(torch.get_rng_state(), before)
 
 

@@ -194,7 +194,8 @@ def cached_or_trained(path: Path, key: dict[str, Any], fingerprint: str, tag: st
         state = load_file(str(path))
         meta = json.loads(state.pop("__meta__").numpy().tobytes().decode()) if "__meta__" in state else {}
         if meta.get("key") == key:
-            net = DigitNet(classes)
+            with torch.random.fork_rng(devices=[]):  # its initial weights are overwritten: keep the caller's RNG
+                net = DigitNet(classes)
             net.load_state_dict(state)
             log.debug("digit classifier %s (cached %s): held-out accuracy %.4f on %d images",
                      tag, path.name, meta["accuracy"], meta["test"])

@@ -123,9 +123,12 @@ class Evaluation(Callback):
             return
         from ganscape.metrics.evaluate import evaluate_sampler
         from ganscape.metrics.protocol import eval_options
+        from ganscape.runtime import side_rng
 
         modules = trainer.sampling_modules()
-        with eval_mode(list(modules.values())):
-            values = evaluate_sampler(trainer.parts.sampler(modules, step), self.section["metrics"], self.section["n"],
-                                      **eval_options(self.section))
+        sampler = trainer.parts.sampler(modules, step)
+        # on a stream of its own: whatever a metric draws from the global RNG (building a network, say) is not taken
+        # from the training run's stream
+        with eval_mode(list(modules.values())), side_rng(0, sampler.device):
+            values = evaluate_sampler(sampler, self.section["metrics"], self.section["n"], **eval_options(self.section))
         trainer.results.extend(v.record(self.run, step) for v in values)
