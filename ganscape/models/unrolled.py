@@ -4,8 +4,9 @@
 Three 3x3 stride-2 convs of ``ndf``, 2 ``ndf`` and 4 ``ndf`` channels, each followed by batch norm and LeakyReLU
 0.3, then linear(flattened -> 1). Feature sizes follow TensorFlow's "SAME" padding: ceil(S/2), ceil(S/4), ceil(S/8)
 (28 px: 14, 7, 4). ``ndf`` 2 is the setting the papers call "D is 1/4 the size of G", 4 "1/2 the size", both against
-the generator ``sndcgan`` with ``ch: 8, kernel: 3`` (widths 64, 32, 16, 8). With ``ndf`` 2 an unpacked DCGAN drops
-most of the 1,000 modes (docs/results.md, PacGAN Table 3); packing (``pack: 2``) is what PacGAN sets against it."""
+the generator ``sndcgan`` with ``ch: 8, kernel: 3, first_norm: channel`` (widths 64, 32, 16, 8). With ``ndf`` 2 an
+unpacked DCGAN drops most of the 1,000 modes (docs/results.md, PacGAN Table 3); packing (``pack: 2``) is what PacGAN
+sets against it."""
 from __future__ import annotations
 
 from torch import nn
