@@ -13,6 +13,11 @@ the data itself (what a perfect generator reaches).
     python benchmarks/reproduce.py --only toy --seeds 5 --methods ns pacgan4   # one part, some methods
     python benchmarks/reproduce.py --only stacked --stacked-set data.size=28 scheme.g_steps=2   # overrides for every run
     python benchmarks/reproduce.py --only stacked --stacked-steps 40000 --stacked-every 5000   # modes every 5k steps
+    python benchmarks/reproduce.py --paper --out runs/paper --mnist-root ~/data/mnist   # resumable: run it again
+
+``--out DIR`` trains every run in a run folder under DIR (checkpoints every ``--checkpoint-every`` steps, scores
+kept in its ``final_scores.jsonl``): the same command again skips finished runs and resumes killed ones with the
+scores of an uninterrupted run, and more seeds train only the new ones. Without it, runs train in memory.
 
 Budgets. Default: the toy networks of ``toy_modes`` (G and D MLP 3x128, batch 512 on the grid and 256 on the ring
 (``toy_modes.BATCH``), Adam 1e-3 (0.5, 0.999) unless a method's toy settings say otherwise (``toy_modes.METHODS``:
@@ -26,15 +31,20 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import re
 import statistics
 import sys
 import time
+from pathlib import Path
 
 import torch
 
 from common import add_mnist_root
-from toy_modes import (DATASETS, METHODS, base_config, check_configs, configure, mean_std, method_names,
-                       overrides_note, own_batches_note, score_cells, train_and_score, with_packed_batch)
+from ganscape.registry import ConfigError
+from ganscape.training.run_folder import check_resumable
+from toy_modes import (DATASETS, METHODS, base_config, check_configs, configure, kept_scores, mean_std,
+                       method_names, overrides_note, own_batches_note, score_cells, train_and_score,
+                       with_packed_batch)
 
 # Published numbers (modes / high-quality share / reverse KL), with their table. Methods the papers did not run: "".
 PUBLISHED_TOY = {
@@ -66,23 +76,26 @@ STACKED_DEFAULT = ["DCGAN", "PacDCGAN2"]
 STACKED_SAMPLES = 26_000
 
 
-def toy_config(dataset: str, method: str, seed: int, paper: bool, steps: int | None, extra: list[str] = ()) -> dict:
-    """The run config of one toy row and seed; ``extra`` overrides (``--set``) follow the method's own."""
+def toy_config(dataset: str, method: str, seed: int, paper: bool, steps: int | None, extra: list[str] = (),
+               checkpoint_every: int = 0) -> dict:
+    """The run config of one toy row and seed; ``extra`` overrides (``--set``) follow the method's own.
+    ``checkpoint_every`` > 0 (``--out``) keeps the newest checkpoints of that interval."""
     if paper:
-        config = configure(f"{dataset}-paper", method, [f"seed={seed}", "device=cpu", "train.checkpoint_every=0",
-                                                         "train.sample_every=0", *extra])
+        config = configure(f"{dataset}-paper", method, [f"seed={seed}", "device=cpu", "train.sample_every=0",
+                                                         *checkpointing(checkpoint_every), *extra])
     else:
-        config = configure(base_config(dataset, seed, 10_000, None, 1e-3, 0.99), method, extra)
+        config = configure(base_config(dataset, seed, 10_000, None, 1e-3, 0.99), method,
+                           [*checkpointing(checkpoint_every), *extra])
     if steps:
         config["train"]["steps"] = steps
     return config
 
 
 def stacked_config(method: str, seed: int, paper: bool, steps: int | None, mnist_root: str,
-                   extra: list[str] = (), every: int = 0) -> dict:
+                   extra: list[str] = (), every: int = 0, checkpoint_every: int = 0) -> dict:
     """The run config of one Stacked MNIST row and seed; ``extra`` overrides (``--stacked-set``) follow the row's.
     ``every`` > 0 also scores the run every ``every`` steps during training (``--stacked-every``; the preset's
-    ``eval`` metric and sample count, unless ``extra`` sets them)."""
+    ``eval`` metric and sample count, unless ``extra`` sets them). ``checkpoint_every`` as for ``toy_config``."""
     from ganscape.config import load_config
     from ganscape.data.stacked import split_available
 
@@ -91,21 +104,46 @@ def stacked_config(method: str, seed: int, paper: bool, steps: int | None, mnist
     small = [] if paper else ["data.size=16", "generator.ngf=32", "discriminator.ndf=32", "train.steps=3000"]
     scoring = [f"eval.every={every}"] if every else []
     config = with_packed_batch(load_config("dcgan-stacked-mnist", [
-        *data, *small, *STACKED_METHODS[method], *scoring, *extra, f"seed={seed}", "device=cpu",
-        "train.checkpoint_every=0", "train.sample_every=0"]))
+        *data, *small, *STACKED_METHODS[method], *scoring, *checkpointing(checkpoint_every), *extra, f"seed={seed}",
+        "device=cpu", "train.sample_every=0"]))
     if steps:
         config["train"]["steps"] = steps
     return config
 
 
+def checkpointing(every: int) -> list[str]:
+    """The overrides of a run's checkpoints: none (0, in memory), or every ``every`` steps keeping the newest two."""
+    return [f"train.checkpoint_every={every}", "train.keep_checkpoints=2"] if every else ["train.checkpoint_every=0"]
+
+
+def run_folder(out: str | None, *labels: object) -> Path | None:
+    """``OUT/toy/grid25/pacgan4/seed-0``-style run folder of a row's run (None without ``--out``)."""
+    if out is None:
+        return None
+    *parts, seed = labels
+    return Path(out).joinpath(*(re.sub(r"[^a-z0-9]+", "-", str(p).lower()).strip("-") for p in parts), f"seed-{seed}")
+
+
+def check_run_folders(parser: argparse.ArgumentParser, jobs: list[tuple]) -> None:
+    """Before anything trains: a run folder holding another config's checkpoints is one usage line, not a worker's
+    traceback (a resumed run must keep its config)."""
+    for config, _, _, run_dir in jobs:
+        if run_dir is not None:
+            try:
+                check_resumable(config, run_dir)
+            except ConfigError as error:
+                parser.error(f"--out: {error}")
+
+
 def run_job(job: tuple) -> dict[str, float]:
-    config, samples, threads = job
+    """One run's scores, with ``seconds`` and ``trained`` (0 when its run folder already held its scores)."""
+    config, samples, threads, run_dir = job
     torch.set_num_threads(threads)
     t0 = time.time()
     stacked = config["data"]["name"].startswith("stacked")
-    out = train_and_score(config, samples, "stacked_modes" if stacked else None)
-    out["seconds"] = time.time() - t0
-    return out
+    kept = run_dir is not None and kept_scores(run_dir, config, samples) is not None
+    out = train_and_score(config, samples, "stacked_modes" if stacked else None, run_dir)
+    return {**out, "seconds": time.time() - t0, "trained": float(not kept)}
 
 
 def run_all(jobs: list[tuple], processes: int) -> list[dict[str, float]]:
@@ -138,27 +176,58 @@ def real_sample_scores(dataset: str, seeds: int, n: int = 2500) -> list[dict[str
     return scores
 
 
+def seconds_cell(rows: list[dict[str, float]]) -> str:
+    """The mean seconds of the runs trained by this command ("kept" when every run's scores were kept)."""
+    trained = [r["seconds"] for r in rows if r["trained"]]
+    return f"{statistics.fmean(trained):.0f}" if trained else "kept"
+
+
+def kept_note(results: list[dict[str, float]], out: str | None) -> str:
+    kept = sum(not r["trained"] for r in results)
+    return f"; {kept} of {len(results)} runs' scores kept from {out}" if kept else ""
+
+
 def table_row(dataset: str, method: str, rows: list[dict[str, float]], seconds: str) -> str:
     cells = [dataset, method, PUBLISHED_TOY.get((dataset, method), ""), *score_cells(dataset, rows), seconds]
     return f"| {' | '.join(cells)} |"
 
 
+def toy_keys(args, methods: list[str]) -> list[tuple[str, str, int]]:
+    return [(d, m, s) for d in args.datasets for m in methods for s in range(args.seeds)]
+
+
+def toy_jobs(args, methods: list[str]) -> list[tuple]:
+    """(config, samples, threads, run folder) of every toy run, in ``toy_keys`` order."""
+    every = args.checkpoint_every if args.out else 0
+    return [(toy_config(d, m, s, args.paper, args.steps, args.set, every), 2500, args.threads,
+             run_folder(args.out, "toy", d, m, s)) for d, m, s in toy_keys(args, methods)]
+
+
+def stacked_jobs(args) -> list[tuple]:
+    """(config, samples, threads, run folder) of every Stacked MNIST run, rows in order, seeds within."""
+    every = args.checkpoint_every if args.out else 0
+    return [(stacked_config(m, s, args.paper, args.stacked_steps, args.mnist_root, args.stacked_set,
+                            args.stacked_every, every), STACKED_SAMPLES, args.threads,
+             run_folder(args.out, "stacked", m, s)) for m in args.stacked_methods for s in range(args.stacked_seeds)]
+
+
 def toy_table(args, methods: list[str]) -> list[str]:
-    keys = [(d, m, s) for d in args.datasets for m in methods for s in range(args.seeds)]
-    jobs = [(toy_config(d, m, s, args.paper, args.steps, args.set), 2500, args.threads) for d, m, s in keys]
+    keys = toy_keys(args, methods)
+    jobs = toy_jobs(args, methods)
     results = run_all(jobs, args.jobs)
     steps = jobs[0][0]["train"]["steps"]
     # the unpacked batch (a PacGAN-m config's is m times larger), as the config sets it (``--paper`` has its own)
     batches = {d: toy_config(d, "NS", 0, args.paper, args.steps, args.set)["train"]["batch_size"]
                for d in args.datasets}
     lines = [f"Toy mixtures: {steps} steps, {args.seeds} seeds, {'paper networks' if args.paper else 'toy networks'}, "
-             f"batch {batches}{own_batches_note(methods)} (x m for PacGAN-m)" + overrides_note(args.set),
+             f"batch {batches}{own_batches_note(methods)} (x m for PacGAN-m)" + overrides_note(args.set)
+             + kept_note(results, args.out),
              "", "| data | method | published (modes / HQ / reverse KL) | ganscape modes | ganscape HQ share | "
              "ganscape reverse KL | s/run |", "|---|---|---|---|---|---|---|"]
     for d in args.datasets:
         for m in methods:
             rows = [r for (dd, mm, _), r in zip(keys, results) if (dd, mm) == (d, m)]
-            lines.append(table_row(d, m, rows, f"{statistics.fmean(r['seconds'] for r in rows):.0f}"))
+            lines.append(table_row(d, m, rows, seconds_cell(rows)))
         lines.append(table_row(d, "(2,500 real samples)", real_sample_scores(d, args.seeds), "-"))
     return lines
 
@@ -173,24 +242,24 @@ def budgets_note(configs: list[dict], rows: list[str]) -> str:
 
 def stacked_table(args) -> list[str]:
     keys = [(m, s) for m in args.stacked_methods for s in range(args.stacked_seeds)]
-    jobs = [(stacked_config(m, s, args.paper, args.stacked_steps, args.mnist_root, args.stacked_set,
-                            args.stacked_every), STACKED_SAMPLES, args.threads) for m, s in keys]
+    jobs = stacked_jobs(args)
     results = run_all(jobs, args.jobs)
     budgets = budgets_note([job[0] for job in jobs[::args.stacked_seeds]], args.stacked_methods)
     lines = [f"Stacked MNIST: data {jobs[0][0]['data']['name']}, {args.stacked_seeds} seeds, {STACKED_SAMPLES} "
-             f"samples; {budgets}" + overrides_note(args.stacked_set), "",
+             f"samples; {budgets}" + overrides_note(args.stacked_set) + kept_note(results, args.out), "",
              "| method | published (modes / KL) | ganscape modes (of 1000) | ganscape KL to uniform | s/run |",
              "|---|---|---|---|---|"]
     for m in args.stacked_methods:
         rows = [r for (mm, _), r in zip(keys, results) if mm == m]
         lines.append(f"| {m} | {PUBLISHED_STACKED[m]} | {mean_std([r['stacked_modes'] for r in rows])} | "
-                     f"{mean_std([r['stacked_kl'] for r in rows])} | {statistics.fmean(r['seconds'] for r in rows):.0f} |")
+                     f"{mean_std([r['stacked_kl'] for r in rows])} | {seconds_cell(rows)} |")
     return lines + (trajectory_table(keys, results) if args.stacked_every else [])
 
 
 def trajectory_table(keys: list[tuple[str, int]], results: list[dict[str, float]]) -> list[str]:
     """Modes of each run at every step it was scored during training (``--stacked-every``), one row per run, "-"
-    where a run was not scored (rows of other budgets), and the KL at the run's last scoring."""
+    where a run was not scored (rows of other budgets; a run whose scores ``--out`` kept from a command without
+    ``--stacked-every``), and the KL at the run's last scoring."""
     def scored_steps(r: dict[str, float]) -> list[int]:
         return sorted(int(k.split("@")[1]) for k in r if k.startswith("stacked_modes@"))
 
@@ -200,8 +269,8 @@ def trajectory_table(keys: list[tuple[str, int]], results: list[dict[str, float]
              f"|---|---|{'---|' * len(steps)}---|"]
     for (method, seed), r in zip(keys, results):
         cells = [f"{r[f'stacked_modes@{step}']:.0f}" if f"stacked_modes@{step}" in r else "-" for step in steps]
-        kl = r[f"stacked_kl@{scored_steps(r)[-1]}"]
-        lines.append(f"| {method} | {seed} | {' | '.join(cells)} | {kl:.2f} |")
+        kl = f"{r[f'stacked_kl@{scored_steps(r)[-1]}']:.2f}" if scored_steps(r) else "-"
+        lines.append(f"| {method} | {seed} | {' | '.join(cells)} | {kl} |")
     return lines
 
 
@@ -225,6 +294,11 @@ def main(argv: list[str] | None = None) -> None:
                         help="config overrides for every Stacked MNIST run, after its row's own (e.g. data.size=28)")
     parser.add_argument("--jobs", type=int, default=2, help="runs trained in parallel processes")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
+    parser.add_argument("--out", metavar="DIR", help="train each run in a run folder under DIR (DIR/toy/grid25/ns/"
+                        "seed-0, ...) and keep its scores there: run again, the command skips finished runs, resumes "
+                        "killed ones from their newest checkpoint, and more seeds reuse the finished ones")
+    parser.add_argument("--checkpoint-every", type=int, default=1000, metavar="STEPS",
+                        help="with --out: a run's checkpoint interval in steps, what a killed run loses at most")
     add_mnist_root(parser, "--mnist-root")
     args = parser.parse_args(argv)
     methods = method_names(parser, args.methods)
@@ -235,6 +309,11 @@ def main(argv: list[str] | None = None) -> None:
         check_configs(parser, lambda m: stacked_config(m, 0, args.paper, args.stacked_steps, args.mnist_root,
                                                        args.stacked_set, args.stacked_every),
                       [(m,) for m in args.stacked_methods])
+    if args.checkpoint_every < 1:
+        parser.error(f"--checkpoint-every: expected a positive number of steps, got {args.checkpoint_every}")
+    if args.out:
+        check_run_folders(parser, [*(toy_jobs(args, methods) if args.only in (None, "toy") else []),
+                                   *(stacked_jobs(args) if args.only in (None, "stacked") else [])])
     start = time.time()
     lines = []
     if args.only in (None, "toy"):

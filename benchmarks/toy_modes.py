@@ -19,19 +19,23 @@ import multiprocessing
 import statistics
 import sys
 import time
+from pathlib import Path
 
 import torch
 
 from ganscape.config import load_config
-from ganscape.config.dotted import set_dotted
+from ganscape.config.dotted import config_diff, set_dotted
 from ganscape.data import build_dataset
 from ganscape.metrics import metric_family
 from ganscape.models import DISCRIMINATORS
 from ganscape.registry import ConfigError
 from ganscape.metrics.evaluate import evaluate_result
-from ganscape.training import Trainer
+from ganscape.results import RESULTS_FILE, ResultsWriter, read_results
+from ganscape.training import Trainer, train
+from ganscape.training.run_folder import saved_config
 
 HIDDEN = 128
+SCORES_FILE = "final_scores.jsonl"  # a run folder's protocol scores (``train_and_score``)
 
 
 def pair_critic(encoder_norm: str) -> str:
@@ -119,14 +123,55 @@ def with_packed_batch(config: dict) -> dict:
     return set_dotted(config, "train.batch_size", config["train"]["batch_size"] * pack)
 
 
-def train_and_score(config: dict, n_samples: int, metric: str | dict | None = None) -> dict[str, float]:
+def train_and_score(config: dict, n_samples: int, metric: str | dict | None = None,
+                    run_dir: str | Path | None = None) -> dict[str, float]:
     """The outputs of ``metric`` (default: ``modes``, i.e. modes, hq_share, reverse_kl) on ``n_samples`` from the
     trained sampling generator, by output name; with ``eval.every`` > 0 also the values recorded during training, as
-    ``name@step`` (e.g. ``stacked_modes@5000``)."""
-    result = Trainer(config).fit()
-    scores = evaluate_result(result, [metric or {"name": "modes", "n": n_samples}], n_samples, seed=None)
-    during = {f"{metric_family(r.metric)}@{r.step}": r.value for r in result.results}
-    return {**{metric_family(v.metric): v.value for v in scores}, **during}
+    ``name@step`` (e.g. ``stacked_modes@5000``).
+
+    Without ``run_dir`` the run trains in memory. With it, the run trains in that run folder (``ganscape.training.
+    train``: checkpoints, and a killed run resumes from its newest one as if never stopped) and its scores are kept in
+    ``RUN_DIR/final_scores.jsonl`` (the one results schema); a folder that holds this config's scores at its last step
+    is not trained again, its kept scores are returned."""
+    metric = metric or {"name": "modes", "n": n_samples}
+    if run_dir is None:
+        result = Trainer(config).fit()
+        during = result.results
+    else:
+        kept = kept_scores(Path(run_dir), config, n_samples)
+        if kept is not None:
+            return kept
+        result = train(config, run_dir, show_progress=False)
+        during = scheduled_records(Path(run_dir), config)
+    scores = evaluate_result(result, [metric], n_samples, seed=None)
+    if run_dir is not None:
+        ResultsWriter(Path(run_dir) / SCORES_FILE).write(v.record(str(run_dir), result.step) for v in scores)
+    return {**scores_by_name(scores), **{f"{metric_family(r.metric)}@{r.step}": r.value for r in during}}
+
+
+def scores_by_name(values) -> dict[str, float]:
+    """Metric values or records by output name (``modes``, ``hq_share``, ...)."""
+    return {metric_family(v.metric): v.value for v in values}
+
+
+def kept_scores(run_dir: Path, config: dict, n_samples: int) -> dict[str, float] | None:
+    """The scores ``train_and_score`` kept in ``run_dir`` for exactly ``config`` after its last step, with the
+    in-training records (None when the folder holds another config, or the run has not finished and been scored)."""
+    saved = saved_config(run_dir)
+    if saved is None or config_diff(saved, load_config(config)):
+        return None
+    final = [r for r in read_results(run_dir / SCORES_FILE) if r.step == config["train"]["steps"] and r.n == n_samples]
+    if not final:
+        return None
+    during = scheduled_records(run_dir, config)
+    return {**scores_by_name(final), **{f"{metric_family(r.metric)}@{r.step}": r.value for r in during}}
+
+
+def scheduled_records(run_dir: Path, config: dict) -> list:
+    """The run folder's in-training records at the steps an uninterrupted run scores (every ``eval.every`` steps and
+    the last); a fit that was stopped early also scored where it stopped."""
+    every, steps = config["eval"]["every"], config["train"]["steps"]
+    return [r for r in read_results(run_dir / RESULTS_FILE) if r.step == steps or (every and r.step % every == 0)]
 
 
 def run_config(dataset: str, method: str, seed: int, args: argparse.Namespace) -> dict:

@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 ROW = re.compile(r"^\| (grid25|ring8) \| ([\w+-]+) \|.*\| ([\d.]+) \+- [\d.]+ / (25|8) \|")
 
@@ -158,7 +160,54 @@ def test_trajectory_table_marks_steps_a_shorter_run_did_not_reach(monkeypatch):
     from reproduce import trajectory_table
 
     results = [{"stacked_modes": 9, "stacked_modes@1": 5, "stacked_kl@1": 2.0, "stacked_modes@2": 7,
-                "stacked_kl@2": 1.5}, {"stacked_modes": 4, "stacked_modes@1": 3, "stacked_kl@1": 4.0}]
-    lines = trajectory_table([("A", 0), ("B", 1)], results)
-    assert lines[-4:] == ["| method | seed | 1 | 2 | KL at the last |", "|---|---|---|---|---|",
-                          "| A | 0 | 5 | 7 | 1.50 |", "| B | 1 | 3 | - | 4.00 |"]
+                "stacked_kl@2": 1.5}, {"stacked_modes": 4, "stacked_modes@1": 3, "stacked_kl@1": 4.0},
+               {"stacked_modes": 8}]  # a run whose scores --out kept from a command without --stacked-every
+    lines = trajectory_table([("A", 0), ("B", 1), ("B", 2)], results)
+    assert lines[-5:] == ["| method | seed | 1 | 2 | KL at the last |", "|---|---|---|---|---|",
+                          "| A | 0 | 5 | 7 | 1.50 |", "| B | 1 | 3 | - | 4.00 |", "| B | 2 | - | - | - |"]
+
+
+def test_a_run_folder_gives_the_in_memory_runs_scores_however_it_was_stopped(monkeypatch, tmp_path):
+    """``train_and_score`` with a run folder: the same scores as the run trained in memory, whether it trains
+    uninterrupted, resumes after a stop mid-run, or was trained but killed before its scoring; a finished folder's
+    kept scores come back without training."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import toy_modes
+    from ganscape.training import train
+
+    for method in ("NS", "WGAN-GP"):
+        config = toy_modes.configure(toy_modes.base_config("grid25", 0, 60, None, 1e-3, 0.99), method,
+                                     ["train.checkpoint_every=20"])
+        in_memory = toy_modes.train_and_score(config, 500)
+        assert toy_modes.train_and_score(config, 500, run_dir=tmp_path / method / "whole") == in_memory
+        train(config, tmp_path / method / "stopped", show_progress=False, stop_at=30)
+        assert toy_modes.train_and_score(config, 500, run_dir=tmp_path / method / "stopped") == in_memory
+        train(config, tmp_path / method / "unscored", show_progress=False)
+        assert toy_modes.train_and_score(config, 500, run_dir=tmp_path / method / "unscored") == in_memory
+    monkeypatch.setattr(toy_modes, "train", lambda *a, **k: pytest.fail("a scored run folder was trained again"))
+    assert toy_modes.train_and_score(config, 500, run_dir=tmp_path / "WGAN-GP" / "whole") == in_memory
+    other = toy_modes.configure(toy_modes.base_config("grid25", 1, 60, None, 1e-3, 0.99), "WGAN-GP")
+    assert toy_modes.kept_scores(tmp_path / "WGAN-GP" / "whole", other, 500) is None  # another seed's config
+    assert toy_modes.kept_scores(tmp_path / "WGAN-GP" / "whole", config, 2500) is None  # another sample count
+
+
+def test_reproduce_out_keeps_finished_runs_and_more_seeds_reuse_them(tmp_path):
+    """``--out``: a second command with more seeds trains only the new ones, and its table is the table of one
+    command that trained all of them; a folder holding another config is one usage line before anything trains."""
+    common = ["--only", "toy", "--steps", "20", "--jobs", "1", "--datasets", "ring8", "--methods", "NS"]
+    whole = run_script(*common, "--seeds", "2")
+    first = run_script(*common, "--seeds", "1", "--out", str(tmp_path), "--checkpoint-every", "10")
+    more = run_script(*common, "--seeds", "2", "--out", str(tmp_path), "--checkpoint-every", "10")
+    for done in (whole, first, more):
+        assert done.returncode == 0, done.stderr[-2000:]
+    assert (tmp_path / "toy" / "ring8" / "ns" / "seed-1" / "final_scores.jsonl").exists()
+    assert "1 of 2 runs' scores kept from" in more.stdout, more.stdout
+
+    def ns_row(done):
+        row = next(line for line in done.stdout.splitlines() if line.startswith("| ring8 | NS |"))
+        return row.rsplit(" | ", 1)[0]  # without the s/run cell
+
+    assert ns_row(more) == ns_row(whole)
+    clash = run_script(*common, "--seeds", "1", "--out", str(tmp_path), "--set", "train.batch_size=64")
+    assert clash.returncode == 2 and "--out:" in clash.stderr and "train.batch_size" in clash.stderr, clash.stderr
+    assert "Traceback" not in clash.stderr
