@@ -141,9 +141,9 @@ def run_job(job: tuple) -> dict[str, float]:
     torch.set_num_threads(threads)
     t0 = time.time()
     stacked = config["data"]["name"].startswith("stacked")
-    kept = run_dir is not None and kept_scores(run_dir, config, samples) is not None
-    out = train_and_score(config, samples, "stacked_modes" if stacked else None, run_dir)
-    return {**out, "seconds": time.time() - t0, "trained": float(not kept)}
+    kept = kept_scores(run_dir, config, samples) if run_dir is not None else None
+    out = kept if kept is not None else train_and_score(config, samples, "stacked_modes" if stacked else None, run_dir)
+    return {**out, "seconds": time.time() - t0, "trained": float(kept is None)}
 
 
 def run_all(jobs: list[tuple], processes: int) -> list[dict[str, float]]:

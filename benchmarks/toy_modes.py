@@ -146,12 +146,17 @@ def train_and_score(config: dict, n_samples: int, metric: str | dict | None = No
     scores = evaluate_result(result, [metric], n_samples, seed=None)
     if run_dir is not None:
         ResultsWriter(Path(run_dir) / SCORES_FILE).write(v.record(str(run_dir), result.step) for v in scores)
-    return {**scores_by_name(scores), **{f"{metric_family(r.metric)}@{r.step}": r.value for r in during}}
+    return {**scores_by_name(scores), **scores_by_step(during)}
 
 
 def scores_by_name(values) -> dict[str, float]:
     """Metric values or records by output name (``modes``, ``hq_share``, ...)."""
     return {metric_family(v.metric): v.value for v in values}
+
+
+def scores_by_step(records) -> dict[str, float]:
+    """In-training records by ``name@step`` (``stacked_modes@5000``); a step scored twice keeps its last record."""
+    return {f"{metric_family(r.metric)}@{r.step}": r.value for r in records}
 
 
 def kept_scores(run_dir: Path, config: dict, n_samples: int) -> dict[str, float] | None:
@@ -163,8 +168,7 @@ def kept_scores(run_dir: Path, config: dict, n_samples: int) -> dict[str, float]
     final = [r for r in read_results(run_dir / SCORES_FILE) if r.step == config["train"]["steps"] and r.n == n_samples]
     if not final:
         return None
-    during = scheduled_records(run_dir, config)
-    return {**scores_by_name(final), **{f"{metric_family(r.metric)}@{r.step}": r.value for r in during}}
+    return {**scores_by_name(final), **scores_by_step(scheduled_records(run_dir, config))}
 
 
 def scheduled_records(run_dir: Path, config: dict) -> list:
