@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_mnist_root(parser)
     parser.add_argument("--steps", type=int, default=1500)
-    parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=50)
     parser.add_argument("--width", type=int, default=32, help="ngf = ndf")
     parser.add_argument("--n", type=int, default=2000, help="generated samples scored per run")

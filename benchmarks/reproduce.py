@@ -77,25 +77,27 @@ STACKED_SAMPLES = 26_000
 
 
 def toy_config(dataset: str, method: str, seed: int, paper: bool, steps: int | None, extra: list[str] = (),
-               checkpoint_every: int = 0) -> dict:
+               checkpoint_every: int = 0, device: str = "cpu") -> dict:
     """The run config of one toy row and seed; ``extra`` overrides (``--set``) follow the method's own.
-    ``checkpoint_every`` > 0 (``--out``) keeps the newest checkpoints of that interval."""
+    ``checkpoint_every`` > 0 (``--out``) keeps the newest checkpoints of that interval. ``device``: see
+    ``on_device``."""
     if paper:
-        config = configure(f"{dataset}-paper", method, [f"seed={seed}", "device=cpu", "train.sample_every=0",
+        config = configure(f"{dataset}-paper", method, [f"seed={seed}", "train.sample_every=0", *on_device(device),
                                                          *checkpointing(checkpoint_every), *extra])
     else:
         config = configure(base_config(dataset, seed, 10_000, None, 1e-3, 0.99), method,
-                           [*checkpointing(checkpoint_every), *extra])
+                           [*on_device(device), *checkpointing(checkpoint_every), *extra])
     if steps:
         config["train"]["steps"] = steps
     return config
 
 
 def stacked_config(method: str, seed: int, paper: bool, steps: int | None, mnist_root: str,
-                   extra: list[str] = (), every: int = 0, checkpoint_every: int = 0) -> dict:
+                   extra: list[str] = (), every: int = 0, checkpoint_every: int = 0, device: str = "cpu") -> dict:
     """The run config of one Stacked MNIST row and seed; ``extra`` overrides (``--stacked-set``) follow the row's.
     ``every`` > 0 also scores the run every ``every`` steps during training (``--stacked-every``; the preset's
-    ``eval`` metric and sample count, unless ``extra`` sets them). ``checkpoint_every`` as for ``toy_config``."""
+    ``eval`` metric and sample count, unless ``extra`` sets them). ``checkpoint_every`` and ``device`` as for
+    ``toy_config``."""
     from ganscape.config import load_config
     from ganscape.data.stacked import split_available
 
@@ -104,11 +106,21 @@ def stacked_config(method: str, seed: int, paper: bool, steps: int | None, mnist
     small = [] if paper else ["data.size=16", "generator.ngf=32", "discriminator.ndf=32", "train.steps=3000"]
     scoring = [f"eval.every={every}"] if every else []
     config = with_packed_batch(load_config("dcgan-stacked-mnist", [
-        *data, *small, *STACKED_METHODS[method], *scoring, *checkpointing(checkpoint_every), *extra, f"seed={seed}",
-        "device=cpu", "train.sample_every=0"]))
+        *data, *small, *STACKED_METHODS[method], *scoring, *on_device(device), *checkpointing(checkpoint_every),
+        *extra, f"seed={seed}", "train.sample_every=0"]))
     if steps:
         config["train"]["steps"] = steps
     return config
+
+
+def on_device(device: str) -> list[str]:
+    """The overrides that train a run on ``device`` (``--device``), in float32 NCHW: the published protocols are
+    float32, so a GPU run pins it instead of taking the automatic setting (``--set train.precision=...`` still
+    overrides it). A CPU config stays as it was before ``--device`` existed, so run folders of earlier commands
+    resume (the automatic setting is float32 there)."""
+    if device == "cpu":
+        return ["device=cpu"]
+    return [f"device={device}", "train.precision=fp32", "train.channels_last=false"]
 
 
 def checkpointing(every: int) -> list[str]:
@@ -139,6 +151,7 @@ def run_job(job: tuple) -> dict[str, float]:
     """One run's scores, with ``seconds`` and ``trained`` (0 when its run folder already held its scores)."""
     config, samples, threads, run_dir = job
     torch.set_num_threads(threads)
+    torch.backends.cudnn.allow_tf32 = False  # float32 convolutions on a GPU, not TF32 (PyTorch's default there)
     t0 = time.time()
     stacked = config["data"]["name"].startswith("stacked")
     kept = kept_scores(run_dir, config, samples) if run_dir is not None else None
@@ -199,7 +212,7 @@ def toy_keys(args, methods: list[str]) -> list[tuple[str, str, int]]:
 def toy_jobs(args, methods: list[str]) -> list[tuple]:
     """(config, samples, threads, run folder) of every toy run, in ``toy_keys`` order."""
     every = args.checkpoint_every if args.out else 0
-    return [(toy_config(d, m, s, args.paper, args.steps, args.set, every), 2500, args.threads,
+    return [(toy_config(d, m, s, args.paper, args.steps, args.set, every, args.device), 2500, args.threads,
              run_folder(args.out, "toy", d, m, s)) for d, m, s in toy_keys(args, methods)]
 
 
@@ -207,7 +220,7 @@ def stacked_jobs(args) -> list[tuple]:
     """(config, samples, threads, run folder) of every Stacked MNIST run, rows in order, seeds within."""
     every = args.checkpoint_every if args.out else 0
     return [(stacked_config(m, s, args.paper, args.stacked_steps, args.mnist_root, args.stacked_set,
-                            args.stacked_every, every), STACKED_SAMPLES, args.threads,
+                            args.stacked_every, every, args.device), STACKED_SAMPLES, args.threads,
              run_folder(args.out, "stacked", m, s)) for m in args.stacked_methods for s in range(args.stacked_seeds)]
 
 
@@ -294,6 +307,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="config overrides for every Stacked MNIST run, after its row's own (e.g. data.size=28)")
     parser.add_argument("--jobs", type=int, default=2, help="runs trained in parallel processes")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
+                        help="where every run trains, in float32 (cuda: all --jobs processes share the GPU)")
     parser.add_argument("--out", metavar="DIR", help="train each run in a run folder under DIR (DIR/toy/grid25/ns/"
                         "seed-0, ...) and keep its scores there: run again, the command skips finished runs, resumes "
                         "killed ones from their newest checkpoint, and more seeds reuse the finished ones")

@@ -4,9 +4,14 @@ For each model (dcgan, sndcgan, resnet_cifar at 32 px; dcgan at 64 px) both side
 by ganscape's factories from one config), on the same data tensor (the bundled digits, upscaled: no download), with
 the same batch, Adam settings and non-saturating loss, in one process:
 
-    fp32          float32, NCHW, eager
-    amp+cl        mixed precision (bf16 where supported, else fp16 with loss scaling) + channels_last
-    amp+cl+comp   the same + torch.compile of G and D
+    fp32          float32, NCHW, eager (ganscape's automatic setting on every device)
+    amp           mixed precision (bf16 where supported, else fp16 with loss scaling), NCHW
+    cl            float32, channels_last (NHWC)
+    amp+cl        both
+    comp          float32, NCHW, torch.compile of G and D
+    amp+comp      mixed precision + torch.compile
+    amp+cl+comp   mixed precision + channels_last + torch.compile (CPU only: ganscape refuses compile with
+                  channels_last on a GPU, where PyTorch's inductor stops on it, pytorch/pytorch#171622)
 
 The plain loop is the reference DCGAN loop (pytorch/examples), written out by hand. The ganscape side is a full
 `train` run into a temporary run folder (logging, divergence checks, the final checkpoint), timed from the end of the
@@ -44,7 +49,16 @@ MODELS = {
     "dcgan64": (64, ["generator.name=dcgan", "generator.ngf=64", "discriminator.name=dcgan",
                      "discriminator.ndf=64", "prior.dim=100"]),
 }
-VARIANTS = ("fp32", "amp+cl", "amp+cl+comp")
+# variant -> (mixed precision, channels_last, torch.compile)
+VARIANTS = {"fp32": (False, False, False), "amp": (True, False, False), "cl": (False, True, False),
+            "amp+cl": (True, True, False), "comp": (False, False, True), "amp+comp": (True, False, True),
+            "amp+cl+comp": (True, True, True)}
+
+
+def default_variants(device: torch.device) -> list[str]:
+    """Every variant the device can run (no compile with channels_last on a GPU)."""
+    return [v for v, (_, channels_last, compiled) in VARIANTS.items()
+            if device.type == "cpu" or not (channels_last and compiled)]
 
 
 def amp_precision(device: torch.device) -> str:
@@ -55,10 +69,9 @@ def amp_precision(device: torch.device) -> str:
 
 def settings(variant: str, device: torch.device) -> dict:
     """precision, channels_last, compile of a variant."""
-    if variant == "fp32":
-        return {"precision": "fp32", "channels_last": False, "compile": False}
-    return {"precision": amp_precision(device), "channels_last": True,
-            "compile": "default" if variant.endswith("comp") else False}
+    mixed, channels_last, compiled = VARIANTS[variant]
+    return {"precision": amp_precision(device) if mixed else "fp32", "channels_last": channels_last,
+            "compile": "default" if compiled else False}
 
 
 def model_config(model: str, batch: int, steps: int, device: str, variant_settings: dict) -> dict:
@@ -166,7 +179,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--device", default="auto", help="auto (the GPU when present), cpu or cuda")
     parser.add_argument("--models", default=",".join(MODELS), help=f"comma-separated: {', '.join(MODELS)}")
-    parser.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated: {', '.join(VARIANTS)}")
+    parser.add_argument("--variants", help=f"comma-separated: {', '.join(VARIANTS)} (default: all the device can "
+                        "run)")
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--steps", type=int, default=None, help="timed steps (default 200 on a GPU, 20 on CPU)")
     parser.add_argument("--warmup", type=int, default=None, help="untimed steps first (default 30 GPU, 5 CPU)")
@@ -174,7 +188,8 @@ def main() -> None:
     device = resolve_device(args.device)
     args.steps = args.steps or (200 if device.type == "cuda" else 20)
     args.warmup = args.warmup or (30 if device.type == "cuda" else 5)
-    models, variants = args.models.split(","), args.variants.split(",")
+    models = args.models.split(",")
+    variants = args.variants.split(",") if args.variants else default_variants(device)
     for name, valid in ((models, MODELS), (variants, VARIANTS)):
         bad = [n for n in name if n not in valid]
         if bad:

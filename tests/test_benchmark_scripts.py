@@ -80,6 +80,26 @@ def test_reproduce_overrides_come_after_each_rows_own_settings(monkeypatch):
     assert "overrides: scheme.g_steps=2" in done.stdout and "| PacDCGAN2 |" in done.stdout, done.stdout
 
 
+def test_device_cuda_trains_every_run_in_float32_and_cpu_configs_stay_as_they_were(monkeypatch):
+    """``--device cuda`` pins float32 NCHW (the published protocols' precision, whatever the automatic setting), a
+    row's ``--set`` still overrides it; ``--device cpu`` (the default) changes nothing in a config, so run folders of
+    earlier commands resume."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    from reproduce import stacked_config, toy_config
+
+    for config in (toy_config("ring8", "WGAN-GP", 0, False, None, device="cuda"),
+                   toy_config("grid25", "NS", 0, True, None, device="cuda"),
+                   stacked_config("PacDCGAN2, D = G/4", 0, False, None, "/no/mnist/here", device="cuda")):
+        assert config["device"] == "cuda"
+        assert (config["train"]["precision"], config["train"]["channels_last"]) == ("fp32", False)
+    cpu = toy_config("ring8", "WGAN-GP", 0, False, None)
+    assert cpu["device"] == "cpu" and (cpu["train"]["precision"], cpu["train"]["channels_last"]) == ("auto", "auto")
+    assert toy_config("ring8", "NS", 0, False, None, ["train.precision=bf16"], device="cuda")["train"]["precision"] \
+        == "bf16"
+    done = run_script("--only", "toy", "--device", "tpu")
+    assert done.returncode == 2 and "--device: invalid choice: 'tpu'" in done.stderr
+
+
 def test_a_bad_override_is_one_usage_error_before_any_run():
     """A bad ``--set`` / ``--stacked-set`` value is refused up front (exit 2, one error line naming it), not raised as
     a worker's traceback after other runs trained."""

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from ganscape.config import load_config
+from ganscape.registry import ConfigError
 from ganscape.training import Trainer, train
 from ganscape.training.checkpoint import list_checkpoints, read_checkpoint
 
@@ -40,19 +41,28 @@ def test_mixed_precision_with_a_gradient_penalty_trains_on_the_gpu(tmp_path, pre
         assert state["precision"]["d"]["scale"] > 0  # the loss scaler's state is saved
 
 
-def test_auto_settings_on_the_gpu_are_the_fast_ones():
+def test_auto_settings_on_the_gpu_are_fp32_nchw_with_the_data_on_the_gpu():
     parts = Trainer("dcgan-digits", DIGITS).parts
-    assert parts.channels_last and parts.precision.name == ("bf16" if torch.cuda.is_bf16_supported() else "fp32")
+    assert not parts.channels_last and parts.precision.name == "fp32"
     assert parts.dataset.x.device.type == "cuda"  # small data lives on the GPU, batches are sampled there
     x, _ = parts.real_batch()
-    assert x.device.type == "cuda" and x.is_contiguous(memory_format=torch.channels_last)
+    assert x.device.type == "cuda" and x.is_contiguous()
+    nhwc = Trainer("dcgan-digits", [*DIGITS, "train.channels_last=true"]).parts
+    assert nhwc.channels_last and nhwc.real_batch()[0].is_contiguous(memory_format=torch.channels_last)
 
 
-def test_compile_on_the_gpu_trains(tmp_path):
-    config = load_config("dcgan-digits", [*DIGITS, "train.compile=default", "train.steps=20",
-                                          "train.checkpoint_every=20"])
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_compile_on_the_gpu_trains(tmp_path, precision):
+    config = load_config("dcgan-digits", [*DIGITS, "train.compile=default", f"train.precision={precision}",
+                                          "train.steps=20", "train.checkpoint_every=20"])
     result = train(config, tmp_path / "run", show_progress=False)
     assert result.step == 20 and finite_losses(result.history)
+
+
+def test_compile_with_channels_last_is_refused_on_the_gpu():
+    # inductor's stride assertion stopped the first backward here (pytorch/pytorch#171622, torch 2.11, H200)
+    with pytest.raises(ConfigError, match="pytorch/pytorch#171622"):
+        Trainer("dcgan-digits", [*DIGITS, "train.compile=default", "train.channels_last=true"])
 
 
 @pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs two GPUs")

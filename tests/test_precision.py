@@ -15,8 +15,10 @@ from ganscape.data import build_dataset
 from ganscape.loading import load_generator
 from ganscape.metrics.modes import toy_mode_metrics
 from ganscape.penalties import build_penalty
+from ganscape.registry import ConfigError
 from ganscape.training import Trainer, build_parts, train
 from ganscape.training.checkpoint import list_checkpoints, read_checkpoint
+from ganscape.training.gan_parts import check_compile_layout, resolve_channels_last
 from ganscape.training.precision import Precision, resolve_precision
 from ganscape.training.wrappers import TrainingView
 
@@ -110,6 +112,23 @@ def test_auto_precision_is_fp32_on_cpu_and_fp16_needs_a_gpu():
     assert resolve_precision("auto", cpu) == "fp32" and resolve_precision("bf16", cpu) == "bf16"
     with pytest.raises(Exception, match="fp16' needs a CUDA GPU"):
         resolve_precision("fp16", cpu)
+
+
+def test_auto_speed_settings_are_fp32_and_nchw_on_every_device():
+    # measured on an H200: bf16 autocast and NHWC slowed every shipped image model (docs/performance.md)
+    for device in (torch.device("cpu"), torch.device("cuda")):
+        assert resolve_precision("auto", device) == "fp32"
+        assert resolve_channels_last("auto", device, images=True) is False
+        assert resolve_channels_last(True, device, images=True) is True
+        assert resolve_channels_last(True, device, images=False) is False  # vectors have no channels
+
+
+def test_compile_with_channels_last_is_refused_on_a_gpu_in_one_line():
+    with pytest.raises(ConfigError, match=r"^train.compile=default with train.channels_last=true fails on cuda .*"
+                                          r"171622.*set train.channels_last to false"):
+        check_compile_layout("default", True, torch.device("cuda"))
+    for mode, channels_last, device in (("default", True, "cpu"), ("default", False, "cuda"), (False, True, "cuda")):
+        check_compile_layout(mode, channels_last, torch.device(device))  # allowed
 
 
 def test_without_speed_features_the_networks_are_called_directly():

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from ganscape.cli import main
-from ganscape.config import dump_yaml
+from ganscape.config import config_diff, dump_yaml, load_config
 from ganscape.registry import ConfigError
 from ganscape.studies import Store, plan_tasks, read_study, write_plan
 from ganscape.metrics import metric_family
@@ -84,11 +84,26 @@ def test_plan_rejects_bad_values_naming_the_task_and_key(tmp_path):
 
 
 def test_builtin_studies_plan(tmp_path):
-    assert "landscape-toy" in builtin_names()
+    assert {"landscape-toy", "stylegan-pair"} <= set(builtin_names())
+    for name in builtin_names():  # every task of every built-in study is a valid run config
+        assert plan_tasks(read_study(name)), name
     tasks = plan_tasks(read_study("landscape-toy"))
     assert len(tasks) >= 12
     losses = {t.config["loss"]["name"] for t in tasks}
     assert {"nonsaturating", "wgan"} <= losses
+
+
+def test_stylegan_pair_study_trains_exactly_the_two_presets():
+    overrides = ["train.sample_every=0", "train.checkpoint_every=1000"]
+    tasks = plan_tasks(read_study("stylegan-pair"))
+    by_d = {}
+    for task in tasks:
+        by_d.setdefault(task.config["discriminator"]["name"], []).append(task.config)
+    assert sorted(by_d) == ["dcgan", "stylegan"]
+    for d_name, preset in (("dcgan", "stylegan-digits"), ("stylegan", "stylegan-pair-digits")):
+        assert [c["seed"] for c in by_d[d_name]] == [0, 1, 2, 3, 4]
+        for config in by_d[d_name]:
+            assert config_diff(load_config(preset, overrides + [f"seed={config['seed']}"]), config) == []
 
 
 def test_run_all_stores_every_task_and_records_crashes(tmp_path, capsys):

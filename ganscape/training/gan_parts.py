@@ -165,6 +165,7 @@ def build_gan_parts(config: dict[str, Any]) -> GANParts:
     G = build_generator(config["generator"], dataset.shape, prior.dim, dataset.num_classes).to(device)
     D = build_discriminator(config["discriminator"], dataset.shape, dataset.num_classes).to(device)
     channels_last = resolve_channels_last(train["channels_last"], device, dataset.is_image)
+    check_compile_layout(train["compile"], channels_last, device)
     if channels_last:
         G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
     opt_g = make_optimizer(list(G.parameters()) + list(prior.parameters()), config["optim"]["g"], "optim.g")
@@ -201,7 +202,20 @@ def pack_of(config: dict[str, Any]) -> int:
 
 
 def resolve_channels_last(value: Any, device: torch.device, images: bool) -> bool:
-    """``train.channels_last``: ``auto`` is NHWC for image runs on a GPU (tensor cores prefer it), NCHW on CPU."""
+    """``train.channels_last``: ``auto`` is NCHW on every device (on an H200 NHWC gave the shipped 32 and 64 px models
+    no consistent gain, 0.8-1.3x of NCHW by model, and it cannot be compiled there: docs/performance.md); ``true``
+    is NHWC for image runs."""
     if value == "auto":
-        return images and device.type == "cuda"
+        return False
     return bool(value) and images
+
+
+def check_compile_layout(compile_mode: Any, channels_last: bool, device: torch.device) -> None:
+    """Refuse ``train.compile`` with NHWC networks on a GPU: there PyTorch's inductor predicts NCHW strides for the
+    backward of a (transposed) convolution whose tensors are NHWC, and the first backward stops on its stride
+    assertion (pytorch/pytorch#171622, seen with torch 2.11 on an H200)."""
+    if compile_mode and channels_last and device.type != "cpu":
+        raise ConfigError(f"train.compile={compile_mode} with train.channels_last=true fails on {device.type} in "
+                          "PyTorch's inductor (wrong strides for the backward of channels_last convolutions, "
+                          "pytorch/pytorch#171622); set train.channels_last to false or auto, or train.compile to "
+                          "false")

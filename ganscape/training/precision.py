@@ -5,7 +5,10 @@
           float32's exponent range, so no loss scaling is needed (CPUs and GPUs from Ampere on)
     fp16  torch.autocast to float16 with dynamic loss scaling, one GradScaler for G and one for D (their losses have
           different magnitudes); CUDA only
-    auto  bf16 on a CUDA GPU that supports it natively (Ampere and later), else fp32 (so CPU runs stay fp32)
+    auto  fp32 on every device. Mixed precision is asked for by name: on an H200 bf16 autocast slowed the shipped
+          32 and 64 px models (DCGAN, SNDCGAN, ResNet at batch 64: the plain PyTorch loop of each, ganscape's for
+          three of four), whose steps are bound by kernel launches, not arithmetic; autocast adds casts
+          (docs/performance.md)
 
 Parameters, optimiser states and checkpoints stay float32 in every mode, so a run may resume with another precision.
 Scores and generated batches leave the networks as float32 (``ganscape.training.wrappers``), so objectives and
@@ -34,7 +37,7 @@ def resolve_precision(name: str, device: torch.device) -> str:
     if name not in PRECISIONS:
         raise ConfigError(f"train.precision: {name!r} is not valid; choose one of {', '.join(PRECISIONS)}")
     if name == "auto":
-        return "bf16" if device.type == "cuda" and torch.cuda.is_bf16_supported(including_emulation=False) else "fp32"
+        return "fp32"
     if name == "fp16" and device.type != "cuda":
         raise ConfigError(f"train.precision: 'fp16' needs a CUDA GPU (float16 with loss scaling), and this run is on "
                           f"{device.type}; use bf16 or fp32 (or auto)")
