@@ -151,7 +151,8 @@ def run_job(job: tuple) -> dict[str, float]:
     """One run's scores, with ``seconds`` and ``trained`` (0 when its run folder already held its scores)."""
     config, samples, threads, run_dir = job
     torch.set_num_threads(threads)
-    torch.backends.cudnn.allow_tf32 = False  # float32 convolutions on a GPU, not TF32 (PyTorch's default there)
+    if config["device"] != "cpu":
+        torch.backends.cudnn.allow_tf32 = False  # float32 convolutions on a GPU, not TF32 (PyTorch's default there)
     t0 = time.time()
     stacked = config["data"]["name"].startswith("stacked")
     kept = kept_scores(run_dir, config, samples) if run_dir is not None else None

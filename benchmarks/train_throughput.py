@@ -35,9 +35,11 @@ import torch.nn.functional as F
 from ganscape.config import load_config
 from ganscape.data import build_dataset
 from ganscape.models import build_discriminator, build_generator
+from ganscape.registry import ConfigError
 from ganscape.runtime import resolve_device
 from ganscape.training import build_parts, train
 from ganscape.training.callbacks.base import Callback
+from ganscape.training.wrappers import check_compile_layout
 
 MODELS = {
     "dcgan32": (32, ["generator.name=dcgan", "generator.ngf=64", "discriminator.name=dcgan",
@@ -55,10 +57,14 @@ VARIANTS = {"fp32": (False, False, False), "amp": (True, False, False), "cl": (F
             "amp+cl+comp": (True, True, True)}
 
 
-def default_variants(device: torch.device) -> list[str]:
-    """Every variant the device can run (no compile with channels_last on a GPU)."""
-    return [v for v, (_, channels_last, compiled) in VARIANTS.items()
-            if device.type == "cpu" or not (channels_last and compiled)]
+def runnable(variant: str, device: torch.device) -> bool:
+    """Whether ganscape trains ``variant`` on ``device`` (it refuses compile with channels_last on a GPU)."""
+    _, channels_last, compiled = VARIANTS[variant]
+    try:
+        check_compile_layout(compiled, channels_last, device.type)
+    except ConfigError:
+        return False
+    return True
 
 
 def amp_precision(device: torch.device) -> str:
@@ -189,11 +195,15 @@ def main() -> None:
     args.steps = args.steps or (200 if device.type == "cuda" else 20)
     args.warmup = args.warmup or (30 if device.type == "cuda" else 5)
     models = args.models.split(",")
-    variants = args.variants.split(",") if args.variants else default_variants(device)
+    variants = args.variants.split(",") if args.variants else [v for v in VARIANTS if runnable(v, device)]
     for name, valid in ((models, MODELS), (variants, VARIANTS)):
         bad = [n for n in name if n not in valid]
         if bad:
             parser.error(f"unknown {bad[0]!r}; valid: {', '.join(valid)}")
+    refused = [v for v in variants if not runnable(v, device)]
+    if refused:
+        parser.error(f"--variants: {refused[0]!r} (compile with channels_last) is refused on {device.type}; valid "
+                     f"there: {', '.join(v for v in VARIANTS if runnable(v, device))}")
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu, {torch.get_num_threads()} threads"
     print(f"device: {where}; batch {args.batch}; {args.warmup} warm-up + {args.steps} timed steps; "
           f"amp = {amp_precision(device)}; torch {torch.__version__}")

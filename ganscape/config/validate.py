@@ -60,7 +60,7 @@ def check_speed(config: dict[str, Any], kind: str) -> None:
     """``train.precision``, ``train.channels_last`` and ``train.compile``: valid choices, possible on the configured
     device (``auto`` devices are checked when the run is built), and supported by the run kind and scheme."""
     from ganscape.training.precision import PRECISIONS
-    from ganscape.training.wrappers import check_compile_mode
+    from ganscape.training.wrappers import check_compile_layout, check_compile_mode
 
     train = config["train"]
     if train["precision"] not in PRECISIONS:
@@ -68,6 +68,8 @@ def check_speed(config: dict[str, Any], kind: str) -> None:
     if train["channels_last"] not in ("auto", True, False):
         raise ConfigError(f"train.channels_last: {train['channels_last']!r} is not valid; choose one of auto, true, false")
     check_compile_mode(train["compile"])
+    if config["device"] != "auto":  # an auto device is checked when the run is built
+        check_compile_layout(train["compile"], train["channels_last"] is True, config["device"])
     if train["precision"] == "fp16" and config["device"] == "cpu":
         raise ConfigError("train.precision: 'fp16' needs a CUDA GPU (float16 with loss scaling), and device is cpu; "
                           "use bf16 or fp32 (or auto)")

@@ -25,7 +25,7 @@ from ganscape.training.optimizers import make_optimizer
 from ganscape.training.precision import FP32, Precision, resolve_precision
 from ganscape.training.schedules import build_schedule
 from ganscape.training.schemes import build_scheme
-from ganscape.training.wrappers import training_view
+from ganscape.training.wrappers import check_compile_layout, training_view
 from ganscape.utils.images import Preview
 
 log = logging.getLogger(__name__)
@@ -165,7 +165,7 @@ def build_gan_parts(config: dict[str, Any]) -> GANParts:
     G = build_generator(config["generator"], dataset.shape, prior.dim, dataset.num_classes).to(device)
     D = build_discriminator(config["discriminator"], dataset.shape, dataset.num_classes).to(device)
     channels_last = resolve_channels_last(train["channels_last"], device, dataset.is_image)
-    check_compile_layout(train["compile"], channels_last, device)
+    check_compile_layout(train["compile"], channels_last, device.type)
     if channels_last:
         G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
     opt_g = make_optimizer(list(G.parameters()) + list(prior.parameters()), config["optim"]["g"], "optim.g")
@@ -209,13 +209,3 @@ def resolve_channels_last(value: Any, device: torch.device, images: bool) -> boo
         return False
     return bool(value) and images
 
-
-def check_compile_layout(compile_mode: Any, channels_last: bool, device: torch.device) -> None:
-    """Refuse ``train.compile`` with NHWC networks on a GPU: there PyTorch's inductor predicts NCHW strides for the
-    backward of a (transposed) convolution whose tensors are NHWC, and the first backward stops on its stride
-    assertion (pytorch/pytorch#171622, seen with torch 2.11 on an H200)."""
-    if compile_mode and channels_last and device.type != "cpu":
-        raise ConfigError(f"train.compile={compile_mode} with train.channels_last=true fails on {device.type} in "
-                          "PyTorch's inductor (wrong strides for the backward of channels_last convolutions, "
-                          "pytorch/pytorch#171622); set train.channels_last to false or auto, or train.compile to "
-                          "false")

@@ -33,6 +33,17 @@ def check_compile_mode(mode: Any) -> None:
         raise ConfigError(f"train.compile: {mode!r} is not valid; choose one of false, default, max-autotune")
 
 
+def check_compile_layout(compile_mode: Any, channels_last: bool, device_type: str) -> None:
+    """Refuse ``train.compile`` with NHWC (channels_last) networks on a GPU. There PyTorch's inductor predicted NHWC
+    strides for the weight gradient of G's first transposed convolution (a 1x1 input) and CUDA returned NCHW, so the
+    first backward stopped on inductor's stride assertion (torch 2.11 on an H200, with bf16; the kind of mismatch of
+    pytorch/pytorch#197517 and #171622). CPU runs may combine them."""
+    if compile_mode and channels_last and device_type != "cpu":
+        raise ConfigError(f"train.compile={compile_mode} with train.channels_last=true stops on {device_type} in "
+                          "PyTorch's inductor (convolution backward strides, pytorch/pytorch#197517); set "
+                          "train.channels_last to false or auto, or train.compile to false")
+
+
 class CompiledOrEager:
     """``module``'s forward through torch.compile; on the first failure, one line and plain (eager) calls from then on.
     Compilation happens on the first call, before anything runs, so a failed attempt leaves no trace in the step."""
