@@ -11,7 +11,7 @@ the same batch, Adam settings and non-saturating loss, in one process:
     comp          float32, NCHW, torch.compile of G and D
     amp+comp      mixed precision + torch.compile
     amp+cl+comp   mixed precision + channels_last + torch.compile (CPU only: ganscape refuses compile with
-                  channels_last on a GPU, where PyTorch's inductor stops on it, pytorch/pytorch#171622)
+                  channels_last on a GPU, where PyTorch's inductor stops on it, pytorch/pytorch#197517)
 
 The plain loop is the reference DCGAN loop (pytorch/examples), written out by hand. The ganscape side is a full
 `train` run into a temporary run folder (logging, divergence checks, the final checkpoint), timed from the end of the

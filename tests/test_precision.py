@@ -119,9 +119,10 @@ def test_auto_speed_settings_are_fp32_and_nchw_on_every_device():
     # (docs/performance.md)
     for device in (torch.device("cpu"), torch.device("cuda")):
         assert resolve_precision("auto", device) == "fp32"
-        assert resolve_channels_last("auto", device, images=True) is False
-        assert resolve_channels_last(True, device, images=True) is True
-        assert resolve_channels_last(True, device, images=False) is False  # vectors have no channels
+    assert resolve_channels_last("auto", images=True) is False  # on every device: the device is not an input
+    assert resolve_channels_last(False, images=True) is False
+    assert resolve_channels_last(True, images=True) is True
+    assert resolve_channels_last(True, images=False) is False  # vectors have no channels
 
 
 def test_compile_with_channels_last_is_refused_on_a_gpu_in_one_line():
