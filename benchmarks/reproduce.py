@@ -93,10 +93,11 @@ def toy_config(dataset: str, method: str, seed: int, paper: bool, steps: int | N
 
 
 def stacked_config(method: str, seed: int, paper: bool, steps: int | None, mnist_root: str,
-                   extra: list[str] = (), every: int = 0, checkpoint_every: int = 0, device: str = "cpu") -> dict:
+                   extra: list[str] = (), every: int = 0, checkpoint_every: int = 0, device: str = "cpu",
+                   samples: int = STACKED_SAMPLES) -> dict:
     """The run config of one Stacked MNIST row and seed; ``extra`` overrides (``--stacked-set``) follow the row's.
     ``every`` > 0 also scores the run every ``every`` steps during training (``--stacked-every``; the preset's
-    ``eval`` metric and sample count, unless ``extra`` sets them). ``checkpoint_every`` and ``device`` as for
+    ``eval`` metric, on ``samples`` samples, unless ``extra`` sets them). ``checkpoint_every`` and ``device`` as for
     ``toy_config``."""
     from ganscape.config import load_config
     from ganscape.data.stacked import split_available
@@ -104,7 +105,7 @@ def stacked_config(method: str, seed: int, paper: bool, steps: int | None, mnist
     has_mnist = split_available(mnist_root, "train") or split_available(mnist_root, "test")
     data = [f"data.root={mnist_root}"] if has_mnist else ["data={name: stacked_digits, size: 16}"]
     small = [] if paper else ["data.size=16", "generator.ngf=32", "discriminator.ndf=32", "train.steps=3000"]
-    scoring = [f"eval.every={every}"] if every else []
+    scoring = [f"eval.n={samples}", *([f"eval.every={every}"] if every else [])]
     config = with_packed_batch(load_config("dcgan-stacked-mnist", [
         *data, *small, *STACKED_METHODS[method], *scoring, *on_device(device), *checkpointing(checkpoint_every),
         *extra, f"seed={seed}", "train.sample_every=0"]))
@@ -221,8 +222,9 @@ def stacked_jobs(args) -> list[tuple]:
     """(config, samples, threads, run folder) of every Stacked MNIST run, rows in order, seeds within."""
     every = args.checkpoint_every if args.out else 0
     return [(stacked_config(m, s, args.paper, args.stacked_steps, args.mnist_root, args.stacked_set,
-                            args.stacked_every, every, args.device), STACKED_SAMPLES, args.threads,
-             run_folder(args.out, "stacked", m, s)) for m in args.stacked_methods for s in range(args.stacked_seeds)]
+                            args.stacked_every, every, args.device, args.stacked_samples),
+             args.stacked_samples, args.threads, run_folder(args.out, "stacked", m, s))
+            for m in args.stacked_methods for s in range(args.stacked_seeds)]
 
 
 def toy_table(args, methods: list[str]) -> list[str]:
@@ -259,7 +261,7 @@ def stacked_table(args) -> list[str]:
     jobs = stacked_jobs(args)
     results = run_all(jobs, args.jobs)
     budgets = budgets_note([job[0] for job in jobs[::args.stacked_seeds]], args.stacked_methods)
-    lines = [f"Stacked MNIST: data {jobs[0][0]['data']['name']}, {args.stacked_seeds} seeds, {STACKED_SAMPLES} "
+    lines = [f"Stacked MNIST: data {jobs[0][0]['data']['name']}, {args.stacked_seeds} seeds, {args.stacked_samples} "
              f"samples; {budgets}" + overrides_note(args.stacked_set) + kept_note(results, args.out), "",
              "| method | published (modes / KL) | ganscape modes (of 1000) | ganscape KL to uniform | s/run |",
              "|---|---|---|---|---|"]
@@ -304,6 +306,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--stacked-steps", type=int, help="override the Stacked MNIST budget")
     parser.add_argument("--stacked-every", type=int, default=0, metavar="K",
                         help="also score every Stacked MNIST run every K steps (a table of modes during training)")
+    parser.add_argument("--stacked-samples", type=int, default=STACKED_SAMPLES, metavar="N",
+                        help=f"samples scored per Stacked MNIST run (the protocol's {STACKED_SAMPLES:,}; fewer only "
+                             "for a quick check, as the count of modes found grows with it)")
     parser.add_argument("--stacked-set", nargs="*", default=[], metavar="KEY=VALUE",
                         help="config overrides for every Stacked MNIST run, after its row's own (e.g. data.size=28)")
     parser.add_argument("--jobs", type=int, default=2, help="runs trained in parallel processes")
@@ -318,12 +323,15 @@ def main(argv: list[str] | None = None) -> None:
     add_mnist_root(parser, "--mnist-root")
     args = parser.parse_args(argv)
     methods = method_names(parser, args.methods)
+    if args.stacked_samples < 2:
+        parser.error(f"--stacked-samples: expected at least 2 samples, got {args.stacked_samples}")
     if args.only in (None, "toy"):
         check_configs(parser, lambda d, m: toy_config(d, m, 0, args.paper, args.steps, args.set),
                       [(d, m) for d in args.datasets for m in methods])
     if args.only in (None, "stacked"):
         check_configs(parser, lambda m: stacked_config(m, 0, args.paper, args.stacked_steps, args.mnist_root,
-                                                       args.stacked_set, args.stacked_every),
+                                                       args.stacked_set, args.stacked_every,
+                                                       samples=args.stacked_samples),
                       [(m,) for m in args.stacked_methods])
     if args.checkpoint_every < 1:
         parser.error(f"--checkpoint-every: expected a positive number of steps, got {args.checkpoint_every}")

@@ -9,6 +9,7 @@ import pytest
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 ROW = re.compile(r"^\| (grid25|ring8) \| ([\w+-]+) \|.*\| ([\d.]+) \+- [\d.]+ / (25|8) \|")
+QUICK_SCORING = ("--stacked-samples", "2600")  # a tenth of the protocol's 26,000: these tests check the table, not counts
 
 
 def run_script(*args: str) -> subprocess.CompletedProcess:
@@ -75,7 +76,7 @@ def test_reproduce_overrides_come_after_each_rows_own_settings(monkeypatch):
     assert stacked["discriminator"]["pack"] == 2 and stacked["scheme"]["g_steps"] == 2
     assert stacked["prior"]["name"] == "uniform" and stacked["train"]["steps"] == 7
     done = run_script("--only", "stacked", "--stacked-seeds", "1", "--stacked-steps", "2", "--jobs", "1",
-                      "--mnist-root", "/no/mnist/here", "--stacked-set", "scheme.g_steps=2")
+                      "--mnist-root", "/no/mnist/here", "--stacked-set", "scheme.g_steps=2", *QUICK_SCORING)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "overrides: scheme.g_steps=2" in done.stdout and "| PacDCGAN2 |" in done.stdout, done.stdout
 
@@ -157,17 +158,34 @@ def test_weak_discriminator_rows_follow_pacgan_table_3(monkeypatch):
         assert [(g["lr"], tuple(g["betas"])) for g in parts.opt_d.param_groups] == [(2e-4, (0.5, 0.99))], row
 
 
-def test_stacked_table_header_names_each_rows_budget():
+def test_stacked_table_header_names_each_rows_budget_and_the_sample_count():
     done = run_script("--only", "stacked", "--stacked-seeds", "1", "--stacked-steps", "2", "--jobs", "1",
-                      "--mnist-root", "/no/mnist/here", "--stacked-methods", "DCGAN", "DCGAN, D = G/4")
+                      "--mnist-root", "/no/mnist/here", "--stacked-methods", "DCGAN", "DCGAN, D = G/4", *QUICK_SCORING)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert "16 px, 2 steps (DCGAN); 28 px, 2 steps (DCGAN, D = G/4)" in done.stdout, done.stdout
+    assert "1 seeds, 2600 samples; 16 px, 2 steps (DCGAN); 28 px, 2 steps (DCGAN, D = G/4)" in done.stdout, done.stdout
+
+
+def test_stacked_samples_reach_the_in_training_scoring_and_the_protocols_count_is_the_default(monkeypatch):
+    """``--stacked-samples`` sets the final and the in-training (``eval.n``) sample count; the default is the
+    published 26,000, which leaves the preset's config as it was (so earlier ``--out`` folders resume)."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    from ganscape.config import load_config
+    from reproduce import stacked_config
+
+    assert stacked_config("DCGAN", 0, True, None, "/no/mnist/here", every=5)["eval"]["n"] == 26_000
+    assert stacked_config("DCGAN", 0, False, None, "/no/mnist/here", samples=2600)["eval"]["n"] == 2600
+    preset = load_config("dcgan-stacked-mnist", ["data={name: stacked_digits, size: 16}", "seed=0",
+                                                 "train.sample_every=0", "device=cpu", "train.checkpoint_every=0"])
+    paper = stacked_config("DCGAN", 0, True, None, "/no/mnist/here")
+    assert paper == {**preset, "data": paper["data"]}
+    done = run_script("--only", "stacked", "--stacked-samples", "0")
+    assert done.returncode == 2 and "--stacked-samples: expected at least 2 samples, got 0" in done.stderr
 
 
 def test_stacked_every_prints_each_runs_modes_during_training():
     """``--stacked-every K`` scores each Stacked MNIST run every K steps and prints one row per run and seed."""
     done = run_script("--only", "stacked", "--stacked-seeds", "1", "--stacked-steps", "2", "--stacked-every", "1",
-                      "--jobs", "1", "--mnist-root", "/no/mnist/here", "--stacked-methods", "DCGAN")
+                      "--jobs", "1", "--mnist-root", "/no/mnist/here", "--stacked-methods", "DCGAN", *QUICK_SCORING)
     assert done.returncode == 0, done.stderr[-2000:]
     lines = done.stdout.splitlines()
     header = lines.index("| method | seed | 1 | 2 | KL at the last |")

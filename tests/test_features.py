@@ -150,3 +150,24 @@ def test_concurrent_processes_train_the_classifier_once(tmp_path):
     assert all(w.returncode == 0 for w in workers), outputs
     assert sum(err.count("training the lenet-digits digit classifier") for _, err in outputs) == 1
     assert outputs[0][0] == outputs[1][0]  # the same classifier, the same held-out accuracy
+
+
+def test_scoring_pool_equals_max_pool2d_of_relu_exactly():
+    """The classifier's scoring path (``relu_pool`` without autograd) gives exactly ``max_pool2d(relu(h), 2)``, ties,
+    NaN and odd sizes included, and a DigitNet scores the same logits with and without autograd."""
+    import torch.nn.functional as F
+    from ganscape.features.lenet import DigitNet, relu_pool
+
+    gen = torch.Generator().manual_seed(0)
+    for shape in [(4, 16, 28, 28), (3, 2, 11, 9), (2, 1, 2, 3)]:
+        h = torch.randn(shape, generator=gen).round(decimals=1)  # rounded: many ties inside 2 x 2 windows
+        h[0, 0, 0, 0] = float("nan")
+        expected = F.max_pool2d(F.relu(h), 2)
+        with torch.no_grad():
+            fast = relu_pool(h)
+        assert torch.equal(fast.nan_to_num(7.0), expected.nan_to_num(7.0)) and fast[0, 0, 0, 0].isnan()
+    torch.manual_seed(0)
+    net, x = DigitNet(), torch.rand(8, 1, 28, 28) * 2 - 1
+    with torch.no_grad():
+        scored = net(x)
+    assert torch.equal(scored, net(x.requires_grad_(True)).detach())

@@ -36,6 +36,18 @@ RECIPE = {"steps": 1500, "batch_size": 64, "lr": 2e-3, "shift": 2, "holdout": 0.
 SUBSET_OPTIONS = ("limit", "per_class", "seed")
 
 
+def relu_pool(h: torch.Tensor) -> torch.Tensor:
+    """``F.max_pool2d(F.relu(h), 2)`` of (B, C, H, W) -> (B, C, H // 2, W // 2), exactly. Without autograd (scoring)
+    it is the maximum of the four strided 2 x 2 views, then ReLU (the two commute): about 8 times faster on a CPU than
+    max_pool2d, whose NCHW kernel dominated the classifier's time. Training keeps max_pool2d, whose gradient goes to
+    one element of a tie where ``torch.maximum`` would split it, so cached classifiers stay bit-exact."""
+    if torch.is_grad_enabled() and h.requires_grad:
+        return F.max_pool2d(F.relu(h), 2)
+    h = h[..., : h.shape[-2] // 2 * 2, : h.shape[-1] // 2 * 2]
+    rows = torch.maximum(h[..., 0::2, :], h[..., 1::2, :])
+    return torch.maximum(rows[..., 0::2], rows[..., 1::2]).relu_()
+
+
 class DigitNet(nn.Module):
     """conv5(16) -> pool -> conv5(32) -> pool -> fc(128) -> fc(classes); input (B, 1, 28, 28)."""
 
@@ -47,8 +59,8 @@ class DigitNet(nn.Module):
         self.fc2 = nn.Linear(FEATURE_DIM, classes)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
-        h = F.max_pool2d(F.relu(self.conv1(x)), 2)        # 28 -> 14
-        h = F.max_pool2d(F.relu(self.conv2(h)), 2)        # 14 -> 10 -> 5
+        h = relu_pool(self.conv1(x))        # 28 -> 14
+        h = relu_pool(self.conv2(h))        # 14 -> 10 -> 5
         return F.relu(self.fc1(h.flatten(1)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
