@@ -13,6 +13,7 @@ the data itself (what a perfect generator reaches).
     python benchmarks/reproduce.py --only toy --seeds 5 --methods ns pacgan4   # one part, some methods
     python benchmarks/reproduce.py --only stacked --stacked-set data.size=28 scheme.g_steps=2   # overrides for every run
     python benchmarks/reproduce.py --only stacked --stacked-steps 40000 --stacked-every 5000   # modes every 5k steps
+    python benchmarks/reproduce.py --only stacked --stacked-steps 200 --stacked-samples 2600   # a quick check only
     python benchmarks/reproduce.py --paper --out runs/paper --mnist-root ~/data/mnist   # resumable: run it again
 
 ``--out DIR`` trains every run in a run folder under DIR (checkpoints every ``--checkpoint-every`` steps, scores
