@@ -1,5 +1,6 @@
 """The reproduction benchmark runs end to end on a tiny budget: every toy method's config builds and trains, and
 the table has one scored row per dataset and method (the numbers themselves are for docs/results.md, not tests)."""
+import argparse
 import re
 import subprocess
 import sys
@@ -170,10 +171,14 @@ def test_stacked_samples_reach_the_in_training_scoring_and_the_protocols_count_i
     published 26,000, which leaves the preset's config as it was (so earlier ``--out`` folders resume)."""
     monkeypatch.syspath_prepend(str(BENCHMARKS))
     from ganscape.config import load_config
-    from reproduce import stacked_config
+    from reproduce import stacked_config, stacked_jobs
 
     assert stacked_config("DCGAN", 0, True, None, "/no/mnist/here", every=5)["eval"]["n"] == 26_000
     assert stacked_config("DCGAN", 0, False, None, "/no/mnist/here", samples=2600)["eval"]["n"] == 2600
+    args = argparse.Namespace(stacked_methods=["DCGAN"], stacked_seeds=2, paper=False, stacked_steps=2,
+                              mnist_root="/no/mnist/here", stacked_set=[], stacked_every=1, checkpoint_every=1000,
+                              out=None, device="cpu", stacked_samples=2600, threads=1)
+    assert [(config["eval"]["n"], samples) for config, samples, *_ in stacked_jobs(args)] == [(2600, 2600)] * 2
     preset = load_config("dcgan-stacked-mnist", ["data={name: stacked_digits, size: 16}", "seed=0",
                                                  "train.sample_every=0", "device=cpu", "train.checkpoint_every=0"])
     paper = stacked_config("DCGAN", 0, True, None, "/no/mnist/here")

@@ -152,10 +152,12 @@ def test_concurrent_processes_train_the_classifier_once(tmp_path):
     assert outputs[0][0] == outputs[1][0]  # the same classifier, the same held-out accuracy
 
 
-def test_scoring_pool_equals_max_pool2d_of_relu_exactly():
-    """The classifier's scoring path (``relu_pool`` without autograd) gives exactly ``max_pool2d(relu(h), 2)``, ties,
-    NaN and odd sizes included, and a DigitNet scores the same logits with and without autograd."""
+def test_scoring_pool_equals_max_pool2d_of_relu_exactly(monkeypatch):
+    """The classifier's scoring path (``relu_pool`` without autograd, which never calls max_pool2d) gives the values
+    of ``max_pool2d(relu(h), 2)``, ties, NaN and odd sizes included, and a DigitNet scores the same logits with and
+    without autograd."""
     import torch.nn.functional as F
+    from ganscape.features import lenet
     from ganscape.features.lenet import DigitNet, relu_pool
 
     gen = torch.Generator().manual_seed(0)
@@ -163,7 +165,8 @@ def test_scoring_pool_equals_max_pool2d_of_relu_exactly():
         h = torch.randn(shape, generator=gen).round(decimals=1)  # rounded: many ties inside 2 x 2 windows
         h[0, 0, 0, 0] = float("nan")
         expected = F.max_pool2d(F.relu(h), 2)
-        with torch.no_grad():
+        with torch.no_grad(), monkeypatch.context() as patch:
+            patch.setattr(lenet.F, "max_pool2d", lambda *a, **k: pytest.fail("scoring called max_pool2d"))
             fast = relu_pool(h)
         assert torch.equal(fast.nan_to_num(7.0), expected.nan_to_num(7.0)) and fast[0, 0, 0, 0].isnan()
     torch.manual_seed(0)

@@ -37,10 +37,11 @@ SUBSET_OPTIONS = ("limit", "per_class", "seed")
 
 
 def relu_pool(h: torch.Tensor) -> torch.Tensor:
-    """``F.max_pool2d(F.relu(h), 2)`` of (B, C, H, W) -> (B, C, H // 2, W // 2), exactly. Without autograd (scoring)
-    it is the maximum of the four strided 2 x 2 views, then ReLU (the two commute): about 8 times faster on a CPU than
-    max_pool2d, whose NCHW kernel dominated the classifier's time. Training keeps max_pool2d, whose gradient goes to
-    one element of a tie where ``torch.maximum`` would split it, so cached classifiers stay bit-exact."""
+    """``F.max_pool2d(F.relu(h), 2)`` of (B, C, H, W) -> (B, C, H // 2, W // 2): the same values (a zero may carry
+    the other sign, which no later sum or product sees). Without autograd (scoring) it is the maximum of the four
+    strided 2 x 2 views, then ReLU (the two commute): about 8 times faster on a CPU than max_pool2d, whose NCHW kernel
+    dominated the classifier's time. Training keeps max_pool2d, whose gradient goes to one element of a tie where
+    ``torch.maximum`` would split it, so cached classifiers stay bit-exact."""
     if torch.is_grad_enabled() and h.requires_grad:
         return F.max_pool2d(F.relu(h), 2)
     h = h[..., : h.shape[-2] // 2 * 2, : h.shape[-1] // 2 * 2]
