@@ -15,6 +15,9 @@ the data itself (what a perfect generator reaches).
     python benchmarks/reproduce.py --only stacked --stacked-steps 40000 --stacked-every 5000   # modes every 5k steps
     python benchmarks/reproduce.py --only stacked --stacked-steps 200 --stacked-samples 2600   # a quick check only
     python benchmarks/reproduce.py --paper --out runs/paper --mnist-root ~/data/mnist   # resumable: run it again
+    python benchmarks/reproduce.py --paper --only toy --datasets grid25 --methods pacgan4 --seeds 1 \
+        --out runs/paper --checkpoint-every 10000 --toy-every 10000   # one paper run, scored every 10k steps
+    python benchmarks/reproduce.py ...the same flags... --progress   # its scores so far, while it trains or after a stop
 
 ``--out DIR`` trains every run in a run folder under DIR (checkpoints every ``--checkpoint-every`` steps, scores
 kept in its ``final_scores.jsonl``): the same command again skips finished runs and resumes killed ones with the
@@ -43,9 +46,9 @@ import torch
 from common import add_mnist_root
 from ganscape.registry import ConfigError
 from ganscape.training.run_folder import check_resumable
-from toy_modes import (DATASETS, METHODS, base_config, check_configs, configure, kept_scores, mean_std,
-                       method_names, overrides_note, own_batches_note, score_cells, train_and_score,
-                       with_packed_batch)
+from toy_modes import (DATASETS, METHODS, base_config, check_configs, configure, holds_config, kept_scores, mean_std,
+                       method_names, overrides_note, own_batches_note, scheduled_records, score_cells, scores_by_step,
+                       train_and_score, with_packed_batch)
 
 # Published numbers (modes / high-quality share / reverse KL), with their table. Methods the papers did not run: "".
 PUBLISHED_TOY = {
@@ -78,16 +81,15 @@ STACKED_SAMPLES = 26_000
 
 
 def toy_config(dataset: str, method: str, seed: int, paper: bool, steps: int | None, extra: list[str] = (),
-               checkpoint_every: int = 0, device: str = "cpu") -> dict:
+               checkpoint_every: int = 0, device: str = "cpu", every: int = 0) -> dict:
     """The run config of one toy row and seed; ``extra`` overrides (``--set``) follow the method's own.
     ``checkpoint_every`` > 0 (``--out``) keeps the newest checkpoints of that interval. ``device``: see
-    ``on_device``."""
+    ``on_device``. ``every`` > 0 also scores the run every ``every`` steps during training (``--toy-every``)."""
+    common = [*on_device(device), *checkpointing(checkpoint_every), *([f"eval.every={every}"] if every else []), *extra]
     if paper:
-        config = configure(f"{dataset}-paper", method, [f"seed={seed}", "train.sample_every=0", *on_device(device),
-                                                         *checkpointing(checkpoint_every), *extra])
+        config = configure(f"{dataset}-paper", method, [f"seed={seed}", "train.sample_every=0", *common])
     else:
-        config = configure(base_config(dataset, seed, 10_000, None, 1e-3, 0.99), method,
-                           [*on_device(device), *checkpointing(checkpoint_every), *extra])
+        config = configure(base_config(dataset, seed, 10_000, None, 1e-3, 0.99), method, common)
     if steps:
         config["train"]["steps"] = steps
     return config
@@ -215,7 +217,8 @@ def toy_keys(args, methods: list[str]) -> list[tuple[str, str, int]]:
 def toy_jobs(args, methods: list[str]) -> list[tuple]:
     """(config, samples, threads, run folder) of every toy run, in ``toy_keys`` order."""
     every = args.checkpoint_every if args.out else 0
-    return [(toy_config(d, m, s, args.paper, args.steps, args.set, every, args.device), 2500, args.threads,
+    return [(toy_config(d, m, s, args.paper, args.steps, args.set, every, args.device, args.toy_every), 2500,
+             args.threads,
              run_folder(args.out, "toy", d, m, s)) for d, m, s in toy_keys(args, methods)]
 
 
@@ -246,7 +249,7 @@ def toy_table(args, methods: list[str]) -> list[str]:
             rows = [r for (dd, mm, _), r in zip(keys, results) if (dd, mm) == (d, m)]
             lines.append(table_row(d, m, rows, seconds_cell(rows)))
         lines.append(table_row(d, "(2,500 real samples)", real_sample_scores(d, args.seeds), "-"))
-    return lines
+    return lines + (toy_trajectory(keys, results) if args.toy_every else [])
 
 
 def budgets_note(configs: list[dict], rows: list[str]) -> str:
@@ -257,8 +260,12 @@ def budgets_note(configs: list[dict], rows: list[str]) -> str:
     return "; ".join(f"{budget} ({', '.join(names)})" for budget, names in budgets.items())
 
 
+def stacked_keys(args) -> list[tuple[str, int]]:
+    return [(m, s) for m in args.stacked_methods for s in range(args.stacked_seeds)]
+
+
 def stacked_table(args) -> list[str]:
-    keys = [(m, s) for m in args.stacked_methods for s in range(args.stacked_seeds)]
+    keys = stacked_keys(args)
     jobs = stacked_jobs(args)
     results = run_all(jobs, args.jobs)
     budgets = budgets_note([job[0] for job in jobs[::args.stacked_seeds]], args.stacked_methods)
@@ -270,24 +277,63 @@ def stacked_table(args) -> list[str]:
         rows = [r for (mm, _), r in zip(keys, results) if mm == m]
         lines.append(f"| {m} | {PUBLISHED_STACKED[m]} | {mean_std([r['stacked_modes'] for r in rows])} | "
                      f"{mean_std([r['stacked_kl'] for r in rows])} | {seconds_cell(rows)} |")
-    return lines + (trajectory_table(keys, results) if args.stacked_every else [])
+    return lines + (stacked_trajectory(keys, results) if args.stacked_every else [])
 
 
-def trajectory_table(keys: list[tuple[str, int]], results: list[dict[str, float]]) -> list[str]:
-    """Modes of each run at every step it was scored during training (``--stacked-every``), one row per run, "-"
-    where a run was not scored (rows of other budgets; a run whose scores ``--out`` kept from a command without
-    ``--stacked-every``), and the KL at the run's last scoring."""
+def trajectory_table(title: str, label_names: list[str], labels: list[tuple], results: list[dict[str, float]],
+                     family: str, cell, last: tuple[str, object] | None = None) -> list[str]:
+    """One row per run (``labels``, its label cells under ``label_names``) and a column per step at which any run was
+    scored during training (its ``family@step`` keys), holding ``cell(result, step)``; "-" where a run was not scored
+    (rows of other budgets; a run whose scores ``--out`` kept from a command without in-training scoring).
+    ``last``: (column name, cell) at the run's last scored step."""
     def scored_steps(r: dict[str, float]) -> list[int]:
-        return sorted(int(k.split("@")[1]) for k in r if k.startswith("stacked_modes@"))
+        return sorted(int(k.split("@")[1]) for k in r if k.startswith(f"{family}@"))
 
     steps = sorted({step for r in results for step in scored_steps(r)})
-    lines = ["", "Modes (of 1000) during training (the s/run above includes this scoring):", "",
-             f"| method | seed | {' | '.join(map(str, steps))} | KL at the last |",
-             f"|---|---|{'---|' * len(steps)}---|"]
-    for (method, seed), r in zip(keys, results):
-        cells = [f"{r[f'stacked_modes@{step}']:.0f}" if f"stacked_modes@{step}" in r else "-" for step in steps]
-        kl = f"{r[f'stacked_kl@{scored_steps(r)[-1]}']:.2f}" if scored_steps(r) else "-"
-        lines.append(f"| {method} | {seed} | {' | '.join(cells)} | {kl} |")
+    extra = [last[0]] if last else []
+    lines = ["", title, "", f"| {' | '.join([*label_names, *map(str, steps), *extra])} |",
+             f"|{'---|' * (len(label_names) + len(steps) + len(extra))}"]
+    for label, r in zip(labels, results):
+        cells = [cell(r, step) if f"{family}@{step}" in r else "-" for step in steps]
+        if last:
+            cells.append(last[1](r, scored_steps(r)[-1]) if scored_steps(r) else "-")
+        lines.append(f"| {' | '.join([*map(str, label), *cells])} |")
+    return lines
+
+
+TRAINED_HERE = "during training (the s/run above includes this scoring):"
+
+
+def stacked_trajectory(keys: list[tuple[str, int]], results: list[dict[str, float]],
+                       when: str = TRAINED_HERE) -> list[str]:
+    """Modes of each Stacked MNIST run at every step it was scored (``--stacked-every``) and the KL at the last."""
+    return trajectory_table(f"Modes (of 1000) {when}", ["method", "seed"], keys, results, "stacked_modes",
+                            lambda r, step: f"{r[f'stacked_modes@{step}']:.0f}",
+                            ("KL at the last", lambda r, step: f"{r[f'stacked_kl@{step}']:.2f}"))
+
+
+def toy_trajectory(keys: list[tuple[str, str, int]], results: list[dict[str, float]],
+                   when: str = TRAINED_HERE) -> list[str]:
+    """Modes / HQ share / reverse KL of each toy run at every step it was scored (``--toy-every``)."""
+    return trajectory_table(f"Modes / HQ share / reverse KL {when}", ["data", "method", "seed"], keys, results, "modes",
+                            lambda r, step: f"{r[f'modes@{step}']:.0f} / {100 * r[f'hq_share@{step}']:.1f}% / "
+                                            f"{r[f'reverse_kl@{step}']:.3f}")
+
+
+def recorded_so_far(jobs: list[tuple]) -> list[dict[str, float]]:
+    """Each job's in-training scores that its run folder holds so far, by ``name@step`` ({} for a run not started)."""
+    return [scores_by_step(scheduled_records(run_dir, config)) if holds_config(run_dir, config) else {}
+            for config, _, _, run_dir in jobs]
+
+
+def progress_lines(args, methods: list[str]) -> list[str]:
+    """``--progress``: the scores the ``--out`` run folders recorded during training so far; trains nothing."""
+    when = f"recorded during training so far in {args.out} (this command trained nothing):"
+    lines = []
+    if args.only in (None, "toy"):
+        lines += toy_trajectory(toy_keys(args, methods), recorded_so_far(toy_jobs(args, methods)), when)
+    if args.only in (None, "stacked"):
+        lines += stacked_trajectory(stacked_keys(args), recorded_so_far(stacked_jobs(args)), when)
     return lines
 
 
@@ -301,6 +347,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS), help="toy datasets")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                         help="config overrides for every toy run, after its method's own (e.g. train.batch_size=256)")
+    parser.add_argument("--toy-every", type=int, default=0, metavar="K",
+                        help="also score every toy run every K steps (a table of its scores during training)")
     parser.add_argument("--stacked-seeds", type=int, default=2)
     parser.add_argument("--stacked-methods", nargs="+", default=STACKED_DEFAULT, choices=list(STACKED_METHODS),
                         help="Stacked MNIST rows")
@@ -321,24 +369,36 @@ def main(argv: list[str] | None = None) -> None:
                         "killed ones from their newest checkpoint, and more seeds reuse the finished ones")
     parser.add_argument("--checkpoint-every", type=int, default=1000, metavar="STEPS",
                         help="with --out: a run's checkpoint interval in steps, what a killed run loses at most")
+    parser.add_argument("--progress", action="store_true",
+                        help="with --out: print the scores its run folders recorded during training so far (with "
+                             "--toy-every / --stacked-every), for runs still training or stopped; trains nothing")
     add_mnist_root(parser, "--mnist-root")
     args = parser.parse_args(argv)
     methods = method_names(parser, args.methods)
+    for flag, value in (("--toy-every", args.toy_every), ("--stacked-every", args.stacked_every)):
+        if value < 0:
+            parser.error(f"{flag}: expected a number of steps >= 0 (0: no scoring during training), got {value}")
     if args.stacked_samples < 2:
         parser.error(f"--stacked-samples: expected at least 2 samples, got {args.stacked_samples}")
     if args.only in (None, "toy"):
-        check_configs(parser, lambda d, m: toy_config(d, m, 0, args.paper, args.steps, args.set),
+        check_configs(parser, lambda d, m: toy_config(d, m, 0, args.paper, args.steps, args.set,
+                                                      every=args.toy_every),
                       [(d, m) for d in args.datasets for m in methods])
     if args.only in (None, "stacked"):
         check_configs(parser, lambda m: stacked_config(m, 0, args.paper, args.stacked_steps, args.mnist_root,
                                                        args.stacked_set, args.stacked_every,
                                                        samples=args.stacked_samples),
                       [(m,) for m in args.stacked_methods])
+    if args.progress and not args.out:
+        parser.error("--progress: needs --out DIR, the folder of the runs to report")
     if args.checkpoint_every < 1:
         parser.error(f"--checkpoint-every: expected a positive number of steps, got {args.checkpoint_every}")
     if args.out:
         check_run_folders(parser, [*(toy_jobs(args, methods) if args.only in (None, "toy") else []),
                                    *(stacked_jobs(args) if args.only in (None, "stacked") else [])])
+    if args.progress:
+        print("\n".join(progress_lines(args, methods)))
+        return
     start = time.time()
     lines = []
     if args.only in (None, "toy"):

@@ -200,14 +200,51 @@ def test_stacked_every_prints_each_runs_modes_during_training():
 
 def test_trajectory_table_marks_steps_a_shorter_run_did_not_reach(monkeypatch):
     monkeypatch.syspath_prepend(str(BENCHMARKS))
-    from reproduce import trajectory_table
+    from reproduce import stacked_trajectory
 
     results = [{"stacked_modes": 9, "stacked_modes@1": 5, "stacked_kl@1": 2.0, "stacked_modes@2": 7,
                 "stacked_kl@2": 1.5}, {"stacked_modes": 4, "stacked_modes@1": 3, "stacked_kl@1": 4.0},
                {"stacked_modes": 8}]  # a run whose scores --out kept from a command without --stacked-every
-    lines = trajectory_table([("A", 0), ("B", 1), ("B", 2)], results)
+    lines = stacked_trajectory([("A", 0), ("B", 1), ("B", 2)], results)
     assert lines[-5:] == ["| method | seed | 1 | 2 | KL at the last |", "|---|---|---|---|---|",
                           "| A | 0 | 5 | 7 | 1.50 |", "| B | 1 | 3 | - | 4.00 |", "| B | 2 | - | - | - |"]
+
+
+TOY_CELL = re.compile(r"^(\d+) / ([\d.]+)% / ([\d.]+|inf)$")
+
+
+def test_toy_every_prints_each_runs_three_scores_during_training_and_progress_reprints_them(monkeypatch, tmp_path):
+    """``--toy-every K`` scores each toy run every K steps (the same config as ``--set eval.every=K``, so run
+    folders of either resume) and prints modes / HQ share / reverse KL per run and step; ``--progress`` prints the
+    same rows from the run folders without training, "-" for a seed not started; a negative K, or ``--progress``
+    without ``--out``, is a usage line."""
+    common = ["--only", "toy", "--steps", "4", "--toy-every", "2", "--jobs", "1", "--datasets", "ring8",
+              "--methods", "NS", "--out", str(tmp_path), "--checkpoint-every", "2"]
+    done = run_script(*common, "--seeds", "2")
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    header = lines.index("| data | method | seed | 2 | 4 |")
+    rows = lines[header + 2:header + 4]
+    for seed, line in enumerate(rows):
+        row = [c.strip() for c in line.strip("|").split("|")]
+        assert row[:3] == ["ring8", "NS", str(seed)], row
+        for cell in row[3:]:
+            modes, hq, kl = TOY_CELL.match(cell).groups()
+            assert int(modes) <= 8 and 0 <= float(hq) <= 100, row
+    progress = run_script(*common, "--seeds", "3", "--progress")
+    assert progress.returncode == 0, progress.stderr[-2000:]
+    assert progress.stdout.splitlines()[-5:] == [lines[header], lines[header + 1], *rows, "| ring8 | NS | 2 | - | - |"]
+    assert not (tmp_path / "toy" / "ring8" / "ns" / "seed-2").exists()
+    done = run_script("--only", "toy", "--progress")
+    assert done.returncode == 2 and "--progress: needs --out DIR" in done.stderr, done.stderr
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    from reproduce import toy_config
+
+    for paper in (False, True):
+        assert toy_config("grid25", "PacGAN4", 0, paper, None, every=500) == \
+            toy_config("grid25", "PacGAN4", 0, paper, None, ["eval.every=500"])
+    done = run_script("--only", "toy", "--toy-every", "-1")
+    assert done.returncode == 2 and "--toy-every: expected a number of steps >= 0" in done.stderr, done.stderr
 
 
 def test_a_run_folder_gives_the_in_memory_runs_scores_however_it_was_stopped(monkeypatch, tmp_path):
