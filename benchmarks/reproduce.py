@@ -29,7 +29,8 @@ WGAN-GP and WGAN-clip take their papers' batch, 256 and 64, and optimisers),
 G's EMA 0.99 for sampling) for 10,000 steps (the grid alone at 5 seeds
 took 98 min with another job running); Stacked MNIST at 16 px, DCGAN G and D width 32, batch 64, 3,000 steps.
 ``--paper``: the presets ``grid25-paper`` / ``ring8-paper`` (the PacGAN code's G 4x400 + batch norm, D 3x200
-linear-maxout, Adam 1e-4 (0.8), batch 100, 400k steps) and ``dcgan-stacked-mnist`` at its full budget.
+linear-maxout, Adam 1e-4 (0.8), D and G updated simultaneously, batch 100, 400k steps; methods that set their own
+scheme, as WGAN-GP's 5 critic steps and E-GAN, keep it) and ``dcgan-stacked-mnist`` at its full budget.
 """
 from __future__ import annotations
 

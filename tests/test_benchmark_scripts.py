@@ -115,6 +115,20 @@ def test_a_bad_override_is_one_usage_error_before_any_run():
         assert message in done.stderr and "Traceback" not in done.stderr, done.stderr[-2000:]
 
 
+def test_paper_runs_train_simultaneously_unless_the_method_has_its_own_scheme(monkeypatch):
+    """``--paper`` trains with the PacGAN code's loop (``simultaneous``); WGAN-GP and WGAN-clip keep their papers' 5
+    critic steps and E-GAN its evolution; the default toy runs stay alternating."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    from reproduce import toy_config
+    from toy_modes import METHODS
+
+    own = {"WGAN-GP": ("alternating", 5), "WGAN-clip": ("alternating", 5), "E-GAN": ("egan", None)}
+    for method in METHODS:
+        paper, default = (toy_config("grid25", method, 0, p, None)["scheme"] for p in (True, False))
+        assert (paper["name"], paper.get("n_critic")) == own.get(method, ("simultaneous", None)), method
+        assert default["name"] == own.get(method, ("alternating",))[0], method
+
+
 def test_toy_methods_keep_their_papers_batch_unless_every_batch_is_set():
     """WGAN-GP takes its authors' toy batch (256) and WGAN-clip the WGAN paper's (64) over the dataset's default;
     ``--batch-size`` (``batch_overrides``) sets every method's, a packed discriminator's times its pack."""

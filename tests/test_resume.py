@@ -104,3 +104,8 @@ def test_sigkill_mid_run_then_resume_equals_uninterrupted(tmp_path):
     assert resumed.wait(timeout=300) == 0, resumed.stderr.read().decode()
     assert_same_state(final_state(tmp_path / "whole"), final_state(tmp_path / "killed"))
     assert losses(tmp_path / "whole") == losses(tmp_path / "killed")
+
+
+def test_resume_equals_uninterrupted_simultaneous_with_a_lazy_penalty(tmp_path):
+    check_resume(tmp_path, "ring8", [*RING, "scheme.name=simultaneous", "penalty={name: r1, gamma: 1.0, every: 4}"],
+                 stop_at=30)

@@ -9,6 +9,7 @@ import torch
 from ganscape.config import load_config
 from ganscape.models.mlp import LinearMaxout
 from ganscape.training import Trainer
+from ganscape.training.schemes.simultaneous import Simultaneous
 
 FEW = ["train.steps=3", "train.log_every=1", "train.checkpoint_every=0", "train.sample_every=0", "data.n=1000",
        "device=cpu"]
@@ -20,7 +21,8 @@ def test_grid25_paper_has_the_published_networks_optimiser_and_data():
     norms = [m for m in parts.G.modules() if isinstance(m, torch.nn.BatchNorm1d)]
     assert [(m.in_features, m.out_features, m.bias is not None) for m in linears] == \
         [(2, 400, False), (400, 400, False), (400, 400, False), (400, 400, False), (400, 2, True)]
-    assert len(norms) == 4
+    assert len(norms) == 4 and all(m.momentum == 0.05 for m in norms)  # the PacGAN code's population statistics
+    assert isinstance(parts.scheme, Simultaneous)  # its ALI training loop: both gradients from one forward pass
     maxouts = [m for m in parts.D.modules() if isinstance(m, LinearMaxout)]
     assert [(m.linear.in_features, m.out_dim, m.pieces) for m in maxouts] == [(2, 200, 5), (200, 200, 5), (200, 200, 5)]
     assert parts.opt_d.defaults["lr"] == 1e-4 and parts.opt_d.defaults["betas"] == (0.8, 0.999)

@@ -169,4 +169,12 @@ def egan_without_generator_penalty(config: dict[str, Any], registries: dict) -> 
                           "egan scheme, which trains its children without it; use pl_weight: 0 or scheme.name=alternating")
 
 
-RULES = {"gan": (projection_needs_labelled_fakes, packing_fits, egan_without_generator_penalty), "translation": ()}
+def simultaneous_without_aux_classifier(config: dict[str, Any], registries: dict) -> None:
+    conditioning = effective(config, "discriminator", "conditioning", registries["discriminator"])
+    if config["scheme"]["name"] == "simultaneous" and conditioning == "acgan":
+        raise ConfigError("scheme.name: 'simultaneous' does not train an auxiliary classifier (discriminator."
+                          "conditioning 'acgan'); use scheme.name=alternating, or conditioning none or projection")
+
+
+RULES = {"gan": (projection_needs_labelled_fakes, packing_fits, egan_without_generator_penalty,
+                 simultaneous_without_aux_classifier), "translation": ()}

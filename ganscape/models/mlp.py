@@ -30,12 +30,14 @@ def normal_init(module: nn.Module, std: float) -> None:
 
 
 class MLPGenerator(GeneratorNet):
-    def __init__(self, z_dim: int, out_dim: int, hidden: int, layers: int, norm: str = "none", init_std: float = 0.0):
+    def __init__(self, z_dim: int, out_dim: int, hidden: int, layers: int, norm: str = "none", init_std: float = 0.0,
+                 bn_momentum: float = 0.1):
         super().__init__()
         blocks, width = [], z_dim
         for _ in range(layers):
             if norm == "batch":  # the norm's shift replaces the bias, as in the PacGAN toy generator
-                blocks += [nn.Linear(width, hidden, bias=False), nn.BatchNorm1d(hidden), nn.ReLU()]
+                blocks += [nn.Linear(width, hidden, bias=False), nn.BatchNorm1d(hidden, momentum=bn_momentum),
+                           nn.ReLU()]
             else:
                 blocks += [nn.Linear(width, hidden), nn.ReLU()]
             width = hidden
@@ -80,9 +82,13 @@ class MaxoutDiscriminator(SequentialCritic):
 @GENERATORS.register("mlp", "MLP generator for vector data (ReLU hidden layers, optional batch norm)",
     citation='Goodfellow et al. 2014; batch norm and N(0, 0.02) init as in the PacGAN toy generator (Lin et al. 2018)')
 def mlp_generator(data_shape, z_dim, num_classes, hidden: Positive = 256, layers: Positive = 3,
-                  norm: Literal["none", "batch"] = "none", init_std: NonNegative = 0.0):
-    """``init_std`` > 0: weights N(0, init_std) and zero biases; 0 keeps PyTorch's default initialisation."""
-    return MLPGenerator(z_dim, _vector_dim(data_shape, "generator"), hidden, layers, norm, init_std)
+                  norm: Literal["none", "batch"] = "none", init_std: NonNegative = 0.0, bn_momentum: NonNegative = 0.1):
+    """``init_std`` > 0: weights N(0, init_std) and zero biases; 0 keeps PyTorch's default initialisation.
+    ``bn_momentum`` (with norm batch): the weight of each batch's statistics in the running ones used for sampling
+    (PyTorch's convention; the PacGAN toy code 0.05)."""
+    if bn_momentum > 1:
+        raise ConfigError(f"generator.bn_momentum: must be between 0 and 1, got {bn_momentum}")
+    return MLPGenerator(z_dim, _vector_dim(data_shape, "generator"), hidden, layers, norm, init_std, bn_momentum)
 
 
 @DISCRIMINATORS.register("maxout", "MLP of linear-maxout layers for vector data (the PacGAN/VEEGAN toy critic)",

@@ -71,9 +71,11 @@ class Precision:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, enabled=False)
 
-    def backward(self, loss: torch.Tensor, side: str) -> None:
+    def backward(self, loss: torch.Tensor, side: str, inputs: list[torch.Tensor] | None = None,
+                 retain_graph: bool = False) -> None:
+        """``loss.backward()`` (its gradient accumulated only into ``inputs`` when given), scaled under fp16."""
         scaler = self.scalers.get(side)
-        (loss if scaler is None else scaler.scale(loss)).backward()
+        (loss if scaler is None else scaler.scale(loss)).backward(inputs=inputs, retain_graph=retain_graph)
 
     def unscale(self, optimizer: torch.optim.Optimizer, side: str) -> None:
         """Divide the gradients by the loss scale now (before reading them, e.g. their norm); at most once per step."""

@@ -34,9 +34,15 @@ def grad_norm(module: torch.nn.Module) -> torch.Tensor:
 def update(parts, side: str, loss: torch.Tensor, measure_norm: bool = False) -> torch.Tensor | None:
     """One optimiser step of side ``g`` (G and the prior) or ``d`` on ``loss``, through the run's precision (loss
     scaling under fp16); returns the network's gradient norm (unscaled) when ``measure_norm``, else None."""
-    optimizer, network = (parts.opt_d, parts.D) if side == "d" else (parts.opt_g, parts.G)
+    optimizer = parts.opt_d if side == "d" else parts.opt_g
     optimizer.zero_grad(set_to_none=True)
     parts.precision.backward(loss, side)
+    return optimizer_step(parts, side, measure_norm)
+
+
+def optimizer_step(parts, side: str, measure_norm: bool = False) -> torch.Tensor | None:
+    """The optimiser step of side ``g`` or ``d`` on the gradients it holds (see ``update``)."""
+    optimizer, network = (parts.opt_d, parts.D) if side == "d" else (parts.opt_g, parts.G)
     norm = None
     if measure_norm:
         parts.precision.unscale(optimizer, side)
