@@ -17,7 +17,7 @@ the data itself (what a perfect generator reaches).
     python benchmarks/reproduce.py --paper --out runs/paper --mnist-root ~/data/mnist   # resumable: run it again
     python benchmarks/reproduce.py --paper --only toy --datasets grid25 --methods pacgan4 --seeds 1 \
         --out runs/paper --checkpoint-every 10000 --toy-every 10000   # one paper run, scored every 10k steps
-    python benchmarks/reproduce.py ...the same flags... --progress   # its scores so far, while it trains or after a stop
+    python benchmarks/reproduce.py ...the same flags... --progress   # its scores so far, while it trains or stopped
 
 ``--out DIR`` trains every run in a run folder under DIR (checkpoints every ``--checkpoint-every`` steps, scores
 kept in its ``final_scores.jsonl``): the same command again skips finished runs and resumes killed ones with the
@@ -45,9 +45,10 @@ from pathlib import Path
 import torch
 
 from common import add_mnist_root
+from ganscape.config import forbidden_resume_changes
 from ganscape.registry import ConfigError
-from ganscape.training.run_folder import check_resumable
-from toy_modes import (DATASETS, METHODS, base_config, check_configs, configure, holds_config, kept_scores, mean_std,
+from ganscape.training.run_folder import check_resumable, saved_config
+from toy_modes import (DATASETS, METHODS, base_config, check_configs, configure, kept_scores, mean_std,
                        method_names, overrides_note, own_batches_note, scheduled_records, score_cells, scores_by_step,
                        train_and_score, with_packed_batch)
 
@@ -85,8 +86,10 @@ def toy_config(dataset: str, method: str, seed: int, paper: bool, steps: int | N
                checkpoint_every: int = 0, device: str = "cpu", every: int = 0) -> dict:
     """The run config of one toy row and seed; ``extra`` overrides (``--set``) follow the method's own.
     ``checkpoint_every`` > 0 (``--out``) keeps the newest checkpoints of that interval. ``device``: see
-    ``on_device``. ``every`` > 0 also scores the run every ``every`` steps during training (``--toy-every``)."""
-    common = [*on_device(device), *checkpointing(checkpoint_every), *([f"eval.every={every}"] if every else []), *extra]
+    ``on_device``. ``every`` > 0 also scores the run every ``every`` steps during training (``--toy-every``) with
+    the table's protocol (the modes metric on 2,500 samples, which the paper presets already set)."""
+    scoring = [f"eval.every={every}", "eval.metrics=[modes]", "eval.n=2500"] if every else []
+    common = [*on_device(device), *checkpointing(checkpoint_every), *scoring, *extra]
     if paper:
         config = configure(f"{dataset}-paper", method, [f"seed={seed}", "train.sample_every=0", *common])
     else:
@@ -321,21 +324,30 @@ def toy_trajectory(keys: list[tuple[str, str, int]], results: list[dict[str, flo
                                             f"{r[f'reverse_kl@{step}']:.3f}")
 
 
-def recorded_so_far(jobs: list[tuple]) -> list[dict[str, float]]:
-    """Each job's in-training scores that its run folder holds so far, by ``name@step`` ({} for a run not started)."""
-    return [scores_by_step(scheduled_records(run_dir, config)) if holds_config(run_dir, config) else {}
-            for config, _, _, run_dir in jobs]
+def recorded_so_far(jobs: list[tuple]) -> list[dict[str, float] | None]:
+    """Each job's in-training scores that its run folder holds so far, by ``name@step``, at the steps of the folder's
+    own config (which may differ from this command's in what a resume may change: ``--toy-every``, the checkpoint
+    interval, ...); None where the folder does not exist yet or holds another run."""
+    recorded = []
+    for config, _, _, run_dir in jobs:
+        saved = saved_config(run_dir)
+        same_run = saved is not None and not forbidden_resume_changes(saved, config)
+        recorded.append(scores_by_step(scheduled_records(run_dir, saved)) if same_run else None)
+    return recorded
 
 
 def progress_lines(args, methods: list[str]) -> list[str]:
-    """``--progress``: the scores the ``--out`` run folders recorded during training so far; trains nothing."""
+    """``--progress``: the scores the ``--out`` run folders recorded during training so far, for each part that has
+    a folder; trains nothing."""
     when = f"recorded during training so far in {args.out} (this command trained nothing):"
+    parts = {"toy": (toy_trajectory, toy_keys(args, methods), lambda: toy_jobs(args, methods)),
+             "stacked": (stacked_trajectory, stacked_keys(args), lambda: stacked_jobs(args))}
     lines = []
-    if args.only in (None, "toy"):
-        lines += toy_trajectory(toy_keys(args, methods), recorded_so_far(toy_jobs(args, methods)), when)
-    if args.only in (None, "stacked"):
-        lines += stacked_trajectory(stacked_keys(args), recorded_so_far(stacked_jobs(args)), when)
-    return lines
+    for part, (table, keys, jobs) in parts.items():
+        recorded = recorded_so_far(jobs()) if args.only in (None, part) else []
+        if any(r is not None for r in recorded):
+            lines += table(keys, [r or {} for r in recorded], when)
+    return lines or [f"No run folder under {args.out} holds these runs yet."]
 
 
 def main(argv: list[str] | None = None) -> None:

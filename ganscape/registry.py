@@ -135,25 +135,35 @@ class Minimum:
     low: float
 
 
+@dataclass(frozen=True)
+class Maximum:
+    """``typing.Annotated`` metadata: the option must be <= ``high`` (see ``Fraction``)."""
+
+    high: float
+
+
 Positive = typing.Annotated[int, Minimum(1)]          # a size, width, count or layer number
 NonNegative = typing.Annotated[float, Minimum(0.0)]   # a loss or penalty weight
 Count = typing.Annotated[int, Minimum(0)]             # a number of things that may be zero
+Fraction = typing.Annotated[float, Minimum(0.0), Maximum(1.0)]  # a share or a momentum, 0 to 1
 
 
 def check_option(key: str, value: Any, param: inspect.Parameter, factory: Callable) -> None:
-    """Check ``value`` against the factory's annotation for ``param`` (simple types, and ``Minimum`` bounds)."""
+    """Check ``value`` against the factory's annotation for ``param`` (simple types, and ``Minimum`` / ``Maximum`` bounds)."""
     try:
         hints = typing.get_type_hints(factory, include_extras=True)
     except Exception:  # unresolvable annotations: let the factory check
         return
     expected = hints.get(param.name)
-    bounds = [m for m in getattr(expected, "__metadata__", ()) if isinstance(m, Minimum)]
+    bounds = [m for m in getattr(expected, "__metadata__", ()) if isinstance(m, (Minimum, Maximum))]
     expected = getattr(expected, "__origin__", expected) if bounds else expected
     if expected is not None and not _matches(value, expected):
         raise ConfigError(f"{key}: expected {_type_name(expected)}, got {value!r} ({type(value).__name__})")
     for bound in bounds:
-        if value < bound.low:
+        if isinstance(bound, Minimum) and value < bound.low:
             raise ConfigError(f"{key}: must be >= {bound.low:g}, got {value}")
+        if isinstance(bound, Maximum) and value > bound.high:
+            raise ConfigError(f"{key}: must be <= {bound.high:g}, got {value}")
 
 
 def _matches(value: Any, expected: Any) -> bool:

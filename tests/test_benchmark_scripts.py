@@ -228,10 +228,10 @@ TOY_CELL = re.compile(r"^(\d+) / ([\d.]+)% / ([\d.]+|inf)$")
 
 
 def test_toy_every_prints_each_runs_three_scores_during_training_and_progress_reprints_them(monkeypatch, tmp_path):
-    """``--toy-every K`` scores each toy run every K steps (the same config as ``--set eval.every=K``, so run
-    folders of either resume) and prints modes / HQ share / reverse KL per run and step; ``--progress`` prints the
-    same rows from the run folders without training, "-" for a seed not started; a negative K, or ``--progress``
-    without ``--out``, is a usage line."""
+    """``--toy-every K`` scores each toy run every K steps with the table's protocol (2,500 samples) and prints modes /
+    HQ share / reverse KL per run and step; ``--progress`` prints the same rows from the run folders without training
+    ("-" for a seed not started), also when given without the flags a resume may change; a negative K, or
+    ``--progress`` without ``--out``, is a usage line."""
     common = ["--only", "toy", "--steps", "4", "--toy-every", "2", "--jobs", "1", "--datasets", "ring8",
               "--methods", "NS", "--out", str(tmp_path), "--checkpoint-every", "2"]
     done = run_script(*common, "--seeds", "2")
@@ -245,20 +245,29 @@ def test_toy_every_prints_each_runs_three_scores_during_training_and_progress_re
         for cell in row[3:]:
             modes, hq, kl = TOY_CELL.match(cell).groups()
             assert int(modes) <= 8 and 0 <= float(hq) <= 100, row
-    progress = run_script(*common, "--seeds", "3", "--progress")
-    assert progress.returncode == 0, progress.stderr[-2000:]
-    assert progress.stdout.splitlines()[-5:] == [lines[header], lines[header + 1], *rows, "| ring8 | NS | 2 | - | - |"]
+    expected = [lines[header], lines[header + 1], *rows, "| ring8 | NS | 2 | - | - |"]
+    # the training command's flags; then without --only (no Stacked MNIST folder: no table), --toy-every, the interval
+    for flags in (common, common[2:4] + common[6:14]):
+        progress = run_script(*flags, "--seeds", "3", "--progress")
+        assert progress.returncode == 0, progress.stderr[-2000:]
+        assert progress.stdout.splitlines()[-6:] == ["", *expected], progress.stdout
     assert not (tmp_path / "toy" / "ring8" / "ns" / "seed-2").exists()
+    elsewhere = run_script(*common[:-4], "--out", str(tmp_path / "none"), "--progress")
+    assert elsewhere.stdout.strip() == f"No run folder under {tmp_path / 'none'} holds these runs yet.", elsewhere.stdout
     done = run_script("--only", "toy", "--progress")
     assert done.returncode == 2 and "--progress: needs --out DIR" in done.stderr, done.stderr
     monkeypatch.syspath_prepend(str(BENCHMARKS))
     from reproduce import toy_config
 
-    for paper in (False, True):
-        assert toy_config("grid25", "PacGAN4", 0, paper, None, every=500) == \
-            toy_config("grid25", "PacGAN4", 0, paper, None, ["eval.every=500"])
-    done = run_script("--only", "toy", "--toy-every", "-1")
-    assert done.returncode == 2 and "--toy-every: expected a number of steps >= 0" in done.stderr, done.stderr
+    scored = toy_config("grid25", "PacGAN4", 0, False, None, every=500)
+    assert scored == toy_config("grid25", "PacGAN4", 0, False, None, ["eval.every=500", "eval.metrics=[modes]",
+                                                                       "eval.n=2500"])
+    # the paper presets already score the protocol: a --paper run folder of --set eval.every=K resumes with --toy-every
+    assert toy_config("grid25", "PacGAN4", 0, True, None, every=500) == \
+        toy_config("grid25", "PacGAN4", 0, True, None, ["eval.every=500"])
+    for flag in ("--toy-every", "--stacked-every"):
+        done = run_script(flag, "-1")
+        assert done.returncode == 2 and f"{flag}: expected a number of steps >= 0" in done.stderr, done.stderr
 
 
 def test_a_run_folder_gives_the_in_memory_runs_scores_however_it_was_stopped(monkeypatch, tmp_path):

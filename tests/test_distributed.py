@@ -117,6 +117,15 @@ def test_egan_keeps_the_same_offspring_on_every_rank(tmp_path):
     assert "egan_mutation" in logged
 
 
+def test_simultaneous_updates_keep_every_rank_identical(tmp_path):
+    """Both backward passes of a simultaneous step (each into its own network's parameters) are averaged over the
+    ranks: a gradient-penalty run ends with the same state on both."""
+    out = tmp_path / "simultaneous"
+    result = torchrun(out, "train.steps=15", "scheme.name=simultaneous", "loss.name=wgan", "penalty.name=wgan_gp")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert_identical([r["state"] for r in rank_files(out)])
+
+
 def test_a_global_batch_the_ranks_cannot_share_is_refused_before_training(tmp_path):
     out = tmp_path / "odd"
     result = torchrun(out, "train.steps=5", "train.batch_size=63", module=True)

@@ -25,13 +25,14 @@ def finite_losses(history) -> bool:
     return all(torch.isfinite(torch.tensor(v)) for row in history for k, v in row.items() if k.startswith("loss"))
 
 
+@pytest.mark.parametrize("scheme", ["alternating", "simultaneous"])
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
-def test_mixed_precision_with_a_gradient_penalty_trains_on_the_gpu(tmp_path, precision):
+def test_mixed_precision_with_a_gradient_penalty_trains_on_the_gpu(tmp_path, precision, scheme):
     if precision == "bf16" and not torch.cuda.is_bf16_supported():
         pytest.skip("this GPU has no bf16")
     config = load_config("dcgan-digits", [*DIGITS, f"train.precision={precision}", "train.channels_last=true",
                                           "penalty.name=wgan_gp", "loss.name=wgan", "train.steps=30",
-                                          "train.checkpoint_every=30"])
+                                          "train.checkpoint_every=30", f"scheme.name={scheme}"])
     result = train(config, tmp_path / "run", show_progress=False)
     assert result.parts.precision.name == precision and result.parts.channels_last
     assert finite_losses(result.history)

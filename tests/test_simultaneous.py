@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 
+import pytest
 import torch
 
 from ganscape.config import load_config
@@ -32,8 +33,9 @@ def sgd_step(module: torch.nn.Module, loss: torch.Tensor, lr: float = 0.1) -> li
     return [(p - lr * g).detach() for p, g in zip(params, grads)]
 
 
-def test_both_networks_step_from_gradients_at_the_same_weights():
-    trainer = Trainer(load_config("ring8", [*TINY, "train.steps=1"]))
+@pytest.mark.parametrize("loss", ["nonsaturating", "rsgan"])  # rsgan: G's loss needs D(real) too
+def test_both_networks_step_from_gradients_at_the_same_weights(loss):
+    trainer = Trainer(load_config("ring8", [*TINY, "train.steps=1", f"loss.name={loss}"]))
     parts = trainer.parts
     x_real, z = frozen_batches(parts)
     G0, D0 = copy.deepcopy(parts.G), copy.deepcopy(parts.D)
@@ -45,7 +47,7 @@ def test_both_networks_step_from_gradients_at_the_same_weights():
     with torch.no_grad():
         for p, new in zip(D1.parameters(), expected_d):
             p.copy_(new)
-    alternating_g = sgd_step(G0, parts.objective.g_loss(D1(G0(z))))
+    alternating_g = sgd_step(G0, parts.objective.g_loss(D1(G0(z)), D1(x_real)))
     trainer.fit()
     for p, e in zip(parts.D.parameters(), expected_d):
         torch.testing.assert_close(p.detach(), e, rtol=1e-5, atol=1e-7)

@@ -2,7 +2,8 @@
 
 An objective sees raw critic scores (logits) for a real and a fake batch: ``d_loss(real, fake)`` and
 ``g_loss(fake, real)``, both (B,) -> scalar. Objectives whose generator loss needs D(real) (relativistic ones) set
-``uses_real_in_g``; the trainer then scores a fresh real batch in the G step. ``critic_scores`` is the one place
+``uses_real_in_g``; the alternating scheme then scores a fresh real batch in the G step (the simultaneous one
+uses the D(real) of its single pass). ``critic_scores`` is the one place
 that calls the critic, so a pair critic (Turing-test GAN) can override how scores are produced."""
 from __future__ import annotations
 

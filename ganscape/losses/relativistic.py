@@ -11,8 +11,8 @@ cross-entropy on logits):
 | rahinge  | [E relu(1 - (r - E f)) + E relu(1 + (f - E r))] / 2  | [E relu(1 + (r - E f)) + E relu(1 - (f - E r))] / 2  |
 
 RSGAN pairs real sample i with fake sample i. The generator loss needs D(real), so every objective here sets
-``uses_real_in_g``: the scheme scores a fresh real batch in the G step (with D frozen), and gradients reach G
-through f only."""
+``uses_real_in_g``: the alternating scheme scores a fresh real batch in the G step (with D frozen; the
+simultaneous scheme reuses the D(real) of its one pass), and gradients reach G through f only."""
 from __future__ import annotations
 
 import torch

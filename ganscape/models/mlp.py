@@ -9,7 +9,7 @@ from torch import nn
 
 from ganscape.models.base import (DISCRIMINATORS, GENERATORS, GeneratorNet, Norm, SequentialCritic, feature_norm,
                                   maybe_spectral)
-from ganscape.registry import ConfigError, NonNegative, Positive
+from ganscape.registry import ConfigError, Fraction, NonNegative, Positive
 
 
 def _vector_dim(data_shape: tuple[int, ...], who: str) -> int:
@@ -82,12 +82,10 @@ class MaxoutDiscriminator(SequentialCritic):
 @GENERATORS.register("mlp", "MLP generator for vector data (ReLU hidden layers, optional batch norm)",
     citation='Goodfellow et al. 2014; batch norm and N(0, 0.02) init as in the PacGAN toy generator (Lin et al. 2018)')
 def mlp_generator(data_shape, z_dim, num_classes, hidden: Positive = 256, layers: Positive = 3,
-                  norm: Literal["none", "batch"] = "none", init_std: NonNegative = 0.0, bn_momentum: NonNegative = 0.1):
+                  norm: Literal["none", "batch"] = "none", init_std: NonNegative = 0.0, bn_momentum: Fraction = 0.1):
     """``init_std`` > 0: weights N(0, init_std) and zero biases; 0 keeps PyTorch's default initialisation.
     ``bn_momentum`` (with norm batch): the weight of each batch's statistics in the running ones used for sampling
     (PyTorch's convention; the PacGAN toy code 0.05)."""
-    if bn_momentum > 1:
-        raise ConfigError(f"generator.bn_momentum: must be between 0 and 1, got {bn_momentum}")
     return MLPGenerator(z_dim, _vector_dim(data_shape, "generator"), hidden, layers, norm, init_std, bn_momentum)
 
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 import torch
 
 from ganscape.registry import NonNegative, Positive
-from ganscape.training.schemes.base import SCHEMES, Scheme, update
-from ganscape.training.schemes.lazy import LazyRegularization
+from ganscape.training.schemes.base import SCHEMES, plus, update
+from ganscape.training.schemes.lazy import LazyScheme
 
 
 class AuxRecorder:
@@ -36,10 +36,10 @@ class AuxRecorder:
         return torch.stack(terms).mean() if terms else None
 
 
-class Alternating(Scheme):
+class Alternating(LazyScheme):
     def __init__(self, n_critic: int, g_steps: int, aux_weight: float = 1.0):
+        super().__init__()
         self.n_critic, self.g_steps, self.aux_weight = n_critic, g_steps, aux_weight
-        self.lazy = LazyRegularization()  # D/G step counters of lazy regularisers (checkpointed)
 
     @staticmethod
     def critic_for(parts):
@@ -70,7 +70,7 @@ class Alternating(Scheme):
             s_real, s_fake = parts.objective.critic_scores(critic, x_real, x_fake.detach(), y_real, y_fake)
             loss_d = parts.objective.d_loss(s_real, s_fake)
             penalty, logged_penalty = self.lazy.penalty(parts, x_real, x_fake.detach(), y_real, y_fake)
-            total = loss_d if penalty is None else loss_d + penalty
+            total = plus(loss_d, penalty)
             out = {"loss_d": loss_d.detach()}
             total = self.add_aux(critic, total, out, "aux_d")
             norm = update(parts, "d", total, measure_norm=log and last)
@@ -94,9 +94,8 @@ class Alternating(Scheme):
                 s_real, s_fake = None, parts.objective.fake_scores(critic, x_fake, y_fake)
             loss_g = parts.objective.g_loss(s_fake, s_real)
             reg = parts.prior.regularizer()
-            total = loss_g if reg is None else loss_g + reg
             g_penalty, logged_g_penalty = self.lazy.generator_penalty(parts)
-            total = total if g_penalty is None else total + g_penalty
+            total = plus(plus(loss_g, reg), g_penalty)
             out = {"loss_g": loss_g.detach()}
             total = self.add_aux(critic, total, out, "aux_g", only=x_fake)
             norm = update(parts, "g", total, measure_norm=log and i == self.g_steps - 1)
@@ -113,13 +112,6 @@ class Alternating(Scheme):
     def fresh_fake(parts):
         z, y = parts.latent_batch()
         return parts.train_G(z, y), y
-
-    def state_dict(self):
-        return {"lazy": self.lazy.state_dict()}
-
-    def load_state_dict(self, state):
-        self.lazy.load_state_dict(state.get("lazy", {}))
-
 
 @SCHEMES.register("alternating", "n_critic D steps then g_steps G steps (TTUR via optim.g/optim.d lr)",
     citation='Goodfellow et al. 2014; Heusel et al. 2017 (TTUR)')

@@ -31,18 +31,35 @@ def grad_norm(module: torch.nn.Module) -> torch.Tensor:
     return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
 
 
+def plus(total: torch.Tensor, term: torch.Tensor | None) -> torch.Tensor:
+    """``total + term``, or ``total`` when there is no such term (a penalty or regulariser switched off)."""
+    return total if term is None else total + term
+
+
+def side_of(parts, side: str) -> tuple[torch.optim.Optimizer, torch.nn.Module]:
+    """(optimizer, network) of side ``d`` (D) or ``g`` (G; its optimizer also holds the prior's parameters)."""
+    return (parts.opt_d, parts.D) if side == "d" else (parts.opt_g, parts.G)
+
+
 def update(parts, side: str, loss: torch.Tensor, measure_norm: bool = False) -> torch.Tensor | None:
     """One optimiser step of side ``g`` (G and the prior) or ``d`` on ``loss``, through the run's precision (loss
     scaling under fp16); returns the network's gradient norm (unscaled) when ``measure_norm``, else None."""
-    optimizer = parts.opt_d if side == "d" else parts.opt_g
-    optimizer.zero_grad(set_to_none=True)
-    parts.precision.backward(loss, side)
+    set_gradients(parts, side, loss)
     return optimizer_step(parts, side, measure_norm)
+
+
+def set_gradients(parts, side: str, loss: torch.Tensor, own_only: bool = False, retain_graph: bool = False) -> None:
+    """Set side ``side``'s gradients to those of ``loss``. ``own_only``: accumulate into that side's parameters only,
+    leaving the other side's gradients as they are (the ``simultaneous`` scheme backpropagates both losses first)."""
+    optimizer, _ = side_of(parts, side)
+    optimizer.zero_grad(set_to_none=True)
+    params = [p for group in optimizer.param_groups for p in group["params"] if p.requires_grad] if own_only else None
+    parts.precision.backward(loss, side, inputs=params, retain_graph=retain_graph)
 
 
 def optimizer_step(parts, side: str, measure_norm: bool = False) -> torch.Tensor | None:
     """The optimiser step of side ``g`` or ``d`` on the gradients it holds (see ``update``)."""
-    optimizer, network = (parts.opt_d, parts.D) if side == "d" else (parts.opt_g, parts.G)
+    optimizer, network = side_of(parts, side)
     norm = None
     if measure_norm:
         parts.precision.unscale(optimizer, side)

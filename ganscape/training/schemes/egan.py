@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from ganscape.registry import ConfigError, NonNegative, Positive
-from ganscape.training.schemes.base import SCHEMES, Scheme, update
+from ganscape.training.schemes.base import SCHEMES, Scheme, plus, update
 from ganscape.training.schemes.lazy import LazyRegularization
 
 MUTATIONS = ("minimax", "heuristic", "least_squares")
@@ -170,7 +170,7 @@ class EvolutionaryGAN(Scheme):
             s_real, s_fake = parts.objective.critic_scores(parts.train_D, x_real, x_fake.detach(), y_real, y_fake)
             loss_d = parts.objective.d_loss(s_real, s_fake)
             penalty, logged_penalty = self.lazy.penalty(parts, x_real, x_fake.detach(), y_real, y_fake)
-            total = loss_d if penalty is None else loss_d + penalty
+            total = plus(loss_d, penalty)
             norm = update(parts, "d", total, measure_norm=log and i == self.n_critic - 1)
             out = {"loss_d": loss_d.detach()}
             if logged_penalty is not None:
@@ -207,7 +207,7 @@ class EvolutionaryGAN(Scheme):
         z, y = parts.latent_batch()
         loss_g = mutation_loss(kind, parts.objective.fake_scores(parts.train_D, parts.train_G(z, y), y))
         reg = parts.prior.regularizer()
-        total = loss_g if reg is None else loss_g + reg
+        total = plus(loss_g, reg)
         norm = update(parts, "g", total, measure_norm=log)
         out = {"loss_g": loss_g.detach()}
         if norm is not None:

@@ -21,6 +21,8 @@ from typing import Any
 
 import torch
 
+from ganscape.training.schemes.base import Scheme
+
 
 class LazyRegularization:
     def __init__(self):
@@ -63,3 +65,16 @@ class LazyRegularization:
         """Checkpoints written before lazy regularisation existed hold no counters: they start at 0."""
         self.d_steps, self.g_steps = int(state.get("d_steps", 0)), int(state.get("g_steps", 0))
         self.last = dict(state.get("last", {}))
+
+
+class LazyScheme(Scheme):
+    """A scheme whose only state is its ``LazyRegularization`` counters (``alternating``, ``simultaneous``)."""
+
+    def __init__(self):
+        self.lazy = LazyRegularization()  # D/G step counters of lazy regularisers (checkpointed)
+
+    def state_dict(self):
+        return {"lazy": self.lazy.state_dict()}
+
+    def load_state_dict(self, state):
+        self.lazy.load_state_dict(state.get("lazy", {}))

@@ -3,34 +3,18 @@
 Each step draws one real and one latent batch, scores both with the current D, and takes D's loss and G's loss from
 those same scores. D's gradient (its loss plus the D penalty) goes to D's parameters only, G's (its loss plus the
 prior's and the generator's own regulariser) to G's and the prior's only, and only then do both optimisers step: G's
-gradient is taken through the D that D's gradient was taken at, not through the updated D as in ``alternating``.
+gradient is taken through the same D as D's gradient, not through the updated D as in ``alternating``, and
+relativistic objectives' G loss uses the D(real) scores of that one pass (no fresh real batch).
 This is the training loop of ALI (Dumoulin et al. 2017), which the PacGAN and VEEGAN toy experiments use (one
 update of each network per batch, both gradients of one computation graph); the ``grid25-paper`` / ``ring8-paper``
 presets train with it. An auxiliary-classifier D (AC-GAN) is refused when the config is read."""
 from __future__ import annotations
 
-import torch
-
-from ganscape.training.schemes.base import SCHEMES, Scheme, optimizer_step
-from ganscape.training.schemes.lazy import LazyRegularization
+from ganscape.training.schemes.base import SCHEMES, optimizer_step, plus, set_gradients
+from ganscape.training.schemes.lazy import LazyScheme
 
 
-def accumulate(parts, side: str, loss: torch.Tensor, retain_graph: bool = False) -> None:
-    """Set the gradients of side ``d`` (D) or ``g`` (G and the prior) to those of ``loss``, leaving the other side's."""
-    optimizer = parts.opt_d if side == "d" else parts.opt_g
-    optimizer.zero_grad(set_to_none=True)
-    params = [p for group in optimizer.param_groups for p in group["params"] if p.requires_grad]
-    parts.precision.backward(loss, side, inputs=params, retain_graph=retain_graph)
-
-
-def plus(total: torch.Tensor, term: torch.Tensor | None) -> torch.Tensor:
-    return total if term is None else total + term
-
-
-class Simultaneous(Scheme):
-    def __init__(self):
-        self.lazy = LazyRegularization()  # step counters of lazy regularisers (checkpointed)
-
+class Simultaneous(LazyScheme):
     def step(self, parts, log):
         parts.D.requires_grad_(True)
         x_real, y_real = parts.real_batch()
@@ -41,8 +25,8 @@ class Simultaneous(Scheme):
         penalty, logged_penalty = self.lazy.penalty(parts, x_real, x_fake.detach(), y_real, y_fake)
         g_penalty, logged_g_penalty = self.lazy.generator_penalty(parts)
         reg = parts.prior.regularizer()
-        accumulate(parts, "d", plus(loss_d, penalty), retain_graph=True)
-        accumulate(parts, "g", plus(plus(loss_g, reg), g_penalty))
+        set_gradients(parts, "d", plus(loss_d, penalty), own_only=True, retain_graph=True)
+        set_gradients(parts, "g", plus(plus(loss_g, reg), g_penalty), own_only=True)
         out = {"loss_d": loss_d.detach(), "loss_g": loss_g.detach()}
         for side in ("d", "g"):
             norm = optimizer_step(parts, side, measure_norm=log)
@@ -52,12 +36,6 @@ class Simultaneous(Scheme):
         logged = {"penalty": logged_penalty, "penalty_g": logged_g_penalty,
                   "prior_reg": None if reg is None else reg.detach()}
         return {**out, **{k: v for k, v in logged.items() if v is not None}}
-
-    def state_dict(self):
-        return {"lazy": self.lazy.state_dict()}
-
-    def load_state_dict(self, state):
-        self.lazy.load_state_dict(state.get("lazy", {}))
 
 
 @SCHEMES.register("simultaneous", "D and G gradients from one forward pass, then both step (the ALI/PacGAN toy loop)",
