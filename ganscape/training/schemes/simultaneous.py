@@ -5,7 +5,7 @@ those same scores. D's gradient (its loss plus the D penalty) goes to D's parame
 prior's and the generator's own regulariser) to G's and the prior's only, and only then do both optimisers step: G's
 gradient is taken through the same D as D's gradient, not through the updated D as in ``alternating``, and
 relativistic objectives' G loss uses the D(real) scores of that one pass (no fresh real batch).
-This is the training loop of ALI (Dumoulin et al. 2017), which the PacGAN and VEEGAN toy experiments use (one
+This is the training loop of ALI (Dumoulin et al. 2017), which the PacGAN toy experiments use (one
 update of each network per batch, both gradients of one computation graph); the ``grid25-paper`` / ``ring8-paper``
 presets train with it. An auxiliary-classifier D (AC-GAN) is refused when the config is read."""
 from __future__ import annotations
