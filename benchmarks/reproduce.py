@@ -222,8 +222,7 @@ def toy_jobs(args, methods: list[str]) -> list[tuple]:
     """(config, samples, threads, run folder) of every toy run, in ``toy_keys`` order."""
     every = args.checkpoint_every if args.out else 0
     return [(toy_config(d, m, s, args.paper, args.steps, args.set, every, args.device, args.toy_every), 2500,
-             args.threads,
-             run_folder(args.out, "toy", d, m, s)) for d, m, s in toy_keys(args, methods)]
+             args.threads, run_folder(args.out, "toy", d, m, s)) for d, m, s in toy_keys(args, methods)]
 
 
 def stacked_jobs(args) -> list[tuple]:

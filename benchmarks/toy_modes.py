@@ -163,18 +163,13 @@ def scores_by_step(records) -> dict[str, float]:
 def kept_scores(run_dir: Path, config: dict, n_samples: int) -> dict[str, float] | None:
     """The scores ``train_and_score`` kept in ``run_dir`` for exactly ``config`` after its last step, with the
     in-training records (None when the folder holds another config, or the run has not finished and been scored)."""
-    if not holds_config(run_dir, config):
+    saved = saved_config(run_dir)
+    if saved is None or config_diff(saved, load_config(config)):
         return None
     final = [r for r in read_results(run_dir / SCORES_FILE) if r.step == config["train"]["steps"] and r.n == n_samples]
     if not final:
         return None
     return {**scores_by_name(final), **scores_by_step(scheduled_records(run_dir, config))}
-
-
-def holds_config(run_dir: Path, config: dict) -> bool:
-    """Whether ``run_dir`` is a run folder of exactly ``config``."""
-    saved = saved_config(run_dir)
-    return saved is not None and not config_diff(saved, load_config(config))
 
 
 def scheduled_records(run_dir: Path, config: dict) -> list:

@@ -149,7 +149,8 @@ Fraction = typing.Annotated[float, Minimum(0.0), Maximum(1.0)]  # a share or a m
 
 
 def check_option(key: str, value: Any, param: inspect.Parameter, factory: Callable) -> None:
-    """Check ``value`` against the factory's annotation for ``param`` (simple types, and ``Minimum`` / ``Maximum`` bounds)."""
+    """Check ``value`` against the factory's annotation for ``param`` (simple types; ``Minimum`` and ``Maximum``
+    bounds)."""
     try:
         hints = typing.get_type_hints(factory, include_extras=True)
     except Exception:  # unresolvable annotations: let the factory check

@@ -253,7 +253,8 @@ def test_toy_every_prints_each_runs_three_scores_during_training_and_progress_re
         assert progress.stdout.splitlines()[-6:] == ["", *expected], progress.stdout
     assert not (tmp_path / "toy" / "ring8" / "ns" / "seed-2").exists()
     elsewhere = run_script(*common[:-4], "--out", str(tmp_path / "none"), "--progress")
-    assert elsewhere.stdout.strip() == f"No run folder under {tmp_path / 'none'} holds these runs yet.", elsewhere.stdout
+    none = tmp_path / "none"
+    assert elsewhere.stdout.strip() == f"No run folder under {none} holds these runs yet.", elsewhere.stdout
     done = run_script("--only", "toy", "--progress")
     assert done.returncode == 2 and "--progress: needs --out DIR" in done.stderr, done.stderr
     monkeypatch.syspath_prepend(str(BENCHMARKS))
