@@ -27,7 +27,7 @@ from ganscape.config import load_config
 from ganscape.config.dotted import config_diff, set_dotted
 from ganscape.data import build_dataset
 from ganscape.metrics import metric_family
-from ganscape.models import DISCRIMINATORS
+from ganscape.models import DISCRIMINATORS, GENERATORS
 from ganscape.registry import ConfigError
 from ganscape.metrics.evaluate import evaluate_result
 from ganscape.results import RESULTS_FILE, ResultsWriter, read_results
@@ -97,8 +97,8 @@ def base_config(dataset: str, seed: int, steps: int, batch_size: int | None, lr:
 
 def configure(base: dict | str, method: str, extra: list[str] = ()) -> dict:
     """The run config of ``method`` on ``base`` (a config dict or a preset name), then ``extra`` overrides; a packed
-    discriminator's batch grows by its pack."""
-    return with_packed_batch(load_config(base, [*METHODS[method], *extra]))
+    discriminator's batch grows by its pack, and a batch-norm generator normalises each packing slot on its own."""
+    return with_slot_batch_norm(with_packed_batch(load_config(base, [*METHODS[method], *extra])))
 
 
 def own_batches() -> dict[str, int]:
@@ -122,6 +122,16 @@ def with_packed_batch(config: dict) -> dict:
     inputs, as in the PacGAN code."""
     pack = DISCRIMINATORS.shared_options(config["discriminator"])["pack"]
     return set_dotted(config, "train.batch_size", config["train"]["batch_size"] * pack)
+
+
+def with_slot_batch_norm(config: dict) -> dict:
+    """``config`` with a batch-norm MLP generator's ``bn_groups`` set to ``discriminator.pack`` unless the config sets
+    it: the PacGAN code draws a PacGAN-m batch with m generator calls, so its batch norm sees one slot at a time."""
+    pack, generator = DISCRIMINATORS.shared_options(config["discriminator"])["pack"], config["generator"]
+    if pack == 1 or "bn_groups" in generator or GENERATORS.effective(generator, "bn_groups") is None or \
+            GENERATORS.effective(generator, "norm") != "batch":
+        return config
+    return set_dotted(config, "generator.bn_groups", pack)
 
 
 def train_and_score(config: dict, n_samples: int, metric: str | dict | None = None,

@@ -129,6 +129,19 @@ def test_paper_runs_train_simultaneously_unless_the_method_has_its_own_scheme(mo
         assert default["name"] == own.get(method, ("alternating",))[0], method
 
 
+def test_paper_packed_runs_normalise_each_slot_on_its_own(monkeypatch):
+    """With ``--paper`` a PacGAN-m generator's batch norm takes each packing slot's statistics apart (bn_groups = m,
+    the PacGAN code's m generator calls), unless ``--set`` gives bn_groups; the default toy G has no batch norm."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    from reproduce import toy_config
+
+    groups = {m: toy_config("ring8", m, 0, True, None)["generator"].get("bn_groups")
+              for m in ("NS", "PacGAN2", "PacGAN4")}
+    assert groups == {"NS": None, "PacGAN2": 2, "PacGAN4": 4}
+    assert toy_config("grid25", "PacGAN4", 0, True, None, ["generator.bn_groups=1"])["generator"]["bn_groups"] == 1
+    assert "bn_groups" not in toy_config("grid25", "PacGAN4", 0, False, None)["generator"]
+
+
 def test_toy_methods_keep_their_papers_batch_unless_every_batch_is_set():
     """WGAN-GP takes its authors' toy batch (256) and WGAN-clip the WGAN paper's (64) over the dataset's default;
     ``--batch-size`` (``batch_overrides``) sets every method's, a packed discriminator's times its pack."""

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from ganscape.models import build_discriminator
+from ganscape.models import build_discriminator, build_generator
+from ganscape.models.mlp import InterleavedBatchNorm1d
 from ganscape.models.packing import PackedCritic, pack_batch
 from ganscape.penalties import build_penalty
 from ganscape.registry import ConfigError
@@ -84,9 +85,13 @@ def tiny(**overrides) -> dict:
 
 
 @pytest.mark.parametrize("scheme", [{"name": "alternating", "n_critic": 2}, {"name": "egan", "parents": 1},
-                                    {"name": "egan", "parents": 2}])
-def test_schemes_train_a_packed_discriminator(scheme):
-    result = Trainer(tiny(scheme=scheme)).fit()
+                                    {"name": "egan", "parents": 2}, {"name": "simultaneous"}])
+@pytest.mark.parametrize("slot_batch_norm", [False, True])
+def test_schemes_train_a_packed_discriminator(scheme, slot_batch_norm):
+    generator = tiny()["generator"]
+    if slot_batch_norm:
+        generator = {**generator, "norm": "batch", "bn_groups": 2}
+    result = Trainer(tiny(scheme=scheme, generator=generator)).fit()
     assert len(result.history) == 3 and all(np.isfinite(v) for row in result.history for v in row.values())
 
 
@@ -100,6 +105,48 @@ def test_schemes_train_a_packed_discriminator(scheme):
           discriminator={"name": "cdcgan", "ndf": 4, "pack": 2}), "discriminator.pack: 2 packs unconditional"),
 ])
 def test_impossible_packings_are_refused_in_one_line(config, message):
+    with pytest.raises(ConfigError) as err:
+        Trainer(config)
+    assert str(err.value).startswith(message) and "\n" not in str(err.value)
+
+
+def test_interleaved_batch_norm_normalises_each_packing_slot_on_its_own():
+    """bn_groups = m: G on a PacGAN-m batch gives each slot (samples k, k+m, ...) what G in training mode gives that
+    slot's latents alone, as the PacGAN code's m generator calls do; the running statistics move towards the slots'
+    mean statistics."""
+    torch.manual_seed(0)
+    options = {"name": "mlp", "hidden": 16, "layers": 2, "norm": "batch", "bn_momentum": 0.05}
+    grouped = build_generator({**options, "bn_groups": 4}, (2,), 3)
+    single = build_generator(options, (2,), 3)
+    single.load_state_dict(grouped.state_dict())
+    z = torch.randn(40, 3, dtype=torch.float64)
+    grouped, single = grouped.double().train(), single.double().train()
+    out = grouped(z)
+    for slot in range(4):
+        assert torch.allclose(out[slot::4], single(z[slot::4]), atol=1e-12)
+    norm = next(m for m in grouped.modules() if isinstance(m, InterleavedBatchNorm1d))
+    h = grouped.net[0](z).reshape(10, 4, 16)  # the first norm's input, by slot
+    expected_var = 0.95 + 0.05 * h.var(dim=0, unbiased=True).mean(dim=0)
+    assert torch.allclose(norm.running_mean, 0.05 * h.mean(dim=(0, 1)), atol=1e-12)
+    assert torch.allclose(norm.running_var, expected_var, atol=1e-12)
+
+
+def test_one_batch_norm_group_is_plain_batch_norm():
+    torch.manual_seed(1)
+    ours, plain = InterleavedBatchNorm1d(5, 0.1, 1), torch.nn.BatchNorm1d(5, momentum=0.1)
+    x = torch.randn(12, 5)
+    assert torch.equal(ours(x), plain(x)) and torch.equal(ours.running_var, plain.running_var)
+    assert ours.state_dict().keys() == plain.state_dict().keys()  # runs from before the option load unchanged
+
+
+@pytest.mark.parametrize("generator,batch,message", [
+    ({"bn_groups": 3}, 100, "train.batch_size: 100 is not a multiple of generator.bn_groups (3)"),
+    ({"bn_groups": 2, "norm": "none"}, 100, "generator.bn_groups: 2 groups batch-norm statistics, but generator.norm"),
+    ({"bn_groups": 0}, 100, "generator.bn_groups: must be >= 1, got 0"),
+])
+def test_impossible_batch_norm_groups_are_refused_in_one_line(generator, batch, message):
+    config = tiny(generator={"name": "mlp", "hidden": 8, "layers": 1, "norm": "batch", **generator},
+                  train={"steps": 1, "batch_size": batch})
     with pytest.raises(ConfigError) as err:
         Trainer(config)
     assert str(err.value).startswith(message) and "\n" not in str(err.value)

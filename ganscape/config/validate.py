@@ -162,6 +162,15 @@ def packing_fits(config: dict[str, Any], registries: dict) -> None:
                           f"no single label), not conditioning {conditioning!r}; use pack: 1 or conditioning: none")
 
 
+def batch_norm_groups_fit(config: dict[str, Any], registries: dict) -> None:
+    """An MLP generator's ``bn_groups``: the batch is cut into that many groups of at least two samples."""
+    groups = effective(config, "generator", "bn_groups", registries["generator"]) or 1
+    batch = config["train"]["batch_size"]
+    if batch % groups or batch // groups < 2:
+        raise ConfigError(f"train.batch_size: {batch} is not a multiple of generator.bn_groups ({groups}) with at "
+                          f"least two samples a group; use e.g. {4 * groups}, or bn_groups: 1")
+
+
 def egan_without_generator_penalty(config: dict[str, Any], registries: dict) -> None:
     pl_weight = effective(config, "generator", "pl_weight", registries["generator"])
     if config["scheme"]["name"] == "egan" and pl_weight:
@@ -176,5 +185,5 @@ def simultaneous_without_aux_classifier(config: dict[str, Any], registries: dict
                           "conditioning 'acgan'); use scheme.name=alternating, or conditioning none or projection")
 
 
-RULES = {"gan": (projection_needs_labelled_fakes, packing_fits, egan_without_generator_penalty,
+RULES = {"gan": (projection_needs_labelled_fakes, packing_fits, batch_norm_groups_fit, egan_without_generator_penalty,
                  simultaneous_without_aux_classifier), "translation": ()}

@@ -29,14 +29,48 @@ def normal_init(module: nn.Module, std: float) -> None:
                     nn.init.zeros_(m.bias)
 
 
+class InterleavedBatchNorm1d(nn.BatchNorm1d):
+    """Batch norm whose training statistics are taken over ``groups`` interleaved groups of the batch separately:
+    sample j belongs to group j mod ``groups``, as the slots of a PacGAN-m batch do (``ganscape.models.packing``
+    packs samples i*m .. i*m+m-1 into one input), so with ``groups`` = m each slot is normalised on its own, as when
+    the PacGAN code draws its m generator batches with m separate calls. The running statistics (used for sampling)
+    move towards the groups' mean batch mean and mean unbiased batch variance. ``groups`` 1 is ``nn.BatchNorm1d``.
+    forward: x (B, features), B a multiple of ``groups`` in training -> (B, features)."""
+
+    def __init__(self, features: int, momentum: float, groups: int):
+        super().__init__(features, momentum=momentum)
+        self.groups = groups
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.groups == 1:
+            return super().forward(x)
+        batch, features = x.shape
+        if batch % self.groups or batch // self.groups < 2:
+            raise ValueError(f"generator.bn_groups: a batch of {batch} samples cannot be cut into {self.groups} "
+                             "groups of at least two; use a batch size that is a multiple of bn_groups")
+        wide = x.to(torch.promote_types(x.dtype, torch.float32))  # fp16/bf16 statistics in float32, as BN's
+        slots = wide.reshape(batch // self.groups, self.groups, features)
+        mean, var = slots.mean(dim=0), slots.var(dim=0, unbiased=False)  # (groups, features) each
+        self.track(mean.detach().mean(dim=0), var.detach().mean(dim=0) * len(slots) / (len(slots) - 1))
+        normalised = (slots - mean) * torch.rsqrt(var + self.eps)
+        return (normalised * self.weight + self.bias).reshape(batch, features).to(x.dtype)
+
+    @torch.no_grad()
+    def track(self, mean: torch.Tensor, unbiased_var: torch.Tensor) -> None:
+        """Move the running statistics towards one step's (features,) mean and unbiased variance."""
+        self.running_mean.lerp_(mean, self.momentum)
+        self.running_var.lerp_(unbiased_var, self.momentum)
+        self.num_batches_tracked += 1
+
+
 class MLPGenerator(GeneratorNet):
     def __init__(self, z_dim: int, out_dim: int, hidden: int, layers: int, norm: str = "none", init_std: float = 0.0,
-                 bn_momentum: float = 0.1):
+                 bn_momentum: float = 0.1, bn_groups: int = 1):
         super().__init__()
         blocks, width = [], z_dim
         for _ in range(layers):
             if norm == "batch":  # the norm's shift replaces the bias, as in the PacGAN toy generator
-                blocks += [nn.Linear(width, hidden, bias=False), nn.BatchNorm1d(hidden, momentum=bn_momentum),
+                blocks += [nn.Linear(width, hidden, bias=False), InterleavedBatchNorm1d(hidden, bn_momentum, bn_groups),
                            nn.ReLU()]
             else:
                 blocks += [nn.Linear(width, hidden), nn.ReLU()]
@@ -82,11 +116,18 @@ class MaxoutDiscriminator(SequentialCritic):
 @GENERATORS.register("mlp", "MLP generator for vector data (ReLU hidden layers, optional batch norm)",
     citation='Goodfellow et al. 2014; batch norm and N(0, 0.02) init as in the PacGAN toy generator (Lin et al. 2018)')
 def mlp_generator(data_shape, z_dim, num_classes, hidden: Positive = 256, layers: Positive = 3,
-                  norm: Literal["none", "batch"] = "none", init_std: NonNegative = 0.0, bn_momentum: Fraction = 0.1):
+                  norm: Literal["none", "batch"] = "none", init_std: NonNegative = 0.0, bn_momentum: Fraction = 0.1,
+                  bn_groups: Positive = 1):
     """``init_std`` > 0: weights N(0, init_std) and zero biases; 0 keeps PyTorch's default initialisation.
     ``bn_momentum`` (with norm batch): the weight of each batch's statistics in the running ones used for sampling
-    (PyTorch's convention; the PacGAN toy code 0.05)."""
-    return MLPGenerator(z_dim, _vector_dim(data_shape, "generator"), hidden, layers, norm, init_std, bn_momentum)
+    (PyTorch's convention; the PacGAN toy code 0.05). ``bn_groups`` (with norm batch): training statistics per
+    interleaved group of the batch (``InterleavedBatchNorm1d``); set it to ``discriminator.pack`` to normalise each
+    packing slot on its own, as the PacGAN code does."""
+    if bn_groups > 1 and norm != "batch":
+        raise ConfigError(f"generator.bn_groups: {bn_groups} groups batch-norm statistics, but generator.norm is "
+                          f"{norm!r}; use norm: batch or bn_groups: 1")
+    return MLPGenerator(z_dim, _vector_dim(data_shape, "generator"), hidden, layers, norm, init_std, bn_momentum,
+                        bn_groups)
 
 
 @DISCRIMINATORS.register("maxout", "MLP of linear-maxout layers for vector data (the PacGAN/VEEGAN toy critic)",
