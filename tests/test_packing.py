@@ -139,13 +139,46 @@ def test_one_batch_norm_group_is_plain_batch_norm():
     assert ours.state_dict().keys() == plain.state_dict().keys()  # runs from before the option load unchanged
 
 
-@pytest.mark.parametrize("generator,batch,message", [
-    ({"bn_groups": 3}, 100, "train.batch_size: 100 is not a multiple of generator.bn_groups (3)"),
-    ({"bn_groups": 2, "norm": "none"}, 100, "generator.bn_groups: 2 groups batch-norm statistics, but generator.norm"),
-    ({"bn_groups": 0}, 100, "generator.bn_groups: must be >= 1, got 0"),
+@pytest.mark.parametrize("generator,scheme,batch,message", [
+    ({"bn_groups": 3}, {}, 100, "train.batch_size: 100 does not cut into generator.bn_groups (3) groups of at least "
+                                "two samples; use e.g. 102"),
+    ({"bn_groups": 2}, {"name": "egan", "parents": 3}, 8, "train.batch_size: 8 does not cut into generator.bn_groups "
+                                                          "(2) groups of at least two samples once split among 3 E-GAN "
+                                                          "parents; use e.g. 12"),
+    ({"bn_groups": 3, "norm": "none"}, {}, 100, "generator.bn_groups: 3 groups batch-norm statistics, but "
+                                                "generator.norm"),
+    ({"bn_groups": 0}, {}, 100, "generator.bn_groups: must be >= 1, got 0"),
 ])
-def test_impossible_batch_norm_groups_are_refused_in_one_line(generator, batch, message):
+def test_impossible_batch_norm_groups_are_refused_in_one_line(generator, scheme, batch, message):
     config = tiny(generator={"name": "mlp", "hidden": 8, "layers": 1, "norm": "batch", **generator},
+                  scheme=scheme or {"name": "alternating"}, train={"steps": 1, "batch_size": batch})
+    with pytest.raises(ConfigError) as err:
+        Trainer(config)
+    assert str(err.value).startswith(message) and "\n" not in str(err.value)
+    if "use e.g." in message:  # the batch the message suggests trains
+        config["train"]["batch_size"] = int(message.rsplit(" ", 1)[1])
+        assert len(Trainer(config).fit().history) == 1
+
+
+def test_a_batch_of_one_still_trains_a_generator_without_batch_norm_groups():
+    config = tiny(discriminator={"name": "mlp", "hidden": 8, "layers": 1},
+                  train={"steps": 2, "batch_size": 1, "log_every": 1})
+    assert len(Trainer(config).fit().history) == 2
+
+
+@pytest.mark.parametrize("batch,message", [
+    (8, "train.batch_size: 8 does not cut into generator.bn_groups (4) groups of at least two samples once split "
+        "among 2 processes; use e.g. 16"),
+    (12, "train.batch_size: each of the 2 processes gets 6 samples, not a multiple of discriminator.pack (4)"),
+])
+def test_a_rank_share_the_groups_do_not_fit_is_refused_before_training(monkeypatch, batch, message):
+    """Under torchrun each rank normalises its own share of the batch: 8 samples fit 4 groups of 2 on one process,
+    but not 2 ranks' 4 each."""
+    import ganscape.distributed.data_parallel as data_parallel
+
+    monkeypatch.setattr(data_parallel, "world", lambda: (0, 2))
+    config = tiny(generator={"name": "mlp", "hidden": 8, "layers": 1, "norm": "batch", "bn_groups": 4},
+                  discriminator={"name": "mlp", "hidden": 8, "layers": 1, "pack": 4},
                   train={"steps": 1, "batch_size": batch})
     with pytest.raises(ConfigError) as err:
         Trainer(config)

@@ -162,13 +162,27 @@ def packing_fits(config: dict[str, Any], registries: dict) -> None:
                           f"no single label), not conditioning {conditioning!r}; use pack: 1 or conditioning: none")
 
 
-def batch_norm_groups_fit(config: dict[str, Any], registries: dict) -> None:
-    """An MLP generator's ``bn_groups``: the batch is cut into that many groups of at least two samples."""
-    groups = effective(config, "generator", "bn_groups", registries["generator"]) or 1
-    batch = config["train"]["batch_size"]
-    if batch % groups or batch // groups < 2:
-        raise ConfigError(f"train.batch_size: {batch} is not a multiple of generator.bn_groups ({groups}) with at "
-                          f"least two samples a group; use e.g. {4 * groups}, or bn_groups: 1")
+def batch_norm_groups_fit(config: dict[str, Any], registries: dict, ranks: int = 1) -> None:
+    """An MLP generator's ``bn_groups``: every training-mode call of G cuts into that many groups of at least two
+    samples. A call draws the batch, or under torchrun each of the ``ranks`` processes' share of it, and with E-GAN's
+    several parents each parent's share of that (``EvolutionaryGAN.parent_fakes``). Checked again per rank when the parts
+    are built (``build_gan_parts``)."""
+    generator = registries["generator"]
+    groups = effective(config, "generator", "bn_groups", generator) or 1
+    if groups == 1 or effective(config, "generator", "norm", generator) != "batch":
+        return  # without batch norm the generator's factory refuses bn_groups > 1 itself
+    egan = config["scheme"]["name"] == "egan"
+    parents = effective(config, "scheme", "parents", registries["scheme"]) if egan else 1
+    batch, per_call = config["train"]["batch_size"], parents * ranks
+    if batch % (per_call * groups) == 0 and batch // (per_call * groups) >= 2:
+        return
+    shares = [f"{n} {what}" for n, what in ((ranks, "processes"), (parents, "E-GAN parents")) if n > 1]
+    split = f" once split among {' x '.join(shares)}" if shares else ""
+    pack = registries["discriminator"].shared_options(config["discriminator"])["pack"]
+    unit = ranks * math.lcm(pack, parents * groups)
+    least = max(batch, 2 * per_call * groups, 2 * pack)
+    raise ConfigError(f"train.batch_size: {batch} does not cut into generator.bn_groups ({groups}) groups of at least "
+                      f"two samples{split}; use e.g. {unit * -(-least // unit)}, or bn_groups: 1")
 
 
 def egan_without_generator_penalty(config: dict[str, Any], registries: dict) -> None:

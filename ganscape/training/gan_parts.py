@@ -11,6 +11,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from ganscape.config.schema import schema_for
+from ganscape.config.validate import batch_norm_groups_fit
 from ganscape.data import BatchStream, Dataset, build_dataset, data_meta
 from ganscape.metrics.protocol import check_ready
 from ganscape.losses import Objective, build_objective
@@ -149,6 +151,8 @@ def build_gan_parts(config: dict[str, Any]) -> GANParts:
     precision = Precision(resolve_precision(train["precision"], device), device)
     rank, size = world()
     local_batch_size(train["batch_size"], pack_of(config))
+    if size > 1:  # each rank normalises its own share of the batch
+        batch_norm_groups_fit(config, schema_for("gan").registries(), ranks=size)
     torch.manual_seed(config["seed"])
     dataset = build_dataset(config["data"])
     dataset.check_finite("data")
