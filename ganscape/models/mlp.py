@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ganscape.models.base import (DISCRIMINATORS, GENERATORS, GeneratorNet, Norm, SequentialCritic, feature_norm,
@@ -49,17 +50,21 @@ class InterleavedBatchNorm1d(nn.BatchNorm1d):
             raise ValueError(f"generator.bn_groups: a batch of {batch} samples cannot be cut into {self.groups} "
                              "groups of at least two; use a batch size that is a multiple of bn_groups")
         wide = x.to(torch.promote_types(x.dtype, torch.float32))  # fp16/bf16 statistics in float32, as BN's
-        slots = wide.reshape(batch // self.groups, self.groups, features)
-        mean, var = slots.mean(dim=0), slots.var(dim=0, unbiased=False)  # (groups, features) each
-        self.track(mean.detach().mean(dim=0), var.detach().mean(dim=0) * len(slots) / (len(slots) - 1))
-        normalised = (slots - mean) * torch.rsqrt(var + self.eps)
-        return (normalised * self.weight + self.bias).reshape(batch, features).to(x.dtype)
+        # (B, F) -> (B/g, g*F): column k*F + f holds feature f of slot k, so native per-column batch norm is per slot
+        slot_mean, slot_var = self.running_mean.repeat(self.groups), self.running_var.repeat(self.groups)
+        out = F.batch_norm(wide.reshape(batch // self.groups, self.groups * features), slot_mean, slot_var,
+                           self.weight.repeat(self.groups), self.bias.repeat(self.groups), True, self.momentum,
+                           self.eps)
+        self.average_slots(slot_mean, slot_var)
+        return out.reshape(batch, features).to(x.dtype)
 
     @torch.no_grad()
-    def track(self, mean: torch.Tensor, unbiased_var: torch.Tensor) -> None:
-        """Move the running statistics towards one step's (features,) mean and unbiased variance."""
-        self.running_mean.lerp_(mean, self.momentum)
-        self.running_var.lerp_(unbiased_var, self.momentum)
+    def average_slots(self, slot_mean: torch.Tensor, slot_var: torch.Tensor) -> None:
+        """The running statistics from the (groups * features,) per-slot ones ``F.batch_norm`` moved this step (each
+        towards its slot's mean and unbiased variance): their mean over the slots, which is the shared statistics moved
+        towards the slots' mean batch mean and mean unbiased variance."""
+        self.running_mean.copy_(slot_mean.view(self.groups, -1).mean(dim=0))
+        self.running_var.copy_(slot_var.view(self.groups, -1).mean(dim=0))
         self.num_batches_tracked += 1
 
 
