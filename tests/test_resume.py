@@ -109,3 +109,10 @@ def test_sigkill_mid_run_then_resume_equals_uninterrupted(tmp_path):
 def test_resume_equals_uninterrupted_simultaneous_with_a_lazy_penalty(tmp_path):
     check_resume(tmp_path, "ring8", [*RING, "scheme.name=simultaneous", "penalty={name: r1, gamma: 1.0, every: 4}"],
                  stop_at=30)
+
+
+def test_resume_equals_uninterrupted_paper_preset_packed_with_slot_batch_norm(tmp_path):
+    """The PacGAN toy setting (simultaneous updates, maxout D) packed by 2, G's batch norm per packing slot: the
+    running statistics, which sampling uses, survive the checkpoint."""
+    check_resume(tmp_path, "ring8-paper", [*RING, "discriminator.pack=2", "generator.bn_groups=2",
+                                           "generator.layers=2", "discriminator.layers=2"], stop_at=30)
