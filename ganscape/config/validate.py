@@ -165,8 +165,8 @@ def packing_fits(config: dict[str, Any], registries: dict) -> None:
 def batch_norm_groups_fit(config: dict[str, Any], registries: dict, ranks: int = 1) -> None:
     """An MLP generator's ``bn_groups``: every training-mode call of G cuts into that many groups of at least two
     samples. A call draws the batch, or under torchrun each of the ``ranks`` processes' share of it, and with E-GAN's
-    several parents each parent's share of that (``EvolutionaryGAN.parent_fakes``). Checked again per rank when the parts
-    are built (``build_gan_parts``)."""
+    several parents each parent's share of that (``EvolutionaryGAN.parent_fakes``). Checked again per rank when the
+    parts are built (``build_gan_parts``)."""
     generator = registries["generator"]
     groups = effective(config, "generator", "bn_groups", generator) or 1
     if groups == 1 or effective(config, "generator", "norm", generator) != "batch":
