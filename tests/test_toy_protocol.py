@@ -47,6 +47,27 @@ def test_linear_maxout_takes_the_max_over_each_units_pieces():
     assert torch.allclose(layer(x), expected, atol=1e-6)
 
 
+def test_linear_maxout_passes_each_units_gradient_to_its_winning_piece_only():
+    torch.manual_seed(0)
+    layer, x = LinearMaxout(3, 4, 5), torch.randn(6, 3)
+    upstream = torch.randn(6, 4)
+    (layer(x) * upstream).sum().backward()
+    pre = (x @ layer.linear.weight.T + layer.linear.bias).detach().reshape(6, 4, 5)
+    winner = torch.nn.functional.one_hot(pre.argmax(dim=2), 5).to(x.dtype)      # (6, 4, 5)
+    grad_pre = (winner * upstream[:, :, None]).reshape(6, 20)                     # dLoss/d(pre-activation)
+    assert torch.allclose(layer.linear.weight.grad, grad_pre.T @ x, atol=1e-6)
+    assert torch.allclose(layer.linear.bias.grad, grad_pre.sum(dim=0), atol=1e-6)
+
+
+def test_linear_maxout_splits_the_gradient_evenly_between_tied_pieces():
+    layer = LinearMaxout(1, 1, 3)
+    with torch.no_grad():
+        layer.linear.weight.copy_(torch.tensor([[1.0], [1.0], [-1.0]]))   # pieces 0 and 1 tie for every x > 0
+        layer.linear.bias.zero_()
+    layer(torch.tensor([[2.0]])).sum().backward()
+    assert layer.linear.bias.grad.tolist() == [0.5, 0.5, 0.0]
+
+
 def test_wgan_clip_trains_with_rmsprop_five_critic_steps_and_clipped_weights():
     trainer = Trainer(load_config("wgan-clip", FEW))
     assert isinstance(trainer.parts.opt_d, torch.optim.RMSprop) and trainer.parts.opt_d.defaults["lr"] == 5e-5
