@@ -147,13 +147,17 @@ def test_html_shows_configurations_factors_and_budget(seeded_study):
     configs = section(page, 'id="configs-0"')
     rows = configs.split("<tbody>")[1].split("</tr>")[:-1]
     cells = [re.findall(r"<td[^>]*>(.*?)</td>", r) for r in rows]
-    # rank, loss, norm, n, seeds, reverse KL mean, std, ...: hinge/spectral (one seed: no std) first
-    assert [c[:5] for c in cells] == [["1", "hinge", "spectral", "1", "0, 1"],
-                                      ["2", "nonsaturating", "spectral", "2", "0, 1"],
-                                      ["3", "hinge", "none", "2", "0, 1"], ["4", "nonsaturating", "none", "2", "0, 1"]]
-    assert [c[5] for c in cells] == ["0.25", "0.4", "0.45", "0.8"]
-    assert cells[0][6] == "" and cells[1][6] == f"{np.std([0.3, 0.5], ddof=1):.4g}"
-    assert cells[0][7] == "2" and cells[1][7] == "5.5"  # modes (8 - task id) of the scored seeds
+    # rank, loss, norm, n, seeds, rank per seed, reverse KL mean, std, ...: hinge/spectral (one seed: no std) first
+    assert [c[:6] for c in cells] == [["1", "hinge", "spectral", "1", "0, 1", "1, &ndash;"],
+                                      ["2", "nonsaturating", "spectral", "2", "0, 1", "2, 2"],
+                                      ["3", "hinge", "none", "2", "0, 1", "3, 1"],
+                                      ["4", "nonsaturating", "none", "2", "0, 1", "4, 3"]]
+    assert [c[6] for c in cells] == ["0.25", "0.4", "0.45", "0.8"]
+    assert cells[0][7] == "" and cells[1][7] == f"{np.std([0.3, 0.5], ddof=1):.4g}"
+    assert cells[0][8] == "2" and cells[1][8] == "5.5"  # modes (8 - task id) of the scored seeds
+    # seeds 0 and 1 share 3 scored configurations: KL (0.9, 0.3, 0.6) against (0.7, 0.5, 0.3), Spearman 0.5; with 2
+    # seeds a configuration, Spearman-Brown gives 2 * 0.5 / 1.5
+    assert "Spearman &rho; = 0.50 on average over 1 pair of seeds" in page and "at about 0.67." in page
     factors = section(page, 'id="factors-0"')
     levels = [re.findall(r"<td[^>]*>(.*?)</td>", r) for r in factors.split("<tbody>")[1].split("</tr>")[:-1]]
     # factor, level, configurations, best, median, worst of the configuration means; the winning level first
@@ -182,6 +186,7 @@ def test_csv_has_a_row_per_configuration_with_seed_statistics(seeded_study, tmp_
         assert (float(row["reverse_kl2500_toy:std"]) == pytest.approx(np.std(values, ddof=1)) if len(values) > 1
                 else row["reverse_kl2500_toy:std"] == "")
     assert configs[0]["dataset"] == EVIL and configs[0]["name"].startswith(EVIL)
+    assert [r["rank_per_seed"] for r in configs] == ["1;", "2;2", "3;1", "4;3"] and runs[0]["rank_per_seed"] == ""
 
 
 def test_csv_configuration_cells_cannot_carry_formulas(tmp_path):

@@ -6,8 +6,9 @@ A toy-mixture group (its runs have ``modes``, ``hq_share`` and ``reverse_kl``) w
 by the published protocol instead: lexicographically by modes captured (higher), then the high-quality share
 (higher), then the reverse KL (lower) (``runs``). A run's score is its value at the last evaluated checkpoint.
 
-The page shows, per group (``analysis`` computes, ``plots`` draws): the configurations (runs that differ only in
-the seed, pooled: mean, sample std and n of each metric), ranked by their mean; every run (collapsed); per factor
+The page shows, per group (``analysis`` and ``stability`` compute, ``plots`` draws): the configurations (runs that
+differ only in the seed, pooled: mean, sample std and n of each metric), ranked by their mean, with each one's rank
+under each seed alone and how much the seeds agree on the order; every run (collapsed); per factor
 and level the best, median and worst configuration; the expected best score at a budget of k runs per level of one
 factor (Lucic et al. 2018, "Are GANs Created Equal?"); the metric's distribution per factor (box + strip plots);
 metric-vs-step curves and the best runs' samples. The CSV has a row per run and a row per configuration.

@@ -14,6 +14,7 @@ from typing import Any
 
 from ganscape.studies.report.analysis import Configuration, configurations
 from ganscape.studies.report.runs import Group, Run, group_runs, last_line, scored
+from ganscape.studies.report.stability import ranks_per_seed
 from ganscape.studies.store import Store
 from ganscape.utils.io import atomic_write_text
 
@@ -32,7 +33,8 @@ def number_cell(value: float | None) -> str:
 def write_csv(study_dir: str | Path, out: str | Path, metric: str | None = None) -> Path:
     """Rows ``run`` (one per task: rank in its group, factors, status, final metrics, timings, deltas, error), then rows
     ``configuration`` (one per configuration, its seeds pooled: the metric columns hold the mean over seeds,
-    ``METRIC:std`` the sample std and ``METRIC:n`` the count; ``task`` and ``seed`` list its runs)."""
+    ``METRIC:std`` the sample std and ``METRIC:n`` the count; ``task`` and ``seed`` list its runs, ``rank_per_seed``
+    its rank under each of those seeds alone, as in the HTML report)."""
     with Store(study_dir, create=False) as store:
         groups = group_runs(store, metric)
     runs = [run for g in groups for run in g.runs]
@@ -42,12 +44,14 @@ def write_csv(study_dir: str | Path, out: str | Path, metric: str | None = None)
     writer = csv.writer(buf)
     writer.writerow(["row", "rank", "task", "name", "data.name", "status", *map(text_cell, factors), "final_step",
                      *map(text_cell, metrics), *[text_cell(f"{m}:{s}") for m in metrics for s in ("std", "n")],
-                     "train_seconds", "eval_seconds", "note", "error", "config_deltas"])
+                     "train_seconds", "eval_seconds", "note", "error", "config_deltas", "rank_per_seed"])
     for group in groups:
         writer.writerows(run_row(run, pos, group, factors, metrics) for pos, run in enumerate(group.runs, start=1))
     for group in groups:
         configs = configurations(group.runs, group.order)
-        writer.writerows(config_row(c, pos, group, factors, metrics) for pos, c in enumerate(configs, start=1))
+        per_seed = ranks_per_seed(configs, group.order)
+        writer.writerows(config_row(c, pos, group, factors, metrics, ranks)
+                         for pos, (c, ranks) in enumerate(zip(configs, per_seed), start=1))
     atomic_write_text(out, buf.getvalue())
     return Path(out)
 
@@ -58,14 +62,16 @@ def run_row(run: Run, pos: int, group: Group, factors: list[str], metrics: list[
             t["status"], *[text_cell(t["factors"].get(f, "")) for f in factors],
             run.final_step if run.final_step is not None else "", *[number_cell(run.final.get(m)) for m in metrics],
             *[""] * (2 * len(metrics)), number_cell(t["train_seconds"]), number_cell(t["eval_seconds"]),
-            text_cell(t["note"]), text_cell(last_line(t["error"])), text_cell("; ".join(run.deltas))]
+            text_cell(t["note"]), text_cell(last_line(t["error"])), text_cell("; ".join(run.deltas)), ""]
 
 
-def config_row(config: Configuration, pos: int, group: Group, factors: list[str], metrics: list[str]) -> list[str]:
+def config_row(config: Configuration, pos: int, group: Group, factors: list[str], metrics: list[str],
+               seed_ranks: dict[str, int]) -> list[str]:
     stats = [config.stats.get(m) for m in metrics]
     cells = {f: config.factor(f) for f in factors} | {"seed": ";".join(config.seeds)}
     return ["configuration", pos if config.mean(group.metric or "") is not None else "",
             ";".join(str(r.id) for r in config.runs), text_cell(config.label), text_cell(group.dataset), "",
             *[text_cell(cells.get(f, "")) for f in factors], "", *[number_cell(s and s.mean) for s in stats],
             *[cell for s in stats for cell in (number_cell(s and s.std), s.n if s else "")],
-            "", "", "", "", text_cell("; ".join(config.deltas))]
+            "", "", "", "", text_cell("; ".join(config.deltas)),
+            ";".join(str(seed_ranks.get(seed, "")) for seed in config.seeds)]

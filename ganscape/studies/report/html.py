@@ -13,6 +13,7 @@ from ganscape.studies.report.analysis import (RESAMPLES, Configuration, Stat, bu
 from ganscape.studies.report.plots import budget_plot, curves_plot, distribution_plot
 from ganscape.studies.report.runs import (Group, Run, factor_keys, finite, group_runs, last_line, metric_direction,
                                           scored, short_axis)
+from ganscape.studies.report.stability import SeedAgreement, ranks_per_seed, seed_agreement
 from ganscape.studies.store import Store
 from ganscape.utils.html import SCRIPT, esc, img
 from ganscape.utils.io import atomic_write_text
@@ -78,25 +79,45 @@ def stat_cells(stat: Stat | None, n: int | None) -> str:
     return f'<td class="num">{fmt(stat.mean)}{count}</td><td class="num">{std}</td>'
 
 
-def config_row(config: Configuration, pos: int, axes: list[str], group: Group) -> str:
+def config_row(config: Configuration, pos: int, axes: list[str], group: Group, seed_ranks: dict[str, int]) -> str:
     first = config.stats.get(group.order[0]) if group.order else None
     n = first.n if first else 0
+    per_seed = ", ".join(str(seed_ranks.get(seed, "&ndash;")) for seed in config.seeds)
     cells = [f'<td class="num">{pos if first else "&ndash;"}</td>']
     cells += [f"<td>{esc(config.factor(a))}</td>" for a in axes]
-    cells += [f'<td class="num">{n}</td><td class="num">{esc(", ".join(config.seeds))}</td>']
+    cells += [f'<td class="num">{n}</td><td class="num">{esc(", ".join(config.seeds))}</td>',
+              f'<td class="num">{per_seed}</td>']
     cells += [stat_cells(config.stats.get(m), n) for m in group.metrics]
     cells.append(f'<td class="deltas">{esc(", ".join(config.deltas))}</td>')
     return f'<tr class="{"best" if pos == 1 and first else ""}">{"".join(cells)}</tr>'
 
 
 def configs_table(group: Group, configs: list[Configuration], index: int, axes: list[str]) -> str:
-    """One row per configuration (its seeds pooled), best first by the mean over seeds."""
-    head = ["rank", *[short_axis(a) for a in axes], "n", "seeds"]
+    """One row per configuration (its seeds pooled), best first by the mean over seeds, with its rank under each
+    seed alone and the seeds' agreement."""
+    head = ["rank", *[short_axis(a) for a in axes], "n", "seeds", "rank per seed"]
     head += [h for m in group.metrics for h in (f"{m} mean", "std")] + ["config deltas"]
-    rows = [config_row(c, pos, axes, group) for pos, c in enumerate(configs, start=1)]
+    per_seed = ranks_per_seed(configs, group.order)
+    rows = [config_row(c, pos, axes, group, ranks) for pos, (c, ranks) in enumerate(zip(configs, per_seed), start=1)]
     return (f'<h3>Configurations: mean over seeds</h3><p class="muted">Runs whose configs differ only in the seed are '
-            f'one configuration: mean, sample std (n&minus;1; blank for one seed) and n of each metric.</p>'
+            f'one configuration: mean, sample std (n&minus;1; blank for one seed) and n of each metric. <i>Rank per '
+            f'seed</i>: its rank under each of its seeds alone, among the configurations scored with that seed.</p>'
+            f'{agreement_html(seed_agreement(configs, group.order))}'
             f'<table class="configs-table" id="configs-{index}">{head_row(head)}<tbody>{"".join(rows)}</tbody></table>')
+
+
+def agreement_html(agreement: SeedAgreement | None) -> str:
+    """How much the seeds agree on the order, and what that means for the order of the means in the table."""
+    if agreement is None:
+        return ""
+    means = agreement.of_means
+    steadier = (f" The order of {agreement.seeds}-seed means is steadier: by the Spearman&ndash;Brown formula it "
+                f"should agree with that of {agreement.seeds} other seeds at about {means:.2f}."
+                if means is not None and agreement.seeds > 1 else "")
+    return (f'<p class="agreement">Seed agreement: ranked under one seed at a time, the configurations\' orders '
+            f'correlate at Spearman &rho; = {agreement.rho:.2f} on average over {agreement.pairs} pair{"s" if agreement.pairs > 1 else ""} of seeds '
+            f'(1: every seed orders them alike; 0: unrelated).{steadier} Where two configurations\' ranks per '
+            f'seed overlap, other seeds may swap them.</p>')
 
 
 def best_cell(config: Configuration, group: Group) -> str:
