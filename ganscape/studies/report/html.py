@@ -82,11 +82,11 @@ def stat_cells(stat: Stat | None, n: int | None) -> str:
 def config_row(config: Configuration, pos: int, axes: list[str], group: Group, seed_ranks: dict[str, int]) -> str:
     first = config.stats.get(group.order[0]) if group.order else None
     n = first.n if first else 0
-    per_seed = ", ".join(str(seed_ranks.get(seed, "&ndash;")) for seed in config.seeds)
+    seed_cell = ", ".join(str(seed_ranks.get(seed, "&ndash;")) for seed in config.seeds)
     cells = [f'<td class="num">{pos if first else "&ndash;"}</td>']
     cells += [f"<td>{esc(config.factor(a))}</td>" for a in axes]
     cells += [f'<td class="num">{n}</td><td class="num">{esc(", ".join(config.seeds))}</td>',
-              f'<td class="num">{per_seed}</td>']
+              f'<td class="num">{seed_cell}</td>']
     cells += [stat_cells(config.stats.get(m), n) for m in group.metrics]
     cells.append(f'<td class="deltas">{esc(", ".join(config.deltas))}</td>')
     return f'<tr class="{"best" if pos == 1 and first else ""}">{"".join(cells)}</tr>'
@@ -110,14 +110,15 @@ def agreement_html(agreement: SeedAgreement | None) -> str:
     """How much the seeds agree on the order, and what that means for the order of the means in the table."""
     if agreement is None:
         return ""
-    means = agreement.of_means
-    steadier = (f" The order of {agreement.seeds}-seed means is steadier: by the Spearman&ndash;Brown formula it "
-                f"should agree with that of {agreement.seeds} other seeds at about {means:.2f}."
-                if means is not None and agreement.seeds > 1 else "")
+    n, plural = agreement.seeds_per_config, "s" if agreement.pairs > 1 else ""
+    means = agreement.of_means if n > 1 else None
+    steadier = (f" The order of {n}-seed means is steadier: a rough estimate (Spearman&ndash;Brown, treating seeds "
+                f"as independent, equally noisy repeats) puts its agreement with that of {n} other seeds at "
+                f"{means:.2f}." if means is not None else "")
     return (f'<p class="agreement">Seed agreement: ranked under one seed at a time, the configurations\' orders '
-            f'correlate at Spearman &rho; = {agreement.rho:.2f} on average over {agreement.pairs} pair{"s" if agreement.pairs > 1 else ""} of seeds '
-            f'(1: every seed orders them alike; 0: unrelated).{steadier} Where two configurations\' ranks per '
-            f'seed overlap, other seeds may swap them.</p>')
+            f'correlate at Spearman &rho; = {agreement.rho:.2f} on average over {agreement.pairs} pair{plural} of '
+            f'seeds (1: every seed orders them alike; 0: unrelated).{steadier} Configurations whose ranks per seed '
+            f'overlap are not told apart by these seeds; with few seeds, others may swap too.</p>')
 
 
 def best_cell(config: Configuration, group: Group) -> str:
