@@ -9,8 +9,8 @@ import pytest
 from scipy.stats import spearmanr
 
 from ganscape.studies.report.analysis import Configuration
-from ganscape.studies.report.runs import Run
 from ganscape.studies.report.html import agreement_html
+from ganscape.studies.report.runs import Run
 from ganscape.studies.report.stability import ranks_per_seed, seed_agreement
 
 KL = "reverse_kl2500_toy"

@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import bisect
 import itertools
-import math
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.stats import spearmanr
 
 from ganscape.studies.report.analysis import Configuration
-from ganscape.studies.report.runs import Run, order_key
+from ganscape.studies.report.runs import Run, order_key, scored
 
 MIN_SHARED = 3  # configurations two seeds must share for a rank correlation
 
@@ -45,9 +44,8 @@ class SeedAgreement:
 
 
 def run_key(run: Run, order: list[str]) -> tuple | None:
-    """``order_key`` of one run; None when there is no ranking or its first metric is missing or NaN."""
-    value = run.final.get(order[0]) if order else None
-    return None if value is None or math.isnan(value) else order_key(run.final.get, order)
+    """``order_key`` of one run; None when there is no ranking or the run is not ``scored`` in its first metric."""
+    return order_key(run.final.get, order) if scored(run, order[0] if order else None) else None
 
 
 def seed_keys(configs: list[Configuration], order: list[str]) -> dict[str, dict[int, tuple]]:
