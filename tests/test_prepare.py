@@ -156,6 +156,31 @@ def test_celeba_folder_equals_zip_and_no_partition_means_one_split(files, root, 
     assert written and list(manifest["splits"]) == ["train"] and manifest["splits"]["train"]["n"] == 12
 
 
+def test_celeba_in_the_official_download_layout_finds_its_partition_and_attributes(files, root, tmp_path, caplog):
+    """CelebA/Img/img_align_celeba.zip with CelebA/Eval/ and CelebA/Anno/ beside Img/, as the download unpacks;
+    without the text files, one train split and a warning for each."""
+    download = tmp_path / "CelebA"
+    for folder, name in (("Img", "img_align_celeba.zip"), ("Eval", "list_eval_partition.txt"),
+                         ("Anno", "list_attr_celeba.txt")):
+        (download / folder).mkdir(parents=True)
+        (download / folder / name).write_bytes((files / "celeba" / name).read_bytes())
+    folder, _ = prepare("celeba", download / "Img" / "img_align_celeba.zip", tmp_path / "root", size=32)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert {k: v["n"] for k, v in manifest["splits"].items()} == {"train": 8, "valid": 2, "test": 2}
+    for split in ("train", "valid", "test"):
+        for part in ("", "_attributes"):
+            assert np.array_equal(np.load(folder / f"{split}{part}.npy"),
+                                  np.load(root / "celeba" / "32px" / f"{split}{part}.npy"))
+    for name in ("Eval/list_eval_partition.txt", "Anno/list_attr_celeba.txt"):
+        (download / name).unlink()
+    with caplog.at_level(logging.WARNING, logger="ganscape.data.prepare"):
+        folder, _ = prepare("celeba", download / "Img" / "img_align_celeba.zip", tmp_path / "root", size=32)
+    assert list(json.loads((folder / "manifest.json").read_text())["splits"]) == ["train"]
+    warned = [r.getMessage() for r in caplog.records]
+    assert any("list_eval_partition.txt" in m and "one train split" in m for m in warned)
+    assert any("list_attr_celeba.txt" in m and "no attributes" in m for m in warned)
+
+
 def test_lsun_lmdb_values_are_decoded_and_centre_cropped(files, root):
     import lmdb
 

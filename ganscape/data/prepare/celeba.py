@@ -48,10 +48,13 @@ def is_image_name(path: str) -> bool:
 
 
 def find_annotation(source: Path, name: str) -> Path | None:
-    """``name`` beside the source, inside it (a folder), or in the official ``Anno``/``Eval`` folders."""
-    places = [source.parent, source.parent / "Anno", source.parent / "Eval"]
+    """``name`` beside the source, inside it (a folder), or in the official ``Anno``/``Eval`` folders: those sit
+    beside ``Img/``, which holds the zip, in the download (``CelebA/Img/img_align_celeba.zip``,
+    ``CelebA/Eval/list_eval_partition.txt``, ``CelebA/Anno/list_attr_celeba.txt``)."""
+    tops = [source.parent, source.parent.parent]
     if source.is_dir():
-        places = [source, source / "Anno", source / "Eval"] + places
+        tops = [source] + tops
+    places = [folder for top in tops for folder in (top, top / "Anno", top / "Eval")]
     return next((p / name for p in places if (p / name).is_file()), None)
 
 
@@ -97,6 +100,11 @@ def celeba(source: Path, out: PreparedWriter, size: Positive = 64, crop: Positiv
     if not files:
         raise ConfigError(f"--from: no images ({', '.join(IMAGE_SUFFIXES)}) in {source}")
     partition_file, attribute_file = find_annotation(source, PARTITION_FILE), find_annotation(source, ATTRIBUTE_FILE)
+    for found, name, without in ((partition_file, PARTITION_FILE, "one train split of every image"),
+                                 (attribute_file, ATTRIBUTE_FILE, "no attributes")):
+        if found is None:
+            log.warning("warning: no %s beside %s or in the download's Anno/ and Eval/ folders: %s", name, source,
+                        without)
     split_of = read_partition(partition_file) if partition_file else {}
     attribute_names, attributes = read_attributes(attribute_file) if attribute_file else ([], {})
     names = sorted(files)
