@@ -507,6 +507,29 @@ def test_a_pickle_cannot_call_ndarray_or_other_codecs(tmp_path):
     assert not list((tmp_path / "root").rglob("*.npy"))
 
 
+class UninitialisedArray:
+    """A pickle that asks ``_reconstruct`` (the global NumPy's own array pickles use) for a (1000, 3072) array and
+    never sets its data: 3 MB of uninitialised memory from a few hundred bytes."""
+
+    def __reduce__(self):
+        from ganscape.data.prepare.unpickle import _reconstruct
+
+        return _reconstruct, (np.ndarray, (1000, 3072), b"b")
+
+
+def test_a_pickle_cannot_make_an_array_larger_than_its_bytes(tmp_path):
+    from ganscape.data.prepare.unpickle import safe_load
+
+    real = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    assert np.array_equal(safe_load(pickle.dumps({"a": real, "b": real[:, ::2]}, protocol=2))["b"], real[:, ::2])
+    bomb = pickle.dumps({b"data": UninitialisedArray(), b"labels": [0] * 1000}, protocol=2)
+    assert len(bomb) < 4000
+    archive = datafiles.cifar10_python(tmp_path / "c.tar.gz", replace={"data_batch_1": bomb})
+    done = ganscape("data", "prepare", "cifar10", "--from", str(archive), "--root", str(tmp_path / "root"))
+    assert done.returncode == 2 and "shape (1000, 3072)" in done.stderr and "Traceback" not in done.stderr
+    assert not list((tmp_path / "root").rglob("*.npy"))
+
+
 def test_hf_string_labels_are_numbered_the_same_in_every_split(tmp_path):
     import datasets
 

@@ -23,10 +23,15 @@ class ArrayType:
 
 
 def reconstruct(subtype, shape, dtype):
-    """``_reconstruct`` for plain arrays only; the data comes later from ``__setstate__``, which checks that its
-    size matches the shape, so an array is never larger than the bytes in the file."""
+    """``_reconstruct`` for plain arrays only, and only as NumPy's pickling calls it: an empty placeholder of shape
+    ``(0,)``, which ``__setstate__`` then fills with the file's bytes (checking that they match the shape it
+    names). Any other shape would make an array of uninitialised memory as large as the pickle asks, whether or
+    not its bytes follow, so an array is never larger than the bytes in the file."""
     if subtype is not ArrayType:
         raise pickle.UnpicklingError("array reconstruction of a type other than numpy.ndarray")
+    if tuple(shape) != (0,):
+        raise pickle.UnpicklingError(f"array reconstruction with shape {tuple(shape)}; NumPy writes (0,) and sets "
+                                     "the data afterwards")
     return _reconstruct(np.ndarray, shape, dtype)
 
 
