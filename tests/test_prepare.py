@@ -208,6 +208,57 @@ def test_folder_skips_the_corrupt_image_in_one_line_and_labels_by_subfolder(file
     assert np.array_equal(np.load(from_zip / "train.npy"), np.load(folder / "train.npy"))
 
 
+def test_folder_zip_from_a_mac_has_no_metadata_classes_and_an_unreadable_class_is_none(files, tmp_path):
+    archive = tmp_path / "pets.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for path in sorted((files / "pets").rglob("*.*")):
+            name = path.relative_to(files / "pets").as_posix()
+            z.write(path, f"pets/{name}")
+            z.writestr(f"__MACOSX/pets/{Path(name).parent}/._{Path(name).name}", b"\0\5\26\7 AppleDouble")
+        z.writestr("pets/owls/broken.jpg", b"not an image")
+    folder, _ = prepare("folder", archive, tmp_path / "root", labels=True, size=16)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["class_names"] == ["pets/cats", "pets/dogs"] and manifest["skipped"] == 2
+    assert np.load(folder / "train_labels.npy").tolist() == [0] * 4 + [1] * 4
+
+
+def test_lsun_read_by_another_program_is_still_prepared(files, tmp_path):
+    import os
+
+    import lmdb
+
+    source = datafiles.lsun(tmp_path)
+    assert prepare("lsun", source, tmp_path / "root", size=16)[1]
+    with lmdb.open(str(source), readonly=True) as env, env.begin() as txn:  # lock=True, as LSUN's own scripts
+        assert txn.get(f"{0:040x}".encode())
+    os.utime(source / "lock.mdb", ns=(1, 1))  # whatever the clock's resolution, the lock file has changed
+    assert not prepare("lsun", source, tmp_path / "root", size=16)[1]
+
+
+def test_sixteen_bit_greyscale_keeps_its_grey_levels():
+    from ganscape.data.images import decode
+
+    levels = np.array([[0, 128 * 257, 255 * 257, 40000]], np.uint16).repeat(4, axis=0)
+    for fmt in ("PNG", "TIFF"):
+        encoded = io.BytesIO()
+        Image.fromarray(levels).save(encoded, fmt)
+        assert np.array_equal(decode(encoded.getvalue(), 4, 1)[0, :, 0], [0, 128, 255, 156]), fmt
+    assert np.array_equal(decode(encoded.getvalue(), 4, 3)[0, 1], [128, 128, 128])
+
+
+def test_hf_integer_labels_are_numbered_by_value(tmp_path):
+    import datasets
+
+    images = [Image.open(io.BytesIO(datafiles.jpeg(i, (20, 20), "PNG"))) for i in range(4)]
+    datasets.Dataset.from_dict({"image": images, "digit": [2, 10, 0, 1]},
+                               features=datasets.Features({"image": datasets.Image(),
+                                                           "digit": datasets.Value("int64")})).save_to_disk(
+        str(tmp_path / "digits"))
+    folder, _ = prepare("hf", tmp_path / "digits", tmp_path / "root", label_column="digit", size=16)
+    assert json.loads((folder / "manifest.json").read_text())["class_names"] == ["0", "1", "2", "10"]
+    assert np.load(folder / "train_labels.npy").tolist() == [2, 3, 0, 1]
+
+
 def test_hf_saved_dataset_keeps_splits_and_class_labels(files, root):
     ds = build_dataset({"name": "prepared", "dataset": "tiny_hf", "root": str(root), "split": "test"})
     assert len(ds) == 8 and ds.num_classes == 3 and ds.info["class_names"] == "a,b,c"

@@ -14,6 +14,23 @@ from ganscape.registry import ConfigError
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff")
 
 
+def is_image_name(path: str) -> bool:
+    """A POSIX path (relative, or a zip member's name) of an image file, not macOS metadata (``__MACOSX/``,
+    ``._000001.jpg``), which zips made on a Mac carry beside every image."""
+    parts = path.split("/")
+    return (Path(path).suffix.lower() in IMAGE_SUFFIXES and not parts[-1].startswith("._")
+            and "__MACOSX" not in parts)
+
+
+def eight_bit(img: Image.Image) -> Image.Image:
+    """16-bit greyscale (PNG and TIFF open as mode I;16, I;16B or I) as 8-bit L, keeping the top 8 bits: PIL's
+    ``convert`` clips these values at 255 instead, so a mid-grey 16-bit image would come out white."""
+    if not (img.mode.startswith("I;16") or img.mode == "I"):
+        return img
+    values = np.clip(np.asarray(img).astype(np.int64), 0, 65535) >> 8
+    return Image.fromarray(values.astype(np.uint8), mode="L")
+
+
 class CropTooLarge(ConfigError):
     """``--crop`` asks for a square larger than an image: an error for the whole preparation, not a skipped image."""
 
@@ -25,7 +42,7 @@ def crop_resize(img: Image.Image, size: int, channels: int, crop: int | None = N
     if crop and crop > min(img.size):
         raise CropTooLarge(f"--crop: {crop} is larger than an image of {img.width} x {img.height}; give --crop "
                            f"{min(img.size)} or less")
-    img = img.convert("L" if channels == 1 else "RGB")
+    img = eight_bit(img).convert("L" if channels == 1 else "RGB")
     side = crop or min(img.size)
     left, top = (img.width - side) // 2, (img.height - side) // 2
     img = img.crop((left, top, left + side, top + side))

@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ganscape.data.images import IMAGE_SUFFIXES
+from ganscape.data.images import IMAGE_SUFFIXES, is_image_name
 from ganscape.data.prepare.base import PREPARERS, decode_split, log, report_skipped
 from ganscape.data.prepare.store import PreparedWriter
 from ganscape.registry import ConfigError, Count, Positive
@@ -38,13 +38,6 @@ def image_index(source: Path) -> tuple[dict[str, Any], Callable[[Any], bytes], z
     files = {Path(info.filename).name: info for info in archive.infolist()
              if not info.is_dir() and is_image_name(info.filename)}
     return files, archive.read, archive
-
-
-def is_image_name(path: str) -> bool:
-    """An image file, not macOS metadata (``__MACOSX/``, ``._000001.jpg``) that zips made on a Mac carry."""
-    parts = path.split("/")
-    return (Path(path).suffix.lower() in IMAGE_SUFFIXES and not parts[-1].startswith("._")
-            and "__MACOSX" not in parts)
 
 
 def find_annotation(source: Path, name: str) -> Path | None:

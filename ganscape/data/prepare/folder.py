@@ -9,7 +9,7 @@ import zipfile
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
-from ganscape.data.images import IMAGE_SUFFIXES
+from ganscape.data.images import IMAGE_SUFFIXES, is_image_name
 from ganscape.data.prepare.base import PREPARERS, decode_split, report_skipped
 from ganscape.data.prepare.store import PreparedWriter
 from ganscape.registry import ConfigError, Count, Positive
@@ -18,14 +18,13 @@ from ganscape.registry import ConfigError, Count, Positive
 def list_images(source: Path) -> tuple[list[tuple[object, str]], object, zipfile.ZipFile | None]:
     """[(handle, class folder)] sorted by path, a reader of a handle's bytes, and the open zip if any."""
     if source.is_dir():
-        files = sorted(p for p in source.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        files = sorted(p for p in source.rglob("*") if p.is_file() and is_image_name(p.relative_to(source).as_posix()))
         return [(p, p.parent.relative_to(source).as_posix()) for p in files], Path.read_bytes, None
     try:
         archive = zipfile.ZipFile(source)
     except (zipfile.BadZipFile, OSError) as err:
         raise ConfigError(f"--from: {source} is neither a folder nor a readable zip ({err})") from None
-    infos = sorted((i for i in archive.infolist()
-                    if not i.is_dir() and PurePosixPath(i.filename).suffix.lower() in IMAGE_SUFFIXES),
+    infos = sorted((i for i in archive.infolist() if not i.is_dir() and is_image_name(i.filename)),
                    key=lambda i: i.filename)
     return [(i, PurePosixPath(i.filename).parent.as_posix()) for i in infos], archive.read, archive
 
@@ -43,11 +42,8 @@ def folder(source: Path, out: PreparedWriter, size: Positive = 64, crop: Count =
         if not images:
             raise ConfigError(f"--from: no images ({', '.join(IMAGE_SUFFIXES)}) in {source}")
         images = images[:limit] if limit else images
-        class_names = sorted({folder for _, folder in images}) if labels else []
-        if labels and len(class_names) < 2:
-            raise ConfigError(f"--labels: classes are sub-folder names, but every image of {source} is in "
-                              f"{class_names[0]!r}; arrange the images as CLASS/IMAGE or leave --labels off")
-        class_of = {name: i for i, name in enumerate(class_names)}
+        if labels:
+            check_classes({folder for _, folder in images}, source)  # before decoding: a quick refusal
         kept, skipped = decode_split(out, "train", ((handle, folder) for handle, folder in images), read, size,
                                      channels, crop or None, total=len(images))
     finally:
@@ -56,8 +52,17 @@ def folder(source: Path, out: PreparedWriter, size: Positive = 64, crop: Count =
     report_skipped(skipped, len(images), source)
     if not kept:
         raise ConfigError(f"--from: none of the {len(images)} images in {source} can be read")
+    class_names = sorted(set(kept)) if labels else []  # a folder none of whose images could be read is no class
     if labels:
+        check_classes(class_names, source)
+        class_of = {name: i for i, name in enumerate(class_names)}
         out.extend("train", "labels", [class_of[folder] for folder in kept])
     crop_text = f"centred {crop} x {crop} crop" if crop else "largest centred square"
     return {"class_names": class_names, "skipped": skipped,
             "preprocessing": f"{crop_text}, bicubic resize to {size} x {size}, {'RGB' if channels == 3 else 'L'}"}
+
+
+def check_classes(class_names, source: Path) -> None:
+    if len(class_names) < 2:
+        raise ConfigError(f"--labels: classes are sub-folder names, but every image of {source} is in "
+                          f"{next(iter(class_names))!r}; arrange the images as CLASS/IMAGE or leave --labels off")

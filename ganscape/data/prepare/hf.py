@@ -4,7 +4,7 @@
 (parquet, arrow, csv/json with image paths, an image folder) that ``datasets.load_dataset`` reads, or, when online,
 a hub name such as ``cifar10``. Every split is prepared (or only ``split``). The image column holds ``datasets``
 Image values (or raw bytes/paths); the optional label column a ClassLabel (its names kept) or any values (numbered
-in sorted order). Images are decoded by ganscape, in parallel, with the same crop and resize as ``folder``."""
+in sorted order: numbers by value, anything else as text). Images are decoded by ganscape, in parallel, with the same crop and resize as ``folder``."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -59,7 +59,9 @@ def label_names(splits: dict[str, Any], column: str) -> tuple[list[str], dict[An
     feature = next(iter(splits.values())).features[column]
     if hasattr(feature, "names") and feature.names:
         return list(feature.names), None
-    values = sorted({v for ds in splits.values() for v in ds.unique(column)}, key=str)
+    values = {v for ds in splits.values() for v in ds.unique(column)}
+    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+    values = sorted(values) if numbers else sorted(values, key=str)  # 2 before 10, and ids 0..K-1 stay themselves
     return [str(v) for v in values], {v: i for i, v in enumerate(values)}
 
 

@@ -42,12 +42,16 @@ def read_manifest(folder: Path) -> dict[str, Any] | None:
     return manifest if manifest.get("format") == FORMAT else None
 
 
+UNTRACKED = {"lock.mdb"}  # lmdb's lock file: rewritten whenever any program opens the database, data unchanged
+
+
 def source_fingerprint(path: Path) -> str:
-    """sha256 of a source file; of a folder, of its files' relative paths, sizes and modification times."""
+    """sha256 of a source file; of a folder, of its files' relative paths, sizes and modification times (except
+    ``UNTRACKED`` files, which change without the data changing)."""
     if path.is_file():
         return file_digest(path)
     listing = sorted((str(p.relative_to(path)), p.stat().st_size, p.stat().st_mtime_ns)
-                     for p in path.rglob("*") if p.is_file())
+                     for p in path.rglob("*") if p.is_file() and p.name not in UNTRACKED)
     return hashlib.sha256(json.dumps(listing).encode()).hexdigest()
 
 
