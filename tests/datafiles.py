@@ -144,11 +144,11 @@ def celeba(folder: Path, n: int = 12, partition: bool = True, attributes: bool =
     return folder / "img_align_celeba.zip", attrs
 
 
-def lsun(folder: Path, n: int = 10) -> Path:
-    """FOLDER/bedroom_train_lmdb with data.mdb: 40-hex-digit ids -> WebP images (as the official LSUN files)."""
+def lsun(folder: Path, n: int = 10, split: str = "train") -> Path:
+    """FOLDER/bedroom_SPLIT_lmdb with data.mdb: 40-hex-digit ids -> WebP images (as the official LSUN files)."""
     import lmdb
 
-    path = folder / "bedroom_train_lmdb"
+    path = folder / f"bedroom_{split}_lmdb"
     env = lmdb.open(str(path), map_size=1 << 26)
     with env.begin(write=True) as txn:
         for i in range(n):

@@ -235,6 +235,32 @@ def test_lsun_read_by_another_program_is_still_prepared(files, tmp_path):
     assert not prepare("lsun", source, tmp_path / "root", size=16)[1]
 
 
+def test_preparing_one_split_keeps_the_dataset_s_other_splits(files, tmp_path, caplog):
+    root = tmp_path / "root"
+    train, val = datafiles.lsun(tmp_path), datafiles.lsun(tmp_path, n=4, split="val")
+    folder, _ = prepare("lsun", train, root, size=16)
+    first_train = np.load(folder / "train.npy")
+    prepare("lsun", val, root, size=16)
+    assert json.loads((folder / "manifest.json").read_text())["splits"].keys() == {"train", "val"}
+    for split, n in (("train", 10), ("val", 4)):
+        assert len(build_dataset({"name": "lsun", "split": split, "size": 16, "root": str(root)})) == n
+    assert np.array_equal(np.load(folder / "train.npy"), first_train)
+    assert not prepare("lsun", train, root, size=16)[1] and not prepare("lsun", val, root, size=16)[1]
+
+    source = files / "hf_saved"
+    for split in ("train", "test"):
+        prepare("hf", source, root, "mine", image_column="img", label_column="label", split=split, size=16)
+    mine = root / "mine" / "16px"
+    assert json.loads((mine / "manifest.json").read_text())["splits"].keys() == {"train", "test"}
+    assert not prepare("hf", source, root, "mine", image_column="img", label_column="label", split="train",
+                       size=16)[1]
+    with caplog.at_level(logging.WARNING, logger="ganscape.data.prepare"):  # other classes: the old test split goes
+        prepare("folder", files / "pets", root, "mine", labels=True, size=16)
+    assert json.loads((mine / "manifest.json").read_text())["splits"].keys() == {"train"}
+    assert not (mine / "test.npy").exists()
+    assert any("dropped split 'test'" in r.getMessage() and "class_names" in r.getMessage() for r in caplog.records)
+
+
 def test_sixteen_bit_greyscale_keeps_its_grey_levels():
     from ganscape.data.images import decode
 

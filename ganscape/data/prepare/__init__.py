@@ -10,7 +10,8 @@ from typing import Any
 
 from ganscape.data.prepare import celeba, cifar, folder, hf, lsun  # noqa: F401  (registers the preparers)
 from ganscape.data.prepare.base import PREPARERS, log
-from ganscape.data.prepare.store import PreparedWriter, dataset_folder, read_manifest, source_fingerprint
+from ganscape.data.prepare.store import (PreparedWriter, already_prepared, dataset_folder, read_manifest,
+                                         source_fingerprint)
 from ganscape.paths import data_root
 from ganscape.registry import ConfigError, check_option
 
@@ -58,8 +59,7 @@ def prepare(name: str, source: str | Path, root: str | Path | None = None, datas
     root = data_root(root)
     target = dataset_folder(root, dataset, options["size"])
     request = {"preparer": name, "source": record, "options": options}
-    manifest = read_manifest(target)
-    if manifest is not None and manifest.get("request") == request:
+    if already_prepared(read_manifest(target), request):
         log.info("%s is already prepared from this source in %s; nothing to do", dataset, target)
         return target, False
     try:

@@ -8,13 +8,16 @@ Layout (``ganscape.paths.data_root()``, else ``--root``)::
     ROOT/NAME/SIZEpx/SPLIT_attributes.npy   uint8 (N, K) 0/1 attributes, when the source has them
 
 Everything is written into a hidden temporary folder beside the final one and renamed into place only when
-complete, so the data root never holds half a dataset; the manifest's ``source`` (path, kind, sha256) and
-``options`` make preparing the same source again a no-op.
+complete, so the data root never holds half a dataset; each split's ``request`` (preparer, source path, kind and sha256,
+options) makes preparing the same source again a no-op. Splits prepared from different sources live side by side
+(LSUN's ``train`` and ``val`` lmdb folders, one ``--split`` of a Hugging Face dataset at a time): a preparation
+replaces the splits it writes and keeps the others.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -28,6 +31,7 @@ from ganscape.registry import ConfigError
 from ganscape.utils.io import atomic_write_text, current_umask, file_digest, first_missing, folder_lock
 
 MANIFEST, FORMAT = "manifest.json", "ganscape-prepared-data"
+log = logging.getLogger("ganscape.data.prepare")
 
 
 def dataset_folder(root: Path, name: str, size: int) -> Path:
@@ -140,6 +144,9 @@ class PreparedWriter:
             splits[split] = {"n": count, "shape": list(parts["images"].row_shape),
                              "labels": "labels" in parts, "attributes": "attributes" in parts,
                              "sha256": file_digest(self.folder / f"{split}.npy")}
+        for record in splits.values():
+            record.update(request=manifest.get("request"), prepared_with=sorted(splits))
+        splits.update(self.carry_over(splits, manifest))
         manifest = {"format": FORMAT, "version": 1, **manifest, "splits": splits, "prepared": time.time()}
         atomic_write_text(self.folder / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True))
         os.chmod(self.folder, 0o777 & ~current_umask())  # mkdtemp makes 0700; the data root may be shared
@@ -150,3 +157,50 @@ class PreparedWriter:
         os.replace(self.folder, self.final)
         shutil.rmtree(old, ignore_errors=True)
         return self.final
+
+    def carry_over(self, written: dict[str, Any], manifest: dict[str, Any]) -> dict[str, Any]:
+        """The split records of the dataset's present folder that this preparation does not rewrite, their files
+        hard-linked into the new folder: preparing LSUN's ``val`` lmdb keeps the ``train`` split prepared before.
+        A split whose labels or attributes would change meaning (other class or attribute names) is dropped, with a
+        warning naming it."""
+        present = read_manifest(self.final) or {}
+        kept = {}
+        for split, record in present.get("splits", {}).items():
+            if split in written:
+                continue
+            changed = [key for key, kind in (("class_names", "labels"), ("attribute_names", "attributes"))
+                       if record.get(kind) and present.get(key) != manifest.get(key)]
+            if changed:
+                log.warning("warning: dropped split %r of %s, prepared before from %s: its %s differ from this "
+                            "source's; prepare it again", split, self.final, source_path(record, present),
+                            " and ".join(changed))
+                continue
+            for suffix in ("", "_labels", "_attributes"):
+                name = f"{split}{suffix}.npy"
+                if (self.final / name).is_file():
+                    link_or_copy(self.final / name, self.folder / name)
+            kept[split] = record
+        return kept
+
+
+def source_path(record: dict[str, Any], manifest: dict[str, Any]) -> str:
+    request = record.get("request") or manifest.get("request") or {}
+    return str(request.get("source", {}).get("path", "an unknown source"))
+
+
+def link_or_copy(source: Path, target: Path) -> None:
+    try:
+        os.link(source, target)
+    except OSError:  # a file system without hard links
+        shutil.copy2(source, target)
+
+
+def already_prepared(manifest: dict[str, Any] | None, request: dict[str, Any]) -> bool:
+    """Whether ``manifest`` holds every split a preparation with ``request`` wrote, still as it wrote them."""
+    if manifest is None:
+        return False
+    splits = manifest.get("splits", {})
+    for record in splits.values():
+        if record.get("request") == request:
+            return all(splits.get(s, {}).get("request") == request for s in record.get("prepared_with", ()))
+    return manifest.get("request") == request and all("request" not in r for r in splits.values())  # version 1
