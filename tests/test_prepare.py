@@ -261,6 +261,35 @@ def test_preparing_one_split_keeps_the_dataset_s_other_splits(files, tmp_path, c
     assert any("dropped split 'test'" in r.getMessage() and "class_names" in r.getMessage() for r in caplog.records)
 
 
+def test_a_damaged_prepared_split_is_prepared_again_and_is_one_line_to_training(files, tmp_path, caplog):
+    folder, _ = prepare("folder", files / "pets", tmp_path / "root", labels=True, size=16)
+    labels = np.load(folder / "train_labels.npy")
+    (folder / "train_labels.npy").unlink()
+    with pytest.raises(ConfigError, match=r"cannot read .*train_labels.npy .*prepare the dataset again"):
+        build_dataset({"name": "prepared", "dataset": "pets", "root": str(tmp_path / "root")})
+    with caplog.at_level(logging.WARNING, logger="ganscape.data.prepare"):
+        assert prepare("folder", files / "pets", tmp_path / "root", labels=True, size=16)[1]
+    assert np.array_equal(np.load(folder / "train_labels.npy"), labels)
+    assert any("train_labels.npy" in r.getMessage() and "preparing it again" in r.getMessage() for r in caplog.records)
+    images = folder / "train.npy"
+    images.write_bytes(images.read_bytes()[:-100])  # truncated
+    assert prepare("folder", files / "pets", tmp_path / "root", labels=True, size=16)[1]
+    assert not prepare("folder", files / "pets", tmp_path / "root", labels=True, size=16)[1]
+
+
+def test_a_full_disk_is_blamed_on_the_data_root_not_the_source(files, tmp_path, monkeypatch):
+    import errno
+
+    from ganscape.data.prepare.store import ArrayWriter
+
+    def full(self, rows):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(ArrayWriter, "append", full)
+    with pytest.raises(ConfigError, match=r"^--root: cannot write .*No space left on device"):
+        prepare("folder", files / "pets", tmp_path / "root", size=16)
+    assert not (tmp_path / "root" / "pets").exists()
+
+
 def test_sixteen_bit_greyscale_keeps_its_grey_levels():
     from ganscape.data.images import decode
 

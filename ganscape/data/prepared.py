@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from ganscape.data.base import DATASETS, Dataset
-from ganscape.data.prepare.store import MANIFEST, dataset_folder, read_manifest
+from ganscape.data.prepare.store import MANIFEST, dataset_folder, load_array, read_manifest
 from ganscape.paths import data_root
 from ganscape.registry import ConfigError, Count
 from ganscape.utils.io import file_digest
@@ -91,7 +91,7 @@ def load_prepared(dataset: str, split: str = "train", size: int = 0, root: str |
         raise ConfigError(f"data.split: {dataset} has no split {split!r}; splits: {', '.join(manifest['splits'])}")
     facts = manifest["splits"][split]
     path = folder / f"{split}.npy"
-    images = np.load(path, mmap_mode="r")
+    images = load_array(path, mmap=True)
     if images.shape != (facts["n"], *facts["shape"]) or images.dtype != np.uint8:
         raise ConfigError(f"data: {path} does not match its manifest (shape {images.shape}); prepare it again")
     info = {"manifest": file_digest(folder / MANIFEST)[:16], "prepared": str(folder)}
@@ -110,7 +110,7 @@ def condition_of(folder: Path, split: str, facts: dict, manifest: dict, conditio
         has = [kind for kind in ("labels", "attributes") if facts[kind]]
         raise ConfigError(f"data.condition: {manifest['name']} split {split!r} has no {condition}; valid: "
                           f"{', '.join(['auto', 'none'] + has)}")
-    values = np.load(folder / f"{split}_{condition}.npy")
+    values = load_array(folder / f"{split}_{condition}.npy")
     if condition == "labels":
         names = manifest.get("class_names") or [str(i) for i in range(int(values.max()) + 1)]
         info["class_names"] = ",".join(names)

@@ -5,15 +5,19 @@ writes ``ROOT/NAME/SIZEpx/`` (see ``store``) atomically; preparing the same sour
 is a no-op. Training reads the result with ``data: {name: cifar10}`` and so on (``ganscape.data.prepared``)."""
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 from typing import Any
 
 from ganscape.data.prepare import celeba, cifar, folder, hf, lsun  # noqa: F401  (registers the preparers)
 from ganscape.data.prepare.base import PREPARERS, log
-from ganscape.data.prepare.store import (PreparedWriter, already_prepared, dataset_folder, read_manifest,
-                                         source_fingerprint)
+from ganscape.data.prepare.store import (PreparedWriter, already_prepared, damaged_split, dataset_folder,
+                                         read_manifest, source_fingerprint)
 from ganscape.paths import data_root
 from ganscape.registry import ConfigError, check_option
+
+
+WRITE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}  # a write's error may carry no file name; these are --root's
 
 
 def resolve_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
@@ -59,15 +63,19 @@ def prepare(name: str, source: str | Path, root: str | Path | None = None, datas
     root = data_root(root)
     target = dataset_folder(root, dataset, options["size"])
     request = {"preparer": name, "source": record, "options": options}
-    if already_prepared(read_manifest(target), request):
-        log.info("%s is already prepared from this source in %s; nothing to do", dataset, target)
-        return target, False
+    manifest = read_manifest(target)
+    if already_prepared(manifest, request):
+        damage = damaged_split(target, manifest)
+        if damage is None:
+            log.info("%s is already prepared from this source in %s; nothing to do", dataset, target)
+            return target, False
+        log.warning("warning: %s; preparing it again", damage)
     try:
         with PreparedWriter(root, dataset, options["size"]) as out:
             facts = entry.factory(path, out, **options)
             published = out.publish({"name": dataset, "request": request, "citation": entry.citation, **facts})
     except OSError as err:
-        if err.filename and Path(err.filename).resolve().is_relative_to(root.resolve()):
+        if err.errno in WRITE_ERRORS or err.filename and Path(err.filename).resolve().is_relative_to(root.resolve()):
             raise ConfigError(f"--root: cannot write the prepared data under {root} ({err.strerror or err})") from None
         raise ConfigError(f"--from: cannot read {err.filename or source} ({err.strerror or err})") from None
     log.info("prepared %s into %s", dataset, published)

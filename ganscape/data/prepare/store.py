@@ -195,6 +195,31 @@ def link_or_copy(source: Path, target: Path) -> None:
         shutil.copy2(source, target)
 
 
+def load_array(path: Path, mmap: bool = False) -> np.ndarray:
+    """``np.load`` of a prepared array; a missing or damaged file is a ConfigError that says to prepare again."""
+    try:
+        return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as err:
+        reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+        raise ConfigError(f"data: cannot read {path} ({reason}); prepare the dataset again") from None
+
+
+def damaged_split(folder: Path, manifest: dict[str, Any]) -> str | None:
+    """Why one of the manifest's splits cannot be read as recorded (a file deleted, truncated or replaced), or
+    None. Checks shapes and lengths, not hashes: it runs before every no-op preparation."""
+    for split, record in manifest.get("splits", {}).items():
+        try:
+            images = load_array(folder / f"{split}.npy", mmap=True)
+            if images.shape != (record["n"], *record["shape"]) or images.dtype != np.uint8:
+                return f"{folder / f'{split}.npy'} holds {images.dtype} {images.shape}, its manifest says otherwise"
+            for kind in ("labels", "attributes"):
+                if record.get(kind) and len(load_array(folder / f"{split}_{kind}.npy", mmap=True)) != record["n"]:
+                    return f"{folder / f'{split}_{kind}.npy'} does not hold {record['n']} rows"
+        except ConfigError as err:
+            return str(err)
+    return None
+
+
 def already_prepared(manifest: dict[str, Any] | None, request: dict[str, Any]) -> bool:
     """Whether ``manifest`` holds every split a preparation with ``request`` wrote, still as it wrote them."""
     if manifest is None:
