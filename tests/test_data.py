@@ -70,6 +70,26 @@ def test_mnist_download_verifies_checksums(tmp_path, monkeypatch, mnist_dir):
         build_dataset({"name": "mnist", "root": str(tmp_path / "dl2"), "split": "test", "download": True})
 
 
+def test_uncompressed_mnist_files_are_checked_and_bad_ones_are_one_line(tmp_path, mnist_dir):
+    names = ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+    raw = {name: gzip.decompress((mnist_dir / f"{name}.gz").read_bytes()) for name in names}
+    for name in names:
+        (tmp_path / name).write_bytes(raw[name])
+    config = {"name": "mnist", "root": str(tmp_path), "split": "test"}
+    assert len(build_dataset(config)) == 10_000
+    (tmp_path / names[0]).write_bytes(raw[names[0]][:-16])  # truncated
+    with pytest.raises(ConfigError, match=r"^data.root: .*t10k-images-idx3-ubyte is not a readable MNIST IDX file"):
+        build_dataset(config)
+    (tmp_path / names[0]).write_bytes(raw[names[0]])
+    labels = raw[names[1]]
+    (tmp_path / names[1]).write_bytes(labels[:4] + (5_000).to_bytes(4, "big") + labels[8:8 + 5_000])  # half
+    with pytest.raises(ConfigError, match=r"shape \(5000,\); the official file's is \(10000,\)"):
+        build_dataset(config)
+    for bad, message in (({"size": 0}, "data.size: must be >= 1"), ({"limit": -5}, "data.limit: must be >= 0")):
+        with pytest.raises(ConfigError, match=message):
+            build_dataset({**config, **bad})
+
+
 def test_npz_images_and_vectors(tmp_path):
     images = (np.random.default_rng(0).random((20, 8, 8, 3)) * 255).astype(np.uint8)
     np.savez(tmp_path / "img.npz", x=images, y=np.arange(20) % 4)

@@ -290,6 +290,14 @@ def test_a_full_disk_is_blamed_on_the_data_root_not_the_source(files, tmp_path, 
     assert not (tmp_path / "root" / "pets").exists()
 
 
+def test_a_preparation_already_running_is_named_as_such(files, tmp_path):
+    from ganscape.utils.io import folder_lock
+
+    with folder_lock(tmp_path / "root" / "pets"):  # as a second process preparing the same dataset holds it
+        with pytest.raises(ConfigError, match="another process is preparing this dataset right now.*--name or --root"):
+            prepare("folder", files / "pets", tmp_path / "root", size=16)
+
+
 def test_sixteen_bit_greyscale_keeps_its_grey_levels():
     from ganscape.data.images import decode
 

@@ -5,6 +5,7 @@ import gzip
 import os
 import urllib.error
 import urllib.request
+import zlib
 from pathlib import Path
 from typing import Literal
 
@@ -12,7 +13,7 @@ import numpy as np
 import torch
 
 from ganscape.data.base import DATASETS, TensorDataset, resize_images
-from ganscape.registry import ConfigError
+from ganscape.registry import ConfigError, Count, Positive
 from ganscape.utils.io import file_digest
 
 MIRRORS = ("https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/")
@@ -21,6 +22,7 @@ FILES = {"train": (("train-images-idx3-ubyte.gz", "f68b3c2dcbeaaa9fbdd348bbdeb94
                    ("train-labels-idx1-ubyte.gz", "d53e105ee54ea40749a09fcbcd1e9432")),
          "test": (("t10k-images-idx3-ubyte.gz", "9fb629c4189551a2d022fa330f9573f3"),
                   ("t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c"))}
+COUNTS = {"train": 60_000, "test": 10_000}  # the official files' image counts; every image is 28 x 28
 DEFAULT_ROOT = os.path.join("~", ".cache", "ganscape", "mnist")
 
 
@@ -37,6 +39,18 @@ def read_idx(path: Path) -> np.ndarray:
     if payload.size != int(np.prod(dims)):
         raise ValueError(f"{path}: header says {dims} but holds {payload.size} values (truncated?)")
     return payload.reshape(dims)
+
+
+def read_checked(path: Path, shape: tuple[int, ...]) -> np.ndarray:
+    """``read_idx`` of an official file: its shape must be the official one (an uncompressed file, which has no
+    published MD5, is checked this way; a .gz passed its MD5 already). ConfigError naming the file otherwise."""
+    try:
+        values = read_idx(path)
+    except (OSError, EOFError, ValueError, zlib.error) as err:
+        raise ConfigError(f"data.root: {path} is not a readable MNIST IDX file ({err})") from None
+    if values.shape != shape:
+        raise ConfigError(f"data.root: {path} holds an array of shape {values.shape}; the official file's is {shape}")
+    return values
 
 
 def download(filename: str, checksum: str, root: Path) -> Path:
@@ -76,8 +90,8 @@ def locate(filename: str, checksum: str, root: Path, fetch: bool) -> Path:
 
 @DATASETS.register("mnist", "MNIST from local IDX files (train 60k / test 10k), resized to `size`",
     citation='LeCun et al. 1998')
-def mnist(root: str = DEFAULT_ROOT, split: Literal["train", "test"] = "train", size: int = 28,
-          download: bool = False, limit: int = 0, per_class: int = 0, seed: int = 0):
+def mnist(root: str = DEFAULT_ROOT, split: Literal["train", "test"] = "train", size: Positive = 28,
+          download: bool = False, limit: Count = 0, per_class: Count = 0, seed: int = 0):
     """MNIST digits in [-1, 1], (1, size, size).
 
     ``limit`` keeps the first N images; ``per_class`` keeps a seeded random N of each class (e.g. 50 for DeLiGAN's
@@ -86,8 +100,10 @@ def mnist(root: str = DEFAULT_ROOT, split: Literal["train", "test"] = "train", s
         raise ConfigError(f"data.split: unknown split {split!r}; valid: {', '.join(FILES)}")
     folder = Path(root).expanduser()
     (img_name, img_md5), (lbl_name, lbl_md5) = FILES[split]
-    images = read_idx(locate(img_name, img_md5, folder, download))
-    labels = read_idx(locate(lbl_name, lbl_md5, folder, download))
+    images = read_checked(locate(img_name, img_md5, folder, download), (COUNTS[split], 28, 28))
+    labels = read_checked(locate(lbl_name, lbl_md5, folder, download), (COUNTS[split],))
+    if labels.max() > 9:
+        raise ConfigError(f"data.root: {folder / lbl_name[:-3]}(.gz) holds label {labels.max()}; MNIST's are 0-9")
     x = torch.from_numpy(images.copy()).float().div(255).unsqueeze(1)
     y = torch.from_numpy(labels.astype(np.int64))
     if per_class:

@@ -78,10 +78,12 @@ class FolderBusy(ConfigError):
 
 
 @contextmanager
-def folder_lock(folder: str | os.PathLike, wait: bool = False) -> Iterator[None]:
+def folder_lock(folder: str | os.PathLike, wait: bool = False,
+                busy: str = "another process is using this run folder right now; wait for it or use another --out "
+                            "folder") -> Iterator[None]:
     """Hold ``FOLDER/.lock`` exclusively (``flock``; released by the OS when the process dies, so a killed process
-    never leaves a stale lock). Raises FolderBusy (a ConfigError) when another process holds it, or with ``wait``
-    waits for it (a cache that one process fills while the others wait to read it)."""
+    never leaves a stale lock). Raises FolderBusy (a ConfigError, ``FOLDER: busy``) when another process holds it,
+    or with ``wait`` waits for it (a cache that one process fills while the others wait to read it)."""
     import fcntl
 
     folder = Path(folder)
@@ -90,8 +92,7 @@ def folder_lock(folder: str | os.PathLike, wait: bool = False) -> Iterator[None]
         try:
             fcntl.flock(fh, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise FolderBusy(f"{folder}: another process is using this run folder right now; wait for it or use "
-                             "another --out folder") from None
+            raise FolderBusy(f"{folder}: {busy}") from None
         yield
 
 

@@ -96,7 +96,8 @@ class PreparedWriter:
         self.final = dataset_folder(root, name, size)
         self.made = first_missing(self.final.parent)  # removed again when this preparation fails
         self.final.parent.mkdir(parents=True, exist_ok=True)
-        self.lock = folder_lock(self.final.parent)  # one preparation of a dataset at a time
+        self.lock = folder_lock(self.final.parent, busy="another process is preparing this dataset right now; "
+                                "wait for it, or prepare under another --name or --root")  # one at a time
         self.lock.__enter__()
         for stale in self.final.parent.glob(f".{size}px.*"):  # left by a killed preparation
             shutil.rmtree(stale, ignore_errors=True)
