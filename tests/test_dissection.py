@@ -7,6 +7,7 @@ must add trees there and nowhere else. The trained scenes segmenter and the CLI 
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import subprocess
 
@@ -183,8 +184,9 @@ def test_intervene_and_repair_cli(scenes_run, tmp_path):
     assert done.returncode == 0, done.stderr
     inserted = json.loads((planted / "intervene.json").read_text())
     assert inserted["region"] == [0, 0.5, 0.5, 1] and "ace_outside_region" in inserted
-    curve = json.loads((planted / "curve.json").read_text())["curve"]
-    assert [row["k"] for row in curve] == [1, 2, 4, 8, 16] and (planted / "curve.png").stat().st_size > 1000
+    curve = json.loads((planted / "curve.json").read_text())
+    assert curve["region"] == [0, 0.5, 0.5, 1]  # the curve's edits stay inside the region too
+    assert [row["k"] for row in curve["curve"]] == [1, 2, 4, 8, 16] and (planted / "curve.png").stat().st_size > 1000
     repaired = tmp_path / "repair"
     done = ganscape("repair", str(scenes_run), "--layer", "net.5", "--k", "2", "--n", "64", "--out", str(repaired))
     assert done.returncode == 0, done.stderr
@@ -205,9 +207,13 @@ BAD = [
     (["dissect", "{run}", "--layer", "net.99", "--out", "{tmp}/d"], "--layer: unknown layer 'net.99'; layers with"),
     (["dissect", "{run}", "--layer", "net.2", "--quantile", "2", "--out", "{tmp}/d"], "--quantile: expected a top"),
     (["dissect", "{run}", "--layer", "net.2", "--segmenter", "test_dissection:wrong_shape", "--out", "{tmp}/d"],
-     "labels of shape (1, 4, 4); expected (B, H, W) = (1, 8, 8)"),
+     "labels of shape (1, 4, 4); expected (B, H, W) = (1, 32, 32)"),
     (["dissect", "{run}", "--layer", "net.2", "--segmenter", "test_dissection:too_few_names", "--out", "{tmp}/d"],
-     "logits of shape (1, 3, 8, 8); expected (B, K, H, W) = (1, 2, 8, 8) for 2 names"),
+     "logits of shape (1, 3, 32, 32); expected (B, K, H, W) = (1, 2, 32, 32) for 2 names"),
+    (["dissect", "{run}", "--layer", "net.2", "--segmenter", "test_dissection:names_twice", "--out", "{tmp}/d"],
+     "returned the concept name 'sky' more than once"),
+    (["dissect", "{run}", "--layer", "net.2", "--segmenter", "test_dissection:needs_64_px", "--out", "{tmp}/d"],
+     "--segmenter: test_dissection:needs_64_px raised ValueError on a batch of shape (1, 3, 32, 32): needs 64 px"),
     (["dissect", "{run}", "--layer", "net.2", "--segmenter", "test_dissection:float_labels_bad", "--out", "{tmp}/d"],
      "expected a pair (labels or logits, concept names)"),
     (["dissect", "{tmp}/empty_run", "--layer", "net.2", "--out", "{tmp}/d"], "is not a run folder"),
@@ -219,7 +225,13 @@ BAD = [
       "--out", "{tmp}/d"], "--region: 0.5,0,0.2,1 must lie in [0, 1] with x0 < x1"),
     (["intervene", "{run}", "--layer", "net.5", "--concept", "tree", "--units", "1", "--region", "0,0,1.5,1",
       "--out", "{tmp}/d"], "must lie in [0, 1]"),
+    (["intervene", "{run}", "--layer", "net.5", "--concept", "tree", "--units", "1", "--region", "0.01,0.01,0.02,0.02",
+      "--out", "{tmp}/d"], "--region: 0.01,0.01,0.02,0.02 holds the centre of no cell of layer net.5"),
+    (["intervene", "{run}", "--layer", "net.5", "--concept", "tree", "--units", "top:x", "--out", "{tmp}/d"],
+     "--units: 'top:x': expected top:K with K >= 1"),
     (["repair", "{run}", "--layer", "nope", "--out", "{tmp}/d"], "--layer: unknown layer 'nope'"),
+    (["sample", "{run}", "--edit", "{tmp}/not_finite.json", "--out", "{tmp}/s.png"],
+     "--edit: {tmp}/not_finite.json: mode must be ablate, or insert with one finite number per unit"),
     (["sample", "{run}", "--edit", "{tmp}/missing.json", "--out", "{tmp}/s.png"], "--edit: cannot read"),
     (["sample", "{run}", "--edit", "{tmp}/other_layer.json", "--out", "{tmp}/s.png"],
      "--edit: {tmp}/other_layer.json does not fit this generator: unknown layer 'net.99'; layers with"),
@@ -239,6 +251,24 @@ def too_few_names(images):
     return torch.zeros(len(images), 3, *images.shape[-2:]), ["sky", "tree"]
 
 
+def names_twice(images):
+    return torch.zeros(len(images), *images.shape[-2:], dtype=torch.long), ["sky", "tree", "sky"]
+
+
+def needs_px(images, size):
+    if images.shape[-1] < size:
+        raise ValueError(f"needs {size} px")
+    return torch.zeros(len(images), *images.shape[-2:], dtype=torch.long), ["sky"]
+
+
+def needs_64_px(images):
+    return needs_px(images, 64)
+
+
+def needs_32_px(images):
+    return needs_px(images, 32)
+
+
 def float_labels_bad(images):
     return torch.zeros(len(images), *images.shape[-2:])
 
@@ -256,8 +286,8 @@ def test_bad_dissection_input_is_one_line_and_writes_nothing(scenes_run, toy_run
     (tmp_path / "empty_run").mkdir()
     edit = {"format": "ganscape-edit", "layer": "net.5", "units": [1], "mode": "ablate"}
     for name, change in [("other_layer", {"layer": "net.99"}), ("unit_99", {"units": [99]}),
-                         ("bad_region", {"region": "left"})]:
-        (tmp_path / f"{name}.json").write_text(json.dumps({**edit, **change}))
+                         ("bad_region", {"region": "left"}), ("not_finite", {"mode": "insert", "values": [math.nan]})]:
+        (tmp_path / f"{name}.json").write_text(json.dumps({**edit, **change}))  # json writes NaN, and reads it
     values = {"run": scenes_run, "tmp": tmp_path, "toy": toy_run}
     before_run, before_tmp = snapshot(scenes_run), snapshot(tmp_path)
     done = ganscape(*[a.format(**values) for a in argv])
@@ -295,6 +325,42 @@ def test_non_finite_activations_are_an_error_not_a_hang():
     sketch.add(torch.randn(2, 100))
     with pytest.raises(ConfigError, match="NaN or inf activations"):
         sketch.add(torch.tensor([[1.0, float("inf")], [0.0, float("nan")]]))
+
+
+def test_a_user_segmenter_is_tried_on_the_generator_s_images_and_its_failures_are_one_line(tmp_path, monkeypatch):
+    from ganscape.dissection.segmenter import user_segmenter
+
+    segmenter = user_segmenter("test_dissection:needs_32_px", size=32)  # an 8 px probe refused it before
+    assert segmenter.concepts == ["sky"] and segmenter.segment(torch.zeros(2, 3, 32, 32)).shape == (2, 32, 32)
+    with pytest.raises(ConfigError, match=r"raised ValueError on a batch of shape \(1, 3, 16, 16\): needs 32 px"):
+        user_segmenter("test_dissection:needs_32_px", size=16)
+    (tmp_path / "broken_segmenter.py").write_text("raise RuntimeError('no weights here')\n")
+    (tmp_path / "typo_segmenter.py").write_text("def segment(images:\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for spec, reason in (("broken_segmenter:segment", "RuntimeError: no weights here"),
+                         ("typo_segmenter:segment", "SyntaxError")):
+        with pytest.raises(ConfigError, match=f"--segmenter: cannot load '{spec}' \\({reason}"):
+            user_segmenter(spec)
+
+
+def test_generator_noise_is_never_drawn_from_a_latent_stream_and_any_seed_works():
+    from ganscape.dissection.dissect import generate, latents, noise_seed
+    from ganscape.models import build_generator
+
+    latent_seeds = set(range(-5, 1_000))  # latents(seed) and latents(seed + 1): the passes' and interventions'
+    assert not latent_seeds & {noise_seed(seed, start) for seed in range(-5, 1_000) for start in (0, 50, 100)}
+    G = build_generator(FAMILIES["stylegan"], (3, 16, 16), 8, 0).eval()
+    with torch.no_grad():  # a trained generator's noise strengths (zero at initialisation: noise would not show)
+        for name, param in G.named_parameters():
+            if name.endswith("noise_strength"):
+                param.fill_(1.0)
+    meta = {"name": "x", "shape": [3, 16, 16], "num_classes": 0, "info": {}, "kind": "color"}
+    sampler = GeneratorSampler(G, build_prior({"name": "gaussian", "dim": 8}), {"generator": FAMILIES["stylegan"]}, 0,
+                               meta, torch.device("cpu"))
+    seed = 20_000_000_000_000  # seed * 1_000_003 overflowed torch's 64-bit seed
+    z, y = latents(sampler, 4, seed)
+    first, again = (generate(sampler, z, y, slice(0, 4), seed) for _ in range(2))
+    assert torch.equal(first, again) and not torch.equal(first, generate(sampler, z, y, slice(0, 4), seed + 1))
 
 
 def test_a_user_segmenter_must_keep_its_concept_names():

@@ -102,7 +102,7 @@ def open_segmenter(args, sampler):
     if args.segmenter == "scenes" and channels != 3:
         raise ConfigError(f"--segmenter scenes: segments RGB scenes; this generator makes {channels}-channel images "
                           "(give a segmenter of your own, module:function, see docs/dissection.md)")
-    return build_segmenter(args.segmenter, int(sampler.data_meta["shape"][-1]), sampler.device)
+    return build_segmenter(args.segmenter, int(sampler.data_meta["shape"][-1]), sampler.device, channels=channels)
 
 
 def output_folder(text: str, *files: str) -> Path:

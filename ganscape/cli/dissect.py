@@ -27,7 +27,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ganscape.dissection.dissect import dissect, list_layers, resolve_layers
+    from ganscape.dissection.dissect import dissect, list_layers, resolve_layers, threshold_levels
     from ganscape.dissection.report import write_outputs
 
     sampler = open_generator(args)
@@ -40,7 +40,8 @@ def run(args) -> int:
     out = output_folder(args.out, "dissect.json", "dissect.html")
     positive(args.n, "--n")
     positive(args.batch, "--batch")
-    resolve_layers(sampler, args.layer)  # a bad --layer is refused before the segmenter is built (or trained)
+    resolve_layers(sampler, args.layer)  # a bad --layer or --quantile is refused before the segmenter is built
+    threshold_levels(quantile(args.quantile))  # (or trained)
     segmenter = open_segmenter(args, sampler)
     result = dissect(sampler, args.layer, segmenter, n=args.n, quantile=quantile(args.quantile), batch=args.batch,
                      seed=args.seed, labels=args.label)

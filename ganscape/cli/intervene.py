@@ -34,7 +34,7 @@ def run(args) -> int:
 
     from ganscape.dissection.dissect import resolve_layers
     from ganscape.dissection.intervene import (causal_effect, check_region, choose_units, concept_activation,
-                                               effect_curve, rank_for_concept)
+                                               effect_curve, layer_region, parse_units, rank_for_concept)
     from ganscape.dissection.plots import before_after, curve_plot
     from ganscape.utils.io import atomic_write_text
 
@@ -45,10 +45,14 @@ def run(args) -> int:
     region = parse_region(args.region)
     if region is not None:
         check_region(region)
+    parse_units(args.units)
     if len(args.layer) != 1:
         raise ConfigError("--layer: intervene edits one layer; give --layer NAME once")
     sampler = open_generator(args)
     layer = resolve_layers(sampler, args.layer)[0]
+    layer_region(region, layer)
+    if not args.units.startswith(("top:", "random:")):
+        choose_units(args.units, layer, None)  # unit numbers out of range: refused before the segmenter is built
     segmenter = open_segmenter(args, sampler)
     segmenter.concept_id(args.concept)
     needs_ranking = args.units.startswith("top:") or args.curve
@@ -68,7 +72,7 @@ def run(args) -> int:
           f"{effect['share_after']:.4f}, {args.n} latents)")
     if args.curve:
         curve = effect_curve(sampler, layer, args.concept, segmenter, ranking, args.mode, min(args.n, 200), args.seed,
-                             labels=labels)
+                             labels=labels, region=region)
         atomic_write_text(out / "curve.json", json.dumps(curve, indent=1))
         curve_plot(curve, out / "curve.png")
         for row in curve["curve"]:

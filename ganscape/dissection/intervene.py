@@ -9,6 +9,7 @@ with the concept, with a 95% confidence interval (Bau et al. 2019, section 3.2).
 from __future__ import annotations
 
 import json
+import math
 import random
 from contextlib import contextmanager
 from pathlib import Path
@@ -47,6 +48,18 @@ def check_region(region) -> tuple[float, float, float, float]:
     return x0, y0, x1, y1
 
 
+def layer_region(region: tuple[float, float, float, float] | None, layer: Layer):
+    """``region``, checked to hold the centre of at least one of ``layer``'s cells: an edit of no cell would change
+    nothing and report an effect of exactly 0."""
+    mask = region_mask(region, layer.height, layer.width)
+    if mask is not None and not mask.any():
+        x0, y0, x1, y1 = check_region(region)
+        raise ConfigError(f"--region: {x0:g},{y0:g},{x1:g},{y1:g} holds the centre of no cell of layer {layer.name} "
+                          f"({layer.height} x {layer.width}); make it at least 1/{layer.width} wide and "
+                          f"1/{layer.height} high, around a cell centre ((i + 0.5) / {layer.width})")
+    return region
+
+
 def edit_hook(units: list[int], values: torch.Tensor | None = None,
               region: tuple[float, float, float, float] | None = None):
     """A forward hook that makes a layer output r' = (1 - a) r + a v on ``units`` (v = 0 when ``values`` is None)."""
@@ -82,23 +95,32 @@ def check_units(units: list[int], layer: Layer) -> list[int]:
     return units
 
 
-def choose_units(spec: str, layer: Layer, ranking: list[int] | None, seed: int = 0) -> list[int]:
-    """``top:K`` (best IoU with the concept first), ``random:K`` (seeded) or ``3,17,40``."""
+def parse_units(spec: str) -> tuple[str, int] | list[int]:
+    """``top:K`` / ``random:K`` -> (kind, K); ``3,17,40`` -> the unit numbers; ConfigError for anything else
+    (checked before any work, as ``top:K`` needs a ranking dissection first)."""
     kind, sep, count = spec.partition(":")
     if sep and kind in ("top", "random"):
         if not count.isdigit() or int(count) < 1:
             raise ConfigError(f"--units: {spec!r}: expected {kind}:K with K >= 1")
-        k = min(int(count), layer.channels)
-        if kind == "top":
-            return list(ranking[:k])
-        return sorted(random.Random(seed).sample(range(layer.channels), k))
+        return kind, int(count)
     try:
         units = [int(u) for u in spec.split(",") if u.strip()]
     except ValueError:
         raise ConfigError(f"--units: expected top:K, random:K or unit numbers like 3,17,40; got {spec!r}") from None
     if not units:
         raise ConfigError(f"--units: expected top:K, random:K or unit numbers like 3,17,40; got {spec!r}")
-    return check_units(units, layer)
+    return units
+
+
+def choose_units(spec: str, layer: Layer, ranking: list[int] | None, seed: int = 0) -> list[int]:
+    """``top:K`` (best IoU with the concept first), ``random:K`` (seeded) or ``3,17,40``."""
+    parsed = parse_units(spec)
+    if isinstance(parsed, list):
+        return check_units(parsed, layer)
+    kind, k = parsed[0], min(parsed[1], layer.channels)
+    if kind == "top":
+        return list(ranking[:k])
+    return sorted(random.Random(seed).sample(range(layer.channels), k))
 
 
 @torch.no_grad()
@@ -144,6 +166,7 @@ def causal_effect(sampler, layer: Layer, units: list[int], concept: str, segment
     if mode not in ("ablate", "insert"):
         raise ConfigError(f"--mode: expected ablate or insert, got {mode!r}")
     k = segmenter.concept_id(concept)
+    layer_region(region, layer)
     z, y = latents(sampler, n, seed + 1, labels)  # other latents than those the units were ranked on
     if mode == "insert" and values is None:
         values = concept_activation(sampler, layer, segmenter, concept, seed=seed, labels=labels)
@@ -166,21 +189,21 @@ def causal_effect(sampler, layer: Layer, units: list[int], concept: str, segment
 
 def effect_curve(sampler, layer: Layer, concept: str, segmenter: Segmenter, ranking: list[int], mode: str = "ablate",
                  n: int = 200, seed: int = 0, ks: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64),
-                 labels: Any = None) -> dict[str, Any]:
-    """ACE for k = 1, 2, 4, ... units: the top-k by IoU against a random k (the paper's figure 5)."""
+                 labels: Any = None, region: tuple[float, float, float, float] | None = None) -> dict[str, Any]:
+    """ACE for k = 1, 2, 4, ... units: the top-k by IoU against a random k (the paper's figure 5), edited inside
+    ``region`` (the whole image when None)."""
     ks = tuple(k for k in ks if k <= layer.channels)
     values = (concept_activation(sampler, layer, segmenter, concept, seed=seed, labels=labels)
               if mode == "insert" else None)
     rows = []
     for k in ks:
-        top = causal_effect(sampler, layer, ranking[:k], concept, segmenter, mode, n, seed, values=values,
-                            labels=labels)
+        top = causal_effect(sampler, layer, ranking[:k], concept, segmenter, mode, n, seed, region, values, labels)
         rand_units = sorted(random.Random(seed + k).sample(range(layer.channels), k))
-        rand = causal_effect(sampler, layer, rand_units, concept, segmenter, mode, n, seed, values=values,
-                             labels=labels)
+        rand = causal_effect(sampler, layer, rand_units, concept, segmenter, mode, n, seed, region, values, labels)
         rows.append({"k": k, "top": top["ace"], "top_ci95": top["ci95"], "random": rand["ace"],
                      "random_ci95": rand["ci95"], "top_units": ranking[:k], "random_units": rand_units})
-    return {"layer": layer.name, "concept": concept, "mode": mode, "n": n, "curve": rows}
+    return {"layer": layer.name, "concept": concept, "mode": mode, "n": n,
+            "region": list(region) if region else None, "curve": rows}
 
 
 def rank_for_concept(sampler, layer: Layer, concept: str, segmenter: Segmenter, n: int, seed: int,
@@ -213,8 +236,8 @@ def read_edit(path: str | Path) -> dict[str, Any]:
     values = edit.get("values")
     if edit.get("mode") not in ("ablate", "insert") or (edit["mode"] == "insert" and not (
             isinstance(values, list) and len(values) == len(units)
-            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values))):
-        raise ConfigError(f"--edit: {path}: mode must be ablate, or insert with one number per unit")
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values))):
+        raise ConfigError(f"--edit: {path}: mode must be ablate, or insert with one finite number per unit")
     return edit
 
 
@@ -224,7 +247,7 @@ def apply_edit(sampler, edit: dict[str, Any], path: str | Path = "the edit"):
     try:
         layer = resolve_layers(sampler, [edit["layer"]])[0]
         units = check_units([int(u) for u in edit["units"]], layer)
-        region = check_region(edit["region"]) if edit.get("region") is not None else None
+        region = layer_region(check_region(edit["region"]), layer) if edit.get("region") is not None else None
     except ConfigError as err:
         reason = str(err).split(": ", 1)[-1]  # drop the --layer/--units/--region of the interactive commands
         raise ConfigError(f"--edit: {path} does not fit this generator: {reason}") from None

@@ -180,27 +180,37 @@ def read_facts(path, key: dict[str, Any]) -> dict[str, Any] | None:
         meta = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-    return meta if meta.get("key") == key else None
+    return meta if isinstance(meta, dict) and meta.get("key") == key else None
 
 
-def user_segmenter(spec: str) -> Segmenter:
-    """``module:function`` -> a Segmenter whose outputs are checked on every call."""
+def user_segmenter(spec: str, size: int = 8, channels: int = 3, device: str | torch.device = "cpu") -> Segmenter:
+    """``module:function`` -> a Segmenter whose outputs are checked on every call. It is tried once on a blank
+    batch of the generator's images (``channels`` x ``size`` x ``size`` on ``device``), so a segmenter that cannot
+    run on them fails before any work; whatever it raises is a ConfigError naming it."""
     module, sep, name = spec.partition(":")
     if not sep or not module or not name:
         raise ConfigError(f"--segmenter: expected scenes or module:function, got {spec!r}")
     try:
         function = getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError) as err:
-        raise ConfigError(f"--segmenter: cannot load {spec!r} ({err})") from None
+    except Exception as err:  # the user's module may raise anything at import (SyntaxError, RuntimeError, ...)
+        raise ConfigError(f"--segmenter: cannot load {spec!r} ({type(err).__name__}: {err})") from None
+
+    def call(images: torch.Tensor) -> tuple[torch.Tensor, list[str]]:
+        try:
+            output = function(images)
+        except Exception as err:
+            raise ConfigError(f"--segmenter: {spec} raised {type(err).__name__} on a batch of shape "
+                              f"{tuple(images.shape)}: {err}") from None
+        return check_output(spec, images, output)
+
     def segment(images: torch.Tensor) -> torch.Tensor:
-        labels, names = check_output(spec, images, function(images))
+        labels, names = call(images)
         if names != first_names:
             raise ConfigError(f"--segmenter: {spec} returned concept names {names} after {first_names}; "
                               "a segmenter must name the same concepts on every call")
         return labels
 
-    probe = torch.zeros(1, 3, 8, 8)
-    _, first_names = check_output(spec, probe, function(probe))
+    _, first_names = call(torch.zeros(1, channels, size, size, device=device))
     return Segmenter(f"user:{spec}", first_names, segment, hashlib.sha256(spec.encode()).hexdigest()[:16])
 
 
@@ -212,6 +222,9 @@ def check_output(spec: str, images: torch.Tensor, output: Any) -> tuple[torch.Te
     labels, names = output
     if not (isinstance(names, (list, tuple)) and names and all(isinstance(n, str) for n in names)):
         raise ConfigError(f"{where} names {names!r}; expected a non-empty list of concept names")
+    if len(set(names)) != len(names):
+        twice = next(n for n in names if names.count(n) > 1)
+        raise ConfigError(f"{where} the concept name {twice!r} more than once; each concept needs its own name")
     if not isinstance(labels, torch.Tensor):
         raise ConfigError(f"{where} labels of type {type(labels).__name__}; expected a torch tensor")
     b, _, h, w = images.shape
@@ -229,8 +242,9 @@ def check_output(spec: str, images: torch.Tensor, output: Any) -> tuple[torch.Te
     return labels.long(), list(names)
 
 
-def build_segmenter(spec: str, size: int, device: str | torch.device = "cpu", progress: bool = True) -> Segmenter:
-    """``scenes`` (the U-Net for ``size`` px) or ``module:function``."""
+def build_segmenter(spec: str, size: int, device: str | torch.device = "cpu", progress: bool = True,
+                    channels: int = 3) -> Segmenter:
+    """``scenes`` (the U-Net for ``size`` px RGB) or ``module:function`` (for ``channels`` x ``size`` px images)."""
     if spec == "scenes":
         return scene_segmenter(size, device=device, progress=progress)
-    return user_segmenter(spec)
+    return user_segmenter(spec, size, channels, device)
