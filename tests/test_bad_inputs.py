@@ -59,6 +59,12 @@ def world(tmp_path_factory) -> Path:
     (files / "neg_cpus.yaml").write_text(dump_yaml({"name": "t", "base": "ring8", "resources": {"cpus": -3}}))
     (files / "bad_report.yaml").write_text(dump_yaml({"name": "t", "base": "ring8", "report": {"metrics": ["fdi"]}}))
     (files / "twice.yaml").write_text(dump_yaml({"name": "t", "base": "ring8", "seeds": [0, 0]}))
+    for name, study in {"seed_axis": {"grid": {"seed": [1, 2, 3]}},
+                        "neg_random_seed": {"random": {"seed": -5, "space": {"optim.g.lr": {"uniform": [1e-4, 1e-3]}}}},
+                        "inf_bound": {"random": {"space": {"optim.g.lr": {"uniform": [1e-4, float("inf")]}}}},
+                        "bool_samples": {"random": {"samples": True, "space": {"optim.g.lr": {"uniform": [0, 1]}}}},
+                        "list_grid": {"grid": []}, "inf_cpus": {"resources": {"cpus": float("inf")}}}.items():
+        (files / f"{name}.yaml").write_text(dump_yaml({"name": "t", "base": "ring8", **study}))
     (files / "text_bounds.yaml").write_text(dump_yaml({"name": "t", "base": "ring8", "random": {
         "samples": 2, "space": {"optim.d.lr": {"loguniform": ["a", "b"]}}}}))
     return root
@@ -232,12 +238,24 @@ CASES = [
     (["eval", "{root}/ring", "--reference", "{{name: ring8, modes: 0}}"], "modes: must be >= 1, got 0"),
     (["study", "plan", "{root}/study.yaml", "--out", "{files}/a_file"], "exists and is not a folder"),
     (["study", "plan", "{root}/study.yaml", "--out", "{files}/notes"], "is not empty and holds no study"),
-    (["study", "plan", "{files}/text_bounds.yaml", "--out", "{tmp}/st"], "two numbers with low <= high"),
+    (["study", "plan", "{files}/text_bounds.yaml", "--out", "{tmp}/st"], "two finite numbers with low <= high"),
     (["dissect", "{root}/digits", "--layer", "nope", "--out", "{tmp}/d"], "--layer: unknown layer 'nope'"),
     (["dissect", "{root}/digits", "--layer", "net.2", "--out", "{tmp}/d"], "--segmenter scenes: segments RGB"),
     (["data", "prepare", "folder", "--from", "{files}/empty_folder", "--root", "{tmp}/data"], "no images"),
     (["study", "plan", "{files}/twice.yaml", "--out", "{tmp}/st"], "seeds: each seed once"),
-    (["study", "plan", "{files}/neg_cpus.yaml", "--out", "{tmp}/st"], "resources.cpus: expected a number >= 0, got -3"),
+    (["study", "plan", "{files}/neg_cpus.yaml", "--out", "{tmp}/st"],
+     "resources.cpus: expected a finite number >= 0, got -3"),
+    (["study", "plan", "{files}/inf_cpus.yaml", "--out", "{tmp}/st"], "resources.cpus: expected a finite number >= 0"),
+    (["study", "plan", "{files}/seed_axis.yaml", "--out", "{tmp}/st"],
+     "grid.seed: not an axis; set seeds with the top-level seeds: list"),
+    (["study", "plan", "{files}/neg_random_seed.yaml", "--out", "{tmp}/st"],
+     "random.seed: expected an integer >= 0, got -5"),
+    (["study", "plan", "{files}/inf_bound.yaml", "--out", "{tmp}/st"], "two finite numbers with low <= high"),
+    (["study", "plan", "{files}/bool_samples.yaml", "--out", "{tmp}/st"],
+     "random.samples: expected a positive integer, got True"),
+    (["study", "plan", "{files}/list_grid.yaml", "--out", "{tmp}/st"], "grid: expected a mapping of axis -> values"),
+    (["study", "plan", "{root}/study.yaml", "--out", "/proc/no/study"], "--out: cannot create /proc/no/study"),
+    (["study", "run", "{root}/study", "--all", "--threads", "-3"], "--threads: expected 0"),
     (["study", "plan", "{files}/bad_report.yaml", "--out", "{tmp}/st"], "report.metrics: metric 'fdi' is not"),
     (["study", "report", "{root}/study", "--out", "{tmp}/r.txt"], "name a .html or .csv file"),
     (["study", "report", "{root}/study", "--out", "{tmp}/r.html", "--metric", "fdi"], "--metric: metric 'fdi'"),

@@ -123,6 +123,20 @@ def test_csv_cells_cannot_carry_spreadsheet_formulas(tmp_path):
     assert all(not cell.startswith(("=", "+", "@")) for row in rows for cell in row.values())
 
 
+def test_labels_that_look_like_tex_are_plain_text_in_the_plots(tmp_path):
+    study = {"name": "tex", "base": "ring8", "overrides": ["train.steps=10"],
+             "grid": {"dataset": {"$\\frac{1}{$": {}, "$x$": {"data": {"name": "ring8", "std": 0.05}}}}}
+    out = tmp_path / "study"
+    write_plan(read_study(study), out)
+    with Store(out) as store:
+        for task_id in (0, 1):
+            store.claim([task_id])
+            store.add_results(task_id, [rec(task_id, 10, "reverse_kl2500_toy", 0.5 + task_id)])
+            store.finish(task_id, 1.0, 0.5)
+    page = write_report(out, tmp_path / "r.html").read_text()
+    assert "$\\frac{1}{$" in page and page.count("data:image/png;base64,") >= 2
+
+
 def test_report_opens_in_headless_chromium(study_dir, tmp_path):
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     if browser is None:

@@ -72,6 +72,16 @@ def test_plan_is_deterministic_and_expands_grid_random_and_seeds(tmp_path):
         assert f.read_bytes() == (tmp_path / "b" / "tasks" / f.name).read_bytes()
     with pytest.raises(ConfigError, match="different study plan"):
         write_plan(read_study({**study, "seeds": [3]}), tmp_path / "a")
+    # the same tasks under another eval protocol or resources: refused; another report or description: taken
+    for changed, what in (({"eval": {"n": 1000}}, "other eval settings"), ({"resources": {"cpus": 2}}, "resources")):
+        with pytest.raises(ConfigError, match=what):
+            write_plan(read_study({**study, **changed}), tmp_path / "a")
+    retitled = {**study, "description": "retitled", "report": {"metrics": ["modes"]}}
+    assert write_plan(read_study(retitled), tmp_path / "a")[1] == ["report", "description"]
+    with Store(tmp_path / "a") as store:
+        assert store.get_meta("description") == "retitled" and store.get_meta("report") == {"metrics": ["modes"]}
+    assert read_study(tmp_path / "a" / "study.yaml").description == "retitled"
+    assert write_plan(read_study(retitled), tmp_path / "a")[1] == []
 
 
 def test_plan_rejects_bad_values_naming_the_task_and_key(tmp_path):

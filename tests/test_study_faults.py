@@ -175,3 +175,38 @@ def test_a_task_that_kills_its_worker_every_time_ends_failed_and_the_rest_finish
         tasks = {t["id"]: t for t in store.tasks()}
     assert [i for i, t in tasks.items() if t["status"] != "done"] == [2]
     assert tasks[2]["attempts"] == DEATH_ATTEMPTS and "died" in tasks[2]["error"]
+
+
+def test_a_task_whose_dead_worker_s_pid_was_reused_is_requeued_once_its_heartbeat_is_stale(tmp_path):
+    """After a restart (same host name, pids counted again) a dead worker's pid may be another program's: pid 1 is
+    alive, but the task's heartbeat stopped two minutes ago, so it is requeued; one with a fresh heartbeat is not."""
+    import socket
+
+    from ganscape.studies.store import STALE_AFTER_S
+
+    study = plan(tmp_path, 2)
+    with Store(study) as store:
+        store.claim([0])
+        store.claim([1])
+        stale = time.time() - STALE_AFTER_S - 1
+        store.write(lambda db: db.executemany("UPDATE tasks SET host = ?, pid = 1, heartbeat = ? WHERE id = ?",
+                                              [(socket.gethostname(), stale, 0),
+                                               (socket.gethostname(), time.time(), 1)]))
+        assert store.requeue(retry_failed=False) == {"interrupted": 1, "failed": 0}
+        assert [t["status"] for t in store.tasks()] == ["pending", "running"]
+
+
+def test_an_interrupted_task_goes_back_to_pending_without_using_an_attempt(tmp_path):
+    from ganscape.studies.worker import run_claimed
+
+    study = plan(tmp_path, 1)
+
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt  # Ctrl-C, or SIGTERM from a scheduler (the worker turns it into this)
+    with Store(study) as store:
+        task = store.claim([0])
+        with pytest.raises(KeyboardInterrupt):
+            run_claimed(store, task, {}, stopped)
+        row = store.task(0)
+    assert (row["status"], row["attempts"], row["pid"]) == ("pending", 0, None)
+    assert row["error"].startswith("interrupted")

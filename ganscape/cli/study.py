@@ -62,7 +62,8 @@ def run_plan(args) -> int:
     if args.inception_weights:
         spec.eval["inception_weights"] = args.inception_weights
     tasks, written = write_plan(spec, args.out)
-    verb = "planned" if written else "already planned (unchanged)"
+    verb = ("planned" if written == ["plan"] else f"already planned (updated: {', '.join(written)})" if written
+            else "already planned (unchanged)")
     print(f"{verb}: {len(tasks)} tasks of study {spec.name!r} in {args.out}")
     return 0
 
@@ -72,6 +73,9 @@ def run_run(args) -> int:
 
     ids = args.task
     positive(args.workers, "--workers")
+    if args.threads < 0:
+        raise ConfigError(f"--threads: expected 0 (share the cores between the workers) or a positive number, got "
+                          f"{args.threads}")
     gpus = check_gpus(args)
     if args.executor:
         from ganscape.studies.worker import check_executor

@@ -100,9 +100,10 @@ def check_inputs(spec: StudySpec, tasks: list[Task]) -> None:
         check_ready(spec.eval, shape)
 
 
-def write_plan(spec: StudySpec, out_dir: str | Path) -> tuple[list[Task], bool]:
-    """Write ``study.yaml``, ``tasks/task-NNNN.yaml`` and the database in ``out_dir``. Planning the same study into
-    the same folder again changes nothing and returns ``(tasks, False)``; a different plan there is an error."""
+def write_plan(spec: StudySpec, out_dir: str | Path) -> tuple[list[Task], list[str]]:
+    """Write ``study.yaml``, ``tasks/task-NNNN.yaml`` and the database in ``out_dir``; returns the tasks and what was
+    written (``["plan"]``). Planning the same study into the same folder again changes nothing (``[]``), or only its
+    report settings or description (``["report"]``, ...: ``update_settings``); a different plan there is an error."""
     from ganscape.studies.store import DB_NAME, Store
     from ganscape.utils.io import atomic_write_text
 
@@ -114,17 +115,53 @@ def write_plan(spec: StudySpec, out_dir: str | Path) -> tuple[list[Task], bool]:
     check_inputs(spec, tasks)
     blob = json.dumps([[t.id, t.name, t.factors, config_hash(t.config)] for t in tasks], sort_keys=True)
     digest = hashlib.sha256(blob.encode()).hexdigest()[:16]
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(f"--out: cannot create {out} ({err.strerror or err})") from None
     with Store(out) as store:
         existing = store.get_meta("plan_hash")
         if existing is not None and existing != digest:
             raise ConfigError(f"--out: {out} already holds a different study plan ({store.get_meta('name')}); "
                               "use a new folder")
         if existing == digest:
-            return tasks, False
+            return tasks, update_settings(store, spec, out)
         atomic_write_text(out / "study.yaml", dump_yaml(spec.source))
         for task in tasks:
             header = f"# task {task.id}: {task.name}\n"
             atomic_write_text(out / "tasks" / f"{task.run_dir_name}.yaml", header + dump_yaml(task.config))
         store.create(spec, tasks, digest)
-    return tasks, True
+    return tasks, ["plan"]
+
+
+def changed_settings(store, spec: StudySpec, keys: tuple[str, ...]) -> list[str]:
+    """Which of the study facts ``keys`` (eval, resources, report, description) differ from the folder's. Where the
+    Inception weights lie is no part of the protocol (their hash is): eval is compared without it."""
+    def comparable(key: str, value: Any) -> Any:
+        value = json.loads(json.dumps(value))
+        return {k: v for k, v in value.items() if k != "inception_weights"} if key == "eval" else value
+    return [key for key in keys if store.get_meta(key) is not None
+            and comparable(key, store.get_meta(key)) != comparable(key, getattr(spec, key))]
+
+
+def update_settings(store, spec: StudySpec, out: Path) -> list[str]:
+    """A study planned again into its folder with the same tasks: a changed eval protocol or resources is refused
+    (the folder's results were made under its own), a changed report or description is taken (study.yaml and the
+    database), and so are Inception weights given now; returns what was updated."""
+    from ganscape.utils.io import atomic_write_text
+
+    refused = changed_settings(store, spec, ("eval", "resources"))
+    if refused:
+        raise ConfigError(f"--out: {out} was planned with other {' and '.join(refused)} settings than this study "
+                          f"file's (the same tasks), and its results were made under those: plan into a new folder, "
+                          f"or keep the settings of {out / 'study.yaml'}")
+    updated = changed_settings(store, spec, ("report", "description"))
+    if updated:
+        atomic_write_text(out / "study.yaml", dump_yaml(spec.source))
+        for key in updated:
+            store.set_meta(key, getattr(spec, key))
+    weights = spec.eval.get("inception_weights")
+    if weights and store.get_meta("eval", {}).get("inception_weights") != weights:
+        store.set_meta("eval", {**store.get_meta("eval", {}), "inception_weights": weights})
+        updated.append("eval.inception_weights")
+    return updated

@@ -25,6 +25,7 @@ Named axes are applied first (they may swap whole component sections), then dott
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -107,7 +108,7 @@ def parse_study(data: dict[str, Any], folder: Path) -> StudySpec:
     return StudySpec(
         name=name, description=str(data.get("description", "")),
         base=resolve_base(data.get("base"), data.get("overrides", []), folder),
-        axes=parse_grid(data.get("grid") or {}), random=parse_random(data.get("random")),
+        axes=parse_grid(data.get("grid", {})), random=parse_random(data.get("random")),
         tie=parse_tie(data.get("tie") or {}), seeds=seeds, eval=check_eval(_section(data, "eval", DEFAULT_EVAL)),
         resources=check_resources(_section(data, "resources", DEFAULT_RESOURCES)),
         report=check_report(_section(data, "report", {"metrics": []})),
@@ -132,8 +133,8 @@ def is_number(value: Any) -> bool:
 def check_resources(section: dict[str, Any]) -> dict[str, Any]:
     """``resources``: what one task asks the Ray scheduler for, each a number >= 0."""
     for key, value in section.items():
-        if not (is_number(value) and value >= 0):
-            raise ConfigError(f"resources.{key}: expected a number >= 0, got {value!r}")
+        if not (is_number(value) and 0 <= value < math.inf):
+            raise ConfigError(f"resources.{key}: expected a finite number >= 0, got {value!r}")
     return section
 
 
@@ -173,11 +174,27 @@ def resolve_base(base: Any, overrides: Any, folder: Path) -> dict[str, Any]:
     return merge(schema_for(data.get("kind", "gan")).fresh_defaults(), data)
 
 
+RESERVED = {"seed": "set seeds with the top-level seeds: list", "sample": "it names a random draw"}
+
+
+def check_axis_key(key: Any, where: str) -> None:
+    """An axis or random key may not be one the planner sets itself (each task's seed, a random draw's number):
+    the planner would overwrite it, and the tasks of its values would be the same run."""
+    if key in RESERVED:
+        raise ConfigError(f"{where}.{key}: not an axis; {RESERVED[key]}")
+
+
 def parse_grid(grid: Any) -> list[Axis]:
+    if grid is None:
+        grid = {}
     if not isinstance(grid, dict):
         raise ConfigError(f"grid: expected a mapping of axis -> values, got {grid!r}")
     axes = []
     for key, values in grid.items():
+        check_axis_key(key, "grid")
+        if isinstance(values, dict) and any(part.get("seed") is not None for part in values.values()
+                                            if isinstance(part, dict)):
+            raise ConfigError(f"grid.{key}: a named value sets seed; {RESERVED['seed']}")
         if isinstance(values, dict) and values:
             for label, part in values.items():
                 if not isinstance(part, dict):
@@ -200,20 +217,21 @@ def parse_random(section: Any) -> dict[str, Any] | None:
     if not isinstance(section, dict) or not isinstance(section.get("space"), dict):
         raise ConfigError(f"random: expected {{samples: N, seed: S, space: {{key: {{choice|uniform|loguniform|int: ...}}}}}}, got {section!r}")
     samples, seed = section.get("samples", 1), section.get("seed", 0)
-    if not isinstance(samples, int) or samples < 1:
+    if not isinstance(samples, int) or isinstance(samples, bool) or samples < 1:
         raise ConfigError(f"random.samples: expected a positive integer, got {samples!r}")
-    if not isinstance(seed, int):
-        raise ConfigError(f"random.seed: expected an integer, got {seed!r}")
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ConfigError(f"random.seed: expected an integer >= 0, got {seed!r}")
     for key, dist in section["space"].items():
+        check_axis_key(key, "random.space")
         if not (isinstance(dist, dict) and len(dist) == 1 and next(iter(dist)) in DISTRIBUTIONS):
             raise ConfigError(f"random.space.{key}: expected one of {{{'|'.join(DISTRIBUTIONS)}: ...}}, got {dist!r}")
         kind, arg = next(iter(dist.items()))
         if kind == "choice" and not (isinstance(arg, list) and arg):
             raise ConfigError(f"random.space.{key}.choice: expected a non-empty list, got {arg!r}")
-        numbers = isinstance(arg, list) and all(map(is_number, arg))
+        numbers = isinstance(arg, list) and all(is_number(v) and math.isfinite(v) for v in arg)
         if kind != "choice" and not (numbers and len(arg) == 2 and arg[0] <= arg[1]):
-            raise ConfigError(f"random.space.{key}.{kind}: expected [low, high], two numbers with low <= high, "
-                              f"got {arg!r}")
+            raise ConfigError(f"random.space.{key}.{kind}: expected [low, high], two finite numbers with low <= "
+                              f"high, got {arg!r}")
         if kind == "loguniform" and arg[0] <= 0:
             raise ConfigError(f"random.space.{key}.loguniform: bounds must be > 0, got {arg!r}")
     return {"samples": samples, "seed": seed, "space": dict(section["space"])}

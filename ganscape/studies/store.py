@@ -44,7 +44,7 @@ INSERT_RESULT = (f"INSERT OR REPLACE INTO results (task_id, {', '.join(RESULT_CO
 SET_RUNNING = ("UPDATE tasks SET status = 'running', attempts = attempts + 1, host = ?, pid = ?, heartbeat = ?, "
                "started = ?, finished = NULL, error = NULL WHERE id = ?")
 DB_NAME = "study.db"
-STALE_AFTER_S = 120.0  # a task running on another host whose heartbeat is older than this is orphaned
+STALE_AFTER_S = 120.0  # a running task whose heartbeat (refreshed every 5-10 s) is older is orphaned
 MAX_ATTEMPTS = 3       # a task that crashes is retried until it has had this many attempts ...
 DEATH_ATTEMPTS = 6     # ... and one whose worker dies (killed, out of memory) this many: random kills do not fail a
                        # healthy task, a task that kills its worker every time still ends
@@ -237,12 +237,24 @@ class Store:
             return status
         return self.write(change)
 
+    def release(self, task_id: int, note: str, pid: int | None = None) -> bool:
+        """Put a task its worker was told to stop (Ctrl-C, SIGTERM) back to pending, its attempt not counted: it
+        resumes from its newest checkpoint on the next run. False when ``pid`` no longer held it."""
+        def change(db) -> bool:
+            if not self.owns(db, task_id, pid):
+                return False
+            db.execute("UPDATE tasks SET status = 'pending', pid = NULL, attempts = MAX(attempts - 1, 0), error = ? "
+                       "WHERE id = ?", (note, task_id))
+            return True
+        return self.write(change)
+
     def orphans(self, db: sqlite3.Connection, ids: list[int] | None) -> list[int]:
-        """Running tasks whose worker is gone: dead pid on this host, or a stale heartbeat from another host."""
+        """Running tasks whose worker is gone: a stale heartbeat, or on this host a dead pid. A live pid alone does
+        not keep a task: after a restart (same host name, pids counted from 1 again) it may be another program's."""
         host, now = socket.gethostname(), time.time()
         return [row["id"] for row in db.execute("SELECT id, host, pid, heartbeat FROM tasks WHERE status = 'running'")
                 if (ids is None or row["id"] in ids)
-                and (not pid_alive(row["pid"]) if row["host"] == host else now - (row["heartbeat"] or 0) > STALE_AFTER_S)]
+                and (now - (row["heartbeat"] or 0) > STALE_AFTER_S or row["host"] == host and not pid_alive(row["pid"]))]
 
     def requeue(self, ids: list[int] | None = None, retry_failed: bool = True) -> dict[str, int]:
         """Put orphaned running tasks (see ``orphans``; failed once they have had DEATH_ATTEMPTS) and, with

@@ -79,7 +79,7 @@ def run_claimed(store: Store, task: dict, eval_spec: dict, executor: Callable) -
         log.warning("[task %d] stopped: the study gave it to another worker", task_id)
         return "lost"
     except KeyboardInterrupt:
-        store.fail(task_id, "interrupted: the worker was stopped; re-run to resume", pid)
+        store.release(task_id, "interrupted: the worker was stopped; re-run to resume", pid)
         raise
     except Exception as err:
         permanent = isinstance(err, ConfigError) and not isinstance(err, FolderBusy)  # no retry fixes a bad config

@@ -21,6 +21,7 @@ def png(fig) -> str:
 def pyplot():
     import matplotlib
     matplotlib.use("Agg")
+    matplotlib.rcParams["text.parse_math"] = False  # labels are the study's own text: "$1$" is not TeX, nor an error
     import matplotlib.pyplot as plt
     return plt
 
