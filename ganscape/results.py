@@ -6,13 +6,14 @@ fields (``studies/store.py``) and its report reads them back. Whether higher or 
 registry (``ganscape.metrics.direction``), never from the record."""
 from __future__ import annotations
 
+import json
 import math
 import time
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Iterable
 
-from ganscape.utils.io import append_jsonl, read_jsonl
+from ganscape.utils.io import append_jsonl, atomic_write_text, read_jsonl
 
 RESULTS_FILE = "results.jsonl"
 
@@ -66,10 +67,20 @@ class ResultsWriter:
     def __init__(self, path: str | Path):
         self.path = Path(path)
 
-    def write(self, records: Iterable[Record]) -> None:
+    def write(self, records: Iterable[Record], replace_existing: bool = False) -> None:
+        """Append ``records``. With ``replace_existing``, records already in the file for the same run, checkpoint
+        and metric are dropped first (one atomic rewrite): a study task whose worker was killed after writing a
+        checkpoint's results, but before the study recorded them, evaluates that checkpoint again without doubling
+        its rows."""
         records = list(records)
         if records:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+        if replace_existing and records:
+            keys = {(r.run, r.checkpoint, r.metric) for r in records}
+            rows = read_jsonl(self.path)
+            kept = [row for row in rows if (row.get("run"), row.get("checkpoint"), row.get("metric")) not in keys]
+            if len(kept) < len(rows):
+                atomic_write_text(self.path, "".join(json.dumps(row, sort_keys=True) + "\n" for row in kept))
         for record in records:
             append_jsonl(self.path, record.to_json())
 

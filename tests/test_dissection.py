@@ -379,3 +379,13 @@ def changing_names(images):
     CALLS["n"] += 1
     names = ["sky", "tree"] if CALLS["n"] == 1 else ["sky", "tree", "car"]
     return torch.zeros(len(images), *images.shape[-2:], dtype=torch.long), names
+
+
+def test_a_segmenter_cache_facts_file_that_is_not_a_mapping_is_ignored(tmp_path):
+    from ganscape.dissection.segmenter import read_facts
+
+    facts = tmp_path / "facts.json"
+    facts.write_text("[1]")  # valid JSON, not the facts a trained segmenter writes: train it again
+    assert read_facts(facts, {"size": 32}) is None
+    facts.write_text(json.dumps({"key": {"size": 32}, "iou": {}}))
+    assert read_facts(facts, {"size": 32}) == {"key": {"size": 32}, "iou": {}}

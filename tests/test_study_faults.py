@@ -210,3 +210,27 @@ def test_an_interrupted_task_goes_back_to_pending_without_using_an_attempt(tmp_p
         row = store.task(0)
     assert (row["status"], row["attempts"], row["pid"]) == ("pending", 0, None)
     assert row["error"].startswith("interrupted")
+
+
+def test_a_checkpoint_evaluated_again_after_a_kill_is_not_doubled_in_results_jsonl(tmp_path):
+    """A worker killed after writing a checkpoint's results to the run's results.jsonl, before the study stored
+    them: the next worker evaluates that checkpoint again and replaces, not appends, its rows."""
+    from collections import Counter
+
+    from ganscape.results import read_results
+    from ganscape.studies.execute import execute_task, run_dir_for
+
+    study = plan(tmp_path, 1)
+    with Store(study) as store:
+        config = store.task(0)["config"]
+    config["train"].update(steps=4, checkpoint_every=2)
+    eval_spec = {"metrics": ["modes"], "n": 200}
+
+    def killed(step, records):
+        raise KeyboardInterrupt  # the worker dies here: results.jsonl has the rows, the database has not
+    with pytest.raises(KeyboardInterrupt):
+        execute_task(study, 0, config, eval_spec, on_results=killed)
+    execute_task(study, 0, config, eval_spec)
+    rows = Counter((r.checkpoint, r.metric) for r in read_results(run_dir_for(study, 0) / "results.jsonl"))
+    assert {checkpoint for checkpoint, _ in rows} == {"ckpt-00000002.pt", "ckpt-00000004.pt"}
+    assert set(rows.values()) == {1}

@@ -60,7 +60,7 @@ def execute_task(study_dir: str | Path, task_id: int, config: dict[str, Any], ev
         records = evaluate_run(run_dir, eval_spec["metrics"], int(eval_spec["n"]), checkpoint=step,
                                **eval_options(eval_spec))
         records = with_run(records, run_name(task_id))
-        writer.write(records)
+        writer.write(records, replace_existing=True)
         result.results[step] = records
         if on_results is not None:
             on_results(step, records)
