@@ -254,11 +254,19 @@ def test_preparing_one_split_keeps_the_dataset_s_other_splits(files, tmp_path, c
     assert json.loads((mine / "manifest.json").read_text())["splits"].keys() == {"train", "test"}
     assert not prepare("hf", source, root, "mine", image_column="img", label_column="label", split="train",
                        size=16)[1]
-    with caplog.at_level(logging.WARNING, logger="ganscape.data.prepare"):  # other classes: the old test split goes
-        prepare("folder", files / "pets", root, "mine", labels=True, size=16)
+    import datasets
+
+    other = [Image.open(io.BytesIO(datafiles.jpeg(i, (20, 20), "PNG"))) for i in range(3)]
+    datasets.DatasetDict({"test": datasets.Dataset.from_dict({"img": other, "label": ["owl", "fox", "owl"]})}).save_to_disk(
+        str(tmp_path / "other"))
+    with caplog.at_level(logging.WARNING, logger="ganscape.data.prepare"):  # other classes: the old train split goes
+        prepare("hf", tmp_path / "other", root, "mine", image_column="img", label_column="label", split="test",
+                size=16)
+    assert json.loads((mine / "manifest.json").read_text())["splits"].keys() == {"test"}
+    assert not (mine / "train.npy").exists()
+    assert any("dropped split 'train'" in r.getMessage() and "class_names" in r.getMessage() for r in caplog.records)
+    prepare("folder", files / "pets", root, "mine", labels=True, size=16)  # a source of every split replaces them all
     assert json.loads((mine / "manifest.json").read_text())["splits"].keys() == {"train"}
-    assert not (mine / "test.npy").exists()
-    assert any("dropped split 'test'" in r.getMessage() and "class_names" in r.getMessage() for r in caplog.records)
 
 
 def test_a_damaged_prepared_split_is_prepared_again_and_is_one_line_to_training(files, tmp_path, caplog):
@@ -296,6 +304,23 @@ def test_a_preparation_already_running_is_named_as_such(files, tmp_path):
     with folder_lock(tmp_path / "root" / "pets"):  # as a second process preparing the same dataset holds it
         with pytest.raises(ConfigError, match="another process is preparing this dataset right now.*--name or --root"):
             prepare("folder", files / "pets", tmp_path / "root", size=16)
+
+
+def test_an_array_is_streamed_into_its_npy_file_in_place(tmp_path):
+    from ganscape.data.prepare.store import ArrayWriter
+
+    rows = np.random.default_rng(0).integers(0, 256, (1001, 5, 7, 3), dtype=np.uint8)
+    writer = ArrayWriter(tmp_path / "train.npy", (5, 7, 3))
+    for start in range(0, len(rows), 256):
+        writer.append(rows[start:start + 256])
+    assert [p.name for p in tmp_path.iterdir()] == ["train.npy"]  # no second copy: half the disk space
+    assert writer.close() == 1001
+    assert np.array_equal(np.load(tmp_path / "train.npy"), rows)
+    assert np.array_equal(np.load(tmp_path / "train.npy", mmap_mode="r")[-3:], rows[-3:])
+    with open(tmp_path / "train.npy", "rb") as fh:
+        assert np.lib.format.read_magic(fh) == (1, 0)
+        np.lib.format.read_array_header_1_0(fh)
+        assert fh.tell() % 64 == 0  # the data starts aligned, as NumPy writes it
 
 
 def test_sixteen_bit_greyscale_keeps_its_grey_levels():

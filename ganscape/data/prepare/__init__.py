@@ -71,7 +71,8 @@ def prepare(name: str, source: str | Path, root: str | Path | None = None, datas
             return target, False
         log.warning("warning: %s; preparing it again", damage)
     try:
-        with PreparedWriter(root, dataset, options["size"]) as out:
+        one_split = entry.meta.get("one_split", lambda options: False)(options)  # the source holds one split
+        with PreparedWriter(root, dataset, options["size"], keep_other_splits=one_split) as out:
             facts = entry.factory(path, out, **options)
             published = out.publish({"name": dataset, "request": request, "citation": entry.citation, **facts})
     except OSError as err:

@@ -85,7 +85,8 @@ def default_name(source: Path) -> str:
 
 
 @PREPARERS.register("hf", "a Hugging Face datasets dataset (save_to_disk folder, local files or hub name), "
-                    "optional extra 'hf'", default_name=default_name, hub=True)
+                    "optional extra 'hf'", default_name=default_name, hub=True,
+                    one_split=lambda options: options["split"] is not None)
 def hf(source: Path, out: PreparedWriter, size: Positive = 64, crop: Count = 0, image_column: str = "image",
        label_column: str | None = None, split: str | None = None, limit: Count = 0):
     """``limit`` keeps the first N rows of each split (0: all)."""

@@ -28,7 +28,7 @@ def default_name(source: Path) -> str:
 
 
 @PREPARERS.register("lsun", "an LSUN category lmdb folder (e.g. bedroom_train_lmdb), optional extra 'lsun'",
-                    citation="Yu et al. 2015", default_name=default_name)
+                    citation="Yu et al. 2015", default_name=default_name, one_split=lambda options: True)
 def lsun(source: Path, out: PreparedWriter, size: Positive = 64, limit: Count = 0):
     """``limit`` keeps the first N images in key order (0: all; the bedroom category has 3 million)."""
     lmdb = require_extra("lmdb", "lsun", "lsun")

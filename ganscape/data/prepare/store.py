@@ -9,9 +9,9 @@ Layout (``ganscape.paths.data_root()``, else ``--root``)::
 
 Everything is written into a hidden temporary folder beside the final one and renamed into place only when
 complete, so the data root never holds half a dataset; each split's ``request`` (preparer, source path, kind and sha256,
-options) makes preparing the same source again a no-op. Splits prepared from different sources live side by side
-(LSUN's ``train`` and ``val`` lmdb folders, one ``--split`` of a Hugging Face dataset at a time): a preparation
-replaces the splits it writes and keeps the others.
+options) makes preparing the same source again a no-op. A source that holds all of a dataset's splits (CIFAR,
+CelebA, a folder, a whole Hugging Face dataset) replaces them all; one that holds one split (an LSUN lmdb folder,
+one ``--split`` of a Hugging Face dataset) replaces that split and keeps the others.
 """
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ from ganscape.registry import ConfigError
 from ganscape.utils.io import atomic_write_text, current_umask, file_digest, first_missing, folder_lock
 
 MANIFEST, FORMAT = "manifest.json", "ganscape-prepared-data"
+MAX_ROWS = 10**15  # the row count the header first makes room for (its digits); far more than any dataset
 log = logging.getLogger("ganscape.data.prepare")
 
 
@@ -60,31 +61,38 @@ def source_fingerprint(path: Path) -> str:
 
 
 class ArrayWriter:
-    """Streams uint8 rows of one shape into ``PATH.npy`` (a raw temporary file, then header + data), so a
-    split never has to fit in memory and its length need not be known in advance."""
+    """Streams uint8 rows of one shape into ``PATH.npy`` in place, so a split never has to fit in memory (nor twice
+    on disk) and its length need not be known in advance: the header is written first with room for any row count,
+    and rewritten with the real count on ``close``."""
 
     def __init__(self, path: Path, row_shape: tuple[int, ...], dtype=np.uint8):
         self.path, self.row_shape, self.dtype, self.count = path, tuple(row_shape), np.dtype(dtype), 0
-        self.raw = open(path.with_suffix(".raw"), "wb")
+        self.file = open(path, "wb")
+        self.header_size = len(self.header(MAX_ROWS))
+        self.file.write(self.header(MAX_ROWS))
+
+    def header(self, rows: int, size: int | None = None) -> bytes:
+        """The .npy (version 1.0) header for ``rows`` rows: magic, version, header length and the header dict,
+        padded with spaces to ``size`` bytes in all (default: the next multiple of 64, as NumPy aligns it)."""
+        text = repr({"descr": np.lib.format.dtype_to_descr(self.dtype), "fortran_order": False,
+                     "shape": (rows, *self.row_shape)}).encode("latin1")
+        size = size or -(-(len(text) + 11) // 64) * 64  # 10 bytes before the dict, one newline after it
+        return b"\x93NUMPY\x01\x00" + (size - 10).to_bytes(2, "little") + text.ljust(size - 11) + b"\n"
 
     def append(self, rows: np.ndarray) -> None:
         rows = np.ascontiguousarray(rows, dtype=self.dtype)
         if rows.shape[1:] != self.row_shape:
             raise ValueError(f"rows of shape {rows.shape[1:]} in an array of rows {self.row_shape}")
-        self.raw.write(rows.tobytes())
+        self.file.write(rows.tobytes())
         self.count += len(rows)
 
     def close(self) -> int:
-        """Write the .npy file (synced to disk); returns the number of rows."""
-        self.raw.close()
-        header = {"descr": np.lib.format.dtype_to_descr(self.dtype), "fortran_order": False,
-                  "shape": (self.count, *self.row_shape)}
-        with open(self.path, "wb") as out, open(self.raw.name, "rb") as raw:
-            np.lib.format.write_array_header_1_0(out, header)
-            shutil.copyfileobj(raw, out, 1 << 24)
-            out.flush()
-            os.fsync(out.fileno())
-        os.unlink(self.raw.name)
+        """Write the real row count into the header (synced to disk); returns the number of rows."""
+        self.file.seek(0)
+        self.file.write(self.header(self.count, self.header_size))
+        self.file.flush()
+        os.fsync(self.file.fileno())
+        self.file.close()
         return self.count
 
 
@@ -92,8 +100,8 @@ class PreparedWriter:
     """One preparation: ``split(name)`` gives writers for a split's images, labels and attributes; ``publish``
     writes the manifest and moves the folder into place. Use as a context manager: an error removes it all."""
 
-    def __init__(self, root: Path, name: str, size: int):
-        self.final = dataset_folder(root, name, size)
+    def __init__(self, root: Path, name: str, size: int, keep_other_splits: bool = False):
+        self.final, self.keep_other_splits = dataset_folder(root, name, size), keep_other_splits
         self.made = first_missing(self.final.parent)  # removed again when this preparation fails
         self.final.parent.mkdir(parents=True, exist_ok=True)
         self.lock = folder_lock(self.final.parent, busy="another process is preparing this dataset right now; "
@@ -110,7 +118,7 @@ class PreparedWriter:
     def __exit__(self, kind, error, trace) -> None:
         for parts in self.splits.values():
             if "images" in parts:
-                parts["images"].raw.close()
+                parts["images"].file.close()
         shutil.rmtree(self.folder, ignore_errors=True)  # published folders were moved away already
         if error is not None and self.made is not None:  # it holds only our lock: leave no trace
             shutil.rmtree(self.made, ignore_errors=True)
@@ -147,7 +155,8 @@ class PreparedWriter:
                              "sha256": file_digest(self.folder / f"{split}.npy")}
         for record in splits.values():
             record.update(request=manifest.get("request"), prepared_with=sorted(splits))
-        splits.update(self.carry_over(splits, manifest))
+        if self.keep_other_splits:
+            splits.update(self.carry_over(splits, manifest))
         manifest = {"format": FORMAT, "version": 1, **manifest, "splits": splits, "prepared": time.time()}
         atomic_write_text(self.folder / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True))
         os.chmod(self.folder, 0o777 & ~current_umask())  # mkdtemp makes 0700; the data root may be shared
