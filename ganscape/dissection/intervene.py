@@ -5,7 +5,9 @@ resolution (1 everywhere by default; a rectangle in [0, 1] image coordinates oth
 insertion, the unit's typical activation where the concept is present (its mean over the pixels the segmenter labels
 with the concept, at the layer's resolution). The average causal effect (ACE) of the edit on a concept is the mean,
 over the same latents drawn with and without the edit, of the change in the share of pixels the segmenter labels
-with the concept, with a 95% confidence interval (Bau et al. 2019, section 3.2)."""
+with the concept, with a 95% confidence interval: one edit against the unedited generator. Bau et al. 2019 (section
+3.2) define the effect of units as insertion against ablation, E[s_c(inserted)] - E[s_c(ablated)]; that is the
+difference of our insert and ablate ACEs on the same latents."""
 from __future__ import annotations
 
 import json
