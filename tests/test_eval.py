@@ -68,8 +68,8 @@ def test_eval_command_appends_records_for_all_checkpoints(toy_run, capsys):
     assert main(["eval", str(toy_run), "--metrics", "modes,kid", "--n", "250", "--checkpoint", "all",
                  "--reference-n", "2000"]) == 0
     records = read_results(toy_run / RESULTS_FILE)[before:]
-    assert [r.step for r in records if r.metric == "kid250_raw"] == [30, 60]
-    kid = next(r for r in records if r.metric == "kid250_raw")
+    assert [r.step for r in records if r.metric == "kid250_raw_ref2k"] == [30, 60]
+    kid = next(r for r in records if r.metric == "kid250_raw_ref2k")
     assert kid.std is not None and kid.std > 0 and kid.n == 250 and kid.extractor == "raw"
     assert main(["eval", str(toy_run), "--metrics", "fdi"]) == 2
     assert "unknown metric 'fdi'" in capsys.readouterr().err
@@ -159,3 +159,62 @@ def test_training_time_eval_leaves_the_training_run_unchanged(monkeypatch):
         assert len(result.results) == (0 if every == 0 else 3 * 3)  # 3 outputs of modes at steps 2, 4 and 6
         weights.append(torch.cat([p.detach().flatten() for p in result.parts.G.parameters()]))
     assert torch.equal(*weights)
+
+
+def test_reference_size_and_set_are_in_the_name_and_nan_samples_score_nan(tmp_path):
+    """Results against another reference set never share a name; samples with NaN score NaN (a diverged run), not a
+    LinAlgError; too few samples for a metric is one ConfigError naming --n or --reference-n."""
+    from ganscape.loading import load_sampler
+    from ganscape.metrics.evaluate import evaluate_sampler
+
+    ref = {"name": "grid25", "n": 400}
+    x = torch.randn(300, 2)
+    names = lambda **kw: set(values(evaluate_samples(x, ["fid", "kid"], 300, ref, extractor="raw", **kw)))  # noqa: E731
+    assert names() == {"fid300_raw", "kid300_raw"}
+    assert names(reference_n=350) == {"fid300_raw_ref350", "kid300_raw_ref350"}
+    assert names(reference_n=1000) == {"fid300_raw_ref400", "kid300_raw_ref400"}  # the data has 400: the name says so
+    x[7, 1] = float("nan")
+    assert all(np.isnan(v) for v in values(evaluate_samples(x, ["fid", "kid", "pr"], 300, ref, extractor="raw")).values())
+    with pytest.raises(ConfigError, match=r"^--n \(eval.n\): k=3 nearest neighbours need at least 4 generated"):
+        evaluate_samples(torch.randn(3, 2), ["pr"], 3, ref, extractor="raw")
+    run = tmp_path / "ring"
+    train(load_config("ring8", ["train.steps=2", "train.checkpoint_every=2", "generator.hidden=4",
+                                "discriminator.hidden=4"]), run, show_progress=False)
+    sampler = load_sampler(run)
+    own = values(evaluate_sampler(sampler, ["fid"], 200, extractor="raw"))
+    other = values(evaluate_sampler(sampler, ["fid"], 200, {"name": "grid25", "std": 0.05}, extractor="raw"))
+    assert list(own) == ["fid200_raw"] and list(other) == ["fid200_raw_ref-grid25"]
+
+
+def test_kid_keeps_its_spread_when_only_one_set_is_subsampled():
+    from ganscape.metrics.registry import Inputs, build_metric
+
+    rng = np.random.default_rng(0)
+    fake, real = rng.normal(size=(200, 4)), rng.normal(size=(500, 4))
+    spread = build_metric({"name": "kid", "subset_size": 200}).compute(Inputs(fake_features=fake, real_features=real))
+    whole = build_metric({"name": "kid", "subset_size": 500}).compute(Inputs(fake_features=fake, real_features=fake))
+    assert spread["kid"][1] > 0 and whole["kid"][1] is None
+
+
+@pytest.mark.parametrize("spec, message", [({"name": "pr", "k": 0}, "k: must be >= 1"),
+                                           ({"name": "kid", "seed": -1}, "seed: must be >= 0"),
+                                           ({"name": "is", "splits": 0}, "splits: must be >= 1"),
+                                           ({"name": "modes", "threshold": 0}, "threshold is in standard deviations")])
+def test_metric_options_out_of_range_are_refused_before_any_work(spec, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config("ring8", [f"eval.metrics=[{json.dumps(spec)}]"])
+
+
+def test_stacked_digits_default_metrics_need_no_inception_weights():
+    from ganscape.metrics.protocol import EVAL_DEFAULTS, needs_inception
+
+    assert not needs_inception(EVAL_DEFAULTS, (3, 16, 16), kind="stacked")
+    assert needs_inception(EVAL_DEFAULTS, (3, 16, 16), kind="color")
+
+
+def test_eval_images_reads_the_npz_that_sample_writes(tmp_path):
+    from ganscape.cli.eval_images import load_samples
+
+    images = np.random.default_rng(0).integers(0, 256, (5, 16, 16, 1), dtype=np.uint8)
+    np.savez(tmp_path / "samples.npz", images)  # as `ganscape sample --out samples.npz`: one array, arr_0
+    assert load_samples(str(tmp_path / "samples.npz"), (1, 16, 16)).shape == (5, 1, 16, 16)

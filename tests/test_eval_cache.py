@@ -53,8 +53,9 @@ def test_cached_path_gives_the_uncached_values(classifier_cache):
     second = table(evaluate_samples(x2, METRICS, 200, REF, **run))   # reuses: network, features, stats, radii
     again = table(evaluate_samples(x1, METRICS, 200, REF, **run))
     assert first == uncached[0] == again and second == uncached[1]
-    assert {"fid200_lenet-digits", "kid200_lenet-digits_subset_size100_subsets20", "precision200_lenet-digits",
-            "recall200_lenet-digits", "density200_lenet-digits", "coverage200_lenet-digits"} <= set(first)
+    assert {"fid200_lenet-digits_ref250", "kid200_lenet-digits_subset_size100_subsets20_ref250",
+            "precision200_lenet-digits_ref250", "recall200_lenet-digits_ref250", "density200_lenet-digits_ref250",
+            "coverage200_lenet-digits_ref250"} <= set(first)
     assert first != second
 
 

@@ -468,9 +468,9 @@ def test_small_study_end_to_end_on_prepared_cifar_format_digits(tmp_path):
     with Store(out) as store:
         rows = store.conn.execute("SELECT metric, value FROM results").fetchall()
     metrics = {r["metric"] for r in rows}
-    assert {"fid100_lenet-digits", "kid100_lenet-digits"} <= metrics
+    assert {"fid100_lenet-digits_ref500", "kid100_lenet-digits_ref500"} <= metrics  # 500 reference samples, not 100
     assert len(rows) == 4 and all(np.isfinite(r["value"]) for r in rows)
-    assert "fid100_lenet-digits" in (tmp_path / "report.csv").read_text()
+    assert "fid100_lenet-digits_ref500" in (tmp_path / "report.csv").read_text()
 
 
 def fake_inception_weights(path: Path) -> Path:

@@ -1,6 +1,7 @@
 """``ganscape eval-images DIR_OR_NPZ --reference DATA``: metrics for any samples, a folder of images or an ``.npz``
-(key ``x``: images (N,H,W[,C]) uint8 or float, or (N, D) vectors), resized to the reference data's image size. Results
-are printed, and appended as records (``ganscape.results``, run = the samples path) to ``--out``."""
+(key ``x``, or its only array, as ``sample --out FILE.npz`` writes it: images (N,H,W[,C]) uint8 or float, or (N, D)
+vectors), resized to the reference data's image size. Results are printed, and appended as records
+(``ganscape.results``, run = the samples path) to ``--out``."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -23,13 +24,25 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+def npz_key(path: Path) -> str:
+    """``x``, or the one array of an .npz that holds a single array (``ganscape sample --out FILE.npz`` writes it
+    as ``arr_0``, as ``numpy.savez`` names a positional array)."""
+    import numpy as np
+
+    try:
+        with np.load(path, allow_pickle=False) as arrays:
+            return arrays.files[0] if "x" not in arrays.files and len(arrays.files) == 1 else "x"
+    except (OSError, ValueError, EOFError):
+        return "x"  # the npz reader says what is wrong with the file
+
+
 def load_samples(path: str, shape: tuple[int, ...]) -> torch.Tensor:
     """Samples as float tensors in the reference's layout ([-1, 1] images of its size)."""
     from ganscape.data import build_dataset
 
     src = Path(path).expanduser()
     if src.suffix == ".npz":
-        section = {"name": "npz", "path": str(src)}
+        section = {"name": "npz", "path": str(src), "key": npz_key(src)}
         if len(shape) == 3:
             section["size"] = shape[-1]
     elif src.is_dir():

@@ -9,25 +9,42 @@ linear algebra of FID and KID runs on at most as many BLAS threads as torch is g
 study worker runs beside other workers on shared cores and an oversubscribed BLAS spins instead of computing."""
 from __future__ import annotations
 
+import logging
+import math
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+import numpy as np
 import torch
 
 from ganscape.data.stacked import digit_source
 from ganscape.features.extractor import Extractor, build_extractor, extract
 from ganscape.metrics.defaults import resolve_metrics
 from ganscape.metrics.reference import reference_features
-from ganscape.metrics.registry import Inputs, Metric, build_metric
+from ganscape.metrics.registry import METRICS, Inputs, Metric, build_metric, reference_suffix
 from ganscape.registry import ConfigError
 from ganscape.results import MetricValue, Record
 
 SampleFn = Callable[[int], torch.Tensor]
+log = logging.getLogger("ganscape.metrics")
 
 
-def values_of(metric: Metric, outputs: dict, n: int, tag: str, fingerprint: str) -> list[MetricValue]:
-    return [MetricValue(metric.key(name, n, tag), value, std, n, fingerprint) for name, (value, std) in outputs.items()]
+def values_of(metric: Metric, outputs: dict, n: int, tag: str, fingerprint: str,
+              reference: str = "") -> list[MetricValue]:
+    return [MetricValue(metric.key(name, n, tag, reference), value, std, n, fingerprint)
+            for name, (value, std) in outputs.items()]
+
+
+def not_finite(metric: Metric, *arrays: Any) -> dict | None:
+    """NaN for each of ``metric``'s outputs when any of ``arrays`` (samples, features) holds NaN or inf: a diverged
+    generator's checkpoint is scored NaN (a result, as a diverged run is), not a crash of the metric's algebra."""
+    def finite(a: Any) -> bool:
+        return bool(torch.isfinite(a).all()) if isinstance(a, torch.Tensor) else bool(np.isfinite(a).all())
+    if all(a is None or finite(a) for a in arrays):
+        return None
+    log.warning("warning: %s: the samples hold NaN or inf (a diverged generator?); scored NaN", metric.name)
+    return {name: (math.nan, None) for name in METRICS.get(metric.name).meta["outputs"]}
 
 
 @contextmanager
@@ -51,10 +68,11 @@ def evaluate_samples(fake: torch.Tensor | None, metrics: list, n: int, reference
                      data_meta: dict[str, Any] | None = None, reference_n: int | None = None,
                      inception_weights: str | None = None, classifier: dict[str, Any] | None = None,
                      cache_dir: str | None = None, use_cache: bool = True, device: str = "cpu",
-                     batch: int = 500) -> list[MetricValue]:
+                     batch: int = 500, reference_label: str = "") -> list[MetricValue]:
     """Core runner. Samples come from ``fake`` (a tensor) or ``sample_fn(n) -> tensor`` (used
     when a metric fixes its own n, e.g. the toy protocol's 2500). ``data_meta`` describes the
-    samples' data (shape, toy centres, kind: which metrics ``default`` means)."""
+    samples' data (shape, toy centres, kind: which metrics ``default`` means). ``reference_label`` (``-mnist-test``)
+    marks a reference other than the protocol's own in the names of the metrics that compare with it."""
     meta = dict(data_meta or {})
     if fake is not None:
         meta.setdefault("shape", list(fake.shape[1:]))
@@ -75,7 +93,8 @@ def evaluate_samples(fake: torch.Tensor | None, metrics: list, n: int, reference
         if features:
             ext = build_extractor(extractor, tuple(meta["shape"]), reference, inception_weights, classifier,
                                   cache_dir, device, cached=use_cache)
-            out += feature_values(features, ext, samples(n), n, reference, reference_n, cache_dir, use_cache, batch)
+            out += feature_values(features, ext, samples(n), n, reference, reference_n, cache_dir, use_cache, batch,
+                                  reference_label)
     return out
 
 
@@ -91,7 +110,8 @@ def toy_values(specs: list[Metric], samples: SampleFn, n: int, meta: dict[str, A
         if fake is not None:
             count = min(count, len(fake))  # given samples: use what exists; the name says how many
         inputs = Inputs(toy_samples=samples(count), centers=torch.as_tensor(info["centers"]), std=float(info["std"]))
-        out += values_of(metric, metric.compute(inputs), count, "toy", "toy")
+        outputs = not_finite(metric, inputs.toy_samples) or metric.compute(inputs)
+        out += values_of(metric, outputs, count, "toy", "toy")
     return out
 
 
@@ -107,19 +127,24 @@ def stacked_values(specs: list[Metric], samples: SampleFn, n: int, reference: di
                             cache_dir=cache_dir, device=device, cached=use_cache)
     _, probs = extract(lenet, x.reshape(-1, 1, *x.shape[2:]), batch, want_features=False, want_probs=True)
     inputs = Inputs(stacked_digits=torch.from_numpy(probs.argmax(1)).reshape(-1, 3))
-    return [v for m in specs for v in values_of(m, m.compute(inputs), n, lenet.tag, lenet.fingerprint)]
+    return [v for m in specs
+            for v in values_of(m, not_finite(m, x) or m.compute(inputs), n, lenet.tag, lenet.fingerprint)]
 
 
 def feature_values(specs: list[Metric], ext: Extractor, x: torch.Tensor, n: int, reference: dict[str, Any],
-                   reference_n: int | None, cache_dir, use_cache: bool, batch: int) -> list[MetricValue]:
+                   reference_n: int | None, cache_dir, use_cache: bool, batch: int,
+                   reference_label: str = "") -> list[MetricValue]:
     want_features = any(m.needs == "features" for m in specs)
     want_probs = any(m.needs == "probs" for m in specs)
     fake_f, fake_p = extract(ext, x, batch, want_features, want_probs)
-    real_f = None
-    if want_features:
+    real_f, suffix = None, ""
+    if want_features:  # the reference as read: a smaller dataset than asked for gives fewer samples, and says so
         real_f, _ = reference_features(reference, reference_n or n, ext, cache_dir=cache_dir, use_cache=use_cache)
+        suffix = reference_suffix(n, len(real_f), reference_label)
     inputs = Inputs(fake_features=fake_f, real_features=real_f, fake_probs=fake_p, device=ext.device)
-    return [v for m in specs for v in values_of(m, m.compute(inputs), n, ext.tag, ext.fingerprint)]
+    return [v for m in specs
+            for v in values_of(m, not_finite(m, x, fake_f, fake_p) or m.compute(inputs), n, ext.tag, ext.fingerprint,
+                               suffix if m.needs == "features" else "")]
 
 
 def digit_reference(reference: dict[str, Any], classifier: dict[str, Any] | None) -> dict[str, Any]:
@@ -146,9 +171,17 @@ def evaluate_sampler(sampler, metrics: list, n: int, reference: dict[str, Any] |
     if n < 2:
         raise ConfigError(f"--n: need at least 2 samples, got {n}")
     options.setdefault("device", str(sampler.device))
+    if reference and reference != sampler.reference:
+        options.setdefault("reference_label", data_label(reference))
     return evaluate_samples(None, metrics, n, reference or sampler.reference, extractor,
                             sample_fn=lambda count: sampler.sample(count, seed=seed).float(),
                             data_meta=sampler.data_meta, **options)
+
+
+def data_label(section: dict[str, Any]) -> str:
+    """``-mnist-test`` for ``{name: mnist, split: test, root: ...}``: a reference set's name in metric names."""
+    parts = [str(section.get("name", "data"))] + ([str(section["split"])] if section.get("split") else [])
+    return "-" + "-".join("".join(c if c.isalnum() else "-" for c in part) for part in parts)
 
 
 def evaluate_result(result, metrics: list, n: int, **options: Any) -> list[MetricValue]:

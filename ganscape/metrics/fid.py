@@ -40,6 +40,8 @@ def frechet_distance(mu1, s1, mu2, s2) -> float:
     mu1, s1, mu2, s2 = (np.asarray(a, np.float64) for a in (mu1, s1, mu2, s2))
     if mu1.shape != mu2.shape or s1.shape != s2.shape or s1.shape != mu1.shape * 2:
         raise ValueError(f"shape mismatch: mu {mu1.shape} vs {mu2.shape}, sigma {s1.shape} vs {s2.shape}")
+    if not all(np.isfinite(a).all() for a in (mu1, s1, mu2, s2)):  # overflowing features: no distance to measure
+        return float("nan")
     diff = mu1 - mu2
     return float(diff @ diff + np.trace(s1) + np.trace(s2) - 2.0 * trace_sqrt_product(s1, s2))
 

@@ -67,8 +67,9 @@ def check_inception_weights(path: str, expected: str = OFFICIAL_INCEPTION_SHA256
                           "weights on purpose")
 
 
-def needs_inception(section: dict[str, Any], data_shape: tuple[int, ...]) -> bool:
-    """Whether evaluating data of ``data_shape`` with this section uses the Inception network."""
+def needs_inception(section: dict[str, Any], data_shape: tuple[int, ...], kind: str = "color") -> bool:
+    """Whether evaluating data of ``data_shape`` and ``kind`` (``ganscape.data.meta.data_kind``: stacked digits are
+    3-channel images whose ``default`` metrics need no Inception) with this section uses the Inception network."""
     from ganscape.metrics.defaults import resolve_metrics
     from ganscape.metrics.registry import build_metric
 
@@ -76,13 +77,13 @@ def needs_inception(section: dict[str, Any], data_shape: tuple[int, ...]) -> boo
         return True
     if section["extractor"] != "auto" or len(data_shape) != 3 or data_shape[0] == 1:
         return False
-    metrics = resolve_metrics(section["metrics"], {"shape": list(data_shape), "kind": "color"})
+    metrics = resolve_metrics(section["metrics"], {"shape": list(data_shape), "kind": kind})
     return any(build_metric(m).needs in ("features", "probs") for m in metrics)
 
 
-def check_ready(section: dict[str, Any], data_shape: tuple[int, ...], key: str = "eval") -> None:
+def check_ready(section: dict[str, Any], data_shape: tuple[int, ...], key: str = "eval", kind: str = "color") -> None:
     """Before any training: the Inception weights a protocol needs are given and are the expected file."""
-    if not needs_inception(section, data_shape):
+    if not needs_inception(section, data_shape, kind):
         return
     if not section["inception_weights"]:
         raise ConfigError(f"{key}.inception_weights: evaluating colour images needs the FID Inception weights; set "

@@ -13,6 +13,7 @@ of different protocols never share a name."""
 from __future__ import annotations
 
 import inspect
+import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal
 
@@ -25,7 +26,7 @@ from ganscape.metrics import kid as kid_mod
 from ganscape.metrics import modified_is as mis_mod
 from ganscape.metrics import precision_recall as pr_mod
 from ganscape.metrics.modes import stacked_mode_metrics, toy_mode_metrics
-from ganscape.registry import ConfigError, Registry
+from ganscape.registry import ConfigError, Count, Positive, Registry
 
 METRICS = Registry("metric")
 Needs = Literal["features", "probs", "toy", "stacked"]
@@ -61,10 +62,19 @@ class Metric:
     options: dict[str, Any] = field(default_factory=dict)
     n: int | None = None
 
-    def key(self, output: str, n: int, extractor: str) -> str:
-        """Protocol name of one output, e.g. ``key("kid", 5000, "inception") -> kid5k_inception``."""
+    def key(self, output: str, n: int, extractor: str, reference: str = "") -> str:
+        """Protocol name of one output, e.g. ``key("kid", 5000, "inception") -> kid5k_inception``; ``reference`` (see
+        ``reference_suffix``) names a reference set other than the run's own data at n samples."""
         opts = "".join(f"_{k}{v}" for k, v in sorted(self.options.items()))
-        return f"{output}{format_n(n)}_{extractor}{opts}"
+        return f"{output}{format_n(n)}_{extractor}{opts}{reference}"
+
+
+def reference_suffix(n: int, reference_count: int, label: str = "") -> str:
+    """``""`` for the protocol's default reference (the run's own data, as many samples as generated); else
+    ``_ref`` with the data's ``label`` (``-mnist-test``) and/or its sample count when it differs from ``n``
+    (``_ref1500``, ``_ref-mnist-test1500``): results against other reference sets never share a name."""
+    count = format_n(reference_count) if reference_count != n else ""
+    return f"_ref{label}{count}" if label or count else ""
 
 
 def format_n(n: int) -> str:
@@ -80,12 +90,22 @@ def non_default(factory: Callable, values: dict[str, Any]) -> dict[str, Any]:
 def prdc_outputs(i: Inputs, k: int, *names: str) -> Outputs:
     """The named outputs of ``precision_recall.prdc`` with k_pr = k_dc = k (``pr`` and ``dc``), on the features'
     device; the real features' k-NN radii are kept with a reference this process keeps (``cache.derived``)."""
+    enough_samples(i, k + 1, f"k={k} nearest neighbours")
+
     def radii():
         return pr_mod.kth_neighbour_radii(pr_mod.as_features(i.real_features, i.device), (k,))
     real_radii = cache.derived(i.real_features, ("knn_radii", k, str(i.device)), radii)
     out = pr_mod.prdc(i.real_features, i.fake_features, k_pr=k, k_dc=k, device=i.device, outputs=names,
                       real_radii=real_radii)
     return {name: (out[name], None) for name in names}
+
+
+def enough_samples(i: Inputs, least: int, why: str) -> None:
+    """ConfigError unless the generated and the reference features each hold at least ``least`` samples."""
+    for which, features, flag in (("generated", i.fake_features, "--n (eval.n)"),
+                                  ("reference", i.real_features, "--reference-n (eval.reference_n)")):
+        if len(features) < least:
+            raise ConfigError(f"{flag}: {why} need at least {least} {which} samples, got {len(features)}")
 
 
 def read_only(*arrays: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -96,6 +116,7 @@ def read_only(*arrays: np.ndarray) -> tuple[np.ndarray, ...]:
 
 def fid_value(i: Inputs) -> float:
     """``fid_from_features(fake, real)``, the real mean and covariance kept with a reference this process keeps."""
+    enough_samples(i, 2, "a mean and covariance")
     real = cache.derived(i.real_features, "fid_stats", lambda: read_only(*fid_mod.feature_stats(i.real_features)))
     return fid_mod.frechet_distance(*fid_mod.feature_stats(i.fake_features), *real)
 
@@ -109,14 +130,16 @@ def fid():
 
 @METRICS.register("kid", "unbiased MMD^2, cubic polynomial kernel, mean/std over random subsets",
                   citation="Binkowski et al. 2018, \"Demystifying MMD GANs\"", needs="features", outputs={"kid": LOWER})
-def kid(subsets: int = 100, subset_size: int = 1000, seed: int = 0):
+def kid(subsets: Positive = 100, subset_size: Positive = 1000, seed: Count = 0):
     if subsets < 1 or subset_size < 2:
         raise ConfigError(f"kid: need subsets >= 1 and subset_size >= 2, got {subsets}, {subset_size}")
 
     def compute(i: Inputs) -> Outputs:
+        enough_samples(i, 2, "an unbiased MMD")
         mean, std = kid_mod.kid(i.fake_features, i.real_features, subsets, subset_size, seed)
-        whole = subset_size >= max(len(i.fake_features), len(i.real_features))
-        return {"kid": (mean, None if whole else std)}  # every subset the whole of both sets: no spread
+        nf, nr = len(i.fake_features), len(i.real_features)
+        whole = min(subset_size, nf, nr) == nf == nr  # every subset the whole of both sets: no spread
+        return {"kid": (mean, None if whole else std)}
     return Metric("kid", "features", compute,
                   non_default(kid, {"subsets": subsets, "subset_size": subset_size, "seed": seed}))
 
@@ -124,7 +147,7 @@ def kid(subsets: int = 100, subset_size: int = 1000, seed: int = 0):
 @METRICS.register("is", "Inception Score exp(E KL(p(y|x) || p(y))), mean/std over splits",
                   citation="Salimans et al. 2016, \"Improved Techniques for Training GANs\"", needs="probs",
                   outputs={"is": HIGHER})
-def inception_score(splits: int = 10):
+def inception_score(splits: Positive = 10):
     return Metric("is", "probs", lambda i: {"is": is_mod.inception_score(i.fake_probs, min(splits, len(i.fake_probs)))},
                   non_default(inception_score, {"splits": splits}))
 
@@ -138,21 +161,23 @@ def modified_is():
 @METRICS.register("pr", "improved precision and recall, k-NN manifolds (k=3)",
                   citation="Kynkaanniemi et al. 2019, \"Improved Precision and Recall Metric ...\"",
                   needs="features", outputs={"precision": HIGHER, "recall": HIGHER})
-def pr(k: int = 3):
+def pr(k: Positive = 3):
     return Metric("pr", "features", lambda i: prdc_outputs(i, k, "precision", "recall"), non_default(pr, {"k": k}))
 
 
 @METRICS.register("dc", "density and coverage, k-NN balls around real samples (k=5)",
                   citation="Naeem et al. 2020, \"Reliable Fidelity and Diversity Metrics for Generative Models\"",
                   needs="features", outputs={"density": HIGHER, "coverage": HIGHER})
-def dc(k: int = 5):
+def dc(k: Positive = 5):
     return Metric("dc", "features", lambda i: prdc_outputs(i, k, "density", "coverage"), non_default(dc, {"k": k}))
 
 
 @METRICS.register("modes", "toy 2-D mixtures: modes captured, high-quality share, reverse KL (2500 samples)",
                   citation="Srivastava et al. 2017 (VEEGAN); Lin et al. 2018 (PacGAN)", needs="toy",
                   outputs={"modes": HIGHER, "hq_share": HIGHER, "reverse_kl": LOWER})
-def modes(n: int = 2500, threshold: float = 3.0):
+def modes(n: Positive = 2500, threshold: float = 3.0):
+    if not 0 < threshold < math.inf:
+        raise ConfigError(f"modes: threshold is in standard deviations, a number > 0; got {threshold}")
     def compute(i: Inputs) -> Outputs:
         return {k: (float(v), None) for k, v in toy_mode_metrics(i.toy_samples, i.centers, i.std, threshold).items()}
     return Metric("modes", "toy", compute, non_default(modes, {"threshold": threshold}), n=n)

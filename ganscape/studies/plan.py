@@ -88,16 +88,17 @@ def plan_tasks(spec: StudySpec) -> list[Task]:
 def check_inputs(spec: StudySpec, tasks: list[Task]) -> None:
     """Before anything is written or trained: every task's data can be opened (a prepared dataset is there) and the
     eval protocol's Inception weights exist with the expected hash (``ganscape.metrics.protocol``)."""
-    from ganscape.data import build_dataset
+    from ganscape.data import build_dataset, data_meta
     from ganscape.metrics.protocol import check_inception_weights, check_ready
 
     if spec.eval["inception_weights"]:
         check_inception_weights(spec.eval["inception_weights"], spec.eval["inception_sha256"])
-    shapes = set()
+    kinds = set()
     for section in {json.dumps(t.config["data"], sort_keys=True): t.config["data"] for t in tasks}.values():
-        shapes.add(tuple(build_dataset(section).shape))
-    for shape in sorted(shapes):
-        check_ready(spec.eval, shape)
+        meta = data_meta(build_dataset(section))
+        kinds.add((tuple(meta["shape"]), meta["kind"]))
+    for shape, kind in sorted(kinds):
+        check_ready(spec.eval, shape, kind=kind)
 
 
 def write_plan(spec: StudySpec, out_dir: str | Path) -> tuple[list[Task], list[str]]:

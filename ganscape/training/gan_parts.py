@@ -157,7 +157,7 @@ def build_gan_parts(config: dict[str, Any]) -> GANParts:
     dataset = build_dataset(config["data"])
     dataset.check_finite("data")
     if config["eval"]["every"]:
-        check_ready(config["eval"], dataset.shape)
+        check_ready(config["eval"], dataset.shape, kind=data_meta(dataset)["kind"])
     if device.type != "cpu":
         dataset.to_device(device, IN_DEVICE_LIMIT_BYTES)
     if train["batch_size"] > len(dataset):
