@@ -13,6 +13,7 @@ built, so a typo or a wrong type is reported with the key, the bad value and the
 from __future__ import annotations
 
 import inspect
+import math
 import typing
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
@@ -84,7 +85,7 @@ class Registry:
 
     def get(self, name: str, key: str | None = None) -> Entry:
         """Look a component up; unknown names raise ConfigError listing the registered ones."""
-        if name not in self._entries:
+        if not isinstance(name, str) or name not in self._entries:
             where = f"{key}: " if key else ""
             raise ConfigError(f"{where}unknown {self.kind} {name!r}; registered: {', '.join(self.names())}")
         return self._entries[name]
@@ -160,6 +161,9 @@ def check_option(key: str, value: Any, param: inspect.Parameter, factory: Callab
     expected = getattr(expected, "__origin__", expected) if bounds else expected
     if expected is not None and not _matches(value, expected):
         raise ConfigError(f"{key}: expected {_type_name(expected)}, got {value!r} ({type(value).__name__})")
+    if any(isinstance(v, float) and not math.isfinite(v) for v in (value if isinstance(value, (list, tuple))
+                                                                      else [value])):
+        raise ConfigError(f"{key}: must be a finite number, got {value!r}")
     for bound in bounds:
         if isinstance(bound, Minimum) and value < bound.low:
             raise ConfigError(f"{key}: must be >= {bound.low:g}, got {value}")

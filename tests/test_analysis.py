@@ -1,6 +1,8 @@
 """Latent interpolation (linear, slerp) and style-mixing grids, and their commands."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -8,6 +10,7 @@ from PIL import Image
 
 from ganscape.analysis import interpolation_grid, lerp, slerp, style_mix_grid
 from ganscape.analysis.interpolation import interpolate
+from ganscape.analysis.truncation import truncation
 from ganscape.registry import ConfigError
 
 
@@ -78,8 +81,12 @@ def test_style_mix_cells_take_coarse_layers_from_the_column(style_run):
         assert torch.allclose(grid[3], G.synthesis(w_b[2][None, None].repeat(1, G.num_layers, 1))[0], atol=1e-5)
     with pytest.raises(ConfigError, match="--cutoff"):
         style_mix_grid(gen, cutoff=G.num_layers)
-    with pytest.raises(ConfigError, match="--truncation: must be >= 0"):  # was drawn as a grid, as sample refuses it
-        style_mix_grid(gen, psi=-1.0)
+    for psi in (-1.0, math.nan, math.inf):  # was drawn as a grid (NaN: a blank one), as sample refuses it
+        with pytest.raises(ConfigError, match="--truncation: must be a finite number >= 0"):
+            style_mix_grid(gen, psi=psi)
+    with pytest.raises(ConfigError, match="--truncation: must be a finite number >= 0"):
+        with truncation(G, math.nan):
+            pass
 
 
 def test_commands_write_grids(style_run, tmp_path):

@@ -81,8 +81,21 @@ CASES = [
     (["train", "{files}/evil.yaml"], "evil.yaml: not valid YAML"),
     (["train", "{files}/unknown.yaml"], "colour: unknown key"),
     (["train", "{files}/cycle.yaml"], "cycle of bases"),
-    (["train", "{files}"], "files: "),
+    (["train", "{files}"], "files': not a file, and not a preset"),
     (["train", "ring8", "train.steps"], "not key=value"),
+    (["train", "ring8-egan", "scheme.gamma=.nan"], "scheme.gamma: must be a finite number, got nan"),
+    (["train", "ring8", "penalty.name=r1", "penalty.gamma=.inf"], "penalty.gamma: must be a finite number, got inf"),
+    (["train", "ring8", "optim.d.name=rmsprop", "optim.d.alpha=.nan"], "optim.d.alpha: must be a finite number"),
+    (["train", "ring8", "loss.name=[hinge]"], "loss.name: unknown objective ['hinge']; registered:"),
+    (["train", "ring8", "train.channels_last=1"], "train.channels_last: 1 is not valid"),
+    (["train", "ring8", "train.compile=0"], "train.compile: 0 is not valid"),
+    (["train", "ring8", "train.batch_size=1", "generator.norm=batch"],
+     "train.batch_size: 1 does not cut into generator.bn_groups (1) groups of at least two"),
+    (["train", "ring8-egan", "loss.name=tsgan", "discriminator.name=pair"], "loss.name: 'tsgan' scores pairs"),
+    (["train", "acgan-digits", "scheme.name=egan"], "scheme.name: 'egan' does not train an auxiliary classifier"),
+    (["train", "dcgan-digits", "generator.name=sndcgan", "generator.norm=none", "generator.conditional=true"],
+     "generator.norm: 'none' leaves a conditional generator no class-conditional batch norm"),
+    (["train", "stylegan-digits", "generator.truncation_cutoff=-3"], "generator.truncation_cutoff: must be >= 0"),
     (["train", "ring8", "=3"], "has an empty key"),
     (["train", "ring8", "optim..lr=3"], "has an empty key"),
     (["train", "ring8", "train.steps=[1"], "override train.steps: not valid YAML"),
@@ -256,6 +269,7 @@ CASES = [
     (["study", "plan", "{files}/list_grid.yaml", "--out", "{tmp}/st"], "grid: expected a mapping of axis -> values"),
     (["study", "plan", "{root}/study.yaml", "--out", "/proc/no/study"], "--out: cannot create /proc/no/study"),
     (["study", "run", "{root}/study", "--all", "--threads", "-3"], "--threads: expected 0"),
+    (["train", "ring8", "--out="], "--out: an empty path would train into the current folder"),
     (["study", "plan", "{files}/bad_report.yaml", "--out", "{tmp}/st"], "report.metrics: metric 'fdi' is not"),
     (["study", "report", "{root}/study", "--out", "{tmp}/r.txt"], "name a .html or .csv file"),
     (["study", "report", "{root}/study", "--out", "{tmp}/r.html", "--metric", "fdi"], "--metric: metric 'fdi'"),
@@ -271,7 +285,7 @@ CASES = [
 def test_bad_input_is_one_clear_line_and_changes_nothing(world, tmp_path, argv, fragment):
     values = {"root": world, "files": world / "files", "tmp": tmp_path}
     args = [a.format(**values) for a in argv]
-    if args[0] == "train" and "--out" not in args:
+    if args[0] == "train" and "--out" not in args and "--out=" not in args:
         args += ["--out", str(tmp_path / "run")]
     before_world, before_tmp = snapshot(world), snapshot(tmp_path)
     done = ganscape(*args)

@@ -407,6 +407,10 @@ def test_attribute_runs_sample_the_attributes_asked_for(root, tmp_path):
     bad = ganscape("sample", str(run), "--attr", "Blond=1", "--out", str(tmp_path / "x.npz"))
     assert bad.returncode == 2 and "unknown attribute 'Blond'" in bad.stderr and "Blond_Hair" in bad.stderr
     assert not (tmp_path / "x.npz").exists()
+    from ganscape.analysis.interpolation import interpolation_grid
+
+    grid = interpolation_grid(sampler, rows=2, steps=3)  # one real attribute vector per row (a traceback before)
+    assert grid.shape == (6, 3, 32, 32) and torch.isfinite(grid).all()
 
 
 def dump_config(config: dict, folder: Path) -> str:

@@ -121,3 +121,35 @@ def test_when_no_checkpoint_is_readable_the_warning_says_so(tmp_path, caplog):
         assert newest_readable(run) is None
     (message,) = [r.getMessage() for r in caplog.records if "skipping" in r.getMessage()]
     assert message.endswith("; no older checkpoint is left") and str(only) in message
+
+
+def test_pruning_keeps_the_new_checkpoint_when_a_later_one_could_not_be_read(tmp_path):
+    """keep_checkpoints=1 and an unreadable ckpt of step 6 (the run restarted before it): writing step 3 must keep
+    step 3, not the unreadable 6 (before, step 3 was deleted as it was written and a kill lost the whole run)."""
+    from ganscape.training.checkpoint import checkpoint_path, write_checkpoint
+
+    unreadable = checkpoint_path(tmp_path, 6)
+    unreadable.parent.mkdir(parents=True)
+    unreadable.write_bytes(b"truncated")
+    write_checkpoint({"step": 3}, tmp_path, 3, keep=1)
+    write_checkpoint({"step": 4}, tmp_path, 4, keep=2)
+    assert list(list_checkpoints(tmp_path)) == [3, 4]
+
+
+def test_a_config_given_with_tuples_resumes_and_integer_betas_train(tmp_path):
+    config = {"base": "ring8", "optim": {"g": {"betas": (0, 0.9)}}, "train": {"steps": 2, "checkpoint_every": 2},
+              "generator": {"hidden": 8}, "discriminator": {"hidden": 8}}
+    train(load_config(config), tmp_path / "run", show_progress=False)
+    train(load_config(config), tmp_path / "run", show_progress=False)  # config.yaml holds lists: the same config
+    assert list(list_checkpoints(tmp_path / "run")) == [2]
+
+
+def test_a_run_folder_named_like_a_preset_resumes_with_the_same_command(tmp_path, monkeypatch):
+    from ganscape.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    command = ["train", "ring8", "train.steps=2", "train.checkpoint_every=2", "generator.hidden=8",
+               "discriminator.hidden=8", "--no-progress", "--out", "ring8"]
+    assert main(command) == 0
+    assert main(command[:2] + ["train.steps=4"] + command[3:]) == 0  # "ring8" is the preset, not the folder
+    assert list(list_checkpoints(tmp_path / "ring8")) == [2, 4]

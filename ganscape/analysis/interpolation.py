@@ -48,7 +48,8 @@ def interpolation_grid(gen, rows: int = 4, steps: int = 8, mode: Mode = "slerp",
     """Images (rows * steps, *shape): row i walks from one random latent to another.
 
     ``gen`` is a ``ganscape.sampling.GeneratorSampler``. A conditional generator keeps one class per row: ``label``
-    if given, else row i uses class i mod num_classes."""
+    if given, else row i uses class i mod num_classes; an attribute-conditioned one keeps one of the run's real
+    attribute vectors per row."""
     if rows < 1:
         raise ConfigError(f"--rows: must be >= 1, got {rows}")
     with side_rng(seed, gen.device):
@@ -57,7 +58,10 @@ def interpolation_grid(gen, rows: int = 4, steps: int = 8, mode: Mode = "slerp",
     if label is not None:
         gen.labels(1, label)  # ConfigError for an unconditional G or a class out of range
     y = None
-    if gen.num_classes:
+    if gen.attribute_names:  # attribute-conditioned (CelebA): one vector of the run's real attributes per row
+        with side_rng(seed + 2, gen.device):
+            y = gen.labels(rows, None).repeat_interleave(steps, 0)
+    elif gen.num_classes:
         per_row = torch.full((rows,), label) if label is not None else torch.arange(rows) % gen.num_classes
         y = gen.labels(rows * steps, per_row.repeat_interleave(steps))
     with side_rng(seed + 1, gen.device):  # per-layer noise of StyleGAN-style generators

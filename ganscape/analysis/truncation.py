@@ -1,6 +1,7 @@
 """The truncation trick at sampling time (StyleGAN-style generators keep ``w_avg``)."""
 from __future__ import annotations
 
+import math
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -21,8 +22,9 @@ def truncation(G: nn.Module, psi: float | None) -> Iterator[nn.Module]:
     if not isinstance(G, StyleBased):
         raise ConfigError(f"--truncation: this generator ({type(G).__name__}) has no tracked w_avg; "
                           "the truncation trick needs generator.name=stylegan")
-    if psi < 0:
-        raise ConfigError(f"--truncation: must be >= 0 (1 = off, 0 = the average w), got {psi}")
+    if not 0 <= psi < math.inf:  # NaN too
+        raise ConfigError(f"--truncation: must be a finite number >= 0 (1 = off, 0 = the average w on the first "
+                          f"truncation_cutoff layers), got {psi}")
     old, G.truncation_psi = G.truncation_psi, float(psi)
     try:
         yield G

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import sys
 
+from ganscape.registry import ConfigError
+
 
 def register(sub) -> None:
     p = sub.add_parser("train", help="train a run: a GAN, conditional GAN or CycleGAN (resumes an existing RUN_DIR)",
@@ -21,6 +23,8 @@ def run(args) -> int:
     from ganscape.distributed.consistency import RanksDiverged
     from ganscape.training import DivergenceError, train
 
+    if not args.out.strip():
+        raise ConfigError("--out: an empty path would train into the current folder; name the run folder")
     config = load_config(args.config, args.overrides)
     try:
         train(config, args.out, show_progress=not args.no_progress)

@@ -36,7 +36,7 @@ def read_source(source: str, folder: Path | None = None, chain: tuple[str, ...] 
     path = Path(source).expanduser()
     if folder is not None and not path.is_absolute() and (folder / path).exists():
         path = folder / path
-    is_file = path.suffix in (".yaml", ".yml") or path.exists()
+    is_file = path.suffix in (".yaml", ".yml") or path.is_file()  # a folder named ring8 (a run) is not a config
     if not is_file and source not in preset_names():
         raise ConfigError(f"unknown config {source!r}: not a file, and not a preset; presets: {', '.join(preset_names())}")
     where = str(path.resolve()) if is_file else f"preset {source}"
@@ -76,10 +76,20 @@ def upgrade_legacy(data: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def plain(tree: Any) -> Any:
+    """A copy of a config given as a Python mapping with tuples as lists, as its config.yaml will read back: the
+    same config, resumed from its run folder, must compare equal."""
+    if isinstance(tree, dict):
+        return {k: plain(v) for k, v in tree.items()}
+    if isinstance(tree, (list, tuple)):
+        return [plain(v) for v in tree]
+    return tree
+
+
 def load_config(source: str | dict[str, Any] | None = None, overrides: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
     """Resolve defaults + source (preset name, YAML path or mapping) + overrides, then validate."""
     if isinstance(source, dict):
-        data = resolve_base(upgrade_legacy(dict(source)), None, ())
+        data = resolve_base(upgrade_legacy(plain(source)), None, ())
     else:
         data = read_source(source) if source else {}
     data = apply_overrides(data, list(overrides))

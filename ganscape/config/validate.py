@@ -65,7 +65,7 @@ def check_speed(config: dict[str, Any], kind: str) -> None:
     train = config["train"]
     if train["precision"] not in PRECISIONS:
         raise ConfigError(f"train.precision: {train['precision']!r} is not valid; choose one of {', '.join(PRECISIONS)}")
-    if train["channels_last"] not in ("auto", True, False):
+    if not (train["channels_last"] == "auto" or isinstance(train["channels_last"], bool)):  # 1 == True: not a bool
         raise ConfigError(f"train.channels_last: {train['channels_last']!r} is not valid; choose one of auto, true, false")
     check_compile_mode(train["compile"])
     if config["device"] != "auto":  # an auto device is checked when the run is built
@@ -168,9 +168,9 @@ def batch_norm_groups_fit(config: dict[str, Any], registries: dict, ranks: int =
     several parents each parent's share of that (``EvolutionaryGAN.parent_fakes``). Checked again per rank when the
     parts are built (``build_gan_parts``)."""
     generator = registries["generator"]
-    groups = effective(config, "generator", "bn_groups", generator) or 1
-    if groups == 1 or effective(config, "generator", "norm", generator) != "batch":
-        return  # without batch norm the generator's factory refuses bn_groups > 1 itself
+    groups = effective(config, "generator", "bn_groups", generator)
+    if groups is None or effective(config, "generator", "norm", generator) != "batch":
+        return  # not an MLP generator with batch norm (without it, the factory refuses bn_groups > 1 itself)
     egan = config["scheme"]["name"] == "egan"
     parents = effective(config, "scheme", "parents", registries["scheme"]) if egan else 1
     batch, per_call = config["train"]["batch_size"], parents * ranks
@@ -192,12 +192,19 @@ def egan_without_generator_penalty(config: dict[str, Any], registries: dict) -> 
                           "egan scheme, which trains its children without it; use pl_weight: 0 or scheme.name=alternating")
 
 
-def simultaneous_without_aux_classifier(config: dict[str, Any], registries: dict) -> None:
+def scheme_trains_the_objective(config: dict[str, Any], registries: dict) -> None:
+    """The simultaneous and egan schemes train no auxiliary classifier (AC-GAN), and egan's mutations score fakes
+    alone, which a pair objective (T-SGAN, T-WGAN) cannot."""
+    scheme = config["scheme"]["name"]
     conditioning = effective(config, "discriminator", "conditioning", registries["discriminator"])
-    if config["scheme"]["name"] == "simultaneous" and conditioning == "acgan":
-        raise ConfigError("scheme.name: 'simultaneous' does not train an auxiliary classifier (discriminator."
+    if scheme in ("simultaneous", "egan") and conditioning == "acgan":
+        raise ConfigError(f"scheme.name: {scheme!r} does not train an auxiliary classifier (discriminator."
                           "conditioning 'acgan'); use scheme.name=alternating, or conditioning none or projection")
+    loss = config["loss"]["name"]
+    if scheme == "egan" and registries["loss"].get(loss, "loss.name").meta.get("scores_pairs"):
+        raise ConfigError(f"loss.name: {loss!r} scores pairs of a real and a fake sample, and the egan scheme's "
+                          "mutations score fakes alone; use another objective, or scheme.name=alternating")
 
 
 RULES = {"gan": (projection_needs_labelled_fakes, packing_fits, batch_norm_groups_fit, egan_without_generator_penalty,
-                 simultaneous_without_aux_classifier), "translation": ()}
+                 scheme_trains_the_objective), "translation": ()}

@@ -39,7 +39,7 @@ class Turing(Objective):
 
 
 @OBJECTIVES.register("tsgan", "Turing-test standard GAN (T-SGAN); pair critic or relativistic on a plain one",
-    citation='Su 2018, "Training Generative Adversarial Networks Via Turing Test"')
+    citation='Su 2018, "Training Generative Adversarial Networks Via Turing Test"', scores_pairs=True)
 class TSGAN(Turing):
     def d_loss(self, real, fake):
         return (F.softplus(-real) + F.softplus(fake)).mean()
@@ -50,7 +50,7 @@ class TSGAN(Turing):
 
 
 @OBJECTIVES.register("twgan", "Turing-test Wasserstein GAN (T-WGAN); Lipschitz from the pair critic's SN",
-    citation='Su 2018, "Training Generative Adversarial Networks Via Turing Test"')
+    citation='Su 2018, "Training Generative Adversarial Networks Via Turing Test"', scores_pairs=True)
 class TWGAN(Turing):
     def d_loss(self, real, fake):
         return -(real - fake).mean()

@@ -78,6 +78,9 @@ class GeneratorNorm(nn.Module):
 
     def __init__(self, kind: Literal["batch", "none"], channels: int, num_classes: int = 0):
         super().__init__()
+        if num_classes > 0 and kind != "batch":  # its class-conditional gain and bias live in the batch norm
+            raise ConfigError(f"generator.norm: {kind!r} leaves a conditional generator no class-conditional batch "
+                              "norm to take its labels; use norm: batch, or conditional: false")
         self.conditional = num_classes > 0
         if self.conditional:
             self.norm: nn.Module = ClassBatchNorm(channels, num_classes)

@@ -25,8 +25,8 @@ def upsampling_plan(data_shape: tuple[int, ...], who: str) -> tuple[int, int]:
             s, k = s // 2, k + 1
         if s == base and k >= 1:
             return base, k
-    raise ConfigError(f"{who}.name: 'dcgan' cannot make {size} px images; sizes must be 4*2^k or 7*2^k "
-                      "(e.g. 8, 14, 16, 28, 32, 56, 64, 128); set data.size accordingly")
+    raise ConfigError(f"{who}.name: 'dcgan' cannot make {size} px images; sizes must be 4*2^k or 7*2^k with "
+                      "k >= 1 (e.g. 8, 14, 16, 28, 32, 56, 64, 128); set data.size accordingly")
 
 
 def dcgan_critic_body(channels: int, k: int, ndf: int, norm: Norm, inplace: bool) -> tuple[list[nn.Module], int]:

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ganscape.models.base import GENERATORS, GeneratorNet
-from ganscape.registry import ConfigError, NonNegative, Positive
+from ganscape.registry import ConfigError, Count, NonNegative, Positive
 
 SIZES = tuple(2 ** k for k in range(4, 7))  # 16, 32, 64
 W_AVG_BETA = 0.995
@@ -193,7 +193,7 @@ class StyleGenerator(GeneratorNet):
              '"Analyzing and Improving the Image Quality of StyleGAN"', reference_shape=(3, 64, 64))
 def stylegan_generator(data_shape, z_dim, num_classes, w_dim: Positive = 256, mapping_layers: Positive = 8,
                        fmap_base: int = 2048, fmap_max: Positive = 128, mixing_prob: float = 0.9,
-                       truncation_cutoff: int = 8, pl_weight: NonNegative = 0.0, pl_every: Positive = 4,
+                       truncation_cutoff: Count = 8, pl_weight: NonNegative = 0.0, pl_every: Positive = 4,
                        pl_decay: NonNegative = 0.01, pl_batch_shrink: Positive = 2):
     """Unconditional (labels are ignored). ``pl_weight`` > 0 turns on path-length regularisation (StyleGAN2 uses 2,
     every 4 G steps, decay 0.01, half batch)."""

@@ -91,13 +91,17 @@ def checksum(tree: Any, crc: int = 0, path: str = "") -> int:
 
 def write_checkpoint(state: dict[str, Any], run_dir: str | Path, step: int, keep: int = 0) -> Path:
     """Atomically write ``state`` (with its checksum) as the checkpoint of ``step``; ``keep`` > 0 deletes all but
-    the newest ``keep``."""
+    the newest ``keep`` up to ``step``, and any of later steps: a run writes its steps in order, so a later one is
+    one it could not read when it resumed (it would otherwise count as one of the ``keep`` and push out this one)."""
     path = checkpoint_path(run_dir, step)
     with atomic_path(path) as tmp:
         torch.save({**state, "checksum": checksum(state)}, tmp)
     if keep > 0:
-        for old in list(list_checkpoints(run_dir).values())[:-keep]:
-            old.unlink(missing_ok=True)
+        checkpoints = list_checkpoints(run_dir)
+        kept = [s for s in checkpoints if s <= step][-keep:]
+        for old_step, old in checkpoints.items():
+            if old_step not in kept:
+                old.unlink(missing_ok=True)
     return path
 
 

@@ -16,7 +16,7 @@ OPTIMIZERS = Registry("optimizer", context_args=("params",))
 @OPTIMIZERS.register("adam", "Adam (betas = (beta1, beta2); GANs use beta1 0.5 or 0)",
     citation='Kingma & Ba 2015, "Adam: A Method for Stochastic Optimization"')
 def adam(params, lr: float = 2e-4, betas: list[float] = (0.5, 0.999)) -> torch.optim.Optimizer:
-    return torch.optim.Adam(params, lr=lr, betas=tuple(betas))
+    return torch.optim.Adam(params, lr=lr, betas=tuple(float(b) for b in betas))  # [0, 0.9] from YAML: ints
 
 
 @OPTIMIZERS.register("rmsprop", "RMSProp (PyTorch's: smoothing alpha, no centring), the WGAN critic's optimiser",

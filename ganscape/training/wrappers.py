@@ -29,7 +29,7 @@ ROUTED = ("forward_aux", "pair", "penalty")
 
 
 def check_compile_mode(mode: Any) -> None:
-    if mode not in COMPILE_MODES:  # True is not among them (True == False is false, True == "default" too)
+    if mode not in COMPILE_MODES or (mode is not False and not isinstance(mode, str)):  # 0 == False: not a mode
         raise ConfigError(f"train.compile: {mode!r} is not valid; choose one of false, default, max-autotune")
 
 
