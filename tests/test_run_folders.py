@@ -153,3 +153,13 @@ def test_a_run_folder_named_like_a_preset_resumes_with_the_same_command(tmp_path
     assert main(command) == 0
     assert main(command[:2] + ["train.steps=4"] + command[3:]) == 0  # "ring8" is the preset, not the folder
     assert list(list_checkpoints(tmp_path / "ring8")) == [2, 4]
+
+
+def test_a_folder_whose_config_yaml_was_deleted_is_compared_with_its_checkpoint_s_config(tmp_path):
+    config = load_config("ring8", TINY + ["train.steps=10"])
+    train(config, tmp_path / "run", show_progress=False)
+    (tmp_path / "run" / "config.yaml").unlink()
+    with pytest.raises(ConfigError, match=r"holds a run with a different config \(loss.name: 'nonsaturating' -> "):
+        train(load_config("ring8", TINY + ["train.steps=10", "loss.name=hinge"]), tmp_path / "run", show_progress=False)
+    train(load_config("ring8", TINY + ["train.steps=20"]), tmp_path / "run", show_progress=False)  # resumable
+    assert list(list_checkpoints(tmp_path / "run"))[-1] == 20

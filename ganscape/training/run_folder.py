@@ -22,7 +22,7 @@ from ganscape.registry import ConfigError
 from ganscape.results import RESULTS_FILE, ResultsWriter
 from ganscape.training.callbacks import (Callback, Checkpointer, DivergenceError, LossPlot, MetricsLog, Progress,
                                          ResultsLog, SampleWriter, TensorBoardLog)
-from ganscape.training.checkpoint import list_checkpoints, newest_readable
+from ganscape.training.checkpoint import CheckpointError, list_checkpoints, newest_readable, read_checkpoint
 from ganscape.training.trainer import FitResult, Trainer
 from ganscape.utils.io import atomic_write_text, check_writable, folder_lock, remove_stale_temps
 
@@ -31,9 +31,18 @@ CONFIG_FILE = "config.yaml"
 
 
 def saved_config(run_dir: str | Path) -> dict[str, Any] | None:
-    """The run folder's config, resolved like any config (None when there is none)."""
+    """The run folder's config, resolved like any config: its config.yaml, else (deleted) the one its newest
+    readable checkpoint carries; None when there is neither."""
     path = Path(run_dir) / CONFIG_FILE
-    return load_config(read_yaml(path) or {}) if path.exists() else None
+    if path.exists():
+        return load_config(read_yaml(path) or {})
+    for checkpoint in reversed(list(list_checkpoints(run_dir).values())):
+        try:
+            config = read_checkpoint(checkpoint).get("config")
+        except CheckpointError:
+            continue
+        return load_config(config) if config else None
+    return None
 
 
 def check_resumable(config: dict[str, Any], run_dir: Path) -> None:
@@ -42,7 +51,8 @@ def check_resumable(config: dict[str, Any], run_dir: Path) -> None:
     if old is not None and list_checkpoints(run_dir) and (changed := forbidden_resume_changes(old, config)):
         raise ConfigError(f"{run_dir} holds a run with a different config ({'; '.join(changed)}). Use a new --out "
                           "folder, or the same config to resume (only train.steps, the logging, checkpoint, sample "
-                          "and eval settings may change; train.steps not with a non-constant schedule).")
+                          "and eval settings, train.precision, channels_last, compile and check_ranks_every may "
+                          "change; train.steps not with a non-constant schedule).")
 
 
 def folder_callbacks(run_dir: Path, config: dict[str, Any], show_progress: bool) -> list[Callback]:
