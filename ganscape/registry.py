@@ -204,4 +204,6 @@ def _matches(value: Any, expected: Any) -> bool:
 def _type_name(expected: Any) -> str:
     if typing.get_origin(expected) is typing.Literal:
         return "one of " + ", ".join(repr(a) for a in typing.get_args(expected))
+    if typing.get_args(expected):  # list[float], not list
+        return str(expected).replace("typing.", "")
     return getattr(expected, "__name__", None) or str(expected).replace("typing.", "")

@@ -185,6 +185,19 @@ def batch_norm_groups_fit(config: dict[str, Any], registries: dict, ranks: int =
                       f"two samples{split}; use e.g. {unit * -(-least // unit)}, or bn_groups: 1")
 
 
+def mlp_critic_batch_norm_fits(config: dict[str, Any], registries: dict) -> None:
+    """An MLP discriminator with batch norm normalises each batch of (packed) inputs it scores over its samples, so
+    it needs at least two: batch_size / pack >= 2 (conv critics also normalise over pixels)."""
+    discriminator = registries["discriminator"]
+    if config["discriminator"]["name"] != "mlp" or effective(config, "discriminator", "norm", discriminator) != "batch":
+        return
+    pack = discriminator.shared_options(config["discriminator"])["pack"]
+    if config["train"]["batch_size"] // pack < 2:
+        raise ConfigError(f"train.batch_size: {config['train']['batch_size']} gives the batch-norm MLP discriminator "
+                          f"fewer than two (packed) inputs to normalise; use at least {2 * pack}, or "
+                          "discriminator.norm none, layer or spectral")
+
+
 def egan_without_generator_penalty(config: dict[str, Any], registries: dict) -> None:
     pl_weight = effective(config, "generator", "pl_weight", registries["generator"])
     if config["scheme"]["name"] == "egan" and pl_weight:
@@ -206,5 +219,6 @@ def scheme_trains_the_objective(config: dict[str, Any], registries: dict) -> Non
                           "mutations score fakes alone; use another objective, or scheme.name=alternating")
 
 
-RULES = {"gan": (projection_needs_labelled_fakes, packing_fits, batch_norm_groups_fit, egan_without_generator_penalty,
+RULES = {"gan": (projection_needs_labelled_fakes, packing_fits, batch_norm_groups_fit, mlp_critic_batch_norm_fits,
+                 egan_without_generator_penalty,
                  scheme_trains_the_objective), "translation": ()}
