@@ -71,7 +71,9 @@ def open_prepared(dataset: str, root: str | None, size: int) -> tuple[Path, dict
         return folder, read_manifest(folder)
     if sizes:
         raise ConfigError(f"data.size: {dataset} is prepared at {', '.join(f'{s} px' for s in sizes)} under "
-                          f"{base}, not {size or '(unspecified)'}; set data.size, or prepare it with --size")
+                          f"{base}, not {size}; set data.size, or prepare it with --size" if size else
+                          f"data.size: {dataset} is prepared at several sizes ({', '.join(f'{s} px' for s in sizes)}) "
+                          f"under {base}; set data.size to one of them")
     command = f"ganscape data prepare {preparer_hint(dataset)} --from PATH"
     command += (f" --root {root}" if root is not None else "") + (f" --size {size}" if size else "")
     raise ConfigError(f"data.name: {dataset} is not prepared under {data_root(root)}; run `{command}` first "

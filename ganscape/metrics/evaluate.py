@@ -138,9 +138,11 @@ def feature_values(specs: list[Metric], ext: Extractor, x: torch.Tensor, n: int,
     want_probs = any(m.needs == "probs" for m in specs)
     fake_f, fake_p = extract(ext, x, batch, want_features, want_probs)
     real_f, suffix = None, ""
-    if want_features:  # the reference as read: a smaller dataset than asked for gives fewer samples, and says so
+    if want_features:
         real_f, _ = reference_features(reference, reference_n or n, ext, cache_dir=cache_dir, use_cache=use_cache)
-        suffix = reference_suffix(n, len(real_f), reference_label)
+        # a reference_n asked for is named by the count read (a smaller dataset gives fewer); the default (as many
+        # as generated, or the whole dataset when smaller) is the protocol's own and adds nothing
+        suffix = reference_suffix(n, len(real_f) if reference_n not in (None, n) else n, reference_label)
     inputs = Inputs(fake_features=fake_f, real_features=real_f, fake_probs=fake_p, device=ext.device)
     return [v for m in specs
             for v in values_of(m, not_finite(m, x, fake_f, fake_p) or m.compute(inputs), n, ext.tag, ext.fingerprint,

@@ -72,7 +72,8 @@ def read_members(path: Path) -> dict[str, bytes]:
         with tarfile.open(path, "r:*") as tar:
             return {m.name.lstrip("./"): tar.extractfile(m).read() for m in tar if m.isfile()}
     except (tarfile.TarError, EOFError, OSError, zlib.error) as err:
-        raise ConfigError(f"--from: {path} is truncated or not a tar archive ({err})") from None
+        reason = str(err).splitlines()[0].rstrip(":") if str(err) else type(err).__name__  # tarfile lists every codec
+        raise ConfigError(f"--from: {path} is truncated or not a tar archive ({reason})") from None
 
 
 def find_layout(dataset: str, members: dict[str, bytes], path: Path) -> tuple[str, Layout]:
