@@ -389,3 +389,17 @@ def test_a_segmenter_cache_facts_file_that_is_not_a_mapping_is_ignored(tmp_path)
     assert read_facts(facts, {"size": 32}) is None
     facts.write_text(json.dumps({"key": {"size": 32}, "iou": {}}))
     assert read_facts(facts, {"size": 32}) == {"key": {"size": 32}, "iou": {}}
+
+
+def test_repair_warns_when_its_units_together_raise_held_out_fid(scenes_run, tmp_path, monkeypatch, capsys):
+    import ganscape.dissection.repair as repair_module
+    from ganscape.cli import main
+    from ganscape.dissection.intervene import edit_record
+
+    def worse(sampler, layer, *args, **kwargs):  # units that helped alone, hurting together
+        return {"metric": "fid64_seg-scenes32", "held_out_seed": 1, "fid_before": 7.5, "fid_after": 9.9,
+                "ablated": [1, 2], "edit": edit_record(layer.name, [1, 2])}
+    monkeypatch.setattr(repair_module, "repair", worse)
+    assert main(["repair", str(scenes_run), "--layer", "net.5", "--n", "8", "--out", str(tmp_path / "r")]) == 0
+    assert "warning: together the units do not lower fid64_seg-scenes32 on held-out latents (7.5 -> 9.9)" in \
+        capsys.readouterr().err

@@ -2,6 +2,8 @@
 improves FID the most; writes DIR/repair.json and DIR/edit.json (for ``sample --edit`` and ``eval --edit``)."""
 from __future__ import annotations
 
+import sys
+
 from ganscape.cli.common import add_dissection_options, open_generator, output_folder, positive
 from ganscape.features.extractor import EXTRACTOR_NAMES
 from ganscape.registry import ConfigError
@@ -46,5 +48,9 @@ def run(args) -> int:
     print(f"{result['metric']} on held-out latents (seed {result['held_out_seed']}): {result['fid_before']:.4g} before, "
           f"{result['fid_after']:.4g} with units {', '.join(map(str, result['ablated'])) or '(none helps)'} of "
           f"{layer.name} ablated")
+    if result["ablated"] and result["fid_after"] >= result["fid_before"]:
+        print(f"warning: together the units do not lower {result['metric']} on held-out latents "
+              f"({result['fid_before']:.4g} -> {result['fid_after']:.4g}); try a smaller --k or a larger --n",
+              file=sys.stderr)
     print(f"wrote {out / 'repair.json'} and {out / 'edit.json'} (apply with `ganscape sample|eval --edit`)")
     return 0

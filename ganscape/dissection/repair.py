@@ -49,5 +49,6 @@ def repair(sampler, layer: Layer, extractor: Extractor, real_features: np.ndarra
             "fid_before": before, "fid_after": after, "held_out_seed": seed + 1, "fid_selection_set": base,
             "ablated": harmful, "effects": {str(u): round(e, 6) for u, e in enumerate(effects)},
             "edit": edit_record(layer.name, harmful, "ablate",
-                                note=f"repair: the {len(harmful)} units of {layer.name} whose ablation alone lowers "
-                                     f"{protocol} the most ({before:.4g} -> {after:.4g} together)")}
+                                note=f"repair: the {len(harmful)} units of {layer.name} whose ablation alone lowered "
+                                     f"{protocol} the most on the selection latents; together, on held-out latents: "
+                                     f"{before:.4g} -> {after:.4g}")}
