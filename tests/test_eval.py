@@ -174,7 +174,8 @@ def test_reference_size_and_set_are_in_the_name_and_nan_samples_score_nan(tmp_pa
     assert names(reference_n=350) == {"fid300_raw_ref350", "kid300_raw_ref350"}
     assert names(reference_n=1000) == {"fid300_raw_ref400", "kid300_raw_ref400"}  # the data has 400: the name says so
     x[7, 1] = float("nan")
-    assert all(np.isnan(v) for v in values(evaluate_samples(x, ["fid", "kid", "pr"], 300, ref, extractor="raw")).values())
+    scores = values(evaluate_samples(x, ["fid", "kid", "pr"], 300, ref, extractor="raw"))
+    assert all(np.isnan(v) for v in scores.values())
     with pytest.raises(ConfigError, match=r"^--n \(eval.n\): k=3 nearest neighbours need at least 4 generated"):
         evaluate_samples(torch.randn(3, 2), ["pr"], 3, ref, extractor="raw")
     run = tmp_path / "ring"

@@ -257,8 +257,8 @@ def test_preparing_one_split_keeps_the_dataset_s_other_splits(files, tmp_path, c
     import datasets
 
     other = [Image.open(io.BytesIO(datafiles.jpeg(i, (20, 20), "PNG"))) for i in range(3)]
-    datasets.DatasetDict({"test": datasets.Dataset.from_dict({"img": other, "label": ["owl", "fox", "owl"]})}).save_to_disk(
-        str(tmp_path / "other"))
+    owls = datasets.Dataset.from_dict({"img": other, "label": ["owl", "fox", "owl"]})
+    datasets.DatasetDict({"test": owls}).save_to_disk(str(tmp_path / "other"))
     with caplog.at_level(logging.WARNING, logger="ganscape.data.prepare"):  # other classes: the old train split goes
         prepare("hf", tmp_path / "other", root, "mine", image_column="img", label_column="label", split="test",
                 size=16)

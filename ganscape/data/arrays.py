@@ -51,7 +51,8 @@ def images_to_tensor(arr: np.ndarray) -> torch.Tensor:
 
 
 @DATASETS.register("npz", "arrays from an .npz file: key `x` (images or vectors), optional `y`")
-def npz(path: str, size: Count = 0, key: str = "x", label_key: str = "y", value_range: Literal["auto", "unit", "signed"] = "auto"):
+def npz(path: str, size: Count = 0, key: str = "x", label_key: str = "y",
+        value_range: Literal["auto", "unit", "signed"] = "auto"):
     """Images (N,H,W[,C]) uint8 or float, or vectors (N,D). ``size`` resizes images (0 keeps)."""
     x_np, y_np = read_npz(Path(path).expanduser(), key, label_key)
     y = None if y_np is None else torch.from_numpy(y_np.astype(np.int64))

@@ -254,7 +254,8 @@ class Store:
         host, now = socket.gethostname(), time.time()
         return [row["id"] for row in db.execute("SELECT id, host, pid, heartbeat FROM tasks WHERE status = 'running'")
                 if (ids is None or row["id"] in ids)
-                and (now - (row["heartbeat"] or 0) > STALE_AFTER_S or row["host"] == host and not pid_alive(row["pid"]))]
+                and (now - (row["heartbeat"] or 0) > STALE_AFTER_S
+                     or row["host"] == host and not pid_alive(row["pid"]))]
 
     def requeue(self, ids: list[int] | None = None, retry_failed: bool = True) -> dict[str, int]:
         """Put orphaned running tasks (see ``orphans``; failed once they have had DEATH_ATTEMPTS) and, with

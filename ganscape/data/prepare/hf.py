@@ -4,7 +4,8 @@
 (parquet, arrow, csv/json with image paths, an image folder) that ``datasets.load_dataset`` reads, or, when online,
 a hub name such as ``cifar10``. Every split is prepared (or only ``split``). The image column holds ``datasets``
 Image values (or raw bytes/paths); the optional label column a ClassLabel (its names kept) or any values (numbered
-in sorted order: numbers by value, anything else as text). Images are decoded by ganscape, in parallel, with the same crop and resize as ``folder``."""
+in sorted order: numbers by value, anything else as text). Images are decoded by ganscape, in parallel, with the same
+crop and resize as ``folder``."""
 from __future__ import annotations
 
 from pathlib import Path
