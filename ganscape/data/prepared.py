@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from ganscape.data.base import DATASETS, Dataset
-from ganscape.data.prepare.store import MANIFEST, dataset_folder, load_array, read_manifest
+from ganscape.data.prepare.store import MANIFEST, dataset_folder, load_array, read_manifest, split_images
 from ganscape.paths import data_root
 from ganscape.registry import ConfigError, Count
 from ganscape.utils.io import file_digest
@@ -92,10 +92,7 @@ def load_prepared(dataset: str, split: str = "train", size: int = 0, root: str |
     if split not in manifest["splits"]:
         raise ConfigError(f"data.split: {dataset} has no split {split!r}; splits: {', '.join(manifest['splits'])}")
     facts = manifest["splits"][split]
-    path = folder / f"{split}.npy"
-    images = load_array(path, mmap=True)
-    if images.shape != (facts["n"], *facts["shape"]) or images.dtype != np.uint8:
-        raise ConfigError(f"data: {path} does not match its manifest (shape {images.shape}); prepare it again")
+    images = split_images(folder, split, facts)
     info = {"manifest": file_digest(folder / MANIFEST)[:16], "prepared": str(folder)}
     labels, classes = condition_of(folder, split, facts, manifest, condition, info)
     return ArrayDataset(dataset, images, labels, classes, info)

@@ -68,8 +68,9 @@ class ArrayWriter:
     def __init__(self, path: Path, row_shape: tuple[int, ...], dtype=np.uint8):
         self.path, self.row_shape, self.dtype, self.count = path, tuple(row_shape), np.dtype(dtype), 0
         self.file = open(path, "wb")
-        self.header_size = len(self.header(MAX_ROWS))
-        self.file.write(self.header(MAX_ROWS))
+        room = self.header(MAX_ROWS)
+        self.header_size = len(room)
+        self.file.write(room)
 
     def header(self, rows: int, size: int | None = None) -> bytes:
         """The .npy (version 1.0) header for ``rows`` rows: magic, version, header length and the header dict,
@@ -214,14 +215,22 @@ def load_array(path: Path, mmap: bool = False) -> np.ndarray:
         raise ConfigError(f"data: cannot read {path} ({reason}); prepare the dataset again") from None
 
 
+def split_images(folder: Path, split: str, record: dict[str, Any]) -> np.ndarray:
+    """The memory-mapped images of one prepared split, checked against its manifest ``record``; ConfigError (prepare
+    it again) when the file is missing, damaged or of another shape."""
+    path = folder / f"{split}.npy"
+    images = load_array(path, mmap=True)
+    if images.shape != (record["n"], *record["shape"]) or images.dtype != np.uint8:
+        raise ConfigError(f"data: {path} does not match its manifest (shape {images.shape}); prepare it again")
+    return images
+
+
 def damaged_split(folder: Path, manifest: dict[str, Any]) -> str | None:
     """Why one of the manifest's splits cannot be read as recorded (a file deleted, truncated or replaced), or
     None. Checks shapes and lengths, not hashes: it runs before every no-op preparation."""
     for split, record in manifest.get("splits", {}).items():
         try:
-            images = load_array(folder / f"{split}.npy", mmap=True)
-            if images.shape != (record["n"], *record["shape"]) or images.dtype != np.uint8:
-                return f"{folder / f'{split}.npy'} holds {images.dtype} {images.shape}, its manifest says otherwise"
+            split_images(folder, split, record)
             for kind in ("labels", "attributes"):
                 if record.get(kind) and len(load_array(folder / f"{split}_{kind}.npy", mmap=True)) != record["n"]:
                     return f"{folder / f'{split}_{kind}.npy'} does not hold {record['n']} rows"
