@@ -163,15 +163,17 @@ def upgrade_v1(state: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
 
 
 def newest_readable(run_dir: str | Path, device: torch.device | str = "cpu",
-                    config: dict[str, Any] | None = None) -> tuple[Path, dict[str, Any]] | None:
-    """The newest checkpoint that can be read, skipping (with one warning each) unreadable ones."""
+                    config: dict[str, Any] | None = None, warn: bool = True) -> tuple[Path, dict[str, Any]] | None:
+    """The newest checkpoint that can be read, skipping (with one warning each, unless ``warn`` is False)
+    unreadable ones."""
     paths = list(reversed(list_checkpoints(run_dir).values()))
     for i, path in enumerate(paths):
         try:
             return path, read_checkpoint(path, device, config)
         except CheckpointError as err:
-            then = "trying the next older one" if i + 1 < len(paths) else "no older checkpoint is left"
-            log.warning("warning: skipping %s (%s); %s", path, str(err).split(": ", 1)[-1], then)
+            if warn:
+                then = "trying the next older one" if i + 1 < len(paths) else "no older checkpoint is left"
+                log.warning("warning: skipping %s (%s); %s", path, str(err).split(": ", 1)[-1], then)
     return None
 
 

@@ -22,7 +22,7 @@ from ganscape.registry import ConfigError
 from ganscape.results import RESULTS_FILE, ResultsWriter
 from ganscape.training.callbacks import (Callback, Checkpointer, DivergenceError, LossPlot, MetricsLog, Progress,
                                          ResultsLog, SampleWriter, TensorBoardLog)
-from ganscape.training.checkpoint import CheckpointError, list_checkpoints, newest_readable, read_checkpoint
+from ganscape.training.checkpoint import list_checkpoints, newest_readable
 from ganscape.training.trainer import FitResult, Trainer
 from ganscape.utils.io import atomic_write_text, check_writable, folder_lock, remove_stale_temps
 
@@ -36,13 +36,8 @@ def saved_config(run_dir: str | Path) -> dict[str, Any] | None:
     path = Path(run_dir) / CONFIG_FILE
     if path.exists():
         return load_config(read_yaml(path) or {})
-    for checkpoint in reversed(list(list_checkpoints(run_dir).values())):
-        try:
-            config = read_checkpoint(checkpoint).get("config")
-        except CheckpointError:
-            continue
-        return load_config(config) if config else None
-    return None
+    found = newest_readable(run_dir, warn=False)  # the resume that follows warns about the unreadable ones
+    return load_config(found[1]["config"]) if found and found[1].get("config") else None
 
 
 def check_resumable(config: dict[str, Any], run_dir: Path) -> None:
