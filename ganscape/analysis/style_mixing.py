@@ -5,11 +5,11 @@ layer except a band taken from B_j: ``coarse`` = layers [0, cutoff) (pose, shape
 (colour, texture). The first row shows the B_j, the first column the A_i, the corner is blank."""
 from __future__ import annotations
 
-import math
 from typing import Literal
 
 import torch
 
+from ganscape.analysis.truncation import check_psi
 from ganscape.interfaces import StyleBased
 from ganscape.registry import ConfigError
 from ganscape.runtime import rng_devices
@@ -34,9 +34,7 @@ def style_mix_grid(gen, rows: int = 3, cols: int = 4, seed_rows: int = 0, seed_c
         raise ConfigError(f"--rows/--cols: must be >= 1, got {rows} x {cols}")
     if band not in ("coarse", "fine"):
         raise ConfigError(f"--band: {band!r} is not valid; choose coarse or fine")
-    if not 0 <= psi < math.inf:  # NaN too
-        raise ConfigError(f"--truncation: must be a finite number >= 0 (1 = off, 0 = the average w on the first "
-                          f"truncation_cutoff layers), got {psi}")
+    check_psi(psi)
     with torch.no_grad(), torch.random.fork_rng(devices=rng_devices(gen.device)):
         torch.manual_seed(seed_rows)
         w_a = G.mapping(gen.prior.sample(rows, gen.device))

@@ -22,11 +22,16 @@ def truncation(G: nn.Module, psi: float | None) -> Iterator[nn.Module]:
     if not isinstance(G, StyleBased):
         raise ConfigError(f"--truncation: this generator ({type(G).__name__}) has no tracked w_avg; "
                           "the truncation trick needs generator.name=stylegan")
-    if not 0 <= psi < math.inf:  # NaN too
-        raise ConfigError(f"--truncation: must be a finite number >= 0 (1 = off, 0 = the average w on the first "
-                          f"truncation_cutoff layers), got {psi}")
+    check_psi(psi)
     old, G.truncation_psi = G.truncation_psi, float(psi)
     try:
         yield G
     finally:
         G.truncation_psi = old
+
+
+def check_psi(psi: float) -> None:
+    """``--truncation`` must be a finite number >= 0 (NaN included in the refusal)."""
+    if not 0 <= psi < math.inf:
+        raise ConfigError(f"--truncation: must be a finite number >= 0 (1 = off, 0 = the average w on the first "
+                          f"truncation_cutoff layers), got {psi}")
