@@ -141,8 +141,9 @@ def changed_settings(store, spec: StudySpec, keys: tuple[str, ...]) -> list[str]
     def comparable(key: str, value: Any) -> Any:
         value = json.loads(json.dumps(value))
         return {k: v for k, v in value.items() if k != "inception_weights"} if key == "eval" else value
-    return [key for key in keys if store.get_meta(key) is not None
-            and comparable(key, store.get_meta(key)) != comparable(key, getattr(spec, key))]
+    planned = {key: store.get_meta(key) for key in keys}
+    return [key for key, value in planned.items()
+            if value is not None and comparable(key, value) != comparable(key, getattr(spec, key))]
 
 
 def update_settings(store, spec: StudySpec, out: Path) -> list[str]:
