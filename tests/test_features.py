@@ -88,6 +88,15 @@ DIGITS = {"name": "digits", "size": 16}
 TINY = {"steps": 150, "batch_size": 64}
 
 
+def test_digit_classifier_tag_names_the_data_it_learnt(tmp_path):
+    """Classifiers of other data get other tags, so the metric names built on them never collide: the tag ignored
+    invert/rotate and the MNIST split, and FID on inverted digits was named as FID on plain ones."""
+    inverted = lenet.digit_classifier({**DIGITS, "invert": True, "rotate": 90}, cache_dir=tmp_path, recipe=TINY)
+    plain = lenet.digit_classifier(DIGITS, cache_dir=tmp_path, recipe=TINY)
+    assert (plain.tag, inverted.tag) == ("lenet-digits", "lenet-digits-invert-rotate90")
+    assert len(list((tmp_path / "classifiers").glob("lenet-digits-invert-rotate90-*.safetensors"))) == 1
+
+
 def test_digit_classifier_trains_caches_and_reloads(tmp_path, monkeypatch):
     model = lenet.digit_classifier(DIGITS, cache_dir=tmp_path, recipe=TINY)
     files = list((tmp_path / "classifiers").glob("lenet-digits-*.safetensors"))

@@ -3,6 +3,7 @@ import pytest
 
 from ganscape.cli import main
 from ganscape.config import load_config
+from ganscape.data.meta import data_label
 from ganscape.metrics import (DEFAULT_METRICS, METRICS, build_metric, direction, format_n, metric_family,
                               parse_metrics, resolve_metrics)
 from ganscape.registry import ConfigError
@@ -35,6 +36,15 @@ def test_direction_is_read_from_protocol_names():
     assert metric_family("modes2500_toy") == "modes" and metric_family("kidnap") is None
     with pytest.raises(ConfigError, match="known outputs: .*coverage"):
         direction("sharpness5k_raw")
+
+
+def test_data_label_names_each_option_that_changes_the_images():
+    assert data_label({"name": "mnist", "split": "test", "root": "/data/mnist", "limit": 500}) == "-mnist-test"
+    assert data_label({"name": "mnist", "split": "train"}) == data_label({"name": "mnist"}) == "-mnist"
+    assert data_label({"name": "digits", "invert": True, "rotate": 90, "size": 28}) == "-digits-invert-rotate90"
+    assert data_label({"name": "lsun", "category": "church_outdoor"}) != data_label({"name": "lsun"})
+    assert data_label({"name": "image_folder", "path": "/x/faces.zip"}) == "-image-folder-faces"
+    assert data_label({"name": "grid25", "std": 0.1}) == "-grid25-std0-1"
 
 
 def test_names_carry_n_extractor_and_non_default_options():

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ganscape.data.meta import data_label
 from ganscape.paths import cache_root
 from ganscape.registry import ConfigError
 from ganscape.utils.io import atomic_path, folder_lock
@@ -192,7 +193,7 @@ def digit_classifier(dataset_section: dict[str, Any], cache_dir: str | os.PathLi
     x, y, classes = load_labelled(section)
     key = {"code": CODE_VERSION, "data": data_hash(x, y), "recipe": recipe, "classes": classes}
     fingerprint = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
-    tag = f"lenet-{section['name']}"
+    tag = "lenet" + data_label(section)  # lenet-mnist, lenet-mnist-test, lenet-digits-invert: the data it learnt
     path = cache_root(cache_dir) / "classifiers" / f"{tag}-{CODE_VERSION}-{fingerprint}.safetensors"
     with folder_lock(path.parent, wait=True):  # concurrent study workers: one trains, the others then load
         return cached_or_trained(path, key, fingerprint, tag, x, y, classes, recipe).to(device)

@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 import torch
 
+from ganscape.data.meta import data_label
 from ganscape.data.stacked import digit_source
 from ganscape.features.extractor import Extractor, build_extractor, extract
 from ganscape.metrics.defaults import resolve_metrics
@@ -178,12 +179,6 @@ def evaluate_sampler(sampler, metrics: list, n: int, reference: dict[str, Any] |
     return evaluate_samples(None, metrics, n, reference or sampler.reference, extractor,
                             sample_fn=lambda count: sampler.sample(count, seed=seed).float(),
                             data_meta=sampler.data_meta, **options)
-
-
-def data_label(section: dict[str, Any]) -> str:
-    """``-mnist-test`` for ``{name: mnist, split: test, root: ...}``: a reference set's name in metric names."""
-    parts = [str(section.get("name", "data"))] + ([str(section["split"])] if section.get("split") else [])
-    return "-" + "-".join("".join(c if c.isalnum() else "-" for c in part) for part in parts)
 
 
 def evaluate_result(result, metrics: list, n: int, **options: Any) -> list[MetricValue]:
