@@ -208,6 +208,17 @@ def test_folder_skips_the_corrupt_image_in_one_line_and_labels_by_subfolder(file
     assert np.array_equal(np.load(from_zip / "train.npy"), np.load(folder / "train.npy"))
 
 
+def test_prepare_command_says_what_it_did_in_one_line(files, tmp_path, caplog):
+    """It said each outcome twice: an info log line on stderr and the result on stdout."""
+    command = ("data", "prepare", "folder", "--from", str(files / "pets"), "--root", str(tmp_path), "--size", "16")
+    with caplog.at_level(logging.INFO, logger="ganscape"):
+        first, again = ganscape(*command), ganscape(*command)
+    folder = tmp_path / "pets" / "16px"
+    assert (first.returncode, first.stdout) == (0, f"prepared: {folder}\n")
+    assert (again.returncode, again.stdout) == (0, f"already prepared (same source and options): {folder}\n")
+    assert [r.getMessage() for r in caplog.records if str(folder) in r.getMessage()] == []
+
+
 def test_folder_zip_from_a_mac_has_no_metadata_classes_and_an_unreadable_class_is_none(files, tmp_path):
     archive = tmp_path / "pets.zip"
     with zipfile.ZipFile(archive, "w") as z:

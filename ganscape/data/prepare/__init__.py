@@ -67,7 +67,7 @@ def prepare(name: str, source: str | Path, root: str | Path | None = None, datas
     if already_prepared(manifest, request):
         damage = damaged_split(target, manifest)
         if damage is None:
-            log.info("%s is already prepared from this source in %s; nothing to do", dataset, target)
+            log.debug("%s is already prepared from this source in %s; nothing to do", dataset, target)
             return target, False
         log.warning("warning: %s; preparing it again", damage)
     try:
@@ -79,7 +79,7 @@ def prepare(name: str, source: str | Path, root: str | Path | None = None, datas
         if err.errno in WRITE_ERRORS or err.filename and Path(err.filename).resolve().is_relative_to(root.resolve()):
             raise ConfigError(f"--root: cannot write the prepared data under {root} ({err.strerror or err})") from None
         raise ConfigError(f"--from: cannot read {err.filename or source} ({err.strerror or err})") from None
-    log.info("prepared %s into %s", dataset, published)
+    log.debug("prepared %s into %s", dataset, published)  # the CLI prints the folder
     return published, True
 
 
