@@ -1,6 +1,7 @@
 """The trainer core: training with no folder, logged history, divergence stops, LR schedules."""
 from __future__ import annotations
 
+import io
 import json
 import math
 
@@ -43,6 +44,20 @@ def test_trainer_needs_no_folder_and_returns_parts_and_history(tmp_path, monkeyp
     assert list(tmp_path.iterdir()) == []  # nothing written anywhere
     more = trainer.fit(10)  # fit continues where it stopped
     assert more.history[-1]["step"] == 50
+
+
+def test_progress_without_a_terminal_prints_by_the_clock_between_logging_steps(monkeypatch):
+    """Lines came only on logging steps: a slow preset with log_every 100 said nothing for its first minutes."""
+    from ganscape.training.callbacks import progress
+
+    monkeypatch.setattr(progress, "LINE_EVERY_S", 0.0)  # every step is "10 s later"
+    stream = io.StringIO()
+    trainer = Trainer("ring8", ["train.log_every=3", "generator.hidden=16", "discriminator.hidden=16"],
+                      callbacks=[progress.Progress(stream, interactive=False)])
+    trainer.fit(5)
+    lines = stream.getvalue().splitlines()
+    assert [line.split()[1] for line in lines] == ["1/5", "2/5", "3/5", "4/5", "5/5"]
+    assert "loss_d" not in lines[1] and "loss_d" in lines[2] and "loss_d" in lines[4]  # the newest logged losses
 
 
 def test_divergence_stops_with_message_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):

@@ -27,6 +27,7 @@ class Progress(Callback):
         self.stream = stream or sys.stderr
         self.interactive = self.stream.isatty() if interactive is None else interactive
         self.bar, self.start_step, self.end, self.started, self.last_line = None, 0, 0, 0.0, 0.0
+        self.losses: dict[str, float] = {}  # of the newest logging step
 
     def on_fit_start(self, trainer, end) -> None:
         self.start_step, self.end, self.started, self.last_line = trainer.step, end, time.time(), time.time()
@@ -40,17 +41,20 @@ class Progress(Callback):
             if losses:
                 self.bar.set_postfix({k: f"{v:.3g}" for k, v in losses.items()}, refresh=False)
             self.bar.update(1)
-        elif logged is not None and (last or time.time() - self.last_line >= LINE_EVERY_S):
+            return
+        self.losses = losses or self.losses
+        # by the clock, not only on logging steps: slow steps and a large log_every left a log silent for minutes
+        if last or time.time() - self.last_line >= LINE_EVERY_S:
             self.last_line = time.time()
-            print(self.line(step, losses), file=self.stream, flush=True)
+            print(self.line(step, self.losses), file=self.stream, flush=True)
 
     def line(self, step: int, losses: dict[str, float]) -> str:
         elapsed = time.time() - self.started
         done = step - self.start_step
         rate = done / elapsed if elapsed > 0 else 0.0
         eta = (self.end - step) / rate if rate > 0 else 0.0
-        values = " ".join(f"{k} {v:.4g}" for k, v in losses.items())
-        return (f"step {step}/{self.end} ({100 * step / max(1, self.end):.0f}%) {values} | "
+        values = "".join(f" {k} {v:.4g}" for k, v in losses.items())
+        return (f"step {step}/{self.end} ({100 * step / max(1, self.end):.0f}%){values} | "
                 f"{rate:.1f} steps/s, elapsed {format_duration(elapsed)}, ETA {format_duration(eta)}")
 
     def on_fit_end(self, trainer, completed) -> None:
