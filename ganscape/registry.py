@@ -131,16 +131,20 @@ class Registry:
 
 @dataclass(frozen=True)
 class Minimum:
-    """``typing.Annotated`` metadata: the option must be >= ``low`` (see ``Positive``, ``NonNegative``)."""
+    """``typing.Annotated`` metadata: the option must be >= ``low`` (> ``low`` when ``strict``; see ``Positive``,
+    ``NonNegative``)."""
 
     low: float
+    strict: bool = False
 
 
 @dataclass(frozen=True)
 class Maximum:
-    """``typing.Annotated`` metadata: the option must be <= ``high`` (see ``Fraction``)."""
+    """``typing.Annotated`` metadata: the option must be <= ``high`` (< ``high`` when ``strict``; see
+    ``Fraction``)."""
 
     high: float
+    strict: bool = False
 
 
 Positive = typing.Annotated[int, Minimum(1)]          # a size, width, count or layer number
@@ -164,11 +168,25 @@ def check_option(key: str, value: Any, param: inspect.Parameter, factory: Callab
     if any(isinstance(v, float) and not math.isfinite(v) for v in (value if isinstance(value, (list, tuple))
                                                                       else [value])):
         raise ConfigError(f"{key}: must be a finite number, got {value!r}")
-    for bound in bounds:
-        if isinstance(bound, Minimum) and value < bound.low:
-            raise ConfigError(f"{key}: must be >= {bound.low:g}, got {value}")
-        if isinstance(bound, Maximum) and value > bound.high:
-            raise ConfigError(f"{key}: must be <= {bound.high:g}, got {value}")
+    if not all(within(value, bound) for bound in bounds):
+        raise ConfigError(f"{key}: must be {range_text(bounds)}, got {value}")
+
+
+def within(value: float, bound: Minimum | Maximum) -> bool:
+    if isinstance(bound, Minimum):
+        return value > bound.low if bound.strict else value >= bound.low
+    return value < bound.high if bound.strict else value <= bound.high
+
+
+def range_text(bounds: list[Minimum | Maximum]) -> str:
+    """``>= 1``, ``> 0``, ``in [0, 1]``, ``in [0, 1)``."""
+    low = next((b for b in bounds if isinstance(b, Minimum)), None)
+    high = next((b for b in bounds if isinstance(b, Maximum)), None)
+    if low and high:
+        return f"in {'(' if low.strict else '['}{low.low:g}, {high.high:g}{')' if high.strict else ']'}"
+    if low:
+        return f"{'>' if low.strict else '>='} {low.low:g}"
+    return f"{'<' if high.strict else '<='} {high.high:g}"
 
 
 def _matches(value: Any, expected: Any) -> bool:

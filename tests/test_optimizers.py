@@ -75,5 +75,5 @@ def test_naming_the_optimiser_a_section_already_uses_keeps_its_settings():
 
 
 def test_rmsprop_smoothing_must_be_below_one():
-    with pytest.raises(ConfigError, match="optim.d: alpha: the smoothing constant must be in"):
-        trainer("optim.d.name=rmsprop", "optim.d.alpha=2.0")
+    with pytest.raises(ConfigError, match=r"optim.d.alpha: must be in \[0, 1\), got 1.0"):
+        load_config("ring8", ["optim.d.name=rmsprop", "optim.d.alpha=1.0"])  # when read, not when built

@@ -9,13 +9,13 @@ Components of a batch: ``assign: cyclic`` (reference) gives row i component i mo
 component once; ``random`` draws components uniformly."""
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import torch
 from torch import nn
 
 from ganscape.priors.base import PRIORS, Prior
-from ganscape.registry import ConfigError, NonNegative, Positive
+from ganscape.registry import Minimum, NonNegative, Positive
 
 
 class MixturePrior(Prior):
@@ -49,8 +49,7 @@ class MixturePrior(Prior):
 
 @PRIORS.register("deligan", "DeLiGAN: learnable mixture of N Gaussians (means, stds trained with G)",
     citation='Gurumurthy et al. 2017, "DeLiGAN"')
-def deligan(dim: Positive = 100, components: Positive = 50, sigma_init: float = 0.2, weight: NonNegative = 0.1,
+def deligan(dim: Positive = 100, components: Positive = 50,
+            sigma_init: Annotated[float, Minimum(0.0, strict=True)] = 0.2, weight: NonNegative = 0.1,
             assign: Literal["cyclic", "random"] = "cyclic"):
-    if sigma_init <= 0:
-        raise ConfigError(f"prior.sigma_init: must be > 0, got {sigma_init}")
     return MixturePrior(dim, components, sigma_init, weight, assign)

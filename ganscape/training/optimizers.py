@@ -4,11 +4,11 @@
 critic; a run config that names none gets Adam (the default ``name`` of ``optim.g`` and ``optim.d``)."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import torch
 
-from ganscape.registry import ConfigError, NonNegative, Registry
+from ganscape.registry import Maximum, Minimum, NonNegative, Registry
 
 OPTIMIZERS = Registry("optimizer", context_args=("params",))
 
@@ -21,9 +21,8 @@ def adam(params, lr: float = 2e-4, betas: list[float] = (0.5, 0.999)) -> torch.o
 
 @OPTIMIZERS.register("rmsprop", "RMSProp (PyTorch's: smoothing alpha, no centring), the WGAN critic's optimiser",
     citation='Tieleman & Hinton 2012, lecture 6.5; Arjovsky et al. 2017 use it with lr 5e-5')
-def rmsprop(params, lr: float = 5e-5, alpha: NonNegative = 0.99, momentum: NonNegative = 0.0) -> torch.optim.Optimizer:
-    if alpha >= 1:
-        raise ConfigError(f"alpha: the smoothing constant must be in [0, 1), got {alpha}")
+def rmsprop(params, lr: float = 5e-5, alpha: Annotated[float, Minimum(0.0), Maximum(1.0, strict=True)] = 0.99,
+            momentum: NonNegative = 0.0) -> torch.optim.Optimizer:
     return torch.optim.RMSprop(params, lr=lr, alpha=alpha, momentum=momentum)
 
 

@@ -13,14 +13,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ganscape.registry import ConfigError, Registry
+from ganscape.registry import Fraction, Registry
 
 SCHEDULES = Registry("schedule")
-
-
-def _check_factor(key: str, value: float) -> None:
-    if not 0.0 <= value <= 1.0:
-        raise ConfigError(f"schedule.{key}: must be in [0, 1], got {value}")
 
 
 @SCHEDULES.register("constant", "the configured learning rates throughout")
@@ -33,12 +28,8 @@ class Constant:
                     citation="Zhu et al. 2017 (CycleGAN: 100 epochs constant, 100 decaying to 0)")
 @dataclass
 class LinearDecay:
-    start: float = 0.5
-    end_factor: float = 0.0
-
-    def __post_init__(self):
-        _check_factor("start", self.start)
-        _check_factor("end_factor", self.end_factor)
+    start: Fraction = 0.5
+    end_factor: Fraction = 0.0
 
     def factor(self, done: int, total: int) -> float:
         begin = self.start * total
@@ -52,10 +43,7 @@ class LinearDecay:
                     citation="Loshchilov & Hutter 2017, \"SGDR\"")
 @dataclass
 class Cosine:
-    end_factor: float = 0.0
-
-    def __post_init__(self):
-        _check_factor("end_factor", self.end_factor)
+    end_factor: Fraction = 0.0
 
     def factor(self, done: int, total: int) -> float:
         progress = min(1.0, done / max(1, total))
