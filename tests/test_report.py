@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import csv
 import math
+import os
 import shutil
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -105,6 +107,43 @@ def test_csv_has_one_row_per_task_with_final_metrics(study_dir, tmp_path):
     assert rows[2]["reverse_kl2500_toy"] == "inf" and rows[3]["reverse_kl2500_toy"] == ""
     assert rows[1]["data.name"] == "ring8" and rows[1]["dataset"] == "plain" and rows[0]["loss.name"] == "hinge"
     assert "alert" in rows[3]["error"]
+
+
+def test_csv_names_an_axis_over_data_name_apart_from_the_data_name_column(tmp_path):
+    """A grid over data.name gave the header two data.name columns; a CSV reader kept only one of them."""
+    study = {"name": "two-datasets", "base": "ring8", "overrides": ["train.steps=10"],
+             "grid": {"data.name": ["ring8", "grid25"], "loss.name": ["hinge", "wgan"]}}
+    write_plan(read_study(study), tmp_path / "study")
+    header = next(csv.reader(write_report(tmp_path / "study", tmp_path / "r.csv").open()))
+    assert len(header) == len(set(header)) and {"data.name", "factor:data.name", "loss.name"} <= set(header)
+
+
+def test_an_infinite_score_is_said_to_rank_where_the_metric_s_direction_puts_it(study_dir, tmp_path):
+    """The note said 'ranked last' for a +inf Inception Score ranked first, and said nothing of an infinite reverse
+    KL under the toy ranking (modes, then high-quality share, then reverse KL)."""
+    with Store(study_dir) as store:
+        store.add_results(0, [rec(0, 40, "is2k_raw", math.inf)])
+        store.add_results(1, [rec(1, 40, "is2k_raw", 2.0)])
+        for task_id in SCORES:  # with the third toy metric, ranked by the toy protocol: modes first
+            store.add_results(task_id, [rec(task_id, 40, "hq_share2500_toy", 0.9)])
+    toy = render_html(study_dir)
+    assert "Ranked lexicographically by the toy-mixture protocol" in toy
+    assert "1 of 4 runs scored reverse_kl2500_toy = inf" in toy and "ranks them last" in toy
+    higher = render_html(study_dir, metric="is2k_raw")
+    assert ranked_tasks(higher)[0] == 0 and "1 of 4 runs scored is2k_raw = inf" in higher
+    assert "is2k_raw ranks them first" in higher
+
+
+def test_report_is_utf_8_whatever_the_locale(study_dir, tmp_path):
+    """Written in the locale's encoding, a study description with a snowman was a traceback under LC_ALL=C."""
+    with Store(study_dir) as store:
+        store.set_meta("description", "snow \u2603 \u00fc")
+    env = {**os.environ, "LC_ALL": "C", "PYTHONUTF8": "0", "PYTHONIOENCODING": "ascii"}
+    for name in ("r.html", "r.csv"):
+        done = subprocess.run([sys.executable, "-m", "ganscape", "study", "report", str(study_dir), "--out",
+                               str(tmp_path / name)], env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+    assert "snow \u2603 \u00fc" in (tmp_path / "r.html").read_text(encoding="utf-8")
 
 
 def test_csv_cells_cannot_carry_spreadsheet_formulas(tmp_path):

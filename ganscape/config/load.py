@@ -27,7 +27,7 @@ def preset_names() -> list[str]:
 
 
 def preset_text(name: str) -> str:
-    return resources.files("ganscape.presets").joinpath(f"{name}.yaml").read_text()
+    return resources.files("ganscape.presets").joinpath(f"{name}.yaml").read_text(encoding="utf-8")
 
 
 def read_source(source: str, folder: Path | None = None, chain: tuple[str, ...] = ()) -> dict[str, Any]:

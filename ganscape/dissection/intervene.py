@@ -227,7 +227,7 @@ def edit_record(layer: str, units: list[int], mode: str = "ablate", values: list
 def read_edit(path: str | Path) -> dict[str, Any]:
     """An edit file written by ``repair`` (or by hand); ConfigError when it is not one."""
     try:
-        edit = json.loads(Path(path).read_text())
+        edit = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
         raise ConfigError(f"--edit: cannot read {path} as an edit file ({err})") from None
     units = edit.get("units") if isinstance(edit, dict) else None

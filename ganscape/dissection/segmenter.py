@@ -177,7 +177,7 @@ def scene_segmenter(size: int = 32, recipe: dict[str, Any] | None = None, cache_
 
 def read_facts(path, key: dict[str, Any]) -> dict[str, Any] | None:
     try:
-        meta = json.loads(path.read_text())
+        meta = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     return meta if isinstance(meta, dict) and meta.get("key") == key else None

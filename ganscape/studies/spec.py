@@ -84,7 +84,7 @@ def read_study(source: str | Path | dict[str, Any]) -> StudySpec:
             raise ConfigError(f"study file not found: {source}")
         return parse_study(read_yaml(path) or {}, path.parent)
     if str(source) in builtin_names():
-        text = resources.files("ganscape.studies").joinpath("builtin", f"{source}.yaml").read_text()
+        text = resources.files("ganscape.studies").joinpath("builtin", f"{source}.yaml").read_text(encoding="utf-8")
         return parse_study(parse_yaml(text, f"study {source}") or {}, Path.cwd())
     raise ConfigError(f"unknown study {str(source)!r}: not a file and not a built-in study; "
                       f"built-in: {', '.join(builtin_names())}")

@@ -108,12 +108,12 @@ def remove_stale_temps(folder: str | os.PathLike) -> list[Path]:
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     with atomic_path(path) as tmp:
-        tmp.write_text(text)
+        tmp.write_text(text, encoding="utf-8")
 
 
 def append_jsonl(path: str | os.PathLike, record: dict[str, Any]) -> None:
     """Append one JSON object as a line (a single write call, flushed and fsynced)."""
-    with open(path, "a") as fh:
+    with open(path, "a", encoding="utf-8") as fh:
         fh.write(json.dumps(record, sort_keys=True) + "\n")
         fh.flush()
         os.fsync(fh.fileno())
@@ -125,7 +125,7 @@ def truncate_jsonl(path: str | os.PathLike, step: int) -> None:
     path = Path(path)
     records = read_jsonl(path)
     kept = [r for r in records if r.get("step", 0) <= step]
-    if len(kept) != len(records) or (path.exists() and len(records) != len(path.read_text().splitlines())):
+    if len(kept) != len(records) or (path.exists() and len(records) != len(path.read_text(encoding="utf-8").splitlines())):
         atomic_write_text(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in kept))
 
 
@@ -135,7 +135,7 @@ def read_jsonl(path: str | os.PathLike) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     records = []
-    for line in path.read_text().splitlines():
+    for line in path.read_text(encoding="utf-8").splitlines():
         with suppress(json.JSONDecodeError):
             records.append(json.loads(line))
     return records

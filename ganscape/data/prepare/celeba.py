@@ -53,7 +53,7 @@ def find_annotation(source: Path, name: str) -> Path | None:
 
 def read_partition(path: Path) -> dict[str, str]:
     split_of = {}
-    for number, line in enumerate(path.read_text().splitlines(), 1):
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         parts = line.split()
         if not parts:
             continue
@@ -65,7 +65,7 @@ def read_partition(path: Path) -> dict[str, str]:
 
 def read_attributes(path: Path) -> tuple[list[str], dict[str, np.ndarray]]:
     """(40 attribute names, file name -> uint8 (40,) 0/1) from list_attr_celeba.txt."""
-    lines = path.read_text().splitlines()
+    lines = path.read_text(encoding="utf-8").splitlines()
     if len(lines) < 2:
         raise ConfigError(f"--from: {path} is too short to be {ATTRIBUTE_FILE}")
     names, rows = lines[1].split(), {}

@@ -41,7 +41,7 @@ def dataset_folder(root: Path, name: str, size: int) -> Path:
 
 def read_manifest(folder: Path) -> dict[str, Any] | None:
     try:
-        manifest = json.loads((folder / MANIFEST).read_text())
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     return manifest if manifest.get("format") == FORMAT else None

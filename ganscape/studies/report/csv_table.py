@@ -30,6 +30,16 @@ def number_cell(value: float | None) -> str:
     return "" if value is None or (isinstance(value, float) and math.isnan(value)) else repr(float(value))
 
 
+LEAD_COLUMNS = ("row", "rank", "task", "name", "data.name", "status")
+TAIL_COLUMNS = ("train_seconds", "eval_seconds", "note", "error", "config_deltas", "rank_per_seed")
+
+
+def factor_column(factor: str) -> str:
+    """A grid axis's column: its key, or ``factor:KEY`` when that is the name of another column (an axis over
+    ``data.name`` gave the header two ``data.name`` columns, and a CSV reader kept one)."""
+    return f"factor:{factor}" if factor in (*LEAD_COLUMNS, *TAIL_COLUMNS, "final_step") else factor
+
+
 def write_csv(study_dir: str | Path, out: str | Path, metric: str | None = None) -> Path:
     """Rows ``run`` (one per task: rank in its group, factors, status, final metrics, timings, deltas, error), then rows
     ``configuration`` (one per configuration, its seeds pooled: the metric columns hold the mean over seeds,
@@ -42,9 +52,9 @@ def write_csv(study_dir: str | Path, out: str | Path, metric: str | None = None)
     metrics = sorted({m for run in runs for m in run.final})
     buf = io.StringIO()
     writer = csv.writer(buf)
-    writer.writerow(["row", "rank", "task", "name", "data.name", "status", *map(text_cell, factors), "final_step",
+    writer.writerow([*LEAD_COLUMNS, *[text_cell(factor_column(f)) for f in factors], "final_step",
                      *map(text_cell, metrics), *[text_cell(f"{m}:{s}") for m in metrics for s in ("std", "n")],
-                     "train_seconds", "eval_seconds", "note", "error", "config_deltas", "rank_per_seed"])
+                     *TAIL_COLUMNS])
     for group in groups:
         writer.writerows(run_row(run, pos, group, factors, metrics) for pos, run in enumerate(group.runs, start=1))
     for group in groups:

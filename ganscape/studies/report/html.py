@@ -11,7 +11,7 @@ from ganscape.studies.execute import run_dir_for
 from ganscape.studies.report.analysis import (RESAMPLES, Configuration, Stat, budget_curves, budget_factor,
                                               configurations, factor_levels, varying_factors)
 from ganscape.studies.report.plots import budget_plot, curves_plot, distribution_plot
-from ganscape.studies.report.runs import (Group, Run, factor_keys, finite, group_runs, last_line, metric_direction,
+from ganscape.studies.report.runs import (Group, Run, factor_keys, group_runs, last_line, metric_direction,
                                           scored, short_axis)
 from ganscape.studies.report.stability import SeedAgreement, ranks_per_seed, seed_agreement
 from ganscape.studies.store import Store
@@ -170,6 +170,23 @@ def ranking_text(group: Group) -> str:
             f'(<span class="direction">{esc(direction)}</span>).')
 
 
+def infinite_notes(group: Group) -> list[str]:
+    """One note per ranking metric and sign that some runs scored infinite, saying where it ranks them: +inf is the
+    worst reverse KL or FID but the best of a higher-is-better score."""
+    notes = []
+    for metric in group.order or [group.metric]:
+        values = [r.final.get(metric) for r in group.runs if scored(r, metric)]
+        for sign in (math.inf, -math.inf):
+            count = values.count(sign)
+            if not count:
+                continue
+            best = (metric_direction(metric) == "higher") == (sign > 0)
+            notes.append(f"{count} of {len(group.runs)} runs scored {metric} = {sign} (e.g. reverse KL with no "
+                         f"high-quality sample); {metric} ranks them {'first' if best else 'last'} among scored "
+                         "runs, and the plots leave the value out.")
+    return notes
+
+
 def group_html(study_dir: Path, group: Group, index: int, factor: str | None = None) -> str:
     axes = factor_keys(group.runs)
     configs = configurations(group.runs, group.order)
@@ -179,10 +196,7 @@ def group_html(study_dir: Path, group: Group, index: int, factor: str | None = N
              runs_table(group, index, axes)]
     if group.metric:
         parts += [factor_table(group, configs, index), budget_html(group, budget_factor(group, factor))]
-    infinite = sum(1 for r in group.runs if scored(r, group.metric) and not finite(r.final.get(group.metric)))
-    if infinite:
-        parts.append(f'<p class="muted">{infinite} runs scored an infinite {esc(group.metric)} (e.g. no '
-                     'high-quality sample); they are ranked last among scored runs and left out of the plots.</p>')
+    parts += [f'<p class="muted">{esc(note)}</p>' for note in infinite_notes(group)]
     dist = distribution_plot(group, axes)
     curves = curves_plot(group, next((a for a in axes if a not in ("seed", "sample")), None))
     if dist:
