@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from typing import Iterator
 
 import torch
@@ -37,6 +38,13 @@ def side_rng(seed: int | None, device: torch.device) -> Iterator[None]:
         if seed is not None:
             torch.manual_seed(seed)
         yield
+
+
+def noise_seed(seed: int, index: int) -> int:
+    """The seed of the noise inputs (StyleGAN's) of image ``index`` drawn with ``seed``: a hash of both, so it is never
+    a latent seed (seed 0's noise once equalled its latents) and any seed gives a valid 63-bit torch seed."""
+    digest = hashlib.sha256(f"ganscape-noise:{seed}:{index}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") >> 1
 
 
 def rng_state() -> dict:

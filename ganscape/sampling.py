@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from ganscape.registry import ConfigError
-from ganscape.runtime import side_rng
+from ganscape.runtime import noise_seed, side_rng
 
 
 @dataclass
@@ -58,7 +58,16 @@ class GeneratorSampler:
         with side_rng(seed, self.device):
             z, y = self.prior.sample(n, self.device), self.labels(n, labels)
             for i in range(0, n, batch):
-                yield self.G(z[i:i + batch].to(self.device), None if y is None else y[i:i + batch])
+                yield self.G(z[i:i + batch].to(self.device), None if y is None else y[i:i + batch],
+                             **self.noise(seed, i, min(n, i + batch)))
+
+    def noise(self, seed: int | None, start: int, stop: int) -> dict[str, Any]:
+        """``{"noise": ...}`` for images start..stop-1 of ``seed`` when G takes noise inputs (StyleGAN): image i's
+        noise comes from its own stream (``noise_seed(seed, i)``), so an image does not depend on the batch it is
+        drawn in; ``{}`` (G draws its own) for other generators and for seed None."""
+        if seed is None or not hasattr(self.G, "draw_noise"):
+            return {}
+        return {"noise": self.G.draw_noise([noise_seed(seed, i) for i in range(start, stop)], self.device)}
 
     def labels(self, n: int, labels: torch.Tensor | int | dict[str, int] | None) -> torch.Tensor | None:
         if not self.num_classes:
@@ -97,9 +106,12 @@ class GeneratorSampler:
         return rows.to(self.device)
 
     @torch.no_grad()
-    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None, batch: int = 256) -> torch.Tensor:
-        """G(z, y) in chunks, on the generator's device."""
-        return torch.cat([self.G(z[i:i + batch].to(self.device), None if y is None else y[i:i + batch])
+    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None, batch: int = 256,
+               noise_seed: int | None = None) -> torch.Tensor:
+        """G(z, y) in chunks, on the generator's device. ``noise_seed``: every image gets the same noise inputs (a
+        StyleGAN's), those of image 0 of that seed, so images differ by their latents alone (interpolation)."""
+        shared = self.noise(noise_seed, 0, 1)
+        return torch.cat([self.G(z[i:i + batch].to(self.device), None if y is None else y[i:i + batch], **shared)
                           for i in range(0, len(z), batch)])
 
 

@@ -89,6 +89,35 @@ def test_style_mix_cells_take_coarse_layers_from_the_column(style_run):
             pass
 
 
+def noisy_generator(style_run):
+    """The run's generator with noise strengths of 1, as a trained one has (0 at initialisation: noise would not show)."""
+    from ganscape.loading import load_generator
+
+    gen = load_generator(style_run, device="cpu")
+    for layer in gen.G.layers:
+        layer.noise_strength.data.fill_(1.0)
+    return gen
+
+
+def test_noise_inputs_belong_to_the_image_not_to_the_batch_or_the_call(style_run):
+    """StyleGAN noise was drawn afresh by every call: --batch changed the samples, a style-mix cell of a latent with
+    itself differed from its sources, and interpolation frames flickered."""
+    gen = noisy_generator(style_run)
+    whole = gen.sample(16, seed=3, batch=16)
+    assert torch.allclose(gen.sample(16, seed=3, batch=5), whole, atol=1e-5)  # up to the batched convs' rounding
+    assert torch.allclose(gen.sample(8, seed=3), whole[:8], atol=1e-5)
+    assert not torch.allclose(gen.sample(16, seed=4), whole, atol=1e-2)
+    grid = style_mix_grid(gen, rows=1, cols=1, seed_rows=7, seed_cols=7)  # corner, B_0, A_0, mix(A_0, B_0)
+    assert torch.allclose(grid[1], grid[2], atol=1e-5) and torch.allclose(grid[3], grid[2], atol=1e-5)
+    z = gen.prior.sample(1).repeat(3, 1)
+    frames = gen.decode(z, noise_seed=4)  # frames of one latent: identical
+    assert torch.allclose(frames[0], frames[1], atol=1e-6) and torch.allclose(frames[0], frames[2], atol=1e-6)
+    images = interpolation_grid(gen, rows=2, steps=3, seed=4)
+    torch.manual_seed(4)
+    ends = gen.prior.sample(4, gen.device)
+    assert torch.allclose(images[2], gen.decode(ends[2:3], noise_seed=4)[0], atol=1e-5)
+
+
 def test_commands_write_grids(style_run, tmp_path):
     from ganscape.cli import main
 

@@ -69,7 +69,7 @@ def test_truncation_psi_zero_collapses_to_average_and_one_is_identity():
 def test_style_mixing_takes_the_rolled_latents_w_from_a_cutoff_on():
     G = make(mixing_prob=1.0).train()
     seen = {}
-    G.synthesis = lambda ws: seen.setdefault("ws", ws)
+    G.synthesis = lambda ws, noise=None: seen.setdefault("ws", ws)
     z = torch.randn(4, 8)
     G(z)
     ws = seen["ws"]

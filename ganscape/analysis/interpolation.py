@@ -64,5 +64,4 @@ def interpolation_grid(gen, rows: int = 4, steps: int = 8, mode: Mode = "slerp",
     elif gen.num_classes:
         per_row = torch.full((rows,), label) if label is not None else torch.arange(rows) % gen.num_classes
         y = gen.labels(rows * steps, per_row.repeat_interleave(steps))
-    with side_rng(seed + 1, gen.device):  # per-layer noise of StyleGAN-style generators
-        return gen.decode(z, y)
+    return gen.decode(z, y, noise_seed=seed)  # one noise for every frame (StyleGAN): frames differ by z alone

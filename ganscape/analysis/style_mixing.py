@@ -12,7 +12,7 @@ import torch
 from ganscape.analysis.truncation import check_psi
 from ganscape.interfaces import StyleBased
 from ganscape.registry import ConfigError
-from ganscape.runtime import rng_devices
+from ganscape.runtime import noise_seed, rng_devices
 
 Band = Literal["coarse", "fine"]
 
@@ -45,8 +45,8 @@ def style_mix_grid(gen, rows: int = 3, cols: int = 4, seed_rows: int = 0, seed_c
         from_b = torch.arange(layers, device=gen.device) < cutoff
         from_b = from_b if band == "coarse" else ~from_b
         mixed = torch.where(from_b[None, None, :, None], ws_b[None], ws_a[:, None])  # (rows, cols, L, w_dim)
-        torch.manual_seed(seed_rows + seed_cols + 1)
-        images_a, images_b = G.synthesis(ws_a), G.synthesis(ws_b)
-        images = G.synthesis(mixed.reshape(rows * cols, layers, -1)).reshape(rows, cols, *images_a.shape[1:])
+        noise = G.draw_noise([noise_seed(seed_rows, seed_cols)], gen.device)  # one for all: styles alone differ
+        images_a, images_b = G.synthesis(ws_a, noise), G.synthesis(ws_b, noise)
+        images = G.synthesis(mixed.reshape(rows * cols, layers, -1), noise).reshape(rows, cols, *images_a.shape[1:])
     body = [torch.cat([images_a[i:i + 1], images[i]]) for i in range(rows)]
     return torch.cat([torch.full_like(images_a[:1], -1.0), images_b, *body])  # blank corner, B_j row, then A_i rows

@@ -12,7 +12,6 @@ among the top 0.1% ... 20% quantiles that maximises the information quality rati
 """
 from __future__ import annotations
 
-import hashlib
 import math
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -108,18 +107,9 @@ def batches(n: int, size: int) -> Iterator[slice]:
 
 @torch.no_grad()
 def generate(sampler, z: torch.Tensor, y: torch.Tensor | None, part: slice, seed: int = 0) -> torch.Tensor:
-    """G(z[part], y[part]) with any noise G draws (StyleGAN's noise inputs) on a stream of (seed, part.start), so
-    every pass and every before/after pair sees the same images up to the edit."""
-    with side_rng(noise_seed(seed, part.start or 0), sampler.device):
-        return sampler.G(z[part], None if y is None else y[part])
-
-
-def noise_seed(seed: int, start: int) -> int:
-    """The seed of G's own noise for the batch that starts at sample ``start``: a hash of both, so it is never a
-    latent seed (seed 0's first batch once drew its noise from the latents' stream, its noise equal to z) and any
-    ``--seed`` gives a valid 63-bit torch seed."""
-    digest = hashlib.sha256(f"ganscape-noise:{seed}:{start}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") >> 1
+    """G(z[part], y[part]) with each image's own noise inputs (StyleGAN's; ``GeneratorSampler.noise``), so every pass
+    and every before/after pair sees the same images up to the edit."""
+    return sampler.G(z[part], None if y is None else y[part], **sampler.noise(seed, part.start or 0, part.stop))
 
 
 def threshold_levels(quantile: float | str) -> tuple[float, ...]:

@@ -74,12 +74,14 @@ class StyledLayer(nn.Module):
         self.bias = nn.Parameter(torch.zeros(c_out))
         self.style = EqualLinear(w_dim, 2 * c_out, gain=1.0)
 
-    def forward(self, x, w):
+    def forward(self, x, w, noise: torch.Tensor | None = None):
+        """``noise`` (B or 1, 1, H', W'): this layer's noise input; None draws it from the global stream."""
         if self.up:
             x = F.interpolate(x, scale_factor=2, mode="nearest")
         if self.conv is not None:
             x = self.conv(x)
-        noise = torch.randn(x.shape[0], 1, x.shape[2], x.shape[3], device=x.device, dtype=x.dtype)
+        if noise is None:
+            noise = torch.randn(x.shape[0], 1, x.shape[2], x.shape[3], device=x.device, dtype=x.dtype)
         x = x + self.noise_strength[None, :, None, None] * noise + self.bias[None, :, None, None]
         x = F.instance_norm(F.leaky_relu(x, 0.2), eps=1e-8)
         scale, shift = self.style(w)[:, :, None, None].chunk(2, dim=1)
@@ -131,11 +133,24 @@ class StyleGenerator(GeneratorNet):
         """Number of style inputs (two per resolution)."""
         return len(self.layers)
 
-    def synthesis(self, ws: torch.Tensor) -> torch.Tensor:
-        """Per-layer styles ws (B, num_layers, w_dim) -> images (B, C, S, S)."""
+    def noise_sizes(self) -> list[int]:
+        """Side of each layer's square noise input: 4, 4, 8, 8, ... (two layers per resolution)."""
+        return [4 * 2 ** (i // 2) for i in range(self.num_layers)]
+
+    def draw_noise(self, seeds: list[int], device: torch.device | str = "cpu") -> list[torch.Tensor]:
+        """Per-layer noise inputs, each (len(seeds), 1, H, W): image i's drawn from its own stream ``seeds[i]``, so
+        an image's noise does not depend on the images drawn with it."""
+        sizes = [side * side for side in self.noise_sizes()]
+        rows = torch.stack([torch.randn(sum(sizes), generator=torch.Generator().manual_seed(seed)) for seed in seeds])
+        return [part.reshape(len(seeds), 1, side, side).to(device)
+                for part, side in zip(rows.split(sizes, dim=1), self.noise_sizes())]
+
+    def synthesis(self, ws: torch.Tensor, noise: list[torch.Tensor] | None = None) -> torch.Tensor:
+        """Per-layer styles ws (B, num_layers, w_dim) -> images (B, C, S, S). ``noise``: per-layer noise inputs
+        (``draw_noise``; a batch of 1 is shared by all images); None draws fresh noise from the global stream."""
         x = self.const.expand(ws.shape[0], -1, -1, -1)
         for i, layer in enumerate(self.layers):
-            x = layer(x, ws[:, i])
+            x = layer(x, ws[:, i], None if noise is None else noise[i])
         return self.to_image(x) + self.image_bias[None, :, None, None]
 
     def truncate(self, ws: torch.Tensor, psi: float, cutoff: int | None = None) -> torch.Tensor:
@@ -144,7 +159,7 @@ class StyleGenerator(GeneratorNet):
         layer = torch.arange(ws.shape[1], device=ws.device)[None, :, None]
         return torch.where(layer < cutoff, self.w_avg + psi * (ws - self.w_avg), ws)
 
-    def forward(self, z, y=None):
+    def forward(self, z, y=None, noise: list[torch.Tensor] | None = None):
         w = self.mapping(z)
         ws = w[:, None].expand(-1, self.num_layers, -1)
         if self.training:
@@ -153,7 +168,7 @@ class StyleGenerator(GeneratorNet):
             ws = self.mix_styles(z, ws)
         elif self.truncation_psi != 1.0:
             ws = self.truncate(ws, self.truncation_psi)
-        return self.synthesis(ws)
+        return self.synthesis(ws, noise)
 
     def path_lengths(self, ws: torch.Tensor) -> torch.Tensor:
         """|J^T u| (B,) for styles ws (B, L, w_dim), with a graph for backprop: u ~ N(0, 1) / sqrt(H W) per image
