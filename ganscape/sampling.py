@@ -130,8 +130,12 @@ class TranslationSampler:
     kind: str = "translation"
     num_classes: int = 0
 
+    @torch.no_grad()
     def stream(self, n: int, seed: int | None = 0, labels: Any = None, batch: int = 64) -> Iterator[torch.Tensor]:
-        yield self.sample(n, seed, labels, batch)
+        """``sample``'s translations in chunks of ``batch`` (the same values): source images are read chunk by chunk,
+        so n can exceed what fits in memory as images."""
+        for chunk in self.source_indices(n, seed, labels).split(batch):
+            yield self.G(self.source_data.get(chunk)[0].to(self.device))
 
     @torch.no_grad()
     def translate(self, x: torch.Tensor, batch: int = 64) -> torch.Tensor:
@@ -141,6 +145,10 @@ class TranslationSampler:
     def sample(self, n: int, seed: int | None = 0, labels: Any = None, batch: int = 64) -> torch.Tensor:
         """Translations of ``n`` source images drawn at random (seeded; with replacement only
         when the source has fewer than n)."""
+        return torch.cat(list(self.stream(n, seed, labels, batch)))
+
+    def source_indices(self, n: int, seed: int | None, labels: Any) -> torch.Tensor:
+        """(n,) indices of the source images ``sample`` translates."""
         from ganscape.data import build_dataset
 
         if labels is not None:
@@ -148,5 +156,4 @@ class TranslationSampler:
         if self.source_data is None:
             self.source_data = build_dataset(self.source, "data" if self.direction == "a2b" else "data_b")
         size, gen = len(self.source_data), torch.Generator().manual_seed(seed or 0)
-        idx = torch.randperm(size, generator=gen)[:n] if n <= size else torch.randint(size, (n,), generator=gen)
-        return self.translate(torch.cat([self.source_data.get(chunk)[0] for chunk in idx.split(1024)]), batch)
+        return torch.randperm(size, generator=gen)[:n] if n <= size else torch.randint(size, (n,), generator=gen)

@@ -138,10 +138,20 @@ def test_sample_and_eval_work_on_a_translation_run(cycle_run, tmp_path, monkeypa
     assert main(["sample", str(cycle_run), "--n", "8", "--out", str(tmp_path / "s.png")]) == 0
     assert Image.open(tmp_path / "s.png").size == (3 * 18 + 2, 3 * 18 + 2)
     assert main(["eval", str(cycle_run), "--n", "100", "--metrics", "fid"]) == 0
-    assert "fid100_lenet-digits" in capsys.readouterr().out
+    assert "fid100_lenet-digits-invert" in capsys.readouterr().out  # the classifier of the target domain
     assert main(["style-mix", str(cycle_run), "--out", str(tmp_path / "m.png")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "needs a generator with a latent prior; this is a translation run" in err[0]
+
+
+def test_translation_samples_stream_in_batches(cycle_run):
+    """sample --batch read and translated every source image at once, so a large --n did not fit in memory."""
+    from ganscape.loading import load_sampler
+
+    sampler = load_sampler(cycle_run, device="cpu")
+    chunks = list(sampler.stream(10, seed=1, batch=4))
+    assert [len(c) for c in chunks] == [4, 4, 2]
+    assert torch.allclose(torch.cat(chunks), sampler.sample(10, seed=1, batch=10), atol=1e-6)
 
 
 def test_translate_applies_the_training_preprocessing_and_the_learned_mapping(tmp_path):

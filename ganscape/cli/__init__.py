@@ -74,6 +74,22 @@ def program() -> None:
     exit_rank(code)
 
 
+def out_of_memory(err: BaseException) -> bool:
+    """An allocation that failed on the CPU (torch's RuntimeError, Python's MemoryError) or a GPU."""
+    import torch
+
+    return isinstance(err, (MemoryError, torch.OutOfMemoryError)) or "can't allocate memory" in str(err)
+
+
+def memory_detail(err: BaseException) -> str:
+    """``you tried to allocate 256000000000000 bytes`` from torch's message, else its last line."""
+    text = str(err).strip()
+    start = text.find("you tried to allocate")
+    if start >= 0:
+        return text[start:].split(". ")[0]
+    return text.splitlines()[-1] if text else type(err).__name__
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     args = parse(build_parser(), argv)
@@ -85,6 +101,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("ganscape: interrupted; run the same command again to resume", file=sys.stderr)
         return 130
+    except (MemoryError, RuntimeError) as err:
+        if not out_of_memory(err):
+            raise
+        print(f"ganscape: error: out of memory ({memory_detail(err)}); ask for less at once (a smaller --n, --rows, "
+              "--batch or train.batch_size)", file=sys.stderr)
+        return 1
     except BrokenPipeError:  # output piped into e.g. `head`, which stopped reading: stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141

@@ -32,6 +32,20 @@ def argument_type(check: Callable[[str], str]) -> Callable[[str], str]:
     return parse
 
 
+MAX_SEED = 2 ** 62  # torch takes seeds below 2**63; the commands derive a few more (seed + 1, seed + 2) from one
+
+
+def seed(text: str) -> int:
+    """argparse type of a random seed: an integer in 0..2**62 (a seed beyond torch's range was a traceback)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer seed") from None
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"{value} is out of range; a seed is in 0..2**62")
+    return value
+
+
 def png_file(text: str) -> str:
     return writable_file(text, ".png")
 
@@ -77,7 +91,7 @@ def add_dissection_options(p) -> None:
                    help="generator layer (see `ganscape dissect RUN --list-layers`)")
     p.add_argument("--segmenter", default="scenes", metavar="scenes|module:function",
                    help="concept segmenter: the built-in scenes U-Net, or your own (see docs/dissection.md)")
-    p.add_argument("--seed", type=int, default=0, help="latent seed")
+    p.add_argument("--seed", type=seed, default=0, help="latent seed")
     p.add_argument("--class", dest="label", type=int, default=None, metavar="K", help="class for conditional G")
     p.add_argument("--checkpoint", type=int, default=None, metavar="STEP", help="checkpoint step (default: newest)")
     p.add_argument("--raw", action="store_true", help="use the raw weights even when EMA weights exist")

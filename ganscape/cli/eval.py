@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ganscape.cli.common import parse_data, positive
+from ganscape.cli.common import parse_data, positive, seed
 from ganscape.features.extractor import EXTRACTOR_NAMES
 from ganscape.registry import ConfigError
 
@@ -40,7 +40,7 @@ def register(sub) -> None:
     p.add_argument("--no-ema", action="store_true", help="use the raw weights even when EMA weights exist")
     p.add_argument("--direction", default=None, choices=("a2b", "b2a"),
                    help="translation runs only: which direction (default a2b)")
-    p.add_argument("--seed", type=int, default=0, help="sampling seed")
+    p.add_argument("--seed", type=seed, default=0, help="sampling seed")
     p.add_argument("--edit", default=None, metavar="FILE",
                    help="evaluate the generator with this edit applied (edit.json written by `ganscape repair`)")
     add_metric_options(p)

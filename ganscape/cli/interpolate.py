@@ -1,7 +1,7 @@
 """``ganscape interpolate``: a grid whose rows walk through latent space between two random latents."""
 from __future__ import annotations
 
-from ganscape.cli.common import add_run_options
+from ganscape.cli.common import add_run_options, seed
 from ganscape.registry import ConfigError
 
 
@@ -11,7 +11,7 @@ def register(sub) -> None:
     p.add_argument("--rows", type=int, default=4, help="number of interpolation paths")
     p.add_argument("--steps", type=int, default=8, help="images per path, end points included")
     p.add_argument("--mode", default="slerp", choices=("slerp", "linear"))
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--class", dest="label", type=int, default=None, metavar="K",
                    help="class for every row (conditional generators; default: row i uses class i)")
     p.add_argument("--truncation", type=float, default=None, metavar="PSI", help="StyleGAN truncation psi")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ganscape.cli.common import add_run_options, argument_type, positive
+from ganscape.cli.common import add_run_options, argument_type, positive, seed
 from ganscape.registry import ConfigError
 from ganscape.utils.sample_files import check_output
 
@@ -15,7 +15,7 @@ def register(sub) -> None:
     add_run_options(p, out="grid.png, samples.npz (uint8 N x H x W x C) or DIR/ (one PNG per sample)",
                     out_type=argument_type(check_output), direction=True)
     p.add_argument("--n", type=int, default=64, help="number of samples")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--batch", type=int, default=256, help="samples generated (and written) at a time")
     p.add_argument("--class", dest="label", type=int, default=None, metavar="K",
                    help="class id for a class-conditional generator (default: uniform random classes)")
@@ -55,6 +55,9 @@ def run(args) -> int:
     if args.attr is not None and args.label is not None:
         raise ConfigError("--attr: give --class or --attr, not both")
     labels = parse_attributes(args.attr) if args.attr is not None else args.label
+    if args.truncation is not None and args.direction is not None:  # was silently ignored
+        raise ConfigError(f"--direction: {args.direction} picks a translator, and translation runs take no "
+                          "--truncation (a StyleGAN's); give one of them")
     if args.truncation is None:
         sampler = load_sampler(args.run_dir, args.checkpoint, not args.no_ema, args.device, args.direction)
     else:
