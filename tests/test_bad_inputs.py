@@ -196,6 +196,7 @@ CASES = [
      "--direction: b2a applies to translation runs only"),
     (["eval", "{root}/digits", "--direction", "a2b"], "--direction: a2b applies to translation runs only"),
     (["sample", "{root}/ring", "--out", "/proc/x.png"], "cannot write there"),
+    (["sample", "{root}/ring", "--out", "/proc/xs/"], "argument --out: /proc/xs: cannot write there"),  # not .probe
     (["sample", "{root}/ring", "--seed", "99999999999999999999999", "--out", "{tmp}/x.png"],
      "argument --seed: 99999999999999999999999 is out of range; a seed is in 0..2**62"),
     (["sample", "{root}/ring", "--truncation", "0.7", "--direction", "b2a", "--out", "{tmp}/x.png"],

@@ -87,7 +87,10 @@ def check_new_folder(text: str) -> str:
         raise ConfigError(f"--out: {path} exists and is not a folder; name a new or empty folder")
     if path.is_dir() and any(path.iterdir()):
         raise ConfigError(f"--out: {path} is a folder that is not empty; name a new or empty folder")
-    check_writable(path / ".probe")
+    try:
+        check_writable(path / ".probe")
+    except ConfigError:
+        raise ConfigError(f"{path}: cannot write there") from None  # the folder the user named, not the probe
     return text
 
 
