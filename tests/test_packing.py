@@ -183,3 +183,17 @@ def test_a_rank_share_the_groups_do_not_fit_is_refused_before_training(monkeypat
     with pytest.raises(ConfigError) as err:
         Trainer(config)
     assert str(err.value).startswith(message) and "\n" not in str(err.value)
+
+
+def test_a_rank_share_too_small_for_the_batch_norm_mlp_critic_is_refused_before_training(monkeypatch):
+    """Two ranks' single packed inputs passed the global check and ended in a ValueError traceback on every rank."""
+    import ganscape.distributed.data_parallel as data_parallel
+
+    monkeypatch.setattr(data_parallel, "world", lambda: (0, 2))
+    config = tiny(discriminator={"name": "mlp", "hidden": 8, "layers": 1, "norm": "batch", "pack": 2},
+                  train={"steps": 1, "batch_size": 4})
+    with pytest.raises(ConfigError) as err:
+        Trainer(config)
+    assert str(err.value) == ("train.batch_size: 4 gives the batch-norm MLP discriminator fewer than two (packed) inputs "
+                              "to normalise once split among 2 processes; use at least 8, or discriminator.norm none, "
+                              "layer or spectral")

@@ -185,16 +185,18 @@ def batch_norm_groups_fit(config: dict[str, Any], registries: dict, ranks: int =
                       f"two samples{split}; use e.g. {unit * -(-least // unit)}, or bn_groups: 1")
 
 
-def mlp_critic_batch_norm_fits(config: dict[str, Any], registries: dict) -> None:
+def mlp_critic_batch_norm_fits(config: dict[str, Any], registries: dict, ranks: int = 1) -> None:
     """An MLP discriminator with batch norm normalises each batch of (packed) inputs it scores over its samples, so
-    it needs at least two: batch_size / pack >= 2 (conv critics also normalise over pixels)."""
+    it needs at least two: batch_size / ranks / pack >= 2, as each of ``ranks`` processes normalises its own share
+    (conv critics also normalise over pixels)."""
     discriminator = registries["discriminator"]
     if config["discriminator"]["name"] != "mlp" or effective(config, "discriminator", "norm", discriminator) != "batch":
         return
     pack = discriminator.shared_options(config["discriminator"])["pack"]
-    if config["train"]["batch_size"] // pack < 2:
+    if config["train"]["batch_size"] // ranks // pack < 2:
+        split = f" once split among {ranks} processes" if ranks > 1 else ""
         raise ConfigError(f"train.batch_size: {config['train']['batch_size']} gives the batch-norm MLP discriminator "
-                          f"fewer than two (packed) inputs to normalise; use at least {2 * pack}, or "
+                          f"fewer than two (packed) inputs to normalise{split}; use at least {2 * pack * ranks}, or "
                           "discriminator.norm none, layer or spectral")
 
 

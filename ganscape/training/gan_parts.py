@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from ganscape.config.schema import schema_for
-from ganscape.config.validate import batch_norm_groups_fit
+from ganscape.config.validate import batch_norm_groups_fit, mlp_critic_batch_norm_fits
 from ganscape.data import BatchStream, Dataset, build_dataset, data_meta
 from ganscape.metrics.protocol import check_ready
 from ganscape.losses import Objective, build_objective
@@ -153,6 +153,7 @@ def build_gan_parts(config: dict[str, Any]) -> GANParts:
     local_batch_size(train["batch_size"], pack_of(config))
     if size > 1:  # each rank normalises its own share of the batch
         batch_norm_groups_fit(config, schema_for("gan").registries(), ranks=size)
+        mlp_critic_batch_norm_fits(config, schema_for("gan").registries(), ranks=size)
     torch.manual_seed(config["seed"])
     dataset = build_dataset(config["data"])
     dataset.check_finite("data")
