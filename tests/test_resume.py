@@ -78,6 +78,21 @@ def test_resume_with_more_steps_continues(tmp_path):
     assert max(list_checkpoints(tmp_path / "run")) == 45
 
 
+def test_only_the_main_rank_says_what_resuming_found(tmp_path, monkeypatch, caplog):
+    """Under torchrun every rank printed the skipped-checkpoint warning and the resuming line: 'exactly one warning
+    line' was one per process. A rank other than the main one resumes in silence."""
+    import ganscape.distributed
+
+    short = load_config("ring8", RING[1:] + ["train.steps=30"])
+    train(short, tmp_path / "run", show_progress=False)
+    newest = list_checkpoints(tmp_path / "run")[30]
+    newest.write_bytes(newest.read_bytes()[:3000])  # truncated: resuming skips it, with a warning
+    monkeypatch.setattr(ganscape.distributed, "is_main_process", lambda: False)
+    with caplog.at_level("INFO", logger="ganscape"):
+        result = train(load_config("ring8", RING[1:] + ["train.steps=31"]), tmp_path / "run", show_progress=False)
+    assert result.history[-1]["step"] == 31 and caplog.records == []
+
+
 def run_cli(args, **kwargs):
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     return subprocess.Popen([sys.executable, "-m", "ganscape", *args], env=env,

@@ -3,7 +3,9 @@ config, a smaller budget changes nothing, files get the user's umask, checkpoint
 from __future__ import annotations
 
 import os
+import pickle
 import stat
+import warnings
 
 import pytest
 import torch
@@ -73,6 +75,13 @@ def test_a_checkpoint_that_would_run_code_is_refused_without_running_it(tmp_path
     with pytest.raises(CheckpointError) as info:
         read_checkpoint(path)
     assert not marker.exists() and "weights_only" not in str(info.value) and str(path) in str(info.value)
+    raw = tmp_path / "raw.pt"  # a plain pickle, not torch's zip: torch warned of its protocol before refusing it
+    raw.write_bytes(pickle.dumps({"format": "ganscape-checkpoint", "version": 2, "x": Payload()}, protocol=4))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(CheckpointError, match="never loaded"):
+            read_checkpoint(raw)
+    assert not marker.exists()
 
 
 def test_two_processes_cannot_train_into_one_folder_at_once(tmp_path):

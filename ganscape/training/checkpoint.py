@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import re
 import textwrap
+import warnings
 import zlib
 from pathlib import Path
 from typing import Any
@@ -111,7 +112,9 @@ def read_checkpoint(path: str | Path, device: torch.device | str = "cpu",
     needed only for first-format checkpoints, which did not store their config."""
     path = Path(path)
     try:
-        state = torch.load(path, map_location=device, weights_only=True)
+        with warnings.catch_warnings():  # torch warns of a raw pickle's protocol before refusing it: one line, ours
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location=device, weights_only=True)
     except FileNotFoundError:
         raise CheckpointError(f"{path}: checkpoint file not found") from None
     except Exception as err:  # truncated or corrupt archives fail in many ways inside torch.load

@@ -76,13 +76,15 @@ def train(config: str | dict[str, Any], run_dir: str | Path, show_progress: bool
     with folder_lock(run_dir) if main else contextlib.nullcontext():
         for folder in (run_dir, run_dir / "checkpoints", run_dir / "samples") if main else ():
             remove_stale_temps(folder)  # left by a process killed while it wrote
-        found = newest_readable(run_dir, trainer.parts.device, saved_config(run_dir))
+        found = newest_readable(run_dir, trainer.parts.device, saved_config(run_dir), warn=main)  # said once
         if found is not None:
             trainer.load_state_dict(found[1])
-            log.info("resuming %s from step %d", run_dir, trainer.step)
+            if main:
+                log.info("resuming %s from step %d", run_dir, trainer.step)
         end = config["train"]["steps"] if stop_at is None else stop_at
         if trainer.step >= end:
-            log.info("%s is already trained to step %d (train.steps=%d): nothing to do", run_dir, trainer.step, end)
+            if main:
+                log.info("%s is already trained to step %d (train.steps=%d): nothing to do", run_dir, trainer.step, end)
             return trainer.result()
         if main:
             atomic_write_text(run_dir / CONFIG_FILE, dump_yaml(config))
