@@ -5,8 +5,9 @@
 because the total matters, ``train.steps`` may not change on resume unless the schedule is ``constant``.
 
 - ``constant``: 1.
-- ``linear_decay``: 1 until ``start * total`` steps, then linearly down to ``end_factor`` at
-  the last step (CycleGAN: constant for half the training, then linear decay to 0).
+- ``linear_decay``: 1 until ``start * total`` steps, then linearly down towards ``end_factor``, which it reaches
+  after the last update (the last update itself uses ``end_factor + (1 - end_factor) / (total - start * total)``;
+  CycleGAN: constant for half the training, then linear decay to 0).
 - ``cosine``: ``end_factor + (1 - end_factor) (1 + cos(pi done / total)) / 2``."""
 from __future__ import annotations
 
