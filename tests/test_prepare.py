@@ -422,6 +422,11 @@ def test_attribute_runs_sample_the_attributes_asked_for(root, tmp_path):
 
     grid = interpolation_grid(sampler, rows=2, steps=3)  # one real attribute vector per row (a traceback before)
     assert grid.shape == (6, 3, 32, 32) and torch.isfinite(grid).all()
+    blond_rows = interpolation_grid(sampler, rows=2, steps=3, label={"Blond_Hair": 1})
+    assert not torch.equal(blond_rows, interpolation_grid(sampler, rows=2, steps=3, label={"Blond_Hair": 0}))
+    done = ganscape("interpolate", str(run), "--attr", "Blond_Hair=1", "--rows", "2", "--steps", "3", "--out",
+                    str(tmp_path / "blond.png"))  # interpolate had no --attr
+    assert done.returncode == 0 and (tmp_path / "blond.png").exists(), done.stderr
 
 
 def dump_config(config: dict, folder: Path) -> str:

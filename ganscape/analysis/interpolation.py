@@ -44,23 +44,23 @@ def interpolate(a: torch.Tensor, b: torch.Tensor, steps: int, mode: Mode) -> tor
 
 
 def interpolation_grid(gen, rows: int = 4, steps: int = 8, mode: Mode = "slerp", seed: int = 0,
-                       label: int | None = None) -> torch.Tensor:
+                       label: int | dict[str, int] | None = None) -> torch.Tensor:
     """Images (rows * steps, *shape): row i walks from one random latent to another.
 
     ``gen`` is a ``ganscape.sampling.GeneratorSampler``. A conditional generator keeps one class per row: ``label``
     if given, else row i uses class i mod num_classes; an attribute-conditioned one keeps one of the run's real
-    attribute vectors per row."""
+    attribute vectors per row, with the attributes ``label`` ({name: 0|1}) fixes set."""
     if rows < 1:
         raise ConfigError(f"--rows: must be >= 1, got {rows}")
     with side_rng(seed, gen.device):
         ends = gen.prior.sample(2 * rows, gen.device)
     z = interpolate(ends[:rows], ends[rows:], steps, mode)
     if label is not None:
-        gen.labels(1, label)  # ConfigError for an unconditional G or a class out of range
+        gen.labels(1, label)  # ConfigError for an unconditional G, a class out of range or an unknown attribute
     y = None
     if gen.attribute_names:  # attribute-conditioned (CelebA): one vector of the run's real attributes per row
         with side_rng(seed + 2, gen.device):
-            y = gen.labels(rows, None).repeat_interleave(steps, 0)
+            y = gen.labels(rows, label).repeat_interleave(steps, 0)
     elif gen.num_classes:
         per_row = torch.full((rows,), label) if label is not None else torch.arange(rows) % gen.num_classes
         y = gen.labels(rows * steps, per_row.repeat_interleave(steps))

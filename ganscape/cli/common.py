@@ -46,6 +46,32 @@ def seed(text: str) -> int:
     return value
 
 
+def add_attribute_option(p) -> None:
+    p.add_argument("--attr", default=None, metavar="NAME=0|1,...",
+                   help="attribute-conditional runs (e.g. CelebA): fix these attributes, e.g. Blond_Hair=1,Smiling=1; "
+                        "the others are drawn from real samples' attribute vectors")
+
+
+def class_or_attributes(args: argparse.Namespace) -> int | dict[str, int] | None:
+    """The ``--class`` id, or the ``--attr`` values (a name -> 0|1 mapping), or None."""
+    if args.attr is not None and args.label is not None:
+        raise ConfigError("--attr: give --class or --attr, not both")
+    return parse_attributes(args.attr) if args.attr is not None else args.label
+
+
+def parse_attributes(text: str) -> dict[str, int]:
+    """``Blond_Hair=1,Smiling=0`` -> {"Blond_Hair": 1, "Smiling": 0}."""
+    fixed = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, sep, value = item.partition("=")
+        if not sep or value.strip() not in ("0", "1"):
+            raise ConfigError(f"--attr: {item!r}: expected NAME=0 or NAME=1, e.g. Blond_Hair=1,Smiling=1")
+        fixed[name.strip()] = int(value)
+    if not fixed:
+        raise ConfigError("--attr: expected NAME=0|1,... e.g. Blond_Hair=1,Smiling=1")
+    return fixed
+
+
 def png_file(text: str) -> str:
     return writable_file(text, ".png")
 

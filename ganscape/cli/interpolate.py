@@ -1,7 +1,7 @@
 """``ganscape interpolate``: a grid whose rows walk through latent space between two random latents."""
 from __future__ import annotations
 
-from ganscape.cli.common import add_run_options, seed
+from ganscape.cli.common import add_attribute_option, add_run_options, class_or_attributes, seed
 from ganscape.registry import ConfigError
 
 
@@ -14,6 +14,7 @@ def register(sub) -> None:
     p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--class", dest="label", type=int, default=None, metavar="K",
                    help="class for every row (conditional generators; default: row i uses class i)")
+    add_attribute_option(p)
     p.add_argument("--truncation", type=float, default=None, metavar="PSI", help="StyleGAN truncation psi")
     p.set_defaults(func=run)
 
@@ -27,7 +28,7 @@ def run(args) -> int:
     if len(gen.data_meta["shape"]) != 3:
         raise ConfigError("interpolate: needs an image generator; for 2-D data use `ganscape sample`")
     with truncation(gen.G, args.truncation):
-        images = interpolation_grid(gen, args.rows, args.steps, args.mode, args.seed, args.label)
+        images = interpolation_grid(gen, args.rows, args.steps, args.mode, args.seed, class_or_attributes(args))
     save_grid(images, args.out, nrow=args.steps)
     print(f"wrote {args.out} ({args.rows} x {args.steps} {args.mode} interpolation, step {gen.step})")
     return 0

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ganscape.cli.common import add_run_options, argument_type, positive, seed
+from ganscape.cli.common import (add_attribute_option, add_run_options, argument_type, class_or_attributes, positive,
+                                 seed)
 from ganscape.registry import ConfigError
 from ganscape.utils.sample_files import check_output
 
@@ -19,27 +20,12 @@ def register(sub) -> None:
     p.add_argument("--batch", type=int, default=256, help="samples generated (and written) at a time")
     p.add_argument("--class", dest="label", type=int, default=None, metavar="K",
                    help="class id for a class-conditional generator (default: uniform random classes)")
-    p.add_argument("--attr", default=None, metavar="NAME=0|1,...",
-                   help="attribute-conditional runs (e.g. CelebA): fix these attributes, e.g. Blond_Hair=1,Smiling=1; "
-                        "the others are drawn from real samples' attribute vectors")
+    add_attribute_option(p)
     p.add_argument("--edit", default=None, metavar="FILE",
                    help="sample the generator with this edit applied (edit.json written by `ganscape repair`)")
     p.add_argument("--truncation", type=float, default=None, metavar="PSI",
                    help="truncation trick psi for StyleGAN-style generators (1 = off, e.g. 0.7)")
     p.set_defaults(func=run)
-
-
-def parse_attributes(text: str) -> dict[str, int]:
-    """``Blond_Hair=1,Smiling=0`` -> {"Blond_Hair": 1, "Smiling": 0}."""
-    fixed = {}
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        name, sep, value = item.partition("=")
-        if not sep or value.strip() not in ("0", "1"):
-            raise ConfigError(f"--attr: {item!r}: expected NAME=0 or NAME=1, e.g. Blond_Hair=1,Smiling=1")
-        fixed[name.strip()] = int(value)
-    if not fixed:
-        raise ConfigError("--attr: expected NAME=0|1,... e.g. Blond_Hair=1,Smiling=1")
-    return fixed
 
 
 def run(args) -> int:
@@ -52,9 +38,7 @@ def run(args) -> int:
 
     positive(args.n, "--n")
     positive(args.batch, "--batch")
-    if args.attr is not None and args.label is not None:
-        raise ConfigError("--attr: give --class or --attr, not both")
-    labels = parse_attributes(args.attr) if args.attr is not None else args.label
+    labels = class_or_attributes(args)
     if args.truncation is not None and args.direction is not None:  # was silently ignored
         raise ConfigError(f"--direction: {args.direction} picks a translator, and translation runs take no "
                           "--truncation (a StyleGAN's); give one of them")
