@@ -108,9 +108,13 @@ def test_eval_images_on_npz_against_digits(tmp_path, capsys):
                  "--metrics", "fid,kid,pr", "--extractor", "raw", "--out", str(out)])
     assert code == 0
     recs = values(read_results(out))
-    assert recs["fid1797_raw"] < 1e-3         # the same digits, 8-bit rounded
-    assert recs["precision1797_raw"] == recs["recall1797_raw"] == 1.0
+    assert recs["fid1797_raw_ref-digits"] < 1e-3         # the same digits, 8-bit rounded
+    assert recs["precision1797_raw_ref-digits"] == recs["recall1797_raw_ref-digits"] == 1.0
     assert main(["eval-images", str(tmp_path / "s.npz"), "--reference", "{name: nope}"]) == 2
+    # the reference is named: against inverted digits it is another protocol (the same name before)
+    assert main(["eval-images", str(tmp_path / "s.npz"), "--reference", "{name: digits, size: 8, invert: true}",
+                 "--metrics", "fid", "--extractor", "raw", "--out", str(out)]) == 0
+    assert recs["fid1797_raw_ref-digits"] < values(read_results(out))["fid1797_raw_ref-digits-invert"]
 
 
 def test_lenet_metrics_through_the_runner(monkeypatch, lenet_cache):

@@ -60,6 +60,7 @@ def load_samples(path: str, shape: tuple[int, ...]) -> torch.Tensor:
 
 def run(args) -> int:
     from ganscape.data import build_dataset, data_meta
+    from ganscape.data.meta import data_label
     from ganscape.metrics import parse_metrics
     from ganscape.metrics.evaluate import evaluate_samples
     from ganscape.results import ResultsWriter
@@ -71,8 +72,9 @@ def run(args) -> int:
     n = len(x) if args.n is None else args.n
     if not 2 <= n <= len(x):
         raise ConfigError(f"--n: must be in [2, {len(x)}] (the number of samples given), got {n}")
+    # samples from files have no data of their own: the reference is always part of the protocol's name
     values = evaluate_samples(x[:n], metrics, n, reference, args.extractor, data_meta=data_meta(ref_ds),
-                              **metric_options(args))
+                              reference_label=data_label(reference), **metric_options(args))
     print(f"{args.samples} ({n} samples) vs {reference}:")
     print_values(values)
     if args.out:

@@ -71,10 +71,11 @@ class Metric:
 
 def reference_suffix(n: int, reference_count: int, label: str = "") -> str:
     """``""`` for the protocol's default reference (the run's own data, as many samples as generated); else
-    ``_ref`` with the data's ``label`` (``-mnist-test``) and/or its sample count when it differs from ``n``
-    (``_ref1500``, ``_ref-mnist-test1500``): results against other reference sets never share a name."""
+    ``_ref`` with its sample count when it differs from ``n`` and/or the data's ``label`` (``-mnist-test``):
+    ``_ref1500``, ``_ref-mnist-test``, ``_ref1500-mnist-test`` (the count first: a label may end in digits, as
+    ``-cifar10``). Results against other reference sets never share a name."""
     count = format_n(reference_count) if reference_count != n else ""
-    return f"_ref{label}{count}" if label or count else ""
+    return f"_ref{count}{label}" if label or count else ""
 
 
 def format_n(n: int) -> str:
