@@ -45,6 +45,9 @@ def world(tmp_path_factory) -> Path:
     np.savez(files / "nan.npz", x=np.full((16, 2), np.nan, np.float32))
     np.savez(files / "nokey.npz", images=np.zeros((4, 8, 8), np.uint8))
     (files / "notzip.npz").write_text("plain text")
+    over = np.random.default_rng(0).uniform(-1, 1, (8, 8, 8)).astype(np.float32)
+    over[0, 0, 0] = 1.02  # one value past [-1, 1]: was read as 0..255, rc 0 and a garbage score
+    np.savez(files / "over.npz", x=over)
     (files / "empty_folder").mkdir()
     (files / "notes").mkdir()
     (files / "notes" / "readme.txt").write_text("no images here")
@@ -226,6 +229,10 @@ CASES = [
     (["eval-images", "{files}/missing.npz", "--reference", "digits"], "missing.npz"),
     (["eval-images", "{files}/5d.npz", "--reference", "digits"], "5d.npz"),
     (["eval-images", "{files}/a_file", "--reference", "digits"], "neither an .npz file nor a folder"),
+    (["eval-images", "{files}/over.npz", "--reference", "{{name: digits, size: 8}}"],
+     ", 1.02] fit none of [0, 1], [-1, 1] or 0..255; set value_range (eval-images: --value-range)"),
+    (["eval-images", "{files}/notzip.npz", "--reference", "digits"], "is not an .npz file (a zip archive"),
+    (["eval-images", "{root}/digits", "--reference", "digits"], "is a run folder; evaluate a run with `ganscape eval"),
     (["eval-images", "{files}/empty_folder", "--reference", "digits"], "no images"),
     (["eval-images", "{files}/5d.npz", "--reference", "nope"], "unknown dataset 'nope'"),
     (["eval-images", "{files}/strings.npz", "--reference", "digits", "--out", "/proc/r.jsonl"], "cannot write there"),

@@ -144,3 +144,22 @@ def test_a_prefetching_stream_yields_the_same_batches_also_after_a_jump():
     for _ in range(3):
         assert torch.equal(plain.next()[0], ahead.next()[0])
     assert ahead.position == 43
+
+
+def test_npz_image_values_are_read_by_their_type_and_range():
+    """Floats in [-1, 1.02] were read as 0..255 (a garbage score with exit 0); the range is now told by dtype and
+    values, and a float array that fits none of the ranges is refused unless value_range says which it is."""
+    from ganscape.data.arrays import unit_range
+
+    half = torch.full((1, 1, 2, 2), 0.5)
+    assert torch.equal(unit_range(torch.full((1, 1, 2, 2), 255, dtype=torch.uint8), "auto"), torch.ones(1, 1, 2, 2))
+    assert torch.equal(unit_range(torch.ones(1, 1, 2, 2, dtype=torch.bool), "auto"), torch.ones(1, 1, 2, 2))
+    assert torch.equal(unit_range(half, "auto"), half)                                # [0, 1]
+    assert torch.equal(unit_range(torch.tensor([[[[-1.0, 0.0]]]]), "auto"), torch.tensor([[[[0.0, 0.5]]]]))
+    assert torch.equal(unit_range(torch.tensor([[[[0.0, 127.5]]]]), "auto"), torch.tensor([[[[0.0, 0.5]]]]))
+    over = torch.tensor([[[[-1.0, 1.02]]]])
+    with pytest.raises(ConfigError, match=r"float images in \[-1, 1.02\] fit none"):
+        unit_range(over, "auto")
+    assert torch.equal(unit_range(over, "signed"), torch.tensor([[[[0.0, 1.0]]]]))     # clamped when told
+    with pytest.raises(ConfigError, match="integer images must be 0..255, got 0..1000"):
+        unit_range(torch.tensor([[[[0, 1000]]]]), "auto")

@@ -18,7 +18,10 @@ def register(sub) -> None:
     p.add_argument("samples", metavar="DIR_OR_NPZ")
     p.add_argument("--reference", required=True, metavar="DATA",
                    help="reference data: a dataset name or a YAML mapping, e.g. '{name: mnist, root: DIR, split: test}'")
-    p.add_argument("--n", type=int, default=None, help="samples to use (default: all given)")
+    p.add_argument("--n", type=int, default=None, help="samples to use: the first N (default: all given)")
+    p.add_argument("--value-range", default="auto", choices=("auto", "unit", "signed"),
+                   help="float .npz samples: [0, 1] (unit) or [-1, 1] (signed), clamped; auto tells [0, 1], [-1, 1] "
+                        "and 0..255 apart by the values and refuses others (integers are 0..255)")
     p.add_argument("--out", default=None, type=writable_file, metavar="FILE.jsonl", help="append the records here")
     add_metric_options(p)
     p.set_defaults(func=run)
@@ -36,15 +39,19 @@ def npz_key(path: Path) -> str:
         return "x"  # the npz reader says what is wrong with the file
 
 
-def load_samples(path: str, shape: tuple[int, ...]) -> torch.Tensor:
-    """Samples as float tensors in the reference's layout ([-1, 1] images of its size)."""
+def load_samples(path: str, shape: tuple[int, ...], n: int | None = None, value_range: str = "auto") -> torch.Tensor:
+    """The first ``n`` samples (default all) as float tensors in the reference's layout ([-1, 1] images of its
+    size); ``value_range`` of float .npz samples (see ``data.arrays.unit_range``)."""
     from ganscape.data import build_dataset
 
     src = Path(path).expanduser()
     if src.suffix == ".npz":
-        section = {"name": "npz", "path": str(src), "key": npz_key(src)}
+        section = {"name": "npz", "path": str(src), "key": npz_key(src), "value_range": value_range}
         if len(shape) == 3:
             section["size"] = shape[-1]
+    elif (src / "config.yaml").is_file() or (src / "checkpoints").is_dir():
+        raise ConfigError(f"samples: {src} is a run folder; evaluate a run with `ganscape eval {src}` (eval-images "
+                          "takes a folder of sample images or an .npz)")
     elif src.is_dir():
         if len(shape) != 3:
             raise ConfigError(f"samples: a folder of images cannot be compared with vector data of shape {shape}")
@@ -52,7 +59,9 @@ def load_samples(path: str, shape: tuple[int, ...]) -> torch.Tensor:
     else:
         raise ConfigError(f"samples: {src} is neither an .npz file nor a folder of images")
     ds = build_dataset(section, key="samples")
-    x, _ = ds.get(torch.arange(len(ds)))
+    if n is not None and not 2 <= n <= len(ds):
+        raise ConfigError(f"--n: must be in [2, {len(ds)}] (the number of samples given), got {n}")
+    x, _ = ds.get(torch.arange(len(ds) if n is None else n))
     if tuple(x.shape[1:]) != tuple(shape):
         raise ConfigError(f"samples: shape {tuple(x.shape[1:])} does not match the reference's {tuple(shape)}")
     return x
@@ -68,12 +77,12 @@ def run(args) -> int:
     metrics = parse_metrics(args.metrics)
     reference = parse_data(args.reference, "--reference")
     ref_ds = build_dataset(reference, key="reference")
-    x = load_samples(args.samples, ref_ds.shape)
-    n = len(x) if args.n is None else args.n
-    if not 2 <= n <= len(x):
-        raise ConfigError(f"--n: must be in [2, {len(x)}] (the number of samples given), got {n}")
+    x = load_samples(args.samples, ref_ds.shape, args.n, args.value_range)
+    n = len(x)
+    if n < 2:
+        raise ConfigError(f"samples: {args.samples} holds {n} sample; the metrics need at least 2")
     # samples from files have no data of their own: the reference is always part of the protocol's name
-    values = evaluate_samples(x[:n], metrics, n, reference, args.extractor, data_meta=data_meta(ref_ds),
+    values = evaluate_samples(x, metrics, n, reference, args.extractor, data_meta=data_meta(ref_ds),
                               reference_label=data_label(reference), **metric_options(args))
     print(f"{args.samples} ({n} samples) vs {reference}:")
     print_values(values)

@@ -21,6 +21,9 @@ def read_npz(file: Path, key: str, label_key: str) -> tuple[np.ndarray, np.ndarr
     pickled objects, strings or complex values), vectors (N, D) or images (N, H, W[, C]), at least one sample."""
     if not file.is_file():
         raise ConfigError(f"data.path: file not found: {file}")
+    if not zipfile.is_zipfile(file):  # numpy's own message for it suggests unpickling the file
+        raise ConfigError(f"data.path: {file} is not an .npz file (a zip archive of .npy arrays, as numpy.savez "
+                          "writes)")
     try:
         with np.load(file, allow_pickle=False) as arrays:
             if key not in arrays:
@@ -39,15 +42,44 @@ def read_npz(file: Path, key: str, label_key: str) -> tuple[np.ndarray, np.ndarr
     return x, y
 
 
-def images_to_tensor(arr: np.ndarray) -> torch.Tensor:
-    """(N, H, W) or (N, H, W, C) or (N, C, H, W) array -> float (N, C, H, W) in [0, 1]."""
+RANGE_SLACK = 1e-3  # float images may overshoot their range by rounding; more is a wrong range, not rounding
+
+
+def images_to_tensor(arr: np.ndarray, value_range: str = "auto") -> torch.Tensor:
+    """(N, H, W) or (N, H, W, C) or (N, C, H, W) array -> float (N, C, H, W) in [0, 1] (see ``unit_range``)."""
     x = torch.from_numpy(np.asarray(arr))
     if x.ndim == 3:
         x = x.unsqueeze(1)
     elif x.ndim == 4 and x.shape[-1] in (1, 3, 4) and x.shape[1] not in (1, 3, 4):
         x = x.permute(0, 3, 1, 2)
+    return unit_range(x, value_range)
+
+
+def unit_range(x: torch.Tensor, value_range: str) -> torch.Tensor:
+    """Images -> float in [0, 1]. Integers are 0..255, booleans 0 or 1. Floats: ``unit`` [0, 1] and ``signed``
+    [-1, 1] are clamped to their range; ``auto`` takes [0, 1], [-1, 1] (a negative value) or 0..255 (a maximum above
+    2) by the values, within ``RANGE_SLACK``, and refuses anything else: floats in [-1, 1.02] were read as 0..255
+    and scored garbage."""
+    if x.dtype == torch.bool:
+        return x.float()
+    if not x.is_floating_point():
+        if int(x.max()) > 255 or int(x.min()) < 0:
+            raise ConfigError(f"data.path: integer images must be 0..255, got {int(x.min())}..{int(x.max())}")
+        return x.float() / 255.0
     x = x.float()
-    return x / 255.0 if x.max() > 1.0 else x
+    low, high = float(x.min()), float(x.max())
+    if value_range == "unit":
+        return x.clamp(0, 1)
+    if value_range == "signed":
+        return ((x + 1) / 2).clamp(0, 1)
+    if low >= -RANGE_SLACK and high <= 1 + RANGE_SLACK:
+        return x.clamp(0, 1)
+    if low >= -1 - RANGE_SLACK and high <= 1 + RANGE_SLACK:
+        return ((x + 1) / 2).clamp(0, 1)
+    if low >= -RANGE_SLACK and 2 < high <= 255 + RANGE_SLACK:
+        return (x / 255.0).clamp(0, 1)
+    raise ConfigError(f"data.value_range: float images in [{low:.4g}, {high:.4g}] fit none of [0, 1], [-1, 1] or "
+                      "0..255; set value_range (eval-images: --value-range) to unit or signed to clamp them to it")
 
 
 @DATASETS.register("npz", "arrays from an .npz file: key `x` (images or vectors), optional `y`")
@@ -59,9 +91,7 @@ def npz(path: str, size: Count = 0, key: str = "x", label_key: str = "y",
     classes = int(y.max()) + 1 if y is not None else 0
     if x_np.ndim == 2:
         return TensorDataset("npz", torch.from_numpy(x_np).float(), y, classes)
-    x = images_to_tensor(x_np)
-    if value_range == "signed" or (value_range == "auto" and x.min() < 0):
-        x = (x + 1) / 2
+    x = images_to_tensor(x_np, value_range)
     if size:
         x = resize_images(x, size).clamp(0, 1)
     return TensorDataset("npz", x * 2 - 1, y, classes)
