@@ -1,6 +1,7 @@
 """``ganscape eval RUN_DIR``: evaluate a run of any kind (EMA weights when kept; a translation direction against its
 target domain) and append one record per metric value to ``RUN_DIR/results.jsonl`` (``ganscape.results``): protocol
-name, value, std, n, extractor fingerprint, step, checkpoint."""
+name, value, std, n, extractor fingerprint, step, checkpoint; a checkpoint's earlier records of the same metrics
+are replaced."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -109,8 +110,9 @@ def run(args) -> int:
             apply_edit(sampler, edit, args.edit)
             checkpoint += f"+edit:{Path(args.edit).name}"  # results of an edited generator say so
         values = evaluate_sampler(sampler, metrics, args.n, reference, args.extractor, seed=args.seed, **options)
-        writer.write(v.record(str(args.run_dir), sampler.step, checkpoint) for v in values)
+        # a rerun (after Ctrl-C, or to redo one) replaces a checkpoint's records instead of adding a second copy
+        writer.write((v.record(str(args.run_dir), sampler.step, checkpoint) for v in values), replace_existing=True)
         print(f"step {sampler.step}:")
         print_values(values)
-    print(f"appended {len(steps)} checkpoint(s) of records to {writer.path}")
+    print(f"wrote {len(steps)} checkpoint(s) of records to {writer.path}")
     return 0

@@ -1,7 +1,8 @@
 """``ganscape eval-images DIR_OR_NPZ --reference DATA``: metrics for any samples, a folder of images or an ``.npz``
 (key ``x``, or its only array, as ``sample --out FILE.npz`` writes it: images (N,H,W[,C]) uint8 or float, or (N, D)
 vectors), resized to the reference data's image size. Results are printed, and appended as records
-(``ganscape.results``, run = the samples path) to ``--out``."""
+(``ganscape.results``, run = the samples path) to ``--out``, replacing earlier records of the same samples and
+metrics."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -87,6 +88,6 @@ def run(args) -> int:
     print(f"{args.samples} ({n} samples) vs {reference}:")
     print_values(values)
     if args.out:
-        ResultsWriter(args.out).write(v.record(str(args.samples), 0) for v in values)
-        print(f"appended to {args.out}")
+        ResultsWriter(args.out).write((v.record(str(args.samples), 0) for v in values), replace_existing=True)
+        print(f"wrote the records to {args.out} (replacing earlier ones of these samples and metrics)")
     return 0
