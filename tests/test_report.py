@@ -196,3 +196,14 @@ def test_report_opens_in_headless_chromium(study_dir, tmp_path):
         assert element in dom
     img = np.asarray(Image.open(shot).convert("L"), dtype=np.float64)
     assert img.shape == (1600, 1280) and img.std() > 5  # a rendered page, not a blank screen
+
+
+def test_report_refuses_a_metric_no_run_has_and_the_sample_axis_as_factor(study_dir, tmp_path, capsys):
+    """--metric fid on a toy study wrote the toy ranking without a word; --factor sample was accepted and ignored."""
+    from ganscape.cli import main
+
+    assert main(["study", "report", str(study_dir), "--out", str(tmp_path / "r.html"), "--metric", "fid"]) == 2
+    assert "--metric: no run of this study has 'fid'; its metrics: modes2500_toy" in capsys.readouterr().err
+    assert main(["study", "report", str(study_dir), "--out", str(tmp_path / "r.html"), "--factor", "sample"]) == 2
+    assert "--factor: 'sample' is not a factor of this study" in capsys.readouterr().err
+    assert not (tmp_path / "r.html").exists()

@@ -82,6 +82,10 @@ def test_plan_is_deterministic_and_expands_grid_random_and_seeds(tmp_path):
         assert store.get_meta("description") == "retitled" and store.get_meta("report") == {"metrics": ["modes"]}
     assert read_study(tmp_path / "a" / "study.yaml").description == "retitled"
     assert write_plan(read_study(retitled), tmp_path / "a")[1] == []
+    renamed = {**retitled, "name": "renamed"}  # was "unchanged", and the folder kept the old name
+    assert write_plan(read_study(renamed), tmp_path / "a")[1] == ["name"]
+    with Store(tmp_path / "a") as store:
+        assert store.get_meta("name") == "renamed"
 
 
 def test_plan_rejects_bad_values_naming_the_task_and_key(tmp_path):
@@ -92,6 +96,10 @@ def test_plan_rejects_bad_values_naming_the_task_and_key(tmp_path):
         parts = ["schedule.name=linear_decay", "optim.d.name=rmsprop", "prior.name=deligan"]
         with pytest.raises(ConfigError, match=rf"task 1 .*{key}: {why}"):  # checked when the factory ran: planned
             plan_tasks(read_study(tiny_study(grid={key: values}, overrides=TINY + parts)))
+    with pytest.raises(ConfigError, match=r"^tie.optim.g.lr: optim.d.lrr: not a key of the run config"):
+        plan_tasks(read_study(tiny_study(tie={"optim.g.lr": "optim.d.lrr"})))  # the tie was not named
+    with pytest.raises(ConfigError, match=r"description: expected text, got \['a', 'b'\]"):  # was made text
+        read_study(tiny_study(description=["a", "b"]))
     with pytest.raises(ConfigError, match="gird: unknown study key"):
         read_study({**tiny_study(), "gird": {}})
     with pytest.raises(ConfigError, match="random.space.optim.d.lr"):

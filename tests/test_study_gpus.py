@@ -164,3 +164,16 @@ def test_a_ray_task_queued_behind_a_busy_cpu_stays_pending_until_it_starts(tmp_p
     assert ("running", "pending") in seen, seen  # task 1 waited for the only CPU, and was shown waiting
     assert [(t["status"], t["attempts"]) for t in tasks] == [("done", 1), ("done", 1)]
     assert tasks[1]["started"] >= tasks[0]["started"]
+
+
+def test_study_run_of_chosen_tasks_answers_for_those_tasks(tmp_path, monkeypatch, capsys):
+    """`study run --task 0` exited 1 and summed up the whole study when another task had failed."""
+    study = plan(tmp_path, 3)
+    with Store(study) as store:
+        store.claim([1])
+        store.fail(1, "RuntimeError: an earlier crash")
+    monkeypatch.setenv("PYTHONPATH", f"{FAULT_DIR}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    assert main(["study", "run", str(study), "--task", "0", "--skip-failed", "--executor", "fault_tasks:tiny"]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1] == "selected 1 tasks: 1 done, 0 running, 0 pending, 0 failed"
+    assert main(["study", "run", str(study), "--all", "--skip-failed", "--executor", "fault_tasks:tiny"]) == 1
+    assert capsys.readouterr().out.strip().splitlines()[-1] == "3 tasks: 2 done, 0 running, 0 pending, 1 failed"

@@ -95,9 +95,15 @@ def run_run(args) -> int:
         from ganscape.studies.backends.local import run_local
         run_local(args.study_dir, ids, workers=args.workers, threads=args.threads, executor=args.executor, gpus=gpus)
     with Store(args.study_dir) as store:
-        counts = store.counts()
-    print(summary(counts))
-    return 0 if not counts.get("failed") and not counts.get("running") else 1
+        counts = store.counts() if not ids else selected_counts(store.tasks(), ids)
+    print(summary(counts) if not ids else f"selected {summary(counts)}")
+    return 0 if not counts.get("failed") and not counts.get("running") else 1  # of the tasks this command ran
+
+
+def selected_counts(tasks: list[dict], ids: list[int]) -> dict[str, int]:
+    """Status counts of the tasks ``ids`` (``study run --task``)."""
+    chosen = [t for t in tasks if t["id"] in set(ids)]
+    return {s: sum(t["status"] == s for t in chosen) for s in ("done", "running", "pending", "failed")}
 
 
 def check_gpus(args) -> list[int] | None:
@@ -154,16 +160,28 @@ def run_report(args) -> int:
     if args.metric is not None:
         from ganscape.studies.spec import check_metric_name
         check_metric_name(args.metric, "--metric")
+        check_study_has_metric(args.study_dir, args.metric)
     if args.factor is not None and str(args.out).lower().endswith(".csv"):
         raise ConfigError("--factor: the budget plot is part of the HTML report; a CSV report has no plot "
                           "(write report.html, or leave --factor out)")
     if args.factor is not None:
         with Store(args.study_dir, create=False) as store:
-            factors = sorted({k for task in store.tasks() for k in task["factors"] if k != "seed"})
+            factors = sorted({k for task in store.tasks() for k in task["factors"] if k not in ("seed", "sample")})
         if args.factor not in factors:
             raise ConfigError(f"--factor: {args.factor!r} is not a factor of this study; factors: {', '.join(factors)}")
     print(f"wrote {write_report(args.study_dir, args.out, metric=args.metric, factor=args.factor)}")
     return 0
+
+
+def check_study_has_metric(study_dir: str, metric: str) -> None:
+    """Refuse ``--metric`` when no run of the study has it (the report was ranked by another one, silently)."""
+    from ganscape.studies import Store
+    from ganscape.studies.report.runs import load_runs, match_metric, metric_names
+
+    with Store(study_dir, create=False) as store:
+        names = metric_names(load_runs(store))
+    if names and match_metric(names, metric) is None:
+        raise ConfigError(f"--metric: no run of this study has {metric!r}; its metrics: {', '.join(names)}")
 
 
 def run_list(args) -> int:

@@ -68,7 +68,7 @@ def plan_tasks(spec: StudySpec) -> list[Task]:
                 for key, value in draw.items():
                     config = set_dotted(config, key, value)
                 for target, source in spec.tie.items():
-                    config = set_dotted(config, target, get_dotted(config, source))
+                    config = tied(config, target, source)
                 config["seed"] = seed
                 factors = {axis.key: chosen[axis.key][0] for axis in spec.axes}
                 factors.update({key: value_label(v) for key, v in draw.items()})
@@ -101,10 +101,18 @@ def check_inputs(spec: StudySpec, tasks: list[Task]) -> None:
         check_ready(spec.eval, shape, kind=kind)
 
 
+def tied(config: dict[str, Any], target: str, source: str) -> dict[str, Any]:
+    """``config`` with ``source``'s value copied to ``target`` (a study's ``tie``); errors name the tie."""
+    try:
+        return set_dotted(config, target, get_dotted(config, source))
+    except ConfigError as err:
+        raise ConfigError(f"tie.{target}: {err}") from None
+
+
 def write_plan(spec: StudySpec, out_dir: str | Path) -> tuple[list[Task], list[str]]:
     """Write ``study.yaml``, ``tasks/task-NNNN.yaml`` and the database in ``out_dir``; returns the tasks and what was
     written (``["plan"]``). Planning the same study into the same folder again changes nothing (``[]``), or only its
-    report settings or description (``["report"]``, ...: ``update_settings``); a different plan there is an error."""
+    report settings, description or name (``["report"]``, ...: ``update_settings``); a different plan there is an error."""
     from ganscape.studies.store import DB_NAME, Store
     from ganscape.utils.io import atomic_write_text
 
@@ -136,7 +144,7 @@ def write_plan(spec: StudySpec, out_dir: str | Path) -> tuple[list[Task], list[s
 
 
 def changed_settings(store, spec: StudySpec, keys: tuple[str, ...]) -> list[str]:
-    """Which of the study facts ``keys`` (eval, resources, report, description) differ from the folder's. Where the
+    """Which of the study facts ``keys`` (eval, resources, report, description, name) differ from the folder's. Where the
     Inception weights lie is no part of the protocol (their hash is): eval is compared without it."""
     def comparable(key: str, value: Any) -> Any:
         value = json.loads(json.dumps(value))
@@ -148,8 +156,8 @@ def changed_settings(store, spec: StudySpec, keys: tuple[str, ...]) -> list[str]
 
 def update_settings(store, spec: StudySpec, out: Path) -> list[str]:
     """A study planned again into its folder with the same tasks: a changed eval protocol or resources is refused
-    (the folder's results were made under its own), a changed report or description is taken (study.yaml and the
-    database), and so are Inception weights given now; returns what was updated."""
+    (the folder's results were made under its own), a changed report, description or name is taken (study.yaml and
+    the database), and so are Inception weights given now; returns what was updated."""
     from ganscape.utils.io import atomic_write_text
 
     refused = changed_settings(store, spec, ("eval", "resources"))
@@ -157,7 +165,7 @@ def update_settings(store, spec: StudySpec, out: Path) -> list[str]:
         raise ConfigError(f"--out: {out} was planned with other {' and '.join(refused)} settings than this study "
                           f"file's (the same tasks), and its results were made under those: plan into a new folder, "
                           f"or keep the settings of {out / 'study.yaml'}")
-    updated = changed_settings(store, spec, ("report", "description"))
+    updated = changed_settings(store, spec, ("report", "description", "name"))
     if updated:
         atomic_write_text(out / "study.yaml", dump_yaml(spec.source))
         for key in updated:

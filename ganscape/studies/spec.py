@@ -18,7 +18,7 @@
     eval: {metrics: [default], n: 2000}   # the protocol: see ganscape.metrics.protocol (reference_n, extractor,
                                           # classifier, inception_weights, inception_sha256)
     resources: {cpus: 1, gpus: 0}    # what one task asks the Ray scheduler for
-    report: {metrics: [reverse_kl, fid]}   # preferred metrics, first one present wins
+    report: {metrics: [reverse_kl, fid]}   # preferred metrics, first one present wins (toy data: its protocol)
 
 Named axes are applied first (they may swap whole component sections), then dotted axes, random draws, ties, the seed.
 """
@@ -105,8 +105,11 @@ def parse_study(data: dict[str, Any], folder: Path) -> StudySpec:
         raise ConfigError(f"seeds: expected a non-empty list of integers, got {seeds!r}")
     if len(set(seeds)) != len(seeds):
         raise ConfigError(f"seeds: each seed once (a repeated seed trains the same run twice), got {seeds!r}")
+    description = data.get("description") or ""
+    if not isinstance(description, str):
+        raise ConfigError(f"description: expected text, got {description!r}")
     return StudySpec(
-        name=name, description=str(data.get("description", "")),
+        name=name, description=description,
         base=resolve_base(data.get("base"), data.get("overrides", []), folder),
         axes=parse_grid(data.get("grid", {})), random=parse_random(data.get("random")),
         tie=parse_tie(data.get("tie") or {}), seeds=seeds, eval=check_eval(_section(data, "eval", DEFAULT_EVAL)),

@@ -21,3 +21,20 @@ if probability > 0:
             yield db
 
     store.Store.transaction = flaky_transaction
+
+failing_once = {int(i) for i in os.environ.get("FAULT_EXECUTE_FAILS_ONCE", "").split(",") if i}
+if failing_once:  # study tasks whose first run raises (a crash that a retry gets past), in any backend's process
+    from pathlib import Path
+
+    from ganscape.studies import execute
+
+    original_execute = execute.execute_task
+
+    def execute_failing_once(study_dir, task_id, *args, **kwargs):
+        marker = Path(study_dir) / f"failed-once-{task_id}"
+        if task_id in failing_once and not marker.exists():
+            marker.touch()
+            raise RuntimeError(f"boom once in task {task_id}")
+        return original_execute(study_dir, task_id, *args, **kwargs)
+
+    execute.execute_task = execute_failing_once

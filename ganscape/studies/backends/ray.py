@@ -3,8 +3,9 @@
 Each task is a Ray task asking for the study's ``resources`` (``cpus``, ``gpus``). The remote function trains
 and evaluates in ``STUDY_DIR/runs/task-NNNN`` (so on a multi-node cluster STUDY_DIR must be on a shared
 filesystem) and *returns* its metrics; only this driver writes the SQLite database, which therefore never needs
-network file locking. A task that raises is recorded as failed with its traceback; a worker that dies is
-recorded as failed with Ray's error; the other tasks go on.
+network file locking. As with local workers, a task that raises is submitted again until it has had
+``MAX_ATTEMPTS`` (at once failed when its config is invalid), one whose worker dies until ``DEATH_ATTEMPTS``; then it
+is recorded as failed with its traceback or Ray's error. The other tasks go on.
 
 A submitted task stays ``pending`` in the study while Ray queues it (e.g. behind busy CPUs or GPUs): the remote
 function is a generator whose first value says it has started, and only then does the driver mark it running
@@ -23,12 +24,14 @@ from typing import Any, Iterator
 from ganscape.registry import ConfigError
 from ganscape.results import Record
 from ganscape.studies.progress import StudyProgress
-from ganscape.studies.store import Store
+from ganscape.studies.store import DEATH_ATTEMPTS, Store
+from ganscape.utils.io import FolderBusy
 
 log = logging.getLogger("ganscape.study")
 POLL_S = 1.0       # how often the driver looks at its tasks (and updates the progress)
 HEARTBEAT_S = 5.0  # how often it refreshes the heartbeat of the tasks it runs
 STARTED = "started"
+RUNNING, OVER, RETRY = "running", "over", "retry"  # what became of a task after its Ray task's next value
 
 
 def remote_task(study_dir: str, task_id: int, config: dict[str, Any], eval_spec: dict[str, Any],
@@ -41,8 +44,9 @@ def remote_task(study_dir: str, task_id: int, config: dict[str, Any], eval_spec:
     torch.set_num_threads(max(1, threads))
     try:
         result = execute_task(study_dir, task_id, config, eval_spec, set(done_steps))
-    except Exception:
-        return {"error": traceback.format_exc()}
+    except Exception as err:
+        permanent = isinstance(err, ConfigError) and not isinstance(err, FolderBusy)  # no retry fixes a bad config
+        return {"error": traceback.format_exc(), "permanent": permanent}
     return {"results": [r.to_json() for records in result.results.values() for r in records],
             "train_seconds": result.train_seconds, "eval_seconds": result.eval_seconds, "note": result.note}
 
@@ -93,20 +97,25 @@ def _drive(ray, study_dir: Path, ids: list[int] | None) -> None:
     with Store(study_dir, create=False) as store:
         eval_spec, res = store.get_meta("eval", {}), store.get_meta("resources", {})
         cpus, gpus = float(res.get("cpus", 1)), float(res.get("gpus", 0))
-        gens = {}
-        for task in [t for t in chosen(store, ids) if t["status"] == "pending"]:
-            gen = fn.options(num_cpus=cpus, num_gpus=gpus, max_retries=0).remote(
+
+        def submit(task: dict[str, Any]):
+            return fn.options(num_cpus=cpus, num_gpus=gpus, max_retries=0).remote(
                 str(study_dir), task["id"], task["config"], eval_spec,
                 sorted(store.evaluated_steps(task["id"])), int(max(1, cpus)))
-            gens[gen] = task
+
+        gens = {submit(task): task for task in chosen(store, ids) if task["status"] == "pending"}
         progress, started, last_beat = StudyProgress(slots(ray, cpus, gpus)), set(), time.monotonic()
         try:
             while gens:
                 progress.update(chosen(store, ids))
                 ready, _ = ray.wait(list(gens), num_returns=len(gens), timeout=POLL_S)
                 for gen in sorted(ready, key=lambda g: gens[g]["id"] not in started):  # ends before starts
-                    if _advance(ray, store, gen, gens[gen], started, owner):
-                        del gens[gen]
+                    outcome = _advance(ray, store, gen, gens[gen], started, owner)
+                    if outcome != RUNNING:
+                        task = gens.pop(gen)
+                        started.discard(task["id"])
+                    if outcome == RETRY:  # back to pending: a new Ray task resumes it from its checkpoint
+                        gens[submit(task)] = task
                 if time.monotonic() - last_beat > HEARTBEAT_S:
                     for task_id in started & {t["id"] for t in gens.values()}:
                         store.heartbeat(task_id, owner["pid"])
@@ -116,29 +125,32 @@ def _drive(ray, study_dir: Path, ids: list[int] | None) -> None:
             progress.close()
 
 
-def _advance(ray, store: Store, gen, task: dict[str, Any], started: set[int], owner: dict[str, Any]) -> bool:
-    """Take a task's next value: its start (mark it running) or its outcome (record it). Returns whether it is over."""
+def _advance(ray, store: Store, gen, task: dict[str, Any], started: set[int], owner: dict[str, Any]) -> str:
+    """Take a task's next value: its start (mark it running) or its outcome (record it). Returns RUNNING, OVER or
+    RETRY (it failed and went back to pending)."""
     try:
         out = ray.get(next(gen))
     except Exception as err:  # the worker process died, or Ray could not run the task
-        store.fail(task["id"], f"Ray task failed: {type(err).__name__}: {err}")
-        log.error("[task %d] failed: %s", task["id"], err)
-        return True
+        status = store.fail(task["id"], f"Ray task failed: {type(err).__name__}: {err}", retry=True,
+                            limit=DEATH_ATTEMPTS)
+        log.error("[task %d] failed%s: %s", task["id"], " (will retry)" if status == "pending" else "", err)
+        return RETRY if status == "pending" else OVER
     if out != STARTED:
-        _record(store, task, out)
-        return True
+        return _record(store, task, out)
     if store.claim([task["id"]], **owner) is None:  # another runner took it while Ray queued it
         log.warning("[task %d] run by another runner meanwhile; cancelled here", task["id"])
         ray.cancel(gen, force=True)
-        return True
+        return OVER
     started.add(task["id"])
-    return False
+    return RUNNING
 
 
-def _record(store: Store, task: dict[str, Any], out: dict[str, Any]) -> None:
+def _record(store: Store, task: dict[str, Any], out: dict[str, Any]) -> str:
+    """Store a task's outcome; returns OVER, or RETRY when it failed and went back to pending."""
     if "error" in out:
-        store.fail(task["id"], out["error"])
-        log.error("[task %d] failed:\n%s", task["id"], out["error"])
-        return
+        status = store.fail(task["id"], out["error"], retry=not out.get("permanent"))
+        log.error("[task %d] failed%s:\n%s", task["id"], " (will retry)" if status == "pending" else "", out["error"])
+        return RETRY if status == "pending" else OVER
     store.add_results(task["id"], [Record.from_json(row) for row in out["results"]])
     store.finish(task["id"], out["train_seconds"], out["eval_seconds"], out["note"])
+    return OVER
