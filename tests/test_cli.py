@@ -122,3 +122,26 @@ def test_commands_say_in_one_line_when_they_do_not_apply_to_a_run(tmp_path, caps
     assert main(["translate", str(run), "--input", str(tmp_path), "--out", str(tmp_path / "t")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "translate: needs a translation run" in err[0] and "this is a gan run" in err[0]
+
+
+def test_help_shows_every_option_with_its_default(capsys):
+    """Defaults such as sample --n 64 and --seed 0 were not shown, and --device, --seed, --backend had no help."""
+    import argparse
+
+    from ganscape.cli import build_parser
+
+    def parsers(parser: argparse.ArgumentParser):
+        yield parser
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for child in action.choices.values():
+                    yield from parsers(child)
+
+    undocumented = [f"{p.prog} {a.option_strings[0]}" for p in parsers(build_parser()) for a in p._actions
+                    if a.option_strings and not a.help]
+    assert undocumented == []
+    with pytest.raises(SystemExit):
+        main(["sample", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "number of samples (default: 64)" in text and "seed of the latents and labels (default: 0)" in text
+    assert "(default: None)" not in text and "(default: False)" not in text

@@ -16,8 +16,24 @@ COMMANDS = ("train", "sample", "eval", "eval-images", "presets", "components", "
             "interpolate", "style-mix", "translate")
 
 
+class DefaultsFormatter(argparse.HelpFormatter):
+    """``--help`` shows an option's default, unless it is None/False or its help already says it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        shown = not any(action.default is hidden for hidden in (None, False, argparse.SUPPRESS))  # 0 is shown
+        if action.option_strings and shown and "default" not in text.lower():
+            text += " (default: %(default)s)"
+        return text
+
+
 class Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line naming the command's --help (not the whole usage text)."""
+    """argparse, but a usage error is one line naming the command's --help (not the whole usage text), and --help
+    shows defaults."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", DefaultsFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")

@@ -84,7 +84,7 @@ def add_run_options(p, out: str, out_type: Callable[[str], str] = png_file, chec
     if checkpoint:
         p.add_argument("--checkpoint", type=int, default=None, metavar="STEP", help="checkpoint step (default: newest)")
     p.add_argument("--no-ema", action="store_true", help="use the raw weights even when EMA weights exist")
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="auto: cuda when available")
     if direction:
         p.add_argument("--direction", default=None, choices=("a2b", "b2a"),
                        help="translation runs only: data -> data_b (a2b, the default) or back (b2a)")
@@ -121,7 +121,7 @@ def add_dissection_options(p) -> None:
     p.add_argument("--class", dest="label", type=int, default=None, metavar="K", help="class for conditional G")
     p.add_argument("--checkpoint", type=int, default=None, metavar="STEP", help="checkpoint step (default: newest)")
     p.add_argument("--raw", action="store_true", help="use the raw weights even when EMA weights exist")
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="auto: cuda when available")
 
 
 def open_generator(args):

@@ -28,7 +28,8 @@ def register(sub) -> None:
     prep.set_defaults(func=run_prepare)
 
     show = cmds.add_parser("list", help="list prepared datasets")
-    show.add_argument("--root", default=None)
+    show.add_argument("--root", default=None,
+                      help="prepared-data root (default: $GANSCAPE_DATA or ~/.cache/ganscape/data)")
     show.set_defaults(func=run_list)
 
 

@@ -27,7 +27,7 @@ def add_metric_options(p) -> None:
     p.add_argument("--classifier", default=None, metavar="DATA",
                    help="data the digit classifier trains on (default: the reference data)")
     p.add_argument("--reference-n", type=int, default=None, help="reference samples (default: --n)")
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="auto: cuda when available")
     p.add_argument("--no-cache", action="store_true", help="recompute reference features instead of using the cache")
 
 

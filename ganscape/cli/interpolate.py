@@ -10,8 +10,8 @@ def register(sub) -> None:
     add_run_options(p, out="output PNG")
     p.add_argument("--rows", type=int, default=4, help="number of interpolation paths")
     p.add_argument("--steps", type=int, default=8, help="images per path, end points included")
-    p.add_argument("--mode", default="slerp", choices=("slerp", "linear"))
-    p.add_argument("--seed", type=seed, default=0)
+    p.add_argument("--mode", default="slerp", choices=("slerp", "linear"), help="path between the two latents")
+    p.add_argument("--seed", type=seed, default=0, help="seed of the end latents")
     p.add_argument("--class", dest="label", type=int, default=None, metavar="K",
                    help="class for every row (conditional generators; default: row i uses class i)")
     add_attribute_option(p)

@@ -20,7 +20,8 @@ def register(sub) -> None:
     add_dissection_options(p)
     p.add_argument("--concept", required=True, help="a concept of the segmenter, e.g. tree")
     p.add_argument("--units", default="top:20", help="top:K (by IoU with the concept), random:K, or 3,17,40")
-    p.add_argument("--mode", default="ablate", choices=("ablate", "insert"))
+    p.add_argument("--mode", default="ablate", choices=("ablate", "insert"),
+                   help="ablate: units set to 0; insert: set to their typical activation where the concept is")
     p.add_argument("--region", default=None, metavar="x0,y0,x1,y1", help="edit only inside this box (image fractions)")
     p.add_argument("--n", type=int, default=500, help="latents the effect is averaged over")
     p.add_argument("--rank-n", type=int, default=500, help="samples of the dissection that ranks units for top:K")

@@ -16,7 +16,7 @@ def register(sub) -> None:
     p.add_argument("--n", type=int, default=2000, help="samples per FID")
     p.add_argument("--extractor", default=None, choices=EXTRACTOR_NAMES,
                    help="feature network (default: scenes for scenes runs, else the data's default)")
-    p.add_argument("--inception-weights", default=None, metavar="PATH")
+    p.add_argument("--inception-weights", default=None, metavar="PATH", help="FID Inception-v3 weights (colour runs)")
     p.add_argument("--out", required=True, metavar="DIR", help="folder for repair.json and edit.json")
     p.set_defaults(func=run)
 

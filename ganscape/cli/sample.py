@@ -16,7 +16,7 @@ def register(sub) -> None:
     add_run_options(p, out="grid.png, samples.npz (uint8 N x H x W x C) or DIR/ (one PNG per sample)",
                     out_type=argument_type(check_output), direction=True)
     p.add_argument("--n", type=int, default=64, help="number of samples")
-    p.add_argument("--seed", type=seed, default=0)
+    p.add_argument("--seed", type=seed, default=0, help="seed of the latents and labels")
     p.add_argument("--batch", type=int, default=256, help="samples generated (and written) at a time")
     p.add_argument("--class", dest="label", type=int, default=None, metavar="K",
                    help="class id for a class-conditional generator (default: uniform random classes)")

@@ -14,7 +14,8 @@ def register(sub) -> None:
 
     plan = cmds.add_parser("plan", help="expand a study YAML (or built-in study name) into tasks")
     plan.add_argument("study", help="study YAML file, or a built-in study (see `ganscape study list`)")
-    plan.add_argument("--out", required=True, metavar="STUDY_DIR")
+    plan.add_argument("--out", required=True, metavar="STUDY_DIR",
+                      help="study folder (created; planning again into it is a no-op)")
     plan.add_argument("--inception-weights", default=None, metavar="PATH",
                       help="FID Inception weights for the study's eval (sets eval.inception_weights)")
     plan.set_defaults(func=run_plan)
@@ -24,7 +25,7 @@ def register(sub) -> None:
     which = run.add_mutually_exclusive_group(required=True)
     which.add_argument("--task", type=int, action="append", metavar="N", help="run task N (repeatable)")
     which.add_argument("--all", action="store_true", help="run every unfinished task")
-    run.add_argument("--backend", choices=("local", "ray"), default="local")
+    run.add_argument("--backend", choices=("local", "ray"), default="local", help="local worker processes, or Ray")
     run.add_argument("--workers", type=int, default=1, help="local: parallel worker processes")
     run.add_argument("--threads", type=int, default=0, help="local: torch threads per worker (default cores/workers)")
     run.add_argument("--gpus", default=None, metavar="IDS",

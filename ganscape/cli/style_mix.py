@@ -9,8 +9,8 @@ def register(sub) -> None:
     add_run_options(p, out="output PNG")
     p.add_argument("--rows", type=int, default=3, help="row sources (seed --seed-rows)")
     p.add_argument("--cols", type=int, default=4, help="column sources (seed --seed-cols)")
-    p.add_argument("--seed-rows", type=seed, default=0)
-    p.add_argument("--seed-cols", type=seed, default=1)
+    p.add_argument("--seed-rows", type=seed, default=0, help="seed of the row sources")
+    p.add_argument("--seed-cols", type=seed, default=1, help="seed of the column sources")
     p.add_argument("--cutoff", type=int, default=None, help="first layer of the fine band (default: half the layers)")
     p.add_argument("--band", default="coarse", choices=("coarse", "fine"),
                    help="which layers come from the column source")
