@@ -100,6 +100,8 @@ def test_plan_rejects_bad_values_naming_the_task_and_key(tmp_path):
         plan_tasks(read_study(tiny_study(tie={"optim.g.lr": "optim.d.lrr"})))  # the tie was not named
     with pytest.raises(ConfigError, match=r"description: expected text, got \['a', 'b'\]"):  # was made text
         read_study(tiny_study(description=["a", "b"]))
+    with pytest.raises(ConfigError, match=r"^overrides: train.stepz: unknown key"):  # was blamed on "task 0"
+        read_study(tiny_study(overrides=TINY + ["train.stepz=20"]))
     with pytest.raises(ConfigError, match="gird: unknown study key"):
         read_study({**tiny_study(), "gird": {}})
     with pytest.raises(ConfigError, match="random.space.optim.d.lr"):

@@ -33,6 +33,7 @@ from typing import Any
 
 from ganscape.config import apply_overrides, dump_yaml, merge, read_source, read_yaml, schema_for
 from ganscape.config.load import resolve_base as resolve_source_base, upgrade_legacy
+from ganscape.config.validate import check_plain
 from ganscape.config.yaml_io import parse_yaml
 from ganscape.metrics.protocol import EVAL_DEFAULTS, check_eval
 from ganscape.registry import ConfigError
@@ -174,7 +175,13 @@ def resolve_base(base: Any, overrides: Any, folder: Path) -> dict[str, Any]:
     if not isinstance(overrides, list) or not all(isinstance(o, str) for o in overrides):
         raise ConfigError(f"overrides: expected a list of key=value strings, got {overrides!r}")
     data = apply_overrides(data, overrides)
-    return merge(schema_for(data.get("kind", "gan")).fresh_defaults(), data)
+    schema = schema_for(data.get("kind", "gan"))
+    data = merge(schema.fresh_defaults(), data)
+    try:  # unknown keys here, not as "task 0: ..." (a component's own options are checked with each task)
+        check_plain(data, schema.defaults, "", set(schema.sections))
+    except ConfigError as err:
+        raise ConfigError(f"{'overrides' if overrides else 'base'}: {err}") from None
+    return data
 
 
 RESERVED = {"seed": "set seeds with the top-level seeds: list", "sample": "it names a random draw"}
