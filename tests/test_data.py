@@ -154,6 +154,10 @@ def test_npz_image_values_are_read_by_their_type_and_range():
     half = torch.full((1, 1, 2, 2), 0.5)
     assert torch.equal(unit_range(torch.full((1, 1, 2, 2), 255, dtype=torch.uint8), "auto"), torch.ones(1, 1, 2, 2))
     assert torch.equal(unit_range(torch.ones(1, 1, 2, 2, dtype=torch.bool), "auto"), torch.ones(1, 1, 2, 2))
+    binary = torch.tensor([[[[0, 1]]]], dtype=torch.uint8)  # binarised digits: 0/1, not 0..255
+    assert torch.equal(unit_range(binary, "auto"), torch.tensor([[[[0.0, 1.0]]]]))
+    diverged = unit_range(torch.tensor([[[[-1.0, float("nan")]]]]), "auto")  # stays NaN: the metrics score NaN
+    assert diverged[0, 0, 0, 0] == 0 and torch.isnan(diverged[0, 0, 0, 1])
     assert torch.equal(unit_range(half, "auto"), half)                                # [0, 1]
     assert torch.equal(unit_range(torch.tensor([[[[-1.0, 0.0]]]]), "auto"), torch.tensor([[[[0.0, 0.5]]]]))
     assert torch.equal(unit_range(torch.tensor([[[[0.0, 127.5]]]]), "auto"), torch.tensor([[[[0.0, 0.5]]]]))

@@ -67,8 +67,10 @@ def test_eval_command_appends_records_for_all_checkpoints(toy_run, capsys):
     command = ["eval", str(toy_run), "--metrics", "modes,kid", "--n", "250", "--checkpoint", "all", "--reference-n",
                "2000"]
     assert main(command) == 0 and main(command) == 0  # run again (as after Ctrl-C): replaced, not doubled
+    assert main(command + ["--seed", "1", "--no-ema"]) == 0  # other draws: kept beside, marked in the checkpoint
     records = read_results(toy_run / RESULTS_FILE)
-    assert [r.step for r in records if r.metric == "kid250_raw_ref2k"] == [30, 60]
+    assert [r.checkpoint for r in records if r.metric == "kid250_raw_ref2k"] == [
+        "ckpt-00000030.pt", "ckpt-00000060.pt", "ckpt-00000030.pt+raw+seed1", "ckpt-00000060.pt+raw+seed1"]
     kid = next(r for r in records if r.metric == "kid250_raw_ref2k")
     assert kid.std is not None and kid.std > 0 and kid.n == 250 and kid.extractor == "raw"
     assert main(["eval", str(toy_run), "--metrics", "fdi"]) == 2

@@ -94,7 +94,8 @@ def out_of_memory(err: BaseException) -> bool:
     """An allocation that failed on the CPU (torch's RuntimeError, Python's MemoryError) or a GPU."""
     import torch
 
-    return isinstance(err, (MemoryError, torch.OutOfMemoryError)) or "can't allocate memory" in str(err)
+    gpu = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)  # torch.OutOfMemoryError: torch >= 2.5
+    return isinstance(err, (MemoryError, gpu)) or "can't allocate memory" in str(err)
 
 
 def memory_detail(err: BaseException) -> str:

@@ -106,6 +106,7 @@ def run(args) -> int:
         sampler, loaded = load_sampler(args.run_dir, step, not args.no_ema, options["device"], args.direction,
                                        with_run=True)
         checkpoint = loaded.path.name + ("+b2a" if args.direction == "b2a" else "")  # which translation direction
+        checkpoint += ("+raw" if args.no_ema else "") + (f"+seed{args.seed}" if args.seed else "")  # what was drawn
         if edit is not None:
             apply_edit(sampler, edit, args.edit)
             checkpoint += f"+edit:{Path(args.edit).name}"  # results of an edited generator say so

@@ -56,28 +56,34 @@ def images_to_tensor(arr: np.ndarray, value_range: str = "auto") -> torch.Tensor
 
 
 def unit_range(x: torch.Tensor, value_range: str) -> torch.Tensor:
-    """Images -> float in [0, 1]. Integers are 0..255, booleans 0 or 1. Floats: ``unit`` [0, 1] and ``signed``
-    [-1, 1] are clamped to their range; ``auto`` takes [0, 1], [-1, 1] (a negative value) or 0..255 (a maximum above
-    2) by the values, within ``RANGE_SLACK``, and refuses anything else: floats in [-1, 1.02] were read as 0..255
-    and scored garbage."""
-    if x.dtype == torch.bool:
-        return x.float()
-    if not x.is_floating_point():
-        if int(x.max()) > 255 or int(x.min()) < 0:
-            raise ConfigError(f"data.path: integer images must be 0..255, got {int(x.min())}..{int(x.max())}")
-        return x.float() / 255.0
-    x = x.float()
-    low, high = float(x.min()), float(x.max())
-    if value_range == "unit":
-        return x.clamp(0, 1)
-    if value_range == "signed":
-        return ((x + 1) / 2).clamp(0, 1)
+    """Images -> float in [0, 1]. ``unit`` [0, 1] and ``signed`` [-1, 1] are clamped to their range. ``auto`` tells
+    by the finite values: integers are 0/1 (binary) or 0..255; floats [0, 1], [-1, 1] (a negative value) or 0..255
+    (a maximum above 2), within ``RANGE_SLACK``, and anything else is refused (floats in [-1, 1.02] were read as
+    0..255 and scored garbage). NaN and inf stay, so a diverged generator's samples score NaN."""
+    integer, x = not x.is_floating_point(), x.float()
+    finite = x[torch.isfinite(x)]
+    low, high = (float(finite.min()), float(finite.max())) if finite.numel() else (0.0, 1.0)
+    if value_range == "auto":
+        value_range = integer_range(low, high) if integer else auto_range(low, high)
+    scaled = {"unit": x, "signed": (x + 1) / 2, "byte": x / 255.0}[value_range]
+    return torch.where(torch.isfinite(scaled), scaled.clamp(0, 1), scaled)
+
+
+def integer_range(low: float, high: float) -> str:
+    """``unit`` for 0/1 (binary) integer images, ``byte`` for 0..255."""
+    if low < 0 or high > 255:
+        raise ConfigError(f"data.path: integer images must be 0..255, got {low:.0f}..{high:.0f}")
+    return "unit" if high <= 1 else "byte"
+
+
+def auto_range(low: float, high: float) -> str:
+    """``unit``, ``signed`` or ``byte`` (0..255) for images whose finite values lie in [low, high]."""
     if low >= -RANGE_SLACK and high <= 1 + RANGE_SLACK:
-        return x.clamp(0, 1)
+        return "unit"
     if low >= -1 - RANGE_SLACK and high <= 1 + RANGE_SLACK:
-        return ((x + 1) / 2).clamp(0, 1)
+        return "signed"
     if low >= -RANGE_SLACK and 2 < high <= 255 + RANGE_SLACK:
-        return (x / 255.0).clamp(0, 1)
+        return "byte"
     raise ConfigError(f"data.value_range: float images in [{low:.4g}, {high:.4g}] fit none of [0, 1], [-1, 1] or "
                       "0..255; set value_range (eval-images: --value-range) to unit or signed to clamp them to it")
 

@@ -35,15 +35,15 @@ def data_kind(meta: dict[str, Any]) -> str:
 
 # Data options that do not change which images a section holds (where files are and how they are read) or that
 # only subset them or set their size: left out of a section's label.
-UNLABELLED_OPTIONS = ("root", "download", "in_memory", "size", "n", "seed", "limit", "per_class", "condition", "key",
-                      "label_key", "value_range", "labels")
+UNLABELLED_OPTIONS = ("root", "download", "in_memory", "size", "n", "seed", "limit", "per_class", "condition",
+                      "label_key", "labels")
 
 
 def data_label(section: dict[str, Any]) -> str:
     """The data a section holds, as a suffix for protocol names: ``-mnist-test`` for ``{name: mnist, split: test,
     root: ...}``, ``-digits-invert-rotate90``, ``-lsun-church-outdoor``, ``-image_folder-faces`` (a path's last name):
-    the name, then each option that differs from its default, except ``UNLABELLED_OPTIONS``. Two sections that hold
-    different images get different labels."""
+    the name, then each option that differs from its default, except ``UNLABELLED_OPTIONS`` (a file path by its last
+    name only: two files of one name in two folders share a label)."""
     from pathlib import PurePath
 
     from ganscape.data.base import DATASETS

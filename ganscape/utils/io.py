@@ -112,27 +112,18 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 
 
 def append_jsonl(path: str | os.PathLike, record: dict[str, Any]) -> None:
-    """Append one JSON object as a line (a single write call, flushed and fsynced), after dropping a torn last line
-    a killed writer left (the record appended to it was lost with it)."""
-    drop_torn_tail(path)
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write(json.dumps(record, sort_keys=True) + "\n")
+    """Append one JSON object as a line (a single write call, flushed and fsynced). After a torn last line (a killed
+    writer's), the line starts with a newline in the same write, so the record is not glued onto the torn one
+    (which readers skip); the file is never rewritten, so other processes' appends are never lost."""
+    line = json.dumps(record, sort_keys=True) + "\n"
+    with open(path, "a+b") as fh:
+        if fh.tell() > 0:
+            fh.seek(-1, os.SEEK_END)
+            if fh.read(1) != b"\n":
+                line = "\n" + line
+        fh.write(line.encode("utf-8"))  # append mode: at the end, whatever was read
         fh.flush()
         os.fsync(fh.fileno())
-
-
-def drop_torn_tail(path: str | os.PathLike) -> None:
-    """Rewrite a JSON-lines file without its last line when that line has no newline (a write cut short)."""
-    path = Path(path)
-    if not path.is_file() or path.stat().st_size == 0:
-        return
-    with open(path, "rb") as fh:
-        fh.seek(-1, os.SEEK_END)
-        if fh.read(1) == b"\n":
-            return
-    data = path.read_bytes()
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(data[: data.rfind(b"\n") + 1])
 
 
 def truncate_jsonl(path: str | os.PathLike, step: int) -> None:

@@ -131,8 +131,9 @@ def _advance(ray, store: Store, gen, task: dict[str, Any], started: set[int], ow
     try:
         out = ray.get(next(gen))
     except Exception as err:  # the worker process died, or Ray could not run the task
-        status = store.fail(task["id"], f"Ray task failed: {type(err).__name__}: {err}", retry=True,
-                            limit=DEATH_ATTEMPTS)
+        # retried only once it had started (claim counts the attempts): Ray failing to start it would loop forever
+        status = store.fail(task["id"], f"Ray task failed: {type(err).__name__}: {err}",
+                            retry=task["id"] in started, limit=DEATH_ATTEMPTS)
         log.error("[task %d] failed%s: %s", task["id"], " (will retry)" if status == "pending" else "", err)
         return RETRY if status == "pending" else OVER
     if out != STARTED:
