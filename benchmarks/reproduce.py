@@ -52,12 +52,15 @@ from toy_modes import (DATASETS, METHODS, base_config, check_configs, configure,
                        method_names, overrides_note, own_batches_note, scheduled_records, score_cells, scores_by_step,
                        train_and_score, with_packed_batch)
 
-# Published numbers (modes / high-quality share / reverse KL), with their table. Methods the papers did not run: "".
+# Published numbers (modes / high-quality share / reverse KL, means over 10 trials), with their table. Methods the
+# papers did not run: "". PacGAN Table 1 also has PacGAN3, which we do not run.
 PUBLISHED_TOY = {
     ("grid25", "NS"): "17.3 / 94.8% / 0.70 (PacGAN T1); 3.3 modes (VEEGAN T1)",
+    ("grid25", "PacGAN2"): "23.8 / 91.3% / 0.13 (PacGAN T1)",
     ("grid25", "PacGAN4"): "24.8 / 93.6% / 0.04 (PacGAN T1)",
-    ("ring8", "NS"): "6.3 modes (PacGAN T1)",
-    ("ring8", "PacGAN2"): "7.9 modes (PacGAN T1)",
+    ("ring8", "NS"): "6.3 / 98.2% / 0.45 (PacGAN T1)",
+    ("ring8", "PacGAN2"): "7.9 / 95.6% / 0.07 (PacGAN T1)",
+    ("ring8", "PacGAN4"): "7.8 / 95.9% / 0.07 (PacGAN T1)",
 }
 PUBLISHED_STACKED = {
     "DCGAN": "99.0 / 3.40 (VEEGAN T2); 78.9 +- 6.46 / 4.50 (PacGAN T2, its own DCGAN)",
@@ -276,9 +279,11 @@ def stacked_table(args) -> list[str]:
              f"samples; {budgets}" + overrides_note(args.stacked_set) + kept_note(results, args.out), "",
              "| method | published (modes / KL) | ganscape modes (of 1000) | ganscape KL to uniform | s/run |",
              "|---|---|---|---|---|"]
+    on_mnist = jobs[0][0]["data"]["name"] == "stacked_mnist"  # else the bundled digits: not the papers' data
     for m in args.stacked_methods:
         rows = [r for (mm, _), r in zip(keys, results) if mm == m]
-        lines.append(f"| {m} | {PUBLISHED_STACKED[m]} | {mean_std([r['stacked_modes'] for r in rows])} | "
+        published = PUBLISHED_STACKED[m] if on_mnist else "(not comparable: bundled digits, not MNIST)"
+        lines.append(f"| {m} | {published} | {mean_std([r['stacked_modes'] for r in rows])} | "
                      f"{mean_std([r['stacked_kl'] for r in rows])} | {seconds_cell(rows)} |")
     return lines + (stacked_trajectory(keys, results) if args.stacked_every else [])
 
@@ -397,6 +402,10 @@ def main(argv: list[str] | None = None) -> None:
                                                       every=args.toy_every),
                       [(d, m) for d in args.datasets for m in methods])
     if args.only in (None, "stacked"):
+        from ganscape.data.stacked import split_available
+        if not (split_available(args.mnist_root, "train") or split_available(args.mnist_root, "test")):
+            print(f"warning: no MNIST files in {args.mnist_root} (--mnist-root): Stacked MNIST trains on the bundled "
+                  "stacked digits at 16 px, whose numbers are not comparable with the papers'", file=sys.stderr)
         check_configs(parser, lambda m: stacked_config(m, 0, args.paper, args.stacked_steps, args.mnist_root,
                                                        args.stacked_set, args.stacked_every,
                                                        samples=args.stacked_samples),

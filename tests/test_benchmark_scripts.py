@@ -191,6 +191,9 @@ def test_stacked_table_header_names_each_rows_budget_and_the_sample_count():
                       "--mnist-root", "/no/mnist/here", "--stacked-methods", "DCGAN", "DCGAN, D = G/4", *QUICK_SCORING)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "1 seeds, 2600 samples; 16 px, 2 steps (DCGAN); 28 px, 2 steps (DCGAN, D = G/4)" in done.stdout, done.stdout
+    # without MNIST files the rows train on the bundled digits: said, and no published number beside them
+    assert "warning: no MNIST files in /no/mnist/here" in done.stderr and "(PacGAN T" not in done.stdout
+    assert done.stdout.count("(not comparable: bundled digits, not MNIST)") == 2
 
 
 def test_stacked_samples_reach_the_in_training_scoring_and_the_protocols_count_is_the_default(monkeypatch):
