@@ -90,7 +90,8 @@ def test_style_mix_cells_take_coarse_layers_from_the_column(style_run):
 
 
 def noisy_generator(style_run):
-    """The run's generator with noise strengths of 1, as a trained one has (0 at initialisation: noise would not show)."""
+    """The run's generator with noise strengths of 1, as a trained one has (0 at initialisation: noise would not
+    show)."""
     from ganscape.loading import load_generator
 
     gen = load_generator(style_run, device="cpu")

@@ -261,7 +261,8 @@ CASES = [
      "train.batch_size: 4 is not a multiple of discriminator.pack (4) with at least two groups"),
     (["train", "acgan-digits", "scheme.name=simultaneous", "--out", "{tmp}/r"],
      "scheme.name: 'simultaneous' does not train an auxiliary classifier"),
-    (["train", "ring8", "generator.bn_momentum=2", "--out", "{tmp}/r"], "generator.bn_momentum: must be in [0, 1], got 2"),
+    (["train", "ring8", "generator.bn_momentum=2", "--out", "{tmp}/r"],
+     "generator.bn_momentum: must be in [0, 1], got 2"),
     (["nope"], "invalid choice: 'nope'"),
     # ----- found by an audit: each was a traceback, a silent overwrite or a leftover file before its fix
     (["train", "ring8", "data.modes=0"], "data.modes: must be >= 1, got 0"),

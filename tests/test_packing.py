@@ -194,6 +194,6 @@ def test_a_rank_share_too_small_for_the_batch_norm_mlp_critic_is_refused_before_
                   train={"steps": 1, "batch_size": 4})
     with pytest.raises(ConfigError) as err:
         Trainer(config)
-    assert str(err.value) == ("train.batch_size: 4 gives the batch-norm MLP discriminator fewer than two (packed) inputs "
-                              "to normalise once split among 2 processes; use at least 8, or discriminator.norm none, "
-                              "layer or spectral")
+    assert str(err.value) == ("train.batch_size: 4 gives the batch-norm MLP discriminator fewer than two (packed) "
+                              "inputs to normalise once split among 2 processes; use at least 8, or "
+                              "discriminator.norm none, layer or spectral")

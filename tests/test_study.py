@@ -92,7 +92,8 @@ def test_plan_rejects_bad_values_naming_the_task_and_key(tmp_path):
     with pytest.raises(ConfigError, match=r"task 1 \(nonsaturating/nope/0\): penalty.name: unknown penalty 'nope'.*wgan_gp"):
         plan_tasks(read_study(tiny_study(grid={"loss.name": ["nonsaturating"], "penalty.name": ["none", "nope"]})))
     for key, values, why in [("schedule.start", [0.5, -0.5], r"must be in \[0, 1\]"),
-                             ("optim.d.alpha", [0.9, 1.5], r"must be in \[0, 1\)"), ("prior.sigma_init", [0.2, -0.1], "must be > 0")]:
+                             ("optim.d.alpha", [0.9, 1.5], r"must be in \[0, 1\)"),
+                             ("prior.sigma_init", [0.2, -0.1], "must be > 0")]:
         parts = ["schedule.name=linear_decay", "optim.d.name=rmsprop", "prior.name=deligan"]
         with pytest.raises(ConfigError, match=rf"task 1 .*{key}: {why}"):  # checked when the factory ran: planned
             plan_tasks(read_study(tiny_study(grid={key: values}, overrides=TINY + parts)))

@@ -174,6 +174,7 @@ def test_study_run_of_chosen_tasks_answers_for_those_tasks(tmp_path, monkeypatch
         store.fail(1, "RuntimeError: an earlier crash")
     monkeypatch.setenv("PYTHONPATH", f"{FAULT_DIR}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
     assert main(["study", "run", str(study), "--task", "0", "--skip-failed", "--executor", "fault_tasks:tiny"]) == 0
-    assert capsys.readouterr().out.strip().splitlines()[-1] == "selected 1 tasks: 1 done, 0 running, 0 pending, 0 failed"
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last == "selected 1 tasks: 1 done, 0 running, 0 pending, 0 failed"
     assert main(["study", "run", str(study), "--all", "--skip-failed", "--executor", "fault_tasks:tiny"]) == 1
     assert capsys.readouterr().out.strip().splitlines()[-1] == "3 tasks: 2 done, 0 running, 0 pending, 1 failed"

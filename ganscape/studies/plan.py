@@ -112,7 +112,8 @@ def tied(config: dict[str, Any], target: str, source: str) -> dict[str, Any]:
 def write_plan(spec: StudySpec, out_dir: str | Path) -> tuple[list[Task], list[str]]:
     """Write ``study.yaml``, ``tasks/task-NNNN.yaml`` and the database in ``out_dir``; returns the tasks and what was
     written (``["plan"]``). Planning the same study into the same folder again changes nothing (``[]``), or only its
-    report settings, description or name (``["report"]``, ...: ``update_settings``); a different plan there is an error."""
+    report settings, description or name (``["report"]``, ...: ``update_settings``); a different plan there is an
+    error."""
     from ganscape.studies.store import DB_NAME, Store
     from ganscape.utils.io import atomic_write_text
 
@@ -144,8 +145,8 @@ def write_plan(spec: StudySpec, out_dir: str | Path) -> tuple[list[Task], list[s
 
 
 def changed_settings(store, spec: StudySpec, keys: tuple[str, ...]) -> list[str]:
-    """Which of the study facts ``keys`` (eval, resources, report, description, name) differ from the folder's. Where the
-    Inception weights lie is no part of the protocol (their hash is): eval is compared without it."""
+    """Which of the study facts ``keys`` (eval, resources, report, description, name) differ from the folder's.
+    Where the Inception weights lie is no part of the protocol (their hash is): eval is compared without it."""
     def comparable(key: str, value: Any) -> Any:
         value = json.loads(json.dumps(value))
         return {k: v for k, v in value.items() if k != "inception_weights"} if key == "eval" else value

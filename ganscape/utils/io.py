@@ -132,7 +132,8 @@ def truncate_jsonl(path: str | os.PathLike, step: int) -> None:
     path = Path(path)
     records = read_jsonl(path)
     kept = [r for r in records if r.get("step", 0) <= step]
-    if len(kept) != len(records) or (path.exists() and len(records) != len(path.read_text(encoding="utf-8").splitlines())):
+    lines = len(path.read_text(encoding="utf-8").splitlines()) if path.exists() else 0
+    if len(kept) != len(records) or (path.exists() and len(records) != lines):
         atomic_write_text(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in kept))
 
 
