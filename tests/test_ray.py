@@ -49,3 +49,26 @@ def test_ray_backend_runs_a_4_task_study_and_records_a_crash(tmp_path):
             assert task["status"] == "failed"
             assert "Traceback" in task["error"] and "is for vector data" in task["error"]
     assert (out / "runs" / "task-0001" / "checkpoints" / "ckpt-00000020.pt").exists()
+
+
+def test_a_ray_task_that_never_started_is_not_submitted_again(tmp_path):
+    """Retries count attempts from the claim a started task makes: a task Ray could not start (a node without
+    ganscape, a broken runtime environment) was resubmitted forever."""
+    from ganscape.studies import read_study, write_plan
+    from ganscape.studies.backends.ray import OVER, RETRY, _advance
+
+    class NoStart:
+        @staticmethod
+        def get(_):
+            raise RuntimeError("RuntimeEnvSetupError: cannot start")
+
+    write_plan(read_study({"name": "r", "base": "ring8", "overrides": TINY}), tmp_path / "s")
+    owner = {"host": "here", "pid": os.getpid()}
+    with Store(tmp_path / "s") as store:
+        task = store.task(0)
+        assert _advance(NoStart, store, iter([None]), task, set(), owner) == OVER
+        assert store.task(0)["status"] == "failed"
+        store.requeue([0], retry_failed=True)
+        store.claim([0], **owner)  # once started, a dying worker is retried
+        assert _advance(NoStart, store, iter([None]), task, {0}, owner) == RETRY
+        assert store.task(0)["status"] == "pending"
