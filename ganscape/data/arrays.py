@@ -61,12 +61,13 @@ def unit_range(x: torch.Tensor, value_range: str) -> torch.Tensor:
     (a maximum above 2), within ``RANGE_SLACK``, and anything else is refused (floats in [-1, 1.02] were read as
     0..255 and scored garbage). NaN and inf stay, so a diverged generator's samples score NaN."""
     integer, x = not x.is_floating_point(), x.float()
-    finite = x[torch.isfinite(x)]
-    low, high = (float(finite.min()), float(finite.max())) if finite.numel() else (0.0, 1.0)
+    finite = integer or bool(torch.isfinite(x).all())
+    values = x if finite else x[torch.isfinite(x)]
+    low, high = (float(values.min()), float(values.max())) if values.numel() else (0.0, 1.0)
     if value_range == "auto":
         value_range = integer_range(low, high) if integer else auto_range(low, high)
-    scaled = {"unit": x, "signed": (x + 1) / 2, "byte": x / 255.0}[value_range]
-    return torch.where(torch.isfinite(scaled), scaled.clamp(0, 1), scaled)
+    scaled = x if value_range == "unit" else (x + 1) / 2 if value_range == "signed" else x / 255.0
+    return scaled.clamp(0, 1) if finite else torch.where(torch.isfinite(scaled), scaled.clamp(0, 1), scaled)
 
 
 def integer_range(low: float, high: float) -> str:
