@@ -60,6 +60,8 @@ def load_samples(path: str, shape: tuple[int, ...], n: int | None = None, value_
     else:
         raise ConfigError(f"samples: {src} is neither an .npz file nor a folder of images")
     ds = build_dataset(section, key="samples")
+    if n is None and len(ds) < 2:
+        raise ConfigError(f"samples: {path} holds {len(ds)} sample; the metrics need at least 2")
     if n is not None and not 2 <= n <= len(ds):
         raise ConfigError(f"--n: must be in [2, {len(ds)}] (the number of samples given), got {n}")
     x, _ = ds.get(torch.arange(len(ds) if n is None else n))
@@ -80,8 +82,6 @@ def run(args) -> int:
     ref_ds = build_dataset(reference, key="reference")
     x = load_samples(args.samples, ref_ds.shape, args.n, args.value_range)
     n = len(x)
-    if n < 2:
-        raise ConfigError(f"samples: {args.samples} holds {n} sample; the metrics need at least 2")
     # samples from files have no data of their own: the reference is always part of the protocol's name
     values = evaluate_samples(x, metrics, n, reference, args.extractor, data_meta=data_meta(ref_ds),
                               reference_label=data_label(reference), **metric_options(args))

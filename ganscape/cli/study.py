@@ -161,7 +161,6 @@ def run_report(args) -> int:
     if args.metric is not None:
         from ganscape.studies.spec import check_metric_name
         check_metric_name(args.metric, "--metric")
-        check_study_has_metric(args.study_dir, args.metric)
     if args.factor is not None and str(args.out).lower().endswith(".csv"):
         raise ConfigError("--factor: the budget plot is part of the HTML report; a CSV report has no plot "
                           "(write report.html, or leave --factor out)")
@@ -172,17 +171,6 @@ def run_report(args) -> int:
             raise ConfigError(f"--factor: {args.factor!r} is not a factor of this study; factors: {', '.join(factors)}")
     print(f"wrote {write_report(args.study_dir, args.out, metric=args.metric, factor=args.factor)}")
     return 0
-
-
-def check_study_has_metric(study_dir: str, metric: str) -> None:
-    """Refuse ``--metric`` when no run of the study has it (the report was ranked by another one, silently)."""
-    from ganscape.studies import Store
-    from ganscape.studies.report.runs import load_runs, match_metric, metric_names
-
-    with Store(study_dir, create=False) as store:
-        names = metric_names(load_runs(store))
-    if names and match_metric(names, metric) is None:
-        raise ConfigError(f"--metric: no run of this study has {metric!r}; its metrics: {', '.join(names)}")
 
 
 def run_list(args) -> int:

@@ -103,11 +103,12 @@ def prdc_outputs(i: Inputs, k: int, *names: str) -> Outputs:
 
 def enough_samples(i: Inputs, least: int, why: str) -> None:
     """ConfigError unless the generated and the reference features each hold at least ``least`` samples."""
-    if len(i.fake_features) < least:
-        raise ConfigError(f"--n (eval.n): {why} need at least {least} generated samples, got {len(i.fake_features)}")
-    if len(i.real_features) < least:  # too few asked for, or a reference dataset that small: say both
-        raise ConfigError(f"--reference-n (eval.reference_n): {why} need at least {least} reference samples, got "
-                          f"{len(i.real_features)} (as many as asked for, or all the reference data holds)")
+    for which, features, flag, hint in (
+            ("generated", i.fake_features, "--n (eval.n)", ""),
+            ("reference", i.real_features, "--reference-n (eval.reference_n)",  # or a reference dataset that small
+             " (as many as asked for, or all the reference data holds)")):
+        if len(features) < least:
+            raise ConfigError(f"{flag}: {why} need at least {least} {which} samples, got {len(features)}{hint}")
 
 
 def read_only(*arrays: np.ndarray) -> tuple[np.ndarray, ...]:

@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from ganscape.registry import ConfigError
 from ganscape.results import RESULTS_FILE, Record, ResultsWriter, with_run
+from ganscape.utils.io import FolderBusy
 
 
 @dataclass
@@ -21,6 +23,12 @@ class TaskResult:
     eval_seconds: float = 0.0
     note: str | None = None  # e.g. "diverged: ..."
     results: dict[int, list[Record]] = field(default_factory=dict)
+
+
+def no_retry_fixes(err: BaseException) -> bool:
+    """Whether a task's failure is final at once: a bad config (ConfigError), but not a run folder another process
+    holds (FolderBusy, which passes)."""
+    return isinstance(err, ConfigError) and not isinstance(err, FolderBusy)
 
 
 def run_name(task_id: int) -> str:

@@ -174,20 +174,20 @@ def resolve_base(base: Any, overrides: Any, folder: Path) -> dict[str, Any]:
         raise ConfigError(f"base: expected a preset name, a YAML path or a mapping, got {base!r}")
     if not isinstance(overrides, list) or not all(isinstance(o, str) for o in overrides):
         raise ConfigError(f"overrides: expected a list of key=value strings, got {overrides!r}")
-    check_known_keys(data, "base")  # unknown keys here, not as "task 0: ..."
-    data = apply_overrides(data, overrides)
-    check_known_keys(data, "overrides")
-    return merge(schema_for(data.get("kind", "gan")).fresh_defaults(), data)
+    with_defaults(data, "base")  # unknown keys here, not as "task 0: ..."
+    return with_defaults(apply_overrides(data, overrides), "overrides")
 
 
-def check_known_keys(data: dict[str, Any], where: str) -> None:
-    """ConfigError naming ``where`` for a key no run config has (a component's own options, those of ``generator``,
-    ``loss``, ..., are checked with each task)."""
+def with_defaults(data: dict[str, Any], where: str) -> dict[str, Any]:
+    """``data`` merged onto its kind's defaults; ConfigError naming ``where`` for a key no run config has (a
+    component's own options, those of ``generator``, ``loss``, ..., are checked with each task)."""
     schema = schema_for(data.get("kind", "gan"))
+    merged = merge(schema.fresh_defaults(), data)
     try:
-        check_plain(merge(schema.fresh_defaults(), data), schema.defaults, "", set(schema.sections))
+        check_plain(merged, schema.defaults, "", set(schema.sections))
     except ConfigError as err:
         raise ConfigError(f"{where}: {err}") from None
+    return merged
 
 
 RESERVED = {"seed": "set seeds with the top-level seeds: list", "sample": "it names a random draw"}

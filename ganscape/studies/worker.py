@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from ganscape.registry import ConfigError
+from ganscape.studies.execute import no_retry_fixes
 from ganscape.studies.store import Store
-from ganscape.utils.io import FolderBusy
 
 log = logging.getLogger("ganscape.study")
 HEARTBEAT_S = 10.0
@@ -82,8 +82,7 @@ def run_claimed(store: Store, task: dict, eval_spec: dict, executor: Callable) -
         store.release(task_id, "interrupted: the worker was stopped; re-run to resume", pid)
         raise
     except Exception as err:
-        permanent = isinstance(err, ConfigError) and not isinstance(err, FolderBusy)  # no retry fixes a bad config
-        status = store.fail(task_id, traceback.format_exc(), pid, retry=not permanent)
+        status = store.fail(task_id, traceback.format_exc(), pid, retry=not no_retry_fixes(err))
         log.error("[task %d] failed (%s):\n%s", task_id, "will retry" if status == "pending" else "final",
                   traceback.format_exc())
         return status or "lost"

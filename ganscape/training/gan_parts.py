@@ -152,8 +152,9 @@ def build_gan_parts(config: dict[str, Any]) -> GANParts:
     rank, size = world()
     local_batch_size(train["batch_size"], pack_of(config))
     if size > 1:  # each rank normalises its own share of the batch
-        batch_norm_groups_fit(config, schema_for("gan").registries(), ranks=size)
-        mlp_critic_batch_norm_fits(config, schema_for("gan").registries(), ranks=size)
+        registries = schema_for("gan").registries()
+        batch_norm_groups_fit(config, registries, ranks=size)
+        mlp_critic_batch_norm_fits(config, registries, ranks=size)
     torch.manual_seed(config["seed"])
     dataset = build_dataset(config["data"])
     dataset.check_finite("data")

@@ -24,8 +24,7 @@ from typing import Any, Iterator
 from ganscape.registry import ConfigError
 from ganscape.results import Record
 from ganscape.studies.progress import StudyProgress
-from ganscape.studies.store import DEATH_ATTEMPTS, Store
-from ganscape.utils.io import FolderBusy
+from ganscape.studies.store import DEATH_ATTEMPTS, MAX_ATTEMPTS, Store
 
 log = logging.getLogger("ganscape.study")
 POLL_S = 1.0       # how often the driver looks at its tasks (and updates the progress)
@@ -39,14 +38,13 @@ def remote_task(study_dir: str, task_id: int, config: dict[str, Any], eval_spec:
     """Body of one Ray task: returns metrics and timings, or the traceback of a failure."""
     import torch
 
-    from ganscape.studies.execute import execute_task
+    from ganscape.studies.execute import execute_task, no_retry_fixes
 
     torch.set_num_threads(max(1, threads))
     try:
         result = execute_task(study_dir, task_id, config, eval_spec, set(done_steps))
     except Exception as err:
-        permanent = isinstance(err, ConfigError) and not isinstance(err, FolderBusy)  # no retry fixes a bad config
-        return {"error": traceback.format_exc(), "permanent": permanent}
+        return {"error": traceback.format_exc(), "permanent": no_retry_fixes(err)}
     return {"results": [r.to_json() for records in result.results.values() for r in records],
             "train_seconds": result.train_seconds, "eval_seconds": result.eval_seconds, "note": result.note}
 
@@ -132,10 +130,8 @@ def _advance(ray, store: Store, gen, task: dict[str, Any], started: set[int], ow
         out = ray.get(next(gen))
     except Exception as err:  # the worker process died, or Ray could not run the task
         # retried only once it had started (claim counts the attempts): Ray failing to start it would loop forever
-        status = store.fail(task["id"], f"Ray task failed: {type(err).__name__}: {err}",
-                            retry=task["id"] in started, limit=DEATH_ATTEMPTS)
-        log.error("[task %d] failed%s: %s", task["id"], " (will retry)" if status == "pending" else "", err)
-        return RETRY if status == "pending" else OVER
+        return _failed(store, task["id"], f"Ray task failed: {type(err).__name__}: {err}", task["id"] in started,
+                       DEATH_ATTEMPTS)
     if out != STARTED:
         return _record(store, task, out)
     if store.claim([task["id"]], **owner) is None:  # another runner took it while Ray queued it
@@ -146,12 +142,17 @@ def _advance(ray, store: Store, gen, task: dict[str, Any], started: set[int], ow
     return RUNNING
 
 
+def _failed(store: Store, task_id: int, error: str, retry: bool, limit: int) -> str:
+    """Record a failure: RETRY when the task went back to pending (``retry``, under ``limit`` attempts), else OVER."""
+    status = store.fail(task_id, error, retry=retry, limit=limit)
+    log.error("[task %d] failed%s:\n%s", task_id, " (will retry)" if status == "pending" else "", error)
+    return RETRY if status == "pending" else OVER
+
+
 def _record(store: Store, task: dict[str, Any], out: dict[str, Any]) -> str:
     """Store a task's outcome; returns OVER, or RETRY when it failed and went back to pending."""
     if "error" in out:
-        status = store.fail(task["id"], out["error"], retry=not out.get("permanent"))
-        log.error("[task %d] failed%s:\n%s", task["id"], " (will retry)" if status == "pending" else "", out["error"])
-        return RETRY if status == "pending" else OVER
+        return _failed(store, task["id"], out["error"], not out.get("permanent"), MAX_ATTEMPTS)
     store.add_results(task["id"], [Record.from_json(row) for row in out["results"]])
     store.finish(task["id"], out["train_seconds"], out["eval_seconds"], out["note"])
     return OVER

@@ -179,7 +179,12 @@ def rank(runs: list[Run], order: list[str]) -> list[Run]:
 
 
 def group_runs(store: Store, requested: str | None) -> list[Group]:
+    """The study's runs grouped by dataset and ranked; ``requested`` (``--metric``) that no run has is refused (the
+    report was ranked by another metric, silently)."""
     runs = load_runs(store)
+    names = metric_names(runs)
+    if requested and names and match_metric(names, requested) is None:
+        raise ConfigError(f"--metric: no run of this study has {requested!r}; its metrics: {', '.join(names)}")
     preferred = list(store.get_meta("report", {}).get("metrics", []))
     grid = list(store.get_meta("axes", []))
     groups = []
