@@ -60,6 +60,6 @@ def data_label(section: dict[str, Any]) -> str:
             parts.append(key if value else f"no_{key}")
         elif isinstance(value, str):
             parts.append(value)
-        else:
-            parts.append(f"{key}{value}")
+        else:  # a float option given a whole number (radius: 2 or 2.0) has one label
+            parts.append(f"{key}{int(value) if isinstance(value, float) and value.is_integer() else value}")
     return "-" + "-".join("".join(c if c.isalnum() else "-" for c in part) for part in parts)
