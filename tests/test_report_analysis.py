@@ -127,6 +127,31 @@ def test_configurations_pool_seeds_and_rank_by_their_mean(seeded_study):
     assert [len(c.runs) for c in configs] == [2, 2, 2, 2] and configs[0].seeds == ["0", "1"]
 
 
+def test_runs_not_done_are_left_out_of_the_analysis(tmp_path):
+    """A failed or still running task's last scores are from an earlier step: pooled with finished runs they mixed
+    budgets (a failed run's step-5 score halved its configuration's mean, n 3)."""
+    out = plan(tmp_path, {"loss.name": ["hinge"]}, [0, 1, 2])
+    with Store(out) as store:
+        for task_id in (0, 1, 2):
+            store.claim([task_id])
+            store.add_results(task_id, [rec(task_id, 10 if task_id == 0 else 5, "reverse_kl", 0.2 + task_id)])
+        store.finish(0, 1.0, 0.5)
+        store.fail(1, "RuntimeError: crashed")
+    with Store(out, create=False) as store:
+        (group,) = group_runs(store, None)
+    (config,) = configurations(group.runs, group.order)
+    assert [r.id for r in config.runs] == [0, 1, 2] and config.stats["reverse_kl"].n == 1
+    assert config.stats["reverse_kl"].mean == pytest.approx(0.2)
+    assert list(budget_curves(group, None)["reverse_kl"]["all runs"][0]) == [pytest.approx(0.2)]
+    page = render_html(out)
+    assert "2 of 3 runs are not done (1 failed, 1 running)" in page
+    write_report(out, tmp_path / "r.csv")
+    rows = list(csv.DictReader(open(tmp_path / "r.csv", encoding="utf-8")))
+    configs = [(r["task"], r["reverse_kl"], r["reverse_kl:n"], r["rank_per_seed"]) for r in rows if r["row"] == "configuration"]
+    assert configs == [("0;1;2", "0.2", "1", "1;;")]
+    assert [r["final_step"] for r in rows if r["row"] == "run"] == ["10", "5", "5"]
+
+
 def test_budget_curves_per_objective_use_every_scored_run(seeded_study):
     with Store(seeded_study, create=False) as store:
         (group,) = group_runs(store, None)

@@ -24,7 +24,7 @@ def configs_of(table: dict[str, list], metric: str = KL) -> list[Configuration]:
     """One configuration per row; a None value is a run without a score."""
     out = []
     for label, values in table.items():
-        runs = [Run({"id": 10 * len(out) + seed, "factors": {"seed": seed}},
+        runs = [Run({"id": 10 * len(out) + seed, "factors": {"seed": seed}, "status": "done"},
                     final={} if value is None else (value if isinstance(value, dict) else {metric: value}))
                 for seed, value in enumerate(values)]
         out.append(Configuration(label, runs))

@@ -1,8 +1,11 @@
 """The landscape papers' analysis of one group of runs (Lucic et al. 2018, "Are GANs Created Equal?"; Kurach et al.
 2019, "A Large-Scale Study on Regularization and Normalization in GANs"):
 
-* a *configuration* is the runs whose configs differ only in ``seed``; per metric it has the mean over its scored
-  seeds, the sample standard deviation (n - 1; None for one seed or a non-finite value) and n;
+Only finished runs (task ``done``; ``Run.finished``) count: a failed, running or pending task's last scores are
+from an earlier step than the others', and pooling them would mix budgets. The runs table lists them with their step.
+
+* a *configuration* is the runs whose configs differ only in ``seed``; per metric it has the mean over its
+  finished, scored seeds, the sample standard deviation (n - 1; None for one seed or a non-finite value) and n;
 * the *expected best of k*: the best score among k runs drawn at random without replacement from a level's n runs,
   for k = 1..n. The mean is exact (order statistics); the band is the 5-95 % range of the best over seeded random
   draws of k runs, i.e. how much the outcome of a budget of k runs varies;
@@ -79,7 +82,8 @@ def identity(run: Run) -> str:
 
 
 def configurations(runs: list[Run], order: list[str]) -> list[Configuration]:
-    """Runs pooled over seeds -> configurations best first by their means (``order_key``), ties by task id."""
+    """Runs pooled over seeds -> configurations best first by the means of their finished runs (``order_key``),
+    ties by task id. Every run is a member (a failed seed shows as one without a score)."""
     pooled: dict[str, list[Run]] = {}
     for run in sorted(runs, key=lambda r: r.id):
         pooled.setdefault(identity(run), []).append(run)
@@ -87,8 +91,8 @@ def configurations(runs: list[Run], order: list[str]) -> list[Configuration]:
     for members in pooled.values():
         factors = {k: v for k, v in members[0].task["factors"].items() if k not in NOT_FACTORS}
         config = Configuration("/".join(map(str, factors.values())) or "base", members)
-        for metric in dict.fromkeys(m for run in members for m in run.final):
-            stat = seed_stat([run.final[metric] for run in members if metric in run.final])
+        for metric in dict.fromkeys(m for run in members if run.finished for m in run.final):
+            stat = seed_stat([run.final[metric] for run in members if run.finished and metric in run.final])
             if stat is not None:
                 config.stats[metric] = stat
         configs.append(config)
@@ -143,9 +147,9 @@ def budget_factor(group: Group, requested: str | None = None) -> str | None:
 
 
 def level_scores(runs: list[Run], factor: str | None, metric: str) -> dict[str, list[float]]:
-    """Per level of ``factor`` (one level ``all runs`` for None), the non-NaN final ``metric`` of its runs."""
+    """Per level of ``factor`` (one level ``all runs`` for None), the non-NaN final ``metric`` of its finished runs."""
     out: dict[str, list[float]] = {}
-    for run in runs:
+    for run in (r for r in runs if r.finished):
         level = str(run.task["factors"].get(factor, "")) if factor else "all runs"
         value = run.final.get(metric)
         if value is not None and not math.isnan(value):

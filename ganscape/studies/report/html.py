@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import math
 import time
+from collections import Counter
 from pathlib import Path
 
 from ganscape.studies.execute import run_dir_for
@@ -187,6 +188,17 @@ def infinite_notes(group: Group) -> list[str]:
     return notes
 
 
+def unfinished_notes(group: Group) -> list[str]:
+    """What the analysis leaves out: runs not done yet or failed, whose last scores are from an earlier step."""
+    left = Counter(r.task["status"] for r in group.runs if not r.finished)
+    if not left:
+        return []
+    counts = ", ".join(f"{n} {status}" for status, n in sorted(left.items()))
+    return [f"{sum(left.values())} of {len(group.runs)} runs are not done ({counts}): their last scores are from an "
+            "earlier step than the planned end, so they are listed in the runs table (with their step) but left out "
+            "of the configurations, the factor table, the plots per factor and the budget plot."]
+
+
 def group_html(study_dir: Path, group: Group, index: int, factor: str | None = None) -> str:
     axes = factor_keys(group.runs)
     configs = configurations(group.runs, group.order)
@@ -196,14 +208,14 @@ def group_html(study_dir: Path, group: Group, index: int, factor: str | None = N
              runs_table(group, index, axes)]
     if group.metric:
         parts += [factor_table(group, configs, index), budget_html(group, budget_factor(group, factor))]
-    parts += [f'<p class="muted">{esc(note)}</p>' for note in infinite_notes(group)]
+    parts += [f'<p class="muted">{esc(note)}</p>' for note in [*unfinished_notes(group), *infinite_notes(group)]]
     dist = distribution_plot(group, axes)
     curves = curves_plot(group, next((a for a in axes if a not in ("seed", "sample")), None))
     if dist:
         parts.append(f'<h3>{esc(group.metric)} per factor</h3><div class="plot distribution">{img(dist, "distribution")}</div>')
     if curves:
         parts.append(f'<h3>{esc(group.metric)} vs training step</h3><div class="plot curves">{img(curves, "curves")}</div>')
-    best = [r for r in group.runs if scored(r, group.metric)][:BEST_SAMPLES]
+    best = [r for r in group.finished if scored(r, group.metric)][:BEST_SAMPLES]
     if best:
         figures = "".join(
             f'<figure>{img(last_sample_png(study_dir, r), f"samples of task {r.id}")}'

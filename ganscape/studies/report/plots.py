@@ -27,8 +27,8 @@ def pyplot():
 
 
 def distribution_plot(group: Group, axes: list[str]) -> str | None:
-    """Box + jittered strip plot of the group's metric for each value of each factor."""
-    scored = [r for r in group.runs if group.metric and finite(r.final.get(group.metric))]
+    """Box + jittered strip plot of the group's metric for each value of each factor, over its finished runs."""
+    scored = [r for r in group.finished if group.metric and finite(r.final.get(group.metric))]
     axes = [a for a in axes if a not in ("seed", "sample")]
     if not scored or not axes:
         return None

@@ -43,6 +43,12 @@ class Run:
     def dataset(self) -> str:
         return str(self.task["config"]["data"]["name"])
 
+    @property
+    def finished(self) -> bool:
+        """Whether the task is done (a diverged run is: its divergence is its result). A running, pending or failed
+        task's last scores are from an earlier step than its planned end."""
+        return self.task["status"] == "done"
+
 
 @dataclass
 class Group:
@@ -60,6 +66,11 @@ class Group:
     def metrics(self) -> list[str]:
         """Every metric the runs have: the ranking's first, in its order, then the rest by name."""
         return self.order + [m for m in metric_names(self.runs) if m not in self.order]
+
+    @property
+    def finished(self) -> list[Run]:
+        """The runs whose tasks are done, best first: the ones the analysis pools (``Run.finished``)."""
+        return [run for run in self.runs if run.finished]
 
 
 def metric_direction(metric: str | None) -> str | None:
