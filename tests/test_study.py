@@ -43,6 +43,30 @@ def cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "ganscape", *args], capture_output=True, text=True, timeout=300)
 
 
+def test_plan_refuses_tasks_that_would_train_one_run_twice():
+    """A grid level restating the base's value, or a random draw repeating an earlier one, planned two identical
+    tasks: both trained, and the report pooled them into one configuration of n 2 (seeds "0, 0")."""
+    restated = tiny_study(grid={"loss.name": ["nonsaturating", "hinge"],
+                                "variant": {"baseline": {}, "lr-default": {"optim": {"d": {"lr": 0.001}}}}})
+    with pytest.raises(ConfigError, match=r"task 1 \(nonsaturating/lr-default/0\) has the same config as task 0 "
+                                          r"\(nonsaturating/baseline/0\)"):
+        plan_tasks(read_study(restated))
+    space = {"loss.name": {"choice": ["nonsaturating", "hinge"]}, "train.batch_size": {"int": [32, 33]}}
+    tasks = plan_tasks(read_study(tiny_study(grid={}, random={"samples": 4, "space": space}, seeds=[0, 1])))
+    draws = {(t.config["loss"]["name"], t.config["train"]["batch_size"]) for t in tasks}
+    assert len(tasks) == 8 and len(draws) == 4  # every point of the space once (each with both seeds)
+    with pytest.raises(ConfigError, match="random.samples: 5 different draws wanted, but the space holds only 4"):
+        plan_tasks(read_study(tiny_study(grid={}, random={"samples": 5, "space": space})))
+
+
+def test_labels_with_line_breaks_are_refused():
+    """A level label with a line break broke the task file's header comment (not valid YAML) and status lines."""
+    with pytest.raises(ConfigError, match=r"grid.variant: the label 'a\\nb' holds a line break"):
+        read_study(tiny_study(grid={"variant": {"a\nb": {"loss": {"name": "hinge"}}}}))
+    with pytest.raises(ConfigError, match="random.space.loss.name.choice: the label"):
+        read_study(tiny_study(random={"space": {"loss.name": {"choice": ["hinge", "x\ry"]}}}))
+
+
 def test_plan_is_deterministic_and_expands_grid_random_and_seeds(tmp_path):
     study = tiny_study(
         grid={"dataset": {"ring": {"data": {"name": "ring8"}}, "grid": {"data": {"name": "grid25"}}},

@@ -51,6 +51,49 @@ def sample_space(rng: np.random.Generator, space: dict[str, Any]) -> dict[str, A
     return {key: float(f"{v:.4g}") if isinstance(v, float) else v for key, v in out.items()}
 
 
+def space_size(space: dict[str, Any]) -> float:
+    """How many distinct draws a random search space holds (inf with a uniform or loguniform key)."""
+    size = 1.0
+    for dist in space.values():
+        kind, arg = next(iter(dist.items()))
+        if kind == "choice":
+            size *= len({json.dumps(v, sort_keys=True, default=str) for v in arg})
+        elif kind == "int":
+            size *= int(arg[1]) - int(arg[0]) + 1
+        else:
+            return math.inf
+    return size
+
+
+def distinct_draws(rng: np.random.Generator, random: dict[str, Any]) -> list[dict[str, Any]]:
+    """``random.samples`` draws of the space, each different from the ones before (a repeat would train one
+    configuration twice and count it twice in the budget curve): a repeated draw is drawn again."""
+    size = space_size(random["space"])
+    if random["samples"] > size:
+        raise ConfigError(f"random.samples: {random['samples']} different draws wanted, but the space holds only "
+                          f"{size:.0f} (its choice and int keys); use at most {size:.0f}, or a grid")
+    draws, seen = [], set()
+    while len(draws) < random["samples"]:
+        draw = sample_space(rng, random["space"])
+        key = json.dumps(draw, sort_keys=True, default=str)
+        if key not in seen:
+            seen.add(key)
+            draws.append(draw)
+    return draws
+
+
+def check_distinct(tasks: list[Task]) -> None:
+    """Two tasks with one config (two grid levels that resolve alike, e.g. a level restating the base's value)
+    would train the same run twice and pool it into one configuration: refused, naming both."""
+    first: dict[str, Task] = {}
+    for task in tasks:
+        earlier = first.setdefault(config_hash(task.config), task)
+        if earlier is not task:
+            raise ConfigError(f"task {task.id} ({task.name}) has the same config as task {earlier.id} "
+                              f"({earlier.name}): it would train the same run twice; drop one of the levels (or "
+                              "random draws) that resolve alike")
+
+
 def plan_tasks(spec: StudySpec) -> list[Task]:
     """Every task of the study, validated; a bad combination raises ConfigError naming it."""
     rng = np.random.default_rng(spec.random["seed"]) if spec.random else None
@@ -58,7 +101,7 @@ def plan_tasks(spec: StudySpec) -> list[Task]:
     tasks: list[Task] = []
     for point in itertools.product(*[list(axis.values.items()) for axis in spec.axes]):
         chosen = dict(zip([a.key for a in spec.axes], point))
-        draws = [sample_space(rng, spec.random["space"]) for _ in range(spec.random["samples"])] if rng else [{}]
+        draws = distinct_draws(rng, spec.random) if rng else [{}]
         for j, draw in enumerate(draws):
             for seed in spec.seeds:
                 config = copy.deepcopy(spec.base)
@@ -82,6 +125,7 @@ def plan_tasks(spec: StudySpec) -> list[Task]:
                     raise ConfigError(f"task {task_id} ({name}): {err}") from None
     if not tasks:
         raise ConfigError("grid: the study has no tasks")
+    check_distinct(tasks)
     return tasks
 
 

@@ -215,16 +215,27 @@ def parse_grid(grid: Any) -> list[Axis]:
             for label, part in values.items():
                 if not isinstance(part, dict):
                     raise ConfigError(f"grid.{key}.{label}: a named axis value must be a partial config mapping, got {part!r}")
+            check_labels(f"grid.{key}", [str(k) for k in values])
             axes.append(Axis(str(key), {str(k): v for k, v in values.items()}, named=True))
         elif isinstance(values, list) and values:
             labels = [value_label(v) for v in values]
             if len(set(labels)) != len(labels):
                 raise ConfigError(f"grid.{key}: values must be distinct, got {values!r}")
+            check_labels(f"grid.{key}", labels)
             axes.append(Axis(str(key), dict(zip(labels, values)), named=False))
         else:
             raise ConfigError(f"grid.{key}: expected a non-empty list of values or a mapping label -> "
                               f"partial config, got {values!r}")
     return axes
+
+
+def check_labels(where: str, labels: list[str]) -> None:
+    """Labels name tasks on one line (task files' header comment, ``study status``): no line breaks or other
+    unprintable characters."""
+    for label in labels:
+        if not label.isprintable():
+            raise ConfigError(f"{where}: the label {label!r} holds a line break or another unprintable character; "
+                              "labels name tasks on one line")
 
 
 def parse_random(section: Any) -> dict[str, Any] | None:
@@ -244,6 +255,8 @@ def parse_random(section: Any) -> dict[str, Any] | None:
         kind, arg = next(iter(dist.items()))
         if kind == "choice" and not (isinstance(arg, list) and arg):
             raise ConfigError(f"random.space.{key}.choice: expected a non-empty list, got {arg!r}")
+        if kind == "choice":
+            check_labels(f"random.space.{key}.choice", [value_label(v) for v in arg])
         numbers = isinstance(arg, list) and all(is_number(v) and math.isfinite(v) for v in arg)
         if kind != "choice" and not (numbers and len(arg) == 2 and arg[0] <= arg[1]):
             raise ConfigError(f"random.space.{key}.{kind}: expected [low, high], two finite numbers with low <= "
