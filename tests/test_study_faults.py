@@ -234,3 +234,43 @@ def test_a_checkpoint_evaluated_again_after_a_kill_is_not_doubled_in_results_jso
     rows = Counter((r.checkpoint, r.metric) for r in read_results(run_dir_for(study, 0) / "results.jsonl"))
     assert {checkpoint for checkpoint, _ in rows} == {"ckpt-00000002.pt", "ckpt-00000004.pt"}
     assert set(rows.values()) == {1}
+
+
+def test_a_run_folder_held_by_a_worker_the_study_gave_up_on_is_waited_for(tmp_path, monkeypatch, caplog):
+    """A paused worker (its heartbeat stale, its task given to another) still holds the run folder's lock. The new
+    worker waits for it to stop instead of failing: FolderBusy spent all the task's attempts in 0.3 s, and the
+    task ended failed though nothing was wrong with it."""
+    import threading
+
+    from ganscape.studies import execute
+    from ganscape.utils.io import folder_lock
+
+    monkeypatch.setattr(execute, "BUSY_POLL_S", 0.05)
+    study = plan(tmp_path, 1)
+    with Store(study) as store:
+        config = store.task(0)["config"]
+    run_dir = execute.run_dir_for(study, 0)
+    held, release = threading.Event(), threading.Event()
+
+    def paused_worker():
+        with folder_lock(run_dir):  # flock: a second open of the file conflicts, in this process too
+            held.set()
+            release.wait(10)
+    holder = threading.Thread(target=paused_worker)
+    holder.start()
+    held.wait(10)
+    looks = []
+
+    def check():
+        looks.append(time.monotonic())
+        if len(looks) == 5:
+            release.set()  # the paused worker sees it lost the task and stops
+    result = execute.execute_task(study, 0, config, {"metrics": ["modes"], "n": 200}, check=check)
+    holder.join()
+    assert len(looks) >= 5 and sorted(result.results) == [1]
+    assert "another process holds this run folder" in caplog.text
+
+    def taken():
+        raise LeaseLost("task 0 was given to another worker")
+    with folder_lock(run_dir), pytest.raises(LeaseLost):  # given away meanwhile: this worker stops waiting
+        execute.execute_task(study, 0, config, {"metrics": ["modes"], "n": 200}, check=taken)

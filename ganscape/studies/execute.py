@@ -7,6 +7,7 @@ Each checkpoint's records go to the run's results.jsonl and, through ``on_result
 """
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,8 +15,10 @@ from typing import Any, Callable
 
 from ganscape.registry import ConfigError
 from ganscape.results import RESULTS_FILE, Record, ResultsWriter, with_run
-from ganscape.utils.io import FolderBusy
+from ganscape.utils.io import FolderBusy, folder_lock
 
+log = logging.getLogger("ganscape.study")
+BUSY_POLL_S = 5.0  # how often a task whose run folder another process holds looks again
 
 @dataclass
 class TaskResult:
@@ -29,6 +32,26 @@ def no_retry_fixes(err: BaseException) -> bool:
     """Whether a task's failure is final at once: a bad config (ConfigError), but not a run folder another process
     holds (FolderBusy, which passes)."""
     return isinstance(err, ConfigError) and not isinstance(err, FolderBusy)
+
+
+def wait_until_free(run_dir: Path, check: Callable[[], None] | None) -> None:
+    """Return once no other process holds the run folder's lock. One that does is a worker the study gave the task
+    up on (its heartbeat went stale, e.g. a paused process): it stops at its next step when it sees that, and this
+    task then resumes from its checkpoints. Failing at once instead would spend the task's attempts in a second.
+    ``check()`` runs between looks, so a task taken from this worker meanwhile stops."""
+    waited = False
+    while True:
+        try:
+            with folder_lock(run_dir):
+                return
+        except FolderBusy:
+            if check is not None:
+                check()
+            if not waited:
+                log.warning("%s: another process holds this run folder (a worker the study gave the task up on?); "
+                            "waiting for it to stop", run_dir)
+                waited = True
+            time.sleep(BUSY_POLL_S)
 
 
 def run_name(task_id: int) -> str:
@@ -56,7 +79,13 @@ def execute_task(study_dir: str | Path, task_id: int, config: dict[str, Any], ev
     result = TaskResult()
     start = time.perf_counter()
     try:
-        train(config, run_dir, show_progress=False, callbacks=[Check(check)] if check else [])
+        while True:
+            wait_until_free(run_dir, check)
+            try:
+                train(config, run_dir, show_progress=False, callbacks=[Check(check)] if check else [])
+                break
+            except FolderBusy:  # taken between the look and the start: wait again
+                continue
     except DivergenceError as err:
         result.note = f"diverged: {err}"
     result.train_seconds = time.perf_counter() - start
