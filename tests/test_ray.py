@@ -72,3 +72,32 @@ def test_a_ray_task_that_never_started_is_not_submitted_again(tmp_path):
         store.claim([0], **owner)  # once started, a dying worker is retried
         assert _advance(NoStart, store, iter([None]), task, {0}, owner) == RETRY
         assert store.task(0)["status"] == "pending"
+
+
+def test_a_ray_task_hands_over_each_checkpoint_s_results_as_it_is_evaluated(tmp_path):
+    """The remote function returned every result at its end: a worker killed while evaluating the last checkpoint
+    lost them all, and the retry evaluated every checkpoint again. Now each checkpoint's records reach the driver,
+    which stores them at once, and a retry is given those steps as done."""
+    from ganscape.results import Record
+    from ganscape.studies import read_study, write_plan
+    from ganscape.studies.backends.ray import RUNNING, _advance, remote_task
+
+    write_plan(read_study({"name": "r", "base": "ring8", "overrides": TINY}), tmp_path / "s")
+    with Store(tmp_path / "s") as store:
+        task = store.task(0)
+    eval_spec = {"metrics": ["modes"], "n": 200}
+    values = list(remote_task(str(tmp_path / "s"), 0, task["config"], eval_spec, [], 1))
+    assert [sorted({Record.from_json(r).step for r in v["results"]}) for v in values[:-1]] == [[10], [20]]
+    assert "error" not in values[-1] and values[-1]["train_seconds"] > 0
+    again = list(remote_task(str(tmp_path / "s"), 0, task["config"], eval_spec, [10], 1))
+    assert [{Record.from_json(r).step for r in v["results"]} for v in again[:-1]] == [{20}]
+
+    class Immediate:
+        @staticmethod
+        def get(value):
+            return value
+    owner = {"host": "here", "pid": os.getpid()}
+    with Store(tmp_path / "s") as store:
+        store.claim([0], **owner)
+        assert _advance(Immediate, store, iter(values[:1]), task, {0}, owner) == RUNNING
+        assert store.evaluated_steps(0) == {10} and store.task(0)["status"] == "running"

@@ -2,8 +2,9 @@
 
 Each task is a Ray task asking for the study's ``resources`` (``cpus``, ``gpus``). The remote function trains
 and evaluates in ``STUDY_DIR/runs/task-NNNN`` (so on a multi-node cluster STUDY_DIR must be on a shared
-filesystem) and *returns* its metrics; only this driver writes the SQLite database, which therefore never needs
-network file locking. As with local workers, a task that raises is submitted again until it has had
+filesystem) and *yields* each checkpoint's metrics as soon as they are computed (a retry evaluates only the
+checkpoints without stored results, as a local worker's does); only this driver writes the SQLite database, which
+therefore never needs network file locking. As with local workers, a task that raises is submitted again until it has had
 ``MAX_ATTEMPTS`` (at once failed when its config is invalid), one whose worker dies until ``DEATH_ATTEMPTS``; then it
 is recorded as failed with its traceback or Ray's error. The other tasks go on.
 
@@ -15,7 +16,9 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import socket
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -34,25 +37,38 @@ RUNNING, OVER, RETRY = "running", "over", "retry"  # what became of a task after
 
 
 def remote_task(study_dir: str, task_id: int, config: dict[str, Any], eval_spec: dict[str, Any],
-                done_steps: list[int], threads: int) -> dict[str, Any]:
-    """Body of one Ray task: returns metrics and timings, or the traceback of a failure."""
+                done_steps: list[int], threads: int) -> Iterator[dict[str, Any]]:
+    """Body of one Ray task: yields ``{"results": [...]}`` for each checkpoint as soon as it is evaluated (so the
+    driver stores it, and a retry after the worker dies does not evaluate it again), then the outcome: timings, or
+    the traceback of a failure. The task runs in a thread, since a generator cannot yield from a callback."""
     import torch
 
     from ganscape.studies.execute import execute_task, no_retry_fixes
 
     torch.set_num_threads(max(1, threads))
-    try:
-        result = execute_task(study_dir, task_id, config, eval_spec, set(done_steps))
-    except Exception as err:
-        return {"error": traceback.format_exc(), "permanent": no_retry_fixes(err)}
-    return {"results": [r.to_json() for records in result.results.values() for r in records],
-            "train_seconds": result.train_seconds, "eval_seconds": result.eval_seconds, "note": result.note}
+    values: queue.Queue = queue.Queue()
+
+    def body() -> None:
+        try:
+            result = execute_task(study_dir, task_id, config, eval_spec, set(done_steps), on_results=lambda _, rec:
+                                  values.put({"results": [r.to_json() for r in rec]}))
+            values.put({"train_seconds": result.train_seconds, "eval_seconds": result.eval_seconds,
+                        "note": result.note})
+        except Exception as err:
+            values.put({"error": traceback.format_exc(), "permanent": no_retry_fixes(err)})
+    thread = threading.Thread(target=body, daemon=True)
+    thread.start()
+    while "results" in (value := values.get()):
+        yield value
+    thread.join()
+    yield value
 
 
 def started_then_result(*args) -> Iterator[Any]:
-    """The Ray task (a generator): yields STARTED as soon as a worker runs it, then ``remote_task(*args)``."""
+    """The Ray task (a generator): yields STARTED as soon as a worker runs it, then the values of
+    ``remote_task(*args)``."""
     yield STARTED
-    yield remote_task(*args)
+    yield from remote_task(*args)
 
 
 def run_ray(study_dir: str | Path, ids: list[int] | None, address: str | None = None,
@@ -124,14 +140,17 @@ def _drive(ray, study_dir: Path, ids: list[int] | None) -> None:
 
 
 def _advance(ray, store: Store, gen, task: dict[str, Any], started: set[int], owner: dict[str, Any]) -> str:
-    """Take a task's next value: its start (mark it running) or its outcome (record it). Returns RUNNING, OVER or
-    RETRY (it failed and went back to pending)."""
+    """Take a task's next value: its start (mark it running), a checkpoint's results (store them) or its outcome
+    (record it). Returns RUNNING, OVER or RETRY (it failed and went back to pending)."""
     try:
         out = ray.get(next(gen))
     except Exception as err:  # the worker process died, or Ray could not run the task
         # retried only once it had started (claim counts the attempts): Ray failing to start it would loop forever
         return _failed(store, task["id"], f"Ray task failed: {type(err).__name__}: {err}", task["id"] in started,
                        DEATH_ATTEMPTS)
+    if isinstance(out, dict) and "results" in out:  # one checkpoint's records, while the task goes on
+        store.add_results(task["id"], [Record.from_json(row) for row in out["results"]])
+        return RUNNING
     if out != STARTED:
         return _record(store, task, out)
     if store.claim([task["id"]], **owner) is None:  # another runner took it while Ray queued it
@@ -153,6 +172,5 @@ def _record(store: Store, task: dict[str, Any], out: dict[str, Any]) -> str:
     """Store a task's outcome; returns OVER, or RETRY when it failed and went back to pending."""
     if "error" in out:
         return _failed(store, task["id"], out["error"], not out.get("permanent"), MAX_ATTEMPTS)
-    store.add_results(task["id"], [Record.from_json(row) for row in out["results"]])
     store.finish(task["id"], out["train_seconds"], out["eval_seconds"], out["note"])
     return OVER
