@@ -69,7 +69,7 @@ def load_sampler(run_dir: str | Path, step: int | None = None, ema: bool = True,
     """A sampler (``ganscape.sampling``) for a run of any kind; EMA weights when kept and ``ema``. Translation runs
     sample the ``direction`` translator (default a2b); other runs refuse a direction. With ``with_run`` the opened
     run is returned too: ``(sampler, LoadedRun)``."""
-    dev = resolve_device(device)
+    dev = resolve_device(device, "--device")
     loaded = open_run(run_dir, step, dev)
     if loaded.kind != "translation" and direction is not None:
         raise ConfigError(f"--direction: {direction} applies to translation runs only; {run_dir} is a {loaded.kind} "

@@ -12,16 +12,18 @@ from ganscape.registry import ConfigError
 DEVICES = ("auto", "cpu", "cuda")
 
 
-def resolve_device(name: str | torch.device) -> torch.device:
-    """``auto`` -> CUDA when available, else CPU; ``cuda`` without a GPU is a ConfigError."""
+def resolve_device(name: str | torch.device, option: str = "device") -> torch.device:
+    """``auto`` -> CUDA when available, else CPU; ``cuda`` without a GPU is a ConfigError naming ``option`` (the
+    config key, or a command's ``--device``)."""
     if isinstance(name, torch.device):
         return name
     if name not in DEVICES and not str(name).startswith("cuda:"):
-        raise ConfigError(f"device: {name!r} is not valid; choose one of {', '.join(DEVICES)}")
+        raise ConfigError(f"{option}: {name!r} is not valid; choose one of {', '.join(DEVICES)}")
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if str(name).startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError("device: 'cuda' requested but no CUDA device is available; use device=auto or cpu")
+        how = "--device auto or cpu" if option.startswith("--") else f"{option}=auto or cpu"
+        raise ConfigError(f"{option}: 'cuda' requested but no CUDA device is available; use {how}")
     return torch.device(name)
 
 

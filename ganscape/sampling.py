@@ -152,7 +152,8 @@ class TranslationSampler:
         from ganscape.data import build_dataset
 
         if labels is not None:
-            raise ConfigError("--class: a translation run takes no class label")
+            option = "--attr" if isinstance(labels, dict) else "--class"
+            raise ConfigError(f"{option}: a translation run takes no class or attribute labels")
         if self.source_data is None:
             self.source_data = build_dataset(self.source, "data" if self.direction == "a2b" else "data_b")
         size, gen = len(self.source_data), torch.Generator().manual_seed(seed or 0)

@@ -175,3 +175,22 @@ def test_translate_applies_the_training_preprocessing_and_the_learned_mapping(tm
     expected = sampler.translate(rounded)
     assert (written - expected.clamp(-1, 1)).abs().max() <= 1.0 / 127.5 + 1e-6
     assert correlation(written, -rounded).mean() > 0.5
+
+
+def test_refusals_on_a_translation_run_name_the_option_and_command_typed_and_leave_no_folder(cycle_run, tmp_path,
+                                                                                                capsys):
+    """--attr was blamed on --class, intervene's refusal on dissect, and a refused sample into a new folder left
+    that folder (empty) behind."""
+    out = tmp_path / "new" / "sub" / "x.npz"
+    for argv, message in [(["sample", str(cycle_run), "--attr", "Smiling=1", "--out", str(out)],
+                           "--attr: a translation run takes no class or attribute labels"),
+                          (["sample", str(cycle_run), "--class", "3", "--out", str(out)],
+                           "--class: a translation run takes no class or attribute labels"),
+                          (["intervene", str(cycle_run), "--layer", "x", "--concept", "tree", "--out",
+                            str(tmp_path / "iv")], "intervene: this is a translation run"),
+                          (["sample", str(cycle_run), "--attr", "Smiling=1,Smiling=0", "--out", str(out)],
+                           "--attr: Smiling is given twice")]:
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0], (argv, err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

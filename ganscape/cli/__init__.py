@@ -6,6 +6,7 @@ import argparse
 import importlib
 import logging
 import os
+import signal
 import sys
 import traceback
 
@@ -79,6 +80,7 @@ def program() -> None:
     from ganscape.distributed import exit_rank, launched_as_ranks
 
     if not launched_as_ranks():
+        stop_on_sigterm()
         sys.exit(main())
     try:
         code = main()
@@ -88,6 +90,14 @@ def program() -> None:
         traceback.print_exc()
         code = 1
     exit_rank(code)
+
+
+def stop_on_sigterm() -> None:
+    """SIGTERM (``timeout``, a batch scheduler, ``kill``) stops a command as Ctrl-C does, so its clean-up runs: a
+    half-written export's temporary file is removed, a study's workers are stopped and their tasks put back."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 def out_of_memory(err: BaseException) -> bool:

@@ -66,6 +66,8 @@ def parse_attributes(text: str) -> dict[str, int]:
         name, sep, value = item.partition("=")
         if not sep or value.strip() not in ("0", "1"):
             raise ConfigError(f"--attr: {item!r}: expected NAME=0 or NAME=1, e.g. Blond_Hair=1,Smiling=1")
+        if name.strip() in fixed:
+            raise ConfigError(f"--attr: {name.strip()} is given twice; give each attribute once")
         fixed[name.strip()] = int(value)
     if not fixed:
         raise ConfigError("--attr: expected NAME=0|1,... e.g. Blond_Hair=1,Smiling=1")
@@ -130,7 +132,7 @@ def open_generator(args):
     from ganscape.loading import load_sampler
 
     sampler = load_sampler(args.run_dir, args.checkpoint, not args.raw, args.device)
-    require_image_generator(sampler)
+    require_image_generator(sampler, args.command)
     return sampler
 
 

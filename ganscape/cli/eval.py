@@ -54,7 +54,8 @@ def metric_options(args) -> dict[str, Any]:
     if args.reference_n is not None:
         positive(args.reference_n, "--reference-n", 2)
     return {"inception_weights": args.inception_weights, "classifier": parse_data(args.classifier, "--classifier"),
-            "reference_n": args.reference_n, "use_cache": not args.no_cache, "device": str(resolve_device(args.device))}
+            "reference_n": args.reference_n, "use_cache": not args.no_cache,
+            "device": str(resolve_device(args.device, "--device"))}
 
 
 def print_values(values) -> None:

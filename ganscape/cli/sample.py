@@ -3,6 +3,7 @@
 PNG per sample), streamed in batches."""
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 from ganscape.cli.common import (add_attribute_option, add_run_options, argument_type, class_or_attributes, positive,
@@ -53,6 +54,8 @@ def run(args) -> int:
     out, kind = Path(args.out), output_kind(args.out)
     with truncation(sampler.G, args.truncation):  # psi None leaves G untouched
         chunks = sampler.stream(args.n, seed=args.seed, labels=labels, batch=args.batch)
+        first = next(chunks)  # a label the run cannot take is refused here, before any file or folder is made
+        chunks = itertools.chain([first], chunks)
         if kind == "npz":
             write_npz(chunks, args.n, tuple(sampler.data_meta["shape"]), out)
         elif kind == "png":

@@ -72,13 +72,15 @@ def list_layers(sampler) -> list[Layer]:
     return list(layers.values())
 
 
-def require_image_generator(sampler) -> None:
+def require_image_generator(sampler, command: str = "dissect") -> None:
+    """Refuse a translation run or a vector generator; errors start with ``command``, the one the user typed."""
     if getattr(sampler, "kind", "gan") == "translation":
-        raise ConfigError("dissect: this is a translation run; dissection applies to GAN generators")
+        raise ConfigError(f"{command}: this is a translation run; dissection and its edits apply to GAN generators")
     shape = tuple(sampler.data_meta["shape"])
     if len(shape) != 3:
-        raise ConfigError(f"dissect: this generator makes {shape[0]}-D vectors ({sampler.config['generator']['name']}); "
-                          "dissection needs an image generator with convolutional layers")
+        raise ConfigError(f"{command}: this generator makes {shape[0]}-D vectors "
+                          f"({sampler.config['generator']['name']}); dissection needs an image generator with "
+                          "convolutional layers")
 
 
 def resolve_layers(sampler, names: list[str]) -> list[Layer]:
