@@ -6,6 +6,7 @@ colours. Dissection must find unit 0 and only unit 0; ablating it must remove th
 must add trees there and nowhere else. The trained scenes segmenter and the CLI are tested on the real path."""
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import shutil
@@ -157,6 +158,7 @@ def test_dissect_cli_writes_json_and_a_page_that_opens(scenes_run, tmp_path):
     assert done.returncode == 0, done.stderr
     result = json.loads((out / "dissect.json").read_text())
     assert set(result["layers"]) == {"net.2", "net.5"} and result["segmenter"]["tag"] == "scenes32"
+    assert {k: result[k] for k in ("weights", "seed", "class")} == {"weights": "ema", "seed": 0, "class": None}
     assert len(result["layers"]["net.2"]["units"]) == 32
     page = (out / "dissect.html").read_text()
     assert 'id="layer-net.2"' in page and 'id="layer-net.5"' in page
@@ -184,6 +186,8 @@ def test_intervene_and_repair_cli(scenes_run, tmp_path):
     assert done.returncode == 0, done.stderr
     inserted = json.loads((planted / "intervene.json").read_text())
     assert inserted["region"] == [0, 0.5, 0.5, 1] and "ace_outside_region" in inserted
+    # what the numbers were measured on (the seed, class and weights were missing)
+    assert {k: effect[k] for k in ("weights", "seed", "class")} == {"weights": "ema", "seed": 0, "class": None}
     curve = json.loads((planted / "curve.json").read_text())
     assert curve["region"] == [0, 0.5, 0.5, 1]  # the curve's edits stay inside the region too
     assert [row["k"] for row in curve["curve"]] == [1, 2, 4, 8, 16] and (planted / "curve.png").stat().st_size > 1000
@@ -199,8 +203,18 @@ def test_intervene_and_repair_cli(scenes_run, tmp_path):
                     "--extractor", "scenes", "--seed", str(report["held_out_seed"]))
     assert done.returncode == 0, done.stderr
     rows = [json.loads(line) for line in (scenes_run / "results.jsonl").read_text().splitlines()]
-    assert rows[-1]["metric"] == "fid64_seg-scenes32" and rows[-1]["checkpoint"].endswith("+edit:edit.json")
+    tag = hashlib.sha256((repaired / "edit.json").read_bytes()).hexdigest()[:8]
+    assert rows[-1]["metric"] == "fid64_seg-scenes32" and rows[-1]["checkpoint"].endswith(f"+edit:edit.json@{tag}")
     assert abs(rows[-1]["value"] - report["fid_after"]) < 1e-6 * max(1.0, report["fid_after"])
+    assert report["weights"] == "ema" and report["seed"] == 0
+    # another edit saved under the same name keeps its own record: the second replaced the first before
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "edit.json").write_text(json.dumps({**report["edit"], "units": [0]}))
+    assert ganscape("eval", str(scenes_run), "--edit", str(other / "edit.json"), "--metrics", "fid", "--n", "64",
+                    "--extractor", "scenes").returncode == 0
+    rows = [json.loads(line) for line in (scenes_run / "results.jsonl").read_text().splitlines()]
+    assert len({r["checkpoint"] for r in rows if "+edit:edit.json@" in r["checkpoint"]}) == 2
 
 
 BAD = [
@@ -230,6 +244,8 @@ BAD = [
     (["intervene", "{run}", "--layer", "net.5", "--concept", "tree", "--units", "top:x", "--out", "{tmp}/d"],
      "--units: 'top:x': expected top:K with K >= 1"),
     (["repair", "{run}", "--layer", "nope", "--out", "{tmp}/d"], "--layer: unknown layer 'nope'"),
+    (["repair", "{run}", "--layer", "net.5", "--segmenter", "x:y", "--out", "{tmp}/d"],
+     "unrecognized arguments: --segmenter x:y"),  # repair measures FID: the option was taken and ignored
     (["sample", "{run}", "--edit", "{tmp}/not_finite.json", "--out", "{tmp}/s.png"],
      "--edit: {tmp}/not_finite.json: mode must be ablate, or insert with one finite number per unit"),
     (["sample", "{run}", "--edit", "{tmp}/missing.json", "--out", "{tmp}/s.png"], "--edit: cannot read"),

@@ -111,14 +111,16 @@ def parse_data(text: str | None, key: str) -> dict[str, Any] | None:
     return section
 
 
-def add_dissection_options(p) -> None:
-    """``run_dir``, ``--layer`` (repeatable), ``--segmenter``, ``--n``, ``--seed``, ``--class``, ``--checkpoint``,
-    ``--raw`` (no EMA), ``--device``: what dissect, intervene and repair share."""
+def add_dissection_options(p, segmenter: bool = True) -> None:
+    """``run_dir``, ``--layer`` (repeatable), ``--segmenter`` (with ``segmenter``; repair measures FID and uses
+    none), ``--seed``, ``--class``, ``--checkpoint``, ``--raw`` (no EMA), ``--device``: what dissect, intervene and
+    repair share."""
     p.add_argument("run_dir")
     p.add_argument("--layer", action="append", default=[], metavar="NAME",
                    help="generator layer (see `ganscape dissect RUN --list-layers`)")
-    p.add_argument("--segmenter", default="scenes", metavar="scenes|module:function",
-                   help="concept segmenter: the built-in scenes U-Net, or your own (see docs/dissection.md)")
+    if segmenter:
+        p.add_argument("--segmenter", default="scenes", metavar="scenes|module:function",
+                       help="concept segmenter: the built-in scenes U-Net, or your own (see docs/dissection.md)")
     p.add_argument("--seed", type=seed, default=0, help="latent seed")
     p.add_argument("--class", dest="label", type=int, default=None, metavar="K", help="class for conditional G")
     p.add_argument("--checkpoint", type=int, default=None, metavar="STEP", help="checkpoint step (default: newest)")
@@ -134,6 +136,15 @@ def open_generator(args):
     sampler = load_sampler(args.run_dir, args.checkpoint, not args.raw, args.device)
     require_image_generator(sampler, args.command)
     return sampler
+
+
+def drawn_from(args, sampler) -> dict[str, Any]:
+    """What a dissection command's numbers were measured on, for its JSON file: the run, its step, the weights
+    (``ema`` when the run kept an average and ``--raw`` was not given, else ``raw``), the latent seed and the
+    ``--class`` (None: classes drawn uniformly, or an unconditional G)."""
+    averaged = not args.raw and float(sampler.config["train"].get("ema_decay") or 0) > 0
+    return {"run": str(args.run_dir), "step": sampler.step, "weights": "ema" if averaged else "raw",
+            "seed": args.seed, "class": args.label}
 
 
 def open_segmenter(args, sampler):

@@ -2,7 +2,8 @@
 (GAN Dissection), written as DIR/dissect.json and DIR/dissect.html; ``--list-layers`` lists the layers."""
 from __future__ import annotations
 
-from ganscape.cli.common import add_dissection_options, open_generator, open_segmenter, output_folder, positive
+from ganscape.cli.common import (add_dissection_options, drawn_from, open_generator, open_segmenter, output_folder,
+                                 positive)
 from ganscape.registry import ConfigError
 
 
@@ -45,7 +46,7 @@ def run(args) -> int:
     segmenter = open_segmenter(args, sampler)
     result = dissect(sampler, args.layer, segmenter, n=args.n, quantile=quantile(args.quantile), batch=args.batch,
                      seed=args.seed, labels=args.label)
-    result.update({"run": str(args.run_dir), "step": sampler.step})
+    result.update(drawn_from(args, sampler))
     json_path, html_path = write_outputs(out, result, sampler)
     for name, layer in result["layers"].items():
         counts = ", ".join(f"{c} {k}" for c, k in sorted(layer["units_per_concept"].items(), key=lambda x: -x[1]))

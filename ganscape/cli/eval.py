@@ -48,6 +48,14 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+def edit_tag(path: str) -> str:
+    """``edit.json@1a2b3c4d``: the edit file's name and the start of its contents' SHA-256, so that two edits saved
+    under one name (``repair`` always writes ``edit.json``) keep their own records."""
+    from ganscape.utils.io import file_digest
+
+    return f"{Path(path).name}@{file_digest(path)[:8]}"
+
+
 def metric_options(args) -> dict[str, Any]:
     from ganscape.runtime import resolve_device
 
@@ -110,7 +118,7 @@ def run(args) -> int:
         checkpoint += ("+raw" if args.no_ema else "") + (f"+seed{args.seed}" if args.seed else "")  # what was drawn
         if edit is not None:
             apply_edit(sampler, edit, args.edit)
-            checkpoint += f"+edit:{Path(args.edit).name}"  # results of an edited generator say so
+            checkpoint += f"+edit:{edit_tag(args.edit)}"  # results of an edited generator say so
         values = evaluate_sampler(sampler, metrics, args.n, reference, args.extractor, seed=args.seed, **options)
         # a rerun (after Ctrl-C, or to redo one) replaces a checkpoint's records instead of adding a second copy
         writer.write((v.record(str(args.run_dir), sampler.step, checkpoint) for v in values), replace_existing=True)

@@ -2,7 +2,8 @@
 causal effect of switching units off or on, with before/after images; ``--curve`` for top-k against random-k."""
 from __future__ import annotations
 
-from ganscape.cli.common import add_dissection_options, open_generator, open_segmenter, output_folder, positive
+from ganscape.cli.common import (add_dissection_options, drawn_from, open_generator, open_segmenter, output_folder,
+                                 positive)
 from ganscape.registry import ConfigError
 
 
@@ -66,7 +67,7 @@ def run(args) -> int:
               if args.mode == "insert" else None)
     effect = causal_effect(sampler, layer, units, args.concept, segmenter, args.mode, args.n, args.seed, region, values,
                            labels)
-    effect.update({"run": str(args.run_dir), "step": sampler.step, "segmenter": segmenter.tag})
+    effect.update({**drawn_from(args, sampler), "segmenter": segmenter.tag})
     atomic_write_text(out / "intervene.json", json.dumps(effect, indent=1))
     before_after(sampler, layer, units, values, region, args.seed, out / "before_after.png", labels)
     print(f"{args.mode} {len(units)} units of {layer.name} on {args.concept!r}: average causal effect "

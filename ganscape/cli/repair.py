@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import sys
 
-from ganscape.cli.common import add_dissection_options, open_generator, output_folder, positive
+from ganscape.cli.common import add_dissection_options, drawn_from, open_generator, output_folder, positive
 from ganscape.features.extractor import EXTRACTOR_NAMES
 from ganscape.registry import ConfigError
 
 
 def register(sub) -> None:
     p = sub.add_parser("repair", help="find and ablate the units that hurt FID most (artifact repair)")
-    add_dissection_options(p)
+    add_dissection_options(p, segmenter=False)
     p.add_argument("--k", type=int, default=20, help="units to ablate")
     p.add_argument("--n", type=int, default=2000, help="samples per FID")
     p.add_argument("--extractor", default=None, choices=EXTRACTOR_NAMES,
@@ -42,7 +42,7 @@ def run(args) -> int:
     extractor = build_extractor(name, shape, sampler.reference, args.inception_weights, device=sampler.device)
     real, _ = reference_features(sampler.reference, args.n, extractor)
     result = repair(sampler, layer, extractor, real, args.k, args.n, args.seed, labels=args.label)
-    result.update({"run": str(args.run_dir), "step": sampler.step})
+    result.update(drawn_from(args, sampler))
     atomic_write_text(out / "repair.json", json.dumps(result, indent=1))
     atomic_write_text(out / "edit.json", json.dumps(result["edit"], indent=1))
     print(f"{result['metric']} on held-out latents (seed {result['held_out_seed']}): {result['fid_before']:.4g} before, "
