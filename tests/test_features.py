@@ -82,6 +82,24 @@ def test_inception_weights_errors(tmp_path):
         inception.load_fid_inception(tmp_path / "pickle.pth")
     with pytest.raises(ConfigError, match="inception-weights"):
         build_extractor("auto", (3, 32, 32), {"name": "digits"})
+    # torchvision's ImageNet layout (1000-class fc) and a broken safetensors header were tracebacks
+    state = inception.FIDInceptionV3().state_dict()
+    torch.save({**state, "fc.weight": torch.zeros(1000, 2048), "fc.bias": torch.zeros(1000)}, tmp_path / "fc1000.pth")
+    with pytest.raises(ConfigError, match=r"1 tensors of another shape|2 tensors of another shape"):
+        inception.load_fid_inception(tmp_path / "fc1000.pth")
+    (tmp_path / "bad.safetensors").write_bytes(b"\x10" + b"\0" * 7 + b"{not json}      ")
+    with pytest.raises(ConfigError, match="is not a readable safetensors file"):
+        inception.load_fid_inception(tmp_path / "bad.safetensors")
+
+
+def test_other_inception_weights_do_not_share_the_published_protocol_name(tmp_path):
+    """FIDs with other weights were named ``fid..._inception`` like the official ones, and replaced each other."""
+    from ganscape.features.extractor import inception_tag
+
+    torch.save(inception.FIDInceptionV3().state_dict(), tmp_path / "w.pth")
+    extractor = build_extractor("inception", (3, 32, 32), {"name": "cifar10"}, inception_weights=tmp_path / "w.pth")
+    assert extractor.tag == f"inception-{extractor.fingerprint[:8]}"
+    assert inception_tag(inception.OFFICIAL_SHA256_PREFIX + "00000000") == "inception"
 
 
 DIGITS = {"name": "digits", "size": 16}

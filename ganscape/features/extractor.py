@@ -144,7 +144,16 @@ def build_network(name: str, data_shape: tuple[int, ...], reference: dict[str, A
     if not inception_weights:
         raise ConfigError("--inception-weights: the inception extractor needs a weights file path")
     net = load_fid_inception(inception_weights, device=device)
-    return Extractor("inception", net.fingerprint, net.features, net.logits if net.has_fc else None, device_name)
+    return Extractor(inception_tag(net.fingerprint), net.fingerprint, net.features,
+                     net.logits if net.has_fc else None, device_name)
+
+
+def inception_tag(fingerprint: str) -> str:
+    """``inception`` for pytorch-fid's weights (the protocol of published FIDs); other weights' scores are not
+    comparable with those and must not share their name: ``inception-`` and the weights' SHA-256 prefix."""
+    from ganscape.features.inception import OFFICIAL_SHA256_PREFIX
+
+    return "inception" if fingerprint.startswith(OFFICIAL_SHA256_PREFIX) else f"inception-{fingerprint[:8]}"
 
 
 @torch.inference_mode()

@@ -204,7 +204,11 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     """Tensors from safetensors or a torch file loaded with ``weights_only=True``."""
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
-        return load_file(str(path))
+        try:
+            return load_file(str(path))
+        except Exception as err:  # SafetensorError: a bad header or a truncated file
+            detail = textwrap.shorten(f"{type(err).__name__}: {err}".splitlines()[0], 120, placeholder=" ...")
+            raise ConfigError(f"--inception-weights: {path} is not a readable safetensors file ({detail})") from None
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # a pickle with arbitrary objects is refused, not executed
@@ -234,6 +238,13 @@ def load_fid_inception(path: str | os.PathLike, device: str | torch.device = "cp
                           "get pytorch-fid's pt_inception-2015-12-05-6726825d.pth once and pass its path")
     state = map_keys(read_state_dict(file))
     net = FIDInceptionV3(fc="fc.weight" in state)
+    expected = net.state_dict()
+    wrong = [f"{key} {tuple(value.shape)} (expected {tuple(expected[key].shape)})" for key, value in state.items()
+             if key in expected and (not isinstance(value, torch.Tensor) or value.shape != expected[key].shape)]
+    if wrong:  # e.g. torchvision's ImageNet weights: a 1000-class fc, where FID's Inception has 1008
+        raise ConfigError(f"--inception-weights: {file} does not match the FID Inception-v3 layout ({len(wrong)} "
+                          f"tensors of another shape, e.g. {'; '.join(wrong[:2])}); give pytorch-fid's "
+                          "pt_inception-2015-12-05 weights")
     missing, unexpected = net.load_state_dict(state, strict=False)
     if missing or unexpected:
         raise ConfigError(f"--inception-weights: {file} does not match the FID Inception-v3 layout "
