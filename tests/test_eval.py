@@ -191,6 +191,9 @@ def test_reference_size_and_set_are_in_the_name_and_nan_samples_score_nan(tmp_pa
     own = values(evaluate_sampler(sampler, ["fid"], 200, extractor="raw"))
     other = values(evaluate_sampler(sampler, ["fid"], 200, {"name": "grid25", "std": 0.05}, extractor="raw"))
     assert list(own) == ["fid200_raw"] and list(other) == ["fid200_raw_ref-grid25"]
+    # a reference of another shape (grey against colour, another size) was a traceback from the FID's mu shapes
+    with pytest.raises(ConfigError, match=r"--reference: its samples have shape \(1, 8, 8\), the run's \(2,\)"):
+        evaluate_sampler(sampler, ["fid"], 200, {"name": "digits", "size": 8}, extractor="raw")
 
 
 def test_kid_keeps_its_spread_when_only_one_set_is_subsampled():

@@ -175,10 +175,22 @@ def evaluate_sampler(sampler, metrics: list, n: int, reference: dict[str, Any] |
         raise ConfigError(f"--n: need at least 2 samples, got {n}")
     options.setdefault("device", str(sampler.device))
     if reference and reference != sampler.reference:
+        check_same_shape(reference, tuple(sampler.data_meta["shape"]))
         options.setdefault("reference_label", data_label(reference))
     return evaluate_samples(None, metrics, n, reference or sampler.reference, extractor,
                             sample_fn=lambda count: sampler.sample(count, seed=seed).float(),
                             data_meta=sampler.data_meta, **options)
+
+
+def check_same_shape(reference: dict[str, Any], shape: tuple[int, ...]) -> None:
+    """A reference whose samples have another shape than the run's (grey against colour, another size) is one line
+    before anything is generated; it was a traceback from the feature network or the FID (``mu`` shapes)."""
+    from ganscape.data import build_dataset
+
+    theirs = tuple(build_dataset(reference, key="reference").shape)
+    if theirs != shape:
+        raise ConfigError(f"--reference: its samples have shape {theirs}, the run's {shape}; give a reference of the "
+                          "run's channels and size (e.g. its size option)")
 
 
 def evaluate_result(result, metrics: list, n: int, **options: Any) -> list[MetricValue]:
