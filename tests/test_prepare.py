@@ -733,3 +733,17 @@ def test_sample_out_with_a_trailing_slash_is_a_folder_whatever_its_name(cifar_ru
     run = cifar_run
     assert ganscape("sample", str(run), "--n", "3", "--out", str(tmp_path / "odd.npz") + "/").returncode == 0
     assert sorted(p.name for p in (tmp_path / "odd.npz").iterdir()) == ["000000.png", "000001.png", "000002.png"]
+
+
+def test_labels_that_share_one_list_many_times_are_refused_before_any_array_is_made(tmp_path):
+    """Nested lists that reuse one object (the pickle memo) are a few bytes in the file; np.asarray made them an
+    array of 2**29 labels (4 GB) before any check, and the run ended out of memory after 30 s."""
+    labels = [0, 0]
+    for _ in range(28):
+        labels = [labels, labels]
+    bomb = pickle.dumps({b"data": np.zeros((2, 3072), np.uint8), b"labels": labels}, protocol=2)
+    assert len(bomb) < 10_000  # the zeros' 6 KB and the labels' few hundred bytes
+    archive = datafiles.cifar10_python(tmp_path / "c.tar.gz", replace={"data_batch_1": bomb})
+    done = ganscape("data", "prepare", "cifar10", "--from", str(archive), "--root", str(tmp_path / "root"))
+    assert done.returncode == 2 and "'labels' is not a list of 2 integer labels" in done.stderr, done.stderr
+    assert not list((tmp_path / "root").rglob("*.npy"))

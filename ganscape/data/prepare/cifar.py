@@ -121,10 +121,14 @@ def read_python(data: bytes, layout: Layout, where: str) -> tuple[np.ndarray, np
     rows, labels = batch.get("data"), batch.get(layout.label_key)
     if not (isinstance(rows, np.ndarray) and rows.dtype == np.uint8 and rows.ndim == 2 and rows.shape[1] == PIXELS):
         raise ConfigError(f"--from: {where}: 'data' is not an (N, {PIXELS}) uint8 array")
-    labels = np.asarray(labels if labels is not None else [], dtype=np.int64)
-    if labels.shape != (len(rows),):
-        raise ConfigError(f"--from: {where}: {layout.label_key!r} does not hold one label per image")
-    return rows, labels
+    labels = [] if labels is None else labels
+    if not (isinstance(labels, list) and len(labels) == len(rows) and all(type(v) is int for v in labels)):
+        # checked before any array is made: nested lists that share one object (the pickle memo) are a few bytes
+        # in the file and gigabytes as an array
+        count = len(labels) if isinstance(labels, (list, tuple)) else type(labels).__name__
+        raise ConfigError(f"--from: {where}: {layout.label_key!r} is not a list of {len(rows)} integer labels "
+                          f"(got {count})")
+    return rows, np.asarray(labels, dtype=np.int64)
 
 
 def class_names(members: dict[str, bytes], version: str, layout: Layout, path: Path) -> list[str]:
