@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -76,13 +77,20 @@ class ResultsWriter:
         if records:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         if replace_existing and records:
-            keys = {(r.run, r.checkpoint, r.metric) for r in records}
+            keys = {(same_place(r.run), r.checkpoint, r.metric) for r in records}
             rows = read_jsonl(self.path)
-            kept = [row for row in rows if (row.get("run"), row.get("checkpoint"), row.get("metric")) not in keys]
+            kept = [row for row in rows
+                    if (same_place(row.get("run")), row.get("checkpoint"), row.get("metric")) not in keys]
             if len(kept) < len(rows):
                 atomic_write_text(self.path, "".join(json.dumps(row, sort_keys=True) + "\n" for row in kept))
         for record in records:
             append_jsonl(self.path, record.to_json())
+
+
+def same_place(run: str | None) -> str | None:
+    """A record's run as a comparable path: ``runs/x``, ``runs/x/`` and ``/abs/runs/x`` typed in this folder are one
+    run (a study's ``runs/task-0001`` names resolve the same way, all within one results file)."""
+    return os.path.realpath(run) if run else run
 
 
 def read_results(path: str | Path) -> list[Record]:

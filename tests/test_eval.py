@@ -228,3 +228,17 @@ def test_eval_images_reads_the_npz_that_sample_writes(tmp_path):
     images = np.random.default_rng(0).integers(0, 256, (5, 16, 16, 1), dtype=np.uint8)
     np.savez(tmp_path / "samples.npz", images)  # as `ganscape sample --out samples.npz`: one array, arr_0
     assert load_samples(str(tmp_path / "samples.npz"), (1, 16, 16)).shape == (5, 1, 16, 16)
+
+
+def test_a_rerun_replaces_its_records_however_the_run_folder_is_typed(tmp_path, monkeypatch):
+    """``eval runs/x`` then ``eval runs/x/`` (or its absolute path) kept both copies of each record."""
+    from ganscape.results import Record, ResultsWriter, read_results
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs" / "x").mkdir(parents=True)
+    writer = ResultsWriter(tmp_path / "runs" / "x" / "results.jsonl")
+    for run, value in (("runs/x", 1.0), ("runs/x/", 2.0), (str(tmp_path / "runs" / "x"), 3.0), ("runs/y", 4.0)):
+        writer.write([Record(run, 10, "ckpt-00000010.pt", "fid64_raw", value, None, 64, "raw", 0.0)],
+                     replace_existing=True)
+    assert [(r.run, r.value) for r in read_results(writer.path)] == [(str(tmp_path / "runs" / "x"), 3.0),
+                                                                     ("runs/y", 4.0)]

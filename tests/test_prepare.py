@@ -584,7 +584,8 @@ BAD = [
     (["train", "sndcgan-cifar10", "data.root={root}", "data.condition=attributes"],
      "data.condition: cifar10 split 'train' has no attributes; valid: auto, none, labels"),
     (["train", "dcgan-celeba64", "data.root={root}", "data.size=32", "eval.every=10"],
-     "eval.inception_weights: evaluating colour images needs the FID Inception weights"),
+     "eval.inception_weights: evaluating colour images needs the FID Inception weights; set it to the path of "
+     "pytorch-fid's pt_inception-2015-12-05-6726825d.pth (eval.inception_weights=PATH; `study plan` also takes"),
     (["study", "plan", "landscape-cifar", "--out", "{tmp}/st", "--inception-weights", "{bad}/missing.pth"],
      "inception_weights: file not found: {bad}/missing.pth"),
     (["study", "plan", "landscape-cifar", "--out", "{tmp}/st"],

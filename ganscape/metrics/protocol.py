@@ -87,7 +87,8 @@ def check_ready(section: dict[str, Any], data_shape: tuple[int, ...], key: str =
         return
     if not section["inception_weights"]:
         raise ConfigError(f"{key}.inception_weights: evaluating colour images needs the FID Inception weights; set "
-                          f"it (or pass --inception-weights) to the path of pytorch-fid's {OFFICIAL_INCEPTION_FILE}")
+                          f"it to the path of pytorch-fid's {OFFICIAL_INCEPTION_FILE} ({key}.inception_weights=PATH; "
+                          "`study plan` also takes --inception-weights PATH)")
     check_inception_weights(section["inception_weights"], section["inception_sha256"], key)
 
 
