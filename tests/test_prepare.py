@@ -748,3 +748,19 @@ def test_labels_that_share_one_list_many_times_are_refused_before_any_array_is_m
     done = ganscape("data", "prepare", "cifar10", "--from", str(archive), "--root", str(tmp_path / "root"))
     assert done.returncode == 2 and "'labels' is not a list of 2 integer labels" in done.stderr, done.stderr
     assert not list((tmp_path / "root").rglob("*.npy"))
+
+
+def test_a_resume_after_the_data_was_prepared_again_says_so(files, tmp_path, caplog):
+    """A run resumed after its dataset was prepared again from another archive went on with other images, silently."""
+    from ganscape.training import train
+
+    root = tmp_path / "root"
+    prepare("cifar10", files / "cifar-10-binary.tar.gz", root)
+    config = {"seed": 0, "device": "cpu", "data": {"name": "cifar10", "root": str(root)},
+              "prior": {"name": "gaussian", "dim": 8}, "generator": {"name": "sndcgan", "ch": 4},
+              "discriminator": {"name": "sndcgan", "ch": 4}, "train": {**TRAIN, "checkpoint_every": 2}}
+    train(config, tmp_path / "run", show_progress=False)
+    prepare("cifar10", files / "cifar-10-python.tar.gz", root)  # the same images, another archive and manifest
+    with caplog.at_level(logging.WARNING):
+        train({**config, "train": {**config["train"], "steps": 4}}, tmp_path / "run", show_progress=False)
+    assert "cifar10 (data) was prepared again after step 2's checkpoint" in caplog.text

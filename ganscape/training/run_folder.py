@@ -81,6 +81,7 @@ def train(config: str | dict[str, Any], run_dir: str | Path, show_progress: bool
             trainer.load_state_dict(found[1])
             if main:
                 log.info("resuming %s from step %d", run_dir, trainer.step)
+                warn_reprepared(found[1].get("data_meta", {}), trainer.parts.data_meta(), trainer.step)
         end = config["train"]["steps"] if stop_at is None else stop_at
         if trainer.step >= end:
             if main:
@@ -93,6 +94,18 @@ def train(config: str | dict[str, Any], run_dir: str | Path, show_progress: bool
             return trainer.fit(until=end)
         except DivergenceError as err:
             raise DivergenceError(f"{err}; {kept_checkpoint(run_dir)}") from None
+
+
+def warn_reprepared(saved: dict[str, Any], now: dict[str, Any], step: int) -> None:
+    """A prepared dataset prepared again since the checkpoint (its manifest changed: another source, or the same one
+    again) may hold other images: say so, as the run then goes on with the data prepared now."""
+    for section, meta in now.items():
+        before = saved.get(section, {}).get("info", {}).get("manifest")
+        after = meta.get("info", {}).get("manifest")
+        if before and after and before != after:
+            log.warning("warning: %s (%s) was prepared again after step %d's checkpoint (manifest %s, now %s); the run "
+                        "goes on with the data prepared now, which may hold other images", meta.get("name"), section,
+                        step, before, after)
 
 
 def kept_checkpoint(run_dir: Path) -> str:
