@@ -764,3 +764,18 @@ def test_a_resume_after_the_data_was_prepared_again_says_so(files, tmp_path, cap
     with caplog.at_level(logging.WARNING):
         train({**config, "train": {**config["train"], "steps": 4}}, tmp_path / "run", show_progress=False)
     assert "cifar10 (data) was prepared again after step 2's checkpoint" in caplog.text
+
+
+def test_the_same_archive_at_another_path_is_already_prepared(files, tmp_path):
+    """The request compared the source's path: a copy of the archive elsewhere was prepared again, with a new
+    manifest hash that invalidated every reference-feature cache of the dataset."""
+    import shutil
+
+    root = tmp_path / "root"
+    folder, wrote = prepare("cifar10", files / "cifar-10-python.tar.gz", root)
+    manifest = (folder / "manifest.json").read_bytes()
+    (tmp_path / "elsewhere").mkdir()
+    copy = shutil.copy(files / "cifar-10-python.tar.gz", tmp_path / "elsewhere")
+    assert wrote and prepare("cifar10", copy, root) == (folder, False)
+    assert (folder / "manifest.json").read_bytes() == manifest
+    assert prepare("cifar10", files / "cifar-10-binary.tar.gz", root) == (folder, True)  # other content: prepared

@@ -239,12 +239,26 @@ def damaged_split(folder: Path, manifest: dict[str, Any]) -> str | None:
     return None
 
 
+def same_source(request: dict[str, Any] | None) -> Any:
+    """What makes two preparation requests the same: preparer, options and the source's content (its SHA-256, and
+    its companion files'), not where the files lie; a hub source (no SHA-256) by its name."""
+    if not request:
+        return request
+    source = dict(request.get("source") or {})
+    if source.get("sha256") is not None:
+        source.pop("path", None)
+        source["companions"] = sorted((source.get("companions") or {}).values())
+    return {**request, "source": source}
+
+
 def already_prepared(manifest: dict[str, Any] | None, request: dict[str, Any]) -> bool:
-    """Whether ``manifest`` holds every split a preparation with ``request`` wrote, still as it wrote them."""
+    """Whether ``manifest`` holds every split a preparation with ``request`` wrote (from the same source content,
+    wherever it lies now), still as it wrote them."""
     if manifest is None:
         return False
-    splits = manifest.get("splits", {})
+    splits, wanted = manifest.get("splits", {}), same_source(request)
     for record in splits.values():
-        if record.get("request") == request:
-            return all(splits.get(s, {}).get("request") == request for s in record.get("prepared_with", ()))
-    return manifest.get("request") == request and all("request" not in r for r in splits.values())  # version 1
+        if same_source(record.get("request")) == wanted:
+            return all(same_source(splits.get(s, {}).get("request")) == wanted for s in record.get("prepared_with", ()))
+    return (same_source(manifest.get("request")) == wanted  # version 1
+            and all("request" not in r for r in splits.values()))
