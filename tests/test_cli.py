@@ -159,8 +159,8 @@ def test_a_terminated_export_leaves_no_temporary_file(tmp_path):
     run = tmp_path / "run"
     assert main(["train", "dcgan-digits", *TINY_DIGITS, "--out", str(run), "--no-progress"]) == 0
     for name, out in (("x.npz", f"{tmp_path}/x.npz"), ("pngs", f"{tmp_path}/pngs/")):
-        proc = subprocess.Popen([sys.executable, "-m", "ganscape", "sample", str(run), "--n", "2000000", "--batch", "50",
-                                 "--out", out], stderr=subprocess.PIPE, text=True, env={**os.environ})
+        proc = subprocess.Popen([sys.executable, "-m", "ganscape", "sample", str(run), "--n", "2000000", "--batch",
+                                 "50", "--out", out], stderr=subprocess.PIPE, text=True, env={**os.environ})
         deadline = time.time() + 120
         while not list(tmp_path.glob(f".{name}.*.tmp")) and time.time() < deadline and proc.poll() is None:
             time.sleep(0.1)

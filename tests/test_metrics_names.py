@@ -45,7 +45,8 @@ def test_data_label_names_each_option_that_changes_the_images():
     assert data_label({"name": "lsun", "category": "church_outdoor"}) != data_label({"name": "lsun"})
     assert data_label({"name": "image_folder", "path": "/x/faces.zip"}) == "-image-folder-faces"
     assert data_label({"name": "grid25", "std": 0.1}) == "-grid25-std0-1"
-    assert data_label({"name": "ring8", "radius": 2.0}) == data_label({"name": "ring8", "radius": 2}) == "-ring8-radius2"
+    assert data_label({"name": "ring8", "radius": 2.0}) == data_label({"name": "ring8", "radius": 2}) \
+        == "-ring8-radius2"
 
 
 def test_names_carry_n_extractor_and_non_default_options():

@@ -147,7 +147,8 @@ def test_runs_not_done_are_left_out_of_the_analysis(tmp_path):
     assert "2 of 3 runs are not done (1 failed, 1 running)" in page
     write_report(out, tmp_path / "r.csv")
     rows = list(csv.DictReader(open(tmp_path / "r.csv", encoding="utf-8")))
-    configs = [(r["task"], r["reverse_kl"], r["reverse_kl:n"], r["rank_per_seed"]) for r in rows if r["row"] == "configuration"]
+    configs = [(r["task"], r["reverse_kl"], r["reverse_kl:n"], r["rank_per_seed"]) for r in rows
+               if r["row"] == "configuration"]
     assert configs == [("0;1;2", "0.2", "1", "1;;")]
     assert [r["final_step"] for r in rows if r["row"] == "run"] == ["10", "5", "5"]
 

@@ -4,9 +4,9 @@ Each task is a Ray task asking for the study's ``resources`` (``cpus``, ``gpus``
 and evaluates in ``STUDY_DIR/runs/task-NNNN`` (so on a multi-node cluster STUDY_DIR must be on a shared
 filesystem) and *yields* each checkpoint's metrics as soon as they are computed (a retry evaluates only the
 checkpoints without stored results, as a local worker's does); only this driver writes the SQLite database, which
-therefore never needs network file locking. As with local workers, a task that raises is submitted again until it has had
-``MAX_ATTEMPTS`` (at once failed when its config is invalid), one whose worker dies until ``DEATH_ATTEMPTS``; then it
-is recorded as failed with its traceback or Ray's error. The other tasks go on.
+therefore never needs network file locking. As with local workers, a task that raises is submitted again until it
+has had ``MAX_ATTEMPTS`` (at once failed when its config is invalid), one whose worker dies until
+``DEATH_ATTEMPTS``; then it is recorded as failed with its traceback or Ray's error. The other tasks go on.
 
 A submitted task stays ``pending`` in the study while Ray queues it (e.g. behind busy CPUs or GPUs): the remote
 function is a generator whose first value says it has started, and only then does the driver mark it running
