@@ -195,8 +195,8 @@ def _matches(value: Any, expected: Any) -> bool:
         return True
     if origin is typing.Union or str(origin) == "<class 'types.UnionType'>":
         return any(_matches(value, arg) for arg in typing.get_args(expected))
-    if origin is typing.Literal:
-        return value in typing.get_args(expected)
+    if origin is typing.Literal:  # by type too: True == 1 and 3.0 == 3 would pass a plain ``in``
+        return any(type(value) is type(choice) and value == choice for choice in typing.get_args(expected))
     if expected is type(None):
         return value is None
     if expected is float:

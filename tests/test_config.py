@@ -25,6 +25,15 @@ def test_changing_a_component_name_drops_the_old_options():
     assert cfg["generator"] == {"name": "mlp"}
 
 
+def test_options_given_before_a_component_swap_on_one_command_line_are_kept():
+    """``optim.d.lr=1e-3 optim.d.name=rmsprop`` trained RMSProp at its default 5e-5: the swap dropped the lr given
+    just before it (the mapping ``optim.d={lr: ..., name: ...}`` kept it), so the run depended on argument order."""
+    assert load_config("ring8", ["optim.d.lr=1e-3", "optim.d.name=rmsprop"])["optim"]["d"] == \
+        load_config("ring8", ["optim.d={lr: 1.0e-3, name: rmsprop}"])["optim"]["d"] == {"name": "rmsprop", "lr": 1e-3}
+    assert load_config("ring8", ["penalty.gamma=1", "penalty.name=r1"])["penalty"] == {"name": "r1", "gamma": 1}
+    assert load_config("ring8", ["optim.d.name=rmsprop"])["optim"]["d"] == {"name": "rmsprop"}  # the base's lr goes
+
+
 def test_every_preset_resolves():
     assert {"ring8", "dcgan-digits", "dcgan-mnist"} <= set(preset_names())
     for name in preset_names():
@@ -45,6 +54,10 @@ def test_every_preset_resolves():
     (["discriminator.depth=3"], ["discriminator.depth", "valid options", "hidden"]),
     (["device=tpu"], ["device", "tpu", "cuda"]),
     (["train.ema_decay=1.5"], ["train.ema_decay", "1.5"]),
+    # a bool or float equal to an integer choice passed (True == 1 trained grey images from a colour folder)
+    (["data.name=image_folder", "data.path=/x", "data.channels=true"], ["data.channels: expected one of 1, 3, got True"]),
+    (["generator.name=sndcgan", "generator.kernel=3.0"], ["generator.kernel: expected one of 3, 4, got 3.0"]),
+    (["optim.g.lr=-1e-4"], ["optim.g.lr: must be a finite number > 0.0, got -0.0001"]),  # was ">= 0.0 (and > 0)"
 ])
 def test_bad_values_are_named_with_choices(overrides, expected):
     message = error_of("ring8", overrides)

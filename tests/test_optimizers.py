@@ -41,7 +41,7 @@ def test_one_rmsprop_step_equals_the_formula():
 @pytest.mark.parametrize("overrides,message", [
     (["optim.d.name=adagrad"], "optim.d.name: unknown optimizer 'adagrad'; registered: adam, rmsprop, sgd"),
     (["optim.d.name=rmsprop", "optim.d.betas=[0.5, 0.9]"], "optim.d.betas: optimizer 'rmsprop' has no option"),
-    (["optim.g.name=sgd", "optim.g.lr=0"], "optim.g.lr: must be a finite number >= 0.0 (and > 0), got 0"),
+    (["optim.g.name=sgd", "optim.g.lr=0"], "optim.g.lr: must be a finite number > 0.0, got 0"),
     (["optim.d.name=sgd", "optim.d.momentum=-1"], "optim.d.momentum: must be >= 0"),
     (["penalty.name=weight_clip", "penalty.c=0"], "penalty.c: must be >= 1e-12"),
 ])

@@ -73,14 +73,25 @@ def set_dotted(config: dict[str, Any], key: str, value: Any) -> dict[str, Any]:
 
 
 def apply_overrides(config: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
-    """Apply ``key=value`` strings in order; values are parsed as YAML (``optim.d.betas=[0.0, 0.9]``)."""
+    """Apply ``key=value`` strings in order; values are parsed as YAML (``optim.d.betas=[0.0, 0.9]``). A
+    ``SECTION.name=`` that swaps the component keeps the options this list gave that section before it
+    (``optim.d.lr=1e-3 optim.d.name=rmsprop`` is RMSProp at 1e-3, as the mapping ``optim.d={lr: ..., name: ...}`` is),
+    while the base config's options of the old component are dropped."""
+    given: list[tuple[str, Any]] = []
     for text in overrides:
         key, sep, raw = text.partition("=")
         if not sep:
             raise ConfigError(f"override {text!r} is not key=value (e.g. loss.name=hinge)")
         if not key or any(not part for part in key.split(".")):
             raise ConfigError(f"override {text!r} has an empty key")
-        config = set_dotted(config, key, parse_yaml(raw, f"override {key}") if raw else "")
+        value = parse_yaml(raw, f"override {key}") if raw else ""
+        config = set_dotted(config, key, value)
+        if key.endswith(".name"):
+            section = key[:-len("name")]
+            for earlier, earlier_value in given:
+                if earlier.startswith(section) and earlier != key:
+                    config = set_dotted(config, earlier, earlier_value)
+        given.append((key, value))
     return copy.deepcopy(config)
 
 

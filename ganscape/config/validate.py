@@ -51,7 +51,8 @@ def check_range(key: str, value: float, low: float | None = None, high: float | 
     too_low = low is not None and (value <= low if open_low else value < low)
     too_high = high is not None and (value >= high if open_high else value > high)
     if (isinstance(value, float) and not math.isfinite(value)) or too_low or too_high:
-        bounds = (f">= {low}" if high is None else f"<= {high}" if low is None else
+        bounds = (f"{'>' if open_low else '>='} {low}" if high is None else
+                  f"{'<' if open_high else '<='} {high}" if low is None else
                   f"in {'(' if open_low else '['}{low}, {high}{')' if open_high else ']'}")
         raise ConfigError(f"{key}: must be a finite number {bounds}{what}, got {value}")
 
@@ -85,7 +86,7 @@ def check_optimizer(key: str, section: dict[str, Any]) -> None:
     """lr > 0 and finite; Adam's betas two numbers in [0, 1)."""
     from ganscape.training.optimizers import OPTIMIZERS
 
-    check_range(f"{key}.lr", OPTIMIZERS.effective(section, "lr"), 0.0, what=" (and > 0)", open_low=True)
+    check_range(f"{key}.lr", OPTIMIZERS.effective(section, "lr"), 0.0, open_low=True)
     betas = section.get("betas") if section["name"] == "adam" else None
     if betas is not None and (len(betas) != 2 or not all(0 <= b < 1 for b in betas)):
         raise ConfigError(f"{key}.betas: need two numbers in [0, 1), got {betas}")
