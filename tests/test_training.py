@@ -89,6 +89,21 @@ def test_huge_learning_rates_are_caught_as_a_diverged_update(tmp_path):
         assert all(torch.isfinite(t).all() for m in state["models"].values() for t in m.values() if t.is_floating_point())
 
 
+def test_no_checkpoint_keeps_an_overflowed_optimizer_state(tmp_path):
+    """Gradient norms are measured on log steps only: a checkpoint between them was saved with inf in Adam's second
+    moment and named the last good one; resuming from it froze or NaN-ed those parameters."""
+    config = load_config("ring8", ["optim.g.lr=1e6", "optim.d.lr=1e6", "loss.name=wgan", "train.steps=300",
+                                   "generator.hidden=16", "discriminator.hidden=16", "train.batch_size=16",
+                                   "train.log_every=10", "train.checkpoint_every=7", "train.sample_every=0"])
+    with pytest.raises(DivergenceError, match="NaN/inf"):
+        train(config, tmp_path / "run", show_progress=False)
+    for path in list_checkpoints(tmp_path / "run").values():
+        state = read_checkpoint(path)
+        for opt in state["optimizers"].values():
+            assert all(torch.isfinite(v).all() for s in opt["state"].values() for v in s.values()
+                       if isinstance(v, torch.Tensor) and v.is_floating_point()), path.name
+
+
 def test_schedules_are_registered_and_follow_their_formulas():
     assert {"constant", "linear_decay", "cosine"} <= set(SCHEDULES.names())
     linear = build_schedule({"name": "linear_decay", "start": 0.5, "end_factor": 0.0})

@@ -71,10 +71,11 @@ class DivergenceGuard(Callback):
         if values:
             ok = torch.isfinite(torch.stack([v.to(values[0].device) for v in values])).all()
             self.finite = ok if self.finite is None else self.finite & ok.to(self.finite.device)
-        if logged is not None or due(step, self.checkpoint_every, last):
-            self.check(trainer, step, logged or {})
+        saving = due(step, self.checkpoint_every, last)
+        if logged is not None or saving:
+            self.check(trainer, step, logged or {}, saving)
 
-    def check(self, trainer, step: int, logged: dict[str, float]) -> None:
+    def check(self, trainer, step: int, logged: dict[str, float], saving: bool = False) -> None:
         from ganscape.distributed import all_ranks
 
         what = None
@@ -83,6 +84,10 @@ class DivergenceGuard(Callback):
             what = f"{', '.join(bad) or 'a loss'} became NaN/inf"
         elif (name := first_nonfinite_parameter(trainer.parts.modules())) is not None:
             what = f"parameter {name} became NaN/inf"
+        elif saving and (name := first_nonfinite_state(trainer.parts)) is not None:
+            # gradient norms are measured on log steps only: an overflow in Adam's moments can come first, and a
+            # checkpoint holding it would be named the last good one
+            what = f"{name} became NaN/inf"
         if what:
             raise DivergenceError(f"training diverged: {what} at or before step {step} "
                                   f"(last finite values: {self.last_values}); {ADVICE}")
@@ -94,6 +99,19 @@ def first_nonfinite_parameter(modules: dict[str, nn.Module]) -> str | None:
     named = [(f"{m}.{p}", t) for m, module in modules.items() for p, t in module.named_parameters()]
     ok = torch.stack([torch.isfinite(t).all().to(named[0][1].device) for _, t in named]) if named else None
     return None if ok is None or bool(ok.all()) else named[int((~ok).nonzero()[0])][0]
+
+
+def first_nonfinite_state(parts) -> str | None:
+    """The first non-finite floating tensor of the optimisers' states or the modules' buffers (batch-norm
+    statistics), named; None when all are finite. Checked before a checkpoint is written (one pass)."""
+    tensors = [(f"optimizer {name} state {key} of parameter {index}", value)
+               for name, opt in parts.optimizers().items()
+               for index, state in enumerate(opt.state.values()) for key, value in state.items()]
+    tensors += [(f"buffer {m}.{b}", t) for m, module in parts.modules().items() for b, t in module.named_buffers()]
+    for name, tensor in tensors:
+        if isinstance(tensor, torch.Tensor) and tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            return name
+    return None
 
 
 @contextlib.contextmanager
