@@ -779,3 +779,19 @@ def test_the_same_archive_at_another_path_is_already_prepared(files, tmp_path):
     assert wrote and prepare("cifar10", copy, root) == (folder, False)
     assert (folder / "manifest.json").read_bytes() == manifest
     assert prepare("cifar10", files / "cifar-10-binary.tar.gz", root) == (folder, True)  # other content: prepared
+
+
+def test_a_resume_on_data_prepared_again_with_other_channels_is_one_line(files, tmp_path):
+    """It was a size-mismatch traceback from loading the weights ([64, 3, 4, 4] vs [64, 1, 4, 4])."""
+    from ganscape.training import train
+
+    root = tmp_path / "root"
+    prepare("folder", files / "pets", root, size=16)
+    config = {"seed": 0, "device": "cpu", "data": {"name": "prepared", "dataset": "pets", "root": str(root)},
+              "prior": {"name": "gaussian", "dim": 8}, "generator": {"name": "sndcgan", "ch": 4},
+              "discriminator": {"name": "sndcgan", "ch": 4}, "train": {**TRAIN, "checkpoint_every": 2}}
+    train(config, tmp_path / "run", show_progress=False)
+    prepare("folder", files / "pets", root, size=16, channels=1)
+    with pytest.raises(ConfigError, match=r"data: pets now gives samples of shape \(1, 16, 16\), but the run was "
+                                          r"trained on \(3, 16, 16\) up to step 2"):
+        train({**config, "train": {**config["train"], "steps": 4}}, tmp_path / "run", show_progress=False)

@@ -124,7 +124,8 @@ def add_dissection_options(p, segmenter: bool = True) -> None:
     p.add_argument("--seed", type=seed, default=0, help="latent seed")
     p.add_argument("--class", dest="label", type=int, default=None, metavar="K", help="class for conditional G")
     p.add_argument("--checkpoint", type=int, default=None, metavar="STEP", help="checkpoint step (default: newest)")
-    p.add_argument("--raw", action="store_true", help="use the raw weights even when EMA weights exist")
+    p.add_argument("--raw", "--no-ema", dest="raw", action="store_true",
+                   help="use the raw weights even when EMA weights exist (--no-ema, as in sample and eval)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="auto: cuda when available")
 
 

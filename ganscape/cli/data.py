@@ -15,7 +15,8 @@ def register(sub) -> None:
     prep.add_argument("preparer", metavar="NAME", choices=PREPARER_NAMES, help=" | ".join(PREPARER_NAMES))
     prep.add_argument("--from", dest="source", required=True, metavar="PATH",
                       help="the downloaded archive, folder or lmdb (hf: also a hub name)")
-    prep.add_argument("--root", default=None, help="data root (default: $GANSCAPE_DATA, else ~/.cache/ganscape/data)")
+    prep.add_argument("--root", default=None, help="data root (default: $GANSCAPE_DATA, else $GANSCAPE_CACHE/data, "
+                                                   "else ~/.cache/ganscape/data)")
     prep.add_argument("--name", default=None, help="name to prepare it under (default: NAME, or from the source)")
     prep.add_argument("--size", type=int, default=None, help="image side in px (default: 32 CIFAR, 64 others)")
     prep.add_argument("--crop", type=int, default=None, help="centre crop side before resizing (celeba default 108)")
@@ -29,7 +30,8 @@ def register(sub) -> None:
 
     show = cmds.add_parser("list", help="list prepared datasets")
     show.add_argument("--root", default=None,
-                      help="prepared-data root (default: $GANSCAPE_DATA or ~/.cache/ganscape/data)")
+                      help="prepared-data root (default: $GANSCAPE_DATA, else $GANSCAPE_CACHE/data, else "
+                           "~/.cache/ganscape/data)")
     show.set_defaults(func=run_list)
 
 

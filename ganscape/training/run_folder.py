@@ -78,10 +78,10 @@ def train(config: str | dict[str, Any], run_dir: str | Path, show_progress: bool
             remove_stale_temps(folder)  # left by a process killed while it wrote
         found = newest_readable(run_dir, trainer.parts.device, saved_config(run_dir), warn=main)  # said once
         if found is not None:
+            check_same_data(found[1].get("data_meta", {}), trainer.parts.data_meta(), found[1]["step"], main)
             trainer.load_state_dict(found[1])
             if main:
                 log.info("resuming %s from step %d", run_dir, trainer.step)
-                warn_reprepared(found[1].get("data_meta", {}), trainer.parts.data_meta(), trainer.step)
         end = config["train"]["steps"] if stop_at is None else stop_at
         if trainer.step >= end:
             if main:
@@ -96,13 +96,20 @@ def train(config: str | dict[str, Any], run_dir: str | Path, show_progress: bool
             raise DivergenceError(f"{err}; {kept_checkpoint(run_dir)}") from None
 
 
-def warn_reprepared(saved: dict[str, Any], now: dict[str, Any], step: int) -> None:
-    """A prepared dataset prepared again since the checkpoint (its manifest changed: another source, or the same one
-    again) may hold other images: say so, as the run then goes on with the data prepared now."""
+def check_same_data(saved: dict[str, Any], now: dict[str, Any], step: int, main: bool = True) -> None:
+    """Before a checkpoint is loaded: data of another shape than the checkpoint's (a prepared dataset prepared again
+    with other channels) is one line, not a size-mismatch traceback from the weights. A prepared dataset prepared
+    again since the checkpoint (its manifest changed: another source, or the same one again) may hold other images:
+    a warning says so, as the run then goes on with the data prepared now."""
     for section, meta in now.items():
+        shape, before_shape = meta.get("shape"), saved.get(section, {}).get("shape")
+        if before_shape is not None and shape is not None and list(before_shape) != list(shape):
+            raise ConfigError(f"{section}: {meta.get('name')} now gives samples of shape {tuple(shape)}, but the run "
+                              f"was trained on {tuple(before_shape)} up to step {step} (was it prepared again with "
+                              "other options?); prepare it as before, or train into a new --out folder")
         before = saved.get(section, {}).get("info", {}).get("manifest")
         after = meta.get("info", {}).get("manifest")
-        if before and after and before != after:
+        if main and before and after and before != after:
             log.warning("warning: %s (%s) was prepared again after step %d's checkpoint (manifest %s, now %s); the run "
                         "goes on with the data prepared now, which may hold other images", meta.get("name"), section,
                         step, before, after)
