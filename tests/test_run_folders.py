@@ -36,6 +36,18 @@ def test_a_folder_without_checkpoints_accepts_a_new_config(tmp_path):
     assert read_yaml(run / "config.yaml")["seed"] == 0 and list(list_checkpoints(run)) == [10]
 
 
+def test_an_option_written_at_its_default_is_the_same_config_on_resume(tmp_path):
+    """config.yaml keeps the options as written; ``discriminator.pack=1`` (the default) was refused on resume as a
+    change "None -> 1"."""
+    run = tmp_path / "run"
+    train(load_config("ring8", TINY + ["train.steps=10"]), run, show_progress=False)
+    train(load_config("ring8", TINY + ["train.steps=20", "discriminator.pack=1", "generator.layers=3"]), run,
+          show_progress=False)
+    assert sorted(list_checkpoints(run)) == [10, 20]
+    with pytest.raises(ConfigError, match="discriminator.pack: 1 -> 2"):
+        train(load_config("ring8", TINY + ["train.steps=30", "discriminator.pack=2"]), run, show_progress=False)
+
+
 def test_a_smaller_budget_changes_nothing_and_a_larger_one_only_the_budget(tmp_path):
     run = tmp_path / "run"
     train(load_config("ring8", TINY + ["train.steps=20"]), run, show_progress=False)

@@ -83,3 +83,18 @@ def schema_for(kind: Any) -> Schema:
     if kind not in SCHEMAS:
         raise ConfigError(f"kind: unknown run kind {kind!r}; valid: {', '.join(SCHEMAS)}")
     return SCHEMAS[kind]
+
+
+def with_component_defaults(config: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``config`` whose component sections also list their default options, so that comparisons show only
+    real differences (``norm: none`` equals an absent ``norm``)."""
+    import inspect
+
+    out = copy.deepcopy(config)
+    for section, registry in schema_for(config.get("kind", "gan")).registries().items():
+        part = out.get(section)
+        if isinstance(part, dict) and part.get("name") in registry:
+            for opt, param in registry.get(part["name"]).options(registry.context_args).items():
+                if param.default is not inspect.Parameter.empty:
+                    part.setdefault(opt, param.default)
+    return out

@@ -17,7 +17,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from ganscape.config import dump_yaml, forbidden_resume_changes, load_config, read_yaml
+from ganscape.config import dump_yaml, forbidden_resume_changes, load_config, read_yaml, with_component_defaults
 from ganscape.registry import ConfigError
 from ganscape.results import RESULTS_FILE, ResultsWriter
 from ganscape.training.callbacks import (Callback, Checkpointer, DivergenceError, LossPlot, MetricsLog, Progress,
@@ -43,7 +43,8 @@ def saved_config(run_dir: str | Path) -> dict[str, Any] | None:
 def check_resumable(config: dict[str, Any], run_dir: Path) -> None:
     """A folder that holds checkpoints may be resumed only with the same config, apart from the resumable keys."""
     old = saved_config(run_dir)
-    if old is not None and list_checkpoints(run_dir) and (changed := forbidden_resume_changes(old, config)):
+    if old is not None and list_checkpoints(run_dir) and (changed := forbidden_resume_changes(
+            with_component_defaults(old), with_component_defaults(config))):  # an option written at its default
         raise ConfigError(f"{run_dir} holds a run with a different config ({'; '.join(changed)}). Use a new --out "
                           "folder, or the same config to resume (only train.steps, the logging, checkpoint, sample "
                           "and eval settings, train.precision, channels_last, compile and check_ranks_every may "

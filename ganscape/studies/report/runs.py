@@ -10,13 +10,11 @@ above a sharp one with 41 % at the same 8 modes.
 """
 from __future__ import annotations
 
-import copy
-import inspect
 import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from ganscape.config import config_diff, dump_yaml, lookup, schema_for
+from ganscape.config import config_diff, dump_yaml, lookup, schema_for, with_component_defaults
 from ganscape.metrics import direction, metric_family
 from ganscape.registry import ConfigError
 from ganscape.studies.store import Store
@@ -79,19 +77,6 @@ def metric_direction(metric: str | None) -> str | None:
         return direction(metric) if metric is not None else None
     except ConfigError:
         return None
-
-
-def with_component_defaults(config: dict[str, Any]) -> dict[str, Any]:
-    """A copy of ``config`` whose component sections also list their default options, so
-    deltas show only real differences (``norm: none`` equals an absent ``norm``)."""
-    out = copy.deepcopy(config)
-    for section, registry in schema_for(config.get("kind", "gan")).registries().items():
-        part = out.get(section)
-        if isinstance(part, dict) and part.get("name") in registry:
-            for opt, param in registry.get(part["name"]).options(registry.context_args).items():
-                if param.default is not inspect.Parameter.empty:
-                    part.setdefault(opt, param.default)
-    return out
 
 
 def config_deltas(base: dict[str, Any], config: dict[str, Any], raw: dict[str, Any]) -> list[str]:
