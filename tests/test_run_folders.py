@@ -48,6 +48,19 @@ def test_an_option_written_at_its_default_is_the_same_config_on_resume(tmp_path)
         train(load_config("ring8", TINY + ["train.steps=30", "discriminator.pack=2"]), run, show_progress=False)
 
 
+def test_a_kill_after_the_last_checkpoint_loses_no_preview_or_loss_plot(tmp_path):
+    """The checkpoint is written before the preview and the loss plot: a kill between them left a finished run
+    without either, for good, since running the command again had "nothing to do"."""
+    run = tmp_path / "run"
+    train(load_config("ring8", TINY + ["train.steps=10"]), run, show_progress=False)
+    final, plot = run / "samples" / "step-00000010.png", run / "loss_curves.png"
+    expected = final.read_bytes()
+    final.unlink()
+    plot.unlink()  # the state a kill right after ckpt-00000010.pt leaves
+    train(load_config("ring8", TINY + ["train.steps=10"]), run, show_progress=False)
+    assert final.read_bytes() == expected and plot.stat().st_size > 1000
+
+
 def test_a_smaller_budget_changes_nothing_and_a_larger_one_only_the_budget(tmp_path):
     run = tmp_path / "run"
     train(load_config("ring8", TINY + ["train.steps=20"]), run, show_progress=False)

@@ -87,6 +87,7 @@ def train(config: str | dict[str, Any], run_dir: str | Path, show_progress: bool
         if trainer.step >= end:
             if main:
                 log.info("%s is already trained to step %d (train.steps=%d): nothing to do", run_dir, trainer.step, end)
+                complete_outputs(trainer, run_dir)
             return trainer.result()
         if main:
             atomic_write_text(run_dir / CONFIG_FILE, dump_yaml(config))
@@ -95,6 +96,16 @@ def train(config: str | dict[str, Any], run_dir: str | Path, show_progress: bool
             return trainer.fit(until=end)
         except DivergenceError as err:
             raise DivergenceError(f"{err}; {kept_checkpoint(run_dir)}") from None
+
+
+def complete_outputs(trainer, run_dir: Path) -> None:
+    """The final preview and loss plot, when a kill right after the last checkpoint (written before them) lost
+    them: a kill loses at most one checkpoint interval, and these come after the last one."""
+    for callback in trainer.callbacks:
+        if isinstance(callback, SampleWriter) and not (callback.folder / f"step-{trainer.step:08d}.png").exists():
+            callback.on_step_end(trainer, trainer.step, {}, None, True)
+        if isinstance(callback, LossPlot) and not (run_dir / "loss_curves.png").exists():
+            callback.on_fit_end(trainer, True)
 
 
 def check_same_data(saved: dict[str, Any], now: dict[str, Any], step: int, main: bool = True) -> None:
