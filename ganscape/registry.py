@@ -153,6 +153,9 @@ Count = typing.Annotated[int, Minimum(0)]             # a number of things that 
 Fraction = typing.Annotated[float, Minimum(0.0), Maximum(1.0)]  # a share or a momentum, 0 to 1
 
 
+LARGEST_INT = 2 ** 62  # component options are 64-bit integers where they are used (with room to multiply by 2)
+
+
 def check_option(key: str, value: Any, param: inspect.Parameter, factory: Callable) -> None:
     """Check ``value`` against the factory's annotation for ``param`` (simple types; ``Minimum`` and ``Maximum``
     bounds)."""
@@ -165,9 +168,12 @@ def check_option(key: str, value: Any, param: inspect.Parameter, factory: Callab
     expected = getattr(expected, "__origin__", expected) if bounds else expected
     if expected is not None and not _matches(value, expected):
         raise ConfigError(f"{key}: expected {_type_name(expected)}, got {value!r} ({type(value).__name__})")
-    if any(isinstance(v, float) and not math.isfinite(v) for v in (value if isinstance(value, (list, tuple))
-                                                                      else [value])):
+    values = value if isinstance(value, (list, tuple)) else [value]
+    if any(isinstance(v, float) and not math.isfinite(v) for v in values):
         raise ConfigError(f"{key}: must be a finite number, got {value!r}")
+    if any(isinstance(v, int) and not isinstance(v, bool) and abs(v) > LARGEST_INT for v in values):
+        # torch, numpy and random generators take 64-bit integers: a larger one was a traceback from deep inside
+        raise ConfigError(f"{key}: must be at most 2**62 in size, got {value!r}")
     if not all(within(value, bound) for bound in bounds):
         raise ConfigError(f"{key}: must be {range_text(bounds)}, got {value}")
 

@@ -58,6 +58,9 @@ def test_every_preset_resolves():
     (["data.name=image_folder", "data.path=/x", "data.channels=true"], ["data.channels: expected one of 1, 3, got True"]),
     (["generator.name=sndcgan", "generator.kernel=3.0"], ["generator.kernel: expected one of 3, 4, got 3.0"]),
     (["optim.g.lr=-1e-4"], ["optim.g.lr: must be a finite number > 0.0, got -0.0001"]),  # was ">= 0.0 (and > 0)"
+    # beyond 64 bits: tracebacks from torch ("Overflow when unpacking long long") or numpy, one after config.yaml
+    (["prior.dim=9223372036854775808"], ["prior.dim: must be at most 2**62 in size, got 9223372036854775808"]),
+    (["data.seed=99999999999999999999"], ["data.seed: must be at most 2**62 in size"]),
 ])
 def test_bad_values_are_named_with_choices(overrides, expected):
     message = error_of("ring8", overrides)
