@@ -55,7 +55,8 @@ def test_every_preset_resolves():
     (["device=tpu"], ["device", "tpu", "cuda"]),
     (["train.ema_decay=1.5"], ["train.ema_decay", "1.5"]),
     # a bool or float equal to an integer choice passed (True == 1 trained grey images from a colour folder)
-    (["data.name=image_folder", "data.path=/x", "data.channels=true"], ["data.channels: expected one of 1, 3, got True"]),
+    (["data.name=image_folder", "data.path=/x", "data.channels=true"],
+     ["data.channels: expected one of 1, 3, got True"]),
     (["generator.name=sndcgan", "generator.kernel=3.0"], ["generator.kernel: expected one of 3, 4, got 3.0"]),
     (["optim.g.lr=-1e-4"], ["optim.g.lr: must be a finite number > 0.0, got -0.0001"]),  # was ">= 0.0 (and > 0)"
     # beyond 64 bits: tracebacks from torch ("Overflow when unpacking long long") or numpy, one after config.yaml
