@@ -20,6 +20,7 @@ from ganscape.utils.io import FolderBusy, folder_lock
 log = logging.getLogger("ganscape.study")
 BUSY_POLL_S = 5.0  # how often a task whose run folder another process holds looks again
 
+
 @dataclass
 class TaskResult:
     train_seconds: float = 0.0

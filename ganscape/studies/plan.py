@@ -51,6 +51,9 @@ def sample_space(rng: np.random.Generator, space: dict[str, Any]) -> dict[str, A
     return {key: float(f"{v:.4g}") if isinstance(v, float) else v for key, v in out.items()}
 
 
+DRAW_TRIES = 100  # draws of the space tried per wanted draw before a space is called too small
+
+
 def space_size(space: dict[str, Any]) -> float:
     """How many distinct draws a random search space holds (inf with a uniform or loguniform key)."""
     size = 1.0
@@ -73,13 +76,16 @@ def distinct_draws(rng: np.random.Generator, random: dict[str, Any]) -> list[dic
         raise ConfigError(f"random.samples: {random['samples']} different draws wanted, but the space holds only "
                           f"{size:.0f} (its choice and int keys); use at most {size:.0f}, or a grid")
     draws, seen = [], set()
-    while len(draws) < random["samples"]:
+    for _ in range(DRAW_TRIES * random["samples"]):  # a narrow float range holds few 4-digit values
         draw = sample_space(rng, random["space"])
         key = json.dumps(draw, sort_keys=True, default=str)
         if key not in seen:
             seen.add(key)
             draws.append(draw)
-    return draws
+            if len(draws) == random["samples"]:
+                return draws
+    raise ConfigError(f"random.samples: {random['samples']} different draws wanted, but {DRAW_TRIES} tries per draw "
+                      f"gave only {len(draws)} (floats keep 4 significant digits: widen a narrow range)")
 
 
 def check_distinct(tasks: list[Task]) -> None:
