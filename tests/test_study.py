@@ -58,7 +58,8 @@ def test_plan_refuses_tasks_that_would_train_one_run_twice():
     with pytest.raises(ConfigError, match="random.samples: 5 different draws wanted, but the space holds only 4"):
         plan_tasks(read_study(tiny_study(grid={}, random={"samples": 5, "space": space})))
     narrow = {"optim.d.lr": {"uniform": [1.0e-3, 1.0e-3]}}  # one value: it looped for ever
-    with pytest.raises(ConfigError, match="random.samples: 2 different draws wanted, but 100 tries per draw gave only 1"):
+    with pytest.raises(ConfigError, match="random.samples: 2 different draws wanted, but 100 tries per draw gave "
+                                          "only 1"):
         plan_tasks(read_study(tiny_study(grid={}, random={"samples": 2, "space": narrow})))
 
 
