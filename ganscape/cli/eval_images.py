@@ -84,7 +84,7 @@ def run(args) -> int:
     n = len(x)
     # samples from files have no data of their own: the reference is always part of the protocol's name
     values = evaluate_samples(x, metrics, n, reference, args.extractor, data_meta=data_meta(ref_ds),
-                              reference_label=data_label(reference), **metric_options(args))
+                              reference_label=data_label(reference), reference_data=ref_ds, **metric_options(args))
     print(f"{args.samples} ({n} samples) vs {reference}:")
     print_values(values)
     if args.out:

@@ -69,11 +69,12 @@ def evaluate_samples(fake: torch.Tensor | None, metrics: list, n: int, reference
                      data_meta: dict[str, Any] | None = None, reference_n: int | None = None,
                      inception_weights: str | None = None, classifier: dict[str, Any] | None = None,
                      cache_dir: str | None = None, use_cache: bool = True, device: str = "cpu",
-                     batch: int = 500, reference_label: str = "") -> list[MetricValue]:
+                     batch: int = 500, reference_label: str = "", reference_data=None) -> list[MetricValue]:
     """Core runner. Samples come from ``fake`` (a tensor) or ``sample_fn(n) -> tensor`` (used
     when a metric fixes its own n, e.g. the toy protocol's 2500). ``data_meta`` describes the
     samples' data (shape, toy centres, kind: which metrics ``default`` means). ``reference_label`` (``-mnist-test``)
-    marks a reference other than the protocol's own in the names of the metrics that compare with it."""
+    marks a reference other than the protocol's own in the names of the metrics that compare with it;
+    ``reference_data`` is the dataset ``reference`` builds, when the caller has it already."""
     meta = dict(data_meta or {})
     if fake is not None:
         meta.setdefault("shape", list(fake.shape[1:]))
@@ -95,7 +96,7 @@ def evaluate_samples(fake: torch.Tensor | None, metrics: list, n: int, reference
             ext = build_extractor(extractor, tuple(meta["shape"]), reference, inception_weights, classifier,
                                   cache_dir, device, cached=use_cache)
             out += feature_values(features, ext, samples(n), n, reference, reference_n, cache_dir, use_cache, batch,
-                                  reference_label)
+                                  reference_label, reference_data)
     return out
 
 
@@ -134,13 +135,14 @@ def stacked_values(specs: list[Metric], samples: SampleFn, n: int, reference: di
 
 def feature_values(specs: list[Metric], ext: Extractor, x: torch.Tensor, n: int, reference: dict[str, Any],
                    reference_n: int | None, cache_dir, use_cache: bool, batch: int,
-                   reference_label: str = "") -> list[MetricValue]:
+                   reference_label: str = "", reference_data=None) -> list[MetricValue]:
     want_features = any(m.needs == "features" for m in specs)
     want_probs = any(m.needs == "probs" for m in specs)
     fake_f, fake_p = extract(ext, x, batch, want_features, want_probs)
     real_f, suffix = None, ""
     if want_features:
-        real_f, _ = reference_features(reference, reference_n or n, ext, cache_dir=cache_dir, use_cache=use_cache)
+        real_f, _ = reference_features(reference, reference_n or n, ext, cache_dir=cache_dir, use_cache=use_cache,
+                                       dataset=reference_data)
         # a reference_n asked for is named by the count read (a smaller dataset gives fewer); the default (as many
         # as generated, or the whole dataset when smaller) is the protocol's own and adds nothing
         suffix = reference_suffix(n, len(real_f) if reference_n not in (None, n) else n, reference_label)
@@ -175,22 +177,24 @@ def evaluate_sampler(sampler, metrics: list, n: int, reference: dict[str, Any] |
         raise ConfigError(f"--n: need at least 2 samples, got {n}")
     options.setdefault("device", str(sampler.device))
     if reference and reference != sampler.reference:
-        check_same_shape(reference, tuple(sampler.data_meta["shape"]))
+        options.setdefault("reference_data", same_shape_data(reference, tuple(sampler.data_meta["shape"])))
         options.setdefault("reference_label", data_label(reference))
     return evaluate_samples(None, metrics, n, reference or sampler.reference, extractor,
                             sample_fn=lambda count: sampler.sample(count, seed=seed).float(),
                             data_meta=sampler.data_meta, **options)
 
 
-def check_same_shape(reference: dict[str, Any], shape: tuple[int, ...]) -> None:
-    """A reference whose samples have another shape than the run's (grey against colour, another size) is one line
-    before anything is generated; it was a traceback from the feature network or the FID (``mu`` shapes)."""
+def same_shape_data(reference: dict[str, Any], shape: tuple[int, ...]):
+    """The reference's dataset, built once (its features are read from it too); a reference whose samples have
+    another shape than the run's (grey against colour, another size) is one line before anything is generated; it
+    was a traceback from the feature network or the FID (``mu`` shapes)."""
     from ganscape.data import build_dataset
 
-    theirs = tuple(build_dataset(reference, key="reference").shape)
-    if theirs != shape:
-        raise ConfigError(f"--reference: its samples have shape {theirs}, the run's {shape}; give a reference of the "
-                          "run's channels and size (e.g. its size option)")
+    data = build_dataset(reference, key="reference")
+    if tuple(data.shape) != shape:
+        raise ConfigError(f"--reference: its samples have shape {tuple(data.shape)}, the run's {shape}; give a "
+                          "reference of the run's channels and size (e.g. its size option)")
+    return data
 
 
 def evaluate_result(result, metrics: list, n: int, **options: Any) -> list[MetricValue]:

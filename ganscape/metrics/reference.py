@@ -91,16 +91,19 @@ def read_entry(path: Path, key: dict[str, Any]) -> np.ndarray | None:
 
 
 def reference_features(section: dict[str, Any], n: int, extractor: Extractor, seed: int = 0,
-                       cache_dir: str | None = None, use_cache: bool = True) -> tuple[np.ndarray, dict[str, Any]]:
+                       cache_dir: str | None = None, use_cache: bool = True,
+                       dataset=None) -> tuple[np.ndarray, dict[str, Any]]:
     """(features (n_ref, D) float64, key) for ``n`` reference samples, cached. Samples are read and featurised in
     chunks, so a 200k-image split never sits in memory as floats; the cache stores the extractor's float32 output
     exactly (as float32), from which FID's mean and covariance, KID and precision/recall are computed.
 
     With ``use_cache`` the array returned is the one kept in this process's memory (read-only; the same object for
-    the next call with the same settings), so metrics can keep what they derive from it (``cache.derived``)."""
+    the next call with the same settings), so metrics can keep what they derive from it (``cache.derived``).
+    ``dataset``: the one ``section`` builds, when the caller has built it already (a folder of images is decoded
+    once)."""
     from ganscape.data import build_dataset
 
-    ds = build_dataset(section, key="reference")
+    ds = dataset if dataset is not None else build_dataset(section, key="reference")
     memo_key = (json.dumps(section, sort_keys=True, default=str), n, seed, extractor.tag, extractor.fingerprint,
                 str(cache_root(cache_dir)), str(data_root()), str(ds.info.get("manifest")), len(ds))
     if use_cache and (entry := memory.lookup(memo_key)) is not None:
