@@ -94,24 +94,27 @@ class DivergenceGuard(Callback):
         self.last_values = {k: v for k, v in logged.items() if k.startswith(WATCHED)} or self.last_values
 
 
+def first_nonfinite(named: list[tuple[str, torch.Tensor]]) -> str | None:
+    """The name of the first tensor of ``named`` holding NaN/inf, or None (one host sync for all of them)."""
+    if not named:
+        return None
+    ok = torch.stack([torch.isfinite(t).all().to(named[0][1].device) for _, t in named])
+    return None if bool(ok.all()) else named[int((~ok).nonzero()[0])][0]
+
+
 def first_nonfinite_parameter(modules: dict[str, nn.Module]) -> str | None:
-    """``module.parameter`` name of the first non-finite parameter, or None (one host sync)."""
-    named = [(f"{m}.{p}", t) for m, module in modules.items() for p, t in module.named_parameters()]
-    ok = torch.stack([torch.isfinite(t).all().to(named[0][1].device) for _, t in named]) if named else None
-    return None if ok is None or bool(ok.all()) else named[int((~ok).nonzero()[0])][0]
+    """``module.parameter`` name of the first non-finite parameter, or None."""
+    return first_nonfinite([(f"{m}.{p}", t) for m, module in modules.items() for p, t in module.named_parameters()])
 
 
 def first_nonfinite_state(parts) -> str | None:
     """The first non-finite floating tensor of the optimisers' states or the modules' buffers (batch-norm
-    statistics), named; None when all are finite. Checked before a checkpoint is written (one pass)."""
-    tensors = [(f"optimizer {name} state {key} of parameter {index}", value)
-               for name, opt in parts.optimizers().items()
-               for index, state in enumerate(opt.state.values()) for key, value in state.items()]
-    tensors += [(f"buffer {m}.{b}", t) for m, module in parts.modules().items() for b, t in module.named_buffers()]
-    for name, tensor in tensors:
-        if isinstance(tensor, torch.Tensor) and tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
-            return name
-    return None
+    statistics), named; None when all are finite. Checked before a checkpoint is written."""
+    named = [(f"optimizer {name} state {key} of parameter {index}", value)
+             for name, opt in parts.optimizers().items()
+             for index, state in enumerate(opt.state.values()) for key, value in state.items()]
+    named += [(f"buffer {m}.{b}", t) for m, module in parts.modules().items() for b, t in module.named_buffers()]
+    return first_nonfinite([(n, t) for n, t in named if isinstance(t, torch.Tensor) and t.is_floating_point()])
 
 
 @contextlib.contextmanager
