@@ -91,8 +91,9 @@ def configurations(runs: list[Run], order: list[str]) -> list[Configuration]:
     for members in pooled.values():
         factors = {k: v for k, v in members[0].task["factors"].items() if k not in NOT_FACTORS}
         config = Configuration("/".join(map(str, factors.values())) or "base", members)
-        for metric in dict.fromkeys(m for run in members if run.finished for m in run.final):
-            stat = seed_stat([run.final[metric] for run in members if run.finished and metric in run.final])
+        finished = [run for run in members if run.finished]
+        for metric in dict.fromkeys(m for run in finished for m in run.final):
+            stat = seed_stat([run.final[metric] for run in finished if metric in run.final])
             if stat is not None:
                 config.stats[metric] = stat
         configs.append(config)
