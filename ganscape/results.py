@@ -22,7 +22,7 @@ RESULTS_FILE = "results.jsonl"
 @dataclass(frozen=True)
 class Record:
     """One metric value: ``run`` (run folder, or a label), ``step`` (of the weights), ``checkpoint`` (file name; "" when
-    evaluated in memory), ``metric`` (protocol name, ``fid5k_lenet-digits``), ``value``, ``std`` (spread of the
+    evaluated in memory at a step without a checkpoint), ``metric`` (protocol name, ``fid5k_lenet-digits``), ``value``, ``std`` (spread of the
     estimate: KID over subsets, IS over splits; else None), ``n`` (generated samples), ``extractor`` (the feature
     network's fingerprint; ``toy``/``raw`` when none), ``time`` (Unix time of computation)."""
 

@@ -51,7 +51,24 @@ def test_training_time_eval_writes_records_to_results_jsonl(toy_run):
                                                          "fid300_raw"}
     modes = [r for r in records if r.metric == "modes2500_toy"]
     assert all(0 <= r.value <= 8 and r.n == 2500 and r.extractor == "toy" for r in modes)
-    assert all(r.run == "" and r.checkpoint == "" for r in records)  # evaluated in memory, during training
+    assert {(r.step, r.run, r.checkpoint) for r in records} == {(30, str(toy_run), "ckpt-00000030.pt"),
+                                                              (60, str(toy_run), "ckpt-00000060.pt")}
+
+
+def test_evaluating_a_checkpoint_again_replaces_its_training_time_records(tmp_path):
+    """Training-time records had run "" and checkpoint "": ``ganscape eval`` of the same checkpoint and metric
+    added a second row for the same weights instead of replacing it, and nothing said which run they were of."""
+    run_dir = tmp_path / "run"
+    cfg = load_config("ring8", ["train.steps=20", "train.checkpoint_every=10", "train.sample_every=0", "eval.every=5",
+                                "eval.metrics=[modes]", "generator.hidden=16", "discriminator.hidden=16"])
+    train(cfg, run_dir, show_progress=False)
+    during = read_results(run_dir / RESULTS_FILE)
+    assert [(r.step, r.checkpoint) for r in during if r.metric == "modes2500_toy"] == [
+        (5, ""), (10, "ckpt-00000010.pt"), (15, ""), (20, "ckpt-00000020.pt")]
+    assert main(["eval", str(run_dir), "--metrics", "modes", "--checkpoint", "10"]) == 0
+    after = read_results(run_dir / RESULTS_FILE)
+    assert len(after) == len(during)
+    assert sorted((r.step, r.metric, r.value) for r in after) == sorted((r.step, r.metric, r.value) for r in during)
 
 
 def test_evaluate_run_is_deterministic_and_protocol_named(toy_run):

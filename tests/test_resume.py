@@ -131,3 +131,30 @@ def test_resume_equals_uninterrupted_paper_preset_packed_with_slot_batch_norm(tm
     running statistics, which sampling uses, survive the checkpoint."""
     check_resume(tmp_path, "ring8-paper", [*RING, "discriminator.pack=2", "generator.bn_groups=2",
                                            "generator.layers=2", "discriminator.layers=2"], stop_at=30)
+
+
+def test_the_training_clock_goes_on_from_the_checkpoint_across_a_kill(tmp_path, monkeypatch):
+    """metrics.jsonl's train_seconds sums every attempt: a run killed after step 45 (its last checkpoint at 30)
+    and resumed counts steps 31-45 once, so each row's clock equals its step on a clock that ticks 1 s a step."""
+    from types import SimpleNamespace
+
+    from ganscape.training.callbacks import Callback
+    from ganscape.training.callbacks import folder
+
+    clock = SimpleNamespace(now=1000.0)
+    monkeypatch.setattr(folder, "time", SimpleNamespace(time=lambda: clock.now))
+
+    class Tick(Callback):
+        order = 5  # before the logs: the row of step s sees s ticks
+
+        def on_step_end(self, trainer, step, out, logged, last):
+            clock.now += 1.0
+    config = load_config("ring8", RING)
+    run_dir = tmp_path / "run"
+    train(config, run_dir, show_progress=False, stop_at=45, callbacks=[Tick()])
+    list_checkpoints(run_dir)[45].unlink()  # killed after step 45, before its checkpoint
+    clock.now += 500.0  # the time between the kill and the restart is not training
+    train(config, run_dir, show_progress=False, callbacks=[Tick()])
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["train_seconds"] for r in rows] == [float(r["step"]) for r in rows]
+    assert final_state(run_dir)["callbacks"]["clock"] == {"train_seconds": 60.0}

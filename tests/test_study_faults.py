@@ -274,3 +274,25 @@ def test_a_run_folder_held_by_a_worker_the_study_gave_up_on_is_waited_for(tmp_pa
         raise LeaseLost("task 0 was given to another worker")
     with folder_lock(run_dir), pytest.raises(LeaseLost):  # given away meanwhile: this worker stops waiting
         execute.execute_task(study, 0, config, {"metrics": ["modes"], "n": 200}, check=taken)
+
+
+def test_a_task_resumed_after_a_kill_reports_the_training_time_of_every_attempt(tmp_path):
+    """train_seconds counted only the finishing attempt: a worker killed during evaluation left the next one a
+    trained run, and the task's training time read as the fraction of a second the resume took."""
+    from ganscape.studies.execute import execute_task
+
+    study = plan(tmp_path, 1)
+    with Store(study) as store:
+        config = store.task(0)["config"]
+    config["train"].update(steps=4, checkpoint_every=2)
+    eval_spec = {"metrics": ["modes"], "n": 200}
+
+    def slow_step():
+        time.sleep(0.3)
+
+    def killed(step, records):
+        raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        execute_task(study, 0, config, eval_spec, on_results=killed, check=slow_step)
+    result = execute_task(study, 0, config, eval_spec)
+    assert result.train_seconds >= 4 * 0.3

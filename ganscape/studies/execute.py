@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 from ganscape.registry import ConfigError
 from ganscape.results import RESULTS_FILE, Record, ResultsWriter, with_run
-from ganscape.utils.io import FolderBusy, folder_lock
+from ganscape.utils.io import FolderBusy, folder_lock, read_jsonl
 
 log = logging.getLogger("ganscape.study")
 BUSY_POLL_S = 5.0  # how often a task whose run folder another process holds looks again
@@ -55,6 +55,14 @@ def wait_until_free(run_dir: Path, check: Callable[[], None] | None) -> None:
             time.sleep(BUSY_POLL_S)
 
 
+def logged_train_seconds(run_dir: Path) -> float | None:
+    """The run's training time over all its attempts, from the last row of its metrics.jsonl (None before any)."""
+    from ganscape.training.callbacks.folder import METRICS_FILE
+
+    rows = read_jsonl(run_dir / METRICS_FILE)
+    return rows[-1].get("train_seconds") if rows else None
+
+
 def run_name(task_id: int) -> str:
     return f"runs/task-{task_id:04d}"
 
@@ -89,7 +97,7 @@ def execute_task(study_dir: str | Path, task_id: int, config: dict[str, Any], ev
                 continue
     except DivergenceError as err:
         result.note = f"diverged: {err}"
-    result.train_seconds = time.perf_counter() - start
+    result.train_seconds = logged_train_seconds(run_dir) or time.perf_counter() - start
     start = time.perf_counter()
     writer = ResultsWriter(run_dir / RESULTS_FILE)
     for step in [s for s in list_checkpoints(run_dir) if s not in done_steps]:

@@ -3,30 +3,51 @@ preview images and the loss plot. A resumed run first drops what was logged afte
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from ganscape.results import ResultsWriter
 from ganscape.training.callbacks.base import ORDER, Callback, due
+from ganscape.training.checkpoint import checkpoint_path
 from ganscape.utils.io import append_jsonl, atomic_path, read_jsonl, truncate_jsonl
 
 METRICS_FILE = "metrics.jsonl"
 
 
 class MetricsLog(Callback):
-    """``RUN_DIR/metrics.jsonl``: {step, time (s since this fit started), logged values}."""
+    """``RUN_DIR/metrics.jsonl``: {step, time (s since this fit started), train_seconds, logged values}.
 
-    order = ORDER["logs"]
+    ``train_seconds`` is the wall time spent training up to that step, summed over every fit and resume. It is kept
+    in checkpoints (``callbacks.clock``), so a resumed run's clock goes on from its checkpoint: the steps a killed
+    attempt made after its last checkpoint are run again and counted once."""
+
+    order, state_key = ORDER["logs"], "clock"
 
     def __init__(self, run_dir: str | Path):
         self.path, self.start = Path(run_dir) / METRICS_FILE, time.time()
+        self.before = 0.0  # training seconds of earlier fits and attempts
+        self.running = False
+
+    def train_seconds(self) -> float:
+        return self.before + (time.time() - self.start if self.running else 0.0)
 
     def on_fit_start(self, trainer, end) -> None:
-        self.start = time.time()
+        self.start, self.running = time.time(), True
         truncate_jsonl(self.path, trainer.step)
 
     def on_step_end(self, trainer, step, out, logged, last) -> None:
         if logged is not None:
-            append_jsonl(self.path, {"step": step, "time": round(time.time() - self.start, 3), **logged})
+            append_jsonl(self.path, {"step": step, "time": round(time.time() - self.start, 3),
+                                     "train_seconds": round(self.train_seconds(), 3), **logged})
+
+    def on_fit_end(self, trainer, completed) -> None:
+        self.before, self.running = self.train_seconds(), False
+
+    def state_dict(self) -> dict[str, float]:
+        return {"train_seconds": self.train_seconds()}
+
+    def load_state_dict(self, state: dict[str, float]) -> None:
+        self.before = float(state["train_seconds"])
 
 
 class TensorBoardLog(Callback):
@@ -55,19 +76,25 @@ class TensorBoardLog(Callback):
 
 
 class ResultsLog(Callback):
-    """Writes the records that evaluation adds to ``trainer.results`` to ``RUN_DIR/results.jsonl``."""
+    """Writes the records that evaluation adds to ``trainer.results`` to ``RUN_DIR/results.jsonl``, named like
+    ``ganscape eval``'s: ``run`` the run folder, ``checkpoint`` the file written at that step (the same weights; ""
+    at a step without one), so evaluating that checkpoint again with the same metric replaces them."""
 
     order = ORDER["results"]
 
-    def __init__(self, writer: ResultsWriter):
+    def __init__(self, writer: ResultsWriter, run_dir: str | Path, checkpoint_every: int):
         self.writer, self.written = writer, 0
+        self.run, self.checkpoint_every = str(run_dir), checkpoint_every
 
     def on_fit_start(self, trainer, end) -> None:
         truncate_jsonl(self.writer.path, trainer.step)
         self.written = len(trainer.results)
 
     def on_step_end(self, trainer, step, out, logged, last) -> None:
-        self.writer.write(trainer.results[self.written:])
+        new = trainer.results[self.written:]
+        if new:
+            checkpoint = checkpoint_path(self.run, step).name if due(step, self.checkpoint_every, last) else ""
+            self.writer.write([replace(r, run=r.run or self.run, checkpoint=r.checkpoint or checkpoint) for r in new])
         self.written = len(trainer.results)
 
 
