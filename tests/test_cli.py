@@ -167,5 +167,23 @@ def test_a_terminated_export_leaves_no_temporary_file(tmp_path):
         assert list(tmp_path.glob(f".{name}.*.tmp")), proc.stderr.read() if proc.poll() is not None else "no temp"
         time.sleep(0.5)
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(60) == 130 and "interrupted" in proc.stderr.read()
+        assert proc.wait(60) == 130
+        assert "interrupted; run the same command again to start it over" in proc.stderr.read()  # no "resume"
         assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+@pytest.mark.parametrize("argv, module, func, again", [
+    (["train", "ring8", "--out", "RUN"], "train", "run", "resume"),
+    (["study", "run", "STUDY", "--all"], "study", "run_run", "resume"),
+    (["data", "prepare", "cifar10", "--from", "x.tar.gz"], "data", "run_prepare", "start it over"),
+    (["eval", "RUN"], "eval", "run", "start it over")])
+def test_an_interrupted_command_says_whether_running_it_again_resumes(argv, module, func, again, monkeypatch, capsys):
+    """Ctrl-C told every command's user that running it again resumes, data preparation included, which starts
+    over."""
+    import importlib
+
+    def stopped(args):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(importlib.import_module(f"ganscape.cli.{module}"), func, stopped)
+    assert main(argv) == 130
+    assert capsys.readouterr().err.strip() == f"ganscape: interrupted; run the same command again to {again}"

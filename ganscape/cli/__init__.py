@@ -126,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ganscape: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("ganscape: interrupted; run the same command again to resume", file=sys.stderr)
+        again = "resume" if getattr(args, "resumes", False) else "start it over"
+        print(f"ganscape: interrupted; run the same command again to {again}", file=sys.stderr)
         return 130
     except (MemoryError, RuntimeError) as err:
         if not out_of_memory(err):

@@ -38,7 +38,7 @@ def register(sub) -> None:
                      help="FID Inception weights for evaluation (replaces the planned eval.inception_weights)")
     run.add_argument("--executor", default=None, metavar="MODULE:FUNCTION",
                      help="local: what executes one task (default: train and evaluate its run)")
-    run.set_defaults(func=run_run)
+    run.set_defaults(func=run_run, resumes=True)
 
     status = cmds.add_parser("status", help="done / running / failed tasks, with errors")
     status.add_argument("study_dir")

@@ -14,7 +14,7 @@ def register(sub) -> None:
     p.add_argument("overrides", nargs="*", metavar="key=value", help="e.g. loss.name=hinge train.steps=2000")
     p.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder (created, or resumed)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar or progress lines")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, resumes=True)
 
 
 def run(args) -> int:
