@@ -795,3 +795,13 @@ def test_a_resume_on_data_prepared_again_with_other_channels_is_one_line(files, 
     with pytest.raises(ConfigError, match=r"data: pets now gives samples of shape \(1, 16, 16\), but the run was "
                                           r"trained on \(3, 16, 16\) up to step 2"):
         train({**config, "train": {**config["train"], "steps": 4}}, tmp_path / "run", show_progress=False)
+
+
+def test_data_list_says_when_limit_cut_a_split_short(files, tmp_path):
+    """`data list` showed a split prepared with --limit as if it were the whole source."""
+    for name, limit in (("cut", "3"), ("whole", "100")):
+        assert ganscape("data", "prepare", "folder", "--from", str(files / "pets"), "--root", str(tmp_path),
+                        "--name", name, "--size", "8", "--limit", limit).returncode == 0
+    shown = ganscape("data", "list", "--root", str(tmp_path)).stdout.splitlines()
+    assert [line.split()[:5] for line in shown] == [["cut", "8x8x3", "train", "3", "(--limit"],
+                                                     ["whole", "8x8x3", "train", "8", str(tmp_path / "whole" / "8px")]]

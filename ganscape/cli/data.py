@@ -45,12 +45,18 @@ def run_prepare(args: argparse.Namespace) -> int:
     return 0
 
 
+def limit_note(n: int, limit: int | None) -> str:
+    """" (--limit N)" after a split's count when the limit cut it short of its source."""
+    return f" (--limit {limit})" if limit and n >= limit else ""
+
+
 def run_list(args: argparse.Namespace) -> int:
     from ganscape.data.prepare import describe
 
     found = describe(args.root)
     for entry in found:
-        splits = ", ".join(f"{name} {n}" for name, n in entry["splits"].items())
+        splits = ", ".join(f"{name} {n}" + limit_note(n, entry["limits"].get(name))
+                           for name, n in entry["splits"].items())
         print(f"{entry['name']:<16} {'x'.join(map(str, entry['shape'])):<10} {splits:<40} {entry['folder']}")
     if not found:
         print("no prepared datasets; see `ganscape data prepare --help`")

@@ -89,13 +89,16 @@ def check_name(dataset: str) -> None:
 
 
 def describe(root: str | Path | None = None) -> list[dict[str, Any]]:
-    """Every prepared dataset under the data root: name, size folder, splits and counts."""
+    """Every prepared dataset under the data root: name, size folder, splits and counts, and each split's
+    ``--limit`` (None when it holds every image of its source)."""
     found = []
     for manifest_file in sorted(data_root(root).glob("*/*px/manifest.json")):
         manifest = read_manifest(manifest_file.parent)
         if manifest is not None and manifest.get("splits"):
             found.append({"name": manifest["name"], "folder": str(manifest_file.parent),
                           "splits": {k: v["n"] for k, v in manifest["splits"].items()},
+                          "limits": {k: v.get("request", {}).get("options", {}).get("limit")
+                                     for k, v in manifest["splits"].items()},
                           "shape": next(iter(manifest["splits"].values()))["shape"]})
     return found
 
