@@ -3,6 +3,7 @@ npz and image folders, and the resumable batch sampler."""
 from __future__ import annotations
 
 import gzip
+import logging
 import shutil
 
 import numpy as np
@@ -167,3 +168,23 @@ def test_npz_image_values_are_read_by_their_type_and_range():
     assert torch.equal(unit_range(over, "signed"), torch.tensor([[[[0.0, 1.0]]]]))     # clamped when told
     with pytest.raises(ConfigError, match="integer images must be 0..255, got 0..1000"):
         unit_range(torch.tensor([[[[0, 1000]]]]), "auto")
+
+
+@pytest.mark.parametrize("labels, message", [
+    (np.r_[np.arange(63) % 5, -1], "label -1 is negative; labels must be class ids 0..K-1"),
+    (np.r_[np.arange(63) % 3, 10**9], "label 1000000000 makes 1000000001 classes for 64 samples")])
+def test_npz_labels_outside_class_ids_are_one_line(tmp_path, labels, message):
+    """A negative label crashed the class embedding mid-step (IndexError) after the run folder was made; one huge
+    label allocated an embedding of 10**9 rows, reported as 'out of memory'."""
+    path = tmp_path / "x.npz"
+    np.savez(path, x=np.zeros((64, 8, 8), np.uint8), y=labels)
+    with pytest.raises(ConfigError, match=message):
+        build_dataset({"name": "npz", "path": str(path)})
+
+
+def test_npz_labels_that_leave_a_class_empty_warn(tmp_path, caplog):
+    path = tmp_path / "x.npz"
+    np.savez(path, x=np.zeros((64, 8, 8), np.uint8), y=np.arange(64) % 3 + 1)
+    with caplog.at_level(logging.WARNING):
+        assert build_dataset({"name": "npz", "path": str(path)}).num_classes == 4
+    assert "1 of the classes 0..3 have no sample (0); are the labels 1-based?" in caplog.text

@@ -805,3 +805,23 @@ def test_data_list_says_when_limit_cut_a_split_short(files, tmp_path):
     shown = ganscape("data", "list", "--root", str(tmp_path)).stdout.splitlines()
     assert [line.split()[:5] for line in shown] == [["cut", "8x8x3", "train", "3", "(--limit"],
                                                      ["whole", "8x8x3", "train", "8", str(tmp_path / "whole" / "8px")]]
+
+
+def test_a_resume_after_a_class_was_added_is_one_line(tmp_path):
+    """A conditional run resumed after its folder was prepared again with a third class crashed in load_state_dict
+    with a size-mismatch traceback, after a warning that said the run goes on."""
+    import shutil
+
+    from ganscape.training import train
+
+    source = datafiles.image_folder(tmp_path / "pets", corrupt=False)
+    root = tmp_path / "root"
+    prepare("folder", source, root, labels=True, size=16, channels=1)
+    config = {"seed": 0, "device": "cpu", "data": {"name": "prepared", "dataset": "pets", "root": str(root)},
+              "generator": {"name": "cdcgan", "ngf": 4}, "discriminator": {"name": "cdcgan", "ndf": 4},
+              "train": {**TRAIN, "checkpoint_every": 2}}
+    train(config, tmp_path / "run", show_progress=False)
+    shutil.copytree(source / "cats", source / "birds")
+    prepare("folder", source, root, labels=True, size=16, channels=1)
+    with pytest.raises(ConfigError, match="pets now has 3 classes, but the run was trained with 2 up to step 2"):
+        train({**config, "train": {**config["train"], "steps": 4}}, tmp_path / "run", show_progress=False)

@@ -39,7 +39,27 @@ def read_npz(file: Path, key: str, label_key: str) -> tuple[np.ndarray, np.ndarr
     if y is not None and (y.dtype.kind not in "iu" or y.shape != (len(x),)):
         raise ConfigError(f"data.label_key: {file}: labels {label_key!r} must be {len(x)} integers, got {y.dtype} "
                           f"{y.shape}")
+    if y is not None:
+        check_class_ids(y, f"data.label_key: {file}: {label_key!r}")
     return x, y
+
+
+def check_class_ids(y: np.ndarray, where: str) -> None:
+    """Labels (N,) must be class ids 0..K-1 with K = max + 1: a negative one is refused (it crashed the class
+    embedding mid-step), as are more classes than samples (one stray huge id allocated an embedding of that many
+    rows); classes without a sample (1-based labels leave class 0 empty) get a warning, as a conditional G draws
+    every class 0..K-1."""
+    low, high = int(y.min()), int(y.max())
+    if low < 0:
+        raise ConfigError(f"{where}: label {low} is negative; labels must be class ids 0..K-1")
+    if high + 1 > len(y):
+        raise ConfigError(f"{where}: label {high} makes {high + 1} classes for {len(y)} samples; labels must be class "
+                          "ids 0..K-1")
+    empty = np.setdiff1d(np.arange(high + 1), y)
+    if len(empty):
+        log.warning("warning: %s: %d of the classes 0..%d have no sample (%s%s); are the labels 1-based? A conditional "
+                    "G draws every class", where, len(empty), high, ", ".join(map(str, empty[:5])),
+                    ", ..." if len(empty) > 5 else "")
 
 
 RANGE_SLACK = 1e-3  # float images may overshoot their range by rounding; more is a wrong range, not rounding

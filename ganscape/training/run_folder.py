@@ -109,8 +109,9 @@ def complete_outputs(trainer, run_dir: Path) -> None:
 
 
 def check_same_data(saved: dict[str, Any], now: dict[str, Any], step: int, main: bool = True) -> None:
-    """Before a checkpoint is loaded: data of another shape than the checkpoint's (a prepared dataset prepared again
-    with other channels) is one line, not a size-mismatch traceback from the weights. A prepared dataset prepared
+    """Before a checkpoint is loaded: data of another shape or class count than the checkpoint's (a prepared dataset
+    prepared again with other channels, or with a class added) is one line, not a size-mismatch traceback from the
+    weights. A prepared dataset prepared
     again since the checkpoint (its manifest changed: another source, or the same one again) may hold other images:
     a warning says so, as the run then goes on with the data prepared now."""
     for section, meta in now.items():
@@ -119,6 +120,11 @@ def check_same_data(saved: dict[str, Any], now: dict[str, Any], step: int, main:
             raise ConfigError(f"{section}: {meta.get('name')} now gives samples of shape {tuple(shape)}, but the run "
                               f"was trained on {tuple(before_shape)} up to step {step} (was it prepared again with "
                               "other options?); prepare it as before, or train into a new --out folder")
+        classes, before_classes = meta.get("num_classes"), saved.get(section, {}).get("num_classes")
+        if before_classes is not None and classes is not None and before_classes != classes:
+            raise ConfigError(f"{section}: {meta.get('name')} now has {classes} classes, but the run was trained with "
+                              f"{before_classes} up to step {step} (were classes added or removed?); restore the data "
+                              "as it was, or train into a new --out folder")
         before = saved.get(section, {}).get("info", {}).get("manifest")
         after = meta.get("info", {}).get("manifest")
         if main and before and after and before != after:
