@@ -91,7 +91,7 @@ def generator_sampler(loaded: LoadedRun, ema: bool, device: torch.device) -> Gen
 
     config, meta = loaded.config, loaded.state["data_meta"]["data"]
     prior = build_prior(config["prior"]).to(device)
-    prior.load_state_dict(loaded.state["models"]["prior"])
+    prior.load_state_dict(averaged_state(loaded, "prior", ema))
     G = build_generator(config["generator"], tuple(meta["shape"]), prior.dim, meta["num_classes"]).to(device)
     G.load_state_dict(averaged_state(loaded, "G", ema))
     return GeneratorSampler(G.eval(), prior.eval(), config, loaded.step, meta, device, loaded.kind)

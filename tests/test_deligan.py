@@ -80,7 +80,39 @@ def test_trained_with_g_and_restored_from_checkpoint(tmp_path):
     run = train(cfg, tmp_path, show_progress=False).parts
     assert not torch.allclose(run.prior.mu, fresh.prior.mu)
     assert not torch.allclose(run.prior.sigma, fresh.prior.sigma)
-    loaded = load_generator(tmp_path, device="cpu")
+    loaded = load_generator(tmp_path, device="cpu", ema=False)
     assert torch.equal(loaded.prior.mu, run.prior.mu.detach())
     assert torch.equal(loaded.prior.sigma, run.prior.sigma.detach())
     assert loaded.sample(16).shape == (16, 2)
+
+
+def test_the_ema_generator_draws_from_the_ema_of_the_prior(tmp_path):
+    """The EMA averaged G only: sampling paired the averaged G with the live mixture it was never averaged with.
+    The prior is averaged with G (same decay), sampling and training-time evaluation use both averages, and a
+    checkpoint from before (no average of the prior) resumes with the prior's weights as its average."""
+    from ganscape.training import Trainer
+    from ganscape.training.checkpoint import list_checkpoints, read_checkpoint, write_checkpoint
+
+    cfg = load_config({"prior": {"name": "deligan", "dim": 2, "components": 8},
+                       "generator": {"name": "mlp", "hidden": 16}, "discriminator": {"name": "mlp", "hidden": 16},
+                       "train": {"steps": 20, "batch_size": 32, "checkpoint_every": 10, "sample_every": 0,
+                                 "ema_decay": 0.9}})
+    trainer = Trainer(cfg)
+    shadow = {k: v.clone() for k, v in trainer.parts.prior.state_dict().items()}
+    for _ in range(20):
+        trainer.fit(steps=1)
+        for key, value in trainer.parts.prior.state_dict().items():
+            shadow[key] = 0.9 * shadow[key] + 0.1 * value.detach()
+    averaged = trainer.averaged["prior"]
+    assert all(torch.allclose(averaged.state_dict()[k], shadow[k], atol=1e-6) for k in shadow)
+    assert not torch.allclose(averaged.mu, trainer.parts.prior.mu)
+    assert trainer.result().sampler().prior is averaged
+
+    train(cfg, tmp_path, show_progress=False)
+    state = read_checkpoint(list_checkpoints(tmp_path)[20])
+    loaded = load_generator(tmp_path, device="cpu")
+    assert torch.equal(loaded.prior.mu, state["callbacks"]["ema"]["prior"]["mu"])
+    del state["callbacks"]["ema"]["prior"]  # as written before the prior was averaged
+    write_checkpoint(state, tmp_path, 20)
+    resumed = train({**cfg, "train": {**cfg["train"], "steps": 21}}, tmp_path, show_progress=False)
+    assert resumed.step == 21 and "prior" in read_checkpoint(list_checkpoints(tmp_path)[21])["callbacks"]["ema"]

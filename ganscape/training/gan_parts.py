@@ -80,8 +80,9 @@ class GANParts:
         return {"data": self.batches}
 
     def averaged_names(self) -> tuple[str, ...]:
-        """Modules an EMA callback averages (sampling uses the average)."""
-        return ("G",)
+        """Modules an EMA callback averages (sampling uses the average): G, and a prior with trained parameters
+        (DeLiGAN's means and stds), which G's average is drawn from."""
+        return ("G", "prior") if any(True for _ in self.prior.parameters()) else ("G",)
 
     def data_meta(self) -> dict[str, dict[str, Any]]:
         return {"data": data_meta(self.dataset)}
@@ -135,9 +136,10 @@ class GANParts:
         return Preview(samples, info=self.dataset.info)
 
     def sampler(self, modules: dict[str, nn.Module], step: int) -> GeneratorSampler:
-        """The run as a sampler (for evaluation during training), drawing with ``modules["G"]``."""
-        return GeneratorSampler(modules["G"], self.prior, self.config, step, data_meta(self.dataset), self.device,
-                                self.kind)
+        """The run as a sampler (for evaluation during training), drawing with ``modules["G"]`` from
+        ``modules["prior"]`` (their EMA averages in ``trainer.sampling_modules()``)."""
+        return GeneratorSampler(modules["G"], modules.get("prior", self.prior), self.config, step,
+                                data_meta(self.dataset), self.device, self.kind)
 
 
 def build_gan_parts(config: dict[str, Any]) -> GANParts:

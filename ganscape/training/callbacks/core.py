@@ -19,16 +19,16 @@ ADVICE = ("lower the learning rates (optim.g.lr, optim.d.lr), add a penalty (pen
 
 class EMA(Callback):
     """After every step ``shadow = decay * shadow + (1 - decay) * weights`` for each averaged module
-    (``parts.averaged_names()``: G, or both translators); buffers are copied. The shadows are
+    (``parts.averaged_names()``: G and a trained prior, or both translators); buffers are copied. The shadows are
     registered in ``trainer.averaged``, so previews and evaluation use them."""
 
     state_key, order = "ema", ORDER["ema"]
 
     def __init__(self, decay: float):
-        self.decay, self.shadows = decay, {}
+        self.decay, self.shadows, self.modules = decay, {}, {}
 
     def on_attach(self, trainer) -> None:
-        modules = trainer.parts.modules()
+        self.modules = modules = trainer.parts.modules()
         self.shadows = {name: copy.deepcopy(modules[name]).eval().requires_grad_(False)
                         for name in trainer.parts.averaged_names()}
         trainer.averaged.update(self.shadows)
@@ -46,8 +46,10 @@ class EMA(Callback):
         return {name: shadow.state_dict() for name, shadow in self.shadows.items()}
 
     def load_state_dict(self, state) -> None:
+        """A module the checkpoint has no average of (a DeLiGAN prior, averaged since 2026-12-05) starts its average
+        from the module's weights, which the checkpoint's models put back first."""
         for name, shadow in self.shadows.items():
-            shadow.load_state_dict(state[name])
+            shadow.load_state_dict(state[name] if name in state else self.modules[name].state_dict())
 
 
 class DivergenceError(RuntimeError):
