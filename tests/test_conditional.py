@@ -113,3 +113,13 @@ def test_conditional_dcgan_learns_class_conditional_digits(tmp_path, preset):
     assert main(["sample", str(tmp_path / "run"), "--class", "3", "--n", "4", "--out", str(tmp_path / "s.png"),
                  "--device", "cpu"]) == 0
     assert main(["sample", str(tmp_path / "run"), "--class", "10", "--out", str(tmp_path / "s.png")]) == 2
+
+
+def test_the_class_conditional_preview_has_one_column_per_class():
+    """The preview tiled 64 samples of classes i % 10 eight to a row, so classes ran along diagonals while its
+    docstring promised rows; now column k holds class k."""
+    from ganscape.training import Trainer
+
+    trainer = Trainer("cdcgan-digits", ["train.steps=1", "generator.ngf=4", "discriminator.ndf=4"])
+    preview = trainer.parts.preview(trainer.sampling_modules())
+    assert preview.nrow == 10 and preview.samples.shape[0] == 60  # sample i has class i % 10: column i % 10

@@ -122,18 +122,22 @@ class GANParts:
     # ----- previews and sampling ---------------------------------------------------------------
     def preview(self, modules: dict[str, nn.Module]) -> Preview:
         """The preview image: an image grid or 2-D points over the modes, from fixed latents (seed +
-        PREVIEW_SEED_OFFSET, side RNG), row k of class k, drawn by ``modules["G"]`` in eval mode."""
+        PREVIEW_SEED_OFFSET, side RNG), drawn by ``modules["G"]`` in eval mode. A class-conditional image grid has
+        one column per class (column k: class k) when the classes fit in it, e.g. 6 rows of the 10 digits."""
         n = PREVIEW_IMAGES if self.dataset.is_image else PREVIEW_POINTS
-        labels = None
+        labels, nrow = None, None
         if self.conditional and "attribute_bank" in self.dataset.info:
             bank = self.dataset.info["attribute_bank"]
             labels = bank[torch.arange(n) % len(bank)].float().to(self.device)
         elif self.conditional:
-            labels = torch.arange(n, device=self.device) % self.dataset.num_classes
+            classes = self.dataset.num_classes
+            if self.dataset.is_image and classes <= n:
+                n, nrow = classes * (n // classes), classes
+            labels = torch.arange(n, device=self.device) % classes
         sampler = self.sampler(modules, 0)
         with eval_mode([sampler.G]):
             samples = sampler.sample(n, seed=self.config["seed"] + PREVIEW_SEED_OFFSET, labels=labels)
-        return Preview(samples, info=self.dataset.info)
+        return Preview(samples, nrow=nrow, info=self.dataset.info)
 
     def sampler(self, modules: dict[str, nn.Module], step: int) -> GeneratorSampler:
         """The run as a sampler (for evaluation during training), drawing with ``modules["G"]`` from
