@@ -63,24 +63,32 @@ class MetricValue:
 
 class ResultsWriter:
     """Appends records to a ``results.jsonl`` (one JSON object per line, each line fsynced); its folder is made when
-    missing."""
+    missing. ``one_run``: the file is a run folder's own ``RUN_DIR/results.jsonl`` (``for_run``), so every record in
+    it is of that run, whatever path its ``run`` field was given as."""
 
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
+    def __init__(self, path: str | Path, one_run: bool = False):
+        self.path, self.one_run = Path(path), one_run
+
+    @classmethod
+    def for_run(cls, run_dir: str | Path) -> "ResultsWriter":
+        return cls(Path(run_dir) / RESULTS_FILE, one_run=True)
+
+    def key(self, run: str | None, checkpoint: str | None, metric: str | None) -> tuple:
+        """What makes two records the same result: checkpoint and metric, and the run unless the file is one run's
+        (a stored relative ``run`` cannot be resolved: it was relative to the folder that command ran in)."""
+        return (checkpoint, metric) if self.one_run else (same_place(run), checkpoint, metric)
 
     def write(self, records: Iterable[Record], replace_existing: bool = False) -> None:
-        """Append ``records``. With ``replace_existing``, records already in the file for the same run, checkpoint
-        and metric are dropped first (one atomic rewrite): a study task whose worker was killed after writing a
-        checkpoint's results, but before the study recorded them, evaluates that checkpoint again without doubling
-        its rows."""
+        """Append ``records``. With ``replace_existing``, records already in the file for the same result (``key``)
+        are dropped first (one atomic rewrite): a study task whose worker was killed after writing a checkpoint's
+        results, but before the study recorded them, evaluates that checkpoint again without doubling its rows."""
         records = list(records)
         if records:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         if replace_existing and records:
-            keys = {(same_place(r.run), r.checkpoint, r.metric) for r in records}
+            keys = {self.key(r.run, r.checkpoint, r.metric) for r in records}
             rows = read_jsonl(self.path)
-            kept = [row for row in rows
-                    if (same_place(row.get("run")), row.get("checkpoint"), row.get("metric")) not in keys]
+            kept = [row for row in rows if self.key(row.get("run"), row.get("checkpoint"), row.get("metric")) not in keys]
             if len(kept) < len(rows):
                 atomic_write_text(self.path, "".join(json.dumps(row, sort_keys=True) + "\n" for row in kept))
         for record in records:

@@ -247,6 +247,22 @@ def test_eval_images_reads_the_npz_that_sample_writes(tmp_path):
     assert load_samples(str(tmp_path / "samples.npz"), (1, 16, 16)).shape == (5, 1, 16, 16)
 
 
+def test_a_rerun_from_another_folder_replaces_its_records(tmp_path, monkeypatch):
+    """The replace key resolved a stored relative ``run`` against the current folder: ``eval r`` from the parent,
+    ``eval .`` from inside and ``eval /abs/r`` left three rows for one checkpoint and metric (and a study's
+    ``runs/task-0000`` rows were never replaced by ``eval STUDY/runs/task-0000``)."""
+    run = tmp_path / "r"
+    cfg = load_config("ring8", ["train.steps=10", "train.sample_every=0", "generator.hidden=8",
+                                "discriminator.hidden=8"])
+    train(cfg, run, show_progress=False)
+    for folder, typed in ((tmp_path, "r"), (run, "."), (tmp_path / "r" / "checkpoints", str(run))):
+        monkeypatch.chdir(folder)
+        assert main(["eval", typed, "--metrics", "modes"]) == 0
+    rows = read_results(run / RESULTS_FILE)
+    assert sorted(r.metric for r in rows) == ["hq_share2500_toy", "modes2500_toy", "reverse_kl2500_toy"]
+    assert {r.run for r in rows} == {str(run)}  # the last command's
+
+
 def test_a_rerun_replaces_its_records_however_the_run_folder_is_typed(tmp_path, monkeypatch):
     """``eval runs/x`` then ``eval runs/x/`` (or its absolute path) kept both copies of each record."""
     from ganscape.results import Record, ResultsWriter, read_results
@@ -259,3 +275,15 @@ def test_a_rerun_replaces_its_records_however_the_run_folder_is_typed(tmp_path, 
                      replace_existing=True)
     assert [(r.run, r.value) for r in read_results(writer.path)] == [(str(tmp_path / "runs" / "x"), 3.0),
                                                                      ("runs/y", 4.0)]
+
+
+@pytest.mark.parametrize("bad", [float("inf"), -float("inf"), float("nan")])
+def test_an_npz_of_samples_holding_inf_scores_nan_like_nan(tmp_path, bad):
+    """The resize's clamp turned +-inf into 0 or 1, so an npz with an inf pixel scored a finite FID, silently."""
+    from ganscape.cli.eval_images import load_samples
+
+    x = np.random.default_rng(0).random((6, 16, 16), dtype=np.float32)
+    x[2, 3, 4] = bad
+    np.savez(tmp_path / "s.npz", x=x)
+    loaded = load_samples(str(tmp_path / "s.npz"), (1, 16, 16))
+    assert torch.isfinite(loaded).sum() == loaded.numel() - 1

@@ -100,14 +100,14 @@ def run(args) -> int:
     from ganscape.loading import load_sampler
     from ganscape.metrics import parse_metrics
     from ganscape.metrics.evaluate import evaluate_sampler
-    from ganscape.results import RESULTS_FILE, ResultsWriter
+    from ganscape.results import ResultsWriter
     from ganscape.utils.io import check_writable
 
     metrics = parse_metrics(args.metrics)
     positive(args.n, "--n", 2)
     options = metric_options(args)
     reference = parse_data(args.reference, "--reference")
-    writer = ResultsWriter(Path(args.run_dir) / RESULTS_FILE)
+    writer = ResultsWriter.for_run(args.run_dir)
     steps = checkpoint_steps(args.run_dir, args.checkpoint)
     check_writable(writer.path)
     edit = read_edit(args.edit) if args.edit else None

@@ -87,7 +87,12 @@ def unit_range(x: torch.Tensor, value_range: str) -> torch.Tensor:
     if value_range == "auto":
         value_range = integer_range(low, high) if integer else auto_range(low, high)
     scaled = x if value_range == "unit" else (x + 1) / 2 if value_range == "signed" else x / 255.0
-    return scaled.clamp(0, 1) if finite else torch.where(torch.isfinite(scaled), scaled.clamp(0, 1), scaled)
+    return clamp_finite(scaled)
+
+
+def clamp_finite(x: torch.Tensor) -> torch.Tensor:
+    """``x`` clamped to [0, 1], its NaN and inf kept (a diverged generator's samples score NaN)."""
+    return torch.where(torch.isfinite(x), x.clamp(0, 1), x)
 
 
 def integer_range(low: float, high: float) -> str:
@@ -120,7 +125,7 @@ def npz(path: str, size: Count = 0, key: str = "x", label_key: str = "y",
         return TensorDataset("npz", torch.from_numpy(x_np).float(), y, classes)
     x = images_to_tensor(x_np, value_range)
     if size:
-        x = resize_images(x, size).clamp(0, 1)
+        x = clamp_finite(resize_images(x, size))
     return TensorDataset("npz", x * 2 - 1, y, classes)
 
 

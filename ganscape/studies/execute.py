@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ganscape.registry import ConfigError
-from ganscape.results import RESULTS_FILE, Record, ResultsWriter, with_run
+from ganscape.results import Record, ResultsWriter, with_run
 from ganscape.utils.io import FolderBusy, folder_lock, read_jsonl
 
 log = logging.getLogger("ganscape.study")
@@ -99,7 +99,7 @@ def execute_task(study_dir: str | Path, task_id: int, config: dict[str, Any], ev
         result.note = f"diverged: {err}"
     result.train_seconds = logged_train_seconds(run_dir) or time.perf_counter() - start
     start = time.perf_counter()
-    writer = ResultsWriter(run_dir / RESULTS_FILE)
+    writer = ResultsWriter.for_run(run_dir)
     for step in [s for s in list_checkpoints(run_dir) if s not in done_steps]:
         if check is not None:
             check()

@@ -19,7 +19,7 @@ from typing import Any
 
 from ganscape.config import dump_yaml, forbidden_resume_changes, load_config, read_yaml, with_component_defaults
 from ganscape.registry import ConfigError
-from ganscape.results import RESULTS_FILE, ResultsWriter
+from ganscape.results import ResultsWriter
 from ganscape.training.callbacks import (Callback, Checkpointer, DivergenceError, LossPlot, MetricsLog, Progress,
                                          ResultsLog, SampleWriter, TensorBoardLog)
 from ganscape.training.checkpoint import list_checkpoints, newest_readable
@@ -53,7 +53,7 @@ def check_resumable(config: dict[str, Any], run_dir: Path) -> None:
 
 def folder_callbacks(run_dir: Path, config: dict[str, Any], show_progress: bool) -> list[Callback]:
     train = config["train"]
-    callbacks = [MetricsLog(run_dir), TensorBoardLog(run_dir), ResultsLog(ResultsWriter(run_dir / RESULTS_FILE), run_dir, train["checkpoint_every"]),
+    callbacks = [MetricsLog(run_dir), TensorBoardLog(run_dir), ResultsLog(ResultsWriter.for_run(run_dir), run_dir, train["checkpoint_every"]),
                  Checkpointer(run_dir, train["checkpoint_every"], train["keep_checkpoints"]),
                  SampleWriter(run_dir, train["sample_every"]), LossPlot(run_dir)]
     return callbacks + ([Progress()] if show_progress else [])
