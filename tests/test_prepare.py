@@ -289,7 +289,8 @@ def test_a_damaged_prepared_split_is_prepared_again_and_is_one_line_to_training(
     with caplog.at_level(logging.WARNING, logger="ganscape.data.prepare"):
         assert prepare("folder", files / "pets", tmp_path / "root", labels=True, size=16)[1]
     assert np.array_equal(np.load(folder / "train_labels.npy"), labels)
-    assert any("train_labels.npy" in r.getMessage() and "preparing it again" in r.getMessage() for r in caplog.records)
+    assert any("train_labels.npy" in r.getMessage() and "preparing train again from this source" in r.getMessage()
+               for r in caplog.records)
     images = folder / "train.npy"
     images.write_bytes(images.read_bytes()[:-100])  # truncated
     assert prepare("folder", files / "pets", tmp_path / "root", labels=True, size=16)[1]
@@ -825,3 +826,24 @@ def test_a_resume_after_a_class_was_added_is_one_line(tmp_path):
     prepare("folder", source, root, labels=True, size=16, channels=1)
     with pytest.raises(ConfigError, match="pets now has 3 classes, but the run was trained with 2 up to step 2"):
         train({**config, "train": {**config["train"], "steps": 4}}, tmp_path / "run", show_progress=False)
+
+
+def test_a_damaged_split_of_another_source_is_named_not_prepared_again_and_never_carried_over(tmp_path, caplog):
+    """LSUN's val.npy deleted: preparing the train lmdb said "preparing it again", decoded train again on every
+    call (hours for 3M bedrooms) and left the manifest claiming a val split with no file; a truncated train.npy
+    was hard-linked, damaged, into the folder that preparing val wrote."""
+    train_db, val_db = datafiles.lsun(tmp_path, split="train"), datafiles.lsun(tmp_path, n=4, split="val")
+    root = tmp_path / "root"
+    prepare("lsun", train_db, root, size=16)
+    folder, _ = prepare("lsun", val_db, root, size=16)
+    (folder / "val.npy").unlink()
+    with caplog.at_level(logging.WARNING):
+        assert not prepare("lsun", train_db, root, size=16)[1]  # train is intact: nothing to decode
+    assert f"prepare split 'val' again from its source ({val_db})" in caplog.text
+    caplog.clear()
+    (folder / "train.npy").write_bytes((folder / "train.npy").read_bytes()[:-100])
+    with caplog.at_level(logging.WARNING):
+        assert prepare("lsun", val_db, root, size=16)[1]
+    assert f"dropped split 'train' of {folder}" in caplog.text and f"prepare it again from {train_db}" in caplog.text
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert sorted(manifest["splits"]) == ["val"] and not (folder / "train.npy").exists()

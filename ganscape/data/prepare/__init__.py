@@ -12,7 +12,7 @@ from typing import Any
 from ganscape.data.prepare import celeba, cifar, folder, hf, lsun  # noqa: F401  (registers the preparers)
 from ganscape.data.prepare.base import PREPARERS, log
 from ganscape.data.prepare.store import (PreparedWriter, already_prepared, damaged_split, dataset_folder,
-                                         read_manifest, source_fingerprint)
+                                         read_manifest, source_fingerprint, source_path, split_damage, splits_of)
 from ganscape.paths import data_root
 from ganscape.registry import ConfigError, check_option
 
@@ -65,11 +65,13 @@ def prepare(name: str, source: str | Path, root: str | Path | None = None, datas
     request = {"preparer": name, "source": record, "options": options}
     manifest = read_manifest(target)
     if already_prepared(manifest, request):
-        damage = damaged_split(target, manifest)
+        mine = splits_of(manifest, request)
+        damage = damaged_split(target, manifest, mine)
         if damage is None:
             log.debug("%s is already prepared from this source in %s; nothing to do", dataset, target)
+            warn_other_damage(target, manifest, mine)
             return target, False
-        log.warning("warning: %s; preparing it again", damage)
+        log.warning("warning: %s; preparing %s again from this source", damage, ", ".join(mine))
     try:
         one_split = entry.meta.get("one_split", lambda options: False)(options)  # the source holds one split
         with PreparedWriter(root, dataset, options["size"], keep_other_splits=one_split) as out:
@@ -81,6 +83,16 @@ def prepare(name: str, source: str | Path, root: str | Path | None = None, datas
         raise ConfigError(f"--from: cannot read {err.filename or source} ({err.strerror or err})") from None
     log.debug("prepared %s into %s", dataset, published)  # the CLI prints the folder
     return published, True
+
+
+def warn_other_damage(target: Path, manifest: dict[str, Any], mine: list[str]) -> None:
+    """A damaged split that another source wrote (LSUN's val beside this train lmdb) is not this source's to mend:
+    say which, and from what to prepare it again."""
+    for split, record in manifest.get("splits", {}).items():
+        damage = None if split in mine else split_damage(target, split, record)
+        if damage is not None:
+            log.warning("warning: %s; prepare split %r again from its source (%s)", damage, split,
+                        source_path(record, manifest))
 
 
 def check_name(dataset: str) -> None:

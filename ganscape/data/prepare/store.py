@@ -186,6 +186,11 @@ class PreparedWriter:
                             "source's; prepare it again", split, self.final, source_path(record, present),
                             " and ".join(changed))
                 continue
+            damage = split_damage(self.final, split, record)
+            if damage is not None:
+                log.warning("warning: dropped split %r of %s (%s); prepare it again from %s", split, self.final,
+                            damage, source_path(record, present))
+                continue
             for suffix in ("", "_labels", "_attributes"):
                 name = f"{split}{suffix}.npy"
                 if (self.final / name).is_file():
@@ -225,18 +230,31 @@ def split_images(folder: Path, split: str, record: dict[str, Any]) -> np.ndarray
     return images
 
 
-def damaged_split(folder: Path, manifest: dict[str, Any]) -> str | None:
-    """Why one of the manifest's splits cannot be read as recorded (a file deleted, truncated or replaced), or
-    None. Checks shapes and lengths, not hashes: it runs before every no-op preparation."""
-    for split, record in manifest.get("splits", {}).items():
-        try:
-            split_images(folder, split, record)
-            for kind in ("labels", "attributes"):
-                if record.get(kind) and len(load_array(folder / f"{split}_{kind}.npy", mmap=True)) != record["n"]:
-                    return f"{folder / f'{split}_{kind}.npy'} does not hold {record['n']} rows"
-        except ConfigError as err:
-            return str(err)
+def split_damage(folder: Path, split: str, record: dict[str, Any]) -> str | None:
+    """Why split ``split`` cannot be read as ``record`` says (a file deleted, truncated or replaced), or None.
+    Checks shapes and lengths, not hashes: it runs before every no-op preparation."""
+    try:
+        split_images(folder, split, record)
+        for kind in ("labels", "attributes"):
+            if record.get(kind) and len(load_array(folder / f"{split}_{kind}.npy", mmap=True)) != record["n"]:
+                return f"{folder / f'{split}_{kind}.npy'} does not hold {record['n']} rows"
+    except ConfigError as err:
+        return str(err)
     return None
+
+
+def damaged_split(folder: Path, manifest: dict[str, Any], splits: Iterable[str]) -> str | None:
+    """Why one of ``splits`` of the manifest cannot be read as recorded, or None."""
+    records = manifest.get("splits", {})
+    return next(filter(None, (split_damage(folder, s, records[s]) for s in splits if s in records)), None)
+
+
+def splits_of(manifest: dict[str, Any], request: dict[str, Any]) -> list[str]:
+    """The manifest's splits that a preparation with ``request`` (the same source content and options) wrote."""
+    wanted, splits = same_source(request), manifest.get("splits", {})
+    if all("request" not in r for r in splits.values()):  # version 1: one request wrote them all
+        return list(splits)
+    return [split for split, record in splits.items() if same_source(record.get("request")) == wanted]
 
 
 def same_source(request: dict[str, Any] | None) -> Any:
