@@ -14,9 +14,9 @@ the same batch, Adam settings and non-saturating loss, in one process:
                   channels_last on a GPU, where PyTorch's inductor stops on it, pytorch/pytorch#197517)
 
 The plain loop is the reference DCGAN loop (pytorch/examples), written out by hand. The ganscape side is a full
-`train` run into a temporary run folder (logging, divergence checks, the final checkpoint), timed from the end of the
-warm-up steps to the end of the last step, so start-up and compilation are not counted but every per-step cost of
-ganscape's bookkeeping is. Every figure is also printed as a ratio to the plain fp32 loop of the same model.
+`train` run into a temporary run folder, timed from the end of the warm-up steps to the end of the last step's update
+(before that step's callbacks and the final checkpoint): start-up and compilation are not counted, the per-step
+bookkeeping is (the divergence guard's fold, callbacks), logging every 100 steps and EMA (off) mostly not. Every figure is also printed as a ratio to the plain fp32 loop of the same model.
 
     python benchmarks/train_throughput.py                       # every model and variant, on the GPU when present
     python benchmarks/train_throughput.py --device cpu --models dcgan32 --steps 20

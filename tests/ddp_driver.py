@@ -1,6 +1,6 @@
 """Run by tests/test_distributed.py under torchrun: trains one run folder (``train`` of the run folder, as
-``ganscape train`` does) and writes what this rank saw to ``OUT/rank-R.pt``: the data indices of every step, and its
-final parameters and buffers. ``--perturb-at K`` changes one weight of rank 1 after step K (the consistency check
+``ganscape train`` does) and writes what this rank saw to ``OUT/rank-R.pt``: the data indices of every step, its
+losses on logging steps, and its final parameters and buffers. ``--perturb-at K`` changes one weight of rank 1 after step K (the consistency check
 must stop the run); ``--nan-at K`` makes rank 1 alone see a non-finite loss at step K (every rank must stop)."""
 from __future__ import annotations
 
@@ -17,10 +17,14 @@ from ganscape.training.callbacks.base import Callback
 
 
 class Record(Callback):
-    """Keeps the indices this rank's sampler hands out."""
+    """Keeps the indices this rank's sampler hands out, and this rank's own losses on logging steps."""
 
     def __init__(self):
-        self.indices = []
+        self.indices, self.losses = [], {}
+
+    def on_step_end(self, trainer, step, out, logged, last):
+        if logged is not None:
+            self.losses[step] = {key: float(value) for key, value in out.items() if key.startswith("loss")}
 
     def on_attach(self, trainer):
         sampler = trainer.parts.batches.sampler
@@ -73,7 +77,8 @@ def main() -> int:
         result = train(load_config(args.config, args.overrides), args.out, show_progress=False, callbacks=callbacks)
         rank = world()[0]
         state = {name: module.state_dict() for name, module in result.parts.modules().items()}
-        torch.save({"indices": record.indices, "state": state, "step": result.step}, f"{args.out}/rank-{rank}.pt")
+        torch.save({"indices": record.indices, "state": state, "step": result.step, "losses": record.losses},
+                   f"{args.out}/rank-{rank}.pt")
     except (RanksDiverged, DivergenceError) as err:
         print(f"ganscape: {err}", file=sys.stderr)
         return 3

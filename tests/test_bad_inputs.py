@@ -93,7 +93,7 @@ CASES = [
     (["train", "ring8", "train.channels_last=1"], "train.channels_last: 1 is not valid"),
     (["train", "ring8", "train.compile=0"], "train.compile: 0 is not valid"),
     (["train", "ring8", "train.batch_size=1", "generator.norm=batch"],
-     "train.batch_size: 1 does not cut into generator.bn_groups (1) groups of at least two"),
+     "train.batch_size: 1 does not cut into generator.bn_groups (1) groups of at least two samples; use e.g. 2\n"),
     (["train", "ring8", "train.batch_size=1", "discriminator.norm=batch"],
      "gives the batch-norm MLP discriminator fewer than two (packed) inputs"),
     (["train", "ring8", "optim.d.betas=[a, b]"], "optim.d.betas: expected list[float], got ['a', 'b']"),

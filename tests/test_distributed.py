@@ -81,6 +81,50 @@ def test_ranks_end_with_identical_parameters_and_buffers(two_ranks):
     assert len(read_checkpoint(list_checkpoints(two_ranks)[40])["rng_ranks"]) == 2
 
 
+def test_logged_losses_are_the_ranks_mean(two_ranks):
+    """metrics.jsonl held rank 0's half-batch losses beside global gradient norms."""
+    import json
+
+    ranks = rank_files(two_ranks)
+    rows = {row["step"]: row for row in map(json.loads, (two_ranks / "metrics.jsonl").read_text().splitlines())}
+    for step in (10, 40):
+        for key in ("loss_d", "loss_g"):
+            own = [r["losses"][step][key] for r in ranks]
+            assert own[0] != own[1]  # each rank's share of the batch gives its own loss
+            assert rows[step][key] == pytest.approx(sum(own) / 2, rel=1e-6)
+
+
+def ganscape_frames(stderr: str) -> list[str]:
+    """Traceback lines in ganscape's code (torchrun prints its own traceback when a rank fails, whatever the reason)."""
+    return [line for line in stderr.splitlines() if line.strip().startswith('File "') and "/ganscape/" in line]
+
+
+def test_ranks_that_differ_before_training_stop_in_one_line(tmp_path):
+    """A rank with another seed trained silently on overlapping shards (and another --out per node resumed one rank
+    from step 30, the other from 0, writing checkpoints through mismatched collectives)."""
+    out = tmp_path / "run"
+    launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "--no-python",
+              "bash", "-c", f'exec "{sys.executable}" -m ganscape train ring8 train.steps=5 device=cpu '
+                            f'--no-progress --out "{out}" seed=$RANK']
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(launch, capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if line.startswith("ganscape: error: torchrun: the ranks")]
+    assert len(errors) == 2 and "rank 0: config" in errors[0] and "every rank must run the same command" in errors[0]
+    assert not ganscape_frames(result.stderr) and not (out / "checkpoints").exists()
+
+
+def test_a_run_folder_held_by_another_process_stops_every_rank_in_one_line(tmp_path):
+    """Rank 0 refused the folder in one line; rank 1 then failed in its next collective with a gloo traceback."""
+    from ganscape.utils.io import folder_lock
+
+    out = tmp_path / "run"
+    with folder_lock(out):
+        result = torchrun(out, "train.steps=5", module=True)
+    assert result.returncode != 0 and not ganscape_frames(result.stderr)
+    assert result.stderr.count("another process is using this run folder right now") == 2
+
+
 def test_a_resumed_two_process_run_equals_an_uninterrupted_one(two_ranks, tmp_path):
     out = tmp_path / "resumed"
     first = torchrun(out, "train.steps=20")
@@ -197,3 +241,23 @@ def test_the_program_ends_a_torchrun_rank_through_exit_rank(monkeypatch, capsys)
     with pytest.raises(ZeroDivisionError):
         program()
     assert len(ended) == 3
+
+
+def test_a_cpu_run_on_a_gpu_host_leaves_cuda_alone_and_too_few_gpus_is_one_line(monkeypatch):
+    """Every rank called cuda.set_device(LOCAL_RANK) even for device=cpu: on a host with fewer GPUs than processes
+    the CPU run died with 'invalid device ordinal'."""
+    from ganscape.distributed import data_parallel as dp
+    from ganscape.registry import ConfigError
+
+    calls = []
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setattr(dp.dist, "is_initialized", lambda: False)
+    monkeypatch.setattr(dp.dist, "init_process_group", lambda backend: calls.append(backend))
+    monkeypatch.setattr(dp.torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(dp.torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(dp.torch.cuda, "set_device", lambda i: calls.append(f"set_device {i}"))
+    assert dp.init_from_env(cpu=True) and calls == ["gloo"]
+    with pytest.raises(ConfigError, match=r"process 1 of this machine has no GPU of its own \(1 GPU\(s\)\)"):
+        dp.init_from_env()
+    assert calls == ["gloo"]

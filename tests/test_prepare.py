@@ -229,7 +229,7 @@ def test_folder_zip_from_a_mac_has_no_metadata_classes_and_an_unreadable_class_i
         z.writestr("pets/owls/broken.jpg", b"not an image")
     folder, _ = prepare("folder", archive, tmp_path / "root", labels=True, size=16)
     manifest = json.loads((folder / "manifest.json").read_text())
-    assert manifest["class_names"] == ["pets/cats", "pets/dogs"] and manifest["skipped"] == 2
+    assert manifest["class_names"] == ["cats", "dogs"] and manifest["skipped"] == 2  # as from the folder itself
     assert np.load(folder / "train_labels.npy").tolist() == [0] * 4 + [1] * 4
 
 
@@ -847,3 +847,59 @@ def test_a_damaged_split_of_another_source_is_named_not_prepared_again_and_never
     assert f"dropped split 'train' of {folder}" in caplog.text and f"prepare it again from {train_db}" in caplog.text
     manifest = json.loads((folder / "manifest.json").read_text())
     assert sorted(manifest["splits"]) == ["val"] and not (folder / "train.npy").exists()
+
+
+def test_folder_labels_refuse_loose_images_and_a_limit_that_keeps_one_class(files, tmp_path):
+    """Images beside the class folders became a class named "."; --labels with a --limit that cut the sorted list to
+    one class blamed the folder layout."""
+    import shutil
+
+    source = tmp_path / "pets"
+    shutil.copytree(files / "pets", source)
+    with pytest.raises(ConfigError, match=r"--limit: the first 3 images \(in path order\) are all in class 'cats'"):
+        prepare("folder", source, tmp_path / "root", labels=True, size=8, limit=3)
+    shutil.copy(source / "cats" / "000.jpg", source / "loose.jpg")
+    with pytest.raises(ConfigError, match=r"--labels: .*loose.jpg lies beside the class folders, in no class"):
+        prepare("folder", source, tmp_path / "root", labels=True, size=8)
+
+
+def test_an_exif_rotated_photo_is_prepared_upright_and_a_too_large_crop_names_the_image(tmp_path):
+    """EXIF orientation was ignored (phone photos came out sideways); --crop larger than one image of 200k did not
+    say which."""
+    source = tmp_path / "photos"
+    source.mkdir()
+    pixels = np.zeros((40, 80, 3), np.uint8)
+    pixels[:, :40] = 255  # stored: white left half; orientation 6 shows it turned 90 degrees clockwise
+    image = Image.fromarray(pixels)
+    exif = image.getexif()
+    exif[0x0112] = 6
+    image.save(source / "p.jpg", exif=exif, quality=95)
+    folder, _ = prepare("folder", source, tmp_path / "root", size=32)
+    upright = np.load(folder / "train.npy")[0].mean(axis=(1, 2))  # row means: white on top, black below
+    assert upright[:12].min() > 200 and upright[-12:].max() < 50
+    with pytest.raises(ConfigError, match=r"--crop: 60 is larger than an image of 40 x 80; .*\(image .*p.jpg\)"):
+        prepare("folder", source, tmp_path / "root2", size=16, crop=60)
+
+
+def test_hf_csv_paths_are_read_from_the_csv_folder_and_labels_are_one_per_row(tmp_path, monkeypatch):
+    """Relative paths in a csv were read from the current folder (another dataset's images there were taken,
+    silently); a None label became a class "None"; a list-valued label column was a pyarrow traceback."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    listed = tmp_path / "csvdir"
+    (listed / "images").mkdir(parents=True)
+    (tmp_path / "elsewhere" / "images").mkdir(parents=True)
+    for i in range(3):
+        Image.fromarray(np.full((8, 8, 3), 40 * i, np.uint8)).save(listed / "images" / f"{i}.png")
+        Image.fromarray(np.full((8, 8, 3), 222, np.uint8)).save(tmp_path / "elsewhere" / "images" / f"{i}.png")
+    (listed / "list.csv").write_text("image,label\n" + "".join(f"images/{i}.png,{i % 2}\n" for i in range(3)))
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    folder, _ = prepare("hf", listed / "list.csv", tmp_path / "root", size=8, label_column="label")
+    assert np.load(folder / "train.npy")[:, 0, 0, 0].tolist() == [0, 40, 80]
+    for name, column in (("none", pa.array(["a", None, "b"])), ("lists", pa.array([[1], [2, 3], [0]]))):
+        table = pa.table({"image": pa.array([(listed / "images" / f"{i}.png").read_bytes() for i in range(3)]),
+                          "label": column})
+        pq.write_table(table, tmp_path / f"{name}.parquet")
+        with pytest.raises(ConfigError, match="--label-column: "):
+            prepare("hf", tmp_path / f"{name}.parquet", tmp_path / "root", size=8, label_column="label")

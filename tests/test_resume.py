@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 
 from ganscape.config import load_config
@@ -158,3 +159,18 @@ def test_the_training_clock_goes_on_from_the_checkpoint_across_a_kill(tmp_path, 
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert [r["train_seconds"] for r in rows] == [float(r["step"]) for r in rows]
     assert final_state(run_dir)["callbacks"]["clock"] == {"train_seconds": 60.0}
+
+
+def test_tensorboard_drops_what_a_killed_attempt_logged_after_its_checkpoint(tmp_path):
+    """metrics.jsonl was truncated to the checkpoint on resume, but TensorBoard kept both attempts' values of the
+    steps after it (two points for step 25)."""
+    accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
+    config = load_config("ring8", RING[1:] + ["train.steps=40", "train.log_every=5", "train.checkpoint_every=10"])
+    run_dir = tmp_path / "run"
+    train(config, run_dir, show_progress=False, stop_at=25)
+    list_checkpoints(run_dir)[25].unlink()  # killed after step 25's log, before its checkpoint
+    train(config, run_dir, show_progress=False)
+    events = accumulator.EventAccumulator(str(run_dir / "tb"))
+    events.Reload()
+    steps = [point.step for point in events.Scalars("loss_d")]
+    assert steps == sorted(set(steps)) == list(range(5, 45, 5))

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 
 from ganscape.registry import ConfigError
 
+EXIF_ORIENTATION = 0x0112  # the EXIF tag of how the stored pixels are turned
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff")
 
 
@@ -36,9 +37,12 @@ class CropTooLarge(ConfigError):
 
 
 def crop_resize(img: Image.Image, size: int, channels: int, crop: int | None = None) -> np.ndarray:
-    """A PIL image -> uint8 (size, size, channels): converted to L or RGB, centre-cropped to a ``crop`` x ``crop``
-    square (default: the largest centred square), resized with antialiased bicubic filtering. A ``crop`` larger
-    than the image's shorter side raises CropTooLarge (it would not be the crop asked for)."""
+    """A PIL image -> uint8 (size, size, channels): turned upright by its EXIF orientation, converted to L or RGB,
+    centre-cropped to a ``crop`` x ``crop`` square (default: the largest centred square), resized with antialiased
+    bicubic filtering. A ``crop`` larger than the image's shorter side raises CropTooLarge (it would not be the crop
+    asked for)."""
+    if img.getexif().get(EXIF_ORIENTATION, 1) != 1:  # a phone photo stored sideways: as viewers show it
+        img = ImageOps.exif_transpose(img)
     if crop and crop > min(img.size):
         raise CropTooLarge(f"--crop: {crop} is larger than an image of {img.width} x {img.height}; give --crop "
                            f"{min(img.size)} or less")

@@ -16,15 +16,20 @@ from ganscape.registry import ConfigError
 RANK_SEED_STRIDE = 1_000_003  # rank r of a run seeded s draws from seed s * stride + r + 1 (never s itself)
 
 
-def init_from_env() -> bool:
+def init_from_env(cpu: bool = False) -> bool:
     """Join the process group described by torchrun's environment (``WORLD_SIZE`` > 1); returns whether
-    this process is part of a multi-process run."""
+    this process is part of a multi-process run. ``cpu`` (a ``device=cpu`` run): gloo only, CUDA untouched, on a GPU
+    host too; else each rank takes the GPU of its ``LOCAL_RANK``, refused in one line when there are fewer GPUs."""
     if dist.is_initialized():
         return dist.get_world_size() > 1
     if not launched_as_ranks():
         return False
-    if torch.cuda.is_available():  # GPU tensors through NCCL, CPU tensors (a device=cpu run) through gloo
-        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    if torch.cuda.is_available() and not cpu:  # GPU tensors through NCCL, CPU tensors through gloo
+        local, gpus = int(os.environ.get("LOCAL_RANK", "0")), torch.cuda.device_count()
+        if local >= gpus:
+            raise ConfigError(f"torchrun: process {local} of this machine has no GPU of its own ({gpus} GPU(s)); "
+                              f"use --nproc_per_node {gpus} or fewer, or device=cpu")
+        torch.cuda.set_device(local)
         dist.init_process_group("cpu:gloo,cuda:nccl")
     else:
         dist.init_process_group("gloo")
@@ -145,6 +150,16 @@ def from_main(tensor: torch.Tensor) -> torch.Tensor:
     if world()[1] > 1:
         dist.broadcast(tensor, src=0)
     return tensor
+
+
+def every_rank(value: Any) -> list[Any]:
+    """Every rank's ``value`` (a small picklable object from our own ranks), in rank order, on every rank."""
+    size = world()[1]
+    if size == 1:
+        return [value]
+    out = [None] * size
+    dist.all_gather_object(out, value)
+    return out
 
 
 def gather_to_main(value: Any) -> list[Any] | None:

@@ -24,7 +24,7 @@ from ganscape.training.callbacks import (Callback, Checkpointer, DivergenceError
                                          ResultsLog, SampleWriter, TensorBoardLog)
 from ganscape.training.checkpoint import list_checkpoints, newest_readable
 from ganscape.training.trainer import FitResult, Trainer
-from ganscape.utils.io import atomic_write_text, check_writable, folder_lock, remove_stale_temps
+from ganscape.utils.io import FolderBusy, atomic_write_text, check_writable, folder_lock, remove_stale_temps
 
 log = logging.getLogger(__name__)
 CONFIG_FILE = "config.yaml"
@@ -68,13 +68,14 @@ def train(config: str | dict[str, Any], run_dir: str | Path, show_progress: bool
 
     config = load_config(config)
     run_dir = Path(run_dir)
-    init_from_env()  # under torchrun: one rank of a data-parallel run (the parts are built for it)
+    init_from_env(cpu=str(config["device"]).startswith("cpu"))  # under torchrun: one rank of a data-parallel run
     main = is_main_process()
     if main:
         check_writable(run_dir / CONFIG_FILE)
     check_resumable(config, run_dir)
     trainer = Trainer(config, callbacks=[*(folder_callbacks(run_dir, config, show_progress) if main else []), *callbacks])
-    with folder_lock(run_dir) if main else contextlib.nullcontext():
+    with contextlib.ExitStack() as held:
+        stop_every_rank_on(hold_folder(held, run_dir) if main else None)
         for folder in (run_dir, run_dir / "checkpoints", run_dir / "samples") if main else ():
             remove_stale_temps(folder)  # left by a process killed while it wrote
         found = newest_readable(run_dir, trainer.parts.device, saved_config(run_dir), warn=main)  # said once
@@ -84,6 +85,7 @@ def train(config: str | dict[str, Any], run_dir: str | Path, show_progress: bool
             if main:
                 log.info("resuming %s from step %d", run_dir, trainer.step)
         end = config["train"]["steps"] if stop_at is None else stop_at
+        check_ranks_agree(config, trainer.step, end)
         if trainer.step >= end:
             if main:
                 log.info("%s is already trained to step %d (train.steps=%d): nothing to do", run_dir, trainer.step, end)
@@ -96,6 +98,49 @@ def train(config: str | dict[str, Any], run_dir: str | Path, show_progress: bool
             return trainer.fit(until=end)
         except DivergenceError as err:
             raise DivergenceError(f"{err}; {kept_checkpoint(run_dir)}") from None
+
+
+def hold_folder(held: contextlib.ExitStack, run_dir: Path) -> str | None:
+    """Take the run folder's lock for the rest of ``held``. Under torchrun, another process's hold is returned as the
+    message for every rank to stop with (``stop_every_rank_on``); in one process it is raised (FolderBusy)."""
+    from ganscape.distributed import world
+
+    try:
+        held.enter_context(folder_lock(run_dir))
+    except FolderBusy as err:
+        if world()[1] == 1:
+            raise
+        return str(err)
+    return None
+
+
+def stop_every_rank_on(refusal: str | None) -> None:
+    """Rank 0's refusal stops every rank with it (the others would fail in their next collective, with a traceback
+    from the process group)."""
+    from ganscape.distributed import every_rank, world
+
+    if world()[1] > 1:
+        refusal = next((r for r in every_rank(refusal) if r), None)
+    if refusal:
+        raise FolderBusy(refusal)
+
+
+def check_ranks_agree(config: dict[str, Any], step: int, end: int) -> None:
+    """Under torchrun, before training: every rank must have resolved the same config and resume step. Another
+    command line or another ``--out`` per node otherwise trains on overlapping shards (another seed) or through
+    mismatched collectives (another resume step), writing checkpoints that look fine."""
+    import hashlib
+
+    from ganscape.distributed import every_rank, world
+
+    if world()[1] == 1:
+        return
+    digest = hashlib.sha256(dump_yaml(config).encode()).hexdigest()[:8]
+    states = every_rank((digest, step, end))
+    if len(set(states)) > 1:
+        seen = "; ".join(f"rank {r}: config {d}, step {s} of {e}" for r, (d, s, e) in enumerate(states))
+        raise ConfigError(f"torchrun: the ranks differ before training ({seen}); every rank must run the same "
+                          "command with the same --out, a folder all ranks share")
 
 
 def complete_outputs(trainer, run_dir: Path) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
+import torch
 from torch import nn
 
 from ganscape.config import load_config, schema_for
@@ -45,6 +46,21 @@ class FitResult:
     def sampler(self):
         """The trained run as a sampler (``ganscape.sampling``); put its G in eval mode to sample."""
         return self.parts.sampler(self.sampling_modules(), self.step)
+
+
+def logged_values(out: dict[str, torch.Tensor]) -> dict[str, float]:
+    """A step's outputs as floats, in one host synchronisation. Under torchrun each rank's losses come from its
+    share of the batch: they are averaged over ranks (one all-reduce), so a logged row is the global batch's, as its
+    gradient norms already are, and comparable with a single-process run's."""
+    from ganscape.distributed import average, world
+
+    if not out:
+        return {}
+    values = torch.stack([torch.as_tensor(v).detach().double().reshape(()).to(next(iter(out.values())).device)
+                          for v in out.values()])
+    if world()[1] > 1:
+        values = average(values)
+    return dict(zip(out, values.tolist()))
 
 
 def build_parts(config: dict[str, Any]) -> Any:
@@ -123,7 +139,7 @@ class Trainer:
         self.step = step
         logged = None
         if log:
-            logged = {k: float(v) for k, v in out.items()}  # one host synchronisation per logged step
+            logged = logged_values(out)
             if factor is not None:
                 logged["lr_factor"] = factor
             self.history.append({"step": step, **logged})

@@ -9,6 +9,7 @@ import logging
 import zipfile
 import zlib
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
@@ -29,6 +30,15 @@ def progress(total: int | None, what: str):
     return tqdm(total=total, desc=what, unit="img", disable=None, leave=False)
 
 
+def item_name(item: Any) -> str:
+    """Where an item of ``decode_split`` comes from, for a message: a file, a zip member, a listed path."""
+    if isinstance(item, zipfile.ZipInfo):
+        return f"member {item.filename}"
+    if isinstance(item, dict):
+        item = item.get("path")
+    return f"image {item}" if isinstance(item, (str, Path)) else "one of its images"
+
+
 def decode_split(out: PreparedWriter, split: str, items: Iterable[tuple[Any, Any]], read: Callable[[Any], bytes],
                  size: int, channels: int = 3, crop: int | None = None, total: int | None = None,
                  workers: int = 4) -> tuple[list[Any], int]:
@@ -41,8 +51,8 @@ def decode_split(out: PreparedWriter, split: str, items: Iterable[tuple[Any, Any
     def load(pair):
         try:
             return decode(read(pair[0]), size, channels, crop), pair[1]
-        except CropTooLarge:
-            raise
+        except CropTooLarge as err:  # which image, in a folder of 200k
+            raise CropTooLarge(f"{err} ({item_name(pair[0])})") from None
         except (ValueError, OSError, KeyError, EOFError, zipfile.BadZipFile, zlib.error):  # one bad image
             return None, pair[1]
         except (NotImplementedError, RuntimeError) as err:  # e.g. an encrypted or Deflate64 zip: every image

@@ -1,8 +1,9 @@
 """Any folder or zip of images (png, jpg, webp, ...), searched recursively.
 
-With ``labels``, an image's class is its sub-folder (its parent path relative to the top), classes numbered in sorted
-order. Unreadable or corrupt images are skipped and counted in one summary line. Preprocessing: a centred ``crop``
-square (0: the largest), resized to ``size``."""
+With ``labels``, an image's class is its sub-folder (its parent path relative to the folder that all images share,
+so a folder and a zip of it give the same classes), classes numbered in sorted order. Unreadable or corrupt images
+are skipped and counted in one summary line. Preprocessing: a centred ``crop`` square (0: the largest), resized to
+``size``."""
 from __future__ import annotations
 
 import zipfile
@@ -41,9 +42,13 @@ def folder(source: Path, out: PreparedWriter, size: Positive = 64, crop: Count =
     try:
         if not images:
             raise ConfigError(f"--from: no images ({', '.join(IMAGE_SUFFIXES)}) in {source}")
+        if labels:  # before decoding: a quick refusal
+            images = class_folders(images, source)
+            check_classes({folder for _, folder in images}, source)
+            if limit and len({folder for _, folder in images[:limit]}) < 2:
+                raise ConfigError(f"--limit: the first {limit} images (in path order) are all in class "
+                                  f"{images[0][1]!r}; raise --limit or leave --labels off")
         images = images[:limit] if limit else images
-        if labels:
-            check_classes({folder for _, folder in images}, source)  # before decoding: a quick refusal
         kept, skipped = decode_split(out, "train", ((handle, folder) for handle, folder in images), read, size,
                                      channels, crop or None, total=len(images))
     finally:
@@ -60,6 +65,21 @@ def folder(source: Path, out: PreparedWriter, size: Positive = 64, crop: Count =
     crop_text = f"centred {crop} x {crop} crop" if crop else "largest centred square"
     return {"class_names": class_names, "skipped": skipped,
             "preprocessing": f"{crop_text}, bicubic resize to {size} x {size}, {'RGB' if channels == 3 else 'L'}"}
+
+
+def class_folders(images: list[tuple[object, str]], source: Path) -> list[tuple[object, str]]:
+    """Each image's class: its folder relative to the folder all images share, so a zip of ``photos/`` (members
+    ``photos/cats/...``) gives the classes of the folder itself (``cats``). An image beside the class folders has no
+    class: refused."""
+    parts = [PurePosixPath(folder).parts for _, folder in images]
+    common = 0
+    while all(len(p) > common + 1 and p[common] == parts[0][common] for p in parts):
+        common += 1
+    if any(len(p) <= common for p in parts):
+        loose = next(handle for (handle, _), p in zip(images, parts) if len(p) <= common)
+        raise ConfigError(f"--labels: {getattr(loose, 'filename', loose)} lies beside the class folders, in no class; "
+                          "move such images into a CLASS folder, or leave --labels off")
+    return [(handle, PurePosixPath(*p[common:]).as_posix()) for (handle, _), p in zip(images, parts)]
 
 
 def check_classes(class_names, source: Path) -> None:

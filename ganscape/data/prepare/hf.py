@@ -1,13 +1,15 @@
 """A Hugging Face ``datasets`` dataset (optional extra ``hf``: ``pip install 'ganscape[hf]'``).
 
 ``--from`` is a folder written by ``Dataset.save_to_disk`` (or ``DatasetDict.save_to_disk``), local data files
-(parquet, arrow, csv/json with image paths, an image folder) that ``datasets.load_dataset`` reads, or, when online,
-a hub name such as ``cifar10``. Every split is prepared (or only ``split``). The image column holds ``datasets``
-Image values (or raw bytes/paths); the optional label column a ClassLabel (its names kept) or any values (numbered
-in sorted order: numbers by value, anything else as text). Images are decoded by ganscape, in parallel, with the same
-crop and resize as ``folder``."""
+(parquet, arrow, csv/json with image paths, relative ones read from the file's folder; an image folder) that
+``datasets.load_dataset`` reads, or, when online, a hub name such as ``cifar10``. Every split is prepared (or only
+``split``). The image column holds ``datasets`` Image values (or raw bytes/paths); the optional label column a
+ClassLabel (its names kept) or any values, one per row (numbered in sorted order: numbers by value, anything else as
+text). Images are decoded by ganscape, in parallel, with the same crop and resize as ``folder``. The source's
+fingerprint covers the files ``--from`` names, not the image files a csv/json lists."""
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +43,9 @@ def load(source: Path | str, split: str | None) -> dict[str, Any]:
     return splits
 
 
-def image_bytes(value: Any) -> bytes:
-    """An undecoded Image value ({bytes, path}), raw bytes or a file path -> encoded bytes."""
+def image_bytes(value: Any, base: Path | None = None) -> bytes:
+    """An undecoded Image value ({bytes, path}), raw bytes or a file path -> encoded bytes. A relative path is read
+    from ``base`` (the folder of the csv/json file that lists it), not from the current folder."""
     if isinstance(value, dict):
         if value.get("bytes"):
             return value["bytes"]
@@ -50,8 +53,23 @@ def image_bytes(value: Any) -> bytes:
     if isinstance(value, (bytes, bytearray)):
         return bytes(value)
     if isinstance(value, str):
-        return Path(value).read_bytes()
+        path = Path(value).expanduser()
+        return (path if path.is_absolute() or base is None else base / path).read_bytes()
     raise ValueError(f"not an image value: {type(value).__name__}")
+
+
+def check_label_column(splits: dict[str, Any], column: str) -> None:
+    """One class per row: a ClassLabel, a number or text; a list, a dict or a missing (None) value is refused."""
+    datasets = require_extra("datasets", "hf", "hf")
+    for name, ds in splits.items():
+        feature = ds.features[column]
+        if not isinstance(feature, (datasets.ClassLabel, datasets.Value)):
+            raise ConfigError(f"--label-column: {column!r} holds {type(feature).__name__} values in split {name!r}; "
+                              "it must hold one class per row (a ClassLabel, a number or text)")
+        missing = sum(v is None for v in ds[column])
+        if missing:
+            raise ConfigError(f"--label-column: {missing} row(s) of split {name!r} have no {column!r} (None); "
+                              "label every row, or prepare without --label-column")
 
 
 def label_names(splits: dict[str, Any], column: str) -> tuple[list[str], dict[Any, int] | None]:
@@ -99,7 +117,10 @@ def hf(source: Path, out: PreparedWriter, size: Positive = 64, crop: Count = 0, 
                 flag = "--image-column" if column == image_column else "--label-column"
                 raise ConfigError(f"{flag}: {source} split {split_name!r} has no column {column!r}; "
                                   f"columns: {', '.join(ds.column_names)}")
+    if label_column is not None:
+        check_label_column(splits, label_column)
     names, mapping = label_names(splits, label_column) if label_column is not None else ([], None)
+    base = Path(source).parent if Path(source).is_file() else None  # csv/json rows may list paths relative to it
     skipped_total = rows_total = 0
     for split_name, ds in splits.items():
         if limit:
@@ -108,7 +129,8 @@ def hf(source: Path, out: PreparedWriter, size: Positive = 64, crop: Count = 0, 
             ds = ds.cast_column(image_column, datasets.Image(decode=False))
         ids = label_ids(ds, label_column, mapping, len(names), f"split {split_name!r}") if label_column else None
         rows = ((value, index) for index, value in enumerate(image_values(ds, image_column)))
-        kept, skipped = decode_split(out, split_name, rows, image_bytes, size, 3, crop or None, total=len(ds))
+        kept, skipped = decode_split(out, split_name, rows, partial(image_bytes, base=base), size, 3, crop or None,
+                                       total=len(ds))
         if ids is not None:
             out.extend(split_name, "labels", [ids[i] for i in kept])
         skipped_total, rows_total = skipped_total + skipped, rows_total + len(ds)

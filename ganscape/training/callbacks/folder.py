@@ -51,7 +51,8 @@ class MetricsLog(Callback):
 
 
 class TensorBoardLog(Callback):
-    """Scalars under ``RUN_DIR/tb`` when the optional ``tensorboard`` package is installed."""
+    """Scalars under ``RUN_DIR/tb`` when the optional ``tensorboard`` package is installed. A resumed run purges the
+    points logged after its checkpoint (a killed attempt's), so a step has one value."""
 
     order = ORDER["logs"]
 
@@ -63,7 +64,7 @@ class TensorBoardLog(Callback):
             from torch.utils.tensorboard import SummaryWriter
         except ImportError:  # tensorboard is an optional extra
             return
-        self.writer = SummaryWriter(str(self.folder))
+        self.writer = SummaryWriter(str(self.folder), purge_step=trainer.step + 1)  # as metrics.jsonl is truncated
 
     def on_step_end(self, trainer, step, out, logged, last) -> None:
         for key, value in (logged or {}).items() if self.writer is not None else ():
