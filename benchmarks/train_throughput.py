@@ -16,7 +16,8 @@ the same batch, Adam settings and non-saturating loss, in one process:
 The plain loop is the reference DCGAN loop (pytorch/examples), written out by hand. The ganscape side is a full
 `train` run into a temporary run folder, timed from the end of the warm-up steps to the end of the last step's update
 (before that step's callbacks and the final checkpoint): start-up and compilation are not counted, the per-step
-bookkeeping is (the divergence guard's fold, callbacks), logging every 100 steps and EMA (off) mostly not. Every figure is also printed as a ratio to the plain fp32 loop of the same model.
+bookkeeping is (the divergence guard's fold, callbacks), logging every 100 steps and EMA (off) mostly not. Every
+figure is also printed as a ratio to the plain fp32 loop of the same model.
 
     python benchmarks/train_throughput.py                       # every model and variant, on the GPU when present
     python benchmarks/train_throughput.py --device cpu --models dcgan32 --steps 20

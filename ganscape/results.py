@@ -22,9 +22,10 @@ RESULTS_FILE = "results.jsonl"
 @dataclass(frozen=True)
 class Record:
     """One metric value: ``run`` (run folder, or a label), ``step`` (of the weights), ``checkpoint`` (file name; "" when
-    evaluated in memory at a step without a checkpoint), ``metric`` (protocol name, ``fid5k_lenet-digits``), ``value``, ``std`` (spread of the
-    estimate: KID over subsets, IS over splits; else None), ``n`` (generated samples), ``extractor`` (the feature
-    network's fingerprint; ``toy``/``raw`` when none), ``time`` (Unix time of computation)."""
+    evaluated in memory at a step without a checkpoint), ``metric`` (protocol name, ``fid5k_lenet-digits``),
+    ``value``, ``std`` (spread of the estimate: KID over subsets, IS over splits; else None), ``n`` (generated
+    samples), ``extractor`` (the feature network's fingerprint; ``toy``/``raw`` when none), ``time`` (Unix time of
+    computation)."""
 
     run: str
     step: int
@@ -88,7 +89,8 @@ class ResultsWriter:
         if replace_existing and records:
             keys = {self.key(r.run, r.checkpoint, r.metric) for r in records}
             rows = read_jsonl(self.path)
-            kept = [row for row in rows if self.key(row.get("run"), row.get("checkpoint"), row.get("metric")) not in keys]
+            kept = [row for row in rows
+                    if self.key(row.get("run"), row.get("checkpoint"), row.get("metric")) not in keys]
             if len(kept) < len(rows):
                 atomic_write_text(self.path, "".join(json.dumps(row, sort_keys=True) + "\n" for row in kept))
         for record in records:

@@ -1,7 +1,8 @@
-"""Run by tests/test_distributed.py under torchrun: trains one run folder (``train`` of the run folder, as
-``ganscape train`` does) and writes what this rank saw to ``OUT/rank-R.pt``: the data indices of every step, its
-losses on logging steps, and its final parameters and buffers. ``--perturb-at K`` changes one weight of rank 1 after step K (the consistency check
-must stop the run); ``--nan-at K`` makes rank 1 alone see a non-finite loss at step K (every rank must stop)."""
+"""Run by tests/test_distributed.py under torchrun: trains one run folder (``train`` of the run folder, as ``ganscape
+train`` does) and writes what this rank saw to ``OUT/rank-R.pt``: the data indices of every step, its losses on
+logging steps, and its final parameters and buffers. ``--perturb-at K`` changes one weight of rank 1 after step K
+(the consistency check must stop the run); ``--nan-at K`` makes rank 1 alone see a non-finite loss at step K (every
+rank must stop)."""
 from __future__ import annotations
 
 import argparse

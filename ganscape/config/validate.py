@@ -182,8 +182,9 @@ def batch_norm_groups_fit(config: dict[str, Any], registries: dict, ranks: int =
     pack = registries["discriminator"].shared_options(config["discriminator"])["pack"]
     unit = ranks * math.lcm(pack, parents * groups)
     least = max(batch, 2 * per_call * groups, 2 * pack)
+    other = ", or bn_groups: 1" if groups > 1 else ""
     raise ConfigError(f"train.batch_size: {batch} does not cut into generator.bn_groups ({groups}) groups of at least "
-                      f"two samples{split}; use e.g. {unit * -(-least // unit)}{', or bn_groups: 1' if groups > 1 else ''}")
+                      f"two samples{split}; use e.g. {unit * -(-least // unit)}{other}")
 
 
 def mlp_critic_batch_norm_fits(config: dict[str, Any], registries: dict, ranks: int = 1) -> None:

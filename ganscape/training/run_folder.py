@@ -53,7 +53,8 @@ def check_resumable(config: dict[str, Any], run_dir: Path) -> None:
 
 def folder_callbacks(run_dir: Path, config: dict[str, Any], show_progress: bool) -> list[Callback]:
     train = config["train"]
-    callbacks = [MetricsLog(run_dir), TensorBoardLog(run_dir), ResultsLog(ResultsWriter.for_run(run_dir), run_dir, train["checkpoint_every"]),
+    callbacks = [MetricsLog(run_dir), TensorBoardLog(run_dir),
+                 ResultsLog(ResultsWriter.for_run(run_dir), run_dir, train["checkpoint_every"]),
                  Checkpointer(run_dir, train["checkpoint_every"], train["keep_checkpoints"]),
                  SampleWriter(run_dir, train["sample_every"]), LossPlot(run_dir)]
     return callbacks + ([Progress()] if show_progress else [])
