@@ -287,3 +287,17 @@ def test_an_npz_of_samples_holding_inf_scores_nan_like_nan(tmp_path, bad):
     np.savez(tmp_path / "s.npz", x=x)
     loaded = load_samples(str(tmp_path / "s.npz"), (1, 16, 16))
     assert torch.isfinite(loaded).sum() == loaded.numel() - 1
+
+
+def test_eval_does_not_append_through_a_linked_results_file(tmp_path, capsys):
+    """A run folder from elsewhere linked results.jsonl to a file outside it (a shell start-up file): eval appended
+    records whose run name could hold a command substitution."""
+    run = tmp_path / "run"
+    train(load_config("ring8", ["train.steps=4", "train.sample_every=0", "generator.hidden=8",
+                                "discriminator.hidden=8"]), run, show_progress=False)
+    outside = tmp_path / "bashrc"
+    outside.write_text("# start-up file\n")
+    (run / RESULTS_FILE).symlink_to(outside)
+    assert main(["eval", str(run), "--metrics", "modes"]) == 2
+    assert "results.jsonl: a symbolic link; ganscape does not write through links" in capsys.readouterr().err
+    assert outside.read_text() == "# start-up file\n"

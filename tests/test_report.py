@@ -207,3 +207,18 @@ def test_report_refuses_a_metric_no_run_has_and_the_sample_axis_as_factor(study_
     assert main(["study", "report", str(study_dir), "--out", str(tmp_path / "r.html"), "--factor", "sample"]) == 2
     assert "--factor: 'sample' is not a factor of this study" in capsys.readouterr().err
     assert not (tmp_path / "r.html").exists()
+
+
+def test_a_linked_or_non_png_sample_is_not_embedded(study_dir, tmp_path):
+    """A study folder from elsewhere linked runs/task-0000/samples/step-*.png to a secret, which the published page
+    carried in base64."""
+    import base64
+
+    secret = tmp_path / "secret.txt"
+    secret.write_text("SECRET-API-KEY=hunter2")
+    samples = study_dir / "runs" / "task-0000" / "samples"
+    (samples / "step-99999999.png").symlink_to(secret)
+    (study_dir / "runs" / "task-0001" / "samples" / "step-99999999.png").write_text("not a png, a text file")
+    page = render_html(study_dir)
+    assert base64.b64encode(b"SECRET").decode()[:6] not in page and "hunter2" not in page
+    assert base64.b64encode(b"not a png").decode()[:8] not in page

@@ -2,6 +2,7 @@
 umask, JSON lines, and a check that an output location is writable before work starts."""
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -116,7 +117,7 @@ def append_jsonl(path: str | os.PathLike, record: dict[str, Any]) -> None:
     writer's), the line starts with a newline in the same write, so the record is not glued onto the torn one
     (which readers skip); the file is never rewritten, so other processes' appends are never lost."""
     line = json.dumps(record, sort_keys=True) + "\n"
-    with open(path, "a+b") as fh:
+    with open(path, "a+b", opener=no_link_opener(path)) as fh:
         if fh.tell() > 0:
             fh.seek(-1, os.SEEK_END)
             if fh.read(1) != b"\n":
@@ -126,10 +127,27 @@ def append_jsonl(path: str | os.PathLike, record: dict[str, Any]) -> None:
         os.fsync(fh.fileno())
 
 
+def no_link_opener(path: str | os.PathLike):
+    """An ``open`` opener that refuses a symbolic link in place of the file (ConfigError): a run or study folder
+    received from someone else could link its logs to a file outside it (a shell's start-up file) for ganscape to
+    append to."""
+    def opener(name, flags):
+        try:
+            return os.open(name, flags | os.O_NOFOLLOW)
+        except OSError as err:
+            if err.errno == errno.ELOOP:
+                raise ConfigError(f"{path}: a symbolic link; ganscape does not write through links (was this folder "
+                                  "made elsewhere?); replace it with a plain file") from None
+            raise
+    return opener
+
+
 def truncate_jsonl(path: str | os.PathLike, step: int) -> None:
     """Drop the records of a JSON-lines log whose ``step`` is after ``step`` (logged after the
-    checkpoint a run resumes from), and a torn last line."""
+    checkpoint a run resumes from), and a torn last line. A symbolic link is refused (``no_link_opener``)."""
     path = Path(path)
+    if path.is_symlink():
+        open(path, "rb", opener=no_link_opener(path)).close()  # raises its one-line refusal
     records = read_jsonl(path)
     kept = [r for r in records if r.get("step", 0) <= step]
     lines = len(path.read_text(encoding="utf-8").splitlines()) if path.exists() else 0

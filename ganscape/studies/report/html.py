@@ -37,10 +37,17 @@ def fmt(value: float | None, std: float | None = None) -> str:
     return esc(f"{value:.4g}" + (f" \u00b1 {std:.2g}" if std is not None and math.isfinite(std) else ""))
 
 
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
 def last_sample_png(study_dir: Path, run: Run) -> str | None:
+    """The newest preview of a run, base64, or None. Only plain PNG files are embedded: a study folder received from
+    elsewhere could link ``step-*.png`` to any file (a key, a password file) for the published page to carry."""
     folder = run_dir_for(study_dir, run.id) / "samples"
-    files = sorted(folder.glob("step-*.png")) if folder.is_dir() else []
-    return base64.b64encode(files[-1].read_bytes()).decode("ascii") if files else None
+    files = sorted(p for p in folder.glob("step-*.png") if p.is_file() and not p.is_symlink()) \
+        if folder.is_dir() and not folder.is_symlink() else []
+    data = files[-1].read_bytes() if files else b""
+    return base64.b64encode(data).decode("ascii") if data.startswith(PNG_SIGNATURE) else None
 
 
 def run_row(run: Run, pos: int, axes: list[str], metrics: list[str], order: list[str]) -> str:
