@@ -174,3 +174,30 @@ def test_tensorboard_drops_what_a_killed_attempt_logged_after_its_checkpoint(tmp
     events.Reload()
     steps = [point.step for point in events.Scalars("loss_d")]
     assert steps == sorted(set(steps)) == list(range(5, 45, 5))
+
+
+def test_a_checkpoint_missing_its_parts_is_skipped_and_none_readable_is_refused(tmp_path, caplog):
+    """A version-2 file with a valid checksum but no models (or a first-format one with no rng) was a KeyError
+    traceback, without falling back to the older checkpoint; when no checkpoint could be read, training silently
+    started again from step 0 and overwrote them."""
+    from ganscape.registry import ConfigError
+    from ganscape.training.checkpoint import write_checkpoint
+
+    config = load_config("ring8", RING[1:] + ["train.steps=30"])
+    run_dir = tmp_path / "run"
+    train(config, run_dir, show_progress=False)
+    state = final_state(run_dir)
+    del state["models"]
+    write_checkpoint(state, run_dir, 30)
+    torch.save({"step": 45, "G": {}}, list_checkpoints(run_dir)[30].with_name("ckpt-00000045.pt"))
+    with caplog.at_level("WARNING"):
+        train(load_config("ring8", RING[1:] + ["train.steps=60"]), run_dir, show_progress=False)
+    assert "not a complete first-format checkpoint" in caplog.text
+    assert "not a complete ganscape checkpoint (no valid models)" in caplog.text
+    assert max(list_checkpoints(run_dir)) == 60  # resumed from step 15, the newest readable one
+    for path in list_checkpoints(run_dir).values():
+        path.write_bytes(b"garbage")
+    before = {p: p.read_bytes() for p in list_checkpoints(run_dir).values()}
+    with pytest.raises(ConfigError, match="none of its .* checkpoint\\(s\\) can be read"):
+        train(load_config("ring8", RING[1:] + ["train.steps=90"]), run_dir, show_progress=False)
+    assert {p: p.read_bytes() for p in list_checkpoints(run_dir).values()} == before

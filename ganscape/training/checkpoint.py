@@ -34,6 +34,8 @@ from ganscape.utils.io import atomic_path
 
 log = logging.getLogger(__name__)
 FORMAT, VERSION = "ganscape-checkpoint", 2
+REQUIRED = {"kind": str, "step": int, "config": dict, "data_meta": dict, "models": dict, "optimizers": dict,
+            "scheme": dict, "streams": dict, "rng": dict, "callbacks": dict}  # what every reader may use
 PATTERN = re.compile(r"ckpt-(\d{8})\.pt$")
 
 
@@ -131,11 +133,18 @@ def read_checkpoint(path: str | Path, device: torch.device | str = "cpu",
                                   f"by this ganscape (reads version {VERSION} and the first format)")
         if state.pop("checksum", None) != checksum(state):
             raise CheckpointError(f"{path}: corrupt checkpoint (its contents do not match their checksum)")
+        missing = [key for key in REQUIRED if not isinstance(state.get(key), REQUIRED[key])]
+        if missing:
+            raise CheckpointError(f"{path}: not a complete ganscape checkpoint (no valid {', '.join(missing)})")
         return state
     if "step" in state and ("G" in state or "G_ab" in state):
         if config is None:
             raise CheckpointError(f"{path}: a first-format checkpoint needs its run's config.yaml to be read")
-        return upgrade_v1(state, config)
+        try:
+            return upgrade_v1(state, config)
+        except (KeyError, TypeError, ValueError, AttributeError) as err:  # a crafted or damaged first-format file
+            raise CheckpointError(f"{path}: not a complete first-format checkpoint ({type(err).__name__}: {err})") \
+                from None
     raise CheckpointError(f"{path}: not a ganscape checkpoint (keys: {', '.join(sorted(map(str, state))[:8])})")
 
 

@@ -80,6 +80,10 @@ def train(config: str | dict[str, Any], run_dir: str | Path, show_progress: bool
         for folder in (run_dir, run_dir / "checkpoints", run_dir / "samples") if main else ():
             remove_stale_temps(folder)  # left by a process killed while it wrote
         found = newest_readable(run_dir, trainer.parts.device, saved_config(run_dir), warn=main)  # said once
+        if found is None and list_checkpoints(run_dir):
+            raise ConfigError(f"{run_dir}: none of its {len(list_checkpoints(run_dir))} checkpoint(s) can be read (see "
+                              "above); training again from step 0 would overwrite them: move them out of "
+                              f"{run_dir / 'checkpoints'} to start over, or train into a new --out folder")
         if found is not None:
             check_same_data(found[1].get("data_meta", {}), trainer.parts.data_meta(), found[1]["step"], main)
             trainer.load_state_dict(found[1])
