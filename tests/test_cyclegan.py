@@ -82,7 +82,7 @@ def test_resume_is_bit_exact(tmp_path):
         for a, b in zip(module.state_dict().values(), resumed.parts.modules()[name].state_dict().values()):
             assert torch.equal(a, b), name
     assert read_jsonl(tmp_path / "full" / "metrics.jsonl") == [
-        {**r, "time": f["time"]} for r, f in zip(read_jsonl(tmp_path / "part" / "metrics.jsonl"),
+        {**r, "time": f["time"], "train_seconds": f["train_seconds"]} for r, f in zip(read_jsonl(tmp_path / "part" / "metrics.jsonl"),
                                                  read_jsonl(tmp_path / "full" / "metrics.jsonl"))]
 
 

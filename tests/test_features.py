@@ -201,3 +201,24 @@ def test_scoring_pool_equals_max_pool2d_of_relu_exactly(monkeypatch):
     with torch.no_grad():
         scored = net(x)
     assert torch.equal(scored, net(x.requires_grad_(True)).detach())
+
+
+def test_a_cut_short_classifier_cache_is_trained_again_with_one_warning(tmp_path, caplog):
+    """A classifier cache file cut short (a kill, a full disk) was a safetensors traceback on every eval."""
+    first = lenet.digit_classifier(DIGITS, cache_dir=tmp_path, recipe={"steps": 5})
+    cached = next((tmp_path / "classifiers").glob("lenet-digits-*.safetensors"))
+    cached.write_bytes(cached.read_bytes()[:1500])
+    with caplog.at_level("WARNING"):
+        again = lenet.digit_classifier(DIGITS, cache_dir=tmp_path, recipe={"steps": 5})
+    assert f"cache file {cached} cannot be read" in caplog.text and "building it again" in caplog.text
+    x = torch.rand(4, 1, 16, 16) * 2 - 1
+    assert torch.equal(again.logits(x), first.logits(x))  # the same recipe trains the same classifier
+
+
+@pytest.mark.parametrize("content", [[torch.zeros(1)], torch.zeros(3), {1: torch.zeros(1)}, {"fc.weight": 3}],
+                         ids=["list", "tensor", "int-keys", "not-a-tensor"])
+def test_inception_weights_that_are_not_a_state_dict_are_one_line(tmp_path, content):
+    """Weights-only but not a state dict (a list, a tensor, int keys, plain values) was an AttributeError traceback."""
+    torch.save(content, tmp_path / "w.pth")
+    with pytest.raises(ConfigError, match="not a state dict of named tensors"):
+        inception.load_fid_inception(tmp_path / "w.pth")

@@ -903,3 +903,34 @@ def test_hf_csv_paths_are_read_from_the_csv_folder_and_labels_are_one_per_row(tm
         pq.write_table(table, tmp_path / f"{name}.parquet")
         with pytest.raises(ConfigError, match="--label-column: "):
             prepare("hf", tmp_path / f"{name}.parquet", tmp_path / "root", size=8, label_column="label")
+
+
+def test_archive_members_larger_than_any_image_are_not_read_into_memory(files, tmp_path, monkeypatch):
+    """A 1 MB zip holding a 1 GiB member took 2.3 GB of memory before the image was skipped; a CIFAR tarball's
+    1 GiB junk member 1.3 GB before the error; a label of 10**30 was an OverflowError traceback."""
+    from ganscape.data.prepare import base, cifar
+
+    monkeypatch.setattr(base, "MAX_MEMBER_BYTES", 50_000)  # the same rule, at a size a test can afford
+    monkeypatch.setattr(cifar, "MAX_MEMBER_BYTES", 50_000)
+    archive = tmp_path / "pets.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as z:
+        for path in sorted((files / "pets").rglob("*.png")):
+            z.write(path, path.relative_to(files / "pets").as_posix())
+        z.writestr("cats/bomb.png", b"\0" * 200_000)  # compresses to a few hundred bytes
+    read = []
+    original = zipfile.ZipFile.read
+    monkeypatch.setattr(zipfile.ZipFile, "read", lambda self, name, *a: read.append(name) or original(self, name, *a))
+    folder, _ = prepare("folder", archive, tmp_path / "root", size=8)
+    assert "cats/bomb.png" not in [getattr(n, "filename", n) for n in read]
+    assert json.loads((folder / "manifest.json").read_text())["skipped"] == 1
+    junk = {"junk": b"\0" * 200_000}
+    tarball = datafiles.cifar10_python(tmp_path / "c.tar.gz")
+    with tarfile.open(tarball, "r:gz") as tar, tarfile.open(tmp_path / "j.tar.gz", "w:gz") as out:
+        for m in tar:
+            out.addfile(m, tar.extractfile(m))
+        datafiles.add_file(out, "cifar-10-batches-py/junk", junk["junk"])
+    assert "cifar-10-batches-py/junk" not in cifar.read_members(tmp_path / "j.tar.gz")
+    batch = {b"labels": [10**30] + [0] * 11, b"data": np.zeros((12, 3072), np.uint8)}
+    huge = datafiles.cifar10_python(tmp_path / "h.tar.gz", replace={"data_batch_1": pickle.dumps(batch, protocol=2)})
+    with pytest.raises(ConfigError, match=r"label 1000000000000000000000000000000 is not a class id"):
+        prepare("cifar10", huge, tmp_path / "root2")

@@ -118,11 +118,11 @@ def train_unet(images: torch.Tensor, labels: torch.Tensor, classes: int, recipe:
 def scene_segmenter(size: int = 32, recipe: dict[str, Any] | None = None, cache_dir: str | None = None,
                     device: str | torch.device = "cpu", progress: bool = True) -> Segmenter:
     """The scenes U-Net for ``size`` px images: from the cache, or trained once (about a minute at 32 px on CPU)."""
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import save_file
 
     from ganscape.data.images import to_tensor
     from ganscape.data.scenes import CONCEPTS, RENDER_VERSION, render_scenes
-    from ganscape.utils.io import atomic_path, atomic_write_text
+    from ganscape.utils.io import atomic_path, atomic_write_text, load_cached_tensors
 
     recipe = {**RECIPE, **(recipe or {})}
     size = max(16, 4 * round(size / 4))  # the U-Net halves the size twice; other sizes are resized to this one
@@ -132,8 +132,9 @@ def scene_segmenter(size: int = 32, recipe: dict[str, Any] | None = None, cache_
     weights, facts = folder / f"scenes{size}-{fingerprint}.safetensors", folder / f"scenes{size}-{fingerprint}.json"
     net = UNet(len(CONCEPTS), recipe["width"])
     meta = read_facts(facts, key)
-    if weights.is_file() and meta is not None:
-        net.load_state_dict(load_file(str(weights)))
+    state = load_cached_tensors(weights) if weights.is_file() and meta is not None else None
+    if state is not None:
+        net.load_state_dict(state)
         net.eval()
     else:
         log.info("training the scenes segmenter at %d px (once; cached in %s)", size, folder)

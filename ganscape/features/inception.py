@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import textwrap
+import warnings
 from pathlib import Path
 
 import torch
@@ -210,13 +211,19 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
             detail = textwrap.shorten(f"{type(err).__name__}: {err}".splitlines()[0], 120, placeholder=" ...")
             raise ConfigError(f"--inception-weights: {path} is not a readable safetensors file ({detail})") from None
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns of a raw pickle's protocol before refusing it: one line, ours
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # a pickle with arbitrary objects is refused, not executed
         detail = textwrap.shorten(f"{type(err).__name__}: {err}".splitlines()[0], 120, placeholder=" ...")
         raise ConfigError(f"--inception-weights: {path} is not a torch weights file readable with weights_only "
                           f"({detail}); give the .pth or .safetensors state dict") from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                              for k, v in state.items()):
+        raise ConfigError(f"--inception-weights: {path} holds a {type(state).__name__}, not a state dict of named "
+                          "tensors; give pytorch-fid's pt_inception-2015-12-05 weights (.pth or .safetensors)")
     return state
 
 

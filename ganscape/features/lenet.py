@@ -25,7 +25,7 @@ from torch import nn
 from ganscape.data.meta import data_label
 from ganscape.paths import cache_root
 from ganscape.registry import ConfigError
-from ganscape.utils.io import atomic_path, folder_lock
+from ganscape.utils.io import atomic_path, folder_lock, load_cached_tensors
 
 log = logging.getLogger(__name__)
 CODE_VERSION = "lenet-v1"  # bump when the architecture or training recipe changes
@@ -202,10 +202,10 @@ def digit_classifier(dataset_section: dict[str, Any], cache_dir: str | os.PathLi
 def cached_or_trained(path: Path, key: dict[str, Any], fingerprint: str, tag: str, x: torch.Tensor, y: torch.Tensor,
                       classes: int, recipe: dict[str, Any]) -> DigitClassifier:
     """The classifier cached at ``path`` when it was built with ``key``, else trained now and cached there."""
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import save_file
 
-    if path.exists():
-        state = load_file(str(path))
+    state = load_cached_tensors(path) if path.exists() else None
+    if state is not None:
         meta = json.loads(state.pop("__meta__").numpy().tobytes().decode()) if "__meta__" in state else {}
         if meta.get("key") == key:
             with torch.random.fork_rng(devices=[]):  # its initial weights are overwritten: keep the caller's RNG

@@ -85,7 +85,8 @@ def train(config: str | dict[str, Any], run_dir: str | Path, show_progress: bool
                               "above); training again from step 0 would overwrite them: move them out of "
                               f"{run_dir / 'checkpoints'} to start over, or train into a new --out folder")
         if found is not None:
-            check_same_data(found[1].get("data_meta", {}), trainer.parts.data_meta(), found[1]["step"], main)
+            check_same_data(found[1].get("data_meta", {}), trainer.parts.data_meta(), found[1]["step"], main,
+                            conditional="conditional" in (found[1]["kind"], trainer.parts.kind))
             trainer.load_state_dict(found[1])
             if main:
                 log.info("resuming %s from step %d", run_dir, trainer.step)
@@ -158,10 +159,11 @@ def complete_outputs(trainer, run_dir: Path) -> None:
             callback.on_fit_end(trainer, True)
 
 
-def check_same_data(saved: dict[str, Any], now: dict[str, Any], step: int, main: bool = True) -> None:
-    """Before a checkpoint is loaded: data of another shape or class count than the checkpoint's (a prepared dataset
-    prepared again with other channels, or with a class added) is one line, not a size-mismatch traceback from the
-    weights. A prepared dataset prepared
+def check_same_data(saved: dict[str, Any], now: dict[str, Any], step: int, main: bool = True,
+                    conditional: bool = False) -> None:
+    """Before a checkpoint is loaded: data of another shape than the checkpoint's, or another class count for a
+    ``conditional`` run (a prepared dataset prepared again with other channels, or with a class added), is one line,
+    not a size-mismatch traceback from the weights. A prepared dataset prepared
     again since the checkpoint (its manifest changed: another source, or the same one again) may hold other images:
     a warning says so, as the run then goes on with the data prepared now."""
     for section, meta in now.items():
@@ -171,7 +173,7 @@ def check_same_data(saved: dict[str, Any], now: dict[str, Any], step: int, main:
                               f"was trained on {tuple(before_shape)} up to step {step} (was it prepared again with "
                               "other options?); prepare it as before, or train into a new --out folder")
         classes, before_classes = meta.get("num_classes"), saved.get(section, {}).get("num_classes")
-        if before_classes is not None and classes is not None and before_classes != classes:
+        if conditional and before_classes is not None and classes is not None and before_classes != classes:
             raise ConfigError(f"{section}: {meta.get('name')} now has {classes} classes, but the run was trained with "
                               f"{before_classes} up to step {step} (were classes added or removed?); restore the data "
                               "as it was, or train into a new --out folder")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import json
+import logging
 import os
 import tempfile
 from contextlib import contextmanager, suppress
@@ -12,6 +13,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ganscape.registry import ConfigError
+
+log = logging.getLogger(__name__)
 
 
 @contextmanager
@@ -174,3 +177,17 @@ def file_digest(path: str | os.PathLike, algorithm: str = "sha256") -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def load_cached_tensors(path: str | os.PathLike) -> dict[str, Any] | None:
+    """A cache file's tensors (safetensors), or None, with one warning, when it cannot be read (cut short by a kill
+    or a full disk): the caller builds it again rather than failing with safetensors' traceback."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as err:
+        log.warning("warning: cache file %s cannot be read (%s); building it again", path,
+                    str(err).splitlines()[0] if str(err) else type(err).__name__)
+        return None

@@ -30,6 +30,20 @@ def progress(total: int | None, what: str):
     return tqdm(total=total, desc=what, unit="img", disable=None, leave=False)
 
 
+MAX_MEMBER_BYTES = 256 << 20  # an archive member larger than this is no dataset image or CIFAR batch (the largest,
+# CIFAR-100's train pickle, is 155 MB): a decompression bomb is skipped, not read into memory
+
+
+def zip_reader(archive: zipfile.ZipFile) -> Callable[[zipfile.ZipInfo], bytes]:
+    """Reads a member's bytes; one over MAX_MEMBER_BYTES (by its declared size, which zipfile also enforces while
+    reading) is refused as an unreadable image (ValueError) before anything is decompressed."""
+    def read(info: zipfile.ZipInfo) -> bytes:
+        if info.file_size > MAX_MEMBER_BYTES:
+            raise ValueError(f"{info.filename}: {info.file_size} bytes unpacked, more than any image")
+        return archive.read(info)
+    return read
+
+
 def item_name(item: Any) -> str:
     """Where an item of ``decode_split`` comes from, for a message: a file, a zip member, a listed path."""
     if isinstance(item, zipfile.ZipInfo):

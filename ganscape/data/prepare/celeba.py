@@ -18,7 +18,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ganscape.data.images import IMAGE_SUFFIXES, is_image_name
-from ganscape.data.prepare.base import PREPARERS, decode_split, log, report_skipped
+from ganscape.data.prepare.base import PREPARERS, decode_split, log, report_skipped, zip_reader
 from ganscape.data.prepare.store import PreparedWriter
 from ganscape.registry import ConfigError, Count, Positive
 
@@ -37,7 +37,7 @@ def image_index(source: Path) -> tuple[dict[str, Any], Callable[[Any], bytes], z
         raise ConfigError(f"--from: {source} is not a readable zip or folder ({err})") from None
     files = {Path(info.filename).name: info for info in archive.infolist()
              if not info.is_dir() and is_image_name(info.filename)}
-    return files, archive.read, archive
+    return files, zip_reader(archive), archive
 
 
 def find_annotation(source: Path, name: str) -> Path | None:

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from ganscape.data.images import crop_resize
-from ganscape.data.prepare.base import PREPARERS, log, progress
+from ganscape.data.prepare.base import MAX_MEMBER_BYTES, PREPARERS, log, progress
 from ganscape.data.prepare.store import PreparedWriter
 from ganscape.data.prepare.unpickle import RefusedGlobal, safe_load
 from ganscape.registry import ConfigError, Positive
@@ -65,12 +65,14 @@ ARCHIVES = {"cifar10": "cifar-10-python.tar.gz or cifar-10-binary.tar.gz",
 
 
 def read_members(path: Path) -> dict[str, bytes]:
-    """Every regular file of a tarball -> its bytes; ConfigError for a truncated or non-tar file."""
+    """Every regular file of a tarball -> its bytes, except members larger than any CIFAR file (MAX_MEMBER_BYTES, a
+    decompression bomb is not read into memory); ConfigError for a truncated or non-tar file."""
     if not path.is_file():
         raise ConfigError(f"--from: expected an archive file, got a folder: {path}")
     try:
         with tarfile.open(path, "r:*") as tar:
-            return {m.name.lstrip("./"): tar.extractfile(m).read() for m in tar if m.isfile()}
+            return {m.name.lstrip("./"): tar.extractfile(m).read() for m in tar
+                    if m.isfile() and m.size <= MAX_MEMBER_BYTES}
     except (tarfile.TarError, EOFError, OSError, zlib.error) as err:
         reason = str(err).splitlines()[0].rstrip(":") if str(err) else type(err).__name__  # tarfile lists every codec
         raise ConfigError(f"--from: {path} is truncated or not a tar archive ({reason})") from None
@@ -128,6 +130,9 @@ def read_python(data: bytes, layout: Layout, where: str) -> tuple[np.ndarray, np
         count = len(labels) if isinstance(labels, (list, tuple)) else type(labels).__name__
         raise ConfigError(f"--from: {where}: {layout.label_key!r} is not a list of {len(rows)} integer labels "
                           f"(got {count})")
+    huge = next((v for v in labels if not 0 <= v < 2**31), None)
+    if huge is not None:
+        raise ConfigError(f"--from: {where}: label {huge} is not a class id (CIFAR's are 0..99)")
     return rows, np.asarray(labels, dtype=np.int64)
 
 

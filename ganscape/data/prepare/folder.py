@@ -11,7 +11,7 @@ from pathlib import Path, PurePosixPath
 from typing import Literal
 
 from ganscape.data.images import IMAGE_SUFFIXES, is_image_name
-from ganscape.data.prepare.base import PREPARERS, decode_split, report_skipped
+from ganscape.data.prepare.base import PREPARERS, decode_split, report_skipped, zip_reader
 from ganscape.data.prepare.store import PreparedWriter
 from ganscape.registry import ConfigError, Count, Positive
 
@@ -27,7 +27,7 @@ def list_images(source: Path) -> tuple[list[tuple[object, str]], object, zipfile
         raise ConfigError(f"--from: {source} is neither a folder nor a readable zip ({err})") from None
     infos = sorted((i for i in archive.infolist() if not i.is_dir() and is_image_name(i.filename)),
                    key=lambda i: i.filename)
-    return [(i, PurePosixPath(i.filename).parent.as_posix()) for i in infos], archive.read, archive
+    return [(i, PurePosixPath(i.filename).parent.as_posix()) for i in infos], zip_reader(archive), archive
 
 
 def default_name(source: Path) -> str:
