@@ -229,3 +229,20 @@ def test_killed_worker_is_replaced_and_its_task_resumes_without_duplicates(tmp_p
     clean = torch.load(tmp_path / "clean" / "checkpoints" / "ckpt-00000200.pt", weights_only=True)["models"]["G"]
     for key in clean:
         torch.testing.assert_close(resumed[key], clean[key], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("grid, random, message", [
+    ({"a": {"x": {"train": {"steps": 5}}}, "b": {"y": {"train": {"steps": 6}}}}, None,
+     "grid: a and b both set train.steps"),
+    ({"loss.name": ["hinge", "wgan"], "objective": {"ns": {"loss": {"name": "nonsaturating"}}}}, None,
+     "grid: loss.name and objective both set loss.name"),
+    ({"data": {"wide": {"data": {"std": 0.1}}}}, {"samples": 2, "space": {"data.std": {"uniform": [0.01, 0.1]}}},
+     "grid: data and random.space.data.std both set data.std"),
+    ({"train.steps": [1, 2]}, {"samples": 99_999, "space": {"optim.g.lr": {"loguniform": [1e-5, 1e-3]}}},
+     "grid: the study would have 199,998 tasks")])
+def test_axes_that_set_one_key_or_an_endless_study_are_refused(grid, random, message):
+    """Two axes setting one key: the later won silently under the earlier's label; random.samples 10**12 made
+    study plan run for ever."""
+    spec = {"name": "s", "base": "ring8", "grid": grid, **({"random": random} if random else {})}
+    with pytest.raises(ConfigError, match=message):
+        read_study(spec)

@@ -15,6 +15,8 @@ import yaml
 
 from ganscape.registry import ConfigError
 
+MAX_VALUES = 1_000_000  # values in one document, aliases written out: far above any config or study
+MAX_INT_DIGITS = 1000  # Python's int() refuses over 4,300; every ganscape integer has fewer than 20
 INT = re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$")
 FLOAT = re.compile(r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
                    r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$")
@@ -59,6 +61,9 @@ def _construct_int(loader: yaml.SafeLoader, node: yaml.Node) -> int:
     """Decimal with leading zeros is decimal in YAML 1.2 (octal needs ``0o``)."""
     text = loader.construct_scalar(node)
     if INT.match(text):
+        if len(text) > MAX_INT_DIGITS:  # Python refuses to convert such a string (a ValueError traceback)
+            raise yaml.constructor.ConstructorError(None, None, f"an integer of {len(text)} digits",
+                                                    node.start_mark)
         return int(text, 8) if text.startswith("0o") else int(text, 0 if text.startswith("0x") else 10)
     return yaml.SafeLoader.construct_yaml_int(loader, node)  # an explicit !!int in another form
 
@@ -67,14 +72,31 @@ Yaml12Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 
 
 def parse_yaml(text: str, where: str = "YAML") -> Any:
-    """Parse YAML text; malformed or unsafe YAML raises ConfigError naming ``where`` and the line."""
+    """Parse YAML text; malformed or unsafe YAML raises ConfigError naming ``where`` and the line, and so does a
+    document whose aliases (``*name``) expand it past MAX_VALUES values (a "billion laughs" file: a kilobyte that
+    every reader walking it as a tree expands into gigabytes)."""
     try:
-        return yaml.load(text, Loader=Yaml12Loader)
+        data = yaml.load(text, Loader=Yaml12Loader)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]
         raise ConfigError(f"{where}: not valid YAML{at}: {problem}") from None
+    size = expanded_size(data, {})
+    if size > MAX_VALUES:
+        raise ConfigError(f"{where}: its aliases (*name) expand it to {size:,} values; at most {MAX_VALUES:,}")
+    return data
+
+
+def expanded_size(value: Any, seen: dict[int, int]) -> int:
+    """How many values ``value`` holds when every alias is written out (a shared container counts each time it is
+    used); linear in the document, however far its aliases expand."""
+    if not isinstance(value, (dict, list)):
+        return 1
+    if id(value) not in seen:
+        items = [*value.keys(), *value.values()] if isinstance(value, dict) else value
+        seen[id(value)] = 1 + sum(expanded_size(item, seen) for item in items)
+    return seen[id(value)]
 
 
 def read_yaml(path: str | Path) -> Any:

@@ -109,10 +109,13 @@ def parse_study(data: dict[str, Any], folder: Path) -> StudySpec:
     description = data.get("description") or ""
     if not isinstance(description, str):
         raise ConfigError(f"description: expected text, got {description!r}")
+    axes, random = parse_grid(data.get("grid", {})), parse_random(data.get("random"))
+    check_disjoint(axes, random)
+    check_task_count(axes, random, seeds)
     return StudySpec(
         name=name, description=description,
         base=resolve_base(data.get("base"), data.get("overrides", []), folder),
-        axes=parse_grid(data.get("grid", {})), random=parse_random(data.get("random")),
+        axes=axes, random=random,
         tie=parse_tie(data.get("tie") or {}), seeds=seeds, eval=check_eval(_section(data, "eval", DEFAULT_EVAL)),
         resources=check_resources(_section(data, "resources", DEFAULT_RESOURCES)),
         report=check_report(_section(data, "report", {"metrics": []})),
@@ -227,6 +230,41 @@ def parse_grid(grid: Any) -> list[Axis]:
             raise ConfigError(f"grid.{key}: expected a non-empty list of values or a mapping label -> "
                               f"partial config, got {values!r}")
     return axes
+
+
+MAX_TASKS = 100_000  # a study this size is weeks of GPU time; more is a typo (and planning it would not end)
+
+
+def leaf_keys(part: dict[str, Any], prefix: str = "") -> set[str]:
+    """The dotted keys a partial config sets: ``{data: {name: x, std: 1}}`` -> {data.name, data.std}."""
+    keys = set()
+    for key, value in part.items():
+        dotted = f"{prefix}{key}"
+        keys |= leaf_keys(value, dotted + ".") if isinstance(value, dict) and value else {dotted}
+    return keys
+
+
+def check_disjoint(axes: list[Axis], random: dict[str, Any] | None) -> None:
+    """No two axes (or random keys) may set one key: the one applied last would win silently, and the tasks'
+    labels would name a level whose value is not the run's (``a: {x: {train: {steps: 5}}}`` with
+    ``b: {y: {train: {steps: 6}}}`` trained 6 steps under the label x)."""
+    owners = [(axis.key, set().union(*(leaf_keys(v) for v in axis.values.values())) if axis.named else {axis.key})
+              for axis in axes]
+    owners += [(f"random.space.{key}", {key}) for key in (random or {}).get("space", {})]
+    for i, (first, first_keys) in enumerate(owners):
+        for second, second_keys in owners[i + 1:]:
+            shared = sorted(a for a in first_keys for b in second_keys
+                            if a == b or a.startswith(b + ".") or b.startswith(a + "."))
+            if shared:
+                raise ConfigError(f"grid: {first} and {second} both set {shared[0]}; one key, one axis (the later "
+                                  "would override the earlier's level silently)")
+
+
+def check_task_count(axes: list[Axis], random: dict[str, Any] | None, seeds: list[int]) -> None:
+    count = math.prod(len(axis.values) for axis in axes) * (random["samples"] if random else 1) * len(seeds)
+    if count > MAX_TASKS:
+        raise ConfigError(f"grid: the study would have {count:,} tasks (grid points x random.samples x seeds); at "
+                          f"most {MAX_TASKS:,}")
 
 
 def check_labels(where: str, labels: list[str]) -> None:
