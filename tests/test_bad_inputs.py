@@ -275,6 +275,9 @@ CASES = [
     (["dissect", "{root}/digits", "--layer", "nope", "--out", "{tmp}/d"], "--layer: unknown layer 'nope'"),
     (["dissect", "{root}/digits", "--layer", "net.2", "--out", "{tmp}/d"], "--segmenter scenes: segments RGB"),
     (["data", "prepare", "folder", "--from", "{files}/empty_folder", "--root", "{tmp}/data"], "no images"),
+    (["data", "prepare", "folder", "--from", "{files}/empty_folder", "--name", ""], "--name: empty; leave it out"),
+    (["data", "prepare", "folder", "--from", "{files}/empty_folder", "--root", " "], "--root: empty; leave it out"),
+    (["train", ""], "config: an empty name; give a preset"),
     (["study", "plan", "{files}/twice.yaml", "--out", "{tmp}/st"], "seeds: each seed once"),
     (["study", "plan", "{files}/neg_cpus.yaml", "--out", "{tmp}/st"],
      "resources.cpus: expected a finite number >= 0, got -3"),
@@ -319,3 +322,12 @@ def test_bad_input_is_one_clear_line_and_changes_nothing(world, tmp_path, argv, 
 
 def test_the_suite_tries_at_least_sixty_bad_inputs():
     assert len(CASES) >= 60
+
+
+def test_an_eval_extractor_that_cannot_read_the_data_is_refused_before_training(tmp_path):
+    """eval.extractor=lenet on 2-D toy data trained 5 steps, then failed at the first evaluation, naming --extractor
+    and leaving config.yaml, metrics.jsonl and tb/ without a checkpoint."""
+    done = ganscape("train", "ring8", "eval.every=5", "eval.extractor=lenet", "eval.metrics=[fid]", "train.steps=5",
+                    "--out", str(tmp_path / "run"))
+    assert done.returncode == 2 and "eval.extractor: lenet reads images, but these samples are vectors" in done.stderr
+    assert not (tmp_path / "run" / "metrics.jsonl").exists()

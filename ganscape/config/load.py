@@ -91,7 +91,9 @@ def load_config(source: str | dict[str, Any] | None = None, overrides: list[str]
     if isinstance(source, dict):
         data = resolve_base(upgrade_legacy(plain(source)), None, ())
     else:
-        data = read_source(source) if source else {}
+        if source is not None and not str(source).strip():  # "" from a script's empty variable: not the defaults
+            raise ConfigError("config: an empty name; give a preset (ganscape presets), a YAML file or a mapping")
+        data = read_source(source) if source is not None else {}
     data = apply_overrides(data, list(overrides))
     config = merge(schema_for(data.get("kind", "gan")).fresh_defaults(), data)
     validate(config)

@@ -62,19 +62,19 @@ def resolve_name(name: str, data_shape: tuple[int, ...], inception_weights: str 
                       "pass --inception-weights PATH (pytorch-fid's pt_inception-2015-12-05 weights)")
 
 
-def check_fits(name: str, shape: tuple[int, ...]) -> None:
+def check_fits(name: str, shape: tuple[int, ...], option: str = "--extractor") -> None:
     """Refuse a network that cannot read samples of ``shape``: an image network for vectors, the Inception or
-    scene network for images that are not RGB (LeNet reads RGB as grey)."""
-    if name == "raw":
+    scene network for images that are not RGB (LeNet reads RGB as grey). ``option`` is what the user set."""
+    if name in ("raw", "auto"):
         return
     if len(shape) != 3:
-        raise ConfigError(f"--extractor: {name} reads images, but these samples are vectors of shape {shape}; "
+        raise ConfigError(f"{option}: {name} reads images, but these samples are vectors of shape {shape}; "
                           "valid here: raw, auto")
     if name == "lenet" and shape[0] not in (1, 3):
-        raise ConfigError(f"--extractor: lenet reads 1- or 3-channel images, but these samples have shape {shape}; "
+        raise ConfigError(f"{option}: lenet reads 1- or 3-channel images, but these samples have shape {shape}; "
                           "valid here: raw")
     if name in ("inception", "scenes") and shape[0] != 3:
-        raise ConfigError(f"--extractor: {name} reads colour images, but these samples have shape {shape}; "
+        raise ConfigError(f"{option}: {name} reads colour images, but these samples have shape {shape}; "
                           "valid here: lenet, raw, auto")
 
 

@@ -82,7 +82,11 @@ def needs_inception(section: dict[str, Any], data_shape: tuple[int, ...], kind: 
 
 
 def check_ready(section: dict[str, Any], data_shape: tuple[int, ...], key: str = "eval", kind: str = "color") -> None:
-    """Before any training: the Inception weights a protocol needs are given and are the expected file."""
+    """Before any training: the extractor can read the data's samples, and the Inception weights a protocol needs
+    are given and are the expected file."""
+    from ganscape.features.extractor import check_fits
+
+    check_fits(section["extractor"], tuple(data_shape), f"{key}.extractor")
     if not needs_inception(section, data_shape, kind):
         return
     if not section["inception_weights"]:

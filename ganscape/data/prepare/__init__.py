@@ -54,6 +54,9 @@ def prepare(name: str, source: str | Path, root: str | Path | None = None, datas
             **options: Any) -> tuple[Path, bool]:
     """Prepare ``source`` with preparer ``name`` into ``root`` (default ``data_root()``) under the name ``dataset``
     (default: the preparer's name, or one derived from the source). Returns (folder, whether anything was written)."""
+    for option, value in (("--name", dataset), ("--root", root)):
+        if value is not None and not str(value).strip():  # an empty shell variable: not the default
+            raise ConfigError(f"{option}: empty; leave it out for the default")
     options = resolve_options(name, options)
     record = source_record(name, source)
     entry = PREPARERS.get(name)
