@@ -240,6 +240,11 @@ CASES = [
     (["interpolate", "{root}/ring", "--out", "{tmp}/i.png"], "needs an image generator"),
     (["interpolate", "{root}/digits", "--steps", "1", "--out", "{tmp}/i.png"], "--steps: need at least 2"),
     (["interpolate", "{root}/digits", "--rows", "0", "--out", "{tmp}/i.png"], "--rows: must be >= 1"),
+    (["interpolate", "{root}/digits", "--rows", "100000", "--steps", "100000", "--out", "{tmp}/i.png"],
+     "--rows x --steps: 10,000,000,000 images in one PNG grid; at most 10,000"),
+    (["style-mix", "{root}/digits", "--rows", "10000", "--out", "{tmp}/m.png"], "--rows x --cols: 50,005 images"),
+    (["sample", "{root}/digits", "--n", "3000000000", "--out", "{tmp}/s.png"], "--n: 3,000,000,000 images in one"),
+    (["data", "prepare", "folder", "--from", "{files}/empty_folder", "--size", "100000"], "--size: 100000 px; at most"),
     (["style-mix", "{root}/digits", "--out", "{tmp}/m.png"], "needs a StyleGAN generator"),
     (["translate", "{root}/digits", "--input", "{files}/broken_pngs", "--out", "{tmp}/t"], "needs a translation run"),
     # ----- studies

@@ -92,10 +92,21 @@ def add_run_options(p, out: str, out_type: Callable[[str], str] = png_file, chec
                        help="translation runs only: data -> data_b (a2b, the default) or back (b2a)")
 
 
+MAX_GRID_IMAGES = 10_000  # images in one PNG grid: 10k of 64 px is a 6,400 px square; more is a typo or an .npz
+
+
 def positive(value: int, key: str, minimum: int = 1) -> int:
     if value < minimum:
         raise ConfigError(f"{key}: must be >= {minimum}, got {value}")
     return value
+
+
+def grid_size(count: int, what: str) -> None:
+    """One PNG grid holds at most MAX_GRID_IMAGES images (``what`` names the options that multiply to ``count``):
+    more was an allocation that the kernel's out-of-memory killer ended."""
+    if count > MAX_GRID_IMAGES:
+        raise ConfigError(f"{what}: {count:,} images in one PNG grid; at most {MAX_GRID_IMAGES:,} (for more samples, "
+                          "`ganscape sample --out x.npz` or a folder DIR/)")
 
 
 def parse_data(text: str | None, key: str) -> dict[str, Any] | None:

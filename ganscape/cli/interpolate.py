@@ -1,7 +1,7 @@
 """``ganscape interpolate``: a grid whose rows walk through latent space between two random latents."""
 from __future__ import annotations
 
-from ganscape.cli.common import add_attribute_option, add_run_options, class_or_attributes, seed
+from ganscape.cli.common import (add_attribute_option, add_run_options, class_or_attributes, grid_size, seed)
 from ganscape.registry import ConfigError
 
 
@@ -24,6 +24,7 @@ def run(args) -> int:
     from ganscape.loading import load_generator
     from ganscape.utils.images import save_grid
 
+    grid_size(args.rows * args.steps, "--rows x --steps")
     gen = load_generator(args.run_dir, args.checkpoint, not args.no_ema, args.device, "interpolate")
     if len(gen.data_meta["shape"]) != 3:
         raise ConfigError("interpolate: needs an image generator; for 2-D data use `ganscape sample`")

@@ -6,8 +6,8 @@ from __future__ import annotations
 import itertools
 from pathlib import Path
 
-from ganscape.cli.common import (add_attribute_option, add_run_options, argument_type, class_or_attributes, positive,
-                                 seed)
+from ganscape.cli.common import (add_attribute_option, add_run_options, argument_type, class_or_attributes, grid_size,
+                                 positive, seed)
 from ganscape.registry import ConfigError
 from ganscape.utils.sample_files import check_output
 
@@ -52,6 +52,8 @@ def run(args) -> int:
 
         apply_edit(sampler, read_edit(args.edit), args.edit)
     out, kind = Path(args.out), output_kind(args.out)
+    if kind == "png" and len(sampler.data_meta["shape"]) == 3:  # 2-D points are one scatter plot
+        grid_size(args.n, "--n")
     with truncation(sampler.G, args.truncation):  # psi None leaves G untouched
         chunks = sampler.stream(args.n, seed=args.seed, labels=labels, batch=args.batch)
         first = next(chunks)  # a label the run cannot take is refused here, before any file or folder is made

@@ -1,7 +1,7 @@
 """``ganscape style-mix RUN_DIR --out f.png``: a StyleGAN style-mixing grid (row sources x column sources)."""
 from __future__ import annotations
 
-from ganscape.cli.common import add_run_options, seed
+from ganscape.cli.common import add_run_options, grid_size, seed
 
 
 def register(sub) -> None:
@@ -23,6 +23,7 @@ def run(args) -> int:
     from ganscape.loading import load_generator
     from ganscape.utils.images import save_grid
 
+    grid_size((args.rows + 1) * (args.cols + 1), "--rows x --cols")
     gen = load_generator(args.run_dir, args.checkpoint, not args.no_ema, args.device, "style-mix")
     images = style_mix_grid(gen, args.rows, args.cols, args.seed_rows, args.seed_cols, args.cutoff, args.band,
                             args.truncation)

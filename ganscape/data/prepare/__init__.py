@@ -20,6 +20,9 @@ from ganscape.registry import ConfigError, check_option
 WRITE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}  # a write's error may carry no file name; these are --root's
 
 
+MAX_SIZE = 4096  # px: StyleGAN's largest faces are 1024; a 4096 px RGB image alone is 48 MB
+
+
 def resolve_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
     """The preparer's full options (defaults filled in); unknown or badly typed ones are a ConfigError naming the
     command-line flag."""
@@ -31,7 +34,11 @@ def resolve_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
             valid = ", ".join("--" + k.replace("_", "-") for k in known) or "(none)"
             raise ConfigError(f"--{key.replace('_', '-')}: not an option of {name}; its options: {valid}")
         check_option(f"--{key.replace('_', '-')}", given[key], known[key], entry.factory)
-    return {k: given.get(k, p.default) for k, p in known.items()}
+    resolved = {k: given.get(k, p.default) for k, p in known.items()}
+    if resolved.get("size", 0) > MAX_SIZE:
+        raise ConfigError(f"--size: {resolved['size']} px; at most {MAX_SIZE} (a split of such images would not fit "
+                          "in memory)")
+    return resolved
 
 
 def source_record(name: str, source: Path | str) -> dict[str, Any]:
