@@ -112,6 +112,8 @@ def test_units_choice_and_its_errors(known):
     assert len(choose_units("random:3", layer, None, seed=1)) == 3
     with pytest.raises(ConfigError, match="--units: layer units has units 0..3; got 9"):
         choose_units("0,9", layer, None)
+    with pytest.raises(ConfigError, match="--units: unit 1 is given more than once in '1,1,1'"):
+        choose_units("1,1,1", layer, None)  # "ablate 3 units" of one unit
     with pytest.raises(ConfigError, match="--concept: unknown concept 'car'; the colours segmenter knows: sky, tree"):
         causal_effect(known, layer, [0], "car", colour_segmenter())
 
@@ -422,3 +424,14 @@ def test_repair_warns_when_its_units_together_raise_held_out_fid(scenes_run, tmp
     assert main(["repair", str(scenes_run), "--layer", "net.5", "--n", "8", "--out", str(tmp_path / "r")]) == 0
     assert "warning: together the units do not lower fid64_seg-scenes32 on held-out latents (7.5 -> 9.9)" in \
         capsys.readouterr().err
+
+
+def test_a_concept_name_with_dollar_signs_is_plain_text_in_the_curve(tmp_path):
+    """Matplotlib read a concept named "$\\frac{$" as TeX: a ParseSyntaxException after before_after.png and the
+    json were written, and no curve plot."""
+    from ganscape.dissection.plots import curve_plot
+
+    rows = [{"k": k, "top": 0.1 * k, "top_ci95": 0.05, "random": 0.01, "random_ci95": 0.05} for k in (1, 2, 4)]
+    curve = {"concept": "$\\frac{$", "layer": "net.5", "mode": "ablate", "curve": rows}
+    curve_plot(curve, tmp_path / "curve.png")
+    assert (tmp_path / "curve.png").stat().st_size > 0

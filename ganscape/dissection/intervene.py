@@ -111,6 +111,9 @@ def parse_units(spec: str) -> tuple[str, int] | list[int]:
         raise ConfigError(f"--units: expected top:K, random:K or unit numbers like 3,17,40; got {spec!r}") from None
     if not units:
         raise ConfigError(f"--units: expected top:K, random:K or unit numbers like 3,17,40; got {spec!r}")
+    twice = next((u for u in units if units.count(u) > 1), None)
+    if twice is not None:  # "ablate 3 units" of 1,1,1 was one unit
+        raise ConfigError(f"--units: unit {twice} is given more than once in {spec!r}; give each unit once")
     return units
 
 

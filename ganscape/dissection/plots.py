@@ -30,6 +30,7 @@ def curve_plot(curve: dict[str, Any], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
+    matplotlib.rcParams["text.parse_math"] = False  # a concept's name ("$5 bill") is text, not TeX, nor an error
     import matplotlib.pyplot as plt
 
     from ganscape.utils.io import atomic_path
