@@ -847,6 +847,9 @@ def test_a_damaged_split_of_another_source_is_named_not_prepared_again_and_never
     assert f"dropped split 'train' of {folder}" in caplog.text and f"prepare it again from {train_db}" in caplog.text
     manifest = json.loads((folder / "manifest.json").read_text())
     assert sorted(manifest["splits"]) == ["val"] and not (folder / "train.npy").exists()
+    (folder / "val.npy").write_bytes((folder / "val.npy").read_bytes()[:-100])
+    shown = ganscape("data", "list", "--root", str(root)).stdout
+    assert "val 4 (damaged: prepare it again)" in shown  # it listed a cut-short split as if it were whole
 
 
 def test_folder_labels_refuse_loose_images_and_a_limit_that_keeps_one_class(files, tmp_path):

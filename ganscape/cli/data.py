@@ -56,6 +56,7 @@ def run_list(args: argparse.Namespace) -> int:
     found = describe(args.root)
     for entry in found:
         splits = ", ".join(f"{name} {n}" + limit_note(n, entry["limits"].get(name))
+                           + (" (damaged: prepare it again)" if name in entry["damaged"] else "")
                            for name, n in entry["splits"].items())
         print(f"{entry['name']:<16} {'x'.join(map(str, entry['shape'])):<10} {splits:<40} {entry['folder']}")
     if not found:

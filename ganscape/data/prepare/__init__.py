@@ -111,8 +111,8 @@ def check_name(dataset: str) -> None:
 
 
 def describe(root: str | Path | None = None) -> list[dict[str, Any]]:
-    """Every prepared dataset under the data root: name, size folder, splits and counts, and each split's
-    ``--limit`` (None when it holds every image of its source)."""
+    """Every prepared dataset under the data root: name, size folder, splits and counts, each split's ``--limit``
+    (None when it holds every image of its source), and the splits whose files are damaged (deleted, cut short)."""
     found = []
     for manifest_file in sorted(data_root(root).glob("*/*px/manifest.json")):
         manifest = read_manifest(manifest_file.parent)
@@ -121,6 +121,8 @@ def describe(root: str | Path | None = None) -> list[dict[str, Any]]:
                           "splits": {k: v["n"] for k, v in manifest["splits"].items()},
                           "limits": {k: v.get("request", {}).get("options", {}).get("limit")
                                      for k, v in manifest["splits"].items()},
+                          "damaged": [k for k, v in manifest["splits"].items()
+                                      if split_damage(manifest_file.parent, k, v) is not None],
                           "shape": next(iter(manifest["splits"].values()))["shape"]})
     return found
 
