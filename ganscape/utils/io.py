@@ -136,7 +136,7 @@ def no_link_opener(path: str | os.PathLike):
     append to."""
     def opener(name, flags):
         try:
-            return os.open(name, flags | os.O_NOFOLLOW)
+            return os.open(name, flags | os.O_NOFOLLOW, 0o666)  # open()'s own mode: the umask decides
         except OSError as err:
             if err.errno == errno.ELOOP:
                 raise ConfigError(f"{path}: a symbolic link; ganscape does not write through links (was this folder "
