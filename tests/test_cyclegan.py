@@ -81,9 +81,9 @@ def test_resume_is_bit_exact(tmp_path):
     for name, module in full.parts.modules().items():
         for a, b in zip(module.state_dict().values(), resumed.parts.modules()[name].state_dict().values()):
             assert torch.equal(a, b), name
-    assert read_jsonl(tmp_path / "full" / "metrics.jsonl") == [
-        {**r, "time": f["time"], "train_seconds": f["train_seconds"]} for r, f in zip(read_jsonl(tmp_path / "part" / "metrics.jsonl"),
-                                                 read_jsonl(tmp_path / "full" / "metrics.jsonl"))]
+    clocks = ("time", "train_seconds")
+    assert [{k: v for k, v in row.items() if k not in clocks} for row in read_jsonl(tmp_path / "full" / "metrics.jsonl")] \
+        == [{k: v for k, v in row.items() if k not in clocks} for row in read_jsonl(tmp_path / "part" / "metrics.jsonl")]
 
 
 @pytest.fixture(scope="module")
