@@ -27,13 +27,10 @@ def before_after(sampler, layer: Layer, units: list[int], values: torch.Tensor |
 
 def curve_plot(curve: dict[str, Any], path: Path) -> None:
     """Average causal effect against the number of units, top-k by IoU and random-k, with 95% intervals."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    matplotlib.rcParams["text.parse_math"] = False  # a concept's name ("$5 bill") is text, not TeX, nor an error
-    import matplotlib.pyplot as plt
-
+    from ganscape.utils.images import pyplot
     from ganscape.utils.io import atomic_path
+
+    plt = pyplot()  # a concept's name ("$5 bill") is plain text
 
     rows = curve["curve"]
     ks = [r["k"] for r in rows]

@@ -45,12 +45,20 @@ def save_grid(images: torch.Tensor, path: str | Path, nrow: int | None = None) -
     save_image(make_grid(images, nrow), path)
 
 
+def pyplot():
+    """matplotlib's pyplot for writing files (the Agg backend: no display needed), every text drawn as plain text: a
+    label is a study's, a concept's or a metric's own words ("$5 bill", "$1$"), not TeX, nor a parse error."""
+    import matplotlib
+    matplotlib.use("Agg")
+    matplotlib.rcParams["text.parse_math"] = False
+    import matplotlib.pyplot as plt
+    return plt
+
+
 def save_scatter(points: torch.Tensor, path: str | Path, reference: torch.Tensor | None = None,
                  title: str = "") -> None:
     """Scatter plot of (N, 2) samples, with optional reference points (e.g. mode centres)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     pts = points.detach().float().cpu().numpy()
     fig, ax = plt.subplots(figsize=(5, 5), dpi=100)

@@ -9,6 +9,7 @@ import math
 import numpy as np
 
 from ganscape.studies.report.runs import Group, finite, short_axis
+from ganscape.utils.images import pyplot
 
 
 def png(fig) -> str:
@@ -16,14 +17,6 @@ def png(fig) -> str:
     fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
     pyplot().close(fig)
     return base64.b64encode(buf.getvalue()).decode("ascii")
-
-
-def pyplot():
-    import matplotlib
-    matplotlib.use("Agg")
-    matplotlib.rcParams["text.parse_math"] = False  # labels are the study's own text: "$1$" is not TeX, nor an error
-    import matplotlib.pyplot as plt
-    return plt
 
 
 def distribution_plot(group: Group, axes: list[str]) -> str | None:

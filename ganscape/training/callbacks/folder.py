@@ -142,9 +142,9 @@ class LossPlot(Callback):
 
 def plot_losses(run_dir: str | Path) -> Path | None:
     """Write ``loss_curves.png``: every ``loss*`` series of metrics.jsonl against step."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from ganscape.utils.images import pyplot
+
+    plt = pyplot()
 
     records = read_jsonl(Path(run_dir) / METRICS_FILE)
     keys = sorted({k for r in records for k in r if k.startswith("loss")})
