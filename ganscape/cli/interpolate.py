@@ -1,7 +1,7 @@
 """``ganscape interpolate``: a grid whose rows walk through latent space between two random latents."""
 from __future__ import annotations
 
-from ganscape.cli.common import (add_attribute_option, add_run_options, class_or_attributes, grid_size, seed)
+from ganscape.cli.common import add_attribute_option, add_run_options, class_or_attributes, grid_size, seed
 from ganscape.registry import ConfigError
 
 

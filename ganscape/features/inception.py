@@ -247,7 +247,7 @@ def load_fid_inception(path: str | os.PathLike, device: str | torch.device = "cp
     net = FIDInceptionV3(fc="fc.weight" in state)
     expected = net.state_dict()
     wrong = [f"{key} {tuple(value.shape)} (expected {tuple(expected[key].shape)})" for key, value in state.items()
-             if key in expected and (not isinstance(value, torch.Tensor) or value.shape != expected[key].shape)]
+             if key in expected and value.shape != expected[key].shape]  # read_state_dict gives tensors only
     if wrong:  # e.g. torchvision's ImageNet weights: a 1000-class fc, where FID's Inception has 1008
         raise ConfigError(f"--inception-weights: {file} does not match the FID Inception-v3 layout ({len(wrong)} "
                           f"tensors of another shape, e.g. {'; '.join(wrong[:2])}); give pytorch-fid's "

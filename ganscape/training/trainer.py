@@ -56,8 +56,8 @@ def logged_values(out: dict[str, torch.Tensor]) -> dict[str, float]:
 
     if not out:
         return {}
-    values = torch.stack([torch.as_tensor(v).detach().double().reshape(()).to(next(iter(out.values())).device)
-                          for v in out.values()])
+    device = next(iter(out.values())).device
+    values = torch.stack([torch.as_tensor(v).detach().double().reshape(()).to(device) for v in out.values()])
     if world()[1] > 1:
         values = average(values)
     return dict(zip(out, values.tolist()))

@@ -130,27 +130,31 @@ def append_jsonl(path: str | os.PathLike, record: dict[str, Any]) -> None:
         os.fsync(fh.fileno())
 
 
+def link_refused(path: str | os.PathLike) -> ConfigError:
+    """The refusal of a symbolic link in place of a log: a run or study folder received from someone else could link
+    its logs to a file outside it (a shell's start-up file) for ganscape to append to."""
+    return ConfigError(f"{path}: a symbolic link; ganscape does not write through links (was this folder made "
+                       "elsewhere?); replace it with a plain file")
+
+
 def no_link_opener(path: str | os.PathLike):
-    """An ``open`` opener that refuses a symbolic link in place of the file (ConfigError): a run or study folder
-    received from someone else could link its logs to a file outside it (a shell's start-up file) for ganscape to
-    append to."""
+    """An ``open`` opener that refuses a symbolic link in place of the file (``link_refused``)."""
     def opener(name, flags):
         try:
             return os.open(name, flags | os.O_NOFOLLOW, 0o666)  # open()'s own mode: the umask decides
         except OSError as err:
             if err.errno == errno.ELOOP:
-                raise ConfigError(f"{path}: a symbolic link; ganscape does not write through links (was this folder "
-                                  "made elsewhere?); replace it with a plain file") from None
+                raise link_refused(path) from None
             raise
     return opener
 
 
 def truncate_jsonl(path: str | os.PathLike, step: int) -> None:
     """Drop the records of a JSON-lines log whose ``step`` is after ``step`` (logged after the
-    checkpoint a run resumes from), and a torn last line. A symbolic link is refused (``no_link_opener``)."""
+    checkpoint a run resumes from), and a torn last line. A symbolic link is refused (``link_refused``)."""
     path = Path(path)
     if path.is_symlink():
-        open(path, "rb", opener=no_link_opener(path)).close()  # raises its one-line refusal
+        raise link_refused(path)
     records = read_jsonl(path)
     kept = [r for r in records if r.get("step", 0) <= step]
     lines = len(path.read_text(encoding="utf-8").splitlines()) if path.exists() else 0

@@ -249,11 +249,16 @@ def damaged_split(folder: Path, manifest: dict[str, Any], splits: Iterable[str])
     return next(filter(None, (split_damage(folder, s, records[s]) for s in splits if s in records)), None)
 
 
+def first_version(manifest: dict[str, Any]) -> bool:
+    """A version-1 manifest: one request (the manifest's own) wrote every split."""
+    return all("request" not in record for record in manifest.get("splits", {}).values())
+
+
 def splits_of(manifest: dict[str, Any], request: dict[str, Any]) -> list[str]:
     """The manifest's splits that a preparation with ``request`` (the same source content and options) wrote."""
     wanted, splits = same_source(request), manifest.get("splits", {})
-    if all("request" not in r for r in splits.values()):  # version 1: one request wrote them all
-        return list(splits)
+    if first_version(manifest):
+        return list(splits) if same_source(manifest.get("request")) == wanted else []
     return [split for split, record in splits.items() if same_source(record.get("request")) == wanted]
 
 
@@ -274,9 +279,7 @@ def already_prepared(manifest: dict[str, Any] | None, request: dict[str, Any]) -
     wherever it lies now), still as it wrote them."""
     if manifest is None:
         return False
-    splits, wanted = manifest.get("splits", {}), same_source(request)
-    for record in splits.values():
-        if same_source(record.get("request")) == wanted:
-            return all(same_source(splits.get(s, {}).get("request")) == wanted for s in record.get("prepared_with", ()))
-    return (same_source(manifest.get("request")) == wanted  # version 1
-            and all("request" not in r for r in splits.values()))
+    if first_version(manifest):
+        return same_source(manifest.get("request")) == same_source(request)
+    mine = splits_of(manifest, request)
+    return bool(mine) and set(manifest["splits"][mine[0]].get("prepared_with", ())) <= set(mine)
