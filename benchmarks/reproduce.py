@@ -354,7 +354,10 @@ def progress_lines(args, methods: list[str]) -> list[str]:
     return lines or [f"No run folder under {args.out} holds these runs yet."]
 
 
-def main(argv: list[str] | None = None) -> None:
+def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[str]]:
+    """The command line's arguments and toy method names, every run's config built once and ``--out``'s run folders
+    checked: any bad value is one usage line and exit 2 before anything trains (``tests/test_docs_commands.py``
+    checks the documented commands with it)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--paper", action="store_true", help="the papers' networks and budgets (days on CPU)")
     parser.add_argument("--only", choices=["toy", "stacked"], help="run one part")
@@ -417,6 +420,11 @@ def main(argv: list[str] | None = None) -> None:
     if args.out:
         check_run_folders(parser, [*(toy_jobs(args, methods) if args.only in (None, "toy") else []),
                                    *(stacked_jobs(args) if args.only in (None, "stacked") else [])])
+    return args, methods
+
+
+def main(argv: list[str] | None = None) -> None:
+    args, methods = parse_args(argv)
     if args.progress:
         print("\n".join(progress_lines(args, methods)))
         return

@@ -252,7 +252,9 @@ def score_cells(dataset: str, results: list[dict[str, float]]) -> list[str]:
             mean_std([r["reverse_kl"] for r in results], digits=3)]
 
 
-def main(argv: list[str] | None = None) -> None:
+def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[str]]:
+    """The command line's arguments and method names, every run's config built once: any bad value is one usage
+    line and exit 2 before anything trains (``tests/test_docs_commands.py`` checks the documented commands with it)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=10_000)
     parser.add_argument("--seeds", type=int, default=3)
@@ -269,9 +271,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--methods", nargs="+", default=list(METHODS),
                         help=f"any of: {', '.join(METHODS)} (case and -/+ ignored)")
     args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
     methods = method_names(parser, args.methods)
     check_configs(parser, lambda d, m: run_config(d, m, 0, args), [(d, m) for d in args.datasets for m in methods])
+    return args, methods
+
+
+def main(argv: list[str] | None = None) -> None:
+    args, methods = parse_args(argv)
+    torch.set_num_threads(args.threads)
 
     batch = args.batch_size or f"{BATCH}{own_batches_note(methods)}"
     print(f"# toy modes: {args.steps} steps, batch {batch} (x m for PacGAN-m), "
