@@ -12,7 +12,9 @@ component and gives its keyword arguments::
 built, so a typo or a wrong type is reported with the key, the bad value and the valid choices."""
 from __future__ import annotations
 
+import functools
 import inspect
+import logging
 import math
 import typing
 from dataclasses import dataclass, field
@@ -56,12 +58,16 @@ class Registry:
     """A name -> factory table for one kind of component. ``context_args`` are factory parameters the caller supplies
     (e.g. a generator is given ``data_shape`` and ``z_dim`` by the trainer); config sections may not set them.
     ``shared`` declares, as its keyword parameters with types and defaults, options that every entry accepts and that
-    the caller applies around the factory (e.g. a discriminator's ``pack``); ``build`` does not pass them on."""
+    the caller applies around the factory (e.g. a discriminator's ``pack``); ``build`` does not pass them on.
+    ``check_entry(entry, others)``, if given, refuses (ValueError) a registration the registry cannot take, as a
+    second entry of one name is refused."""
 
-    def __init__(self, kind: str, context_args: tuple[str, ...] = (), shared: Callable[..., Any] | None = None):
+    def __init__(self, kind: str, context_args: tuple[str, ...] = (), shared: Callable[..., Any] | None = None,
+                 check_entry: Callable[[Entry, list[Entry]], None] | None = None):
         self.kind = kind
         self.context_args = tuple(context_args)
         self.shared = shared
+        self.check_entry = check_entry  # raises ValueError for an entry the registry cannot take (e.g. a metric's meta)
         self._entries: dict[str, Entry] = {}
 
     def register(self, name: str, description: str | None = None, citation: str = "", **meta: Any):
@@ -69,8 +75,11 @@ class Registry:
         def wrap(factory: Callable[..., Any]) -> Callable[..., Any]:
             if name in self._entries:
                 raise ValueError(f"{self.kind} {name!r} is registered twice")
-            doc = description or (inspect.getdoc(factory) or "").split("\n")[0]
-            self._entries[name] = Entry(name, factory, doc, citation, dict(meta), self.shared)
+            entry = Entry(name, factory, description or own_doc(factory).split("\n")[0], citation, dict(meta),
+                          self.shared)
+            if self.check_entry:
+                self.check_entry(entry, list(self._entries.values()))
+            self._entries[name] = entry
             return factory
         return wrap
 
@@ -104,6 +113,11 @@ class Registry:
                 raise ConfigError(f"{key}.{opt}: {self.kind} {entry.name!r} has no option {opt!r}; "
                                   f"valid options: {valid}")
             check_option(f"{key}.{opt}", value, options[opt], entry.owner(opt))
+        missing = [opt for opt, param in options.items() if param.default is inspect.Parameter.empty
+                   and opt not in section]
+        if missing:
+            raise ConfigError(f"{key}.{missing[0]}: {self.kind} {entry.name!r} needs option {missing[0]!r} "
+                              f"(required: {', '.join(missing)})")
         return entry
 
     def effective(self, section: dict[str, Any], option: str) -> Any:
@@ -159,12 +173,8 @@ LARGEST_INT = 2 ** 62  # component options are 64-bit integers where they are us
 def check_option(key: str, value: Any, param: inspect.Parameter, factory: Callable) -> None:
     """Check ``value`` against the factory's annotation for ``param`` (simple types; ``Minimum`` and ``Maximum``
     bounds)."""
-    try:
-        hints = typing.get_type_hints(factory, include_extras=True)
-    except Exception:  # unresolvable annotations: let the factory check
-        return
-    expected = hints.get(param.name)
-    bounds = [m for m in getattr(expected, "__metadata__", ()) if isinstance(m, (Minimum, Maximum))]
+    expected = option_hints(factory).get(param.name)
+    bounds = bounds_of(expected)
     expected = getattr(expected, "__origin__", expected) if bounds else expected
     if expected is not None and not _matches(value, expected):
         raise ConfigError(f"{key}: expected {_type_name(expected)}, got {value!r} ({type(value).__name__})")
@@ -176,6 +186,37 @@ def check_option(key: str, value: Any, param: inspect.Parameter, factory: Callab
         raise ConfigError(f"{key}: must be at most 2**62 in size, got {value!r}")
     if not all(within(value, bound) for bound in bounds):
         raise ConfigError(f"{key}: must be {range_text(bounds)}, got {value}")
+
+
+def option_hints(factory: Callable) -> dict[str, Any]:
+    """The annotations of a factory's options, ``Annotated`` bounds kept: a class's are those of its ``__init__``.
+    Annotations that do not resolve (a name only imported for type checkers) leave the options unchecked here, with a
+    warning, and the factory checks its own arguments."""
+    target = factory.__init__ if inspect.isclass(factory) else factory
+    try:
+        return typing.get_type_hints(target, include_extras=True)
+    except Exception as err:
+        warn_unchecked(getattr(factory, "__qualname__", repr(factory)), f"{type(err).__name__}: {err}")
+        return {}
+
+
+@functools.lru_cache(maxsize=None)
+def warn_unchecked(factory: str, why: str) -> None:
+    """One warning per factory whose option annotations do not resolve."""
+    logging.getLogger(__name__).warning("warning: the options of %s are not type-checked: its annotations do not "
+                                        "resolve (%s)", factory, why)
+
+
+def own_doc(factory: Callable) -> str:
+    """The factory's own docstring, cleaned ('' without one): a class does not inherit its base's here."""
+    doc = factory.__dict__.get("__doc__") if inspect.isclass(factory) else factory.__doc__
+    return inspect.cleandoc(doc) if isinstance(doc, str) else ""
+
+
+def option_text(value: Any) -> str:
+    """An option value as names carry it (a data label, a metric protocol): a float that is a whole number as an
+    integer, so that ``2`` and ``2.0`` give one name."""
+    return str(int(value) if isinstance(value, float) and value.is_integer() else value)
 
 
 def within(value: float, bound: Minimum | Maximum) -> bool:
@@ -195,10 +236,17 @@ def range_text(bounds: list[Minimum | Maximum]) -> str:
     return f"{'<' if high.strict else '<='} {high.high:g}"
 
 
+def bounds_of(expected: Any) -> list[Minimum | Maximum]:
+    """The ``Minimum``/``Maximum`` metadata of an ``Annotated`` type ([] for any other)."""
+    return [m for m in getattr(expected, "__metadata__", ()) if isinstance(m, (Minimum, Maximum))]
+
+
 def _matches(value: Any, expected: Any) -> bool:
     origin = typing.get_origin(expected)
     if expected is Any:
         return True
+    if origin is typing.Annotated:  # e.g. list[Positive] or Positive | None: the bounds hold inside too
+        return _matches(value, typing.get_args(expected)[0]) and all(within(value, b) for b in bounds_of(expected))
     if origin is typing.Union or str(origin) == "<class 'types.UnionType'>":
         return any(_matches(value, arg) for arg in typing.get_args(expected))
     if origin is typing.Literal:  # by type too: True == 1 and 3.0 == 3 would pass a plain ``in``
@@ -226,8 +274,17 @@ def _matches(value: Any, expected: Any) -> bool:
 
 
 def _type_name(expected: Any) -> str:
-    if typing.get_origin(expected) is typing.Literal:
-        return "one of " + ", ".join(repr(a) for a in typing.get_args(expected))
-    if typing.get_args(expected):  # list[float], not list
-        return str(expected).replace("typing.", "")
+    """``int``, ``list[float]``, ``one of 'a', 'b'``, ``int >= 1 | None``, ``list[int >= 1]``."""
+    origin, args = typing.get_origin(expected), typing.get_args(expected)
+    if origin is typing.Annotated:
+        bounds = bounds_of(expected)
+        return f"{_type_name(args[0])} {range_text(bounds)}" if bounds else _type_name(args[0])
+    if origin is typing.Literal:
+        return "one of " + ", ".join(repr(a) for a in args)
+    if origin is typing.Union or str(origin) == "<class 'types.UnionType'>":
+        return " | ".join(_type_name(a) for a in args)
+    if origin is not None and args:  # list[float], not list
+        return f"{origin.__name__}[{', '.join('...' if a is Ellipsis else _type_name(a) for a in args)}]"
+    if expected is type(None):
+        return "None"
     return getattr(expected, "__name__", None) or str(expected).replace("typing.", "")

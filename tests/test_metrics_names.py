@@ -63,6 +63,32 @@ def test_names_carry_n_extractor_and_non_default_options():
     assert format_n(2500) == "2500" and format_n(50000) == "50k" and format_n(1234) == "1234"
 
 
+def test_a_whole_number_option_names_one_protocol_however_it_is_written():
+    """``threshold: 2`` and ``threshold: 2.0`` are one protocol: they gave ``..._threshold2`` and ``..._threshold2.0``,
+    which a report took for two metrics (data labels already wrote both alike)."""
+    names = {build_metric({"name": "modes", "threshold": t}).key("modes", 2500, "toy") for t in (2, 2.0)}
+    assert names == {"modes2500_toy_threshold2"}
+    assert build_metric({"name": "modes", "threshold": 2.5}).key("modes", 2500, "toy") == "modes2500_toy_threshold2.5"
+
+
+@pytest.mark.parametrize("meta, message", [
+    ({"needs": "features", "outputs": {"fid": "lower"}}, "output 'fid' is already an output of metric 'fid'"),
+    ({"needs": "features", "outputs": {"density": "lower"}}, "output 'density' is already an output of metric 'dc'"),
+    ({"needs": "features"}, "outputs must map each output name to 'higher' or 'lower', got None"),
+    ({"needs": "pixels", "outputs": {"mine": "lower"}}, "needs='pixels'; valid: features, probs, toy, stacked"),
+    ({"needs": "toy", "outputs": {"mine2": "lower"}}, "output 'mine2': 'lower'; an output is a lower-case name"),
+    ({"needs": "toy", "outputs": {"mine": "down"}}, "output 'mine': 'down'"),
+])
+def test_a_metric_that_would_change_what_registered_names_mean_is_refused(meta, message):
+    """A second metric with a ``fid`` output wrote ``fid...`` records beside the real FID's, and one with a lower-is-
+    better ``density`` reversed the built-in density's ranking; a metric without ``outputs`` broke ``ganscape
+    metrics`` and every study report."""
+    before = METRICS.names()
+    with pytest.raises(ValueError, match=f"metric 'mine': {message}"):
+        METRICS.register("mine", "a user's metric", **meta)(lambda: None)
+    assert METRICS.names() == before and direction("density5k_lenet-digits") == "higher"
+
+
 def test_each_data_kind_has_one_default_metric_set():
     assert resolve_metrics(["default"], {"shape": [2], "info": {"centers": [[0, 0]]}}) == ["modes"]
     assert resolve_metrics(["default", "is"], {"shape": [1, 16, 16]}) == DEFAULT_METRICS["gray"] + ["is"]

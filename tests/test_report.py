@@ -209,6 +209,24 @@ def test_report_refuses_a_metric_no_run_has_and_the_sample_axis_as_factor(study_
     assert not (tmp_path / "r.html").exists()
 
 
+def test_a_metric_no_registered_metric_has_ranks_nothing_and_says_so(tmp_path, caplog):
+    """A study scored by a user's own metric, reported by a process that has not registered it: the CSV ranked its
+    runs lower-is-better, whatever the metric's direction, without a word."""
+    study = {"name": "own-metric", "base": "ring8", "overrides": ["train.steps=10"],
+             "grid": {"loss.name": ["nonsaturating", "hinge"]}}
+    out = tmp_path / "study"
+    write_plan(read_study(study), out)
+    with Store(out) as store:
+        for task_id, value in ((0, -0.08), (1, -0.06)):
+            store.claim([task_id])
+            store.add_results(task_id, [rec(task_id, 10, "closeness300_raw", value)])
+            store.finish(task_id, 1.0, 0.5)
+    with caplog.at_level("WARNING"):
+        rows = [r for r in csv.DictReader(write_report(out, tmp_path / "r.csv").open()) if r["row"] == "run"]
+    assert [r["rank"] for r in rows] == ["", ""] and [r["closeness300_raw"] for r in rows] == ["-0.08", "-0.06"]
+    assert "no registered metric has the output of closeness300_raw, so the report ranks by none of them" in caplog.text
+
+
 def test_a_linked_or_non_png_sample_is_not_embedded(study_dir, tmp_path):
     """A study folder from elsewhere linked runs/task-0000/samples/step-*.png to a secret, which the published page
     carried in base64."""

@@ -51,6 +51,10 @@ def test_plan_refuses_tasks_that_would_train_one_run_twice():
     with pytest.raises(ConfigError, match=r"task 1 \(nonsaturating/lr-default/0\) has the same config as task 0 "
                                           r"\(nonsaturating/baseline/0\)"):
         plan_tasks(read_study(restated))
+    restates_default = tiny_study(overrides=TINY + ["penalty.name=wgan_gp"],
+                                  grid={"variant": {"plain": {}, "w10": {"penalty": {"weight": 10}}}})
+    with pytest.raises(ConfigError, match=r"task 1 \(w10/0\) has the same config as task 0 \(plain/0\)"):
+        plan_tasks(read_study(restates_default))  # the penalty's default weight, 10.0, written out (as an int)
     space = {"loss.name": {"choice": ["nonsaturating", "hinge"]}, "train.batch_size": {"int": [32, 33]}}
     tasks = plan_tasks(read_study(tiny_study(grid={}, random={"samples": 4, "space": space}, seeds=[0, 1])))
     draws = {(t.config["loss"]["name"], t.config["train"]["batch_size"]) for t in tasks}

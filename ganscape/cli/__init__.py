@@ -3,10 +3,12 @@ exposes ``register(subparsers)``, which adds its parser and sets ``func(args) ->
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import logging
 import os
 import signal
+import sqlite3
 import sys
 import traceback
 
@@ -117,8 +119,36 @@ def memory_detail(err: BaseException) -> str:
     return text.splitlines()[-1] if text else type(err).__name__
 
 
+STORAGE_ERRORS = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is used up",
+                  errno.EFBIG: "the file is larger than this process may write (ulimit -f)",
+                  errno.EROFS: "the file system is read-only", errno.EACCES: "permission denied",
+                  errno.EPERM: "permission denied", errno.ENAMETOOLONG: "the name is too long",
+                  errno.ENOTDIR: "a part of the path is a file, not a folder",
+                  errno.EISDIR: "it is a folder, not a file", errno.EIO: "an input/output error"}
+
+
+def storage_error(err: OSError) -> bool:
+    """A file system refusal (full disk, quota, size limit, permissions, names): the user's to fix, so one line."""
+    return err.errno in STORAGE_ERRORS and not isinstance(err, BrokenPipeError)
+
+
+def storage_message(err: OSError) -> str:
+    """``PATH: STRERROR (what it means); ...``: the file, the system's words and what to do. Files written atomically
+    (checkpoints, results, reports) keep their last complete version."""
+    where = f"{err.filename}: " if err.filename else ""
+    return (f"{where}{err.strerror} ({STORAGE_ERRORS[err.errno]}); once that is fixed, run the same command again "
+            "(finished checkpoints and results are kept)")
+
+
 def main(argv: list[str] | None = None) -> int:
+    from ganscape.plugins import import_plugins
+
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        import_plugins()  # before the parser: `components` and `metrics` list a user's own parts too
+    except ConfigError as err:
+        print(f"ganscape: error: {err}", file=sys.stderr)
+        return 2
     args = parse(build_parser(), argv)
     try:
         return args.func(args) or 0
@@ -134,6 +164,14 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"ganscape: error: out of memory ({memory_detail(err)}); ask for less at once (a smaller --n, --rows, "
               "--batch or train.batch_size)", file=sys.stderr)
+        return 1
+    except sqlite3.OperationalError as err:  # a study's database: full disk, read-only, or locked for over a minute
+        print(f"ganscape: error: the study's database ({getattr(args, 'study_dir', '')}): {err}", file=sys.stderr)
+        return 1
+    except OSError as err:
+        if not storage_error(err):
+            raise
+        print(f"ganscape: error: {storage_message(err)}", file=sys.stderr)
         return 1
     except BrokenPipeError:  # output piped into e.g. `head`, which stopped reading: stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

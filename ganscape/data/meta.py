@@ -47,6 +47,7 @@ def data_label(section: dict[str, Any]) -> str:
     from pathlib import PurePath
 
     from ganscape.data.base import DATASETS
+    from ganscape.registry import option_text
 
     name = str(section.get("name", "data"))
     defaults = ({k: p.default for k, p in DATASETS.get(name).options().items()} if name in DATASETS.names() else {})
@@ -61,5 +62,5 @@ def data_label(section: dict[str, Any]) -> str:
         elif isinstance(value, str):
             parts.append(value)
         else:  # a float option given a whole number (radius: 2 or 2.0) has one label
-            parts.append(f"{key}{int(value) if isinstance(value, float) and value.is_integer() else value}")
+            parts.append(f"{key}{option_text(value)}")
     return "-" + "-".join("".join(c if c.isalnum() else "-" for c in part) for part in parts)

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import inspect
 import math
+import re
+import typing
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal
 
@@ -26,13 +28,36 @@ from ganscape.metrics import kid as kid_mod
 from ganscape.metrics import modified_is as mis_mod
 from ganscape.metrics import precision_recall as pr_mod
 from ganscape.metrics.modes import stacked_mode_metrics, toy_mode_metrics
-from ganscape.registry import ConfigError, Count, Positive, Registry
+from ganscape.registry import ConfigError, Count, Entry, Positive, Registry, option_text
 
-METRICS = Registry("metric")
 Needs = Literal["features", "probs", "toy", "stacked"]
 Direction = Literal["higher", "lower"]
 HIGHER, LOWER = "higher", "lower"
 Outputs = dict[str, tuple[float, float | None]]
+OUTPUT_NAME = re.compile(r"[a-z]+(_[a-z]+)*")  # letters: a protocol name's sample count follows it directly
+
+
+def check_metric_entry(entry: Entry, others: list[Entry]) -> None:
+    """A metric registers what it needs (one of ``Needs``) and its outputs, ``{name: "higher" | "lower"}``, names that
+    no other metric's outputs use: two metrics writing ``fid...`` results, or a second ``density`` output that is
+    better lower, would change what the built-in names mean. ValueError otherwise (a programming error)."""
+    needs, outputs = entry.meta.get("needs"), entry.meta.get("outputs")
+    if needs not in typing.get_args(Needs):
+        raise ValueError(f"metric {entry.name!r}: needs={needs!r}; valid: {', '.join(typing.get_args(Needs))}")
+    if not isinstance(outputs, dict) or not outputs:
+        raise ValueError(f"metric {entry.name!r}: outputs must map each output name to {HIGHER!r} or {LOWER!r}, "
+                         f"got {outputs!r}")
+    for name, way in outputs.items():
+        if not isinstance(name, str) or not OUTPUT_NAME.fullmatch(name) or way not in (HIGHER, LOWER):
+            raise ValueError(f"metric {entry.name!r}: output {name!r}: {way!r}; an output is a lower-case name of "
+                             f"letters and '_' with {HIGHER!r} or {LOWER!r} (is better)")
+        owner = next((other.name for other in others if name in other.meta.get("outputs", {})), None)
+        if owner:
+            raise ValueError(f"metric {entry.name!r}: output {name!r} is already an output of metric {owner!r}; "
+                             "give it a name of its own")
+
+
+METRICS = Registry("metric", check_entry=check_metric_entry)
 
 
 @dataclass
@@ -65,7 +90,7 @@ class Metric:
     def key(self, output: str, n: int, extractor: str, reference: str = "") -> str:
         """Protocol name of one output, e.g. ``key("kid", 5000, "inception") -> kid5k_inception``; ``reference`` (see
         ``reference_suffix``) names a reference set other than the run's own data at n samples."""
-        opts = "".join(f"_{k}{v}" for k, v in sorted(self.options.items()))
+        opts = "".join(f"_{k}{option_text(v)}" for k, v in sorted(self.options.items()))  # 2 and 2.0: one name
         return f"{output}{format_n(n)}_{extractor}{opts}{reference}"
 
 

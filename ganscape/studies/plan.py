@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ganscape.config import config_hash, dump_yaml, get_dotted, load_config, merge, set_dotted
+from ganscape.config.schema import with_component_defaults
 from ganscape.registry import ConfigError
 from ganscape.studies.spec import StudySpec, value_label
 
@@ -88,12 +89,24 @@ def distinct_draws(rng: np.random.Generator, random: dict[str, Any]) -> list[dic
                       f"gave only {len(draws)} (floats keep 4 significant digits: widen a narrow range)")
 
 
+def as_trained(config: Any) -> Any:
+    """``config`` as the run it trains sees it: each component's default options written out (a level restating a
+    default, ``penalty: {weight: 10.0}``, is the same run) and whole-number floats as integers (``10`` and ``10.0``)."""
+    def whole(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: whole(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [whole(v) for v in value]
+        return int(value) if isinstance(value, float) and value.is_integer() else value
+    return whole(with_component_defaults(config))
+
+
 def check_distinct(tasks: list[Task]) -> None:
     """Two tasks with one config (two grid levels that resolve alike, e.g. a level restating the base's value)
     would train the same run twice and pool it into one configuration: refused, naming both."""
     first: dict[str, Task] = {}
     for task in tasks:
-        earlier = first.setdefault(config_hash(task.config), task)
+        earlier = first.setdefault(config_hash(as_trained(task.config)), task)
         if earlier is not task:
             raise ConfigError(f"task {task.id} ({task.name}) has the same config as task {earlier.id} "
                               f"({earlier.name}): it would train the same run twice; drop one of the levels (or "
@@ -165,12 +178,12 @@ def write_plan(spec: StudySpec, out_dir: str | Path) -> tuple[list[Task], list[s
     report settings, description or name (``["report"]``, ...: ``update_settings``); a different plan there is an
     error."""
     from ganscape.studies.store import DB_NAME, Store
-    from ganscape.utils.io import atomic_write_text
+    from ganscape.utils.io import atomic_write_text, folder_lock
 
     tasks, out = plan_tasks(spec), Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out: {out} exists and is not a folder; name a new folder")
-    if out.is_dir() and any(out.iterdir()) and not (out / DB_NAME).exists():
+    if out.is_dir() and any(p.name != ".lock" for p in out.iterdir()) and not (out / DB_NAME).exists():
         raise ConfigError(f"--out: {out} is a folder that is not empty and holds no study; name a new folder")
     check_inputs(spec, tasks)
     blob = json.dumps([[t.id, t.name, t.factors, config_hash(t.config)] for t in tasks], sort_keys=True)
@@ -179,7 +192,8 @@ def write_plan(spec: StudySpec, out_dir: str | Path) -> tuple[list[Task], list[s
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise ConfigError(f"--out: cannot create {out} ({err.strerror or err})") from None
-    with Store(out) as store:
+    # one planner at a time: two concurrent plans of different studies both "succeeded" into one mixed folder
+    with folder_lock(out, wait=True), Store(out) as store:
         existing = store.get_meta("plan_hash")
         if existing is not None and existing != digest:
             raise ConfigError(f"--out: {out} already holds a different study plan ({store.get_meta('name')}); "

@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
+from ganscape.plugins import import_plugins
 from ganscape.registry import ConfigError
 from ganscape.studies.execute import no_retry_fixes
 from ganscape.studies.store import Store
@@ -82,9 +83,12 @@ def run_claimed(store: Store, task: dict, eval_spec: dict, executor: Callable) -
         store.release(task_id, "interrupted: the worker was stopped; re-run to resume", pid)
         raise
     except Exception as err:
-        status = store.fail(task_id, traceback.format_exc(), pid, retry=not no_retry_fixes(err))
-        log.error("[task %d] failed (%s):\n%s", task_id, "will retry" if status == "pending" else "final",
-                  traceback.format_exc())
+        error, retry = traceback.format_exc(), not no_retry_fixes(err)
+    else:
+        error = None
+    if error is not None:  # recorded after the except block: its traceback's frames, and the files they hold open
+        status = store.fail(task_id, error, pid, retry=retry)  # (a half-written checkpoint on a full disk), are gone
+        log.error("[task %d] failed (%s):\n%s", task_id, "will retry" if status == "pending" else "final", error)
         return status or "lost"
     store.finish(task_id, result.train_seconds, result.eval_seconds, result.note, pid)
     log.debug("[task %d] done (%s) train %.1f s, eval %.1f s", task_id, task["name"], result.train_seconds,
@@ -150,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         import torch
         torch.set_num_threads(args.threads)
     try:
+        import_plugins()  # the study's parts of a user's own module (the driver checked the same names already)
         work(args.study_dir, [int(i) for i in args.ids.split(",")] if args.ids else None, args.executor)
     except KeyboardInterrupt:
         return 130

@@ -24,6 +24,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Iterator
 
+from ganscape.plugins import plugin_names
 from ganscape.registry import ConfigError
 from ganscape.results import Record
 from ganscape.studies.progress import StudyProgress
@@ -37,14 +38,18 @@ RUNNING, OVER, RETRY = "running", "over", "retry"  # what became of a task after
 
 
 def remote_task(study_dir: str, task_id: int, config: dict[str, Any], eval_spec: dict[str, Any],
-                done_steps: list[int], threads: int) -> Iterator[dict[str, Any]]:
+                done_steps: list[int], threads: int, plugins: list[str] = ()) -> Iterator[dict[str, Any]]:
     """Body of one Ray task: yields ``{"results": [...]}`` for each checkpoint as soon as it is evaluated (so the
     driver stores it, and a retry after the worker dies does not evaluate it again), then the outcome: timings, or
-    the traceback of a failure. The task runs in a thread, since a generator cannot yield from a callback."""
+    the traceback of a failure. The task runs in a thread, since a generator cannot yield from a callback.
+    ``plugins``: the driver's ``GANSCAPE_PLUGINS`` modules, imported first (a Ray worker need not share its
+    environment)."""
     import torch
 
+    from ganscape.plugins import import_plugins
     from ganscape.studies.execute import execute_task, no_retry_fixes
 
+    import_plugins(list(plugins))
     torch.set_num_threads(max(1, threads))
     values: queue.Queue = queue.Queue()
 
@@ -115,7 +120,7 @@ def _drive(ray, study_dir: Path, ids: list[int] | None) -> None:
         def submit(task: dict[str, Any]):
             return fn.options(num_cpus=cpus, num_gpus=gpus, max_retries=0).remote(
                 str(study_dir), task["id"], task["config"], eval_spec,
-                sorted(store.evaluated_steps(task["id"])), int(max(1, cpus)))
+                sorted(store.evaluated_steps(task["id"])), int(max(1, cpus)), plugin_names())
 
         gens = {submit(task): task for task in chosen(store, ids) if task["status"] == "pending"}
         progress, started, last_beat = StudyProgress(slots(ray, cpus, gpus)), set(), time.monotonic()

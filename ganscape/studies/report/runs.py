@@ -10,6 +10,7 @@ above a sharp one with 41 % at the same 8 modes.
 """
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -124,12 +125,25 @@ def match_metric(names: list[str], wanted: str) -> str | None:
 
 
 def pick_metric(runs: list[Run], preferred: list[str], requested: str | None) -> str | None:
-    names = metric_names(runs)
+    """The metric to rank by: ``requested``, else the first of ``preferred`` the runs have, else their first metric
+    by name; only metrics with a registered direction (None if the runs have none)."""
+    names = rankable(metric_names(runs))
     for wanted in ([requested] if requested else []) + list(preferred):
         found = match_metric(names, wanted)
         if found:
             return found
     return names[0] if names else None
+
+
+def rankable(names: list[str]) -> list[str]:
+    """The ``names`` whose direction the metric registry knows: a metric registered by a user's own module that this
+    process has not imported cannot rank (``unrankable``)."""
+    return [name for name in names if metric_direction(name) is not None]
+
+
+def unrankable(runs: list[Run]) -> list[str]:
+    """The runs' metrics of no registered metric: the report shows them, and ranks by none of them."""
+    return [name for name in metric_names(runs) if metric_direction(name) is None]
 
 
 def toy_order(names: list[str]) -> list[str] | None:
@@ -146,7 +160,7 @@ def toy_order(names: list[str]) -> list[str] | None:
 def ranking(runs: list[Run], preferred: list[str], requested: str | None) -> list[str]:
     """The metrics a group is ranked by: ``requested`` when the runs have it, else the toy protocol when the runs
     have its three metrics, else the first of ``preferred`` present (else the first metric by name); [] for none."""
-    names = metric_names(runs)
+    names = rankable(metric_names(runs))
     explicit = match_metric(names, requested) if requested else None
     if explicit is None:
         toy = toy_order(names)
@@ -179,6 +193,11 @@ def group_runs(store: Store, requested: str | None) -> list[Group]:
     report was ranked by another metric, silently)."""
     runs = load_runs(store)
     names = metric_names(runs)
+    unknown = unrankable(runs)
+    if unknown:
+        logging.getLogger(__name__).warning(
+            "warning: no registered metric has the output of %s, so the report ranks by none of them (a metric of "
+            "your own module? register it in the process that writes the report)", ", ".join(unknown))
     if requested and names and match_metric(names, requested) is None:
         raise ConfigError(f"--metric: no run of this study has {requested!r}; its metrics: {', '.join(names)}")
     preferred = list(store.get_meta("report", {}).get("metrics", []))
