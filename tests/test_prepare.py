@@ -297,15 +297,17 @@ def test_a_damaged_prepared_split_is_prepared_again_and_is_one_line_to_training(
     assert not prepare("folder", files / "pets", tmp_path / "root", labels=True, size=16)[1]
 
 
-def test_a_full_disk_is_blamed_on_the_data_root_not_the_source(files, tmp_path, monkeypatch):
+@pytest.mark.parametrize("code", ["ENOSPC", "EFBIG"])  # a full disk; a file size limit (ulimit -f), once --from's
+def test_a_full_disk_is_blamed_on_the_data_root_not_the_source(files, tmp_path, monkeypatch, code):
     import errno
+    import os
 
     from ganscape.data.prepare.store import ArrayWriter
 
     def full(self, rows):
-        raise OSError(errno.ENOSPC, "No space left on device")
+        raise OSError(getattr(errno, code), os.strerror(getattr(errno, code)))
     monkeypatch.setattr(ArrayWriter, "append", full)
-    with pytest.raises(ConfigError, match=r"^--root: cannot write .*No space left on device"):
+    with pytest.raises(ConfigError, match=rf"^--root: cannot write .*{os.strerror(getattr(errno, code))}"):
         prepare("folder", files / "pets", tmp_path / "root", size=16)
     assert not (tmp_path / "root" / "pets").exists()
 

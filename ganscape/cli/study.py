@@ -136,7 +136,7 @@ def summary(counts: dict[str, int]) -> str:
 def run_status(args) -> int:
     from ganscape.studies.store import Store
 
-    with Store(args.study_dir, create=False) as store:
+    with Store(args.study_dir, create=False, read_only=True) as store:
         tasks, name, counts = store.tasks(), store.get_meta("name"), store.counts()
     print(f"study {name}: {summary(counts)}")
     for t in tasks:
@@ -165,7 +165,7 @@ def run_report(args) -> int:
         raise ConfigError("--factor: the budget plot is part of the HTML report; a CSV report has no plot "
                           "(write report.html, or leave --factor out)")
     if args.factor is not None:
-        with Store(args.study_dir, create=False) as store:
+        with Store(args.study_dir, create=False, read_only=True) as store:
             factors = sorted({k for task in store.tasks() for k in task["factors"] if k not in ("seed", "sample")})
         if args.factor not in factors:
             raise ConfigError(f"--factor: {args.factor!r} is not a factor of this study; factors: {', '.join(factors)}")

@@ -7,6 +7,7 @@ Each checkpoint's records go to the run's results.jsonl and, through ``on_result
 """
 from __future__ import annotations
 
+import errno
 import logging
 import time
 from dataclasses import dataclass, field
@@ -29,9 +30,14 @@ class TaskResult:
     results: dict[int, list[Record]] = field(default_factory=dict)
 
 
+FULL_STORAGE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS)  # a retry would fill the same disk again
+
+
 def no_retry_fixes(err: BaseException) -> bool:
     """Whether a task's failure is final at once: a bad config (ConfigError), but not a run folder another process
-    holds (FolderBusy, which passes)."""
+    holds (FolderBusy, which passes); a full disk, quota, file size limit or read-only file system."""
+    if isinstance(err, OSError):
+        return err.errno in FULL_STORAGE
     return isinstance(err, ConfigError) and not isinstance(err, FolderBusy)
 
 

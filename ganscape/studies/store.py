@@ -68,15 +68,26 @@ def pid_alive(pid: int | None) -> bool:
         return True
 
 
+def contended(err: sqlite3.OperationalError) -> bool:
+    """A locked or busy database, which waiting cures; not a full disk, an I/O error or a read-only file."""
+    return any(word in str(err).lower() for word in ("locked", "busy"))
+
+
 class Store:
     """Access to one study database; use as a context manager (closes the connection)."""
 
-    def __init__(self, study_dir: str | Path, create: bool = True):
+    def __init__(self, study_dir: str | Path, create: bool = True, read_only: bool = False):
+        """``read_only``: only reading (status, report); a study folder this process cannot write (a read-only mount,
+        another user's study) is then opened without SQLite's write-ahead-log files, as an unchanging file."""
         self.study_dir = Path(study_dir)
         path = self.study_dir / DB_NAME
         if not create and not path.exists():
             raise ConfigError(f"{study_dir} is not a study folder (no {DB_NAME}); "
                               "create one with `ganscape study plan STUDY.yaml --out DIR`")
+        if read_only and not os.access(self.study_dir, os.W_OK):
+            self.conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro&immutable=1", uri=True)
+            self.conn.row_factory = sqlite3.Row
+            return
         self.conn = sqlite3.connect(path, timeout=60.0, isolation_level=None)
         self.conn.row_factory = sqlite3.Row
         self.conn.execute("PRAGMA journal_mode=WAL")
@@ -113,8 +124,8 @@ class Store:
             try:
                 with self.transaction() as db:
                     return change(db)
-            except sqlite3.OperationalError:
-                if time.monotonic() + delay > deadline:
+            except sqlite3.OperationalError as err:
+                if not contended(err) or time.monotonic() + delay > deadline:
                     raise
                 time.sleep(delay)
                 delay = min(2 * delay, 1.0)

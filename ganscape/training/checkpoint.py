@@ -19,6 +19,7 @@ when read (``upgrade_v1``)."""
 from __future__ import annotations
 
 import logging
+import os
 import re
 import textwrap
 import warnings
@@ -92,13 +93,33 @@ def checksum(tree: Any, crc: int = 0, path: str = "") -> int:
     return zlib.crc32(f"{path}={tree!r}".encode(), crc)
 
 
+def write_failure(path: Path, tmp: Path, err: RuntimeError) -> OSError:
+    """The OSError a failed ``torch.save`` of ``path`` (into ``tmp``) stands for: the process's file size limit
+    when ``tmp`` reached it, no space left when the disk is (nearly) full, else an I/O error with torch's words."""
+    import errno
+    import resource
+    import shutil
+
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    if limit != resource.RLIM_INFINITY and tmp.exists() and tmp.stat().st_size >= limit:
+        code = errno.EFBIG
+    elif shutil.disk_usage(path.parent).free < 1 << 20:
+        code = errno.ENOSPC
+    else:
+        return OSError(errno.EIO, f"writing the checkpoint failed ({str(err).splitlines()[0]})", str(path))
+    return OSError(code, os.strerror(code), str(path))
+
+
 def write_checkpoint(state: dict[str, Any], run_dir: str | Path, step: int, keep: int = 0) -> Path:
     """Atomically write ``state`` (with its checksum) as the checkpoint of ``step``; ``keep`` > 0 deletes all but
     the newest ``keep`` up to ``step``, and any of later steps: a run writes its steps in order, so a later one is
     one it could not read when it resumed (it would otherwise count as one of the ``keep`` and push out this one)."""
     path = checkpoint_path(run_dir, step)
     with atomic_path(path) as tmp:
-        torch.save({**state, "checksum": checksum(state)}, tmp)
+        try:
+            torch.save({**state, "checksum": checksum(state)}, tmp)
+        except RuntimeError as err:  # torch's zip writer reports a full disk as "unexpected pos ..."
+            raise write_failure(path, tmp, err) from None
     if keep > 0:
         checkpoints = list_checkpoints(run_dir)
         kept = [s for s in checkpoints if s <= step][-keep:]

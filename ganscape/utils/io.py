@@ -70,7 +70,9 @@ def check_writable(path: str | os.PathLike) -> None:
         folder = path.parent
         while not folder.exists() and folder != folder.parent:
             folder = folder.parent
-        fd, probe = tempfile.mkstemp(prefix=".write-check-", dir=folder)
+        # named as atomic_path names its temporary file (14 characters longer than the name): a name near the file
+        # system's limit fails here, not after the work
+        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
         os.close(fd)
         os.unlink(probe)
     except OSError as err:

@@ -17,7 +17,8 @@ from ganscape.paths import data_root
 from ganscape.registry import ConfigError, check_option
 
 
-WRITE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}  # a write's error may carry no file name; these are --root's
+# a write's error may carry no file name; these are --root's (EFBIG: the process's file size limit, ulimit -f)
+WRITE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG}
 
 
 MAX_SIZE = 4096  # px: StyleGAN's largest faces are 1024; a 4096 px RGB image alone is 48 MB

@@ -45,7 +45,7 @@ def write_csv(study_dir: str | Path, out: str | Path, metric: str | None = None)
     ``configuration`` (one per configuration, its seeds pooled: the metric columns hold the mean over seeds,
     ``METRIC:std`` the sample std and ``METRIC:n`` the count; ``task`` and ``seed`` list its runs, ``rank_per_seed``
     its rank under each of those seeds alone, as in the HTML report)."""
-    with Store(study_dir, create=False) as store:
+    with Store(study_dir, create=False, read_only=True) as store:
         groups = group_runs(store, metric)
     runs = [run for g in groups for run in g.runs]
     factors = list(dict.fromkeys(k for run in runs for k in run.task["factors"]))

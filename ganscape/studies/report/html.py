@@ -245,7 +245,7 @@ def failures_html(groups: list[Group]) -> str:
 def render_html(study_dir: str | Path, metric: str | None = None, factor: str | None = None) -> str:
     """The page; ``metric`` ranks every group that has it, ``factor`` picks the budget plot's factor."""
     study_dir = Path(study_dir)
-    with Store(study_dir, create=False) as store:
+    with Store(study_dir, create=False, read_only=True) as store:
         groups = group_runs(store, metric)
         name, description = store.get_meta("name", ""), store.get_meta("description", "")
         counts = store.counts()

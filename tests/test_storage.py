@@ -1,0 +1,121 @@
+"""When the file system refuses (a full disk, a file size limit, a read-only study folder, a name too long, a closed
+stderr), a command says so in one line, keeps what it finished, and a study does not spin on it."""
+from __future__ import annotations
+
+import errno
+import os
+import resource
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ganscape.registry import ConfigError
+from ganscape.studies import Store, read_study, write_plan
+
+TINY = ["train.sample_every=0", "train.checkpoint_every=10", "--no-progress"]
+
+
+def ganscape(cwd: Path, *args: str, file_limit: int | None = None, shell_suffix: str = ""):
+    def limit():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (file_limit, resource.RLIM_INFINITY))
+    command = [sys.executable, "-m", "ganscape", *args]
+    if shell_suffix:  # e.g. ``2>&-``: the shell closes stderr before the program starts
+        command = ["bash", "-c", " ".join(f"'{a}'" for a in command) + " " + shell_suffix]
+    return subprocess.run(command, cwd=cwd, capture_output=not shell_suffix, text=True, timeout=600,
+                          preexec_fn=limit if file_limit else None)
+
+
+def test_a_checkpoint_beyond_the_file_size_limit_is_one_line_and_the_earlier_ones_stay(tmp_path):
+    """torch's zip writer reported it as "RuntimeError: [enforce fail at inline_container.cc] unexpected pos", in a
+    25-line traceback that never named the cause."""
+    first = ganscape(tmp_path, "train", "ring8", "train.steps=10", *TINY, "--out", "r")
+    assert first.returncode == 0, first.stderr[-2000:]
+    limited = ganscape(tmp_path, "train", "ring8", "train.steps=20", *TINY, "--out", "r", file_limit=300_000)
+    last = limited.stderr.strip().splitlines()[-1]
+    assert limited.returncode == 1 and "Traceback" not in limited.stderr, limited.stderr[-2000:]
+    assert last == ("ganscape: error: r/checkpoints/ckpt-00000020.pt: File too large (the file is larger than this "
+                    "process may write (ulimit -f)); once that is fixed, run the same command again (finished "
+                    "checkpoints and results are kept)")
+    assert sorted(p.name for p in (tmp_path / "r" / "checkpoints").iterdir()) == ["ckpt-00000010.pt"]
+    again = ganscape(tmp_path, "train", "ring8", "train.steps=20", *TINY, "--out", "r")
+    assert again.returncode == 0 and "resuming r from step 10" in again.stderr, again.stderr[-2000:]
+
+
+def test_a_full_disk_fails_a_study_task_at_once_and_the_database_does_not_wait_on_it(tmp_path):
+    """A task whose checkpoint did not fit was retried until its attempts ran out, and the worker's SQLite writes
+    retried "database or disk is full" for a minute each, as if the database were locked."""
+    from ganscape.studies.execute import no_retry_fixes
+
+    assert no_retry_fixes(OSError(errno.ENOSPC, "No space left on device"))
+    assert no_retry_fixes(OSError(errno.EFBIG, "File too large"))
+    assert not no_retry_fixes(OSError(errno.ECONNRESET, "Connection reset"))
+    with Store(tmp_path) as store:
+        def full(db):
+            raise sqlite3.OperationalError("database or disk is full")
+        start = time.monotonic()
+        with pytest.raises(sqlite3.OperationalError, match="disk is full"):
+            store.write(full)
+        assert time.monotonic() - start < 1.0
+
+
+def test_status_and_report_read_a_study_folder_they_cannot_write(tmp_path, monkeypatch):
+    """A read-only study folder (a read-only mount, another user's study): status and report opened the database
+    for writing and stopped with "unable to open database file"."""
+    from ganscape.cli import main
+
+    study = {"name": "ro", "base": "ring8", "overrides": ["train.steps=10"], "grid": {"loss.name": ["hinge"]}}
+    write_plan(read_study(study), tmp_path / "s")
+    before = sorted(p.name for p in (tmp_path / "s").iterdir())
+    real_access, real_connect, opened = os.access, sqlite3.connect, []
+    monkeypatch.setattr(os, "access", lambda path, mode, **kw: False if Path(path) == tmp_path / "s" and
+                        mode == os.W_OK else real_access(path, mode, **kw))  # as root, only a mount would refuse
+
+    def connect(database, *args, **kwargs):
+        opened.append(str(database))
+        return real_connect(database, *args, **kwargs)
+    monkeypatch.setattr(sqlite3, "connect", connect)
+    assert main(["study", "status", str(tmp_path / "s")]) == 0
+    assert main(["study", "report", str(tmp_path / "s"), "--out", str(tmp_path / "r.csv")]) == 0
+    assert opened and all(name.endswith("study.db?mode=ro&immutable=1") for name in opened), opened
+    assert sorted(p.name for p in (tmp_path / "s").iterdir()) == before  # no -wal or -shm file made there
+
+
+def test_a_name_too_long_for_the_temporary_file_is_refused_before_the_work(tmp_path):
+    """A 250-character name is legal, but the temporary file beside it is 14 characters longer: the sample was
+    drawn, then "File name too long"."""
+    from ganscape.utils.io import check_writable
+
+    with pytest.raises(ConfigError, match="cannot write there .*File name too long"):
+        check_writable(tmp_path / ("a" * 246 + ".png"))
+    check_writable(tmp_path / ("a" * 230 + ".png"))
+
+
+def test_a_run_trains_with_stderr_closed(tmp_path):
+    """``2>&-``: the progress display asked None whether it was a terminal, and the run never started."""
+    done = ganscape(tmp_path, "train", "ring8", "train.steps=10", "train.sample_every=0", "--out", "r",
+                    shell_suffix="2>&-")
+    assert done.returncode == 0 and (tmp_path / "r" / "checkpoints" / "ckpt-00000010.pt").exists()
+
+
+def test_a_plan_holds_the_study_folder_while_it_writes_it(tmp_path, monkeypatch):
+    """Two concurrent plans of different studies into one folder both said "planned", leaving one study's
+    database beside the other's study.yaml and task files."""
+    from ganscape.studies.store import Store as StoreClass
+    from ganscape.utils.io import FolderBusy, folder_lock
+
+    create, held = StoreClass.create, []
+
+    def create_while_checking(self, *args):
+        try:
+            with folder_lock(tmp_path / "s"):
+                held.append(False)
+        except FolderBusy:
+            held.append(True)
+        return create(self, *args)
+    monkeypatch.setattr(StoreClass, "create", create_while_checking)
+    write_plan(read_study({"name": "one", "base": "ring8", "grid": {"loss.name": ["hinge"]}}), tmp_path / "s")
+    assert held == [True]
