@@ -52,8 +52,8 @@ from toy_modes import (DATASETS, METHODS, base_config, check_configs, configure,
                        method_names, overrides_note, own_batches_note, scheduled_records, score_cells, scores_by_step,
                        train_and_score, with_packed_batch)
 
-# Published numbers (modes / high-quality share / reverse KL, means over 10 trials), with their table. Methods the
-# papers did not run: "". PacGAN Table 1 also has PacGAN3, which we do not run.
+# Published numbers (modes / high-quality share / reverse KL; PacGAN's means over 10 trials, VEEGAN's over 5), with
+# their table. Methods the papers did not run: "". PacGAN Table 1 also has PacGAN3, which we do not run.
 PUBLISHED_TOY = {
     ("grid25", "NS"): "17.3 / 94.8% / 0.70 (PacGAN T1); 3.3 modes (VEEGAN T1)",
     ("grid25", "PacGAN2"): "23.8 / 91.3% / 0.13 (PacGAN T1)",
@@ -395,6 +395,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[
     add_mnist_root(parser, "--mnist-root")
     args = parser.parse_args(argv)
     methods = method_names(parser, args.methods)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device: cuda, but no CUDA device is available here; use --device cpu")
     for flag, value in (("--toy-every", args.toy_every), ("--stacked-every", args.stacked_every)):
         if value < 0:
             parser.error(f"{flag}: expected a number of steps >= 0 (0: no scoring during training), got {value}")

@@ -1,7 +1,8 @@
 """Mode coverage of each training idea on the 2-D toy mixtures (PacGAN protocol).
 
-Trains every method with the same 3x128 MLP G and D and the same number of steps (each objective and penalty
-with its own paper's toy settings, see METHODS), on the 25-Gaussian grid and the 8-Gaussian ring, over several seeds,
+Trains every method with the same 3x128 MLP G and D, optimiser and number of steps (each method's own part with
+the settings of its paper's toy code where there is one, see METHODS), on the 25-Gaussian grid and the 8-Gaussian
+ring, over several seeds,
 then prints modes captured, high-quality share and reverse KL (ganscape.metrics.modes)
 on 2,500 samples per run.
 
@@ -69,7 +70,7 @@ METHODS: dict[str, list[str]] = {
     "T-SGAN": ["loss.name=tsgan", pair_critic("none")],
     "T-WGAN": ["loss.name=twgan", pair_critic("spectral"), "optim.g.lr=5e-4", "optim.d.lr=5e-4"],
     "E-GAN": ["scheme={name: egan, parents: 1, gamma: 1.0}"],
-    "NS+DeLiGAN": ["prior={name: deligan, dim: 2, components: 50, sigma_init: 0.2, weight: 0.1}"],
+    "NS+DeLiGAN": ["prior={name: deligan, dim: 2, components: 50, sigma_init: 0.02, weight: 0.1}"],
 }
 ALIASES = {name.lower().replace("-", "").replace("+", ""): name for name in METHODS}
 DATASETS = {"grid25": {"name": "grid25"}, "ring8": {"name": "ring8"}}

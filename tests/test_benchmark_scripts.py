@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 ROW = re.compile(r"^\| (grid25|ring8) \| ([\w+-]+) \|.*\| ([\d.]+) \+- [\d.]+ / (25|8) \|")
@@ -100,6 +101,15 @@ def test_device_cuda_trains_every_run_in_float32_and_cpu_configs_stay_as_they_we
         == "bf16"
     done = run_script("--only", "toy", "--device", "tpu")
     assert done.returncode == 2 and "--device: invalid choice: 'tpu'" in done.stderr
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the refusal is for a machine without a GPU")
+def test_device_cuda_without_a_gpu_is_one_usage_error_before_any_run():
+    """It was a worker's 48-line traceback (ConfigError inside a multiprocessing pool)."""
+    done = run_script("--device", "cuda", "--only", "toy", "--methods", "NS", "--seeds", "1", "--steps", "10")
+    assert done.returncode == 2 and done.stdout == "", done.stderr[-2000:]
+    assert "--device: cuda, but no CUDA device is available here; use --device cpu" in done.stderr
+    assert "Traceback" not in done.stderr
 
 
 def test_a_bad_override_is_one_usage_error_before_any_run():

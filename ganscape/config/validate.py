@@ -152,8 +152,11 @@ def packing_fits(config: dict[str, Any], registries: dict) -> None:
         return
     batch = config["train"]["batch_size"]
     if batch % pack or batch // pack < 2:
-        raise ConfigError(f"train.batch_size: {batch} is not a multiple of discriminator.pack ({pack}) with at least "
-                          f"two groups; PacGAN scores groups of {pack} samples (use e.g. {4 * pack})")
+        problem = (f"is not a multiple of discriminator.pack ({pack})" if batch % pack else
+                   f"makes {batch // pack} group of discriminator.pack ({pack}) samples, and a batch needs at "
+                   "least two")
+        raise ConfigError(f"train.batch_size: {batch} {problem}; PacGAN scores groups of {pack} samples "
+                          f"(use e.g. {4 * pack})")
     if config["discriminator"]["name"] == "pair":
         raise ConfigError(f"discriminator.pack: {pack} cannot pack the Turing-test pair critic (it compares single "
                           "samples); use pack: 1")
