@@ -7,6 +7,8 @@ from __future__ import annotations
 import importlib
 import os
 import re
+import traceback
+from pathlib import Path
 
 from ganscape.registry import ConfigError
 
@@ -19,6 +21,15 @@ def plugin_names() -> list[str]:
     return [name.strip() for name in os.environ.get(ENV, "").split(",") if name.strip()]
 
 
+def where(err: BaseException) -> str:
+    """``FILE:LINE`` of the innermost frame of ``err``'s traceback outside ganscape and the import machinery: the
+    line of the user's module that failed (a registration ganscape refused raises inside ganscape)."""
+    package = str(Path(__file__).resolve().parent)
+    frames = [f for f in traceback.extract_tb(err.__traceback__)
+              if not f.filename.startswith((package, "<"))] or traceback.extract_tb(err.__traceback__)
+    return f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "?"
+
+
 def import_plugins(names: list[str] | None = None) -> list[str]:
     """Import each module of ``names`` (default: ``plugin_names()``) and return the names; a name that is not a
     module name, or a module that fails to import or to register its parts, is one ConfigError naming it."""
@@ -28,9 +39,10 @@ def import_plugins(names: list[str] | None = None) -> list[str]:
             raise ConfigError(f"{ENV}: {name!r} is not a module name (e.g. mylab.parts); separate names with ','")
         try:
             importlib.import_module(name)
-        except ModuleNotFoundError as err:
-            raise ConfigError(f"{ENV}: no module {name!r} ({err}); put its folder on PYTHONPATH or install "
-                              "it") from None
-        except Exception as err:  # a part it registers is refused, or the module itself fails
-            raise ConfigError(f"{ENV}: importing {name!r} failed: {type(err).__name__}: {err}") from None
+        except Exception as err:  # not found; or a part it registers is refused, or a module it imports is missing
+            if isinstance(err, ModuleNotFoundError) and err.name and f"{name}.".startswith(f"{err.name}."):
+                raise ConfigError(f"{ENV}: no module {name!r} ({err}); put its folder on PYTHONPATH or install "
+                                  "it") from None
+            raise ConfigError(f"{ENV}: importing {name!r} failed at {where(err)}: {type(err).__name__}: "
+                              f"{err}") from None
     return names

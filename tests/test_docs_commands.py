@@ -75,9 +75,12 @@ def documented_commands() -> list[tuple[str, str, list[str]]]:
             first_line = text.count("\n", 0, block.start(1)) + 1
             for offset, line in logical_lines(block.group(1)):
                 line = line.strip().removeprefix("$ ")
-                if not MENTIONS_PROGRAM.search(line) or re.search(r"(^|\s)\[", line):  # [optional]: a synopsis
+                if not MENTIONS_PROGRAM.search(line):
                     continue
-                for command in simple_commands(shell_words(line)):
+                words = shell_words(line)  # comments dropped: a `# ... [--address ...]` note is no synopsis
+                if any(word.startswith("[") for word in words):  # [optional] parts: a synopsis, not a command
+                    continue
+                for command in simple_commands(words):
                     program = program_and_arguments(command)
                     if program:
                         found.append((f"{document.relative_to(ROOT)}:{first_line + offset}", *program))

@@ -64,6 +64,7 @@ def lab(tmp_path):
         from ganscape.metrics import METRICS
         METRICS.register("myfid", "not a Frechet distance", needs="features", outputs={"fid": "lower"})(print)
     '''))
+    (tmp_path / "lab" / "mylab_needs.py").write_text("import a_dependency_not_installed\n")
     return tmp_path
 
 
@@ -89,8 +90,10 @@ def test_the_command_line_and_its_study_workers_use_a_users_parts(lab):
 @pytest.mark.parametrize("plugins, message", [
     ("no_such_lab", "GANSCAPE_PLUGINS: no module 'no_such_lab'"),
     ("mylab parts", "GANSCAPE_PLUGINS: 'mylab parts' is not a module name"),
-    ("mylab_clash", "GANSCAPE_PLUGINS: importing 'mylab_clash' failed: ValueError: metric 'myfid': output 'fid' is "
-                    "already an output of metric 'fid'"),
+    ("mylab_clash", "GANSCAPE_PLUGINS: importing 'mylab_clash' failed at {lab}/mylab_clash.py:3: ValueError: metric "
+                    "'myfid': output 'fid' is already an output of metric 'fid'"),
+    ("mylab_needs", "GANSCAPE_PLUGINS: importing 'mylab_needs' failed at {lab}/mylab_needs.py:1: ModuleNotFoundError: "
+                    "No module named 'a_dependency_not_installed'"),  # the dependency is missing, not the module
 ])
 def test_a_plugin_that_cannot_be_used_is_one_line(lab, plugins, message, monkeypatch, capsys):
     from ganscape.cli import main
@@ -99,7 +102,7 @@ def test_a_plugin_that_cannot_be_used_is_one_line(lab, plugins, message, monkeyp
     monkeypatch.syspath_prepend(str(lab / "lab"))
     monkeypatch.setenv("GANSCAPE_PLUGINS", plugins)
     assert main(["presets"]) == 2
-    assert capsys.readouterr().err.startswith(f"ganscape: error: {message}")
+    assert capsys.readouterr().err.startswith(f"ganscape: error: {message.format(lab=lab / 'lab')}")
     assert "myfid" not in METRICS.names()
 
 

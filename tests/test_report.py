@@ -17,6 +17,7 @@ import pytest
 import torch
 from PIL import Image
 
+from ganscape.registry import ConfigError
 from ganscape.results import Record
 from ganscape.studies import Store, read_study, write_plan
 from ganscape.studies.report import render_html, write_report
@@ -225,6 +226,8 @@ def test_a_metric_no_registered_metric_has_ranks_nothing_and_says_so(tmp_path, c
         rows = [r for r in csv.DictReader(write_report(out, tmp_path / "r.csv").open()) if r["row"] == "run"]
     assert [r["rank"] for r in rows] == ["", ""] and [r["closeness300_raw"] for r in rows] == ["-0.08", "-0.06"]
     assert "no registered metric has the output of closeness300_raw, so the report ranks by none of them" in caplog.text
+    with pytest.raises(ConfigError, match="--metric: 'closeness300_raw' is the output of no registered metric here"):
+        write_report(out, tmp_path / "r2.csv", metric="closeness300_raw")  # not ranked by another metric instead
 
 
 def test_a_linked_or_non_png_sample_is_not_embedded(study_dir, tmp_path):

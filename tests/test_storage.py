@@ -20,8 +20,8 @@ TINY = ["train.sample_every=0", "train.checkpoint_every=10", "--no-progress"]
 
 
 def ganscape(cwd: Path, *args: str, file_limit: int | None = None, shell_suffix: str = ""):
-    def limit():
-        resource.setrlimit(resource.RLIMIT_FSIZE, (file_limit, resource.RLIM_INFINITY))
+    def limit():  # the soft limit only: a user without privileges may not raise the hard one
+        resource.setrlimit(resource.RLIMIT_FSIZE, (file_limit, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
     command = [sys.executable, "-m", "ganscape", *args]
     if shell_suffix:  # e.g. ``2>&-``: the shell closes stderr before the program starts
         command = ["bash", "-c", " ".join(f"'{a}'" for a in command) + " " + shell_suffix]
@@ -62,14 +62,15 @@ def test_a_full_disk_fails_a_study_task_at_once_and_the_database_does_not_wait_o
         assert time.monotonic() - start < 1.0
 
 
-def test_status_and_report_read_a_study_folder_they_cannot_write(tmp_path, monkeypatch):
+def test_status_and_report_read_a_study_folder_they_cannot_write(tmp_path, monkeypatch, capsys):
     """A read-only study folder (a read-only mount, another user's study): status and report opened the database
-    for writing and stopped with "unable to open database file"."""
+    for writing and stopped with "unable to open database file". A study still running keeps its newest commits in
+    SQLite's write-ahead log, which a read-only reader must see too."""
     from ganscape.cli import main
 
     study = {"name": "ro", "base": "ring8", "overrides": ["train.steps=10"], "grid": {"loss.name": ["hinge"]}}
     write_plan(read_study(study), tmp_path / "s")
-    before = sorted(p.name for p in (tmp_path / "s").iterdir())
+    before = sorted(p.name for p in (tmp_path / "s").iterdir())  # closed: no log files
     real_access, real_connect, opened = os.access, sqlite3.connect, []
     monkeypatch.setattr(os, "access", lambda path, mode, **kw: False if Path(path) == tmp_path / "s" and
                         mode == os.W_OK else real_access(path, mode, **kw))  # as root, only a mount would refuse
@@ -82,6 +83,15 @@ def test_status_and_report_read_a_study_folder_they_cannot_write(tmp_path, monke
     assert main(["study", "report", str(tmp_path / "s"), "--out", str(tmp_path / "r.csv")]) == 0
     assert opened and all(name.endswith("study.db?mode=ro&immutable=1") for name in opened), opened
     assert sorted(p.name for p in (tmp_path / "s").iterdir()) == before  # no -wal or -shm file made there
+    monkeypatch.setattr(sqlite3, "connect", real_connect)
+    with Store(tmp_path / "s") as running:  # a worker's store, open: its commit stays in the log
+        running.claim([0])
+        running.finish(0, 1.0, 0.5)
+        monkeypatch.setattr(sqlite3, "connect", connect)
+        opened.clear()
+        assert main(["study", "status", str(tmp_path / "s")]) == 0
+        assert opened == [f"{(tmp_path / 's' / 'study.db').resolve().as_uri()}?mode=ro"]
+    assert "1 done" in capsys.readouterr().out
 
 
 def test_a_name_too_long_for_the_temporary_file_is_refused_before_the_work(tmp_path):
@@ -92,6 +102,19 @@ def test_a_name_too_long_for_the_temporary_file_is_refused_before_the_work(tmp_p
     with pytest.raises(ConfigError, match="cannot write there .*File name too long"):
         check_writable(tmp_path / ("a" * 246 + ".png"))
     check_writable(tmp_path / ("a" * 230 + ".png"))
+
+
+def test_output_piped_into_head_stops_quietly_and_a_broken_database_is_one_line(tmp_path):
+    """Storage errors are one line, but a closed pipe is no error: ``components --verbose | head -1`` became a
+    BrokenPipeError traceback once storage errors were caught (BrokenPipeError is an OSError)."""
+    piped = subprocess.run(f"'{sys.executable}' -m ganscape components --verbose | head -1; "
+                           "echo \"status ${PIPESTATUS[0]}\"", shell=True, executable="/bin/bash",
+                           capture_output=True, text=True, timeout=300)
+    assert piped.stdout.splitlines()[-1] == "status 141" and piped.stderr == "", piped.stderr[-2000:]
+    (tmp_path / "d" / "study.db").mkdir(parents=True)  # a folder where the database belongs
+    planned = ganscape(tmp_path, "study", "plan", "landscape-toy", "--out", "d")
+    assert planned.returncode == 1 and planned.stderr.strip() == (
+        "ganscape: error: the study database in d: unable to open database file"), planned.stderr[-2000:]
 
 
 def test_a_run_trains_with_stderr_closed(tmp_path):

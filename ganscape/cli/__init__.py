@@ -165,14 +165,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ganscape: error: out of memory ({memory_detail(err)}); ask for less at once (a smaller --n, --rows, "
               "--batch or train.batch_size)", file=sys.stderr)
         return 1
-    except sqlite3.OperationalError as err:  # a study's database: full disk, read-only, or locked for over a minute
-        print(f"ganscape: error: the study's database ({getattr(args, 'study_dir', '')}): {err}", file=sys.stderr)
+    except sqlite3.DatabaseError as err:  # a study's database: full disk, read-only, not a database, locked > 60 s
+        folder = getattr(args, "study_dir", None) or getattr(args, "out", None)
+        print(f"ganscape: error: the study database{f' in {folder}' if folder else ''}: {err}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # output piped into e.g. `head`, which stopped reading: stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except OSError as err:
         if not storage_error(err):
             raise
         print(f"ganscape: error: {storage_message(err)}", file=sys.stderr)
         return 1
-    except BrokenPipeError:  # output piped into e.g. `head`, which stopped reading: stop quietly
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 141

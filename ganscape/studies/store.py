@@ -77,15 +77,18 @@ class Store:
     """Access to one study database; use as a context manager (closes the connection)."""
 
     def __init__(self, study_dir: str | Path, create: bool = True, read_only: bool = False):
-        """``read_only``: only reading (status, report); a study folder this process cannot write (a read-only mount,
-        another user's study) is then opened without SQLite's write-ahead-log files, as an unchanging file."""
+        """``read_only``: only reading (status, report). A study folder this process cannot write (a read-only mount,
+        another user's study) is then opened read-only: with its write-ahead log when there is one (the newest
+        commits of a running study are there), else as an unchanging file (SQLite could not create the log)."""
         self.study_dir = Path(study_dir)
         path = self.study_dir / DB_NAME
         if not create and not path.exists():
             raise ConfigError(f"{study_dir} is not a study folder (no {DB_NAME}); "
                               "create one with `ganscape study plan STUDY.yaml --out DIR`")
         if read_only and not os.access(self.study_dir, os.W_OK):
-            self.conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro&immutable=1", uri=True)
+            logged = path.with_name(f"{DB_NAME}-wal").exists()
+            self.conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro{'' if logged else '&immutable=1'}",
+                                        uri=True)
             self.conn.row_factory = sqlite3.Row
             return
         self.conn = sqlite3.connect(path, timeout=60.0, isolation_level=None)

@@ -200,6 +200,9 @@ def group_runs(store: Store, requested: str | None) -> list[Group]:
             "your own module? register it in the process that writes the report)", ", ".join(unknown))
     if requested and names and match_metric(names, requested) is None:
         raise ConfigError(f"--metric: no run of this study has {requested!r}; its metrics: {', '.join(names)}")
+    if requested and match_metric(rankable(names), requested) is None and match_metric(names, requested):
+        raise ConfigError(f"--metric: {requested!r} is the output of no registered metric here, so its direction is "
+                          "unknown; register its metric in this process (GANSCAPE_PLUGINS) or rank by another")
     preferred = list(store.get_meta("report", {}).get("metrics", []))
     grid = list(store.get_meta("axes", []))
     groups = []
