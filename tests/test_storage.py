@@ -142,3 +142,24 @@ def test_a_plan_holds_the_study_folder_while_it_writes_it(tmp_path, monkeypatch)
     monkeypatch.setattr(StoreClass, "create", create_while_checking)
     write_plan(read_study({"name": "one", "base": "ring8", "grid": {"loss.name": ["hinge"]}}), tmp_path / "s")
     assert held == [True]
+
+
+def test_a_run_folder_laid_out_wrongly_or_not_utf_8_is_refused_before_anything_is_written(tmp_path, capsys):
+    """A file named ``checkpoints`` (or a folder named ``metrics.jsonl``) was a traceback at the first checkpoint,
+    after the work; a run folder path with bytes that are not UTF-8 stopped TensorBoard's writer half-way through the
+    start, leaving config.yaml behind. ``data list --root FILE`` said "no prepared datasets"."""
+    from ganscape.cli import main
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "checkpoints").write_text("not a folder")
+    (tmp_path / "b" / "metrics.jsonl").mkdir(parents=True)
+    latin = os.fsdecode(os.fsencode(tmp_path) + b"/lat\xe9n")
+    for out, message in ((tmp_path / "a", "checkpoints is a file where the run keeps its checkpoints folder"),
+                         (tmp_path / "b", "metrics.jsonl is a folder where the run writes its metrics.jsonl"),
+                         (Path(latin) / "r", "holds bytes that are not UTF-8 text")):
+        before = sorted(p.name for p in out.parent.rglob("*")) if out.parent.exists() else None
+        assert main(["train", "ring8", "train.steps=5", "--out", str(out)]) == 2
+        assert message in capsys.readouterr().err
+        assert (sorted(p.name for p in out.parent.rglob("*")) if out.parent.exists() else None) == before
+    assert main(["data", "list", "--root", str(tmp_path / "a" / "checkpoints")]) == 2
+    assert "--root: " in capsys.readouterr().err

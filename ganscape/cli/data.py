@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+
+from ganscape.registry import ConfigError
 
 PREPARER_NAMES = ("cifar10", "cifar100", "celeba", "lsun", "folder", "hf")
 
@@ -53,6 +56,8 @@ def limit_note(n: int, limit: int | None) -> str:
 def run_list(args: argparse.Namespace) -> int:
     from ganscape.data.prepare import describe
 
+    if args.root and Path(args.root).exists() and not Path(args.root).is_dir():
+        raise ConfigError(f"--root: {args.root} is a file; name the folder that holds the prepared datasets")
     found = describe(args.root)
     for entry in found:
         splits = ", ".join(f"{name} {n}" + limit_note(n, entry["limits"].get(name))

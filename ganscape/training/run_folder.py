@@ -73,6 +73,7 @@ def train(config: str | dict[str, Any], run_dir: str | Path, show_progress: bool
     main = is_main_process()
     if main:
         check_writable(run_dir / CONFIG_FILE)
+        check_layout(run_dir)
     check_resumable(config, run_dir)
     trainer = Trainer(config, callbacks=[*(folder_callbacks(run_dir, config, show_progress) if main else []), *callbacks])
     with contextlib.ExitStack() as held:
@@ -104,6 +105,27 @@ def train(config: str | dict[str, Any], run_dir: str | Path, show_progress: bool
             return trainer.fit(until=end)
         except DivergenceError as err:
             raise DivergenceError(f"{err}; {kept_checkpoint(run_dir)}") from None
+
+
+RUN_FOLDERS = ("checkpoints", "samples", "tb")  # what a run folder holds: these folders, the files of RUN_FILES
+RUN_FILES = (CONFIG_FILE, "metrics.jsonl", "results.jsonl", "loss_curves.png")
+
+
+def check_layout(run_dir: Path) -> None:
+    """Before anything is written: the run folder's path is UTF-8 (TensorBoard and the logs write it as such; a
+    name with other bytes stopped the start half-way), and no file stands where a folder belongs or the reverse
+    (found at the first checkpoint, after the work)."""
+    try:
+        str(run_dir.absolute()).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ConfigError(f"--out: {str(run_dir)!r} holds bytes that are not UTF-8 text; name the run folder in "
+                          "UTF-8") from None
+    for name in RUN_FOLDERS:
+        if (run_dir / name).exists() and not (run_dir / name).is_dir():
+            raise ConfigError(f"--out: {run_dir / name} is a file where the run keeps its {name} folder; move it")
+    for name in RUN_FILES:
+        if (run_dir / name).is_dir():
+            raise ConfigError(f"--out: {run_dir / name} is a folder where the run writes its {name}; move it")
 
 
 def hold_folder(held: contextlib.ExitStack, run_dir: Path) -> str | None:
