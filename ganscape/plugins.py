@@ -24,9 +24,8 @@ def plugin_names() -> list[str]:
 def where(err: BaseException) -> str:
     """``FILE:LINE`` of the innermost frame of ``err``'s traceback outside ganscape and the import machinery: the
     line of the user's module that failed (a registration ganscape refused raises inside ganscape)."""
-    package = str(Path(__file__).resolve().parent)
-    frames = [f for f in traceback.extract_tb(err.__traceback__)
-              if not f.filename.startswith((package, "<"))] or traceback.extract_tb(err.__traceback__)
+    package, frames = str(Path(__file__).resolve().parent), traceback.extract_tb(err.__traceback__)
+    frames = [f for f in frames if not f.filename.startswith((package, "<"))] or frames
     return f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "?"
 
 

@@ -117,11 +117,20 @@ def test_output_piped_into_head_stops_quietly_and_a_broken_database_is_one_line(
         "ganscape: error: the study database in d: unable to open database file"), planned.stderr[-2000:]
 
 
-def test_a_run_trains_with_stderr_closed(tmp_path):
-    """``2>&-``: the progress display asked None whether it was a terminal, and the run never started."""
+def test_a_run_trains_and_data_is_prepared_with_stderr_closed(tmp_path):
+    """``2>&-``: Python's stderr is then None; the progress display asked it whether it was a terminal, and the run
+    or the preparation never started."""
+    from PIL import Image
+
     done = ganscape(tmp_path, "train", "ring8", "train.steps=10", "train.sample_every=0", "--out", "r",
                     shell_suffix="2>&-")
     assert done.returncode == 0 and (tmp_path / "r" / "checkpoints" / "ckpt-00000010.pt").exists()
+    (tmp_path / "pngs").mkdir()
+    for i in range(4):
+        Image.new("RGB", (20, 20), (60 * i, 0, 0)).save(tmp_path / "pngs" / f"{i}.png")
+    prepared = ganscape(tmp_path, "data", "prepare", "folder", "--from", "pngs", "--name", "x", "--root", "root",
+                        shell_suffix="2>&-")
+    assert prepared.returncode == 0 and list((tmp_path / "root" / "x").glob("*px/manifest.json"))
 
 
 def test_a_plan_holds_the_study_folder_while_it_writes_it(tmp_path, monkeypatch):

@@ -129,7 +129,7 @@ STORAGE_ERRORS = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quot
 
 def storage_error(err: OSError) -> bool:
     """A file system refusal (full disk, quota, size limit, permissions, names): the user's to fix, so one line."""
-    return err.errno in STORAGE_ERRORS and not isinstance(err, BrokenPipeError)
+    return err.errno in STORAGE_ERRORS
 
 
 def storage_message(err: OSError) -> str:
@@ -140,9 +140,18 @@ def storage_message(err: OSError) -> str:
             "(finished checkpoints and results are kept)")
 
 
+def reopen_closed_streams() -> None:
+    """A standard stream the shell closed (``2>&-``) is None in Python, and the progress bars, warnings and logging
+    that write to it failed before the command did anything: it writes to the null device instead."""
+    for name in ("stdout", "stderr"):
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(os.devnull, "w"))
+
+
 def main(argv: list[str] | None = None) -> int:
     from ganscape.plugins import import_plugins
 
+    reopen_closed_streams()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         import_plugins()  # before the parser: `components` and `metrics` list a user's own parts too

@@ -7,7 +7,6 @@ Each checkpoint's records go to the run's results.jsonl and, through ``on_result
 """
 from __future__ import annotations
 
-import errno
 import logging
 import time
 from dataclasses import dataclass, field
@@ -16,7 +15,7 @@ from typing import Any, Callable
 
 from ganscape.registry import ConfigError
 from ganscape.results import Record, ResultsWriter, with_run
-from ganscape.utils.io import FolderBusy, folder_lock, read_jsonl
+from ganscape.utils.io import FULL_STORAGE, FolderBusy, folder_lock, read_jsonl
 
 log = logging.getLogger("ganscape.study")
 BUSY_POLL_S = 5.0  # how often a task whose run folder another process holds looks again
@@ -28,9 +27,6 @@ class TaskResult:
     eval_seconds: float = 0.0
     note: str | None = None  # e.g. "diverged: ..."
     results: dict[int, list[Record]] = field(default_factory=dict)
-
-
-FULL_STORAGE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS)  # a retry would fill the same disk again
 
 
 def no_retry_fixes(err: BaseException) -> bool:

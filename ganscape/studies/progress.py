@@ -7,7 +7,6 @@ progress compares them with the previous look, so it needs no event from the wor
 """
 from __future__ import annotations
 
-import os
 import sys
 import time
 from typing import Any, TextIO
@@ -67,7 +66,7 @@ class StudyProgress:
     line per task that ends (done, or failed for good) while it runs."""
 
     def __init__(self, workers: int, stream: TextIO | None = None, interactive: bool | None = None):
-        self.stream = stream or sys.stderr or open(os.devnull, "w")  # stderr closed (2>&-): nothing to show
+        self.stream = stream or sys.stderr
         self.interactive = self.stream.isatty() if interactive is None else interactive
         self.workers, self.started = workers, time.time()
         self.seen: dict[int, str] | None = None

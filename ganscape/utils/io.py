@@ -15,6 +15,9 @@ from typing import Any, Iterator
 from ganscape.registry import ConfigError
 
 log = logging.getLogger(__name__)
+# errors of a write the file system refuses until the user acts (frees space, raises a limit, remounts): retrying does
+# not help, and the error may carry no file name
+FULL_STORAGE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS})
 
 
 @contextmanager

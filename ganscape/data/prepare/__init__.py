@@ -5,7 +5,6 @@ writes ``ROOT/NAME/SIZEpx/`` (see ``store``) atomically; preparing the same sour
 is a no-op. Training reads the result with ``data: {name: cifar10}`` and so on (``ganscape.data.prepared``)."""
 from __future__ import annotations
 
-import errno
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +14,7 @@ from ganscape.data.prepare.store import (PreparedWriter, already_prepared, damag
                                          read_manifest, source_fingerprint, source_path, split_damage, splits_of)
 from ganscape.paths import data_root
 from ganscape.registry import ConfigError, check_option
-
-
-# a write's error may carry no file name; these are --root's (EFBIG: the process's file size limit, ulimit -f)
-WRITE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG}
+from ganscape.utils.io import FULL_STORAGE
 
 
 MAX_SIZE = 4096  # px: StyleGAN's largest faces are 1024; a 4096 px RGB image alone is 48 MB
@@ -89,7 +85,8 @@ def prepare(name: str, source: str | Path, root: str | Path | None = None, datas
             facts = entry.factory(path, out, **options)
             published = out.publish({"name": dataset, "request": request, "citation": entry.citation, **facts})
     except OSError as err:
-        if err.errno in WRITE_ERRORS or err.filename and Path(err.filename).resolve().is_relative_to(root.resolve()):
+        # a write the file system refuses may name no file: --root's
+        if err.errno in FULL_STORAGE or err.filename and Path(err.filename).resolve().is_relative_to(root.resolve()):
             raise ConfigError(f"--root: cannot write the prepared data under {root} ({err.strerror or err})") from None
         raise ConfigError(f"--from: cannot read {err.filename or source} ({err.strerror or err})") from None
     log.debug("prepared %s into %s", dataset, published)  # the CLI prints the folder

@@ -2,7 +2,6 @@
 file full of carriage returns)."""
 from __future__ import annotations
 
-import os
 import sys
 import time
 from typing import TextIO
@@ -25,7 +24,7 @@ class Progress(Callback):
     order = ORDER["progress"]
 
     def __init__(self, stream: TextIO | None = None, interactive: bool | None = None):
-        self.stream = stream or sys.stderr or open(os.devnull, "w")  # stderr closed (2>&-): nothing to show
+        self.stream = stream or sys.stderr
         self.interactive = self.stream.isatty() if interactive is None else interactive
         self.bar, self.start_step, self.end, self.started, self.last_line = None, 0, 0, 0.0, 0.0
         self.losses: dict[str, float] = {}  # of the newest logging step
