@@ -126,11 +126,13 @@ def with_packed_batch(config: dict) -> dict:
 
 
 def with_slot_batch_norm(config: dict) -> dict:
-    """``config`` with a batch-norm MLP generator's ``bn_groups`` set to ``discriminator.pack`` unless the config sets
-    it: the PacGAN code draws a PacGAN-m batch with m generator calls, so its batch norm sees one slot at a time."""
+    """``config`` with a batch-norm generator's ``bn_groups`` (an MLP's with norm batch, ``dcgan_tf``'s) set to
+    ``discriminator.pack`` unless the config sets it: the PacGAN code draws a PacGAN-m batch with m generator calls, so
+    its batch norm sees one slot at a time. (A generator without a ``norm`` option that has ``bn_groups`` always
+    normalises.)"""
     pack, generator = DISCRIMINATORS.shared_options(config["discriminator"])["pack"], config["generator"]
     if pack == 1 or "bn_groups" in generator or GENERATORS.effective(generator, "bn_groups") is None or \
-            GENERATORS.effective(generator, "norm") != "batch":
+            GENERATORS.effective(generator, "norm") not in ("batch", None):
         return config
     return set_dotted(config, "generator.bn_groups", pack)
 

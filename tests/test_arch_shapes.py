@@ -175,3 +175,57 @@ def test_components_verbose_prints_parameter_counts(capsys):
     out = capsys.readouterr().out
     assert "parameters: 3,828,739 (defaults, data 3x32x32, z_dim 128)" in out  # sndcgan G
     assert "parameters: 13,786,115 (defaults, data 3x128x128, z_dim 128)" in out  # resnet19 G
+
+
+def test_dcgan_tf_pair_matches_the_pacgan_table2_code_layer_table():
+    """PacGAN's Table 2 networks (the DCGAN-TensorFlow code) at 28 px, z 100: G linear -> 2x2x512 + BN, 5x5 deconvs
+    512->256->128->64 (+ BN) -> 3 at 4, 7, 14, 28 px; D 5x5 stride-2 convs 3->64->128->256->512 at 14, 7, 4, 2 px
+    (+ BN after the first), linear 512*2*2 -> 1."""
+    G = build_generator({"name": "dcgan_tf"}, (3, 28, 28), 100)
+    g = (linear(100, 2 * 2 * 512) + bn(512) + conv(512, 256, 5) + bn(256) + conv(256, 128, 5) + bn(128)
+         + conv(128, 64, 5) + bn(64) + conv(64, 3, 5))
+    D = build_discriminator({"name": "dcgan_tf"}, (3, 28, 28))
+    d = (conv(3, 64, 5) + conv(64, 128, 5) + bn(128) + conv(128, 256, 5) + bn(256) + conv(256, 512, 5) + bn(512)
+         + linear(512 * 2 * 2, 1))
+    assert count_parameters(G) == g and count_parameters(D) == d
+    g_sizes, d_sizes = [], []
+    for deconv in G.deconvs:
+        deconv.register_forward_hook(lambda module, args, out: g_sizes.append(out.shape[-1]))
+    for layer in D.net:
+        if isinstance(layer, torch.nn.Conv2d):
+            layer.register_forward_hook(lambda module, args, out: d_sizes.append(out.shape[-1]))
+    x = G(torch.randn(2, 100))
+    assert x.shape == (2, 3, 28, 28) and g_sizes == [4, 7, 14, 28] and D(x).shape == (2,)
+    assert d_sizes == [14, 7, 4, 2]
+    for size in (16, 32, 33, 64):  # any square size >= 16
+        check({"name": "dcgan_tf", "ngf": 4}, {"name": "dcgan_tf", "ndf": 4}, (1, size, size))
+    with pytest.raises(ConfigError, match="16"):
+        build_discriminator({"name": "dcgan_tf"}, (1, 8, 8))
+
+
+@pytest.mark.parametrize("size", [28, 14, 7, 4, 5])
+def test_dcgan_tf_same_padding_is_tensorflows_and_the_deconv_its_adjoint(size):
+    """A 'SAME' conv pads (total = max((out - 1) * 2 + 5 - in, 0)) // 2 rows before it, the odd one after: with a
+    kernel that only has its centre tap, output i reads input 2i + 2 - before (28 px: 2i + 1). The transposed conv
+    with the same weights is the conv's adjoint: <conv(x), y> = <x, deconv(y)>."""
+    from ganscape.models.dcgan_tf import SameConv2d, SameConvTranspose2d
+
+    out = -(-size // 2)
+    before = max((out - 1) * 2 + 5 - size, 0) // 2
+    conv = SameConv2d(1, 1)
+    with torch.no_grad():
+        conv.weight.zero_()
+        conv.weight[0, 0, 2, 2] = 1.0
+        conv.bias.zero_()
+    x = torch.arange(size * size, dtype=torch.float32).reshape(1, 1, size, size)
+    rows = [2 * i + 2 - before for i in range(out)]
+    assert torch.equal(conv(x), x[:, :, rows][:, :, :, rows])
+    torch.manual_seed(0)
+    conv, deconv = SameConv2d(3, 4), SameConvTranspose2d(4, 3)
+    with torch.no_grad():
+        deconv.weight.copy_(conv.weight)
+        conv.bias.zero_(), deconv.bias.zero_()
+    x, y = torch.randn(2, 3, size, size, dtype=torch.float64), torch.randn(2, 4, out, out, dtype=torch.float64)
+    conv, deconv = conv.double(), deconv.double()
+    assert deconv(y, size).shape == x.shape
+    assert torch.allclose((conv(x) * y).sum(), (x * deconv(y, size)).sum(), rtol=1e-12)

@@ -196,6 +196,38 @@ def test_weak_discriminator_rows_follow_pacgan_table_3(monkeypatch):
         assert [(g["lr"], tuple(g["betas"])) for g in parts.opt_d.param_groups] == [(2e-4, (0.5, 0.99))], row
 
 
+def test_paper_stacked_rows_follow_pacgan_table_2s_code(monkeypatch):
+    """``--paper`` trains Table 2's rows as the PacGAN code does: the DCGAN-TensorFlow networks at 28 px (D's four
+    5x5 stride-2 convs of 64 to 512 channels, G's linear layer to 2x2x512 and four 5x5 transposed convs), z uniform
+    on [-1, 1]^100, two G steps per D step, batch 64 (inputs), Adam 2e-4 (0.5, 0.999), 100k steps, scored every
+    2,000; PacDCGAN2's G normalises each packing slot apart. Table 3's rows keep their own networks."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    from torch import nn
+
+    from ganscape.priors.simple import UniformPrior
+    from ganscape.training.gan_parts import build_gan_parts
+    from reproduce import stacked_config
+
+    for row, pack in [("DCGAN", 1), ("PacDCGAN2", 2)]:
+        config = stacked_config(row, 0, True, 2, "/no/mnist/here", ["data={name: stacked_digits, size: 28}"])
+        parts = build_gan_parts(config)
+        d_convs = [m for m in parts.D.modules() if isinstance(m, nn.Conv2d)]
+        assert [(m.in_channels, m.out_channels, m.kernel_size, m.stride) for m in d_convs] == [
+            (3 * pack, 64, (5, 5), (2, 2)), (64, 128, (5, 5), (2, 2)), (128, 256, (5, 5), (2, 2)),
+            (256, 512, (5, 5), (2, 2))], row
+        g_deconvs = [m for m in parts.G.modules() if isinstance(m, nn.ConvTranspose2d)]
+        assert [(m.in_channels, m.out_channels, m.kernel_size) for m in g_deconvs] == [
+            (512, 256, (5, 5)), (256, 128, (5, 5)), (128, 64, (5, 5)), (64, 3, (5, 5))], row
+        assert parts.G.fc.out_features == 2 * 2 * 512 and isinstance(parts.prior, UniformPrior), row
+        assert parts.prior.dim == 100 and config["train"]["batch_size"] == 64 * pack, row
+        assert {m.groups for m in parts.G.norms} == {pack}, row  # the code's m generator calls: BN per slot
+        assert config["scheme"] == {"name": "alternating", "g_steps": 2} and config["eval"]["every"] == 2000, row
+        assert [(g["lr"], tuple(g["betas"])) for g in parts.opt_g.param_groups] == [(2e-4, (0.5, 0.999))], row
+    assert stacked_config("DCGAN", 0, True, None, "/no/mnist/here")["train"]["steps"] == 100_000
+    weak = stacked_config("DCGAN, D = G/4", 0, True, None, "/no/mnist/here")
+    assert weak["discriminator"]["name"] == "unrolled" and weak["generator"]["name"] == "sndcgan"
+
+
 def test_stacked_table_header_names_each_rows_budget_and_the_sample_count():
     done = run_script("--only", "stacked", "--stacked-seeds", "1", "--stacked-steps", "2", "--jobs", "1",
                       "--mnist-root", "/no/mnist/here", "--stacked-methods", "DCGAN", "DCGAN, D = G/4", *QUICK_SCORING)
@@ -219,7 +251,7 @@ def test_stacked_samples_reach_the_in_training_scoring_and_the_protocols_count_i
                               mnist_root="/no/mnist/here", stacked_set=[], stacked_every=1, checkpoint_every=1000,
                               out=None, device="cpu", stacked_samples=2600, threads=1)
     assert [(config["eval"]["n"], samples) for config, samples, *_ in stacked_jobs(args)] == [(2600, 2600)] * 2
-    preset = load_config("dcgan-stacked-mnist", ["data={name: stacked_digits, size: 16}", "seed=0",
+    preset = load_config("dcgan-stacked-mnist-paper", ["data={name: stacked_digits, size: 16}", "seed=0",
                                                  "train.sample_every=0", "device=cpu", "train.checkpoint_every=0"])
     paper = stacked_config("DCGAN", 0, True, None, "/no/mnist/here")
     assert paper == {**preset, "data": paper["data"]}

@@ -131,6 +131,25 @@ def test_interleaved_batch_norm_normalises_each_packing_slot_on_its_own():
     assert torch.allclose(norm.running_var, expected_var, atol=1e-12)
 
 
+def test_dcgan_tf_generator_normalises_each_packing_slot_of_images_on_its_own():
+    """The image generator's ``bn_groups`` = m (``InterleavedBatchNorm2d``): each slot's images are those that G in
+    training mode makes from that slot's latents alone; its running statistics are the mean of the slots'."""
+    torch.manual_seed(0)
+    grouped = build_generator({"name": "dcgan_tf", "ngf": 2, "bn_groups": 2}, (1, 16, 16), 3).double().train()
+    single = build_generator({"name": "dcgan_tf", "ngf": 2}, (1, 16, 16), 3).double().train()
+    single.load_state_dict(grouped.state_dict())
+    z = torch.randn(12, 3, dtype=torch.float64)
+    out = grouped(z)
+    for slot in range(2):
+        assert torch.allclose(out[slot::2], single(z[slot::2]), atol=1e-12)
+    slot_means = [torch.zeros(16, dtype=torch.float64), torch.zeros(16, dtype=torch.float64)]
+    for slot in range(2):  # the first norm's input, by slot: running mean 0.1 * its per-channel batch mean
+        h = grouped.fc(z[slot::2]).reshape(6, 16, 1, 1)
+        slot_means[slot] = 0.1 * h.mean(dim=(0, 2, 3))
+    assert torch.allclose(grouped.norms[0].running_mean, (slot_means[0] + slot_means[1]) / 2, atol=1e-12)
+    assert not torch.allclose(out[0::2], single(z)[0::2], atol=1e-6)  # statistics over the whole batch differ
+
+
 def test_one_batch_norm_group_is_plain_batch_norm():
     torch.manual_seed(1)
     ours, plain = InterleavedBatchNorm1d(5, 0.1, 1), torch.nn.BatchNorm1d(5, momentum=0.1)
@@ -158,6 +177,14 @@ def test_impossible_batch_norm_groups_are_refused_in_one_line(generator, scheme,
     if "use e.g." in message:  # the batch the message suggests trains
         config["train"]["batch_size"] = int(message.rsplit(" ", 1)[1])
         assert len(Trainer(config).fit().history) == 1
+
+
+def test_image_generator_batch_norm_groups_that_do_not_fit_are_refused_before_training():
+    config = tiny(data={"name": "digits", "size": 16}, generator={"name": "dcgan_tf", "ngf": 2, "bn_groups": 3},
+                  discriminator={"name": "dcgan_tf", "ndf": 2, "pack": 2}, train={"steps": 1, "batch_size": 8})
+    with pytest.raises(ConfigError, match=r"^train.batch_size: 8 does not cut into generator.bn_groups \(3\) groups "
+                                          r"of at least two samples; use e.g. 12, or bn_groups: 1$"):
+        Trainer(config)
 
 
 def test_a_batch_of_one_still_trains_a_generator_without_batch_norm_groups():

@@ -10,8 +10,10 @@ def register(sub) -> None:
 def run(args) -> int:
     from ganscape.config import parse_yaml, preset_names, preset_text, read_source
 
-    for name in preset_names():
+    names = preset_names()
+    width = max(map(len, names), default=0)
+    for name in names:
         description = (parse_yaml(preset_text(name), f"preset {name}") or {}).get("description", "")
         kind = read_source(name).get("kind", "gan")
-        print(f"{name:24s} {kind:12s} {description}")
+        print(f"{name:{width}s} {kind:12s} {description}")
     return 0

@@ -167,14 +167,14 @@ def packing_fits(config: dict[str, Any], registries: dict) -> None:
 
 
 def batch_norm_groups_fit(config: dict[str, Any], registries: dict, ranks: int = 1) -> None:
-    """An MLP generator's ``bn_groups``: every training-mode call of G cuts into that many groups of at least two
-    samples. A call draws the batch, or under torchrun each of the ``ranks`` processes' share of it, and with E-GAN's
-    several parents each parent's share of that (``EvolutionaryGAN.parent_fakes``). Checked again per rank when the
-    parts are built (``build_gan_parts``)."""
+    """A generator's ``bn_groups`` (MLP with batch norm, ``dcgan_tf``): every training-mode call of G cuts into that
+    many groups of at least two samples. A call draws the batch, or under torchrun each of the ``ranks`` processes'
+    share of it, and with E-GAN's several parents each parent's share of that (``EvolutionaryGAN.parent_fakes``).
+    Checked again per rank when the parts are built (``build_gan_parts``)."""
     generator = registries["generator"]
     groups = effective(config, "generator", "bn_groups", generator)
-    if groups is None or effective(config, "generator", "norm", generator) != "batch":
-        return  # not an MLP generator with batch norm (without it, the factory refuses bn_groups > 1 itself)
+    if groups is None or effective(config, "generator", "norm", generator) not in ("batch", None):
+        return  # no batch norm to group (the MLP factory refuses bn_groups > 1 without it); None: no norm option
     egan = config["scheme"]["name"] == "egan"
     parents = effective(config, "scheme", "parents", registries["scheme"]) if egan else 1
     batch, per_call = config["train"]["batch_size"], parents * ranks

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Literal
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ganscape.models.base import (DISCRIMINATORS, GENERATORS, GeneratorNet, Norm, SequentialCritic, feature_norm,
                                   maybe_spectral)
+from ganscape.models.slot_norm import InterleavedBatchNorm1d
 from ganscape.registry import ConfigError, Fraction, NonNegative, Positive
 
 
@@ -28,44 +28,6 @@ def normal_init(module: nn.Module, std: float) -> None:
                 nn.init.normal_(m.weight, 0.0, std)
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
-
-
-class InterleavedBatchNorm1d(nn.BatchNorm1d):
-    """Batch norm whose training statistics are taken over ``groups`` interleaved groups of the batch separately:
-    sample j belongs to group j mod ``groups``, as the slots of a PacGAN-m batch do (``ganscape.models.packing``
-    packs samples i*m .. i*m+m-1 into one input), so with ``groups`` = m each slot is normalised on its own, as when
-    the PacGAN code draws its m generator batches with m separate calls. The running statistics (used for sampling)
-    move towards the groups' mean batch mean and mean unbiased batch variance. ``groups`` 1 is ``nn.BatchNorm1d``.
-    forward: x (B, features), B a multiple of ``groups`` in training -> (B, features)."""
-
-    def __init__(self, features: int, momentum: float, groups: int):
-        super().__init__(features, momentum=momentum)
-        self.groups = groups
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.groups == 1:
-            return super().forward(x)
-        batch, features = x.shape
-        if batch % self.groups or batch // self.groups < 2:
-            raise ValueError(f"generator.bn_groups: a batch of {batch} samples cannot be cut into {self.groups} "
-                             "groups of at least two; use a batch size that is a multiple of bn_groups")
-        wide = x.to(torch.promote_types(x.dtype, torch.float32))  # fp16/bf16 statistics in float32, as BN's
-        # (B, F) -> (B/g, g*F): column k*F + f holds feature f of slot k, so native per-column batch norm is per slot
-        slot_mean, slot_var = self.running_mean.repeat(self.groups), self.running_var.repeat(self.groups)
-        out = F.batch_norm(wide.reshape(batch // self.groups, self.groups * features), slot_mean, slot_var,
-                           self.weight.repeat(self.groups), self.bias.repeat(self.groups), True, self.momentum,
-                           self.eps)
-        self.average_slots(slot_mean, slot_var)
-        return out.reshape(batch, features).to(x.dtype)
-
-    @torch.no_grad()
-    def average_slots(self, slot_mean: torch.Tensor, slot_var: torch.Tensor) -> None:
-        """The running statistics from the (groups * features,) per-slot ones ``F.batch_norm`` moved this step (each
-        towards its slot's mean and unbiased variance): their mean over the slots, which is the shared statistics moved
-        towards the slots' mean batch mean and mean unbiased variance."""
-        self.running_mean.copy_(slot_mean.view(self.groups, -1).mean(dim=0))
-        self.running_var.copy_(slot_var.view(self.groups, -1).mean(dim=0))
-        self.num_batches_tracked += 1
 
 
 class MLPGenerator(GeneratorNet):
