@@ -119,10 +119,11 @@ def stacked_config(method: str, seed: int, paper: bool, steps: int | None, mnist
     data = [f"data.root={mnist_root}"] if has_mnist else ["data={name: stacked_digits, size: 16}"]
     small = [] if paper else ["data.size=16", "generator.ngf=32", "discriminator.ndf=32", "train.steps=3000"]
     scoring = [f"eval.n={samples}", *([f"eval.every={every}"] if every else [])]
-    preset = STACKED_PAPER_PRESET if paper and method in STACKED_DEFAULT else "dcgan-stacked-mnist"
+    own_code = paper and method in STACKED_DEFAULT  # the PacGAN code's Table 2 setting, new triples every trial
+    preset, triples = (STACKED_PAPER_PRESET, [f"data.seed={seed}"]) if own_code else ("dcgan-stacked-mnist", [])
     config = with_slot_batch_norm(with_packed_batch(load_config(preset, [
-        *data, *small, *STACKED_METHODS[method], *scoring, *on_device(device), *checkpointing(checkpoint_every),
-        *extra, f"seed={seed}", "train.sample_every=0"])))
+        *data, *triples, *small, *STACKED_METHODS[method], *scoring, *on_device(device),
+        *checkpointing(checkpoint_every), *extra, f"seed={seed}", "train.sample_every=0"])))
     if steps:
         config["train"]["steps"] = steps
     return config

@@ -204,6 +204,7 @@ def test_paper_stacked_rows_follow_pacgan_table_2s_code(monkeypatch):
     monkeypatch.syspath_prepend(str(BENCHMARKS))
     from torch import nn
 
+    from ganscape.config import load_config
     from ganscape.priors.simple import UniformPrior
     from ganscape.training.gan_parts import build_gan_parts
     from reproduce import stacked_config
@@ -221,9 +222,12 @@ def test_paper_stacked_rows_follow_pacgan_table_2s_code(monkeypatch):
         assert parts.G.fc.out_features == 2 * 2 * 512 and isinstance(parts.prior, UniformPrior), row
         assert parts.prior.dim == 100 and config["train"]["batch_size"] == 64 * pack, row
         assert {m.groups for m in parts.G.norms} == {pack}, row  # the code's m generator calls: BN per slot
+        assert config["data"]["seed"] == 0, row
         assert config["scheme"] == {"name": "alternating", "g_steps": 2} and config["eval"]["every"] == 2000, row
         assert [(g["lr"], tuple(g["betas"])) for g in parts.opt_g.param_groups] == [(2e-4, (0.5, 0.999))], row
     assert stacked_config("DCGAN", 0, True, None, "/no/mnist/here")["train"]["steps"] == 100_000
+    assert stacked_config("DCGAN", 3, True, None, "/no/mnist/here")["data"]["seed"] == 3  # new triples each trial
+    assert load_config("dcgan-stacked-mnist-paper")["data"]["n"] == 128_000  # the code's: 2,000 steps an epoch
     weak = stacked_config("DCGAN, D = G/4", 0, True, None, "/no/mnist/here")
     assert weak["discriminator"]["name"] == "unrolled" and weak["generator"]["name"] == "sndcgan"
 

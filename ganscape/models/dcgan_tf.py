@@ -8,11 +8,12 @@ after all but the first; linear(flattened -> 1).
 
 Feature sizes and alignment follow TensorFlow's "SAME" padding: s_i = ceil(S / 2^i) (28 px: 14, 7, 4, 2), and where
 a conv needs an odd number of padding rows the extra one goes after (28 -> 14 pads 1 before and 2 after); a
-transposed conv is the exact adjoint of that conv. This differs from ``dcgan`` (4x4 kernels, sizes 4 * 2^k only, a
-conv in place of the linear layers, two strided convs at 28 px): the PacGAN code's D at 28 px has four.
+transposed conv is the exact adjoint of that conv. This differs from ``dcgan`` (4x4 kernels, sizes 4 * 2^k or
+7 * 2^k, convs in place of the linear layers): at 28 px ``dcgan``'s D has two strided convs, the PacGAN code's four.
 Initialisation as in that code: convs truncated normal (std 0.02, cut at 2 std), transposed convs and linear layers
 normal (std 0.02), biases 0, batch-norm scales 1. Batch norm: eps 1e-5, running statistics momentum 0.1 (TensorFlow's
-decay 0.9), used when sampling; ``bn_groups`` takes G's per PacGAN packing slot."""
+decay 0.9), used when sampling (they move at each training-mode call of G: twice a step with two G steps, where the
+code also moves them in its loss evaluations); ``bn_groups`` takes G's per PacGAN packing slot."""
 from __future__ import annotations
 
 import torch
