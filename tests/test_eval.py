@@ -247,6 +247,28 @@ def test_eval_images_reads_the_npz_that_sample_writes(tmp_path):
     assert load_samples(str(tmp_path / "samples.npz"), (1, 16, 16)).shape == (5, 1, 16, 16)
 
 
+def test_eval_images_converts_colour_samples_alike_from_an_npz_and_from_image_files(tmp_path):
+    """Colour samples against a grey reference: a folder of PNGs was converted to grey (Pillow's luma), the same
+    images as an .npz were refused for their shape. Both now give the same grey images (to Pillow's uint8
+    rounding), and grey samples against a colour reference repeat the grey channel."""
+    from PIL import Image
+
+    from ganscape.cli.eval_images import load_samples
+
+    images = np.random.default_rng(0).integers(0, 256, (4, 16, 16, 3), dtype=np.uint8)
+    np.savez(tmp_path / "rgb.npz", x=images)
+    (tmp_path / "pngs").mkdir()
+    for i, image in enumerate(images):
+        Image.fromarray(image).save(tmp_path / "pngs" / f"{i}.png")
+    from_npz = load_samples(str(tmp_path / "rgb.npz"), (1, 16, 16))
+    from_files = load_samples(str(tmp_path / "pngs"), (1, 16, 16))
+    assert from_npz.shape == from_files.shape == (4, 1, 16, 16)
+    assert (from_npz - from_files).abs().max() <= 2 / 255 + 1e-6  # both in [-1, 1]: one grey level is 2/255
+    np.savez(tmp_path / "grey.npz", x=images[..., 0])
+    colour = load_samples(str(tmp_path / "grey.npz"), (3, 16, 16))
+    assert colour.shape == (4, 3, 16, 16) and torch.equal(colour[:, 0], colour[:, 2])
+
+
 def test_a_rerun_from_another_folder_replaces_its_records(tmp_path, monkeypatch):
     """The replace key resolved a stored relative ``run`` against the current folder: ``eval r`` from the parent,
     ``eval .`` from inside and ``eval /abs/r`` left three rows for one checkpoint and metric (and a study's

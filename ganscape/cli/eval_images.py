@@ -1,6 +1,7 @@
 """``ganscape eval-images DIR_OR_NPZ --reference DATA``: metrics for any samples, a folder of images or an ``.npz``
 (key ``x``, or its only array, as ``sample --out FILE.npz`` writes it: images (N,H,W[,C]) uint8 or float, or (N, D)
-vectors), resized to the reference data's image size. Results are printed, and appended as records
+vectors), resized to the reference data's image size and converted to its channels (colour to grey by luma, grey to
+colour by repetition, as Pillow converts an image file). Results are printed, and appended as records
 (``ganscape.results``, run = the samples path) to ``--out``, replacing earlier records of the same samples and
 metrics."""
 from __future__ import annotations
@@ -48,8 +49,8 @@ def load_samples(path: str, shape: tuple[int, ...], n: int | None = None, value_
     src = Path(path).expanduser()
     if src.suffix == ".npz":
         section = {"name": "npz", "path": str(src), "key": npz_key(src), "value_range": value_range}
-        if len(shape) == 3:
-            section["size"] = shape[-1]
+        if len(shape) == 3:  # images in the reference's size and channels, as a folder's files are read
+            section.update(size=shape[-1], channels=shape[0])
     elif (src / "config.yaml").is_file() or (src / "checkpoints").is_dir():
         raise ConfigError(f"samples: {src} is a run folder; evaluate a run with `ganscape eval {src}` (eval-images "
                           "takes a folder of sample images or an .npz)")

@@ -114,16 +114,31 @@ def auto_range(low: float, high: float) -> str:
                       "0..255; set value_range (eval-images: --value-range) to unit or signed to clamp them to it")
 
 
+LUMA = (0.299, 0.587, 0.114)  # ITU-R 601-2, as Pillow's convert("L"), which image_folder's channels: 1 uses
+
+
+def convert_channels(x: torch.Tensor, channels: int) -> torch.Tensor:
+    """Images (N, C, H, W), C in 1, 3, 4 -> ``channels`` (0 keeps C) as Pillow converts an image file: grey to
+    colour repeats it, colour to grey is the luma (ITU-R 601-2), an alpha channel is dropped."""
+    if channels in (0, x.shape[1]):
+        return x
+    rgb = x[:, :3] if x.shape[1] >= 3 else x.expand(-1, 3, -1, -1)
+    if channels == 3:
+        return rgb
+    return (rgb * torch.tensor(LUMA, dtype=x.dtype).view(1, 3, 1, 1)).sum(1, keepdim=True)
+
+
 @DATASETS.register("npz", "arrays from an .npz file: key `x` (images or vectors), optional `y`")
 def npz(path: str, size: Count = 0, key: str = "x", label_key: str = "y",
-        value_range: Literal["auto", "unit", "signed"] = "auto"):
-    """Images (N,H,W[,C]) uint8 or float, or vectors (N,D). ``size`` resizes images (0 keeps)."""
+        value_range: Literal["auto", "unit", "signed"] = "auto", channels: Literal[0, 1, 3] = 0):
+    """Images (N,H,W[,C]) uint8 or float, or vectors (N,D). ``size`` resizes images (0 keeps); ``channels`` converts
+    them to grey (1) or colour (3) as ``image_folder`` converts its files (0 keeps)."""
     x_np, y_np = read_npz(Path(path).expanduser(), key, label_key)
     y = None if y_np is None else torch.from_numpy(y_np.astype(np.int64))
     classes = int(y.max()) + 1 if y is not None else 0
     if x_np.ndim == 2:
         return TensorDataset("npz", torch.from_numpy(x_np).float(), y, classes)
-    x = images_to_tensor(x_np, value_range)
+    x = convert_channels(images_to_tensor(x_np, value_range), channels)
     if size:
         x = clamp_finite(resize_images(x, size))
     return TensorDataset("npz", x * 2 - 1, y, classes)
