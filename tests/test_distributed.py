@@ -110,7 +110,9 @@ def test_ranks_that_differ_before_training_stop_in_one_line(tmp_path):
     result = subprocess.run(launch, capture_output=True, text=True, timeout=300, env=env)
     assert result.returncode != 0
     errors = [line for line in result.stderr.splitlines() if line.startswith("ganscape: error: torchrun: the ranks")]
-    assert len(errors) == 2 and "rank 0: config" in errors[0] and "every rank must run the same command" in errors[0]
+    # both ranks find the difference; torchrun stops the second one when the first exits, sometimes before it prints
+    assert len(errors) in (1, 2), result.stderr[-2000:]
+    assert all("rank 0: config" in line and "every rank must run the same command" in line for line in errors)
     assert not ganscape_frames(result.stderr) and not (out / "checkpoints").exists()
 
 
