@@ -29,6 +29,7 @@ from ganscape.config.dotted import config_diff, set_dotted
 from ganscape.data import build_dataset
 from ganscape.metrics import metric_family
 from ganscape.models import DISCRIMINATORS, GENERATORS
+from ganscape.models.slot_norm import groups_batch_norm
 from ganscape.registry import ConfigError
 from ganscape.metrics.evaluate import evaluate_result
 from ganscape.results import RESULTS_FILE, ResultsWriter, read_results
@@ -131,8 +132,7 @@ def with_slot_batch_norm(config: dict) -> dict:
     its batch norm sees one slot at a time. (A generator without a ``norm`` option that has ``bn_groups`` always
     normalises.)"""
     pack, generator = DISCRIMINATORS.shared_options(config["discriminator"])["pack"], config["generator"]
-    if pack == 1 or "bn_groups" in generator or GENERATORS.effective(generator, "bn_groups") is None or \
-            GENERATORS.effective(generator, "norm") not in ("batch", None):
+    if pack == 1 or "bn_groups" in generator or not groups_batch_norm(generator, GENERATORS):
         return config
     return set_dotted(config, "generator.bn_groups", pack)
 

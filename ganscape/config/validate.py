@@ -11,6 +11,7 @@ from typing import Any
 
 from ganscape.config.dotted import lookup
 from ganscape.config.schema import schema_for
+from ganscape.models.slot_norm import groups_batch_norm
 from ganscape.registry import ConfigError
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -171,10 +172,9 @@ def batch_norm_groups_fit(config: dict[str, Any], registries: dict, ranks: int =
     many groups of at least two samples. A call draws the batch, or under torchrun each of the ``ranks`` processes'
     share of it, and with E-GAN's several parents each parent's share of that (``EvolutionaryGAN.parent_fakes``).
     Checked again per rank when the parts are built (``build_gan_parts``)."""
-    generator = registries["generator"]
-    groups = effective(config, "generator", "bn_groups", generator)
-    if groups is None or effective(config, "generator", "norm", generator) not in ("batch", None):
-        return  # no batch norm to group (the MLP factory refuses bn_groups > 1 without it); None: no norm option
+    if not groups_batch_norm(config["generator"], registries["generator"]):
+        return
+    groups = effective(config, "generator", "bn_groups", registries["generator"])
     egan = config["scheme"]["name"] == "egan"
     parents = effective(config, "scheme", "parents", registries["scheme"]) if egan else 1
     batch, per_call = config["train"]["batch_size"], parents * ranks
