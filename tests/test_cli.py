@@ -187,3 +187,15 @@ def test_an_interrupted_command_says_whether_running_it_again_resumes(argv, modu
     monkeypatch.setattr(importlib.import_module(f"ganscape.cli.{module}"), func, stopped)
     assert main(argv) == 130
     assert capsys.readouterr().err.strip() == f"ganscape: interrupted; run the same command again to {again}"
+
+
+def test_an_interrupt_while_starting_is_one_line(monkeypatch, capsys):
+    """Ctrl-C or SIGTERM during start-up (importing torch and the user's plugins takes seconds) printed a traceback
+    from inside the imports; it is one line and status 130, as an interrupted command's."""
+    import ganscape.plugins
+
+    def slow_imports():
+        raise KeyboardInterrupt
+    monkeypatch.setattr(ganscape.plugins, "import_plugins", slow_imports)
+    assert main(["presets"]) == 130
+    assert capsys.readouterr().err.strip() == "ganscape: interrupted before the command started"

@@ -149,10 +149,19 @@ def reopen_closed_streams() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ganscape.plugins import import_plugins
-
     reopen_closed_streams()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        return run_command(argv)
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM while starting (the imports take seconds): nothing began
+        print("ganscape: interrupted before the command started", file=sys.stderr)
+        return 130
+
+
+def run_command(argv: list[str] | None) -> int:
+    """Import the user's plugins, parse ``argv`` and run its command: its status, or one line for a known error."""
+    from ganscape.plugins import import_plugins
+
     try:
         import_plugins()  # before the parser: `components` and `metrics` list a user's own parts too
     except ConfigError as err:
