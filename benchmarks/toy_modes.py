@@ -26,10 +26,10 @@ import torch
 
 from ganscape.config import load_config
 from ganscape.config.dotted import config_diff, set_dotted
+from ganscape.config.validate import groups_batch_norm
 from ganscape.data import build_dataset
 from ganscape.metrics import metric_family
 from ganscape.models import DISCRIMINATORS, GENERATORS
-from ganscape.models.slot_norm import groups_batch_norm
 from ganscape.registry import ConfigError
 from ganscape.metrics.evaluate import evaluate_result
 from ganscape.results import RESULTS_FILE, ResultsWriter, read_results

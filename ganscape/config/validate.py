@@ -11,7 +11,6 @@ from typing import Any
 
 from ganscape.config.dotted import lookup
 from ganscape.config.schema import schema_for
-from ganscape.models.slot_norm import groups_batch_norm
 from ganscape.registry import ConfigError
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -165,6 +164,14 @@ def packing_fits(config: dict[str, Any], registries: dict) -> None:
     if conditioning not in (None, "none"):
         raise ConfigError(f"discriminator.pack: {pack} packs unconditional discriminators only (a group of samples has "
                           f"no single label), not conditioning {conditioning!r}; use pack: 1 or conditioning: none")
+
+
+def groups_batch_norm(generator: dict[str, Any], registry) -> bool:
+    """Whether the generator ``generator`` (a config section, ``registry`` its registry) can take ``bn_groups``: its
+    factory has that option, and its ``norm``, if it has one, is batch norm (an MLP refuses bn_groups > 1 without it;
+    ``dcgan_tf`` has no norm option and always normalises)."""
+    return registry.effective(generator, "bn_groups") is not None and \
+        registry.effective(generator, "norm") in ("batch", None)
 
 
 def batch_norm_groups_fit(config: dict[str, Any], registries: dict, ranks: int = 1) -> None:

@@ -10,14 +10,6 @@ import torch.nn.functional as F
 from torch import nn
 
 
-def groups_batch_norm(generator: dict, registry) -> bool:
-    """Whether the generator ``generator`` (a config section, ``registry`` its registry) can take ``bn_groups``: its
-    factory has that option, and its ``norm``, if it has one, is batch norm (an MLP refuses bn_groups > 1 without it;
-    ``dcgan_tf`` has no norm option and always normalises)."""
-    return registry.effective(generator, "bn_groups") is not None and \
-        registry.effective(generator, "norm") in ("batch", None)
-
-
 class InterleavedBatchNorm(nn.modules.batchnorm._BatchNorm):
     """Batch norm whose training statistics are taken over ``groups`` interleaved groups of the batch separately
     (sample j belongs to group j mod ``groups``). The running statistics (used for sampling) move towards the
