@@ -1,13 +1,18 @@
 """Alternating updates: ``n_critic`` D steps, then ``g_steps`` G steps.
 
 As in the reference DCGAN loop, the fake batch of the last D step is generated with gradients and reused (detached
-for D) by the first G step, saving one G forward. Relativistic objectives score a fresh real batch in the G step.
+for D) by the first G step, saving one G forward. Each later G step (``g_steps`` > 1) draws new latents, or with
+``g_latents: reuse`` generates from the last D step's latents again, as the DCGAN-TensorFlow loop that PacGAN's
+Stacked MNIST code runs (one z batch an iteration, fed to its D step and both G steps). Relativistic objectives score
+a fresh real batch in the G step.
 
 Auxiliary classifier (AC-GAN): when D has an auxiliary head (``D.aux_classes > 0``;
 ``forward_aux(x, y) -> (scores, class logits)``), every critic call made through the objective also yields raw class
 logits, and ``aux_weight * cross_entropy(logits, y)`` is added: in the D step for real and fake batches, in the G step
 for the fakes (their requested labels). Other discriminators take the unchanged path."""
 from __future__ import annotations
+
+from typing import Literal
 
 import torch
 
@@ -37,9 +42,10 @@ class AuxRecorder:
 
 
 class Alternating(LazyScheme):
-    def __init__(self, n_critic: int, g_steps: int, aux_weight: float = 1.0):
+    def __init__(self, n_critic: int, g_steps: int, aux_weight: float = 1.0, g_latents: str = "fresh"):
         super().__init__()
         self.n_critic, self.g_steps, self.aux_weight = n_critic, g_steps, aux_weight
+        self.reuse_latents = g_latents == "reuse"
 
     @staticmethod
     def critic_for(parts):
@@ -79,13 +85,18 @@ class Alternating(LazyScheme):
             if norm is not None:
                 out["grad_norm_d"] = norm
             parts.penalty.after_critic_step(parts.D)
-        out["_fake"] = (x_fake, y_fake)
+        out["_fake"] = (x_fake, z, y_fake)
         return out
 
     def generator_steps(self, parts, log, fake):
+        """``fake``: (x_fake, z, y_fake) of the last D step; x_fake (made with gradients) serves the first G step."""
         parts.D.requires_grad_(False)
+        x_first, z, y = fake
         for i in range(self.g_steps):
-            x_fake, y_fake = fake if i == 0 else self.fresh_fake(parts)
+            if i == 0:
+                x_fake, y_fake = x_first, y
+            else:
+                x_fake, y_fake = (parts.train_G(z, y), y) if self.reuse_latents else self.fresh_fake(parts)
             critic = self.critic_for(parts)
             if parts.objective.uses_real_in_g:
                 x_real, y_real = parts.real_batch()
@@ -115,6 +126,8 @@ class Alternating(LazyScheme):
 
 @SCHEMES.register("alternating", "n_critic D steps then g_steps G steps (TTUR via optim.g/optim.d lr)",
     citation='Goodfellow et al. 2014; Heusel et al. 2017 (TTUR)')
-def alternating(n_critic: Positive = 1, g_steps: Positive = 1, aux_weight: NonNegative = 1.0):
-    """``aux_weight`` scales the AC-GAN classification loss (used only with an acgan D)."""
-    return Alternating(n_critic, g_steps, aux_weight)
+def alternating(n_critic: Positive = 1, g_steps: Positive = 1, aux_weight: NonNegative = 1.0,
+                g_latents: Literal["fresh", "reuse"] = "fresh"):
+    """``aux_weight`` scales the AC-GAN classification loss (used only with an acgan D). ``g_latents``: the latents of
+    each G step after the first, new ("fresh") or the last D step's again ("reuse", the DCGAN-TensorFlow loop's)."""
+    return Alternating(n_critic, g_steps, aux_weight, g_latents)
