@@ -89,14 +89,13 @@ class Alternating(LazyScheme):
         return out
 
     def generator_steps(self, parts, log, fake):
-        """``fake``: (x_fake, z, y_fake) of the last D step; x_fake (made with gradients) serves the first G step."""
+        """``fake``: the last D step's (x_fake, z, labels), as ``fresh_fake`` gives them; its x_fake (made with
+        gradients) serves the first G step."""
         parts.D.requires_grad_(False)
-        x_first, z, y = fake
         for i in range(self.g_steps):
-            if i == 0:
-                x_fake, y_fake = x_first, y
-            else:
-                x_fake, y_fake = (parts.train_G(z, y), y) if self.reuse_latents else self.fresh_fake(parts)
+            if i > 0:
+                fake = self.again(parts, fake) if self.reuse_latents else self.fresh_fake(parts)
+            x_fake, _, y_fake = fake
             critic = self.critic_for(parts)
             if parts.objective.uses_real_in_g:
                 x_real, y_real = parts.real_batch()
@@ -121,8 +120,15 @@ class Alternating(LazyScheme):
 
     @staticmethod
     def fresh_fake(parts):
+        """A fake batch from new latents: (x_fake, z, labels or None)."""
         z, y = parts.latent_batch()
-        return parts.train_G(z, y), y
+        return parts.train_G(z, y), z, y
+
+    @staticmethod
+    def again(parts, fake):
+        """The fake batch of the same latents from G as it is now: (x_fake, z, labels or None)."""
+        _, z, y = fake
+        return parts.train_G(z, y), z, y
 
 @SCHEMES.register("alternating", "n_critic D steps then g_steps G steps (TTUR via optim.g/optim.d lr)",
     citation='Goodfellow et al. 2014; Heusel et al. 2017 (TTUR)')
