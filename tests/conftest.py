@@ -16,7 +16,8 @@ MNIST_DIR = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "mnist
 @pytest.fixture(scope="session", autouse=True)
 def _one_thread():
     """The suite runs on one intra-op thread (module fixtures included), so results do not depend
-    on the machine's core count; the count is restored at the end."""
+    on the machine's core count; the count is restored at the end. The README's command uses the
+    cores by running one test file per core instead (pytest-xdist, ``-n auto --dist loadfile``)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
