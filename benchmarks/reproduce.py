@@ -32,8 +32,9 @@ networks at a quarter of their width (``TABLE2_REDUCED``: G and D 16 wide) for 2
 ``--paper``: the presets ``grid25-paper`` / ``ring8-paper`` (the PacGAN code's G 4x400 + batch norm, D 3x200
 linear-maxout, Adam 1e-4 (0.8), D and G updated simultaneously, batch 100, 400k steps; methods that set their own
 scheme, as WGAN-GP's 5 critic steps and E-GAN, keep it); Stacked MNIST's Table 2 rows in the PacGAN code's setting
-(preset ``dcgan-stacked-mnist-paper``: the DCGAN-TensorFlow networks at 28 px, two G steps per D step, 100k steps;
-PacDCGAN2's G normalises each packing slot apart, as the code's two G calls), Table 3's rows as in the default.
+(preset ``dcgan-stacked-mnist-paper``: the DCGAN-TensorFlow networks at 28 px in the code's [0, 1] pixel range, two G
+steps per D step, 100k steps; PacDCGAN2's G normalises each packing slot apart, as the code's two G calls), Table 3's
+rows as in the default.
 """
 from __future__ import annotations
 

@@ -229,3 +229,24 @@ def test_dcgan_tf_same_padding_is_tensorflows_and_the_deconv_its_adjoint(size):
     conv, deconv = conv.double(), deconv.double()
     assert deconv(y, size).shape == x.shape
     assert torch.allclose((conv(x) * y).sum(), (x * deconv(y, size)).sum(), rtol=1e-12)
+
+
+def test_dcgan_tf_unit_value_range_trains_in_the_codes_pixel_range():
+    """``value_range: unit``: the PacGAN code's data is X / 255 with a tanh G. G's tanh output t is the [0, 1] image,
+    2 t - 1 in ganscape's range; D scores the image mapped back to [0, 1]. Same weights, same scores as the signed
+    pair on the code's [0, 1] input: D_unit(x) == D_signed((x + 1) / 2)."""
+    shape = (3, 28, 28)
+    torch.manual_seed(0)
+    G_signed = build_generator({"name": "dcgan_tf", "ngf": 4}, shape, Z)
+    G_unit = build_generator({"name": "dcgan_tf", "ngf": 4, "value_range": "unit"}, shape, Z)
+    G_unit.load_state_dict(G_signed.state_dict())
+    z = torch.rand(5, Z) * 2 - 1
+    tanh_out = G_signed(z)
+    assert torch.allclose(G_unit(z), tanh_out * 2 - 1, atol=1e-6)
+    D_signed = build_discriminator({"name": "dcgan_tf", "ndf": 4}, shape)
+    D_unit = build_discriminator({"name": "dcgan_tf", "ndf": 4, "value_range": "unit"}, shape)
+    D_unit.load_state_dict(D_signed.state_dict())  # the same weights under the same names
+    x = torch.rand(5, *shape) * 2 - 1
+    assert torch.allclose(D_unit(x), D_signed((x + 1) / 2), atol=1e-6)
+    with pytest.raises(ConfigError, match="signed"):
+        build_generator({"name": "dcgan_tf", "value_range": "0-1"}, shape, Z)

@@ -264,7 +264,8 @@ def test_stacked_table_header_names_each_rows_budget_and_the_sample_count():
     done = run_script("--only", "stacked", "--stacked-seeds", "1", "--stacked-steps", "2", "--jobs", "1",
                       "--mnist-root", "/no/mnist/here", "--stacked-methods", "DCGAN", "DCGAN, D = G/4", *QUICK_SCORING)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert ("1 seeds, 2600 samples; 16 px, 2 steps, G {name: dcgan_tf, ngf: 16}, D {name: dcgan_tf, ndf: 16} (DCGAN); "
+    assert ("1 seeds, 2600 samples; 16 px, 2 steps, G {name: dcgan_tf, ngf: 16, value_range: unit}, "
+            "D {name: dcgan_tf, ndf: 16, value_range: unit} (DCGAN); "
             "28 px, 2 steps, G {name: sndcgan, ch: 8, kernel: 3, first_norm: channel}, D {name: unrolled, ndf: 2} "
             "(DCGAN, D = G/4)") in done.stdout, done.stdout
     # without MNIST files the rows train on the bundled digits: said, and no published number beside them

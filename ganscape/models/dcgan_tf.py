@@ -13,8 +13,16 @@ transposed conv is the exact adjoint of that conv. This differs from ``dcgan`` (
 Initialisation as in that code: convs truncated normal (std 0.02, cut at 2 std), transposed convs and linear layers
 normal (std 0.02), biases 0, batch-norm scales 1. Batch norm: eps 1e-5, running statistics momentum 0.1 (TensorFlow's
 decay 0.9), used when sampling (they move at each training-mode call of G: twice a step with two G steps, where the
-code also moves them in its loss evaluations); ``bn_groups`` takes G's per PacGAN packing slot."""
+code also moves them in its loss evaluations); ``bn_groups`` takes G's per PacGAN packing slot.
+
+Pixel range: the PacGAN code trains on digits scaled to [0, 1] (X / 255) with a tanh G, so its G may draw negative
+pixels and the background sits at the middle of tanh's range, where ganscape's [-1, 1] images put it at the edge.
+``value_range: unit`` on both networks trains in the code's range: G's tanh output is read as an image in [0, 1]
+(2 tanh - 1 in ganscape's range, so down to -3) and D scores images mapped to [0, 1] ((x + 1) / 2). ``signed``
+(the default) keeps ganscape's range."""
 from __future__ import annotations
+
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -30,6 +38,7 @@ HALVINGS = 4  # strided layers in G and in D
 WIDTHS = (1, 2, 4, 8)  # x ndf in D; G's, from the image up: x ngf
 MIN_SIZE = 2 ** HALVINGS
 INIT_STD = 0.02
+ValueRange = Literal["signed", "unit"]
 
 
 def same_padding(size_in: int, size_out: int) -> tuple[int, int]:
@@ -73,11 +82,20 @@ def tensorflow_init(module: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
-class DCGANTFGenerator(GeneratorNet):
-    """z (B, z_dim) -> (B, C, S, S) in [-1, 1]."""
+class ToUnitRange(nn.Module):
+    """Images in ganscape's [-1, 1] -> the [0, 1] of the DCGAN-TensorFlow code's data."""
 
-    def __init__(self, z_dim: int, channels: int, size: int, ngf: int, bn_groups: int = 1):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x + 1) / 2
+
+
+class DCGANTFGenerator(GeneratorNet):
+    """z (B, z_dim) -> (B, C, S, S) in [-1, 1] (``value_range: unit``: in [-3, 1], see the module docstring)."""
+
+    def __init__(self, z_dim: int, channels: int, size: int, ngf: int, bn_groups: int = 1,
+                 value_range: ValueRange = "signed"):
         super().__init__()
+        self.unit_range = value_range == "unit"
         self.sizes = ceil_halves(size, HALVINGS)  # [s16, s8, s4, s2, S]
         self.widths = [ngf * m for m in reversed(WIDTHS)]  # [8 ngf, 4 ngf, 2 ngf, ngf]
         self.fc = nn.Linear(z_dim, self.widths[0] * self.sizes[0] ** 2)
@@ -91,14 +109,16 @@ class DCGANTFGenerator(GeneratorNet):
         h = self.norms[0](h).relu()
         for deconv, norm, size in zip(self.deconvs[:-1], self.norms[1:], self.sizes[1:]):
             h = norm(deconv(h, size)).relu()
-        return self.deconvs[-1](h, self.sizes[-1]).tanh()
+        x = self.deconvs[-1](h, self.sizes[-1]).tanh()
+        return x * 2 - 1 if self.unit_range else x
 
 
 class DCGANTFDiscriminator(SequentialCritic):
     """x (B, C, S, S) -> (B,) scores."""
 
-    def __init__(self, channels: int, size: int, ndf: int):
+    def __init__(self, channels: int, size: int, ndf: int, value_range: ValueRange = "signed"):
         super().__init__()
+        self.input_range = ToUnitRange() if value_range == "unit" else nn.Identity()
         layers, c_in = [], channels
         for i, multiplier in enumerate(WIDTHS):
             c_out = ndf * multiplier
@@ -108,20 +128,29 @@ class DCGANTFDiscriminator(SequentialCritic):
         self.net = nn.Sequential(*layers, nn.Flatten(), nn.Linear(c_in * last * last, 1))
         tensorflow_init(self)
 
+    def forward(self, x, y=None):
+        return super().forward(self.input_range(x))
+
+    def features(self, x, y=None):
+        return super().features(self.input_range(x))
+
 
 @GENERATORS.register("dcgan_tf", "DCGAN of the DCGAN-TensorFlow code (PacGAN/VEEGAN Stacked MNIST Table 2): linear, "
                      "four 5x5 stride-2 transposed convs, BN, ReLU, tanh; any square size >= 16",
     citation='Radford et al. 2016 (DCGAN); Lin et al. 2018, "PacGAN", Table 2', reference_shape=(3, 28, 28))
-def dcgan_tf_generator(data_shape, z_dim, num_classes, ngf: Positive = 64, bn_groups: Positive = 1):
+def dcgan_tf_generator(data_shape, z_dim, num_classes, ngf: Positive = 64, bn_groups: Positive = 1,
+                       value_range: ValueRange = "signed"):
     """``bn_groups`` m: batch-norm statistics per PacGAN-m packing slot (``ganscape.models.slot_norm``), as the PacGAN
-    code's m generator calls for a PacDCGAN-m batch."""
+    code's m generator calls for a PacDCGAN-m batch. ``value_range: unit``: tanh output read as [0, 1] pixels, as
+    in the code (module docstring)."""
     size = square_size(data_shape, "generator", "dcgan_tf", MIN_SIZE)
-    return DCGANTFGenerator(z_dim, data_shape[0], size, ngf, bn_groups)
+    return DCGANTFGenerator(z_dim, data_shape[0], size, ngf, bn_groups, value_range)
 
 
 @DISCRIMINATORS.register("dcgan_tf", "DCGAN D of the DCGAN-TensorFlow code (PacGAN/VEEGAN Stacked MNIST Table 2): "
                          "four 5x5 stride-2 convs, BN, LeakyReLU 0.2, linear; any square size >= 16",
     citation='Radford et al. 2016 (DCGAN); Lin et al. 2018, "PacGAN", Table 2', reference_shape=(3, 28, 28))
-def dcgan_tf_discriminator(data_shape, num_classes, ndf: Positive = 64):
+def dcgan_tf_discriminator(data_shape, num_classes, ndf: Positive = 64, value_range: ValueRange = "signed"):
+    """``value_range: unit``: scores images mapped to [0, 1], the code's data range (module docstring)."""
     size = square_size(data_shape, "discriminator", "dcgan_tf", MIN_SIZE)
-    return DCGANTFDiscriminator(data_shape[0], size, ndf)
+    return DCGANTFDiscriminator(data_shape[0], size, ndf, value_range)
