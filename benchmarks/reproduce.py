@@ -8,7 +8,7 @@ Table 2; ``--stacked-methods`` adds Table 3's rows, a discriminator "1/4" or "1/
 prints mean +- std over seeds beside the published number; a control row per toy dataset scores 2,500 fresh samples of
 the data itself (what a perfect generator reaches).
 
-    python benchmarks/reproduce.py --mnist-root ../shared/datasets/mnist       # default budget (3 seeds): 40-70 min on 2 quiet cores
+    python benchmarks/reproduce.py --mnist-root ../shared/datasets/mnist       # default budget (3 seeds): 38-67 min on 2 quiet cores
     python benchmarks/reproduce.py --paper --mnist-root ~/data/mnist         # the papers' budgets: days on CPU
     python benchmarks/reproduce.py --only toy --seeds 5 --methods ns pacgan4   # one part, some methods
     python benchmarks/reproduce.py --only stacked --stacked-set data.size=28 scheme.g_steps=2   # overrides for every run

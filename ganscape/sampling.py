@@ -2,12 +2,14 @@
 analysis, evaluation during training and studies work alike on all of them.
 
 - ``GeneratorSampler``: a generator (eval mode) and its latent prior; ``sample(n)`` draws G(z) for z from the prior,
-  with labels for conditional generators.
+  with labels for conditional generators. With ``batch_stats`` = B its batch norm layers normalise each chunk of B
+  samples by the chunk's own statistics, as TensorFlow codes that sample in training mode do (PacGAN's Table 3).
 - ``TranslationSampler``: one direction of a CycleGAN; ``sample(n)`` translates n images of the source domain, so
   metrics compare translations with the target domain.
 ``reference`` is the data section samples are compared with; ``data_meta`` describes their data."""
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
@@ -27,6 +29,7 @@ class GeneratorSampler:
     data_meta: dict[str, Any]
     device: torch.device
     kind: str = "gan"
+    batch_stats: int = 0  # 0: batch norm uses its running statistics; B: each chunk of B samples its own statistics
 
     @property
     def num_classes(self) -> int:
@@ -54,12 +57,17 @@ class GeneratorSampler:
     def stream(self, n: int, seed: int | None = 0, labels: torch.Tensor | int | dict[str, int] | None = None,
                batch: int = 256) -> Iterator[torch.Tensor]:
         """``sample``'s samples in chunks of ``batch`` (the same values): latents and labels are drawn at once,
-        the generator runs chunk by chunk, so n can exceed what fits in memory as images."""
-        with side_rng(seed, self.device):
+        the generator runs chunk by chunk, so n can exceed what fits in memory as images. With ``batch_stats`` the
+        chunks are of ``batch_stats`` samples instead, each normalised by its own statistics; the last one is the
+        last ``batch_stats`` latents, of which the new ones are kept, so every sample is drawn in a full chunk."""
+        size = self.batch_stats or batch
+        with side_rng(seed, self.device), batch_statistics(self.G, bool(self.batch_stats)):
             z, y = self.prior.sample(n, self.device), self.labels(n, labels)
-            for i in range(0, n, batch):
-                yield self.G(z[i:i + batch].to(self.device), None if y is None else y[i:i + batch],
-                             **self.noise(seed, i, min(n, i + batch)))
+            for i in range(0, n, size):
+                start = max(0, min(i, n - size)) if self.batch_stats else i
+                x = self.G(z[start:i + size].to(self.device), None if y is None else y[start:i + size],
+                           **self.noise(seed, start, min(n, i + size)))
+                yield x[i - start:]
 
     def noise(self, seed: int | None, start: int, stop: int) -> dict[str, Any]:
         """``{"noise": ...}`` for images start..stop-1 of ``seed`` when G takes noise inputs (StyleGAN): image i's
@@ -113,6 +121,34 @@ class GeneratorSampler:
         shared = self.noise(noise_seed, 0, 1)
         return torch.cat([self.G(z[i:i + batch].to(self.device), None if y is None else y[i:i + batch], **shared)
                           for i in range(0, len(z), batch)])
+
+
+def batch_norm_layers(module: nn.Module) -> list[nn.Module]:
+    """The batch norm layers of ``module`` (per-slot ones included)."""
+    return [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
+
+@contextlib.contextmanager
+def batch_statistics(G: nn.Module, active: bool = True):
+    """Inside the block (when ``active``) G's batch norm layers normalise each call's batch by its own statistics
+    (training mode; a per-slot norm's over the whole batch, as one generator call of the PacGAN code); their running
+    statistics, modes and slot groups are restored after it."""
+    layers = batch_norm_layers(G) if active else []
+    saved = [(m, m.training, getattr(m, "groups", None), {k: b.clone() for k, b in m.named_buffers(recurse=False)})
+             for m in layers]
+    for m in layers:
+        m.train()
+        if hasattr(m, "groups"):
+            m.groups = 1
+    try:
+        yield
+    finally:
+        for m, training, groups, buffers in saved:
+            m.train(training)
+            if groups is not None:
+                m.groups = groups
+            for name, value in buffers.items():
+                getattr(m, name).copy_(value)
 
 
 @dataclass

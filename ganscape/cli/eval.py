@@ -44,6 +44,10 @@ def register(sub) -> None:
     p.add_argument("--seed", type=seed, default=0, help="sampling seed")
     p.add_argument("--edit", default=None, metavar="FILE",
                    help="evaluate the generator with this edit applied (edit.json written by `ganscape repair`)")
+    p.add_argument("--bn-batch", type=int, default=0, metavar="B",
+                   help="sample with the generator's batch norm in training mode, each chunk of B samples normalised "
+                        "by its own statistics, as TensorFlow codes that sample so do (PacGAN's Table 3: 128); the "
+                        "records' checkpoint says +bnbatchB (default 0: running statistics)")
     add_metric_options(p)
     p.set_defaults(func=run)
 
@@ -95,6 +99,20 @@ def readable_steps(run_dir: str, steps: list[int]) -> list[int]:
     return steps
 
 
+def use_batch_statistics(sampler, batch: int) -> None:
+    """``--bn-batch``: ``sampler`` draws with batch statistics over chunks of ``batch``; refused (one line) for a
+    generator without batch norm, a translation run, or a chunk under 2 samples."""
+    from ganscape.sampling import GeneratorSampler, batch_norm_layers
+
+    positive(batch, "--bn-batch", 2)
+    if not isinstance(sampler, GeneratorSampler):
+        raise ConfigError("--bn-batch: applies to a generator's samples, not to a translation run")
+    if not batch_norm_layers(sampler.G):
+        raise ConfigError(f"--bn-batch: generator {sampler.config['generator']['name']!r} has no batch norm layer; "
+                          "leave --bn-batch out")
+    sampler.batch_stats = batch
+
+
 def run(args) -> int:
     from ganscape.dissection.intervene import apply_edit, read_edit
     from ganscape.loading import load_sampler
@@ -119,6 +137,9 @@ def run(args) -> int:
         if edit is not None:
             apply_edit(sampler, edit, args.edit)
             checkpoint += f"+edit:{edit_tag(args.edit)}"  # results of an edited generator say so
+        if args.bn_batch:
+            use_batch_statistics(sampler, args.bn_batch)
+            checkpoint += f"+bnbatch{args.bn_batch}"
         values = evaluate_sampler(sampler, metrics, args.n, reference, args.extractor, seed=args.seed, **options)
         # a rerun (after Ctrl-C, or to redo one) replaces a checkpoint's records instead of adding a second copy
         writer.write((v.record(str(args.run_dir), sampler.step, checkpoint) for v in values), replace_existing=True)
