@@ -59,14 +59,16 @@ class GeneratorSampler:
         """``sample``'s samples in chunks of ``batch`` (the same values): latents and labels are drawn at once,
         the generator runs chunk by chunk, so n can exceed what fits in memory as images. With ``batch_stats`` the
         chunks are of ``batch_stats`` samples instead, each normalised by its own statistics; the last one is the
-        last ``batch_stats`` latents, of which the new ones are kept, so every sample is drawn in a full chunk."""
+        last ``batch_stats`` latents, of which the new ones are kept, so every sample is drawn in a full chunk (n
+        below ``batch_stats``: one chunk of n)."""
         size = self.batch_stats or batch
-        with side_rng(seed, self.device), batch_statistics(self.G, bool(self.batch_stats)):
+        with side_rng(seed, self.device):
             z, y = self.prior.sample(n, self.device), self.labels(n, labels)
             for i in range(0, n, size):
                 start = max(0, min(i, n - size)) if self.batch_stats else i
-                x = self.G(z[start:i + size].to(self.device), None if y is None else y[start:i + size],
-                           **self.noise(seed, start, min(n, i + size)))
+                with batch_statistics(self.G, bool(self.batch_stats)):
+                    x = self.G(z[start:i + size].to(self.device), None if y is None else y[start:i + size],
+                               **self.noise(seed, start, min(n, i + size)))
                 yield x[i - start:]
 
     def noise(self, seed: int | None, start: int, stop: int) -> dict[str, Any]:
@@ -131,8 +133,8 @@ def batch_norm_layers(module: nn.Module) -> list[nn.Module]:
 @contextlib.contextmanager
 def batch_statistics(G: nn.Module, active: bool = True):
     """Inside the block (when ``active``) G's batch norm layers normalise each call's batch by its own statistics
-    (training mode; a per-slot norm's over the whole batch, as one generator call of the PacGAN code); their running
-    statistics, modes and slot groups are restored after it."""
+    (training mode; a per-slot norm, ``bn_groups``, over the whole batch: our choice, a chunk being one draw); their
+    running statistics, modes and slot groups are restored after it, also when G raises."""
     layers = batch_norm_layers(G) if active else []
     saved = [(m, m.training, getattr(m, "groups", None), {k: b.clone() for k, b in m.named_buffers(recurse=False)})
              for m in layers]

@@ -18,17 +18,23 @@ from ganscape.training import train
 SHAPE = (1, 16, 16)
 
 
-def sampler_with_moved_statistics(generator: dict, batch_stats: int) -> GeneratorSampler:
+def sampler_with_moved_statistics(generator: dict, batch_stats: int, classes: int = 0) -> GeneratorSampler:
     """A DCGAN-style G whose running statistics have moved away from the batch ones (a few training-mode passes on
     shifted latents), in eval mode, as a trained run's sampler holds it."""
     torch.manual_seed(0)
     prior = build_prior({"name": "gaussian", "dim": 8})
-    G = build_generator(generator, SHAPE, prior.dim, 0)
+    G = build_generator(generator, SHAPE, prior.dim, classes)
     with torch.no_grad():
         for _ in range(3):
-            G(torch.randn(16, 8) * 3 + 1)
+            G(torch.randn(16, 8) * 3 + 1, torch.arange(16) % classes if classes else None)
     return GeneratorSampler(G.eval(), prior.eval(), {"generator": generator}, 0, {"shape": list(SHAPE)},
                             torch.device("cpu"), batch_stats=batch_stats)
+
+
+def train_mode_copy(sampler: GeneratorSampler, classes: int = 0):
+    G = build_generator(sampler.config["generator"], SHAPE, 8, classes)
+    G.load_state_dict(sampler.G.state_dict())
+    return G.train()
 
 
 def buffers(G) -> dict[str, torch.Tensor]:
@@ -41,9 +47,7 @@ def test_each_chunk_is_normalised_by_its_own_statistics_and_the_generator_is_lef
     x = sampler.sample(13, seed=3, batch=64)          # chunks 0-4, 5-9, and the last 5 latents 8-12 for 10-12
     with side_rng(3, torch.device("cpu")):
         z = sampler.prior.sample(13, torch.device("cpu"))
-    expected_g = build_generator(sampler.config["generator"], SHAPE, 8, 0)
-    expected_g.load_state_dict(sampler.G.state_dict())
-    expected_g.train()
+    expected_g = train_mode_copy(sampler)
     with torch.no_grad():
         expected = torch.cat([expected_g(z[0:5]), expected_g(z[5:10]), expected_g(z[8:13])[2:]])
         running = sampler.G(z)
@@ -63,8 +67,42 @@ def test_a_per_slot_batch_norm_samples_with_the_whole_chunks_statistics():
     grouped = sampler_with_moved_statistics({"name": "dcgan_tf", "ngf": 4, "bn_groups": 2}, batch_stats=6)
     plain = sampler_with_moved_statistics({"name": "dcgan_tf", "ngf": 4, "bn_groups": 1}, batch_stats=6)
     plain.G.load_state_dict(grouped.G.state_dict())
-    torch.testing.assert_close(grouped.sample(12, seed=1), plain.sample(12, seed=1))
+    x = grouped.sample(12, seed=1)
+    torch.testing.assert_close(x, plain.sample(12, seed=1))
     assert {m.groups for m in batch_norm_layers(grouped.G)} == {2}
+    grouped.batch_stats = 0
+    assert (x - grouped.sample(12, seed=1)).abs().max() > 1e-2
+
+
+def test_a_conditional_generators_labels_follow_their_latents_into_each_chunk():
+    sampler = sampler_with_moved_statistics({"name": "cdcgan", "ngf": 8}, batch_stats=5, classes=10)
+    labels = torch.tensor([3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8, 9])
+    x = sampler.sample(13, seed=2, labels=labels)
+    with side_rng(2, torch.device("cpu")):
+        z = sampler.prior.sample(13, torch.device("cpu"))
+    G = train_mode_copy(sampler, classes=10)
+    with torch.no_grad():
+        expected = torch.cat([G(z[0:5], labels[0:5]), G(z[5:10], labels[5:10]), G(z[8:13], labels[8:13])[2:]])
+    torch.testing.assert_close(x, expected)
+
+
+def test_the_generator_is_restored_when_it_raises_while_sampling(monkeypatch):
+    sampler = sampler_with_moved_statistics({"name": "dcgan", "ngf": 8}, batch_stats=4)
+    before, forward, calls = buffers(sampler.G), sampler.G.forward, []
+
+    def failing_forward(*args, **kwargs):
+        calls.append(1)
+        out = forward(*args, **kwargs)      # moves the running statistics in training mode ...
+        if len(calls) == 2:
+            raise RuntimeError("out of memory")   # ... then fails
+        return out
+
+    monkeypatch.setattr(sampler.G, "forward", failing_forward)
+    with pytest.raises(RuntimeError, match="out of memory"):
+        sampler.sample(12, seed=0)
+    assert not any(m.training for m in batch_norm_layers(sampler.G))
+    for name, value in buffers(sampler.G).items():
+        assert torch.equal(value, before[name]), name
 
 
 @pytest.fixture(scope="module")
@@ -97,6 +135,14 @@ def test_eval_bn_batch_under_two_is_one_line_and_writes_nothing(digits_run, tmp_
     assert main(["eval", str(digits_run), "--metrics", "fid", "--extractor", "raw", "--n", "40",
                  "--bn-batch", value]) != 0
     assert f"--bn-batch: must be >= 2, got {value}" in capsys.readouterr().err
+    assert eval_rows(digits_run) == before
+
+
+def test_eval_bn_batch_above_the_sample_count_is_refused(digits_run, capsys):
+    before = eval_rows(digits_run)
+    assert main(["eval", str(digits_run), "--metrics", "fid", "--extractor", "raw", "--n", "40",
+                 "--bn-batch", "128"]) != 0
+    assert "--bn-batch: 128 is more than the --n 40 samples drawn" in capsys.readouterr().err
     assert eval_rows(digits_run) == before
 
 

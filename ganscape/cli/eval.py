@@ -46,8 +46,8 @@ def register(sub) -> None:
                    help="evaluate the generator with this edit applied (edit.json written by `ganscape repair`)")
     p.add_argument("--bn-batch", type=int, default=0, metavar="B",
                    help="sample with the generator's batch norm in training mode, each chunk of B samples normalised "
-                        "by its own statistics, as TensorFlow codes that sample so do (PacGAN's Table 3: 128); the "
-                        "records' checkpoint says +bnbatchB (default 0: running statistics)")
+                        "by its own statistics, as TensorFlow code that samples in training mode does (PacGAN's "
+                        "Table 3: 128); the records' checkpoint says +bnbatchB (default 0: running statistics)")
     add_metric_options(p)
     p.set_defaults(func=run)
 
@@ -99,12 +99,19 @@ def readable_steps(run_dir: str, steps: list[int]) -> list[int]:
     return steps
 
 
+def check_bn_batch(batch: int, n: int) -> None:
+    """``--bn-batch`` 0 (off) or at least 2 and at most ``--n``, so that every sample is drawn in a chunk of B."""
+    if batch:
+        positive(batch, "--bn-batch", 2)
+        if batch > n:
+            raise ConfigError(f"--bn-batch: {batch} is more than the --n {n} samples drawn; give --bn-batch <= --n")
+
+
 def use_batch_statistics(sampler, batch: int) -> None:
     """``--bn-batch``: ``sampler`` draws with batch statistics over chunks of ``batch``; refused (one line) for a
-    generator without batch norm, a translation run, or a chunk under 2 samples."""
+    generator without batch norm or a translation run."""
     from ganscape.sampling import GeneratorSampler, batch_norm_layers
 
-    positive(batch, "--bn-batch", 2)
     if not isinstance(sampler, GeneratorSampler):
         raise ConfigError("--bn-batch: applies to a generator's samples, not to a translation run")
     if not batch_norm_layers(sampler.G):
@@ -123,6 +130,7 @@ def run(args) -> int:
 
     metrics = parse_metrics(args.metrics)
     positive(args.n, "--n", 2)
+    check_bn_batch(args.bn_batch, args.n)
     options = metric_options(args)
     reference = parse_data(args.reference, "--reference")
     writer = ResultsWriter.for_run(args.run_dir)
