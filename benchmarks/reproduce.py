@@ -18,10 +18,12 @@ the data itself (what a perfect generator reaches).
     python benchmarks/reproduce.py --paper --only toy --datasets grid25 --methods pacgan4 --seeds 1 \
         --out runs/paper --checkpoint-every 10000 --toy-every 10000   # one paper run, scored every 10k steps
     python benchmarks/reproduce.py ...the same flags... --progress   # its scores so far, while it trains or stopped
+    python benchmarks/reproduce.py ...the same flags... --first-seed 1   # seed 1 of the same rows, in the same --out
 
 ``--out DIR`` trains every run in a run folder under DIR (checkpoints every ``--checkpoint-every`` steps, scores
 kept in its ``final_scores.jsonl``): the same command again skips finished runs and resumes killed ones with the
-scores of an uninterrupted run, and more seeds train only the new ones. Without it, runs train in memory.
+scores of an uninterrupted run, and more seeds train only the new ones (``--first-seed`` trains later seeds alone, on
+another machine or beside the first ones). Without it, runs train in memory.
 
 Budgets. Default: the toy networks of ``toy_modes`` (G and D MLP 3x128, batch 512 on the grid and 256 on the ring
 (``toy_modes.BATCH``), Adam 1e-3 (0.5, 0.999) unless a method's toy settings say otherwise (``toy_modes.METHODS``:
@@ -229,7 +231,17 @@ def table_row(dataset: str, method: str, rows: list[dict[str, float]], seconds: 
 
 
 def toy_keys(args, methods: list[str]) -> list[tuple[str, str, int]]:
-    return [(d, m, s) for d in args.datasets for m in methods for s in range(args.seeds)]
+    return [(d, m, s) for d in args.datasets for m in methods for s in seed_range(args, args.seeds)]
+
+
+def seed_range(args, count: int) -> range:
+    """The seeds of a part: ``count`` of them from ``--first-seed`` (0 unless more are added to an earlier table)."""
+    return range(args.first_seed, args.first_seed + count)
+
+
+def seeds_note(args, count: int) -> str:
+    """'3 seeds', or '2 seeds (5-6)' when they do not start at 0."""
+    return f"{count} seeds" + (f" ({args.first_seed}-{args.first_seed + count - 1})" if args.first_seed else "")
 
 
 def toy_jobs(args, methods: list[str]) -> list[tuple]:
@@ -245,7 +257,7 @@ def stacked_jobs(args) -> list[tuple]:
     return [(stacked_config(m, s, args.paper, args.stacked_steps, args.mnist_root, args.stacked_set,
                             args.stacked_every, every, args.device, args.stacked_samples),
              args.stacked_samples, args.threads, run_folder(args.out, "stacked", m, s))
-            for m in args.stacked_methods for s in range(args.stacked_seeds)]
+            for m in args.stacked_methods for s in seed_range(args, args.stacked_seeds)]
 
 
 def toy_table(args, methods: list[str]) -> list[str]:
@@ -256,7 +268,7 @@ def toy_table(args, methods: list[str]) -> list[str]:
     # the unpacked batch (a PacGAN-m config's is m times larger), as the config sets it (``--paper`` has its own)
     batches = {d: toy_config(d, "NS", 0, args.paper, args.steps, args.set)["train"]["batch_size"]
                for d in args.datasets}
-    lines = [f"Toy mixtures: {steps} steps, {args.seeds} seeds, {'paper networks' if args.paper else 'toy networks'}, "
+    lines = [f"Toy mixtures: {steps} steps, {seeds_note(args, args.seeds)}, {'paper networks' if args.paper else 'toy networks'}, "
              f"batch {batches}{own_batches_note(methods)} (x m for PacGAN-m)" + overrides_note(args.set)
              + kept_note(results, args.out),
              "", "| data | method | published (modes / HQ / reverse KL) | ganscape modes | ganscape HQ share | "
@@ -290,7 +302,7 @@ def networks_note(config: dict) -> str:
 
 
 def stacked_keys(args) -> list[tuple[str, int]]:
-    return [(m, s) for m in args.stacked_methods for s in range(args.stacked_seeds)]
+    return [(m, s) for m in args.stacked_methods for s in seed_range(args, args.stacked_seeds)]
 
 
 def stacked_table(args) -> list[str]:
@@ -298,7 +310,7 @@ def stacked_table(args) -> list[str]:
     jobs = stacked_jobs(args)
     results = run_all(jobs, args.jobs)
     budgets = budgets_note([job[0] for job in jobs[::args.stacked_seeds]], args.stacked_methods)
-    lines = [f"Stacked MNIST: data {jobs[0][0]['data']['name']}, {args.stacked_seeds} seeds, {args.stacked_samples} "
+    lines = [f"Stacked MNIST: data {jobs[0][0]['data']['name']}, {seeds_note(args, args.stacked_seeds)}, {args.stacked_samples} "
              f"samples; {budgets}" + overrides_note(args.stacked_set) + kept_note(results, args.out), "",
              "| method | published (modes / KL) | ganscape modes (of 1000) | ganscape KL to uniform | s/run |",
              "|---|---|---|---|---|"]
@@ -393,6 +405,9 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[
     parser.add_argument("--only", choices=["toy", "stacked"], help="run one part")
     parser.add_argument("--methods", nargs="+", default=TOY_DEFAULT, help=f"toy methods: {', '.join(METHODS)}")
     parser.add_argument("--seeds", type=int, default=3, help="toy seeds (the papers use 10)")
+    parser.add_argument("--first-seed", type=int, default=0, metavar="N",
+                        help="the first seed of each row, toy and Stacked MNIST (default 0): with --out, adds seeds "
+                             "to runs made elsewhere or earlier, e.g. --first-seed 5 --seeds 5 for seeds 5-9")
     parser.add_argument("--steps", type=int, help="override the toy budget")
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS), help="toy datasets")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
@@ -430,6 +445,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[
     for flag, value in (("--toy-every", args.toy_every), ("--stacked-every", args.stacked_every)):
         if value < 0:
             parser.error(f"{flag}: expected a number of steps >= 0 (0: no scoring during training), got {value}")
+    if args.first_seed < 0:
+        parser.error(f"--first-seed: expected a seed >= 0, got {args.first_seed}")
     if args.stacked_samples < 2:
         parser.error(f"--stacked-samples: expected at least 2 samples, got {args.stacked_samples}")
     if args.only in (None, "toy"):

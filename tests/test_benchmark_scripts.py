@@ -408,3 +408,24 @@ def test_reproduce_out_keeps_finished_runs_and_more_seeds_reuse_them(tmp_path):
     clash = run_script(*common, "--seeds", "1", "--out", str(tmp_path), "--set", "train.batch_size=64")
     assert clash.returncode == 2 and "--out:" in clash.stderr and "train.batch_size" in clash.stderr, clash.stderr
     assert "Traceback" not in clash.stderr
+
+
+def test_first_seed_adds_later_seeds_whose_runs_a_full_command_then_keeps(tmp_path):
+    """``--first-seed 1 --seeds 1`` trains seed 1 alone, in the folder a ``--seeds 2`` command then reuses: that
+    command trains only seed 0 and prints the table of one command that trained both."""
+    common = ["--only", "toy", "--steps", "20", "--jobs", "1", "--datasets", "ring8", "--methods", "NS"]
+    whole = run_script(*common, "--seeds", "2")
+    later = run_script(*common, "--seeds", "1", "--first-seed", "1", "--out", str(tmp_path), "--checkpoint-every", "10")
+    both = run_script(*common, "--seeds", "2", "--out", str(tmp_path), "--checkpoint-every", "10")
+    for done in (whole, later, both):
+        assert done.returncode == 0, done.stderr[-2000:]
+    assert "Toy mixtures: 20 steps, 1 seeds (1-1)," in later.stdout, later.stdout
+    assert sorted(p.name for p in (tmp_path / "toy" / "ring8" / "ns").iterdir()) == ["seed-0", "seed-1"]
+    assert "1 of 2 runs' scores kept from" in both.stdout, both.stdout
+
+    def ns_row(done):
+        return next(line for line in done.stdout.splitlines() if line.startswith("| ring8 | NS |")).rsplit(" | ", 1)[0]
+
+    assert ns_row(both) == ns_row(whole)
+    bad = run_script(*common, "--first-seed", "-1")
+    assert bad.returncode == 2 and "--first-seed: expected a seed >= 0, got -1" in bad.stderr, bad.stderr
