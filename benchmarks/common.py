@@ -1,7 +1,11 @@
-"""What the benchmarks share: where MNIST is, and how a trained run is scored in memory."""
+"""What the benchmarks share: where MNIST is, and how a command with a pool of training processes stops."""
 from __future__ import annotations
 
 import argparse
+import sys
+from typing import Callable
+
+from ganscape.cli import stop_on_sigterm
 
 from ganscape.paths import data_root
 
@@ -11,3 +15,15 @@ def add_mnist_root(parser: argparse.ArgumentParser, flag: str = "--root") -> Non
     parser.add_argument(flag, default=str(data_root() / "mnist"),
                         help="folder with the MNIST IDX files (default: $GANSCAPE_DATA/mnist; "
                              "in this repository's CI: ../shared/datasets/mnist)")
+
+
+def run_stoppable(main: Callable[[], None], resume_hint: str = "") -> None:
+    """Run a benchmark's ``main`` so that SIGTERM (``kill``, ``timeout``) stops it as Ctrl-C does: the
+    ``multiprocessing`` pool it is inside terminates its training processes (which SIGTERM to the parent alone
+    would leave training, orphaned), and the command ends with one line and exit status 130, not a traceback."""
+    stop_on_sigterm()
+    try:
+        main()
+    except KeyboardInterrupt:
+        print(f"interrupted: every run stopped{resume_hint}", file=sys.stderr)
+        sys.exit(130)

@@ -50,7 +50,7 @@ from pathlib import Path
 
 import torch
 
-from common import add_mnist_root
+from common import add_mnist_root, run_stoppable
 from ganscape.config import forbidden_resume_changes
 from ganscape.registry import ConfigError
 from ganscape.training.run_folder import check_resumable, saved_config
@@ -268,7 +268,8 @@ def toy_table(args, methods: list[str]) -> list[str]:
     # the unpacked batch (a PacGAN-m config's is m times larger), as the config sets it (``--paper`` has its own)
     batches = {d: toy_config(d, "NS", 0, args.paper, args.steps, args.set)["train"]["batch_size"]
                for d in args.datasets}
-    lines = [f"Toy mixtures: {steps} steps, {seeds_note(args, args.seeds)}, {'paper networks' if args.paper else 'toy networks'}, "
+    networks = "paper networks" if args.paper else "toy networks"
+    lines = [f"Toy mixtures: {steps} steps, {seeds_note(args, args.seeds)}, {networks}, "
              f"batch {batches}{own_batches_note(methods)} (x m for PacGAN-m)" + overrides_note(args.set)
              + kept_note(results, args.out),
              "", "| data | method | published (modes / HQ / reverse KL) | ganscape modes | ganscape HQ share | "
@@ -310,11 +311,12 @@ def stacked_table(args) -> list[str]:
     jobs = stacked_jobs(args)
     results = run_all(jobs, args.jobs)
     budgets = budgets_note([job[0] for job in jobs[::args.stacked_seeds]], args.stacked_methods)
-    lines = [f"Stacked MNIST: data {jobs[0][0]['data']['name']}, {seeds_note(args, args.stacked_seeds)}, {args.stacked_samples} "
+    data = jobs[0][0]["data"]["name"]
+    lines = [f"Stacked MNIST: data {data}, {seeds_note(args, args.stacked_seeds)}, {args.stacked_samples} "
              f"samples; {budgets}" + overrides_note(args.stacked_set) + kept_note(results, args.out), "",
              "| method | published (modes / KL) | ganscape modes (of 1000) | ganscape KL to uniform | s/run |",
              "|---|---|---|---|---|"]
-    on_mnist = jobs[0][0]["data"]["name"] == "stacked_mnist"  # else the bundled digits: not the papers' data
+    on_mnist = data == "stacked_mnist"  # else the bundled digits: not the papers' data
     for m in args.stacked_methods:
         rows = [r for (mm, _), r in zip(keys, results) if mm == m]
         published = PUBLISHED_STACKED[m] if on_mnist else "(not comparable: bundled digits, not MNIST)"
@@ -487,4 +489,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stoppable(main, "; with --out, the same command resumes them from their newest checkpoints")

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import torch
 
+from common import run_stoppable
 from ganscape.config import load_config
 from ganscape.config.dotted import config_diff, set_dotted
 from ganscape.config.validate import groups_batch_norm
@@ -313,4 +314,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stoppable(main)

@@ -1,6 +1,7 @@
 """The reproduction benchmark runs end to end on a tiny budget: every toy method's config builds and trains, and
 the table has one scored row per dataset and method (the numbers themselves are for docs/results.md, not tests)."""
 import argparse
+import os
 import re
 import subprocess
 import sys
@@ -282,7 +283,7 @@ def test_stacked_samples_reach_the_in_training_scoring_and_the_protocols_count_i
 
     assert stacked_config("DCGAN", 0, True, None, "/no/mnist/here", every=5)["eval"]["n"] == 26_000
     assert stacked_config("DCGAN", 0, False, None, "/no/mnist/here", samples=2600)["eval"]["n"] == 2600
-    args = argparse.Namespace(stacked_methods=["DCGAN"], stacked_seeds=2, paper=False, stacked_steps=2,
+    args = argparse.Namespace(stacked_methods=["DCGAN"], stacked_seeds=2, first_seed=0, paper=False, stacked_steps=2,
                               mnist_root="/no/mnist/here", stacked_set=[], stacked_every=1, checkpoint_every=1000,
                               out=None, device="cpu", stacked_samples=2600, threads=1)
     assert [(config["eval"]["n"], samples) for config, samples, *_ in stacked_jobs(args)] == [(2600, 2600)] * 2
@@ -429,3 +430,63 @@ def test_first_seed_adds_later_seeds_whose_runs_a_full_command_then_keeps(tmp_pa
     assert ns_row(both) == ns_row(whole)
     bad = run_script(*common, "--first-seed", "-1")
     assert bad.returncode == 2 and "--first-seed: expected a seed >= 0, got -1" in bad.stderr, bad.stderr
+
+
+@pytest.mark.parametrize("script", ["reproduce.py", "toy_modes.py"])
+def test_sigterm_stops_the_pools_training_processes_too(tmp_path, script):
+    """``kill`` (SIGTERM) of the command stops its training processes, as Ctrl-C does: before, the pool's workers
+    went on training with the parent gone, holding their run folders (reproduce.py) and the cores."""
+    import signal
+    import time
+
+    from ganscape.utils.io import folder_lock
+
+    args = ["--datasets", "ring8", "--methods", "NS", "--seeds", "2", "--jobs", "2", "--steps", "200000"]
+    if script == "reproduce.py":
+        args += ["--only", "toy", "--out", str(tmp_path), "--checkpoint-every", "100000"]
+    command = subprocess.Popen([sys.executable, str(BENCHMARKS / script), *args], cwd=BENCHMARKS,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    workers: list[int] = []
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and len(workers) < 2:
+            time.sleep(0.5)
+            workers = pool_workers_of(command.pid)
+        assert len(workers) == 2, "the pool's two workers did not start"
+        time.sleep(5)  # both inside their runs
+        command.send_signal(signal.SIGTERM)
+        assert command.wait(timeout=60) != 0
+        deadline = time.time() + 10
+        while time.time() < deadline and any(map(alive, workers)):
+            time.sleep(0.2)
+        assert [pid for pid in workers if alive(pid)] == []
+        if script == "reproduce.py":
+            with folder_lock(tmp_path / "toy" / "ring8" / "ns" / "seed-0"):
+                pass  # no process holds the run folder any more
+    finally:
+        for pid in [pid for pid in workers if alive(pid)]:
+            os.kill(pid, signal.SIGKILL)
+        command.kill()
+        command.wait()
+
+
+def pool_workers_of(pid: int) -> list[int]:
+    """The multiprocessing pool workers whose parent is ``pid`` (from /proc; not the resource tracker)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            command = (stat.parent / "cmdline").read_bytes()
+        except (OSError, ValueError, IndexError):
+            continue
+        if parent == pid and b"spawn_main" in command and b"resource_tracker" not in command:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    """``pid`` still runs (a zombie, dead but not yet reaped, does not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
