@@ -6,7 +6,6 @@ import sys
 from typing import Callable
 
 from ganscape.cli import stop_on_sigterm
-
 from ganscape.paths import data_root
 
 
