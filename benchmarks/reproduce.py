@@ -17,7 +17,7 @@ the data itself (what a perfect generator reaches).
     python benchmarks/reproduce.py --paper --out runs/paper --mnist-root ~/data/mnist   # resumable: run it again
     python benchmarks/reproduce.py --paper --only toy --datasets grid25 --methods pacgan4 --seeds 1 \
         --out runs/paper --checkpoint-every 10000 --toy-every 10000   # one paper run, scored every 10k steps
-    python benchmarks/reproduce.py ...the same flags... --progress   # its scores so far, while it trains or stopped
+    python benchmarks/reproduce.py ...the same flags... --progress   # where it stands, its scores so far
     python benchmarks/reproduce.py ...the same flags... --first-seed 1   # seed 1 of the same rows, in the same --out
 
 ``--out DIR`` trains every run in a run folder under DIR (checkpoints every ``--checkpoint-every`` steps, scores
@@ -53,7 +53,10 @@ import torch
 from common import add_mnist_root, run_stoppable
 from ganscape.config import forbidden_resume_changes
 from ganscape.registry import ConfigError
+from ganscape.training.callbacks.folder import METRICS_FILE
+from ganscape.training.callbacks.progress import format_duration
 from ganscape.training.run_folder import check_resumable, saved_config
+from ganscape.utils.io import FolderBusy, folder_lock, read_jsonl
 from toy_modes import (DATASETS, METHODS, base_config, check_configs, configure, kept_scores, mean_std,
                        method_names, overrides_note, own_batches_note, scheduled_records, score_cells, scores_by_step,
                        train_and_score, with_packed_batch, with_slot_batch_norm)
@@ -385,17 +388,63 @@ def recorded_so_far(jobs: list[tuple]) -> list[dict[str, float] | None]:
 
 
 def progress_lines(args, methods: list[str]) -> list[str]:
-    """``--progress``: the scores the ``--out`` run folders recorded during training so far, for each part that has
-    a folder; trains nothing."""
+    """``--progress``: where each run of the ``--out`` folder stands and the scores it recorded during training so
+    far, for each part that has a folder; trains nothing."""
     when = f"recorded during training so far in {args.out} (this command trained nothing):"
-    parts = {"toy": (toy_trajectory, toy_keys(args, methods), lambda: toy_jobs(args, methods)),
-             "stacked": (stacked_trajectory, stacked_keys(args), lambda: stacked_jobs(args))}
+    parts = {"toy": (toy_trajectory, ["data", "method", "seed"], toy_keys(args, methods),
+                     lambda: toy_jobs(args, methods)),
+             "stacked": (stacked_trajectory, ["method", "seed"], stacked_keys(args), lambda: stacked_jobs(args))}
     lines = []
-    for part, (table, keys, jobs) in parts.items():
-        recorded = recorded_so_far(jobs()) if args.only in (None, part) else []
+    for part, (table, label_names, keys, jobs) in parts.items():
+        part_jobs = jobs() if args.only in (None, part) else []
+        recorded = recorded_so_far(part_jobs)
         if any(r is not None for r in recorded):
+            lines += run_states_table(label_names, keys, part_jobs, recorded)
             lines += table(keys, [r or {} for r in recorded], when)
     return lines or [f"No run folder under {args.out} holds these runs yet."]
+
+
+RATE_INTERVALS = 10  # logged intervals the training rate of ``--progress`` is taken over
+
+
+def run_states_table(label_names: list[str], keys: list[tuple], jobs: list[tuple],
+                     recorded: list[dict[str, float] | None]) -> list[str]:
+    """One row per run: its last logged step, whether it is finished, training or stopped, its steps a second of
+    training time over its last ``RATE_INTERVALS`` logged intervals, and the training time left at that rate."""
+    lines = ["", "Where each run stands:", "", f"| {' | '.join([*label_names, 'step', 'state', 'steps/s', 'left'])} |",
+             f"|{'---|' * (len(label_names) + 4)}"]
+    for label, (config, samples, _, run_dir), same_run in zip(keys, jobs, recorded):
+        cells = run_state(config, samples, run_dir) if same_run is not None else ["-", "not started", "-", "-"]
+        lines.append(f"| {' | '.join([*map(str, label), *cells])} |")
+    return lines
+
+
+def run_state(config: dict, samples: int, run_dir: Path) -> list[str]:
+    """The step, state, steps/s and left cells of one run folder that holds ``config``'s run: finished (its scores
+    kept), training (another process holds the folder) or stopped (the same command resumes it)."""
+    total = config["train"]["steps"]
+    records = [r for r in read_jsonl(run_dir / METRICS_FILE) if "train_seconds" in r]
+    if not records:
+        return ["0", "training" if folder_busy(run_dir) else "stopped", "-", "-"]
+    last, first = records[-1], records[max(0, len(records) - 1 - RATE_INTERVALS)]
+    step = f"{last['step']:,} of {total:,}"
+    if kept_scores(run_dir, config, samples) is not None:
+        return [step, "finished", "-", "-"]
+    seconds = last["train_seconds"] - first["train_seconds"]
+    rate = (last["step"] - first["step"]) / seconds if seconds > 0 else 0.0
+    state = "training" if folder_busy(run_dir) else "stopped"
+    if not rate:
+        return [step, state, "-", "-"]
+    return [step, state, f"{rate:.1f}", format_duration((total - last["step"]) / rate)]
+
+
+def folder_busy(run_dir: Path) -> bool:
+    """Another process holds the run folder (trains in it)."""
+    try:
+        with folder_lock(run_dir):
+            return False
+    except FolderBusy:
+        return True
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[str]]:
@@ -437,8 +486,9 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[
     parser.add_argument("--checkpoint-every", type=int, default=1000, metavar="STEPS",
                         help="with --out: a run's checkpoint interval in steps, what a killed run loses at most")
     parser.add_argument("--progress", action="store_true",
-                        help="with --out: print the scores its run folders recorded during training so far (with "
-                             "--toy-every / --stacked-every), for runs still training or stopped; trains nothing")
+                        help="with --out: print where each run stands (its step; finished, training or stopped; "
+                             "its steps a second and the training time left) and the scores its run folder recorded "
+                             "during training so far (with --toy-every / --stacked-every); trains nothing")
     add_mnist_root(parser, "--mnist-root")
     args = parser.parse_args(argv)
     methods = method_names(parser, args.methods)

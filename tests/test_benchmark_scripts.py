@@ -490,3 +490,27 @@ def alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def test_progress_says_where_each_run_stands(monkeypatch, tmp_path):
+    """``--progress``: each run's last logged step of its budget, and finished, training (another process holds its
+    folder), stopped (resumable: its rate and the training time left at it) or not started."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    from reproduce import run_state, toy_config
+
+    from ganscape.utils.io import folder_lock
+
+    common = ["--only", "toy", "--jobs", "1", "--datasets", "ring8", "--methods", "NS", "--out", str(tmp_path),
+              "--checkpoint-every", "2", "--set", "train.log_every=1"]
+    done = run_script(*common, "--steps", "4", "--seeds", "1")
+    assert done.returncode == 0, done.stderr[-2000:]
+    progress = run_script(*common, "--steps", "4", "--seeds", "2", "--progress")
+    assert "| ring8 | NS | 0 | 4 of 4 | finished | - | - |" in progress.stdout, progress.stdout
+    assert "| ring8 | NS | 1 | - | not started | - | - |" in progress.stdout, progress.stdout
+    run_dir = tmp_path / "toy" / "ring8" / "ns" / "seed-0"
+    longer = toy_config("ring8", "NS", 0, False, 8, ["train.log_every=1"], checkpoint_every=2)  # a resume to 8 steps
+    step, state, rate, left = run_state(longer, 2500, run_dir)
+    assert (step, state) == ("4 of 8", "stopped") and float(rate) > 0, (step, state, rate, left)
+    assert re.fullmatch(r"\d+s|\d+m\d\ds", left), left
+    with folder_lock(run_dir):  # as a process training in it holds it
+        assert run_state(longer, 2500, run_dir)[1] == "training"
