@@ -24,5 +24,5 @@ def run_stoppable(main: Callable[[], None], resume_hint: str = "") -> None:
     try:
         main()
     except KeyboardInterrupt:
-        print(f"interrupted: every run stopped{resume_hint}", file=sys.stderr)
+        print(f"interrupted: no run of this command trains on{resume_hint}", file=sys.stderr)
         sys.exit(130)

@@ -55,6 +55,7 @@ from ganscape.config import forbidden_resume_changes
 from ganscape.registry import ConfigError
 from ganscape.training.callbacks.folder import METRICS_FILE
 from ganscape.training.callbacks.progress import format_duration
+from ganscape.training.checkpoint import list_checkpoints
 from ganscape.training.run_folder import check_resumable, saved_config
 from ganscape.utils.io import FolderBusy, folder_lock, read_jsonl
 from toy_modes import (DATASETS, METHODS, base_config, check_configs, configure, kept_scores, mean_std,
@@ -163,15 +164,19 @@ def run_folder(out: str | None, *labels: object) -> Path | None:
     return Path(out).joinpath(*(re.sub(r"[^a-z0-9]+", "-", str(p).lower()).strip("-") for p in parts), f"seed-{seed}")
 
 
-def check_run_folders(parser: argparse.ArgumentParser, jobs: list[tuple]) -> None:
-    """Before anything trains: a run folder holding another config's checkpoints is one usage line, not a worker's
-    traceback (a resumed run must keep its config)."""
+def check_run_folders(parser: argparse.ArgumentParser, jobs: list[tuple], training: bool = True) -> None:
+    """Before anything trains: a run folder holding another config's checkpoints (a resumed run must keep its config),
+    or, for a command that trains, one that another process trains in now, is one usage line, not a worker's
+    traceback."""
     for config, _, _, run_dir in jobs:
         if run_dir is not None:
             try:
                 check_resumable(config, run_dir)
             except ConfigError as error:
                 parser.error(f"--out: {error}")
+            if training and run_dir.is_dir() and folder_busy(run_dir):
+                parser.error(f"--out: {run_dir}: another process is training this run now; wait for it, or leave "
+                             "its seed out of this command (--first-seed, --seeds)")
 
 
 def run_job(job: tuple) -> dict[str, float]:
@@ -204,14 +209,14 @@ def numbered_run(item: tuple[int, tuple]) -> tuple[int, dict[str, float]]:
     return i, run_job(job)
 
 
-def real_sample_scores(dataset: str, seeds: int, n: int = 2500) -> list[dict[str, float]]:
+def real_sample_scores(dataset: str, seeds: range, n: int = 2500) -> list[dict[str, float]]:
     """The toy protocol's scores of ``n`` fresh draws from the data distribution itself, one draw per seed: what a
     perfect generator scores (the HQ share of a 2-D Gaussian within 3 std, 98.9%; the reverse KL of sampling noise)."""
     from ganscape.data import build_dataset
     from ganscape.metrics.modes import toy_mode_metrics
 
     scores = []
-    for seed in range(seeds):
+    for seed in seeds:
         data = build_dataset({**DATASETS[dataset], "n": n, "seed": 1_000 + seed})
         scores.append(toy_mode_metrics(data.x, data.info["centers"], data.info["std"]))
     return scores
@@ -243,8 +248,10 @@ def seed_range(args, count: int) -> range:
 
 
 def seeds_note(args, count: int) -> str:
-    """'3 seeds', or '2 seeds (5-6)' when they do not start at 0."""
-    return f"{count} seeds" + (f" ({args.first_seed}-{args.first_seed + count - 1})" if args.first_seed else "")
+    """'3 seeds', '1 seed', or '2 seeds (5-6)' and '1 seed (5)' when they do not start at 0."""
+    last = args.first_seed + count - 1
+    named = "" if not args.first_seed else f" ({args.first_seed})" if count == 1 else f" ({args.first_seed}-{last})"
+    return f"{count} seed{'s' if count != 1 else ''}{named}"
 
 
 def toy_jobs(args, methods: list[str]) -> list[tuple]:
@@ -281,7 +288,7 @@ def toy_table(args, methods: list[str]) -> list[str]:
         for m in methods:
             rows = [r for (dd, mm, _), r in zip(keys, results) if (dd, mm) == (d, m)]
             lines.append(table_row(d, m, rows, seconds_cell(rows)))
-        lines.append(table_row(d, "(2,500 real samples)", real_sample_scores(d, args.seeds), "-"))
+        lines.append(table_row(d, "(2,500 real samples)", real_sample_scores(d, seed_range(args, args.seeds)), "-"))
     return lines + (toy_trajectory(keys, results) if args.toy_every else [])
 
 
@@ -421,30 +428,42 @@ def run_states_table(label_names: list[str], keys: list[tuple], jobs: list[tuple
 
 def run_state(config: dict, samples: int, run_dir: Path) -> list[str]:
     """The step, state, steps/s and left cells of one run folder that holds ``config``'s run: finished (its scores
-    kept), training (another process holds the folder) or stopped (the same command resumes it)."""
+    kept); training (another process holds the folder: its newest logged or checkpointed step); trained, not scored
+    (at its last step: being scored, or scored with other settings, e.g. another sample count); stopped (at the
+    newest checkpoint, where the same command resumes it). The rate: steps a second of training time over the last
+    ``RATE_INTERVALS`` logged intervals."""
     total = config["train"]["steps"]
-    records = [r for r in read_jsonl(run_dir / METRICS_FILE) if "train_seconds" in r]
-    if not records:
-        return ["0", "training" if folder_busy(run_dir) else "stopped", "-", "-"]
-    last, first = records[-1], records[max(0, len(records) - 1 - RATE_INTERVALS)]
-    step = f"{last['step']:,} of {total:,}"
     if kept_scores(run_dir, config, samples) is not None:
-        return [step, "finished", "-", "-"]
-    seconds = last["train_seconds"] - first["train_seconds"]
-    rate = (last["step"] - first["step"]) / seconds if seconds > 0 else 0.0
-    state = "training" if folder_busy(run_dir) else "stopped"
-    if not rate:
-        return [step, state, "-", "-"]
-    return [step, state, f"{rate:.1f}", format_duration((total - last["step"]) / rate)]
+        return [f"{total:,} of {total:,}", "finished", "-", "-"]
+    records = [r for r in read_jsonl(run_dir / METRICS_FILE) if "train_seconds" in r]
+    logged = records[-1]["step"] if records else 0
+    saved = max(list_checkpoints(run_dir), default=0)
+    if max(logged, saved) >= total:
+        return [f"{total:,} of {total:,}", "trained, not scored", "-", "-"]
+    state, step = ("training", max(logged, saved)) if folder_busy(run_dir) else ("stopped", saved)
+    rate = training_rate(records[-1 - RATE_INTERVALS:])
+    cells = [f"{step:,} of {total:,}", state]
+    return cells + ([f"{rate:.1f}", format_duration((total - step) / rate)] if rate else ["-", "-"])
+
+
+def training_rate(records: list[dict]) -> float:
+    """Steps a second of training time (``train_seconds``) from the first of ``records`` to the last; 0 for fewer
+    than two."""
+    if len(records) < 2 or records[-1]["train_seconds"] <= records[0]["train_seconds"]:
+        return 0.0
+    return (records[-1]["step"] - records[0]["step"]) / (records[-1]["train_seconds"] - records[0]["train_seconds"])
 
 
 def folder_busy(run_dir: Path) -> bool:
-    """Another process holds the run folder (trains in it)."""
+    """Another process holds the run folder (trains in it); not a folder this user cannot write to (a read-only
+    copy, where nothing trains)."""
     try:
         with folder_lock(run_dir):
             return False
     except FolderBusy:
         return True
+    except PermissionError:
+        return False
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[str]]:
@@ -499,6 +518,9 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[
             parser.error(f"{flag}: expected a number of steps >= 0 (0: no scoring during training), got {value}")
     if args.first_seed < 0:
         parser.error(f"--first-seed: expected a seed >= 0, got {args.first_seed}")
+    for flag, value in (("--seeds", args.seeds), ("--stacked-seeds", args.stacked_seeds)):
+        if value < 1:
+            parser.error(f"{flag}: expected at least 1 seed, got {value}")
     if args.stacked_samples < 2:
         parser.error(f"--stacked-samples: expected at least 2 samples, got {args.stacked_samples}")
     if args.only in (None, "toy"):
@@ -520,7 +542,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[
         parser.error(f"--checkpoint-every: expected a positive number of steps, got {args.checkpoint_every}")
     if args.out:
         check_run_folders(parser, [*(toy_jobs(args, methods) if args.only in (None, "toy") else []),
-                                   *(stacked_jobs(args) if args.only in (None, "stacked") else [])])
+                                   *(stacked_jobs(args) if args.only in (None, "stacked") else [])],
+                          training=not args.progress)
     return args, methods
 
 
@@ -539,4 +562,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    run_stoppable(main, "; with --out, the same command resumes them from their newest checkpoints")
+    run_stoppable(main, "; with --out, the same command resumes any unfinished run from its newest checkpoint")

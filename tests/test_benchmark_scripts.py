@@ -27,7 +27,7 @@ def test_reproduce_toy_table_has_a_row_per_method_and_dataset():
     rows = [ROW.match(line) for line in done.stdout.splitlines()]
     found = {(m.group(1), m.group(2)) for m in rows if m}
     assert found == {(d, m) for d in ("grid25", "ring8") for m in methods}, done.stdout
-    assert "Toy mixtures: 20 steps, 1 seeds" in done.stdout
+    assert "Toy mixtures: 20 steps, 1 seed," in done.stdout
 
 
 def test_reproduce_rejects_an_unknown_method():
@@ -265,7 +265,7 @@ def test_stacked_table_header_names_each_rows_budget_and_the_sample_count():
     done = run_script("--only", "stacked", "--stacked-seeds", "1", "--stacked-steps", "2", "--jobs", "1",
                       "--mnist-root", "/no/mnist/here", "--stacked-methods", "DCGAN", "DCGAN, D = G/4", *QUICK_SCORING)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert ("1 seeds, 2600 samples; 16 px, 2 steps, G {name: dcgan_tf, ngf: 16, value_range: unit}, "
+    assert ("1 seed, 2600 samples; 16 px, 2 steps, G {name: dcgan_tf, ngf: 16, value_range: unit}, "
             "D {name: dcgan_tf, ndf: 16, value_range: unit} (DCGAN); "
             "28 px, 2 steps, G {name: sndcgan, ch: 8, kernel: 3, first_norm: channel}, D {name: unrolled, ndf: 2} "
             "(DCGAN, D = G/4)") in done.stdout, done.stdout
@@ -420,7 +420,7 @@ def test_first_seed_adds_later_seeds_whose_runs_a_full_command_then_keeps(tmp_pa
     both = run_script(*common, "--seeds", "2", "--out", str(tmp_path), "--checkpoint-every", "10")
     for done in (whole, later, both):
         assert done.returncode == 0, done.stderr[-2000:]
-    assert "Toy mixtures: 20 steps, 1 seeds (1-1)," in later.stdout, later.stdout
+    assert "Toy mixtures: 20 steps, 1 seed (1)," in later.stdout, later.stdout
     assert sorted(p.name for p in (tmp_path / "toy" / "ring8" / "ns").iterdir()) == ["seed-0", "seed-1"]
     assert "1 of 2 runs' scores kept from" in both.stdout, both.stdout
 
@@ -493,8 +493,9 @@ def alive(pid: int) -> bool:
 
 
 def test_progress_says_where_each_run_stands(monkeypatch, tmp_path):
-    """``--progress``: each run's last logged step of its budget, and finished, training (another process holds its
-    folder), stopped (resumable: its rate and the training time left at it) or not started."""
+    """``--progress``: each run's step of its budget, and finished; training (another process holds its folder: a
+    command that would train there is refused in one line); trained, not scored; stopped (at its newest checkpoint,
+    where it resumes, with its rate and the training time left at it); or not started."""
     monkeypatch.syspath_prepend(str(BENCHMARKS))
     from reproduce import run_state, toy_config
 
@@ -508,9 +509,25 @@ def test_progress_says_where_each_run_stands(monkeypatch, tmp_path):
     assert "| ring8 | NS | 0 | 4 of 4 | finished | - | - |" in progress.stdout, progress.stdout
     assert "| ring8 | NS | 1 | - | not started | - | - |" in progress.stdout, progress.stdout
     run_dir = tmp_path / "toy" / "ring8" / "ns" / "seed-0"
+    scored = toy_config("ring8", "NS", 0, False, 4, ["train.log_every=1"], checkpoint_every=2)
+    assert run_state(scored, 500, run_dir) == ["4 of 4", "trained, not scored", "-", "-"]  # scored on 2,500
     longer = toy_config("ring8", "NS", 0, False, 8, ["train.log_every=1"], checkpoint_every=2)  # a resume to 8 steps
     step, state, rate, left = run_state(longer, 2500, run_dir)
     assert (step, state) == ("4 of 8", "stopped") and float(rate) > 0, (step, state, rate, left)
     assert re.fullmatch(r"\d+s|\d+m\d\ds", left), left
+    (run_dir / "checkpoints" / "ckpt-00000004.pt").unlink()  # killed before its step-4 checkpoint: resumes from 2
+    assert run_state(longer, 2500, run_dir)[:2] == ["2 of 8", "stopped"]
     with folder_lock(run_dir):  # as a process training in it holds it
-        assert run_state(longer, 2500, run_dir)[1] == "training"
+        assert run_state(longer, 2500, run_dir)[:2] == ["4 of 8", "training"]  # its newest logged step
+        busy = run_script(*common, "--steps", "8", "--seeds", "1")
+    assert busy.returncode == 2 and f"--out: {run_dir}: another process is training this run now" in busy.stderr, \
+        busy.stderr
+    # the default toy config logs its last step alone: a stopped run's checkpoints still say where it stands
+    unlogged = tmp_path / "unlogged"
+    done = run_script(*common[:-2], "--steps", "4", "--seeds", "1", "--out", str(unlogged))
+    assert done.returncode == 0, done.stderr[-2000:]
+    run_dir = unlogged / "toy" / "ring8" / "ns" / "seed-0"
+    (run_dir / "checkpoints" / "ckpt-00000004.pt").unlink()
+    (run_dir / "metrics.jsonl").unlink()
+    assert run_state(toy_config("ring8", "NS", 0, False, 8, checkpoint_every=2), 2500, run_dir) == \
+        ["2 of 8", "stopped", "-", "-"]
