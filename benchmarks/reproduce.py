@@ -192,14 +192,15 @@ def run_job(job: tuple) -> dict[str, float]:
     return {**out, "seconds": time.time() - t0, "trained": float(kept is None)}
 
 
-def run_all(jobs: list[tuple], processes: int) -> list[dict[str, float]]:
-    """Results in job order; one progress line per finished run on stderr."""
+def run_all(jobs: list[tuple], processes: int, labels: list[tuple]) -> list[dict[str, float]]:
+    """Results in job order; one progress line per finished run on stderr, naming its ``labels`` (data, method,
+    seed)."""
     results: list[dict[str, float] | None] = [None] * len(jobs)
     with multiprocessing.get_context("spawn").Pool(processes) as pool:
         for done, (i, out) in enumerate(pool.imap_unordered(numbered_run, enumerate(jobs)), 1):
             results[i] = out
-            config = jobs[i][0]
-            print(f"[{done}/{len(jobs)}] {config['data']['name']} seed {config['seed']}: "
+            *row, seed = labels[i]
+            print(f"[{done}/{len(jobs)}] {' '.join(map(str, row))} seed {seed}: "
                   f"{ {k: round(v, 3) for k, v in out.items()} }", file=sys.stderr, flush=True)
     return results
 
@@ -273,7 +274,7 @@ def stacked_jobs(args) -> list[tuple]:
 def toy_table(args, methods: list[str]) -> list[str]:
     keys = toy_keys(args, methods)
     jobs = toy_jobs(args, methods)
-    results = run_all(jobs, args.jobs)
+    results = run_all(jobs, args.jobs, keys)
     steps = jobs[0][0]["train"]["steps"]
     # the unpacked batch (a PacGAN-m config's is m times larger), as the config sets it (``--paper`` has its own)
     batches = {d: toy_config(d, "NS", 0, args.paper, args.steps, args.set)["train"]["batch_size"]
@@ -319,7 +320,7 @@ def stacked_keys(args) -> list[tuple[str, int]]:
 def stacked_table(args) -> list[str]:
     keys = stacked_keys(args)
     jobs = stacked_jobs(args)
-    results = run_all(jobs, args.jobs)
+    results = run_all(jobs, args.jobs, keys)
     budgets = budgets_note([job[0] for job in jobs[::args.stacked_seeds]], args.stacked_methods)
     data = jobs[0][0]["data"]["name"]
     lines = [f"Stacked MNIST: data {data}, {seeds_note(args, args.stacked_seeds)}, {args.stacked_samples} "

@@ -28,6 +28,7 @@ def test_reproduce_toy_table_has_a_row_per_method_and_dataset():
     found = {(m.group(1), m.group(2)) for m in rows if m}
     assert found == {(d, m) for d in ("grid25", "ring8") for m in methods}, done.stdout
     assert "Toy mixtures: 20 steps, 1 seed," in done.stdout
+    assert "] grid25 PacGAN2 seed 0: {'modes': " in done.stderr  # each finished run's progress line names its row
 
 
 def test_reproduce_rejects_an_unknown_method():
