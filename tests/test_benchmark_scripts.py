@@ -431,6 +431,8 @@ def test_first_seed_adds_later_seeds_whose_runs_a_full_command_then_keeps(tmp_pa
     assert ns_row(both) == ns_row(whole)
     bad = run_script(*common, "--first-seed", "-1")
     assert bad.returncode == 2 and "--first-seed: expected a seed >= 0, got -1" in bad.stderr, bad.stderr
+    none = run_script(*common, "--seeds", "0")
+    assert none.returncode == 2 and "--seeds: expected at least 1 seed, got 0" in none.stderr, none.stderr
 
 
 @pytest.mark.parametrize("script", ["reproduce.py", "toy_modes.py"])
