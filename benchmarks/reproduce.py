@@ -57,7 +57,8 @@ from ganscape.training.callbacks.folder import METRICS_FILE
 from ganscape.training.callbacks.progress import format_duration
 from ganscape.training.checkpoint import list_checkpoints
 from ganscape.training.run_folder import check_resumable, saved_config
-from ganscape.utils.io import FolderBusy, folder_lock, read_jsonl
+from ganscape.utils import io
+from ganscape.utils.io import read_jsonl
 from toy_modes import (DATASETS, METHODS, base_config, check_configs, configure, kept_scores, mean_std,
                        method_names, overrides_note, own_batches_note, scheduled_records, score_cells, scores_by_step,
                        train_and_score, with_packed_batch, with_slot_batch_norm)
@@ -417,8 +418,7 @@ RATE_INTERVALS = 10  # logged intervals the training rate of ``--progress`` is t
 
 def run_states_table(label_names: list[str], keys: list[tuple], jobs: list[tuple],
                      recorded: list[dict[str, float] | None]) -> list[str]:
-    """One row per run: its last logged step, whether it is finished, training or stopped, its steps a second of
-    training time over its last ``RATE_INTERVALS`` logged intervals, and the training time left at that rate."""
+    """One row per run: ``run_state``'s cells, or "not started" where no folder holds the run yet."""
     lines = ["", "Where each run stands:", "", f"| {' | '.join([*label_names, 'step', 'state', 'steps/s', 'left'])} |",
              f"|{'---|' * (len(label_names) + 4)}"]
     for label, (config, samples, _, run_dir), same_run in zip(keys, jobs, recorded):
@@ -459,10 +459,7 @@ def folder_busy(run_dir: Path) -> bool:
     """Another process holds the run folder (trains in it); not a folder this user cannot write to (a read-only
     copy, where nothing trains)."""
     try:
-        with folder_lock(run_dir):
-            return False
-    except FolderBusy:
-        return True
+        return io.folder_busy(run_dir)
     except PermissionError:
         return False
 

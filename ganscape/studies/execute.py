@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 from ganscape.registry import ConfigError
 from ganscape.results import Record, ResultsWriter, with_run
-from ganscape.utils.io import FULL_STORAGE, FolderBusy, folder_lock, read_jsonl
+from ganscape.utils.io import FULL_STORAGE, FolderBusy, folder_busy, read_jsonl
 
 log = logging.getLogger("ganscape.study")
 BUSY_POLL_S = 5.0  # how often a task whose run folder another process holds looks again
@@ -43,18 +43,14 @@ def wait_until_free(run_dir: Path, check: Callable[[], None] | None) -> None:
     task then resumes from its checkpoints. Failing at once instead would spend the task's attempts in a second.
     ``check()`` runs between looks, so a task taken from this worker meanwhile stops."""
     waited = False
-    while True:
-        try:
-            with folder_lock(run_dir):
-                return
-        except FolderBusy:
-            if check is not None:
-                check()
-            if not waited:
-                log.warning("%s: another process holds this run folder (a worker the study gave the task up on?); "
-                            "waiting for it to stop", run_dir)
-                waited = True
-            time.sleep(BUSY_POLL_S)
+    while folder_busy(run_dir):
+        if check is not None:
+            check()
+        if not waited:
+            log.warning("%s: another process holds this run folder (a worker the study gave the task up on?); "
+                        "waiting for it to stop", run_dir)
+            waited = True
+        time.sleep(BUSY_POLL_S)
 
 
 def logged_train_seconds(run_dir: Path) -> float | None:

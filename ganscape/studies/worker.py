@@ -13,7 +13,6 @@ import argparse
 import importlib
 import logging
 import os
-import signal
 import sqlite3
 import sys
 import threading
@@ -22,6 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
+from ganscape.cli import stop_on_sigterm
 from ganscape.plugins import import_plugins
 from ganscape.registry import ConfigError
 from ganscape.studies.execute import no_retry_fixes
@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--executor", default=DEFAULT_EXECUTOR, help="module:function that executes one task")
     args = parser.parse_args(argv)
     quiet_logging()
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    stop_on_sigterm()
     if args.threads > 0:
         import torch
         torch.set_num_threads(args.threads)

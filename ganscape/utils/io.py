@@ -105,6 +105,15 @@ def folder_lock(folder: str | os.PathLike, wait: bool = False,
         yield
 
 
+def folder_busy(folder: str | os.PathLike) -> bool:
+    """Another live process holds ``FOLDER/.lock`` right now (a look, not a hold: the lock is released at once)."""
+    try:
+        with folder_lock(folder):
+            return False
+    except FolderBusy:
+        return True
+
+
 def remove_stale_temps(folder: str | os.PathLike) -> list[Path]:
     """Delete the temporary files ``atomic_path`` leaves behind when its process is killed mid-write
     (``.NAME.XXXX.tmp``) in ``folder``; returns them. Only while nothing else writes there."""
