@@ -28,9 +28,10 @@ import os
 import tempfile
 import time
 from collections import defaultdict
-from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
+
+from common import run_stoppable
 
 PHASES = ("load", "sample", "extractor", "fake_features", "reference")
 
@@ -180,11 +181,11 @@ def main(argv: list[str] | None = None) -> None:
         if workers == 1:
             rows = run_tasks(args.study, ids, threads, study_dir)
         else:
-            context = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(workers, mp_context=context) as pool:
-                futures = [pool.submit(run_tasks, args.study, ids[w::workers], threads, study_dir)
-                           for w in range(workers)]
-                per_worker = [f.result() for f in futures]
+            # a multiprocessing Pool, not a ProcessPoolExecutor: on Ctrl-C or SIGTERM its exit terminates the
+            # workers, where the executor's waits for their tasks to end
+            with multiprocessing.get_context("spawn").Pool(workers) as pool:
+                per_worker = pool.starmap(run_tasks, [(args.study, ids[w::workers], threads, study_dir)
+                                                      for w in range(workers)], chunksize=1)
             rows = sorted((r for part in per_worker for r in part), key=lambda r: r["id"])
     print(summary("total", rows))
     firsts = {min((r for r in rows if r["pid"] == pid), key=lambda r: r["id"])["id"] for pid in {r["pid"] for r in rows}}
@@ -197,4 +198,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stoppable(main)

@@ -435,18 +435,24 @@ def test_first_seed_adds_later_seeds_whose_runs_a_full_command_then_keeps(tmp_pa
     assert none.returncode == 2 and "--seeds: expected at least 1 seed, got 0" in none.stderr, none.stderr
 
 
-@pytest.mark.parametrize("script", ["reproduce.py", "toy_modes.py"])
-def test_sigterm_stops_the_pools_training_processes_too(tmp_path, script):
+TOY_RUNS = ["--datasets", "ring8", "--methods", "NS", "--seeds", "2", "--jobs", "2", "--steps", "200000"]
+
+
+@pytest.mark.parametrize("script, args", [
+    ("reproduce.py", TOY_RUNS + ["--only", "toy", "--checkpoint-every", "100000"]),
+    ("toy_modes.py", TOY_RUNS),
+    ("eval_cost.py", ["--study", "landscape-toy", "--ids", "36,37", "--workers", "2"]),  # two WGAN tasks
+])
+def test_sigterm_stops_the_pools_training_processes_too(tmp_path, script, args):
     """``kill`` (SIGTERM) of the command stops its training processes, as Ctrl-C does: before, the pool's workers
-    went on training with the parent gone, holding their run folders (reproduce.py) and the cores."""
+    went on training with the parent gone, holding their run folders (reproduce.py) and the cores (eval_cost.py's
+    process pool waited for its workers' tasks to end on Ctrl-C too)."""
     import signal
     import time
 
     from ganscape.utils.io import folder_lock
 
-    args = ["--datasets", "ring8", "--methods", "NS", "--seeds", "2", "--jobs", "2", "--steps", "200000"]
-    if script == "reproduce.py":
-        args += ["--only", "toy", "--out", str(tmp_path), "--checkpoint-every", "100000"]
+    args = args + ["--out", str(tmp_path)] if script != "toy_modes.py" else args
     command = subprocess.Popen([sys.executable, str(BENCHMARKS / script), *args], cwd=BENCHMARKS,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     workers: list[int] = []
