@@ -552,10 +552,14 @@ def main(argv: list[str] | None = None) -> None:
         return
     start = time.time()
     lines = []
-    if args.only in (None, "toy"):
-        lines += toy_table(args, methods) + [""]
-    if args.only in (None, "stacked"):
-        lines += stacked_table(args) + [""]
+    try:
+        if args.only in (None, "toy"):
+            lines += toy_table(args, methods) + [""]
+        if args.only in (None, "stacked"):
+            lines += stacked_table(args) + [""]
+    except io.FolderBusy as error:  # another process began training a run after check_run_folders looked
+        sys.exit(f"reproduce.py: error: --out: {error}. This command's other runs stopped at their newest "
+                 "checkpoints; the same command resumes them when that process is done")
     print("\n".join(lines) + f"wall time: {time.time() - start:.0f} s")
 
 

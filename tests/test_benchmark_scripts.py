@@ -540,3 +540,22 @@ def test_progress_says_where_each_run_stands(monkeypatch, tmp_path):
     (run_dir / "metrics.jsonl").unlink()
     assert run_state(toy_config("ring8", "NS", 0, False, 8, checkpoint_every=2), 2500, run_dir) == \
         ["2 of 8", "stopped", "-", "-"]
+
+
+def test_a_run_folder_taken_after_the_busy_check_is_one_line(monkeypatch, tmp_path, capsys):
+    """A process that begins training a run between the command's busy check and the pool worker's start (the check
+    looks once, before anything trains) ends the command with one line naming the folder, not the worker's
+    traceback."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import reproduce
+
+    from ganscape.utils.io import folder_lock
+
+    monkeypatch.setattr(reproduce, "folder_busy", lambda run_dir: False)  # the check ran before the other process
+    run_dir = tmp_path / "toy" / "ring8" / "ns" / "seed-0"
+    with folder_lock(run_dir), pytest.raises(SystemExit) as stop:
+        reproduce.main(["--only", "toy", "--datasets", "ring8", "--methods", "NS", "--seeds", "1", "--steps", "20",
+                        "--jobs", "1", "--out", str(tmp_path), "--checkpoint-every", "10"])
+    assert str(stop.value).startswith(f"reproduce.py: error: --out: {run_dir}: another process is using this run "
+                                      "folder right now"), stop.value
+    assert "Traceback" not in capsys.readouterr().err
