@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from typing import Callable
 
@@ -14,6 +15,12 @@ def add_mnist_root(parser: argparse.ArgumentParser, flag: str = "--root") -> Non
     parser.add_argument(flag, default=str(data_root() / "mnist"),
                         help="folder with the MNIST IDX files (default: $GANSCAPE_DATA/mnist; "
                              "in this repository's CI: ../shared/datasets/mnist)")
+
+
+def ignore_interrupts() -> None:
+    """A pool worker's initializer: Ctrl-C in a terminal sends SIGINT to every process of the command, and each
+    worker would print its own traceback; the worker leaves it to the command, whose pool then terminates it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def run_stoppable(main: Callable[[], None], resume_hint: str = "") -> None:

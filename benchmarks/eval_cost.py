@@ -10,8 +10,8 @@ checkpoint with the study's ``eval`` section), in a temporary study folder. Each
 after another, so its first task pays what a study worker pays once (imports, loading the feature network, reading
 cached reference features) and the later ones show the steady state. With ``--workers 2`` two processes run side by
 side on the shared cores, as ``ganscape study run --workers 2`` does (threads per worker: cores / workers, as there),
-so one worker's evaluation competes with the other's training. ``--tasks N`` picks N tasks spread evenly over the study's plan (so
-different objectives are included); ``--ids`` names them.
+so one worker's evaluation competes with the other's training. ``--tasks N`` picks N tasks spread evenly over the
+study's plan (so different objectives are included); ``--ids`` names them.
 
 The eval time is split into phases by timing the calls the runner makes (``ganscape.metrics.evaluate``): loading
 the checkpoint's generator, drawing samples, building the feature extractor, featurising the generated samples,
@@ -31,7 +31,7 @@ from collections import defaultdict
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
-from common import run_stoppable
+from common import ignore_interrupts, run_stoppable
 
 PHASES = ("load", "sample", "extractor", "fake_features", "reference")
 
@@ -127,9 +127,9 @@ def run_tasks(study: str, ids: list[int], threads: int, study_dir: str) -> list[
             last = result.results[max(result.results)] if result.results else []
             values = ", ".join(f"{r.metric}={r.value!r}" + (f" (std {r.std!r})" if r.std is not None else "")
                                for r in last)
-            rows.append({"id": task_id, "name": task.name, "pid": os.getpid(), "train": result.train_seconds,
-                         "eval": result.eval_seconds, "checkpoints": len(result.results), "phases": timer.take(),
-                         "values": values})
+            rows.append({"id": task_id, "name": task.name, "pid": os.getpid(), "first": not rows,
+                         "train": result.train_seconds, "eval": result.eval_seconds,
+                         "checkpoints": len(result.results), "phases": timer.take(), "values": values})
             print(format_row(rows[-1]), flush=True)
     return rows
 
@@ -182,14 +182,13 @@ def main(argv: list[str] | None = None) -> None:
             rows = run_tasks(args.study, ids, threads, study_dir)
         else:
             # a multiprocessing Pool, not a ProcessPoolExecutor: on Ctrl-C or SIGTERM its exit terminates the
-            # workers, where the executor's waits for their tasks to end
-            with multiprocessing.get_context("spawn").Pool(workers) as pool:
+            # workers, where the executor's waits for their tasks to end; one worker process per share of the tasks
+            with multiprocessing.get_context("spawn").Pool(workers, ignore_interrupts, maxtasksperchild=1) as pool:
                 per_worker = pool.starmap(run_tasks, [(args.study, ids[w::workers], threads, study_dir)
                                                       for w in range(workers)], chunksize=1)
             rows = sorted((r for part in per_worker for r in part), key=lambda r: r["id"])
     print(summary("total", rows))
-    firsts = {min((r for r in rows if r["pid"] == pid), key=lambda r: r["id"])["id"] for pid in {r["pid"] for r in rows}}
-    later = [r for r in rows if r["id"] not in firsts]
+    later = [r for r in rows if not r["first"]]
     if later:
         print(summary("without each worker's first task", later))
     print("metric values of the last checkpoint of each task:")

@@ -50,7 +50,7 @@ from pathlib import Path
 
 import torch
 
-from common import add_mnist_root, run_stoppable
+from common import add_mnist_root, ignore_interrupts, run_stoppable
 from ganscape.config import forbidden_resume_changes
 from ganscape.registry import ConfigError
 from ganscape.training.callbacks.folder import METRICS_FILE
@@ -197,7 +197,7 @@ def run_all(jobs: list[tuple], processes: int, labels: list[tuple]) -> list[dict
     """Results in job order; one progress line per finished run on stderr, naming its ``labels`` (data, method,
     seed)."""
     results: list[dict[str, float] | None] = [None] * len(jobs)
-    with multiprocessing.get_context("spawn").Pool(processes) as pool:
+    with multiprocessing.get_context("spawn").Pool(processes, ignore_interrupts) as pool:
         for done, (i, out) in enumerate(pool.imap_unordered(numbered_run, enumerate(jobs)), 1):
             results[i] = out
             *row, seed = labels[i]
@@ -558,8 +558,10 @@ def main(argv: list[str] | None = None) -> None:
         if args.only in (None, "stacked"):
             lines += stacked_table(args) + [""]
     except io.FolderBusy as error:  # another process began training a run after check_run_folders looked
-        sys.exit(f"reproduce.py: error: --out: {error}. This command's other runs stopped at their newest "
-                 "checkpoints; the same command resumes them when that process is done")
+        print("\n".join(lines), end="\n" if lines else "")
+        print(f"reproduce.py: error: --out: {error} (it began after this command's check); this command's unfinished "
+              "runs stopped at their newest checkpoints, where it resumes them", file=sys.stderr)
+        sys.exit(2)
     print("\n".join(lines) + f"wall time: {time.time() - start:.0f} s")
 
 

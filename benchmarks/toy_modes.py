@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from common import run_stoppable
+from common import ignore_interrupts, run_stoppable
 from ganscape.config import load_config
 from ganscape.config.dotted import config_diff, set_dotted
 from ganscape.config.validate import groups_batch_norm
@@ -295,7 +295,7 @@ def main(argv: list[str] | None = None) -> None:
     start = time.time()
     jobs = [(d, m, seed, args) for d in args.datasets for m in methods for seed in range(args.seeds)]
     if args.jobs > 1:
-        with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
+        with multiprocessing.get_context("spawn").Pool(args.jobs, ignore_interrupts) as pool:
             results = pool.map(one_run, jobs, chunksize=1)
     else:
         results = [one_run(job) for job in jobs]
