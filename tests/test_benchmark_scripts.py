@@ -492,12 +492,14 @@ def test_ctrl_c_is_one_line_not_a_traceback_per_worker(tmp_path):
         deadline = time.time() + 120
         while time.time() < deadline and len(pool_workers_of(command.pid)) < 2:
             time.sleep(0.5)
+        assert len(pool_workers_of(command.pid)) == 2, "the pool's two workers did not start"
         time.sleep(5)  # both inside their runs
         assert command.poll() is None, "the runs ended before the signal: give them more steps"
         os.killpg(command.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
         _, err = command.communicate(timeout=60)
     finally:
-        os.killpg(command.pid, signal.SIGKILL) if command.poll() is None else None
+        if command.poll() is None:
+            os.killpg(command.pid, signal.SIGKILL)
     assert command.returncode == 130
     assert err == "interrupted: no run of this command trains on\n", err
 
