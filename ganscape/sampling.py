@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence, TypeVar
 
 import torch
 from torch import nn
 
 from ganscape.registry import ConfigError
 from ganscape.runtime import noise_seed, side_rng
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -47,24 +49,27 @@ class GeneratorSampler:
 
     @torch.no_grad()
     def sample(self, n: int, seed: int | None = 0, labels: torch.Tensor | int | dict[str, int] | None = None,
-               batch: int = 256) -> torch.Tensor:
+               batch: int = 256, part: tuple[int, int] = (0, 1)) -> torch.Tensor:
         """``n`` samples (n, *shape) on a side RNG stream of ``seed`` (the global one if None). ``labels`` for a
         conditional G: a class id or (n,) ids (default: uniform classes); for an attribute-conditional G, (n, K)
-        vectors or {attribute name: 0|1} with the other attributes drawn from real samples' vectors."""
-        return torch.cat(list(self.stream(n, seed, labels, batch)))
+        vectors or {attribute name: 0|1} with the other attributes drawn from real samples' vectors. ``part`` (i, k):
+        only the i-th of k contiguous shares of the n samples (``share``), the same values as in the whole; an empty
+        share (fewer chunks than shares) is (0, *shape)."""
+        chunks = list(self.stream(n, seed, labels, batch, part))
+        return torch.cat(chunks) if chunks else torch.empty((0, *self.data_meta["shape"]), device=self.device)
 
     @torch.no_grad()
     def stream(self, n: int, seed: int | None = 0, labels: torch.Tensor | int | dict[str, int] | None = None,
-               batch: int = 256) -> Iterator[torch.Tensor]:
+               batch: int = 256, part: tuple[int, int] = (0, 1)) -> Iterator[torch.Tensor]:
         """``sample``'s samples in chunks of ``batch`` (the same values): latents and labels are drawn at once,
         the generator runs chunk by chunk, so n can exceed what fits in memory as images. With ``batch_stats`` the
         chunks are of ``batch_stats`` samples instead, each normalised by its own statistics; the last one is the
         last ``batch_stats`` latents, of which the new ones are kept, so every sample is drawn in a full chunk (n
-        below ``batch_stats``: one chunk of n)."""
+        below ``batch_stats``: one chunk of n). ``part``: the generator runs on that share's chunks alone."""
         size = self.batch_stats or batch
         with side_rng(seed, self.device):
             z, y = self.prior.sample(n, self.device), self.labels(n, labels)
-            for i in range(0, n, size):
+            for i in share(range(0, n, size), part):
                 start = max(0, min(i, n - size)) if self.batch_stats else i
                 with batch_statistics(self.G, bool(self.batch_stats)):
                     x = self.G(z[start:i + size].to(self.device), None if y is None else y[start:i + size],
@@ -125,6 +130,13 @@ class GeneratorSampler:
                           for i in range(0, len(z), batch)])
 
 
+def share(chunks: Sequence[T], part: tuple[int, int]) -> Sequence[T]:
+    """The ``i``-th of ``k`` contiguous, near-equal runs of ``chunks``, for ``part`` = (i, k): evaluation under
+    torchrun has rank i of k generate only these, and the ranks' shares joined in rank order are the whole."""
+    index, count = part
+    return chunks[len(chunks) * index // count:len(chunks) * (index + 1) // count]
+
+
 def batch_norm_layers(module: nn.Module) -> list[nn.Module]:
     """The batch norm layers of ``module`` (per-slot ones included)."""
     return [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
@@ -169,10 +181,11 @@ class TranslationSampler:
     num_classes: int = 0
 
     @torch.no_grad()
-    def stream(self, n: int, seed: int | None = 0, labels: Any = None, batch: int = 64) -> Iterator[torch.Tensor]:
+    def stream(self, n: int, seed: int | None = 0, labels: Any = None, batch: int = 64,
+               part: tuple[int, int] = (0, 1)) -> Iterator[torch.Tensor]:
         """``sample``'s translations in chunks of ``batch`` (the same values): source images are read chunk by chunk,
-        so n can exceed what fits in memory as images."""
-        for chunk in self.source_indices(n, seed, labels).split(batch):
+        so n can exceed what fits in memory as images. ``part``: that share's chunks alone (``share``)."""
+        for chunk in share(self.source_indices(n, seed, labels).split(batch), part):
             yield self.G(self.source_data.get(chunk)[0].to(self.device))
 
     @torch.no_grad()
@@ -180,10 +193,12 @@ class TranslationSampler:
         """(B, *in_shape) in [-1, 1] -> (B, *out_shape)."""
         return torch.cat([self.G(x[i:i + batch].to(self.device)) for i in range(0, len(x), batch)])
 
-    def sample(self, n: int, seed: int | None = 0, labels: Any = None, batch: int = 64) -> torch.Tensor:
+    def sample(self, n: int, seed: int | None = 0, labels: Any = None, batch: int = 64,
+               part: tuple[int, int] = (0, 1)) -> torch.Tensor:
         """Translations of ``n`` source images drawn at random (seeded; with replacement only
-        when the source has fewer than n)."""
-        return torch.cat(list(self.stream(n, seed, labels, batch)))
+        when the source has fewer than n); ``part`` as in ``GeneratorSampler.sample``."""
+        chunks = list(self.stream(n, seed, labels, batch, part))
+        return torch.cat(chunks) if chunks else torch.empty((0, *self.data_meta["shape"]), device=self.device)
 
     def source_indices(self, n: int, seed: int | None, labels: Any) -> torch.Tensor:
         """(n,) indices of the source images ``sample`` translates."""

@@ -1,8 +1,8 @@
 """Run by tests/test_distributed.py under torchrun: trains one run folder (``train`` of the run folder, as ``ganscape
 train`` does) and writes what this rank saw to ``OUT/rank-R.pt``: the data indices of every step, its losses on
-logging steps, and its final parameters and buffers. ``--perturb-at K`` changes one weight of rank 1 after step K
-(the consistency check must stop the run); ``--nan-at K`` makes rank 1 alone see a non-finite loss at step K (every
-rank must stop)."""
+logging steps, the samples its EMA generator drew (evaluation), and its final parameters and buffers.
+``--perturb-at K`` changes one weight of rank 1 after step K (the consistency check must stop the run); ``--nan-at K``
+makes rank 1 alone see a non-finite loss at step K (every rank must stop)."""
 from __future__ import annotations
 
 import argparse
@@ -18,14 +18,32 @@ from ganscape.training.callbacks.base import Callback
 
 
 class Record(Callback):
-    """Keeps the indices this rank's sampler hands out, and this rank's own losses on logging steps."""
+    """Keeps the indices this rank's sampler hands out, this rank's own losses on logging steps, and how many samples
+    the sampling generator (G's EMA average) drew on this rank for evaluation during training."""
 
     def __init__(self):
-        self.indices, self.losses = [], {}
+        self.indices, self.losses, self.sampled, self.evaluating = [], {}, [], False
 
     def on_step_end(self, trainer, step, out, logged, last):
+        if step == 1:
+            trainer.sampling_modules()["G"].register_forward_hook(
+                lambda module, inputs, x: self.sampled.append(len(x) if self.evaluating else 0))
+            for evaluation in (cb for cb in trainer.callbacks if type(cb).__name__ == "Evaluation"):
+                self.count_evaluation(evaluation)
         if logged is not None:
             self.losses[step] = {key: float(value) for key, value in out.items() if key.startswith("loss")}
+
+    def count_evaluation(self, evaluation: Callback) -> None:
+        original = evaluation.on_step_end
+
+        def counting(*args):
+            self.evaluating = True
+            try:
+                original(*args)
+            finally:
+                self.evaluating = False
+
+        evaluation.on_step_end = counting
 
     def on_attach(self, trainer):
         sampler = trainer.parts.batches.sampler
@@ -78,7 +96,8 @@ def main() -> int:
         result = train(load_config(args.config, args.overrides), args.out, show_progress=False, callbacks=callbacks)
         rank = world()[0]
         state = {name: module.state_dict() for name, module in result.parts.modules().items()}
-        torch.save({"indices": record.indices, "state": state, "step": result.step, "losses": record.losses},
+        torch.save({"indices": record.indices, "state": state, "step": result.step, "losses": record.losses,
+                    "sampled": sum(record.sampled)},
                    f"{args.out}/rank-{rank}.pt")
     except (RanksDiverged, DivergenceError) as err:
         print(f"ganscape: {err}", file=sys.stderr)

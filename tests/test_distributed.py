@@ -1,8 +1,9 @@
 """Data-parallel training: 2 gloo processes under torchrun (``tests/ddp_driver.py``) with DistributedDataParallel.
 
 Each rank reads its own disjoint shard of every global batch, the ranks keep bit-identical parameters and buffers
-(batch norm in G, spectral norm in D), a perturbed rank is caught by the consistency check, E-GAN keeps the same
-offspring on every rank, and a resumed 2-process run ends exactly where an uninterrupted one does."""
+(batch norm in G, spectral norm in D), evaluation during training is shared by the ranks, a perturbed rank is caught
+by the consistency check, E-GAN keeps the same offspring on every rank, and a resumed 2-process run ends exactly where
+an uninterrupted one does."""
 from __future__ import annotations
 
 import os
@@ -14,6 +15,9 @@ import pytest
 import torch
 
 from ganscape.data import EpochSampler
+from ganscape.metrics.evaluate import evaluate_run
+from ganscape.results import RESULTS_FILE, read_results
+from ganscape.sampling import share
 from ganscape.training.checkpoint import list_checkpoints, read_checkpoint
 
 DRIVER = Path(__file__).with_name("ddp_driver.py")
@@ -138,6 +142,32 @@ def test_a_resumed_two_process_run_equals_an_uninterrupted_one(two_ranks, tmp_pa
     for name, tensors in straight["models"].items():
         for key, value in tensors.items():
             assert torch.equal(resumed["models"][name][key], value), f"{name}.{key}"
+
+
+@pytest.mark.parametrize("n, shares", [(1100, [512, 588]), (200, [0, 200])])
+def test_evaluation_during_training_is_shared_by_the_ranks_and_equals_one_process(tmp_path, monkeypatch, n, shares):
+    """Each rank generates a contiguous share of eval.n in whole chunks of 256 (1,100: chunks 0-1 and 2-4; 200: one
+    chunk, so rank 0 draws none), the shares' features are joined in sample order, and the values equal a
+    single-process evaluation of the same checkpoint, whose G has batch norm (the ranks' statistics differ between
+    steps; evaluation uses rank 0's). Before, every rank drew and scored all n."""
+    monkeypatch.setenv("GANSCAPE_CACHE", str(tmp_path / "cache"))
+    out, metrics = tmp_path / "run", ["fid", "kid", "pr", "dc"]
+    result = torchrun(out, "train.steps=20", "eval.every=20", f"eval.metrics=[{', '.join(metrics)}]", f"eval.n={n}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert [r["sampled"] for r in rank_files(out)] == shares
+    during = {r.metric: r.value for r in read_results(out / RESULTS_FILE)}
+    after = {r.metric: r.value for r in evaluate_run(out, metrics, n, checkpoint=20)}
+    assert len(during) == 6 and during.keys() == after.keys()
+    for name, value in after.items():
+        assert during[name] == pytest.approx(value, rel=1e-9, abs=1e-12), name
+
+
+def test_share_splits_chunks_into_contiguous_runs_that_make_up_the_whole():
+    chunks = list(range(7))
+    for count in (1, 2, 3, 8):
+        parts = [list(share(chunks, (index, count))) for index in range(count)]
+        assert sum(parts, []) == chunks
+        assert max(map(len, parts)) - min(map(len, parts)) <= 1
 
 
 def test_a_perturbed_rank_stops_the_run_with_a_clear_message(tmp_path):

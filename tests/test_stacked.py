@@ -1,7 +1,12 @@
 """Stacked MNIST (1,000 modes): the stacked datasets and the VEEGAN/PacGAN mode-counting protocol end to end."""
 from __future__ import annotations
 
+import json
 import math
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -15,6 +20,7 @@ from ganscape.metrics import metric_family
 from ganscape.metrics.evaluate import evaluate_samples
 
 STACKED = {"name": "stacked_digits", "size": 16}
+RANKS_DRIVER = Path(__file__).with_name("eval_ranks_driver.py")
 
 
 def values(got) -> dict[str, float]:
@@ -73,3 +79,33 @@ def test_stacked_mnist_falls_back_to_the_test_split_when_the_training_files_are_
     assert data.info["digit_source"]["split"] == ("train" if (root / "train-images-idx3-ubyte.gz").exists() else "test")
     x, y = data.get(torch.arange(4))
     assert x.shape == (4, 3, 28, 28) and int(y.max()) < 1000
+
+
+def test_scores_shared_by_two_ranks_equal_one_process(tmp_path, monkeypatch, classifier_cache):
+    """Under torchrun each rank scores its share of the samples (here 500 and 600 of 1,100: chunks of 500) and the
+    shares' classifier outputs and features are joined in order: Stacked-MNIST modes, and FID and IS of single digits
+    through the same LeNet, equal one process's."""
+    monkeypatch.setitem(lenet.RECIPE, "steps", 300)
+    stacked, _ = build_dataset({**STACKED, "n": 1100, "seed": 2}).get(torch.arange(1100))
+    digits = build_dataset({"name": "digits", "size": 16}).x[:1100]
+    jobs = [{"samples": str(tmp_path / "stacked.pt"), "metrics": ["stacked_modes"], "n": 1100, "reference": STACKED},
+            {"samples": str(tmp_path / "digits.pt"), "metrics": ["fid", "is"], "n": 1100,
+             "reference": {"name": "digits", "size": 16}}]
+    torch.save(stacked, jobs[0]["samples"])
+    torch.save(digits, jobs[1]["samples"])
+    (tmp_path / "jobs.json").write_text(json.dumps(jobs))
+    alone = [{v.metric: v.value for v in evaluate_samples(torch.load(job["samples"], weights_only=True), job["metrics"],
+                                                         job["n"], job["reference"], cache_dir=classifier_cache)}
+             for job in jobs]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(RANKS_DRIVER),
+           str(tmp_path / "jobs.json"), str(tmp_path), "--cache-dir", str(classifier_cache), "--lenet-steps", "300"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for rank in (0, 1):
+        shared = json.loads((tmp_path / f"rank-{rank}.json").read_text())
+        assert [sorted(job) for job in shared] == [sorted(job) for job in alone]
+        assert len(alone[1]) == 2 and {metric_family(k): v for k, v in alone[0].items()}["stacked_modes"] > 500
+        for job_shared, job_alone in zip(shared, alone):
+            for name, value in job_alone.items():
+                assert job_shared[name] == pytest.approx(value, rel=1e-9), name

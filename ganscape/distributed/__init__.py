@@ -19,6 +19,9 @@ Launch with torchrun; every rank runs the same ``ganscape train`` command::
 - Before training, the ranks compare their resolved config and resume step, and stop with one line if they differ
   (another command line, or another ``--out`` per node); a run folder that another process holds stops every rank.
 - Logged losses and penalties are averaged over ranks on logging steps, so a row is the global batch's.
+- Evaluation during training (``eval.every``) is shared: each rank generates its share of the samples and runs the
+  feature network on them with rank 0's batch-norm statistics (those its checkpoint holds); the features are joined in
+  sample order on every rank, and every rank computes the same values (``ganscape.metrics.evaluate``).
 - ``train.check_ranks_every`` steps (and at the end) all ranks compare a fingerprint of their parameters and stop
   with one clear message if any differs (``consistency.RankSync``).
 - Only rank 0 writes files (the run folder's callbacks run there alone); checkpoints hold every rank's random state,
@@ -27,8 +30,9 @@ Launch with torchrun; every rank runs the same ``ganscape train`` command::
   teardown (``exit_rank``): the gloo group that DistributedDataParallel keeps alive can otherwise abort a finished
   run at exit. A script calling ``train`` under torchrun should end its ranks the same way."""
 from ganscape.distributed.data_parallel import (all_ranks, average, barrier, ddp_wrapper, every_rank, exit_rank,
-                                                from_main, init_from_env, is_main_process, launched_as_ranks, leave,
-                                                local_batch_size, rank_seed, world)
+                                                from_main, gather_in_rank_order, init_from_env, is_main_process,
+                                                launched_as_ranks, leave, local_batch_size, rank_seed, world)
 
-__all__ = ["all_ranks", "average", "barrier", "ddp_wrapper", "every_rank", "exit_rank", "from_main", "init_from_env",
-           "is_main_process", "launched_as_ranks", "leave", "local_batch_size", "rank_seed", "world"]
+__all__ = ["all_ranks", "average", "barrier", "ddp_wrapper", "every_rank", "exit_rank", "from_main",
+           "gather_in_rank_order", "init_from_env", "is_main_process", "launched_as_ranks", "leave", "local_batch_size",
+           "rank_seed", "world"]

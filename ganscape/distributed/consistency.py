@@ -30,9 +30,12 @@ def fingerprint(modules: dict[str, nn.Module]) -> torch.Tensor:
 
 
 def share_buffers(modules: dict[str, nn.Module]) -> None:
-    """Copy rank 0's buffers to every rank. DistributedDataParallel does this before each forward, but a forward
-    in training mode then updates batch-norm statistics from the rank's own batch; after this the ranks are identical
-    buffers and all (before a check, a checkpoint, or the end of a fit)."""
+    """Copy rank 0's buffers to every rank (nothing in a single process). DistributedDataParallel does this before
+    each forward, but a forward in training mode then updates batch-norm statistics from the rank's own batch; after
+    this the ranks are identical buffers and all (before a check, a checkpoint, the end of a fit, or an evaluation
+    the ranks share)."""
+    if world()[1] == 1:
+        return
     for module in modules.values():
         for buffer in module.buffers():
             dist.broadcast(buffer, src=0)

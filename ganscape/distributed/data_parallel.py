@@ -170,3 +170,21 @@ def gather_to_main(value: Any) -> list[Any] | None:
     out = [None] * size if rank == 0 else None
     dist.gather_object(value, out, dst=0)
     return out
+
+
+def gather_in_rank_order(local: torch.Tensor | None) -> torch.Tensor:
+    """Every rank's rows of ``local`` (a CPU tensor, rows along dim 0) joined in rank order, on every rank; ``local``
+    itself in a single process. A rank with no rows passes None (its share of a small sample count was empty). CPU
+    tensors travel through gloo, also in a ``cpu:gloo,cuda:nccl`` group."""
+    size = world()[1]
+    if size == 1:
+        return local
+    layouts = every_rank(None if local is None else (tuple(local.shape), local.dtype))
+    rows = [0 if layout is None else layout[0][0] for layout in layouts]
+    shape, dtype = next((layout[0][1:], layout[1]) for layout in layouts if layout is not None)
+    padded = torch.zeros((max(rows), *shape), dtype=dtype)
+    if local is not None:
+        padded[:len(local)] = local
+    parts = [torch.empty_like(padded) for _ in range(size)]
+    dist.all_gather(parts, padded)
+    return torch.cat([part[:count] for part, count in zip(parts, rows)])

@@ -156,14 +156,20 @@ def inception_tag(fingerprint: str) -> str:
     return "inception" if fingerprint.startswith(OFFICIAL_SHA256_PREFIX) else f"inception-{fingerprint[:8]}"
 
 
+def require_probs(extractor: Extractor) -> None:
+    """ConfigError unless ``extractor`` has a classifier head (IS-type metrics read its class probabilities)."""
+    if extractor.logits is None:
+        raise ConfigError(f"extractor {extractor.tag!r} has no classifier head; "
+                          "IS-type metrics need lenet, or inception weights that include the fc layer")
+
+
 @torch.inference_mode()
 def extract(extractor: Extractor, x: torch.Tensor, batch: int = 500,
             want_features: bool = True, want_probs: bool = False) -> tuple[np.ndarray | None, np.ndarray | None]:
     """Run an extractor over ``x`` in batches -> (features float64 (N, D), probs float64 (N, C)), without autograd
     (inference mode)."""
-    if want_probs and extractor.logits is None:
-        raise ConfigError(f"extractor {extractor.tag!r} has no classifier head; "
-                          "IS-type metrics need lenet, or inception weights that include the fc layer")
+    if want_probs:
+        require_probs(extractor)
     feats, probs = [], []
     for chunk in x.split(batch):
         if want_features:

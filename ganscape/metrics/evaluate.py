@@ -3,6 +3,11 @@
 Every runner returns ``MetricValue``s (``ganscape.results``): a protocol name, the value, its std where the metric has
 one, the sample count and the feature extractor's fingerprint.
 
+Under torchrun (evaluation during a multi-process run) each rank generates, and runs the feature network or digit
+classifier on, its own share of the samples (``GeneratorSampler.sample``'s ``part``); the shares' features are joined
+in sample order on every rank, which then computes the same values: those of one process up to float rounding. The
+toy metrics' 2,500 points are drawn whole on every rank.
+
 Cost: the feature network is built once per process (``build_extractor`` keeps it) and the reference features, FID's
 real statistics and the real k-NN radii once per process and reference (``ganscape.metrics.cache``); the numpy
 linear algebra of FID and KID runs on at most as many BLAS threads as torch is given (``blas_threads``), since a
@@ -20,14 +25,16 @@ import torch
 
 from ganscape.data.meta import data_label
 from ganscape.data.stacked import digit_source
-from ganscape.features.extractor import Extractor, build_extractor, extract
+from ganscape.distributed.data_parallel import all_ranks, gather_in_rank_order, world
+from ganscape.features.extractor import Extractor, build_extractor, extract, require_probs
 from ganscape.metrics.defaults import resolve_metrics
 from ganscape.metrics.reference import reference_features
 from ganscape.metrics.registry import METRICS, Inputs, Metric, build_metric, reference_suffix
 from ganscape.registry import ConfigError
 from ganscape.results import MetricValue, Record
+from ganscape.sampling import share
 
-SampleFn = Callable[[int], torch.Tensor]
+SampleFn = Callable[[int, tuple[int, int]], torch.Tensor]  # (count, part) -> that part of count samples
 log = logging.getLogger("ganscape.metrics")
 
 
@@ -37,12 +44,18 @@ def values_of(metric: Metric, outputs: dict, n: int, tag: str, fingerprint: str,
             for name, (value, std) in outputs.items()]
 
 
-def not_finite(metric: Metric, *arrays: Any) -> dict | None:
-    """NaN for each of ``metric``'s outputs when any of ``arrays`` (samples, features) holds NaN or inf: a diverged
-    generator's checkpoint is scored NaN (a result, as a diverged run is), not a crash of the metric's algebra."""
-    def finite(a: Any) -> bool:
+def finite(*arrays: Any) -> bool:
+    """Whether no array of ``arrays`` (tensors, numpy arrays, None for none) holds NaN or inf."""
+    def one(a: Any) -> bool:
         return bool(torch.isfinite(a).all()) if isinstance(a, torch.Tensor) else bool(np.isfinite(a).all())
-    if all(a is None or finite(a) for a in arrays):
+    return all(a is None or one(a) for a in arrays)
+
+
+def not_finite(metric: Metric, *arrays: Any, samples_finite: bool = True) -> dict | None:
+    """NaN for each of ``metric``'s outputs when any of ``arrays`` (samples, features) holds NaN or inf, or
+    ``samples_finite`` is False (every rank's share checked): a diverged generator's checkpoint is scored NaN (a
+    result, as a diverged run is), not a crash of the metric's algebra."""
+    if samples_finite and finite(*arrays):
         return None
     log.warning("warning: %s: the samples hold NaN or inf (a diverged generator?); scored NaN", metric.name)
     return {name: (math.nan, None) for name in METRICS.get(metric.name).meta["outputs"]}
@@ -70,9 +83,9 @@ def evaluate_samples(fake: torch.Tensor | None, metrics: list, n: int, reference
                      inception_weights: str | None = None, classifier: dict[str, Any] | None = None,
                      cache_dir: str | None = None, use_cache: bool = True, device: str = "cpu",
                      batch: int = 500, reference_label: str = "", reference_data=None) -> list[MetricValue]:
-    """Core runner. Samples come from ``fake`` (a tensor) or ``sample_fn(n) -> tensor`` (used
-    when a metric fixes its own n, e.g. the toy protocol's 2500). ``data_meta`` describes the
-    samples' data (shape, toy centres, kind: which metrics ``default`` means). ``reference_label`` (``-mnist-test``)
+    """Core runner. Samples come from ``fake`` (a tensor) or ``sample_fn(n, part) -> tensor`` (used when a metric
+    fixes its own n, e.g. the toy protocol's 2500; ``part`` as ``GeneratorSampler.sample``'s). ``data_meta`` describes
+    the samples' data (shape, toy centres, kind: which metrics ``default`` means). ``reference_label`` (``-mnist-test``)
     marks a reference other than the protocol's own in the names of the metrics that compare with it;
     ``reference_data`` is the dataset ``reference`` builds, when the caller has it already."""
     meta = dict(data_meta or {})
@@ -80,12 +93,14 @@ def evaluate_samples(fake: torch.Tensor | None, metrics: list, n: int, reference
         meta.setdefault("shape", list(fake.shape[1:]))
     specs = [build_metric(m) for m in resolve_metrics(metrics, meta)]
 
-    def samples(count: int) -> torch.Tensor:
+    def samples(count: int, part: tuple[int, int] = (0, 1)) -> torch.Tensor:
         if fake is None:
-            return sample_fn(count)
+            return sample_fn(count, part)
         if len(fake) < count:
             raise ConfigError(f"--n: {count} samples requested but only {len(fake)} given")
-        return fake[:count]
+        if part[1] == 1:
+            return fake[:count]
+        return torch.cat(share(fake[:count].split(batch), part) or [fake[:0]])
 
     with blas_threads():
         out = toy_values([m for m in specs if m.needs == "toy"], samples, n, meta, fake)
@@ -95,8 +110,8 @@ def evaluate_samples(fake: torch.Tensor | None, metrics: list, n: int, reference
         if features:
             ext = build_extractor(extractor, tuple(meta["shape"]), reference, inception_weights, classifier,
                                   cache_dir, device, cached=use_cache)
-            out += feature_values(features, ext, samples(n), n, reference, reference_n, cache_dir, use_cache, batch,
-                                  reference_label, reference_data)
+            out += feature_values(features, ext, samples(n, world()), n, reference, reference_n, cache_dir, use_cache,
+                                  batch, reference_label, reference_data)
     return out
 
 
@@ -122,23 +137,34 @@ def stacked_values(specs: list[Metric], samples: SampleFn, n: int, reference: di
                    use_cache: bool = True) -> list[MetricValue]:
     if not specs:
         return []
-    x = samples(n)
+    x = samples(n, world())
     if x.ndim != 4 or x.shape[1] != 3:
         raise ConfigError(f"metrics: stacked_modes needs 3-channel stacked digit images, got shape {tuple(x.shape[1:])}")
     lenet = build_extractor("lenet", (1,) + tuple(x.shape[2:]), digit_reference(reference, classifier),
                             cache_dir=cache_dir, device=device, cached=use_cache)
-    _, probs = extract(lenet, x.reshape(-1, 1, *x.shape[2:]), batch, want_features=False, want_probs=True)
-    inputs = Inputs(stacked_digits=torch.from_numpy(probs.argmax(1)).reshape(-1, 3))
+    digits = None
+    if len(x):
+        _, probs = extract(lenet, x.reshape(-1, 1, *x.shape[2:]), batch, want_features=False, want_probs=True)
+        digits = torch.from_numpy(probs.argmax(1)).reshape(-1, 3)
+    samples_finite = all_ranks(finite(x))
+    inputs = Inputs(stacked_digits=gather_in_rank_order(digits))
     return [v for m in specs
-            for v in values_of(m, not_finite(m, x) or m.compute(inputs), n, lenet.tag, lenet.fingerprint)]
+            for v in values_of(m, not_finite(m, samples_finite=samples_finite) or m.compute(inputs), n, lenet.tag,
+                               lenet.fingerprint)]
 
 
 def feature_values(specs: list[Metric], ext: Extractor, x: torch.Tensor, n: int, reference: dict[str, Any],
                    reference_n: int | None, cache_dir, use_cache: bool, batch: int,
                    reference_label: str = "", reference_data=None) -> list[MetricValue]:
+    """``x``: this rank's share of the n samples (all of them in one process)."""
     want_features = any(m.needs == "features" for m in specs)
     want_probs = any(m.needs == "probs" for m in specs)
-    fake_f, fake_p = extract(ext, x, batch, want_features, want_probs)
+    if want_probs:
+        require_probs(ext)  # before the collectives below, on every rank (an empty share extracts nothing)
+    fake_f, fake_p = extract(ext, x, batch, want_features, want_probs) if len(x) else (None, None)
+    samples_finite = all_ranks(finite(x))
+    fake_f, fake_p = (gathered_array(a) if wanted else None
+                      for a, wanted in ((fake_f, want_features), (fake_p, want_probs)))
     real_f, suffix = None, ""
     if want_features:
         real_f, _ = reference_features(reference, reference_n or n, ext, cache_dir=cache_dir, use_cache=use_cache,
@@ -148,8 +174,14 @@ def feature_values(specs: list[Metric], ext: Extractor, x: torch.Tensor, n: int,
         suffix = reference_suffix(n, len(real_f) if reference_n not in (None, n) else n, reference_label)
     inputs = Inputs(fake_features=fake_f, real_features=real_f, fake_probs=fake_p, device=ext.device)
     return [v for m in specs
-            for v in values_of(m, not_finite(m, x, fake_f, fake_p) or m.compute(inputs), n, ext.tag, ext.fingerprint,
-                               suffix if m.needs == "features" else "")]
+            for v in values_of(m, not_finite(m, fake_f, fake_p, samples_finite=samples_finite) or m.compute(inputs), n,
+                               ext.tag, ext.fingerprint, suffix if m.needs == "features" else "")]
+
+
+def gathered_array(local: np.ndarray | None) -> np.ndarray:
+    """Every rank's rows of ``local`` joined in rank order (``local`` itself in one process)."""
+    joined = gather_in_rank_order(None if local is None else torch.from_numpy(local))
+    return joined.numpy()
 
 
 def digit_reference(reference: dict[str, Any], classifier: dict[str, Any] | None) -> dict[str, Any]:
@@ -180,7 +212,7 @@ def evaluate_sampler(sampler, metrics: list, n: int, reference: dict[str, Any] |
         options.setdefault("reference_data", same_shape_data(reference, tuple(sampler.data_meta["shape"])))
         options.setdefault("reference_label", data_label(reference))
     return evaluate_samples(None, metrics, n, reference or sampler.reference, extractor,
-                            sample_fn=lambda count: sampler.sample(count, seed=seed).float(),
+                            sample_fn=lambda count, part: sampler.sample(count, seed=seed, part=part).float(),
                             data_meta=sampler.data_meta, **options)
 
 

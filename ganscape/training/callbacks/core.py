@@ -144,11 +144,13 @@ class Evaluation(Callback):
     def on_step_end(self, trainer, step, out, logged, last) -> None:
         if not due(step, self.section["every"], last):
             return
+        from ganscape.distributed.consistency import share_buffers
         from ganscape.metrics.evaluate import evaluate_sampler
         from ganscape.metrics.protocol import eval_options
         from ganscape.runtime import side_rng
 
         modules = trainer.sampling_modules()
+        share_buffers(modules)  # under torchrun the ranks share the evaluation: one G, rank 0's (the checkpoint's)
         sampler = trainer.parts.sampler(modules, step)
         # on a stream of its own: whatever a metric draws from the global RNG (building a network, say) is not taken
         # from the training run's stream
