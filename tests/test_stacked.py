@@ -82,9 +82,10 @@ def test_stacked_mnist_falls_back_to_the_test_split_when_the_training_files_are_
 
 
 def test_scores_shared_by_two_ranks_equal_one_process(tmp_path, monkeypatch, classifier_cache):
-    """Under torchrun each rank scores its share of the samples (here 500 and 600 of 1,100: chunks of 500) and the
-    shares' classifier outputs and features are joined in order: Stacked-MNIST modes, and FID and IS of single digits
-    through the same LeNet, equal one process's."""
+    """Under torchrun each rank scores its share of the samples (here 500 and 600 of 1,100: chunks of 500) and
+    featurises its share of the reference samples (512 and 588 of 1,100 in chunks of 256), and the shares' classifier
+    outputs and features are joined in order: Stacked-MNIST modes, and FID and IS of single digits through the same
+    LeNet, equal one process's. Before, every rank featurised all 1,100 reference digits."""
     monkeypatch.setitem(lenet.RECIPE, "steps", 300)
     stacked, _ = build_dataset({**STACKED, "n": 1100, "seed": 2}).get(torch.arange(1100))
     digits = build_dataset({"name": "digits", "size": 16}).x[:1100]
@@ -98,14 +99,16 @@ def test_scores_shared_by_two_ranks_equal_one_process(tmp_path, monkeypatch, cla
                                                          job["n"], job["reference"], cache_dir=classifier_cache)}
              for job in jobs]
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(RANKS_DRIVER),
-           str(tmp_path / "jobs.json"), str(tmp_path), "--cache-dir", str(classifier_cache), "--lenet-steps", "300"]
+           str(tmp_path / "jobs.json"), str(tmp_path), "--cache-dir", str(classifier_cache), "--lenet-steps", "300",
+           "--reference-chunk", "256"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
-    for rank in (0, 1):
-        shared = json.loads((tmp_path / f"rank-{rank}.json").read_text())
-        assert [sorted(job) for job in shared] == [sorted(job) for job in alone]
-        assert len(alone[1]) == 2 and {metric_family(k): v for k, v in alone[0].items()}["stacked_modes"] > 500
-        for job_shared, job_alone in zip(shared, alone):
+    ranks = [json.loads((tmp_path / f"rank-{rank}.json").read_text()) for rank in (0, 1)]
+    assert [rank["reference"] for rank in ranks] == [512, 588]
+    assert len(alone[1]) == 2 and {metric_family(k): v for k, v in alone[0].items()}["stacked_modes"] > 500
+    for rank in ranks:
+        assert [sorted(job) for job in rank["values"]] == [sorted(job) for job in alone]
+        for job_shared, job_alone in zip(rank["values"], alone):
             for name, value in job_alone.items():
                 assert job_shared[name] == pytest.approx(value, rel=1e-9), name

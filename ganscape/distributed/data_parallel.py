@@ -7,6 +7,7 @@ import os
 import sys
 from typing import Any, Callable, NoReturn
 
+import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
@@ -172,19 +173,21 @@ def gather_to_main(value: Any) -> list[Any] | None:
     return out
 
 
-def gather_in_rank_order(local: torch.Tensor | None) -> torch.Tensor:
-    """Every rank's rows of ``local`` (a CPU tensor, rows along dim 0) joined in rank order, on every rank; ``local``
-    itself in a single process. A rank with no rows passes None (its share of a small sample count was empty). CPU
-    tensors travel through gloo, also in a ``cpu:gloo,cuda:nccl`` group."""
+def gather_in_rank_order(local: torch.Tensor | np.ndarray | None) -> torch.Tensor | np.ndarray:
+    """Every rank's rows of ``local`` (a CPU tensor or numpy array, rows along dim 0) joined in rank order, on every
+    rank, as the ranks' type; ``local`` itself in a single process. A rank with no rows passes None (its share of a
+    small sample count was empty). CPU tensors travel through gloo, also in a ``cpu:gloo,cuda:nccl`` group."""
     size = world()[1]
     if size == 1:
         return local
-    layouts = every_rank(None if local is None else (tuple(local.shape), local.dtype))
+    tensor = torch.from_numpy(local) if isinstance(local, np.ndarray) else local
+    layouts = every_rank(None if local is None else (tuple(tensor.shape), tensor.dtype, isinstance(local, np.ndarray)))
     rows = [0 if layout is None else layout[0][0] for layout in layouts]
-    shape, dtype = next((layout[0][1:], layout[1]) for layout in layouts if layout is not None)
+    shape, dtype, as_numpy = next((layout[0][1:], *layout[1:]) for layout in layouts if layout is not None)
     padded = torch.zeros((max(rows), *shape), dtype=dtype)
-    if local is not None:
-        padded[:len(local)] = local
+    if tensor is not None:
+        padded[:len(tensor)] = tensor
     parts = [torch.empty_like(padded) for _ in range(size)]
     dist.all_gather(parts, padded)
-    return torch.cat([part[:count] for part, count in zip(parts, rows)])
+    joined = torch.cat([part[:count] for part, count in zip(parts, rows)])
+    return joined.numpy() if as_numpy else joined

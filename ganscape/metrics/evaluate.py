@@ -163,7 +163,7 @@ def feature_values(specs: list[Metric], ext: Extractor, x: torch.Tensor, n: int,
         require_probs(ext)  # before the collectives below, on every rank (an empty share extracts nothing)
     fake_f, fake_p = extract(ext, x, batch, want_features, want_probs) if len(x) else (None, None)
     samples_finite = all_ranks(finite(x))
-    fake_f, fake_p = (gathered_array(a) if wanted else None
+    fake_f, fake_p = (gather_in_rank_order(a) if wanted else None
                       for a, wanted in ((fake_f, want_features), (fake_p, want_probs)))
     real_f, suffix = None, ""
     if want_features:
@@ -176,12 +176,6 @@ def feature_values(specs: list[Metric], ext: Extractor, x: torch.Tensor, n: int,
     return [v for m in specs
             for v in values_of(m, not_finite(m, fake_f, fake_p, samples_finite=samples_finite) or m.compute(inputs), n,
                                ext.tag, ext.fingerprint, suffix if m.needs == "features" else "")]
-
-
-def gathered_array(local: np.ndarray | None) -> np.ndarray:
-    """Every rank's rows of ``local`` joined in rank order (``local`` itself in one process)."""
-    joined = gather_in_rank_order(None if local is None else torch.from_numpy(local))
-    return joined.numpy()
 
 
 def digit_reference(reference: dict[str, Any], classifier: dict[str, Any] | None) -> dict[str, Any]:

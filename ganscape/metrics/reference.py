@@ -10,7 +10,10 @@ Within one process the features are also kept in memory (``ganscape.metrics.cach
 n, seed, extractor tag and fingerprint, cache folder, data root and, for a prepared dataset, its manifest hash, so a
 study worker evaluating many checkpoints reads and hashes the reference data once, not once per checkpoint (data
 files that change under a running process without a new manifest are not noticed until the next process);
-``use_cache=False`` bypasses both caches."""
+``use_cache=False`` bypasses both caches.
+
+Under torchrun the ranks share the work when no rank finds the entry: each featurises its share of the chunks of
+reference samples and the shares are joined in order on every rank (each writes the entry)."""
 from __future__ import annotations
 
 import hashlib
@@ -18,15 +21,17 @@ import json
 import logging
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 
+from ganscape.distributed.data_parallel import all_ranks, gather_in_rank_order, world
 from ganscape.features.extractor import Extractor, extract
 from ganscape.metrics import cache as memory
 from ganscape.metrics.registry import format_n
 from ganscape.paths import cache_root, data_root
+from ganscape.sampling import share
 from ganscape.utils.io import atomic_path
 
 log = logging.getLogger(__name__)
@@ -111,15 +116,22 @@ def reference_features(section: dict[str, Any], n: int, extractor: Extractor, se
     idx = reference_indices(len(ds), n, seed)
     key = cache_key(section, len(idx), data_fingerprint(ds, idx), seed, extractor)
     path = cache_file(key, cache_dir)
-    if use_cache and (cached := read_entry(path, key)) is not None:
+    cached = read_entry(path, key) if use_cache else None
+    if all_ranks(cached is not None):  # under torchrun: a rank without the file (another node's cache) computes it
         return memory.remember(memo_key, cached.astype(np.float64), key), key
-    features = np.concatenate([extract(extractor, ds.get(chunk)[0])[0] for chunk in idx.split(CHUNK)])
+    features = gather_in_rank_order(featurised(extractor, ds, share(idx.split(CHUNK), world())))
     if use_cache:
         blob = np.frombuffer(json.dumps(key, sort_keys=True, default=str).encode(), dtype=np.uint8)
         with atomic_path(path) as tmp, open(tmp, "wb") as fh:
             np.savez(fh, features=stored_features(features), key=blob)
         features = memory.remember(memo_key, features, key)
     return features, key
+
+
+def featurised(extractor: Extractor, ds, chunks: Sequence[torch.Tensor]) -> np.ndarray | None:
+    """The extractor's features of the samples at each chunk of indices, joined (None for no chunks: under torchrun
+    each rank featurises its share of the chunks, ``ganscape.sampling.share``)."""
+    return np.concatenate([extract(extractor, ds.get(chunk)[0])[0] for chunk in chunks]) if chunks else None
 
 
 def stored_features(features: np.ndarray) -> np.ndarray:
