@@ -7,6 +7,7 @@ an uninterrupted one does."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -160,6 +161,30 @@ def test_evaluation_during_training_is_shared_by_the_ranks_and_equals_one_proces
     assert len(during) == 6 and during.keys() == after.keys()
     for name, value in after.items():
         assert during[name] == pytest.approx(value, rel=1e-9, abs=1e-12), name
+
+
+def test_ganscape_eval_under_torchrun_shares_the_work_and_records_once(two_ranks, tmp_path, monkeypatch):
+    """``torchrun -m ganscape eval``: the ranks share the evaluation, rank 0 alone prints and writes the records, and
+    the values are those of a single-process ``ganscape eval`` of the same checkpoint. Before, every rank evaluated
+    all samples and each printed (and wrote) its own copy."""
+    monkeypatch.setenv("GANSCAPE_CACHE", str(tmp_path / "cache"))
+    shared, alone = tmp_path / "shared", tmp_path / "alone"
+    for copy in (shared, alone):
+        shutil.copytree(two_ranks, copy)
+    eval_args = ["--metrics", "fid,kid,pr", "--samples", "1100", "--device", "cpu"]  # torchrun reads --n as its own
+    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                             "-m", "ganscape", "eval", str(shared), *eval_args], capture_output=True, text=True,
+                            timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.count("step 40:") == 1 and result.stdout.count("wrote 1 checkpoint(s)") == 1
+    single = subprocess.run([sys.executable, "-m", "ganscape", "eval", str(alone), *eval_args], capture_output=True,
+                            text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert single.returncode == 0, single.stderr[-3000:]
+    got = {r.metric: r.value for r in read_results(shared / RESULTS_FILE)}
+    want = {r.metric: r.value for r in read_results(alone / RESULTS_FILE)}
+    assert len(read_results(shared / RESULTS_FILE)) == len(want) == 4 and got.keys() == want.keys()
+    for name, value in want.items():
+        assert got[name] == pytest.approx(value, rel=1e-9, abs=1e-12), name
 
 
 def test_share_splits_chunks_into_contiguous_runs_that_make_up_the_whole():

@@ -1,7 +1,8 @@
 """``ganscape eval RUN_DIR``: evaluate a run of any kind (EMA weights when kept; a translation direction against its
 target domain) and append one record per metric value to ``RUN_DIR/results.jsonl`` (``ganscape.results``): protocol
 name, value, std, n, extractor fingerprint, step, checkpoint; a checkpoint's earlier records of the same metrics
-are replaced."""
+are replaced. Under torchrun (``torchrun --nproc_per_node K -m ganscape eval RUN_DIR --samples N``) the K ranks share
+each evaluation (``ganscape.metrics.evaluate``) and rank 0 alone writes and prints."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -34,7 +35,8 @@ def add_metric_options(p) -> None:
 def register(sub) -> None:
     p = sub.add_parser("eval", help="evaluate a run's checkpoints (FID, KID, IS, precision/recall, modes, ...)")
     p.add_argument("run_dir")
-    p.add_argument("--n", type=int, default=5000, help="generated samples per metric")
+    p.add_argument("--n", "--samples", type=int, default=5000,
+                   help="generated samples per metric (--samples under torchrun, which reads --n as its own option)")
     p.add_argument("--checkpoint", default=None, metavar="STEP|all", help="checkpoint step, or all (default: newest)")
     p.add_argument("--reference", default=None, metavar="DATA",
                    help="reference data: a dataset name or a YAML mapping (default: the run's own data)")
@@ -121,10 +123,9 @@ def use_batch_statistics(sampler, batch: int) -> None:
 
 
 def run(args) -> int:
-    from ganscape.dissection.intervene import apply_edit, read_edit
-    from ganscape.loading import load_sampler
+    from ganscape.dissection.intervene import read_edit
+    from ganscape.distributed import init_from_env, is_main_process, leave
     from ganscape.metrics import parse_metrics
-    from ganscape.metrics.evaluate import evaluate_sampler
     from ganscape.results import ResultsWriter
     from ganscape.utils.io import check_writable
 
@@ -137,21 +138,40 @@ def run(args) -> int:
     steps = checkpoint_steps(args.run_dir, args.checkpoint)
     check_writable(writer.path)
     edit = read_edit(args.edit) if args.edit else None
-    for step in steps:
-        sampler, loaded = load_sampler(args.run_dir, step, not args.no_ema, options["device"], args.direction,
-                                       with_run=True)
-        checkpoint = loaded.path.name + ("+b2a" if args.direction == "b2a" else "")  # which translation direction
-        checkpoint += ("+raw" if args.no_ema else "") + (f"+seed{args.seed}" if args.seed else "")  # what was drawn
-        if edit is not None:
-            apply_edit(sampler, edit, args.edit)
-            checkpoint += f"+edit:{edit_tag(args.edit)}"  # results of an edited generator say so
-        if args.bn_batch:
-            use_batch_statistics(sampler, args.bn_batch)
-            checkpoint += f"+bnbatch{args.bn_batch}"
-        values = evaluate_sampler(sampler, metrics, args.n, reference, args.extractor, seed=args.seed, **options)
-        # a rerun (after Ctrl-C, or to redo one) replaces a checkpoint's records instead of adding a second copy
-        writer.write((v.record(str(args.run_dir), sampler.step, checkpoint) for v in values), replace_existing=True)
-        print(f"step {sampler.step}:")
-        print_values(values)
-    print(f"wrote {len(steps)} checkpoint(s) of records to {writer.path}")
+    init_from_env(cpu=options["device"] == "cpu")  # under torchrun the ranks share each evaluation
+    try:
+        main = is_main_process()
+        for step in steps:
+            evaluate_step(args, step, metrics, options, reference, edit, writer if main else None)
+    finally:
+        leave()
+    if main:
+        print(f"wrote {len(steps)} checkpoint(s) of records to {writer.path}")
     return 0
+
+
+def evaluate_step(args, step: int, metrics: list, options: dict[str, Any], reference: dict[str, Any] | None,
+                  edit, writer) -> None:
+    """Evaluate checkpoint ``step``; ``writer`` (rank 0's, None on the other ranks of a torchrun) records and prints
+    the values."""
+    from ganscape.dissection.intervene import apply_edit
+    from ganscape.loading import load_sampler
+    from ganscape.metrics.evaluate import evaluate_sampler
+
+    sampler, loaded = load_sampler(args.run_dir, step, not args.no_ema, options["device"], args.direction,
+                                   with_run=True)
+    checkpoint = loaded.path.name + ("+b2a" if args.direction == "b2a" else "")  # which translation direction
+    checkpoint += ("+raw" if args.no_ema else "") + (f"+seed{args.seed}" if args.seed else "")  # what was drawn
+    if edit is not None:
+        apply_edit(sampler, edit, args.edit)
+        checkpoint += f"+edit:{edit_tag(args.edit)}"  # results of an edited generator say so
+    if args.bn_batch:
+        use_batch_statistics(sampler, args.bn_batch)
+        checkpoint += f"+bnbatch{args.bn_batch}"
+    values = evaluate_sampler(sampler, metrics, args.n, reference, args.extractor, seed=args.seed, **options)
+    if writer is None:
+        return
+    # a rerun (after Ctrl-C, or to redo one) replaces a checkpoint's records instead of adding a second copy
+    writer.write((v.record(str(args.run_dir), sampler.step, checkpoint) for v in values), replace_existing=True)
+    print(f"step {sampler.step}:")
+    print_values(values)
