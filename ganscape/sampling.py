@@ -55,8 +55,7 @@ class GeneratorSampler:
         vectors or {attribute name: 0|1} with the other attributes drawn from real samples' vectors. ``part`` (i, k):
         only the i-th of k contiguous shares of the n samples (``share``), the same values as in the whole; an empty
         share (fewer chunks than shares) is (0, *shape)."""
-        chunks = list(self.stream(n, seed, labels, batch, part))
-        return torch.cat(chunks) if chunks else torch.empty((0, *self.data_meta["shape"]), device=self.device)
+        return joined(list(self.stream(n, seed, labels, batch, part)), self.data_meta["shape"], self.device)
 
     @torch.no_grad()
     def stream(self, n: int, seed: int | None = 0, labels: torch.Tensor | int | dict[str, int] | None = None,
@@ -130,6 +129,11 @@ class GeneratorSampler:
                           for i in range(0, len(z), batch)])
 
 
+def joined(chunks: list[torch.Tensor], shape: list[int], device: torch.device) -> torch.Tensor:
+    """The chunks of samples as one tensor; (0, *shape) for none (an empty share)."""
+    return torch.cat(chunks) if chunks else torch.empty((0, *shape), device=device)
+
+
 def share(chunks: Sequence[T], part: tuple[int, int]) -> Sequence[T]:
     """The ``i``-th of ``k`` contiguous, near-equal runs of ``chunks``, for ``part`` = (i, k): evaluation under
     torchrun has rank i of k generate only these, and the ranks' shares joined in rank order are the whole."""
@@ -197,8 +201,7 @@ class TranslationSampler:
                part: tuple[int, int] = (0, 1)) -> torch.Tensor:
         """Translations of ``n`` source images drawn at random (seeded; with replacement only
         when the source has fewer than n); ``part`` as in ``GeneratorSampler.sample``."""
-        chunks = list(self.stream(n, seed, labels, batch, part))
-        return torch.cat(chunks) if chunks else torch.empty((0, *self.data_meta["shape"]), device=self.device)
+        return joined(list(self.stream(n, seed, labels, batch, part)), self.data_meta["shape"], self.device)
 
     def source_indices(self, n: int, seed: int | None, labels: Any) -> torch.Tensor:
         """(n,) indices of the source images ``sample`` translates."""

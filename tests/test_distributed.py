@@ -157,6 +157,7 @@ def test_evaluation_during_training_is_shared_by_the_ranks_and_equals_one_proces
     assert result.returncode == 0, result.stderr[-3000:]
     assert [r["sampled"] for r in rank_files(out)] == shares
     during = {r.metric: r.value for r in read_results(out / RESULTS_FILE)}
+    monkeypatch.setenv("GANSCAPE_CACHE", str(tmp_path / "cache-alone"))  # its own reference features, not the ranks'
     after = {r.metric: r.value for r in evaluate_run(out, metrics, n, checkpoint=20)}
     assert len(during) == 6 and during.keys() == after.keys()
     for name, value in after.items():
@@ -178,7 +179,8 @@ def test_ganscape_eval_under_torchrun_shares_the_work_and_records_once(two_ranks
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.count("step 40:") == 1 and result.stdout.count("wrote 1 checkpoint(s)") == 1
     single = subprocess.run([sys.executable, "-m", "ganscape", "eval", str(alone), *eval_args], capture_output=True,
-                            text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+                            text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1",
+                                                         "GANSCAPE_CACHE": str(tmp_path / "cache-alone")})
     assert single.returncode == 0, single.stderr[-3000:]
     got = {r.metric: r.value for r in read_results(shared / RESULTS_FILE)}
     want = {r.metric: r.value for r in read_results(alone / RESULTS_FILE)}
@@ -321,3 +323,16 @@ def test_a_cpu_run_on_a_gpu_host_leaves_cuda_alone_and_too_few_gpus_is_one_line(
     with pytest.raises(ConfigError, match=r"process 1 of this machine has no GPU of its own \(1 GPU\(s\)\)"):
         dp.init_from_env()
     assert calls == ["gloo"]
+
+
+def test_a_cpu_run_on_a_gpu_host_keeps_its_small_collectives_on_the_cpu(monkeypatch):
+    """``all_ranks`` made its flag a CUDA tensor whenever CUDA existed: in a CPU run's gloo group on a GPU host every
+    rank then opened a context on GPU 0 (``ganscape eval --device cpu`` under torchrun reaches it too)."""
+    from ganscape.distributed import data_parallel as dp
+
+    devices = []
+    monkeypatch.setattr(dp, "world", lambda: (0, 2))
+    monkeypatch.setattr(dp.dist, "get_backend", lambda: "gloo")
+    monkeypatch.setattr(dp.torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(dp.dist, "all_reduce", lambda tensor, op=None: devices.append(tensor.device.type))
+    assert dp.all_ranks(True) and devices == ["cpu"]

@@ -59,6 +59,19 @@ def test_cached_path_gives_the_uncached_values(classifier_cache):
     assert first != second
 
 
+def test_a_reference_cache_that_cannot_be_written_is_a_warning(classifier_cache, monkeypatch, caplog):
+    """A full or read-only cache folder: the features just computed are used, with one warning. It was an OSError
+    after the reference had been featurised (and, under torchrun, on some ranks only)."""
+    def full(path):
+        raise OSError(28, "No space left on device")
+
+    run = dict(reference_n=240, cache_dir=str(classifier_cache))  # an n no other test caches
+    want = table(evaluate_samples(fakes(1), ["fid"], 200, REF, use_cache=False, **run))
+    monkeypatch.setattr(ref_mod, "atomic_path", full)
+    assert table(evaluate_samples(fakes(1), ["fid"], 200, REF, **run)) == want
+    assert "not written (" in caplog.text and "No space left on device" in caplog.text
+
+
 def test_the_extractor_and_the_reference_are_built_once_across_evaluations(classifier_cache, monkeypatch):
     built, fingerprinted = [], []
     digit_classifier, data_fingerprint = lenet.digit_classifier, ref_mod.data_fingerprint

@@ -19,10 +19,10 @@ Launch with torchrun; every rank runs the same ``ganscape train`` command::
 - Before training, the ranks compare their resolved config and resume step, and stop with one line if they differ
   (another command line, or another ``--out`` per node); a run folder that another process holds stops every rank.
 - Logged losses and penalties are averaged over ranks on logging steps, so a row is the global batch's.
-- Evaluation during training (``eval.every``) is shared: each rank generates its share of the samples and runs the
-  feature network on them with rank 0's batch-norm statistics (those its checkpoint holds); the features (and the
-  reference features, when not cached) are joined in sample order on every rank, and every rank computes the same
-  values (``ganscape.metrics.evaluate``).
+- Evaluation during training (``eval.every``) is shared: G first takes rank 0's batch-norm statistics (those its
+  checkpoint holds), then each rank generates its share of the samples and runs the feature network on them; the
+  features (and the reference features, when not cached) are joined in sample order on every rank, and every rank
+  computes the same values (``ganscape.metrics.evaluate``).
 - ``train.check_ranks_every`` steps (and at the end) all ranks compare a fingerprint of their parameters and stop
   with one clear message if any differs (``consistency.RankSync``).
 - Only rank 0 writes files (the run folder's callbacks run there alone); checkpoints hold every rank's random state,

@@ -51,6 +51,12 @@ def is_main_process() -> bool:
     return world()[0] == 0
 
 
+def is_local_main() -> bool:
+    """Whether this process is the first of its machine (torchrun's ``LOCAL_RANK`` 0; any single process is): the one
+    that writes a machine's shared cache."""
+    return world()[1] == 1 or int(os.environ.get("LOCAL_RANK", "0")) == 0
+
+
 def leave() -> None:
     """Leave the process group, if this process is in one. A rank should then end with ``exit_rank``."""
     if dist.is_initialized():
@@ -140,10 +146,18 @@ def all_ranks(flag: bool) -> bool:
     ranks must then act alike, or the ones that go on wait forever in their next collective)."""
     if world()[1] == 1:
         return flag
-    device = torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else None
-    value = torch.tensor([int(flag)], device=device)  # NCCL reduces GPU tensors only
+    value = torch.tensor([int(flag)], device=collective_device())
     dist.all_reduce(value, op=dist.ReduceOp.MIN)
     return bool(value.item())
+
+
+def collective_device() -> torch.device:
+    """Where a small tensor of a collective lives: the CPU whenever the group has gloo (``init_from_env``'s groups:
+    gloo alone for CPU runs, which leave CUDA alone on a GPU host too, and ``cpu:gloo,cuda:nccl``); this rank's GPU in
+    a group of NCCL alone (one a script made itself), which reduces GPU tensors only."""
+    if "gloo" in str(dist.get_backend()):
+        return torch.device("cpu")
+    return torch.device("cuda", torch.cuda.current_device())
 
 
 def from_main(tensor: torch.Tensor) -> torch.Tensor:
@@ -173,21 +187,28 @@ def gather_to_main(value: Any) -> list[Any] | None:
     return out
 
 
-def gather_in_rank_order(local: torch.Tensor | np.ndarray | None) -> torch.Tensor | np.ndarray:
+def gather_in_rank_order(local: torch.Tensor | np.ndarray | None) -> torch.Tensor | np.ndarray | None:
     """Every rank's rows of ``local`` (a CPU tensor or numpy array, rows along dim 0) joined in rank order, on every
     rank, as the ranks' type; ``local`` itself in a single process. A rank with no rows passes None (its share of a
-    small sample count was empty). CPU tensors travel through gloo, also in a ``cpu:gloo,cuda:nccl`` group."""
+    small sample count was empty); None when every rank does. float64 rows that are exactly float32 on every rank (a
+    network's features, widened) travel as float32, half the memory. CPU tensors travel through gloo, also in a
+    ``cpu:gloo,cuda:nccl`` group."""
     size = world()[1]
     if size == 1:
         return local
     tensor = torch.from_numpy(local) if isinstance(local, np.ndarray) else local
-    layouts = every_rank(None if local is None else (tuple(tensor.shape), tensor.dtype, isinstance(local, np.ndarray)))
+    narrow = tensor is not None and tensor.dtype == torch.float64 and torch.equal(tensor.float().double(), tensor)
+    layouts = every_rank(None if tensor is None else (tuple(tensor.shape), tensor.dtype, isinstance(local, np.ndarray),
+                                                      narrow))
+    if all(layout is None for layout in layouts):
+        return None
     rows = [0 if layout is None else layout[0][0] for layout in layouts]
-    shape, dtype, as_numpy = next((layout[0][1:], *layout[1:]) for layout in layouts if layout is not None)
-    padded = torch.zeros((max(rows), *shape), dtype=dtype)
+    shape, dtype, as_numpy, _ = next((layout[0][1:], *layout[1:]) for layout in layouts if layout is not None)
+    travel = torch.float32 if all(layout is None or layout[3] for layout in layouts) else dtype
+    padded = torch.zeros((max(rows), *shape), dtype=travel)
     if tensor is not None:
         padded[:len(tensor)] = tensor
     parts = [torch.empty_like(padded) for _ in range(size)]
     dist.all_gather(parts, padded)
-    joined = torch.cat([part[:count] for part, count in zip(parts, rows)])
+    joined = torch.cat([part[:count] for part, count in zip(parts, rows)]).to(dtype)
     return joined.numpy() if as_numpy else joined

@@ -13,7 +13,7 @@ files that change under a running process without a new manifest are not noticed
 ``use_cache=False`` bypasses both caches.
 
 Under torchrun the ranks share the work when no rank finds the entry: each featurises its share of the chunks of
-reference samples and the shares are joined in order on every rank (each writes the entry)."""
+reference samples and the shares are joined in order on every rank (local rank 0 of each machine writes the entry)."""
 from __future__ import annotations
 
 import hashlib
@@ -26,7 +26,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from ganscape.distributed.data_parallel import all_ranks, gather_in_rank_order, world
+from ganscape.distributed.data_parallel import all_ranks, gather_in_rank_order, is_local_main, world
 from ganscape.features.extractor import Extractor, extract
 from ganscape.metrics import cache as memory
 from ganscape.metrics.registry import format_n
@@ -121,11 +121,21 @@ def reference_features(section: dict[str, Any], n: int, extractor: Extractor, se
         return memory.remember(memo_key, cached.astype(np.float64), key), key
     features = gather_in_rank_order(featurised(extractor, ds, share(idx.split(CHUNK), world())))
     if use_cache:
-        blob = np.frombuffer(json.dumps(key, sort_keys=True, default=str).encode(), dtype=np.uint8)
-        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-            np.savez(fh, features=stored_features(features), key=blob)
+        if is_local_main():  # under torchrun one process per machine writes the entry
+            try:
+                write_entry(path, key, features)
+            except OSError as err:  # a full or read-only cache: the features are right, the next run recomputes
+                log.warning("warning: reference cache %s not written (%s); the features are used without it", path,
+                            err)
         features = memory.remember(memo_key, features, key)
     return features, key
+
+
+def write_entry(path: Path, key: dict[str, Any], features: np.ndarray) -> None:
+    """Store ``features`` under ``key`` (atomically: a reader sees the whole entry or none)."""
+    blob = np.frombuffer(json.dumps(key, sort_keys=True, default=str).encode(), dtype=np.uint8)
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, features=stored_features(features), key=blob)
 
 
 def featurised(extractor: Extractor, ds, chunks: Sequence[torch.Tensor]) -> np.ndarray | None:
