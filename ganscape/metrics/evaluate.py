@@ -32,7 +32,7 @@ from ganscape.metrics.reference import reference_features
 from ganscape.metrics.registry import METRICS, Inputs, Metric, build_metric, reference_suffix
 from ganscape.registry import ConfigError
 from ganscape.results import MetricValue, Record
-from ganscape.sampling import share
+from ganscape.sampling import joined, share
 
 SampleFn = Callable[[int, tuple[int, int]], torch.Tensor]  # (count, part) -> that part of count samples
 log = logging.getLogger("ganscape.metrics")
@@ -100,7 +100,7 @@ def evaluate_samples(fake: torch.Tensor | None, metrics: list, n: int, reference
             raise ConfigError(f"--n: {count} samples requested but only {len(fake)} given")
         if part[1] == 1:
             return fake[:count]
-        return torch.cat(share(fake[:count].split(batch), part) or [fake[:0]])
+        return joined(list(share(fake[:count].split(batch), part)), list(fake.shape[1:]), fake.device)
 
     with blas_threads():
         out = toy_values([m for m in specs if m.needs == "toy"], samples, n, meta, fake)
@@ -165,6 +165,7 @@ def feature_values(specs: list[Metric], ext: Extractor, x: torch.Tensor, n: int,
     samples_finite = all_ranks(finite(x))
     fake_f, fake_p = (gather_in_rank_order(a) if wanted else None
                       for a, wanted in ((fake_f, want_features), (fake_p, want_probs)))
+    all_finite = samples_finite and finite(fake_f, fake_p)  # the same for every metric: checked once
     real_f, suffix = None, ""
     if want_features:
         real_f, _ = reference_features(reference, reference_n or n, ext, cache_dir=cache_dir, use_cache=use_cache,
@@ -174,8 +175,8 @@ def feature_values(specs: list[Metric], ext: Extractor, x: torch.Tensor, n: int,
         suffix = reference_suffix(n, len(real_f) if reference_n not in (None, n) else n, reference_label)
     inputs = Inputs(fake_features=fake_f, real_features=real_f, fake_probs=fake_p, device=ext.device)
     return [v for m in specs
-            for v in values_of(m, not_finite(m, fake_f, fake_p, samples_finite=samples_finite) or m.compute(inputs), n,
-                               ext.tag, ext.fingerprint, suffix if m.needs == "features" else "")]
+            for v in values_of(m, not_finite(m, samples_finite=all_finite) or m.compute(inputs), n, ext.tag,
+                               ext.fingerprint, suffix if m.needs == "features" else "")]
 
 
 def digit_reference(reference: dict[str, Any], classifier: dict[str, Any] | None) -> dict[str, Any]:
