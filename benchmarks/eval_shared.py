@@ -7,15 +7,17 @@ with 1 and with more processes, each scoring its share of the samples (``ganscap
 
 Each rank count starts its own torchrun; every rank builds the preset's untrained generator (the cost of generating
 and scoring does not depend on training), evaluates once to build the feature network and the reference statistics
-(cached), then times ``--repeats`` evaluations and reports the best. CPU ranks get one thread each
-(``OMP_NUM_THREADS=1``), so a rank count is also a core count; CUDA ranks one GPU each. The values must agree
-across rank counts up to float rounding: the table prints them.
+(cached), then times ``--repeats`` evaluations and reports the best, and each rank's peak resident memory (the
+process's high-water mark, model and Python included). CPU ranks get one thread each (``OMP_NUM_THREADS=1``), so a
+rank count is also a core count; CUDA ranks one GPU each. The values must agree across rank counts up to float
+rounding: the table prints them.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -28,7 +30,7 @@ def worker(args: argparse.Namespace) -> None:
     import torch
 
     from ganscape.config import load_config
-    from ganscape.distributed import barrier, exit_rank, init_from_env, leave, world
+    from ganscape.distributed import barrier, every_rank, exit_rank, init_from_env, leave, world
     from ganscape.metrics.evaluate import evaluate_sampler
     from ganscape.training.callbacks import eval_mode
     from ganscape.training.gan_parts import build_gan_parts
@@ -52,8 +54,10 @@ def worker(args: argparse.Namespace) -> None:
         if torch.cuda.is_available() and args.device != "cpu":
             torch.cuda.synchronize()
         times.append(time.perf_counter() - start)
+    peaks = every_rank(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)  # Linux: KiB -> MiB
     if world()[0] == 0:
-        Path(args.result).write_text(json.dumps({"seconds": min(times), "values": {v.metric: v.value for v in values}}))
+        Path(args.result).write_text(json.dumps({"seconds": min(times), "peak_mib": peaks,
+                                                 "values": {v.metric: v.value for v in values}}))
     leave()
     exit_rank(0)
 
@@ -92,10 +96,11 @@ def main() -> None:
     base = rows[0][1]["seconds"]
     print(f"{args.preset}, n {args.n}, {' '.join(args.metrics)} on {args.extractor}, {args.device}; best of "
           f"{args.repeats}")
-    print("| ranks | seconds | speed-up | values |\n|---|---|---|---|")
+    print("| ranks | seconds | speed-up | peak memory of each rank (MiB) | values |\n|---|---|---|---|---|")
     for ranks, got in rows:
         values = ", ".join(f"{name} {value:.6g}" for name, value in sorted(got["values"].items()))
-        print(f"| {ranks} | {got['seconds']:.2f} | {base / got['seconds']:.2f}x | {values} |")
+        peaks = ", ".join(f"{peak:.0f}" for peak in got["peak_mib"])
+        print(f"| {ranks} | {got['seconds']:.2f} | {base / got['seconds']:.2f}x | {peaks} | {values} |")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Run by tests/test_stacked.py under torchrun: every rank evaluates the same saved samples with ``evaluate_samples``
-(each scoring its share), without the reference cache, and writes its values and the number of reference samples it
-featurised to ``OUT/rank-R.json``.
+(each scoring its share), without the reference cache unless the job says ``"use_cache": true``, and writes its
+values, the number of reference samples it featurised (per job), the metrics it computed and the reference arrays it
+was given to ``OUT/rank-R.json``.
 
     torchrun --nproc_per_node 2 tests/eval_ranks_driver.py JOBS.json OUT --cache-dir DIR --lenet-steps K \
         --reference-chunk C
@@ -18,7 +19,7 @@ import torch
 
 from ganscape.distributed import exit_rank, init_from_env, leave, world
 from ganscape.features import lenet
-from ganscape.metrics import reference
+from ganscape.metrics import evaluate, reference
 from ganscape.metrics.evaluate import evaluate_samples
 
 
@@ -39,16 +40,30 @@ def main() -> int:
         return extract(extractor, x, *more, **options)
 
     reference.extract = counting
+    computed, held, values_of, reference_features = [], [], evaluate.values_of, evaluate.reference_features
+
+    def counted_values(metric, *more, **options):
+        computed.append(metric.name)
+        return values_of(metric, *more, **options)
+
+    def counted_reference(*more, **options):
+        features, key = reference_features(*more, **options)
+        held.append(None if features is None else len(features))
+        return features, key
+
+    evaluate.values_of, evaluate.reference_features = counted_values, counted_reference
     init_from_env(cpu=True)
     try:
-        got = []
+        got, reference_rows = [], []
         for job in json.loads(Path(args.jobs).read_text()):
             x = torch.load(job["samples"], weights_only=True)
+            before = len(featurised)
             values = evaluate_samples(x, job["metrics"], job["n"], job["reference"], cache_dir=args.cache_dir,
-                                      use_cache=False)
+                                      use_cache=job.get("use_cache", False))
             got.append({v.metric: v.value for v in values})
-        Path(args.out, f"rank-{world()[0]}.json").write_text(json.dumps({"values": got,
-                                                                         "reference": sum(featurised)}))
+            reference_rows.append(sum(featurised[before:]))
+        Path(args.out, f"rank-{world()[0]}.json").write_text(json.dumps({
+            "values": got, "reference": reference_rows, "computed": computed, "held": held}))
     finally:
         leave()
     return 0

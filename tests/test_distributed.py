@@ -6,6 +6,7 @@ by the consistency check, E-GAN keeps the same offspring on every rank, and a re
 an uninterrupted one does."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -303,6 +304,47 @@ def test_the_program_ends_a_torchrun_rank_through_exit_rank(monkeypatch, capsys)
     with pytest.raises(ZeroDivisionError):
         program()
     assert len(ended) == 3
+
+
+ON_MAIN = """
+import json, sys, threading
+from ganscape.distributed import computed_on_main, exit_rank, init_from_env, leave, world
+from ganscape.registry import ConfigError
+
+def fails(err):
+    def compute():
+        raise err
+    return compute
+
+init_from_env(cpu=True)
+seen = [computed_on_main(lambda: {"rank": world()[0]})]
+for compute in (fails(ConfigError("metrics: 'fdi' is not registered")), fails(ValueError(threading.Lock()))):
+    try:
+        computed_on_main(compute)
+    except Exception as err:
+        seen.append([type(err).__name__, str(err)])
+with open(f"{sys.argv[1]}/rank-{world()[0]}.json", "w") as fh:
+    json.dump(seen, fh)
+leave()
+exit_rank(0)
+"""
+
+
+def test_what_rank_0_computes_or_raises_reaches_every_rank(tmp_path):
+    """``computed_on_main``: rank 0's result on every rank; an error of rank 0 raised on every rank (the others
+    waited forever for a result that never came), one that cannot be pickled as a RuntimeError naming it."""
+    script = tmp_path / "on_main.py"
+    script.write_text(ON_MAIN)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script),
+           str(tmp_path)]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    main, other = (json.loads((tmp_path / f"rank-{rank}.json").read_text()) for rank in (0, 1))
+    assert main[0] == other[0] == {"rank": 0}
+    assert main[1] == other[1] == ["ConfigError", "metrics: 'fdi' is not registered"]
+    assert main[2][0] == "ValueError" and other[2][0] == "RuntimeError"
+    assert other[2][1].startswith("on rank 0: ValueError: <unlocked _thread.lock object")
 
 
 def test_a_cpu_run_on_a_gpu_host_leaves_cuda_alone_and_too_few_gpus_is_one_line(monkeypatch):

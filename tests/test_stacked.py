@@ -84,20 +84,24 @@ def test_stacked_mnist_falls_back_to_the_test_split_when_the_training_files_are_
 def test_scores_shared_by_two_ranks_equal_one_process(tmp_path, monkeypatch, classifier_cache):
     """Under torchrun each rank scores its share of the samples (here 500 and 600 of 1,100: chunks of 500) and
     featurises its share of the reference samples (512 and 588 of 1,100 in chunks of 256), and the shares' classifier
-    outputs and features are joined in order: Stacked-MNIST modes, and FID and IS of single digits through the same
-    LeNet, equal one process's. Before, every rank featurised all 1,100 reference digits."""
+    outputs and features are joined in order on rank 0, which alone holds them and the reference features and computes
+    the values, which every rank then has: Stacked-MNIST modes, and FID and IS of single digits through the same
+    LeNet, equal one process's. Before, every rank featurised all 1,100 reference digits; later every rank held the
+    joined features and computed every metric."""
     monkeypatch.setitem(lenet.RECIPE, "steps", 300)
     stacked, _ = build_dataset({**STACKED, "n": 1100, "seed": 2}).get(torch.arange(1100))
     digits = build_dataset({"name": "digits", "size": 16}).x[:1100]
     jobs = [{"samples": str(tmp_path / "stacked.pt"), "metrics": ["stacked_modes"], "n": 1100, "reference": STACKED},
             {"samples": str(tmp_path / "digits.pt"), "metrics": ["fid", "is"], "n": 1100,
              "reference": {"name": "digits", "size": 16}}]
+    jobs.append({**jobs[1], "use_cache": True})  # rank 0 finds the features that `alone` cached: none featurised
     torch.save(stacked, jobs[0]["samples"])
     torch.save(digits, jobs[1]["samples"])
     (tmp_path / "jobs.json").write_text(json.dumps(jobs))
     alone = [{v.metric: v.value for v in evaluate_samples(torch.load(job["samples"], weights_only=True), job["metrics"],
                                                          job["n"], job["reference"], cache_dir=classifier_cache)}
-             for job in jobs]
+             for job in jobs[:2]]
+    alone.append(alone[1])
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(RANKS_DRIVER),
            str(tmp_path / "jobs.json"), str(tmp_path), "--cache-dir", str(classifier_cache), "--lenet-steps", "300",
            "--reference-chunk", "256"]
@@ -105,7 +109,9 @@ def test_scores_shared_by_two_ranks_equal_one_process(tmp_path, monkeypatch, cla
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     ranks = [json.loads((tmp_path / f"rank-{rank}.json").read_text()) for rank in (0, 1)]
-    assert [rank["reference"] for rank in ranks] == [512, 588]
+    assert [rank["reference"] for rank in ranks] == [[0, 512, 0], [0, 588, 0]]
+    assert [rank["computed"] for rank in ranks] == [["stacked_modes", "fid", "is", "fid", "is"], []]
+    assert [rank["held"] for rank in ranks] == [[1100, 1100], [None, None]]
     assert len(alone[1]) == 2 and {metric_family(k): v for k, v in alone[0].items()}["stacked_modes"] > 500
     for rank in ranks:
         assert [sorted(job) for job in rank["values"]] == [sorted(job) for job in alone]

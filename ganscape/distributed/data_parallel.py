@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
+import pickle
 import sys
-from typing import Any, Callable, NoReturn
+from typing import Any, Callable, NoReturn, TypeVar
 
 import numpy as np
 import torch
@@ -14,6 +15,7 @@ from torch import nn
 
 from ganscape.registry import ConfigError
 
+T = TypeVar("T")
 RANK_SEED_STRIDE = 1_000_003  # rank r of a run seeded s draws from seed s * stride + r + 1 (never s itself)
 
 
@@ -49,12 +51,6 @@ def world() -> tuple[int, int]:
 
 def is_main_process() -> bool:
     return world()[0] == 0
-
-
-def is_local_main() -> bool:
-    """Whether this process is the first of its machine (torchrun's ``LOCAL_RANK`` 0; any single process is): the one
-    that writes a machine's shared cache."""
-    return world()[1] == 1 or int(os.environ.get("LOCAL_RANK", "0")) == 0
 
 
 def leave() -> None:
@@ -187,13 +183,46 @@ def gather_to_main(value: Any) -> list[Any] | None:
     return out
 
 
-def gather_in_rank_order(local: torch.Tensor | np.ndarray | None) -> torch.Tensor | np.ndarray | None:
+def computed_on_main(compute: Callable[[], T]) -> T:
+    """``compute()`` run by rank 0 alone, its result (a small picklable object) returned on every rank; ``compute()``
+    itself in a single process. An exception rank 0 raises is raised on every rank (the others would otherwise wait
+    forever for the result): the same one on rank 0, a copy (or a RuntimeError naming it) on the others."""
+    rank, size = world()
+    if size == 1:
+        return compute()
+    box: list[Any] = [None]
+    error = None
+    if rank == 0:
+        try:
+            box[0] = (True, compute())
+        except Exception as err:  # told to every rank, then raised here too
+            error, box[0] = err, (False, picklable(err))
+    dist.broadcast_object_list(box, src=0)
+    done, value = box[0]
+    if error is not None:
+        raise error
+    if not done:
+        raise value
+    return value
+
+
+def picklable(err: Exception) -> Exception:
+    """``err``, or a RuntimeError with its type and message when it cannot be pickled."""
+    try:
+        pickle.dumps(err)
+        return err
+    except Exception:  # an exception holding a lock, a generator, ...
+        return RuntimeError(f"on rank 0: {type(err).__name__}: {err}")
+
+
+def gather_in_rank_order(local: torch.Tensor | np.ndarray | None,
+                         everywhere: bool = True) -> torch.Tensor | np.ndarray | None:
     """Every rank's rows of ``local`` (a CPU tensor or numpy array, rows along dim 0) joined in rank order, on every
-    rank, as the ranks' type; ``local`` itself in a single process. A rank with no rows passes None (its share of a
-    small sample count was empty); None when every rank does. float64 rows that are exactly float32 on every rank (a
-    network's features, widened) travel as float32, half the memory. CPU tensors travel through gloo, also in a
-    ``cpu:gloo,cuda:nccl`` group."""
-    size = world()[1]
+    rank (``everywhere=False``: on rank 0 alone, None on the others), as the ranks' type; ``local`` itself in a single
+    process. A rank with no rows passes None (its share of a small sample count was empty); None when every rank
+    does. float64 rows that are exactly float32 on every rank (a network's features, widened) travel as float32, half
+    the memory. CPU tensors travel through gloo, also in a ``cpu:gloo,cuda:nccl`` group."""
+    rank, size = world()
     if size == 1:
         return local
     tensor = torch.from_numpy(local) if isinstance(local, np.ndarray) else local
@@ -208,7 +237,13 @@ def gather_in_rank_order(local: torch.Tensor | np.ndarray | None) -> torch.Tenso
     padded = torch.zeros((max(rows), *shape), dtype=travel)
     if tensor is not None:
         padded[:len(tensor)] = tensor
-    parts = [torch.empty_like(padded) for _ in range(size)]
-    dist.all_gather(parts, padded)
+    if everywhere:
+        parts = [torch.empty_like(padded) for _ in range(size)]
+        dist.all_gather(parts, padded)
+    else:
+        parts = [torch.empty_like(padded) for _ in range(size)] if rank == 0 else None
+        dist.gather(padded, parts, dst=0)
+        if rank != 0:
+            return None
     joined = torch.cat([part[:count] for part, count in zip(parts, rows)]).to(dtype)
     return joined.numpy() if as_numpy else joined

@@ -3,10 +3,11 @@
 Every runner returns ``MetricValue``s (``ganscape.results``): a protocol name, the value, its std where the metric has
 one, the sample count and the feature extractor's fingerprint.
 
-Under torchrun (evaluation during a multi-process run) each rank generates, and runs the feature network or digit
-classifier on, its own share of the samples (``GeneratorSampler.sample``'s ``part``); the shares' features are joined
-in sample order on every rank, which then computes the same values: those of one process up to float rounding. The
-toy metrics' 2,500 points are drawn whole on every rank.
+Under torchrun (evaluation during a multi-process run, ``torchrun -m ganscape eval``) each rank generates, and runs
+the feature network or digit classifier on, its own share of the samples (``GeneratorSampler.sample``'s ``part``);
+the shares' features are joined in sample order on rank 0, which alone holds them and the reference features,
+computes the values (those of one process up to float rounding) and sends them to every rank. The toy metrics' 2,500
+points are drawn whole and scored on every rank.
 
 Cost: the feature network is built once per process (``build_extractor`` keeps it) and the reference features, FID's
 real statistics and the real k-NN radii once per process and reference (``ganscape.metrics.cache``); the numpy
@@ -25,7 +26,7 @@ import torch
 
 from ganscape.data.meta import data_label
 from ganscape.data.stacked import digit_source
-from ganscape.distributed.data_parallel import all_ranks, gather_in_rank_order, world
+from ganscape.distributed.data_parallel import all_ranks, computed_on_main, gather_in_rank_order, world
 from ganscape.features.extractor import Extractor, build_extractor, extract, require_probs
 from ganscape.metrics.defaults import resolve_metrics
 from ganscape.metrics.reference import reference_features
@@ -142,15 +143,17 @@ def stacked_values(specs: list[Metric], samples: SampleFn, n: int, reference: di
         raise ConfigError(f"metrics: stacked_modes needs 3-channel stacked digit images, got shape {tuple(x.shape[1:])}")
     lenet = build_extractor("lenet", (1,) + tuple(x.shape[2:]), digit_reference(reference, classifier),
                             cache_dir=cache_dir, device=device, cached=use_cache)
-    digits = None
-    if len(x):
-        _, probs = extract(lenet, x.reshape(-1, 1, *x.shape[2:]), batch, want_features=False, want_probs=True)
-        digits = torch.from_numpy(probs.argmax(1)).reshape(-1, 3)
-    samples_finite = all_ranks(finite(x))
-    inputs = Inputs(stacked_digits=gather_in_rank_order(digits))
-    return [v for m in specs
-            for v in values_of(m, not_finite(m, samples_finite=samples_finite) or m.compute(inputs), n, lenet.tag,
-                               lenet.fingerprint)]
+
+    def digits_of(mine: torch.Tensor) -> tuple[torch.Tensor]:
+        _, probs = extract(lenet, mine.reshape(-1, 1, *mine.shape[2:]), batch, want_features=False, want_probs=True)
+        return (torch.from_numpy(probs.argmax(1)).reshape(-1, 3),)
+
+    samples_finite, (digits,) = scored_shares(x, digits_of, 1)
+    inputs = Inputs(stacked_digits=digits)
+    return computed_on_main(lambda: [
+        v for m in specs
+        for v in values_of(m, not_finite(m, samples_finite=samples_finite) or m.compute(inputs), n, lenet.tag,
+                           lenet.fingerprint)])
 
 
 def feature_values(specs: list[Metric], ext: Extractor, x: torch.Tensor, n: int, reference: dict[str, Any],
@@ -161,22 +164,34 @@ def feature_values(specs: list[Metric], ext: Extractor, x: torch.Tensor, n: int,
     want_probs = any(m.needs == "probs" for m in specs)
     if want_probs:
         require_probs(ext)  # before the collectives below, on every rank (an empty share extracts nothing)
-    fake_f, fake_p = extract(ext, x, batch, want_features, want_probs) if len(x) else (None, None)
-    samples_finite = all_ranks(finite(x))
-    fake_f, fake_p = (gather_in_rank_order(a) if wanted else None
-                      for a, wanted in ((fake_f, want_features), (fake_p, want_probs)))
-    all_finite = samples_finite and finite(fake_f, fake_p)  # the same for every metric: checked once
-    real_f, suffix = None, ""
+    samples_finite, (fake_f, fake_p) = scored_shares(x, lambda mine: extract(ext, mine, batch, want_features,
+                                                                              want_probs), 2)
+    real_f = None
     if want_features:
         real_f, _ = reference_features(reference, reference_n or n, ext, cache_dir=cache_dir, use_cache=use_cache,
                                        dataset=reference_data)
+
+    def values() -> list[MetricValue]:
+        all_finite = samples_finite and finite(fake_f, fake_p)  # the same for every metric: checked once
         # a reference_n asked for is named by the count read (a smaller dataset gives fewer); the default (as many
         # as generated, or the whole dataset when smaller) is the protocol's own and adds nothing
-        suffix = reference_suffix(n, len(real_f) if reference_n not in (None, n) else n, reference_label)
-    inputs = Inputs(fake_features=fake_f, real_features=real_f, fake_probs=fake_p, device=ext.device)
-    return [v for m in specs
-            for v in values_of(m, not_finite(m, samples_finite=all_finite) or m.compute(inputs), n, ext.tag,
-                               ext.fingerprint, suffix if m.needs == "features" else "")]
+        suffix = reference_suffix(n, len(real_f) if reference_n not in (None, n) else n, reference_label) \
+            if want_features else ""
+        inputs = Inputs(fake_features=fake_f, real_features=real_f, fake_probs=fake_p, device=ext.device)
+        return [v for m in specs
+                for v in values_of(m, not_finite(m, samples_finite=all_finite) or m.compute(inputs), n, ext.tag,
+                                   ext.fingerprint, suffix if m.needs == "features" else "")]
+
+    return computed_on_main(values)
+
+
+def scored_shares(x: torch.Tensor, score: Callable[[torch.Tensor], tuple], outputs: int) -> tuple[bool, list]:
+    """(whether the samples of every rank are finite, each of ``score``'s ``outputs`` arrays (rows: samples) joined
+    in sample order on rank 0). ``x`` is this rank's share of the samples (all of them in one process); a rank whose
+    share is empty scores nothing but takes part in every collective. On the other ranks the arrays are None."""
+    local = score(x) if len(x) else (None,) * outputs
+    samples_finite = all_ranks(finite(x))
+    return samples_finite, [gather_in_rank_order(a, everywhere=False) for a in local]
 
 
 def digit_reference(reference: dict[str, Any], classifier: dict[str, Any] | None) -> dict[str, Any]:

@@ -12,8 +12,9 @@ study worker evaluating many checkpoints reads and hashes the reference data onc
 files that change under a running process without a new manifest are not noticed until the next process);
 ``use_cache=False`` bypasses both caches.
 
-Under torchrun the ranks share the work when no rank finds the entry: each featurises its share of the chunks of
-reference samples and the shares are joined in order on every rank (local rank 0 of each machine writes the entry)."""
+Under torchrun rank 0 alone reads, keeps and writes the entry, and alone computes the metrics from it. When it has
+none, the ranks share the work: each featurises its share of the chunks of reference samples and the shares are
+joined in order on rank 0."""
 from __future__ import annotations
 
 import hashlib
@@ -26,7 +27,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from ganscape.distributed.data_parallel import all_ranks, gather_in_rank_order, is_local_main, world
+from ganscape.distributed.data_parallel import computed_on_main, gather_in_rank_order, is_main_process, world
 from ganscape.features.extractor import Extractor, extract
 from ganscape.metrics import cache as memory
 from ganscape.metrics.registry import format_n
@@ -97,7 +98,7 @@ def read_entry(path: Path, key: dict[str, Any]) -> np.ndarray | None:
 
 def reference_features(section: dict[str, Any], n: int, extractor: Extractor, seed: int = 0,
                        cache_dir: str | None = None, use_cache: bool = True,
-                       dataset=None) -> tuple[np.ndarray, dict[str, Any]]:
+                       dataset=None) -> tuple[np.ndarray | None, dict[str, Any] | None]:
     """(features (n_ref, D) float64, key) for ``n`` reference samples, cached. Samples are read and featurised in
     chunks, so a 200k-image split never sits in memory as floats; the cache stores the extractor's float32 output
     exactly (as float32), from which FID's mean and covariance, KID and precision/recall are computed.
@@ -105,30 +106,54 @@ def reference_features(section: dict[str, Any], n: int, extractor: Extractor, se
     With ``use_cache`` the array returned is the one kept in this process's memory (read-only; the same object for
     the next call with the same settings), so metrics can keep what they derive from it (``cache.derived``).
     ``dataset``: the one ``section`` builds, when the caller has built it already (a folder of images is decoded
-    once)."""
+    once). Under torchrun every rank calls this; rank 0 alone gets the features, the others (None, None)."""
     from ganscape.data import build_dataset
 
     ds = dataset if dataset is not None else build_dataset(section, key="reference")
-    memo_key = (json.dumps(section, sort_keys=True, default=str), n, seed, extractor.tag, extractor.fingerprint,
-                str(cache_root(cache_dir)), str(data_root()), str(ds.info.get("manifest")), len(ds))
-    if use_cache and (entry := memory.lookup(memo_key)) is not None:
-        return entry.features, entry.key
+    main = is_main_process()
+    found: list[tuple[np.ndarray | None, dict[str, Any]]] = []  # rank 0's (cached features or None, key)
+
+    def rank0_has_them() -> bool:
+        found.append(cached_features(section, n, extractor, seed, cache_dir, use_cache, ds))
+        return found[0][0] is not None
+
+    if computed_on_main(rank0_has_them):
+        return found[0] if main else (None, None)
+    idx = reference_indices(len(ds), n, seed)
+    features = gather_in_rank_order(featurised(extractor, ds, share(idx.split(CHUNK), world())), everywhere=False)
+    if not main:
+        return None, None
+    key = found[0][1]
+    if use_cache:
+        path = cache_file(key, cache_dir)
+        try:
+            write_entry(path, key, features)
+        except OSError as err:  # a full or read-only cache: the features are right, the next run recomputes
+            log.warning("warning: reference cache %s not written (%s); the features are used without it", path,
+                        err)
+        features = memory.remember(memo_key(section, n, extractor, seed, cache_dir, ds), features, key)
+    return features, key
+
+
+def memo_key(section: dict[str, Any], n: int, extractor: Extractor, seed: int, cache_dir: str | None,
+             ds) -> tuple:
+    """What selects a reference set in this process's memory (``ganscape.metrics.cache``)."""
+    return (json.dumps(section, sort_keys=True, default=str), n, seed, extractor.tag, extractor.fingerprint,
+            str(cache_root(cache_dir)), str(data_root()), str(ds.info.get("manifest")), len(ds))
+
+
+def cached_features(section: dict[str, Any], n: int, extractor: Extractor, seed: int, cache_dir: str | None,
+                    use_cache: bool, ds) -> tuple[np.ndarray | None, dict[str, Any]]:
+    """(the reference features from this process's memory or the disk cache, or None; the cache key)."""
+    remembered = memory.lookup(memo_key(section, n, extractor, seed, cache_dir, ds)) if use_cache else None
+    if remembered is not None:
+        return remembered.features, remembered.key
     idx = reference_indices(len(ds), n, seed)
     key = cache_key(section, len(idx), data_fingerprint(ds, idx), seed, extractor)
-    path = cache_file(key, cache_dir)
-    cached = read_entry(path, key) if use_cache else None
-    if all_ranks(cached is not None):  # under torchrun: a rank without the file (another node's cache) computes it
-        return memory.remember(memo_key, cached.astype(np.float64), key), key
-    features = gather_in_rank_order(featurised(extractor, ds, share(idx.split(CHUNK), world())))
-    if use_cache:
-        if is_local_main():  # under torchrun one process per machine writes the entry
-            try:
-                write_entry(path, key, features)
-            except OSError as err:  # a full or read-only cache: the features are right, the next run recomputes
-                log.warning("warning: reference cache %s not written (%s); the features are used without it", path,
-                            err)
-        features = memory.remember(memo_key, features, key)
-    return features, key
+    cached = read_entry(cache_file(key, cache_dir), key) if use_cache else None
+    if cached is None:
+        return None, key
+    return memory.remember(memo_key(section, n, extractor, seed, cache_dir, ds), cached.astype(np.float64), key), key
 
 
 def write_entry(path: Path, key: dict[str, Any], features: np.ndarray) -> None:
