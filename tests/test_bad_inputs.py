@@ -212,7 +212,8 @@ CASES = [
     (["sample", "{root}/ring", "--out", "{tmp}/x.jpg"], "--out"),
     # ----- eval
     (["eval", "{root}/ring", "--metrics", "fdi"], "unknown metric 'fdi'"),
-    (["eval", "{root}/ring", "--n", "1"], "--n: must be >= 2"),
+    (["eval", "{root}/ring", "--n", "1"], "--n/--samples: must be >= 2"),
+    (["eval", "{root}/ring", "--samples", "1"], "--n/--samples: must be >= 2"),  # not only the name not typed
     (["eval", "{root}/ring", "--checkpoint", "latest"], "--checkpoint: expected a step number or 'all'"),
     (["eval", "{root}/ring", "--reference", "{{name: nope}}"], "unknown dataset 'nope'"),
     (["eval", "{root}/ring", "--reference", "[1, 2"], "--reference: not valid YAML"),

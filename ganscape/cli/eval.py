@@ -130,7 +130,7 @@ def run(args) -> int:
     from ganscape.utils.io import check_writable
 
     metrics = parse_metrics(args.metrics)
-    positive(args.n, "--n", 2)
+    positive(args.n, "--n/--samples", 2)
     check_bn_batch(args.bn_batch, args.n)
     options = metric_options(args)
     reference = parse_data(args.reference, "--reference")
