@@ -1,5 +1,6 @@
 """Run by tests/test_stacked.py under torchrun: every rank evaluates the same saved samples with ``evaluate_samples``
-(each scoring its share), without the reference cache unless the job says ``"use_cache": true``, and writes its
+(each scoring its share), without the reference cache unless the job says ``"use_cache": true`` (in the job's
+``"cache_dir"`` when it names one), and writes its
 values, the number of reference samples it featurised (per job), the metrics it computed and the reference arrays it
 was given to ``OUT/rank-R.json``.
 
@@ -58,7 +59,8 @@ def main() -> int:
         for job in json.loads(Path(args.jobs).read_text()):
             x = torch.load(job["samples"], weights_only=True)
             before = len(featurised)
-            values = evaluate_samples(x, job["metrics"], job["n"], job["reference"], cache_dir=args.cache_dir,
+            values = evaluate_samples(x, job["metrics"], job["n"], job["reference"],
+                                      cache_dir=job.get("cache_dir", args.cache_dir),
                                       use_cache=job.get("use_cache", False))
             got.append({v.metric: v.value for v in values})
             reference_rows.append(sum(featurised[before:]))

@@ -317,8 +317,13 @@ def fails(err):
     return compute
 
 init_from_env(cpu=True)
+class TwoArguments(Exception):
+    def __init__(self, first, second):
+        super().__init__(f"{first} and {second}")
+
 seen = [computed_on_main(lambda: {"rank": world()[0]})]
-for compute in (fails(ConfigError("metrics: 'fdi' is not registered")), fails(ValueError(threading.Lock()))):
+for compute in (fails(ConfigError("metrics: 'fdi' is not registered")), fails(ValueError(threading.Lock())),
+                fails(TwoArguments("one", "two")), threading.Lock):
     try:
         computed_on_main(compute)
     except Exception as err:
@@ -332,7 +337,8 @@ exit_rank(0)
 
 def test_what_rank_0_computes_or_raises_reaches_every_rank(tmp_path):
     """``computed_on_main``: rank 0's result on every rank; an error of rank 0 raised on every rank (the others
-    waited forever for a result that never came), one that cannot be pickled as a RuntimeError naming it."""
+    waited forever for a result that never came), one that does not survive pickling (a lock inside; an ``__init__``
+    of other arguments) as a RuntimeError naming it; a result that cannot be pickled as the error pickling raised."""
     script = tmp_path / "on_main.py"
     script.write_text(ON_MAIN)
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script),
@@ -345,6 +351,9 @@ def test_what_rank_0_computes_or_raises_reaches_every_rank(tmp_path):
     assert main[1] == other[1] == ["ConfigError", "metrics: 'fdi' is not registered"]
     assert main[2][0] == "ValueError" and other[2][0] == "RuntimeError"
     assert other[2][1].startswith("on rank 0: ValueError: <unlocked _thread.lock object")
+    assert main[3] == ["TwoArguments", "one and two"]
+    assert other[3] == ["RuntimeError", "on rank 0: TwoArguments: one and two"]
+    assert main[4] == other[4] and main[4][0] == "TypeError" and "pickle" in main[4][1]  # the result's own error
 
 
 def test_a_cpu_run_on_a_gpu_host_leaves_cuda_alone_and_too_few_gpus_is_one_line(monkeypatch):

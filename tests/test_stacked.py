@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -94,14 +95,18 @@ def test_scores_shared_by_two_ranks_equal_one_process(tmp_path, monkeypatch, cla
     jobs = [{"samples": str(tmp_path / "stacked.pt"), "metrics": ["stacked_modes"], "n": 1100, "reference": STACKED},
             {"samples": str(tmp_path / "digits.pt"), "metrics": ["fid", "is"], "n": 1100,
              "reference": {"name": "digits", "size": 16}}]
-    jobs.append({**jobs[1], "use_cache": True})  # rank 0 finds the features that `alone` cached: none featurised
+    fresh = tmp_path / "fresh-cache"  # the trained classifier without reference entries
+    shutil.copytree(classifier_cache, fresh, ignore=shutil.ignore_patterns("reference"))
+    jobs += [{**jobs[1], "use_cache": True},  # rank 0 finds the features that `alone` cached: none featurised
+             {**jobs[1], "use_cache": True, "cache_dir": str(fresh)},  # shared; rank 0 writes the entry
+             {**jobs[1], "use_cache": True, "cache_dir": str(fresh)}]  # which rank 0 then finds in its memory
     torch.save(stacked, jobs[0]["samples"])
     torch.save(digits, jobs[1]["samples"])
     (tmp_path / "jobs.json").write_text(json.dumps(jobs))
     alone = [{v.metric: v.value for v in evaluate_samples(torch.load(job["samples"], weights_only=True), job["metrics"],
                                                          job["n"], job["reference"], cache_dir=classifier_cache)}
              for job in jobs[:2]]
-    alone.append(alone[1])
+    alone += [alone[1]] * 3
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(RANKS_DRIVER),
            str(tmp_path / "jobs.json"), str(tmp_path), "--cache-dir", str(classifier_cache), "--lenet-steps", "300",
            "--reference-chunk", "256"]
@@ -109,9 +114,10 @@ def test_scores_shared_by_two_ranks_equal_one_process(tmp_path, monkeypatch, cla
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     ranks = [json.loads((tmp_path / f"rank-{rank}.json").read_text()) for rank in (0, 1)]
-    assert [rank["reference"] for rank in ranks] == [[0, 512, 0], [0, 588, 0]]
-    assert [rank["computed"] for rank in ranks] == [["stacked_modes", "fid", "is", "fid", "is"], []]
-    assert [rank["held"] for rank in ranks] == [[1100, 1100], [None, None]]
+    assert [rank["reference"] for rank in ranks] == [[0, 512, 0, 512, 0], [0, 588, 0, 588, 0]]
+    assert [rank["computed"] for rank in ranks] == [["stacked_modes"] + ["fid", "is"] * 4, []]
+    assert [rank["held"] for rank in ranks] == [[1100] * 4, [None] * 4]
+    assert len(list((fresh / "reference").glob("*.npz"))) == 1
     assert len(alone[1]) == 2 and {metric_family(k): v for k, v in alone[0].items()}["stacked_modes"] > 500
     for rank in ranks:
         assert [sorted(job) for job in rank["values"]] == [sorted(job) for job in alone]

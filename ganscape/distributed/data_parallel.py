@@ -185,43 +185,54 @@ def gather_to_main(value: Any) -> list[Any] | None:
 
 def computed_on_main(compute: Callable[[], T]) -> T:
     """``compute()`` run by rank 0 alone, its result (a small picklable object) returned on every rank; ``compute()``
-    itself in a single process. An exception rank 0 raises is raised on every rank (the others would otherwise wait
-    forever for the result): the same one on rank 0, a copy (or a RuntimeError naming it) on the others."""
+    itself in a single process. An exception of rank 0 is raised on every rank (see ``decided_on_main``)."""
+    return decided_on_main(compute, lambda result: result)[1]
+
+
+def decided_on_main(compute: Callable[[], T], decide: Callable[[T], Any]) -> tuple[T | None, Any]:
+    """(``compute()`` on rank 0 and None on the other ranks, ``decide`` of that result on every rank): rank 0 alone
+    computes and keeps what it computed (features, say); the others learn only the decision, a small picklable
+    object. An exception rank 0 raises in either is raised on every rank, where the others would otherwise wait
+    forever for the decision: the same one on rank 0, a copy on the others (a RuntimeError naming it when it does
+    not survive pickling). In a single process: (``compute()``, its decision)."""
     rank, size = world()
     if size == 1:
-        return compute()
+        result = compute()
+        return result, decide(result)
     box: list[Any] = [None]
-    error = None
+    result = error = None
     if rank == 0:
         try:
-            box[0] = (True, compute())
+            result = compute()
+            box[0] = (True, decide(result))
+            pickle.loads(pickle.dumps(box[0]))  # what the broadcast below sends, and each rank unpickles
         except Exception as err:  # told to every rank, then raised here too
-            error, box[0] = err, (False, picklable(err))
+            error, box[0] = err, (False, travelling(err))
     dist.broadcast_object_list(box, src=0)
-    done, value = box[0]
+    done, decision = box[0]
     if error is not None:
         raise error
     if not done:
-        raise value
-    return value
+        raise decision
+    return result, decision
 
 
-def picklable(err: Exception) -> Exception:
-    """``err``, or a RuntimeError with its type and message when it cannot be pickled."""
+def travelling(err: Exception) -> Exception:
+    """``err``, or a RuntimeError with its type and message when it does not come back from pickling (an exception
+    holding a lock; one whose ``__init__`` takes other arguments than its ``args``)."""
     try:
-        pickle.dumps(err)
+        pickle.loads(pickle.dumps(err))
         return err
-    except Exception:  # an exception holding a lock, a generator, ...
+    except Exception:  # whatever pickling raises for this exception: the copy carries its text
         return RuntimeError(f"on rank 0: {type(err).__name__}: {err}")
 
 
-def gather_in_rank_order(local: torch.Tensor | np.ndarray | None,
-                         everywhere: bool = True) -> torch.Tensor | np.ndarray | None:
-    """Every rank's rows of ``local`` (a CPU tensor or numpy array, rows along dim 0) joined in rank order, on every
-    rank (``everywhere=False``: on rank 0 alone, None on the others), as the ranks' type; ``local`` itself in a single
-    process. A rank with no rows passes None (its share of a small sample count was empty); None when every rank
-    does. float64 rows that are exactly float32 on every rank (a network's features, widened) travel as float32, half
-    the memory. CPU tensors travel through gloo, also in a ``cpu:gloo,cuda:nccl`` group."""
+def gathered_on_main(local: torch.Tensor | np.ndarray | None) -> torch.Tensor | np.ndarray | None:
+    """Every rank's rows of ``local`` (a CPU tensor or numpy array, rows along dim 0) joined in rank order on rank 0,
+    as the ranks' type; None on the other ranks; ``local`` itself in a single process. A rank with no rows passes
+    None (its share of a small sample count was empty); None when every rank does. float64 rows that are exactly
+    float32 on every rank (a network's features, widened) travel as float32, half the memory. CPU tensors travel
+    through gloo, also in a ``cpu:gloo,cuda:nccl`` group."""
     rank, size = world()
     if size == 1:
         return local
@@ -237,13 +248,9 @@ def gather_in_rank_order(local: torch.Tensor | np.ndarray | None,
     padded = torch.zeros((max(rows), *shape), dtype=travel)
     if tensor is not None:
         padded[:len(tensor)] = tensor
-    if everywhere:
-        parts = [torch.empty_like(padded) for _ in range(size)]
-        dist.all_gather(parts, padded)
-    else:
-        parts = [torch.empty_like(padded) for _ in range(size)] if rank == 0 else None
-        dist.gather(padded, parts, dst=0)
-        if rank != 0:
-            return None
+    parts = [torch.empty_like(padded) for _ in range(size)] if rank == 0 else None
+    dist.gather(padded, parts, dst=0)
+    if rank != 0:
+        return None
     joined = torch.cat([part[:count] for part, count in zip(parts, rows)]).to(dtype)
     return joined.numpy() if as_numpy else joined

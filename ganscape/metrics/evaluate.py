@@ -26,7 +26,7 @@ import torch
 
 from ganscape.data.meta import data_label
 from ganscape.data.stacked import digit_source
-from ganscape.distributed.data_parallel import all_ranks, computed_on_main, gather_in_rank_order, world
+from ganscape.distributed.data_parallel import all_ranks, computed_on_main, gathered_on_main, world
 from ganscape.features.extractor import Extractor, build_extractor, extract, require_probs
 from ganscape.metrics.defaults import resolve_metrics
 from ganscape.metrics.reference import reference_features
@@ -148,7 +148,7 @@ def stacked_values(specs: list[Metric], samples: SampleFn, n: int, reference: di
         _, probs = extract(lenet, mine.reshape(-1, 1, *mine.shape[2:]), batch, want_features=False, want_probs=True)
         return (torch.from_numpy(probs.argmax(1)).reshape(-1, 3),)
 
-    samples_finite, (digits,) = scored_shares(x, digits_of, 1)
+    samples_finite, (digits,) = scored_shares(x, digits_of, (True,))
     inputs = Inputs(stacked_digits=digits)
     return computed_on_main(lambda: [
         v for m in specs
@@ -165,7 +165,7 @@ def feature_values(specs: list[Metric], ext: Extractor, x: torch.Tensor, n: int,
     if want_probs:
         require_probs(ext)  # before the collectives below, on every rank (an empty share extracts nothing)
     samples_finite, (fake_f, fake_p) = scored_shares(x, lambda mine: extract(ext, mine, batch, want_features,
-                                                                              want_probs), 2)
+                                                                              want_probs), (want_features, want_probs))
     real_f = None
     if want_features:
         real_f, _ = reference_features(reference, reference_n or n, ext, cache_dir=cache_dir, use_cache=use_cache,
@@ -185,13 +185,15 @@ def feature_values(specs: list[Metric], ext: Extractor, x: torch.Tensor, n: int,
     return computed_on_main(values)
 
 
-def scored_shares(x: torch.Tensor, score: Callable[[torch.Tensor], tuple], outputs: int) -> tuple[bool, list]:
-    """(whether the samples of every rank are finite, each of ``score``'s ``outputs`` arrays (rows: samples) joined
-    in sample order on rank 0). ``x`` is this rank's share of the samples (all of them in one process); a rank whose
-    share is empty scores nothing but takes part in every collective. On the other ranks the arrays are None."""
-    local = score(x) if len(x) else (None,) * outputs
+def scored_shares(x: torch.Tensor, score: Callable[[torch.Tensor], tuple],
+                  wanted: tuple[bool, ...]) -> tuple[bool, list]:
+    """(whether the samples of every rank are finite, each wanted output of ``score`` (arrays, rows: samples) joined
+    in sample order on rank 0; None for the outputs not wanted and on the other ranks). ``x`` is this rank's share of
+    the samples (all of them in one process); a rank whose share is empty scores nothing but takes part in every
+    collective."""
+    local = score(x) if len(x) else (None,) * len(wanted)
     samples_finite = all_ranks(finite(x))
-    return samples_finite, [gather_in_rank_order(a, everywhere=False) for a in local]
+    return samples_finite, [gathered_on_main(a) if want else None for a, want in zip(local, wanted)]
 
 
 def digit_reference(reference: dict[str, Any], classifier: dict[str, Any] | None) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from ganscape.distributed.data_parallel import computed_on_main, gather_in_rank_order, is_main_process, world
+from ganscape.distributed.data_parallel import decided_on_main, gathered_on_main, world
 from ganscape.features.extractor import Extractor, extract
 from ganscape.metrics import cache as memory
 from ganscape.metrics.registry import format_n
@@ -110,29 +110,28 @@ def reference_features(section: dict[str, Any], n: int, extractor: Extractor, se
     from ganscape.data import build_dataset
 
     ds = dataset if dataset is not None else build_dataset(section, key="reference")
-    main = is_main_process()
-    found: list[tuple[np.ndarray | None, dict[str, Any]]] = []  # rank 0's (cached features or None, key)
-
-    def rank0_has_them() -> bool:
-        found.append(cached_features(section, n, extractor, seed, cache_dir, use_cache, ds))
-        return found[0][0] is not None
-
-    if computed_on_main(rank0_has_them):
-        return found[0] if main else (None, None)
+    found, hit = decided_on_main(lambda: cached_features(section, n, extractor, seed, cache_dir, use_cache, ds),
+                                 lambda result: result[0] is not None)  # rank 0: (features or None, key)
+    if hit:
+        return found or (None, None)
     idx = reference_indices(len(ds), n, seed)
-    features = gather_in_rank_order(featurised(extractor, ds, share(idx.split(CHUNK), world())), everywhere=False)
-    if not main:
-        return None, None
-    key = found[0][1]
-    if use_cache:
-        path = cache_file(key, cache_dir)
-        try:
-            write_entry(path, key, features)
-        except OSError as err:  # a full or read-only cache: the features are right, the next run recomputes
-            log.warning("warning: reference cache %s not written (%s); the features are used without it", path,
-                        err)
-        features = memory.remember(memo_key(section, n, extractor, seed, cache_dir, ds), features, key)
-    return features, key
+    features = gathered_on_main(featurised(extractor, ds, share(idx.split(CHUNK), world())))
+    memo = memo_key(section, n, extractor, seed, cache_dir, ds)
+    stored, _ = decided_on_main(lambda: kept(features, found[1], use_cache, cache_dir, memo), lambda result: None)
+    return stored or (None, None)
+
+
+def kept(features: np.ndarray, key: dict[str, Any], use_cache: bool, cache_dir: str | None,
+         memo: tuple) -> tuple[np.ndarray, dict[str, Any]]:
+    """(features, key), with ``use_cache`` written to the disk cache and kept in this process's memory."""
+    if not use_cache:
+        return features, key
+    path = cache_file(key, cache_dir)
+    try:
+        write_entry(path, key, features)
+    except OSError as err:  # a full or read-only cache: the features are right, the next run recomputes
+        log.warning("warning: reference cache %s not written (%s); the features are used without it", path, err)
+    return memory.remember(memo, features, key), key
 
 
 def memo_key(section: dict[str, Any], n: int, extractor: Extractor, seed: int, cache_dir: str | None,
