@@ -36,5 +36,5 @@ from ganscape.distributed.data_parallel import (all_ranks, average, barrier, com
                                                 local_batch_size, rank_seed, world)
 
 __all__ = ["all_ranks", "average", "barrier", "computed_on_main", "ddp_wrapper", "decided_on_main", "every_rank",
-           "exit_rank", "from_main", "gathered_on_main", "init_from_env", "is_main_process", "launched_as_ranks", "leave",
-           "local_batch_size", "rank_seed", "world"]
+           "exit_rank", "from_main", "gathered_on_main", "init_from_env", "is_main_process", "launched_as_ranks",
+           "leave", "local_batch_size", "rank_seed", "world"]
