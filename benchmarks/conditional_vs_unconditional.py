@@ -14,7 +14,7 @@ import time
 
 import torch
 
-from common import add_mnist_root
+from common import add_mnist_root, machine_line
 from ganscape.features.lenet import digit_classifier
 from ganscape.metrics.evaluate import evaluate_result
 from ganscape.training import Trainer
@@ -36,6 +36,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
+    print(machine_line())
     data = {"name": "mnist", "root": args.root, "split": "test", "size": 28}
     classifier = digit_classifier(data)
     print(f"classifier {classifier.tag}: held-out accuracy {classifier.accuracy:.4f}")

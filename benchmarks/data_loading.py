@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from common import machine_line
+
 
 def synthetic_archive(path: Path, train: int = 50_000, test: int = 10_000) -> Path:
     """cifar-10-batches-bin/ with five training batches and a test batch of random images (uncompressed tar)."""
@@ -58,6 +60,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10, help="training steps timed")
     args = parser.parse_args()
     device = torch.device(args.device)
+    print(machine_line(args.device))
     sync = (lambda: torch.cuda.synchronize()) if device.type == "cuda" else (lambda: None)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "root"

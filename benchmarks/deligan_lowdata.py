@@ -24,7 +24,7 @@ import time
 
 import torch
 
-from common import add_mnist_root
+from common import add_mnist_root, machine_line
 from ganscape.config import load_config
 from ganscape.metrics import metric_family
 from ganscape.metrics.evaluate import evaluate_result, evaluate_samples
@@ -85,6 +85,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--real-only", action="store_true", help="score only the real and blurred images (no training)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    print(machine_line())
     reference = {"name": "mnist", "root": args.root, "split": "test", "size": 28}
     options = {"reference_n": 10000}
     start = time.time()

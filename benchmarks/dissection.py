@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from common import machine_line
+
 
 def main() -> None:
     from ganscape.dissection.dissect import dissect, ranked_units, resolve_layers
@@ -35,6 +37,7 @@ def main() -> None:
     parser.add_argument("--ace-n", type=int, default=500, help="latents per causal effect")
     parser.add_argument("--out", default="dissection.json")
     args = parser.parse_args()
+    print(machine_line())
     timings, start = {}, time.perf_counter()
     train("dcgan-scenes", args.run, show_progress=False)
     timings["train"] = time.perf_counter() - start

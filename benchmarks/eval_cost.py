@@ -31,7 +31,7 @@ from collections import defaultdict
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
-from common import ignore_interrupts, run_stoppable
+from common import ignore_interrupts, machine_line, run_stoppable
 
 PHASES = ("load", "sample", "extractor", "fake_features", "reference")
 
@@ -169,6 +169,7 @@ def main(argv: list[str] | None = None) -> None:
     from ganscape.studies.plan import plan_tasks
     from ganscape.studies.spec import read_study
 
+    print(machine_line())
     spec = read_study(args.study)
     total = len(plan_tasks(spec))
     ids = [int(i) for i in args.ids.split(",")] if args.ids else pick(args.tasks, total)

@@ -24,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from common import machine_line
+
 
 def worker(args: argparse.Namespace) -> None:
     """One rank: build the untrained generator, warm the caches, time the evaluations; rank 0 writes the result."""
@@ -91,6 +93,7 @@ def main() -> None:
     if args.worker:
         worker(args)
         return
+    print(machine_line(args.device))
     with tempfile.TemporaryDirectory() as tmp:
         rows = [(ranks, run(ranks, args, Path(tmp) / f"{ranks}.json")) for ranks in args.ranks]
     base = rows[0][1]["seconds"]

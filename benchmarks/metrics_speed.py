@@ -21,6 +21,8 @@ import scipy.linalg
 from ganscape.metrics.fid import fid_from_features
 from ganscape.metrics.kid import kid, subset_indices
 
+from common import machine_line
+
 
 def reference_fid(f1: np.ndarray, f2: np.ndarray, eps: float = 1e-6) -> float:
     mu1, mu2 = f1.mean(axis=0), f2.mean(axis=0)
@@ -79,6 +81,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=0, help="BLAS threads for both sides (0: library default)")
     p.add_argument("--repeats", type=int, default=2, help="time each implementation this many times, keep the best")
     args = p.parse_args()
+    print(machine_line())
     if args.threads:
         from threadpoolctl import threadpool_limits
         threadpool_limits(args.threads)

@@ -50,7 +50,7 @@ from pathlib import Path
 
 import torch
 
-from common import add_mnist_root, ignore_interrupts, run_stoppable
+from common import add_mnist_root, ignore_interrupts, machine_line, run_stoppable
 from ganscape.config import forbidden_resume_changes
 from ganscape.registry import ConfigError
 from ganscape.training.callbacks.folder import METRICS_FILE
@@ -551,7 +551,7 @@ def main(argv: list[str] | None = None) -> None:
         print("\n".join(progress_lines(args, methods)))
         return
     start = time.time()
-    lines = []
+    lines = [machine_line(args.device)]
     try:
         if args.only in (None, "toy"):
             lines += toy_table(args, methods) + [""]

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from common import ignore_interrupts, run_stoppable
+from common import ignore_interrupts, machine_line, run_stoppable
 from ganscape.config import load_config
 from ganscape.config.dotted import config_diff, set_dotted
 from ganscape.config.validate import groups_batch_norm
@@ -283,6 +283,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[
 def main(argv: list[str] | None = None) -> None:
     args, methods = parse_args(argv)
     torch.set_num_threads(args.threads)
+    print(machine_line())
 
     batch = args.batch_size or f"{BATCH}{own_batches_note(methods)}"
     print(f"# toy modes: {args.steps} steps, batch {batch} (x m for PacGAN-m), "

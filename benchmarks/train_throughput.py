@@ -42,6 +42,8 @@ from ganscape.training import build_parts, train
 from ganscape.training.callbacks.base import Callback
 from ganscape.training.wrappers import check_compile_layout
 
+from common import machine_line
+
 MODELS = {
     "dcgan32": (32, ["generator.name=dcgan", "generator.ngf=64", "discriminator.name=dcgan",
                      "discriminator.ndf=64", "prior.dim=100"]),
@@ -193,6 +195,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=None, help="untimed steps first (default 30 GPU, 5 CPU)")
     args = parser.parse_args()
     device = resolve_device(args.device)
+    print(machine_line(str(device)))
     args.steps = args.steps or (200 if device.type == "cuda" else 20)
     args.warmup = args.warmup or (30 if device.type == "cuda" else 5)
     models = args.models.split(",")

@@ -29,6 +29,7 @@ def test_reproduce_toy_table_has_a_row_per_method_and_dataset():
     assert found == {(d, m) for d in ("grid25", "ring8") for m in methods}, done.stdout
     assert "Toy mixtures: 20 steps, 1 seed," in done.stdout
     assert "] grid25 PacGAN2 seed 0: {'modes': " in done.stderr  # each finished run's progress line names its row
+    assert MACHINE.match(done.stdout.splitlines()[0]), done.stdout  # the table says what it was measured on
 
 
 def test_reproduce_rejects_an_unknown_method():
@@ -50,6 +51,8 @@ def test_reproduce_runs_one_dataset_at_its_default_batch():
     assert modes == "25.00" and 98.0 < float(hq) < 99.8 and float(kl) < 0.02, control
 
 
+MACHINE = re.compile(r"^machine: .+, \d+ cores; torch \S+; ganscape (\w+(\+changes)?|unknown); "
+                     r"\d{4}-\d\d-\d\d \d\d:\d\d UTC$")
 RUN_LINE = re.compile(r"^ring8 NS seed (\d): (\d+) modes, ([\d.]+)% HQ, reverse KL ([\d.]+|inf), \d+ s$")
 
 
@@ -58,6 +61,7 @@ def test_toy_modes_prints_each_run_and_the_table_is_their_mean():
                            "--jobs", "1", "--datasets", "ring8", "--methods", "ns"],
                           cwd=BENCHMARKS, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
+    assert MACHINE.match(done.stdout.splitlines()[0]), done.stdout
     runs = [m for m in map(RUN_LINE.match, done.stderr.splitlines()) if m]
     assert sorted(m.group(1) for m in runs) == ["0", "1"], done.stderr
     row = next(line for line in done.stdout.splitlines() if line.startswith("| ring8 | NS |"))
@@ -585,3 +589,18 @@ def test_a_run_folder_taken_after_the_busy_check_is_one_line(monkeypatch, tmp_pa
     assert stop.value.code == 2
     assert err.startswith(f"reproduce.py: error: --out: {run_dir}: another process is using this run folder right "
                           "now") and err.count("\n") == 1, err
+
+
+def test_the_machine_line_names_the_cpu_kind_cores_torch_and_commit(monkeypatch):
+    """Seeded runs repeat to the last digit on one kind of CPU only, so each benchmark's first line says which."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import common
+
+    cpuinfo = ["model name\t: Some CPU 9000", "flags\t\t: fpu avx512f amx_tile"]
+    monkeypatch.setattr(common, "cpuinfo_lines", lambda: cpuinfo)
+    monkeypatch.setattr(common.os, "sched_getaffinity", lambda pid: {0, 1, 2})
+    line = common.machine_line()
+    assert MACHINE.match(line), line
+    assert line.startswith("machine: Some CPU 9000 (AVX-512, AMX), 3 cores; torch ")
+    monkeypatch.setattr(common, "cpuinfo_lines", lambda: [])
+    assert MACHINE.match(common.machine_line())
