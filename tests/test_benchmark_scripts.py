@@ -51,7 +51,7 @@ def test_reproduce_runs_one_dataset_at_its_default_batch():
     assert modes == "25.00" and 98.0 < float(hq) < 99.8 and float(kl) < 0.02, control
 
 
-MACHINE = re.compile(r"^machine: .+, \d+ cores; torch \S+; ganscape (\w+(\+changes)?|unknown); "
+MACHINE = re.compile(r"^machine: .+, \d+ cores; torch \S+; ganscape \S+ \((\w+(\+changes)?|not a git checkout)\); "
                      r"\d{4}-\d\d-\d\d \d\d:\d\d UTC$")
 RUN_LINE = re.compile(r"^ring8 NS seed (\d): (\d+) modes, ([\d.]+)% HQ, reverse KL ([\d.]+|inf), \d+ s$")
 
@@ -595,12 +595,13 @@ def test_the_machine_line_names_the_cpu_kind_cores_torch_and_commit(monkeypatch)
     """Seeded runs repeat to the last digit on one kind of CPU only, so each benchmark's first line says which."""
     monkeypatch.syspath_prepend(str(BENCHMARKS))
     import common
+    from ganscape.utils import environment as env_mod
 
     cpuinfo = ["model name\t: Some CPU 9000", "flags\t\t: fpu avx512f amx_tile"]
-    monkeypatch.setattr(common, "cpuinfo_lines", lambda: cpuinfo)
-    monkeypatch.setattr(common.os, "sched_getaffinity", lambda pid: {0, 1, 2})
+    monkeypatch.setattr(env_mod, "cpuinfo_lines", lambda: cpuinfo)
+    monkeypatch.setattr(env_mod, "usable_cores", lambda: 3)
     line = common.machine_line()
     assert MACHINE.match(line), line
     assert line.startswith("machine: Some CPU 9000 (AVX-512, AMX), 3 cores; torch ")
-    monkeypatch.setattr(common, "cpuinfo_lines", lambda: [])
+    monkeypatch.setattr(env_mod, "cpuinfo_lines", lambda: [])
     assert MACHINE.match(common.machine_line())

@@ -212,3 +212,21 @@ def test_a_folder_whose_config_yaml_was_deleted_is_compared_with_its_checkpoint_
         train(load_config("ring8", TINY + ["train.steps=10", "loss.name=hinge"]), tmp_path / "run", show_progress=False)
     train(load_config("ring8", TINY + ["train.steps=20"]), tmp_path / "run", show_progress=False)  # resumable
     assert list(list_checkpoints(tmp_path / "run"))[-1] == 20
+
+
+def test_each_start_and_resume_records_what_the_run_ran_on(tmp_path, monkeypatch):
+    """A seeded run repeats to the last digit only on one kind of CPU and torch build: environment.jsonl says, for
+    each start and resume, from which step the run went on, where and with what."""
+    from ganscape.utils import environment as env_mod
+    from ganscape.utils.io import read_jsonl
+
+    run = tmp_path / "run"
+    train(load_config("ring8", TINY + ["train.steps=10"]), run, show_progress=False)
+    monkeypatch.setattr(env_mod, "cpuinfo_lines", lambda: ["model name\t: Other CPU", "flags\t: fpu avx512f"])
+    train(load_config("ring8", TINY + ["train.steps=20"]), run, show_progress=False)
+    train(load_config("ring8", TINY + ["train.steps=20"]), run, show_progress=False)  # trained already: no start
+    first, resumed = read_jsonl(run / "environment.jsonl")
+    assert (first["step"], resumed["step"]) == (0, 10) and first["processes"] == resumed["processes"] == 1
+    assert resumed["cpu"] == "Other CPU" and resumed["cpu_features"] == ["AVX-512"] and resumed["gpu"] is None
+    assert first["torch"] == torch.__version__ and first["cores"] >= 1
+    assert first["ganscape"].startswith("0.") and first["started"].endswith("Z")

@@ -6,6 +6,7 @@
     RUN_DIR/checkpoints/ckpt-NNNNNNNN.pt   the checkpoint schema of ``checkpoint.py``
     RUN_DIR/samples/step-NNNNNNNN.png      previews (image grids, or scatter plots of 2-D data)
     RUN_DIR/loss_curves.png, RUN_DIR/tb/   the loss plot, TensorBoard events (if installed)
+    RUN_DIR/environment.jsonl              one line per start or resume: step, time, processes, machine, versions
 
 Running ``train`` again on a folder resumes from its newest readable checkpoint and continues exactly as an
 uninterrupted run would. Only the keys in ``RESUMABLE_CHANGES`` may differ from the folder's config then; a folder
@@ -20,8 +21,8 @@ from typing import Any
 from ganscape.config import dump_yaml, forbidden_resume_changes, load_config, read_yaml, with_component_defaults
 from ganscape.registry import ConfigError
 from ganscape.results import ResultsWriter
-from ganscape.training.callbacks import (Callback, Checkpointer, DivergenceError, LossPlot, MetricsLog, Progress,
-                                         ResultsLog, SampleWriter, TensorBoardLog)
+from ganscape.training.callbacks import (Callback, Checkpointer, DivergenceError, EnvironmentLog, LossPlot,
+                                         MetricsLog, Progress, ResultsLog, SampleWriter, TensorBoardLog)
 from ganscape.training.checkpoint import list_checkpoints, newest_readable
 from ganscape.training.trainer import FitResult, Trainer
 from ganscape.utils.io import FolderBusy, atomic_write_text, check_writable, folder_lock, remove_stale_temps
@@ -56,7 +57,7 @@ def folder_callbacks(run_dir: Path, config: dict[str, Any], show_progress: bool)
     callbacks = [MetricsLog(run_dir), TensorBoardLog(run_dir),
                  ResultsLog(ResultsWriter.for_run(run_dir), run_dir, train["checkpoint_every"]),
                  Checkpointer(run_dir, train["checkpoint_every"], train["keep_checkpoints"]),
-                 SampleWriter(run_dir, train["sample_every"]), LossPlot(run_dir)]
+                 SampleWriter(run_dir, train["sample_every"]), LossPlot(run_dir), EnvironmentLog(run_dir)]
     return callbacks + ([Progress()] if show_progress else [])
 
 
@@ -108,7 +109,7 @@ def train(config: str | dict[str, Any], run_dir: str | Path, show_progress: bool
 
 
 RUN_FOLDERS = ("checkpoints", "samples", "tb")  # what a run folder holds: these folders, the files of RUN_FILES
-RUN_FILES = (CONFIG_FILE, "metrics.jsonl", "results.jsonl", "loss_curves.png")
+RUN_FILES = (CONFIG_FILE, "metrics.jsonl", "results.jsonl", "loss_curves.png", "environment.jsonl")
 
 
 def check_layout(run_dir: Path) -> None:

@@ -1,5 +1,6 @@
 """The callbacks that put a run on disk: metrics.jsonl, TensorBoard, results.jsonl, checkpoints,
-preview images and the loss plot. A resumed run first drops what was logged after its checkpoint."""
+preview images, the loss plot and environment.jsonl. A resumed run first drops what was logged after its
+checkpoint."""
 from __future__ import annotations
 
 import time
@@ -12,6 +13,7 @@ from ganscape.training.checkpoint import checkpoint_path
 from ganscape.utils.io import append_jsonl, atomic_path, read_jsonl, truncate_jsonl
 
 METRICS_FILE = "metrics.jsonl"
+ENVIRONMENT_FILE = "environment.jsonl"
 
 
 class MetricsLog(Callback):
@@ -48,6 +50,26 @@ class MetricsLog(Callback):
 
     def load_state_dict(self, state: dict[str, float]) -> None:
         self.before = float(state["train_seconds"])
+
+
+class EnvironmentLog(Callback):
+    """``RUN_DIR/environment.jsonl``: one line each time the run starts or resumes: the step it starts from, the UTC
+    time, the number of processes, and what it runs on (``ganscape.utils.environment``: CPU model and features,
+    cores, GPU, torch, Python, ganscape source). A seeded run repeats to the last digit only on one kind of CPU and
+    torch build, so a run resumed elsewhere says so here. Lines are never removed: each is an event."""
+
+    order = ORDER["logs"]
+
+    def __init__(self, run_dir: str | Path):
+        self.path = Path(run_dir) / ENVIRONMENT_FILE
+
+    def on_fit_start(self, trainer, end) -> None:
+        from ganscape.distributed import world
+        from ganscape.utils.environment import environment
+
+        started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        append_jsonl(self.path, {"step": trainer.step, "started": started, "processes": world()[1],
+                                 **environment(str(trainer.parts.device))})
 
 
 class TensorBoardLog(Callback):

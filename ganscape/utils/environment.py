@@ -1,0 +1,86 @@
+"""What a run or a benchmark ran on: CPU model and the features that change its float results, cores, GPU, torch,
+Python and the ganscape source.
+
+A seeded run repeats to the last digit only on one kind of CPU (and one torch build): AVX-512 and AMX kernels round
+differently from AVX2 ones. ``RUN_DIR/environment.jsonl`` therefore gets one line per start or resume of a run
+(``training.callbacks.EnvironmentLog``), and every benchmark prints ``describe(environment())`` first."""
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+FLOAT_FEATURES = (("avx512f", "AVX-512"), ("amx_tile", "AMX"))  # /proc/cpuinfo flag -> the name we report
+
+
+def environment(device: str = "cpu") -> dict[str, Any]:
+    """{cpu, cpu_features, cores, gpu (None on CPU), torch, python, ganscape: version and source commit}."""
+    import torch
+
+    import ganscape
+
+    flags = cpu_flags()
+    gpu = torch.cuda.get_device_name() if str(device).startswith("cuda") and torch.cuda.is_available() else None
+    return {"cpu": cpu_model(), "cpu_features": [name for flag, name in FLOAT_FEATURES if flag in flags],
+            "cores": usable_cores(), "gpu": gpu, "torch": torch.__version__, "python": platform.python_version(),
+            "ganscape": f"{ganscape.__version__} ({source_commit()})"}
+
+
+def describe(env: dict[str, Any]) -> str:
+    """One line: ``machine: CPU (AVX-512, AMX), 2 cores[, GPU name]; torch V; ganscape V (commit); UTC time``."""
+    features = f" ({', '.join(env['cpu_features'])})" if env["cpu_features"] else ""
+    gpu = f", GPU {env['gpu']}" if env["gpu"] else ""
+    stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    return f"machine: {env['cpu']}{features}, {env['cores']} cores{gpu}; torch {env['torch']}; " \
+           f"ganscape {env['ganscape']}; {stamp}"
+
+
+def cpu_model() -> str:
+    """The CPU's model name (Linux: /proc/cpuinfo), else what ``platform`` knows."""
+    for line in cpuinfo_lines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def cpu_flags() -> set[str]:
+    for line in cpuinfo_lines():
+        if line.startswith("flags"):
+            return set(line.split(":", 1)[1].split())
+    return set()
+
+
+def cpuinfo_lines() -> list[str]:
+    try:
+        return Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:  # not Linux
+        return []
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity on Linux; all of them where that is unknown)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def source_commit() -> str:
+    """The short git commit of the ganscape checkout, ``+changes`` when its tracked files differ from it;
+    ``not a git checkout`` for an installed copy."""
+    here = Path(__file__).resolve().parents[1]
+    try:
+        commit = git(here, "rev-parse", "--short", "HEAD")
+        changed = git(here, "status", "--porcelain", "--untracked-files=no")
+    except (OSError, subprocess.SubprocessError):
+        return "not a git checkout"
+    return commit + ("+changes" if changed else "")
+
+
+def git(folder: Path, *args: str) -> str:
+    env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0"}  # a status check must not take the index lock of a busy checkout
+    return subprocess.run(["git", *args], cwd=folder, capture_output=True, text=True, timeout=10, check=True,
+                          env=env, stdin=subprocess.DEVNULL).stdout.strip()
+
+
+__all__ = ["describe", "environment", "source_commit"]
