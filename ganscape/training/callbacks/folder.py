@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
+from datetime import datetime, timezone
 from pathlib import Path
 
 from ganscape.results import ResultsWriter
@@ -67,7 +68,7 @@ class EnvironmentLog(Callback):
         from ganscape.distributed import world
         from ganscape.utils.environment import environment
 
-        started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        started = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         append_jsonl(self.path, {"step": trainer.step, "started": started, "processes": world()[1],
                                  **environment(str(trainer.parts.device))})
 
