@@ -53,11 +53,12 @@ import torch
 from common import add_mnist_root, ignore_interrupts, machine_line, run_stoppable
 from ganscape.config import forbidden_resume_changes
 from ganscape.registry import ConfigError
-from ganscape.training.callbacks.folder import METRICS_FILE
+from ganscape.training.callbacks.folder import ENVIRONMENT_FILE, METRICS_FILE
 from ganscape.training.callbacks.progress import format_duration
 from ganscape.training.checkpoint import list_checkpoints
 from ganscape.training.run_folder import check_resumable, saved_config
 from ganscape.utils import io
+from ganscape.utils.environment import machine_kind
 from ganscape.utils.io import read_jsonl
 from toy_modes import (DATASETS, METHODS, base_config, check_configs, configure, kept_scores, mean_std,
                        method_names, overrides_note, own_batches_note, scheduled_records, score_cells, scores_by_step,
@@ -419,12 +420,26 @@ RATE_INTERVALS = 10  # logged intervals the training rate of ``--progress`` is t
 def run_states_table(label_names: list[str], keys: list[tuple], jobs: list[tuple],
                      recorded: list[dict[str, float] | None]) -> list[str]:
     """One row per run: ``run_state``'s cells, or "not started" where no folder holds the run yet."""
-    lines = ["", "Where each run stands:", "", f"| {' | '.join([*label_names, 'step', 'state', 'steps/s', 'left'])} |",
-             f"|{'---|' * (len(label_names) + 4)}"]
+    columns = [*label_names, "step", "state", "steps/s", "left", "machine"]
+    lines = ["", "Where each run stands:", "", f"| {' | '.join(columns)} |", f"|{'---|' * len(columns)}"]
     for label, (config, samples, _, run_dir), same_run in zip(keys, jobs, recorded):
-        cells = run_state(config, samples, run_dir) if same_run is not None else ["-", "not started", "-", "-"]
+        cells = [*run_state(config, samples, run_dir), machines(run_dir)] if same_run is not None \
+            else ["-", "not started", "-", "-", "-"]
         lines.append(f"| {' | '.join([*map(str, label), *cells])} |")
     return lines
+
+
+def machines(run_dir: Path) -> str:
+    """What the run trained on (its ``environment.jsonl``), and from which step when that changed: ``A`` or ``A from
+    0; B from 20,000``; "-" for a run started before runs recorded it. Seeded runs repeat only on one machine kind."""
+    spans: list[tuple[int, str]] = []
+    for start in read_jsonl(run_dir / ENVIRONMENT_FILE):
+        kind = machine_kind(start)
+        if not spans or spans[-1][1] != kind:
+            spans.append((int(start.get("step", 0)), kind))
+    if len(spans) < 2:
+        return spans[0][1] if spans else "-"
+    return "; ".join(f"{kind} from {step:,}" for step, kind in spans)
 
 
 def run_state(config: dict, samples: int, run_dir: Path) -> list[str]:
@@ -504,8 +519,9 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[
                         help="with --out: a run's checkpoint interval in steps, what a killed run loses at most")
     parser.add_argument("--progress", action="store_true",
                         help="with --out: print where each run stands (its step; finished, training or stopped; "
-                             "its steps a second and the training time left) and the scores its run folder recorded "
-                             "during training so far (with --toy-every / --stacked-every); trains nothing")
+                             "its steps a second, the training time left and the machines it trained on) and the "
+                             "scores its run folder recorded during training so far (with --toy-every / "
+                             "--stacked-every); trains nothing")
     add_mnist_root(parser, "--mnist-root")
     args = parser.parse_args(argv)
     methods = method_names(parser, args.methods)

@@ -544,8 +544,11 @@ def test_progress_says_where_each_run_stands(monkeypatch, tmp_path):
     done = run_script(*common, "--steps", "4", "--seeds", "1")
     assert done.returncode == 0, done.stderr[-2000:]
     progress = run_script(*common, "--steps", "4", "--seeds", "2", "--progress")
-    assert "| ring8 | NS | 0 | 4 of 4 | finished | - | - |" in progress.stdout, progress.stdout
-    assert "| ring8 | NS | 1 | - | not started | - | - |" in progress.stdout, progress.stdout
+    from ganscape.utils.environment import environment, machine_kind
+
+    here = machine_kind(environment())
+    assert f"| ring8 | NS | 0 | 4 of 4 | finished | - | - | {here} |" in progress.stdout, progress.stdout
+    assert "| ring8 | NS | 1 | - | not started | - | - | - |" in progress.stdout, progress.stdout
     run_dir = tmp_path / "toy" / "ring8" / "ns" / "seed-0"
     scored = toy_config("ring8", "NS", 0, False, 4, ["train.log_every=1"], checkpoint_every=2)
     assert run_state(scored, 500, run_dir) == ["4 of 4", "trained, not scored", "-", "-"]  # scored on 2,500
@@ -605,3 +608,21 @@ def test_the_machine_line_names_the_cpu_kind_cores_torch_and_commit(monkeypatch)
     assert line.startswith("machine: Some CPU 9000 (AVX-512, AMX), 3 cores; torch ")
     monkeypatch.setattr(env_mod, "cpuinfo_lines", lambda: [])
     assert MACHINE.match(common.machine_line())
+
+
+def test_progress_names_each_machine_a_run_trained_on_and_from_which_step(monkeypatch, tmp_path):
+    """Seeded runs repeat to the last digit only on one machine kind: ``--progress`` shows where a long run moved."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    from reproduce import machines
+
+    from ganscape.utils.io import append_jsonl
+
+    assert machines(tmp_path) == "-"  # a run from before environment.jsonl
+    intel = {"cpu": "Intel(R) Xeon(R) Processor", "cpu_features": ["AVX-512", "AMX"], "gpu": None, "cores": 2}
+    for step, env in ((0, intel), (10_000, intel), (20_000, {**intel, "cpu": "AMD EPYC", "cpu_features": []}),
+                      (30_000, {**intel, "gpu": "NVIDIA H200"})):
+        append_jsonl(tmp_path / "environment.jsonl", {"step": step, **env})
+        if step == 10_000:
+            assert machines(tmp_path) == "Intel(R) Xeon(R) Processor (AVX-512, AMX)"  # a resume on the same kind
+    assert machines(tmp_path) == ("Intel(R) Xeon(R) Processor (AVX-512, AMX) from 0; AMD EPYC from 20,000; "
+                                  "Intel(R) Xeon(R) Processor (AVX-512, AMX), GPU NVIDIA H200 from 30,000")

@@ -31,11 +31,16 @@ def environment(device: str = "cpu") -> dict[str, Any]:
 
 def describe(env: dict[str, Any]) -> str:
     """One line: ``machine: CPU (AVX-512, AMX), 2 cores[, GPU name]; torch V; ganscape V (commit); UTC time``."""
-    features = f" ({', '.join(env['cpu_features'])})" if env["cpu_features"] else ""
-    gpu = f", GPU {env['gpu']}" if env["gpu"] else ""
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    return f"machine: {env['cpu']}{features}, {env['cores']} cores{gpu}; torch {env['torch']}; " \
-           f"ganscape {env['ganscape']}; {stamp}"
+    return f"machine: {machine_kind(env, cores=True)}; torch {env['torch']}; ganscape {env['ganscape']}; {stamp}"
+
+
+def machine_kind(env: dict[str, Any], cores: bool = False) -> str:
+    """``CPU model (AVX-512, AMX)[, N cores][, GPU name]``: what decides whether two runs can repeat each other."""
+    features = f" ({', '.join(env['cpu_features'])})" if env.get("cpu_features") else ""
+    count = f", {env['cores']} cores" if cores else ""
+    gpu = f", GPU {env['gpu']}" if env.get("gpu") else ""
+    return f"{env.get('cpu', 'unknown CPU')}{features}{count}{gpu}"
 
 
 def cpu_model() -> str:
@@ -83,4 +88,4 @@ def git(folder: Path, *args: str) -> str:
                           env=env, stdin=subprocess.DEVNULL).stdout.strip()
 
 
-__all__ = ["describe", "environment", "source_commit"]
+__all__ = ["describe", "environment", "machine_kind", "source_commit"]
