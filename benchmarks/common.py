@@ -37,7 +37,6 @@ def run_stoppable(main: Callable[[], None], resume_hint: str = "") -> None:
         sys.exit(130)
 
 
-
 def machine_line(device: str = "cpu") -> str:
     """The line a benchmark prints first: what its numbers were measured on (``ganscape.utils.environment``)."""
     return describe(environment(device))

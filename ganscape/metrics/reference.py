@@ -110,13 +110,13 @@ def reference_features(section: dict[str, Any], n: int, extractor: Extractor, se
     from ganscape.data import build_dataset
 
     ds = dataset if dataset is not None else build_dataset(section, key="reference")
-    found, hit = decided_on_main(lambda: cached_features(section, n, extractor, seed, cache_dir, use_cache, ds),
+    memo = memo_key(section, n, extractor, seed, cache_dir, ds)
+    found, hit = decided_on_main(lambda: cached_features(section, n, extractor, seed, cache_dir, use_cache, ds, memo),
                                  lambda result: result[0] is not None)  # rank 0: (features or None, key)
     if hit:
         return found or (None, None)
     idx = reference_indices(len(ds), n, seed)
     features = gathered_on_main(featurised(extractor, ds, share(idx.split(CHUNK), world())))
-    memo = memo_key(section, n, extractor, seed, cache_dir, ds)
     stored, _ = decided_on_main(lambda: kept(features, found[1], use_cache, cache_dir, memo), lambda result: None)
     return stored or (None, None)
 
@@ -142,9 +142,10 @@ def memo_key(section: dict[str, Any], n: int, extractor: Extractor, seed: int, c
 
 
 def cached_features(section: dict[str, Any], n: int, extractor: Extractor, seed: int, cache_dir: str | None,
-                    use_cache: bool, ds) -> tuple[np.ndarray | None, dict[str, Any]]:
-    """(the reference features from this process's memory or the disk cache, or None; the cache key)."""
-    remembered = memory.lookup(memo_key(section, n, extractor, seed, cache_dir, ds)) if use_cache else None
+                    use_cache: bool, ds, memo: tuple) -> tuple[np.ndarray | None, dict[str, Any]]:
+    """(the reference features from this process's memory (under ``memo``) or the disk cache, or None; the cache
+    key)."""
+    remembered = memory.lookup(memo) if use_cache else None
     if remembered is not None:
         return remembered.features, remembered.key
     idx = reference_indices(len(ds), n, seed)
@@ -152,7 +153,7 @@ def cached_features(section: dict[str, Any], n: int, extractor: Extractor, seed:
     cached = read_entry(cache_file(key, cache_dir), key) if use_cache else None
     if cached is None:
         return None, key
-    return memory.remember(memo_key(section, n, extractor, seed, cache_dir, ds), cached.astype(np.float64), key), key
+    return memory.remember(memo, cached.astype(np.float64), key), key
 
 
 def write_entry(path: Path, key: dict[str, Any], features: np.ndarray) -> None:

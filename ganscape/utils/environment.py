@@ -6,6 +6,7 @@ differently from AVX2 ones. ``RUN_DIR/environment.jsonl`` therefore gets one lin
 (``training.callbacks.EnvironmentLog``), and every benchmark prints ``describe(environment())`` first."""
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import subprocess
@@ -22,9 +23,11 @@ def environment(device: str = "cpu") -> dict[str, Any]:
 
     import ganscape
 
-    flags = cpu_flags()
-    gpu = torch.cuda.get_device_name() if str(device).startswith("cuda") and torch.cuda.is_available() else None
-    return {"cpu": cpu_model(), "cpu_features": [name for flag, name in FLOAT_FEATURES if flag in flags],
+    cpuinfo = cpuinfo_lines()
+    flags = cpu_flags(cpuinfo)
+    on_gpu = str(device).startswith("cuda") and torch.cuda.is_available()
+    gpu = torch.cuda.get_device_name(torch.device(device)) if on_gpu else None  # cuda:1's, not the current GPU's
+    return {"cpu": cpu_model(cpuinfo), "cpu_features": [name for flag, name in FLOAT_FEATURES if flag in flags],
             "cores": usable_cores(), "gpu": gpu, "torch": torch.__version__, "python": platform.python_version(),
             "ganscape": f"{ganscape.__version__} ({source_commit()})"}
 
@@ -43,16 +46,16 @@ def machine_kind(env: dict[str, Any], cores: bool = False) -> str:
     return f"{env.get('cpu', 'unknown CPU')}{features}{count}{gpu}"
 
 
-def cpu_model() -> str:
-    """The CPU's model name (Linux: /proc/cpuinfo), else what ``platform`` knows."""
-    for line in cpuinfo_lines():
+def cpu_model(cpuinfo: list[str]) -> str:
+    """The CPU's model name (Linux: the lines of /proc/cpuinfo), else what ``platform`` knows."""
+    for line in cpuinfo:
         if line.startswith("model name"):
             return line.split(":", 1)[1].strip()
     return platform.processor() or platform.machine() or "unknown CPU"
 
 
-def cpu_flags() -> set[str]:
-    for line in cpuinfo_lines():
+def cpu_flags(cpuinfo: list[str]) -> set[str]:
+    for line in cpuinfo:
         if line.startswith("flags"):
             return set(line.split(":", 1)[1].split())
     return set()
@@ -70,9 +73,11 @@ def usable_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+@functools.lru_cache(maxsize=1)
 def source_commit() -> str:
     """The short git commit of the ganscape checkout, ``+changes`` when its tracked files differ from it;
-    ``not a git checkout`` for an installed copy."""
+    ``not a git checkout`` for an installed copy. Asked once per process (two git calls), not at every run a study
+    worker starts: the code a process runs is the code it imported."""
     here = Path(__file__).resolve().parents[1]
     try:
         commit = git(here, "rev-parse", "--short", "HEAD")
