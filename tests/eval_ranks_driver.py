@@ -7,7 +7,9 @@ was given to ``OUT/rank-R.json``.
     torchrun --nproc_per_node 2 tests/eval_ranks_driver.py JOBS.json OUT --cache-dir DIR --lenet-steps K \
         --reference-chunk C
 
-JOBS.json: a list of ``{"samples": file saved with torch.save, "metrics": [...], "n": N, "reference": {...}}``;
+JOBS.json: a list of ``{"samples": file saved with torch.save, "metrics": [...], "n": N, "reference": {...}}``; a job
+with ``"fail": {"rank": R, "in": "samples" | "reference"}`` has rank R's feature network raise a MemoryError on its
+share of the generated or the reference samples, and each rank records the error it got instead of values;
 ``--lenet-steps`` is the digit classifier's training steps (the test's recipe, so the cached classifier is used);
 ``--reference-chunk`` the reference samples read at a time (``reference.CHUNK``), the unit of the ranks' shares."""
 from __future__ import annotations
@@ -34,13 +36,22 @@ def main() -> int:
     args = parser.parse_args()
     lenet.RECIPE["steps"] = args.lenet_steps
     reference.CHUNK = args.reference_chunk
-    featurised, extract = [], reference.extract
+    featurised, extract, failing = [], reference.extract, {}
+
+    def failed(where: str) -> None:
+        if failing.get("rank") == world()[0] and failing.get("in") == where:
+            raise MemoryError(f"rank {world()[0]}: no memory for its share of the {where} (simulated)")
 
     def counting(extractor, x, *more, **options):
+        failed("reference")
         featurised.append(len(x))
         return extract(extractor, x, *more, **options)
 
-    reference.extract = counting
+    def extracting_samples(*args, **options):
+        failed("samples")
+        return extract(*args, **options)
+
+    reference.extract, evaluate.extract = counting, extracting_samples
     computed, held, values_of, reference_features = [], [], evaluate.values_of, evaluate.reference_features
 
     def counted_values(metric, *more, **options):
@@ -59,10 +70,15 @@ def main() -> int:
         for job in json.loads(Path(args.jobs).read_text()):
             x = torch.load(job["samples"], weights_only=True)
             before = len(featurised)
-            values = evaluate_samples(x, job["metrics"], job["n"], job["reference"],
-                                      cache_dir=job.get("cache_dir", args.cache_dir),
-                                      use_cache=job.get("use_cache", False))
-            got.append({v.metric: v.value for v in values})
+            failing.clear()
+            failing.update(job.get("fail", {}))
+            try:
+                values = evaluate_samples(x, job["metrics"], job["n"], job["reference"],
+                                          cache_dir=job.get("cache_dir", args.cache_dir),
+                                          use_cache=job.get("use_cache", False))
+                got.append({v.metric: v.value for v in values})
+            except MemoryError as err:
+                got.append({"error": [type(err).__name__, str(err)]})
             reference_rows.append(sum(featurised[before:]))
         Path(args.out, f"rank-{world()[0]}.json").write_text(json.dumps({
             "values": got, "reference": reference_rows, "computed": computed, "held": held}))

@@ -308,12 +308,14 @@ def test_the_program_ends_a_torchrun_rank_through_exit_rank(monkeypatch, capsys)
 
 ON_MAIN = """
 import json, sys, threading
-from ganscape.distributed import computed_on_main, exit_rank, init_from_env, leave, world
+from ganscape.distributed import computed_on_every_rank, computed_on_main, exit_rank, init_from_env, leave, world
 from ganscape.registry import ConfigError
 
-def fails(err):
+def fails(err, rank=None):
     def compute():
-        raise err
+        if rank in (None, world()[0]):
+            raise err
+        return "done"
     return compute
 
 init_from_env(cpu=True)
@@ -328,6 +330,12 @@ for compute in (fails(ConfigError("metrics: 'fdi' is not registered")), fails(Va
         computed_on_main(compute)
     except Exception as err:
         seen.append([type(err).__name__, str(err)])
+for compute in (fails(ValueError("no memory"), rank=1), fails(ValueError(threading.Lock()), rank=1),
+                lambda: world()[0]):
+    try:
+        seen.append(computed_on_every_rank(compute))
+    except Exception as err:
+        seen.append([type(err).__name__, str(err)])
 with open(f"{sys.argv[1]}/rank-{world()[0]}.json", "w") as fh:
     json.dump(seen, fh)
 leave()
@@ -338,7 +346,8 @@ exit_rank(0)
 def test_what_rank_0_computes_or_raises_reaches_every_rank(tmp_path):
     """``computed_on_main``: rank 0's result on every rank; an error of rank 0 raised on every rank (the others
     waited forever for a result that never came), one that does not survive pickling (a lock inside; an ``__init__``
-    of other arguments) as a RuntimeError naming it; a result that cannot be pickled as the error pickling raised."""
+    of other arguments) as a RuntimeError naming it; a result that cannot be pickled as the error pickling raised.
+    ``computed_on_every_rank``: an error of any rank raised on every rank."""
     script = tmp_path / "on_main.py"
     script.write_text(ON_MAIN)
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script),
@@ -354,6 +363,12 @@ def test_what_rank_0_computes_or_raises_reaches_every_rank(tmp_path):
     assert main[3] == ["TwoArguments", "one and two"]
     assert other[3] == ["RuntimeError", "on rank 0: TwoArguments: one and two"]
     assert main[4] == other[4] and main[4][0] == "TypeError" and "pickle" in main[4][1]  # the result's own error
+    # computed_on_every_rank: each rank's own result; an error of rank 1 raised on rank 0 too, as a RuntimeError
+    # naming it when it does not survive pickling
+    assert main[5] == other[5] == ["ValueError", "no memory"]
+    assert main[6][0] == "RuntimeError" and main[6][1].startswith("on rank 1: ValueError: <unlocked _thread.lock")
+    assert other[6][0] == "ValueError"
+    assert (main[7], other[7]) == (0, 1)
 
 
 def test_a_cpu_run_on_a_gpu_host_leaves_cuda_alone_and_too_few_gpus_is_one_line(monkeypatch):

@@ -22,7 +22,8 @@ Launch with torchrun; every rank runs the same ``ganscape train`` command::
 - Evaluation during training (``eval.every``) is shared: G first takes rank 0's batch-norm statistics (those its
   checkpoint holds), then each rank generates its share of the samples and runs the feature network on them; the
   features (and the reference features, when rank 0 has none cached) are joined in sample order on rank 0, which
-  computes the values and sends them to every rank (``ganscape.metrics.evaluate``).
+  computes the values and sends them to every rank (``ganscape.metrics.evaluate``). An error on any rank's share
+  (out of memory, say) is raised on every rank (``computed_on_every_rank``), not left for the others to wait on.
 - ``train.check_ranks_every`` steps (and at the end) all ranks compare a fingerprint of their parameters and stop
   with one clear message if any differs (``consistency.RankSync``).
 - Only rank 0 writes files (the run folder's callbacks run there alone); checkpoints hold every rank's random state,
@@ -30,11 +31,12 @@ Launch with torchrun; every rank runs the same ``ganscape train`` command::
 - Every rank leaves the process group at the end; the ``ganscape`` program then ends it without the interpreter's
   teardown (``exit_rank``): the gloo group that DistributedDataParallel keeps alive can otherwise abort a finished
   run at exit. A script calling ``train`` under torchrun should end its ranks the same way."""
-from ganscape.distributed.data_parallel import (all_ranks, average, barrier, computed_on_main, ddp_wrapper,
-                                                decided_on_main, every_rank, exit_rank, from_main, gathered_on_main,
+from ganscape.distributed.data_parallel import (all_ranks, average, barrier, computed_on_every_rank,
+                                                computed_on_main, ddp_wrapper, decided_on_main, every_rank,
+                                                exactly_float32, exit_rank, from_main, gathered_on_main,
                                                 init_from_env, is_main_process, launched_as_ranks, leave,
                                                 local_batch_size, rank_seed, world)
 
-__all__ = ["all_ranks", "average", "barrier", "computed_on_main", "ddp_wrapper", "decided_on_main", "every_rank",
-           "exit_rank", "from_main", "gathered_on_main", "init_from_env", "is_main_process", "launched_as_ranks",
-           "leave", "local_batch_size", "rank_seed", "world"]
+__all__ = ["all_ranks", "average", "barrier", "computed_on_every_rank", "computed_on_main", "ddp_wrapper",
+           "decided_on_main", "every_rank", "exactly_float32", "exit_rank", "from_main", "gathered_on_main",
+           "init_from_env", "is_main_process", "launched_as_ranks", "leave", "local_batch_size", "rank_seed", "world"]

@@ -217,14 +217,44 @@ def decided_on_main(compute: Callable[[], T], decide: Callable[[T], Any]) -> tup
     return result, decision
 
 
-def travelling(err: Exception) -> Exception:
-    """``err``, or a RuntimeError with its type and message when it does not come back from pickling (an exception
-    holding a lock; one whose ``__init__`` takes other arguments than its ``args``)."""
+def computed_on_every_rank(compute: Callable[[], T]) -> T:
+    """``compute()`` on every rank (its share of some work), returned on that rank; ``compute()`` itself in a single
+    process. When it raises on any rank, every rank raises: its own exception where it was raised, a copy of the
+    lowest such rank's on the others, as ``decided_on_main`` does. Without that, the ranks that succeeded would wait
+    in their next collective for one that left: until torchrun stops them, or the process group's timeout (30
+    minutes) under a launcher that does not."""
+    rank, size = world()
+    if size == 1:
+        return compute()
+    result = error = None
+    try:
+        result = compute()
+    except Exception as err:  # told to every rank, then raised here too
+        error = err
+    errors = every_rank(None if error is None else travelling(error, rank))
+    if error is not None:
+        raise error
+    if (first := next((e for e in errors if e is not None), None)) is not None:
+        raise first
+    return result
+
+
+def travelling(err: Exception, rank: int = 0) -> Exception:
+    """``err``, or a RuntimeError with its type, message and ``rank`` when it does not come back from pickling (an
+    exception holding a lock; one whose ``__init__`` takes other arguments than its ``args``)."""
     try:
         pickle.loads(pickle.dumps(err))
         return err
     except Exception:  # whatever pickling raises for this exception: the copy carries its text
-        return RuntimeError(f"on rank 0: {type(err).__name__}: {err}")
+        return RuntimeError(f"on rank {rank}: {type(err).__name__}: {err}")
+
+
+def exactly_float32(values: torch.Tensor | np.ndarray) -> bool:
+    """Whether every value of a floating tensor or array survives a round trip through float32 (a network's float32
+    outputs, widened), so storing or sending it as float32 loses nothing."""
+    if isinstance(values, np.ndarray):
+        return np.array_equal(values.astype(np.float32).astype(values.dtype), values)
+    return torch.equal(values.float().to(values.dtype), values)
 
 
 def gathered_on_main(local: torch.Tensor | np.ndarray | None) -> torch.Tensor | np.ndarray | None:
@@ -237,7 +267,7 @@ def gathered_on_main(local: torch.Tensor | np.ndarray | None) -> torch.Tensor | 
     if size == 1:
         return local
     tensor = torch.from_numpy(local) if isinstance(local, np.ndarray) else local
-    narrow = tensor is not None and tensor.dtype == torch.float64 and torch.equal(tensor.float().double(), tensor)
+    narrow = tensor is not None and tensor.dtype == torch.float64 and exactly_float32(tensor)
     layouts = every_rank(None if tensor is None else (tuple(tensor.shape), tensor.dtype, isinstance(local, np.ndarray),
                                                       narrow))
     if all(layout is None for layout in layouts):
@@ -245,10 +275,15 @@ def gathered_on_main(local: torch.Tensor | np.ndarray | None) -> torch.Tensor | 
     rows = [0 if layout is None else layout[0][0] for layout in layouts]
     shape, dtype, as_numpy, _ = next((layout[0][1:], *layout[1:]) for layout in layouts if layout is not None)
     travel = torch.float32 if all(layout is None or layout[3] for layout in layouts) else dtype
-    padded = torch.zeros((max(rows), *shape), dtype=travel)
-    if tensor is not None:
-        padded[:len(tensor)] = tensor
-    parts = [torch.empty_like(padded) for _ in range(size)] if rank == 0 else None
+
+    def buffers() -> tuple[torch.Tensor, list[torch.Tensor] | None]:
+        """This rank's rows padded to the longest share; on rank 0 also room for every rank's (the big one)."""
+        padded = torch.zeros((max(rows), *shape), dtype=travel)
+        if tensor is not None:
+            padded[:len(tensor)] = tensor
+        return padded, [torch.empty_like(padded) for _ in range(size)] if rank == 0 else None
+
+    padded, parts = computed_on_every_rank(buffers)  # rank 0 out of memory: every rank told, none left in the gather
     dist.gather(padded, parts, dst=0)
     if rank != 0:
         return None

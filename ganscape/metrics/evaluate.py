@@ -26,7 +26,8 @@ import torch
 
 from ganscape.data.meta import data_label
 from ganscape.data.stacked import digit_source
-from ganscape.distributed.data_parallel import all_ranks, computed_on_main, gathered_on_main, world
+from ganscape.distributed.data_parallel import (all_ranks, computed_on_every_rank, computed_on_main, gathered_on_main,
+                                                world)
 from ganscape.features.extractor import Extractor, build_extractor, extract, require_probs
 from ganscape.metrics.defaults import resolve_metrics
 from ganscape.metrics.reference import reference_features
@@ -94,7 +95,7 @@ def evaluate_samples(fake: torch.Tensor | None, metrics: list, n: int, reference
         meta.setdefault("shape", list(fake.shape[1:]))
     specs = [build_metric(m) for m in resolve_metrics(metrics, meta)]
 
-    def samples(count: int, part: tuple[int, int] = (0, 1)) -> torch.Tensor:
+    def generated(count: int, part: tuple[int, int]) -> torch.Tensor:
         if fake is None:
             return sample_fn(count, part)
         if len(fake) < count:
@@ -102,6 +103,10 @@ def evaluate_samples(fake: torch.Tensor | None, metrics: list, n: int, reference
         if part[1] == 1:
             return fake[:count]
         return joined(list(share(fake[:count].split(batch), part)), list(fake.shape[1:]), fake.device)
+
+    def samples(count: int, part: tuple[int, int] = (0, 1)) -> torch.Tensor:
+        """``part`` of ``count`` samples; a failure on any rank raised on every rank (``computed_on_every_rank``)."""
+        return computed_on_every_rank(lambda: generated(count, part))
 
     with blas_threads():
         out = toy_values([m for m in specs if m.needs == "toy"], samples, n, meta, fake)
@@ -191,7 +196,7 @@ def scored_shares(x: torch.Tensor, score: Callable[[torch.Tensor], tuple],
     in sample order on rank 0; None for the outputs not wanted and on the other ranks). ``x`` is this rank's share of
     the samples (all of them in one process); a rank whose share is empty scores nothing but takes part in every
     collective."""
-    local = score(x) if len(x) else (None,) * len(wanted)
+    local = computed_on_every_rank(lambda: score(x) if len(x) else (None,) * len(wanted))
     samples_finite = all_ranks(finite(x))
     return samples_finite, [gathered_on_main(a) if want else None for a, want in zip(local, wanted)]
 

@@ -27,7 +27,8 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from ganscape.distributed.data_parallel import decided_on_main, gathered_on_main, world
+from ganscape.distributed.data_parallel import (computed_on_every_rank, decided_on_main, exactly_float32,
+                                                gathered_on_main, world)
 from ganscape.features.extractor import Extractor, extract
 from ganscape.metrics import cache as memory
 from ganscape.metrics.registry import format_n
@@ -116,7 +117,8 @@ def reference_features(section: dict[str, Any], n: int, extractor: Extractor, se
     if hit:
         return found or (None, None)
     idx = reference_indices(len(ds), n, seed)
-    features = gathered_on_main(featurised(extractor, ds, share(idx.split(CHUNK), world())))
+    features = gathered_on_main(computed_on_every_rank(
+        lambda: featurised(extractor, ds, share(idx.split(CHUNK), world()))))
     stored, _ = decided_on_main(lambda: kept(features, found[1], use_cache, cache_dir, memo), lambda result: None)
     return stored or (None, None)
 
@@ -171,5 +173,4 @@ def featurised(extractor: Extractor, ds, chunks: Sequence[torch.Tensor]) -> np.n
 
 def stored_features(features: np.ndarray) -> np.ndarray:
     """float32 when that is exact (network outputs are float32), else float64 (e.g. raw double samples)."""
-    single = features.astype(np.float32)
-    return single if np.array_equal(single.astype(np.float64), features) else features
+    return features.astype(np.float32) if exactly_float32(features) else features
