@@ -8,8 +8,10 @@ was given to ``OUT/rank-R.json``.
         --reference-chunk C
 
 JOBS.json: a list of ``{"samples": file saved with torch.save, "metrics": [...], "n": N, "reference": {...}}``; a job
-with ``"fail": {"rank": R, "in": "samples" | "reference"}`` has rank R's feature network raise a MemoryError on its
-share of the generated or the reference samples, and each rank records the error it got instead of values;
+with ``"fail": {"ranks": [R, ...], "in": WHERE}`` has each rank R raise a MemoryError where WHERE says (``generation``:
+taking its share of the samples; ``samples``, ``reference``: running the feature network or digit classifier on its
+share of the generated or the reference samples; ``gather``: making room for the joined rows), and each rank records
+the error it got instead of values;
 ``--lenet-steps`` is the digit classifier's training steps (the test's recipe, so the cached classifier is used);
 ``--reference-chunk`` the reference samples read at a time (``reference.CHUNK``), the unit of the ranks' shares."""
 from __future__ import annotations
@@ -20,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from ganscape.distributed import exit_rank, init_from_env, leave, world
+from ganscape.distributed import data_parallel, exit_rank, init_from_env, leave, world
 from ganscape.features import lenet
 from ganscape.metrics import evaluate, reference
 from ganscape.metrics.evaluate import evaluate_samples
@@ -37,21 +39,26 @@ def main() -> int:
     lenet.RECIPE["steps"] = args.lenet_steps
     reference.CHUNK = args.reference_chunk
     featurised, extract, failing = [], reference.extract, {}
+    joined, gather_buffers = evaluate.joined, data_parallel.gather_buffers
 
     def failed(where: str) -> None:
-        if failing.get("rank") == world()[0] and failing.get("in") == where:
+        if world()[0] in failing.get("ranks", ()) and failing.get("in") == where:
             raise MemoryError(f"rank {world()[0]}: no memory for its share of the {where} (simulated)")
+
+    def failing_in(where: str, function):
+        def call(*args, **options):
+            failed(where)
+            return function(*args, **options)
+        return call
 
     def counting(extractor, x, *more, **options):
         failed("reference")
         featurised.append(len(x))
         return extract(extractor, x, *more, **options)
 
-    def extracting_samples(*args, **options):
-        failed("samples")
-        return extract(*args, **options)
-
-    reference.extract, evaluate.extract = counting, extracting_samples
+    reference.extract, evaluate.extract = counting, failing_in("samples", extract)
+    evaluate.joined = failing_in("generation", joined)
+    data_parallel.gather_buffers = failing_in("gather", gather_buffers)
     computed, held, values_of, reference_features = [], [], evaluate.values_of, evaluate.reference_features
 
     def counted_values(metric, *more, **options):

@@ -127,17 +127,24 @@ def test_scores_shared_by_two_ranks_equal_one_process(tmp_path, monkeypatch, cla
 
 
 def test_a_rank_failing_on_its_share_stops_every_rank_with_its_error(tmp_path, monkeypatch, classifier_cache):
-    """A rank that raises on its share of the samples or of the reference samples (out of memory, say) used to leave
-    the others waiting in the next collective until torchrun stopped them (or forever under a launcher that does
-    not): now every rank raises that error at once, and the ranks stay in step: the next job is scored as before."""
+    """A rank that raises on its share of the work (out of memory, say: taking its share of the samples, featurising
+    it, featurising its share of the reference, rank 0 making room for the joined rows) used to leave the others
+    waiting in their next collective until torchrun stopped them (or forever under a launcher that does not): now
+    every rank raises, each its own error or else the lowest failing rank's, and the ranks stay in step: the next job
+    is scored as before."""
     monkeypatch.setitem(lenet.RECIPE, "steps", 300)
     digits = build_dataset({"name": "digits", "size": 16}).x[:600]
+    stacked, _ = build_dataset({**STACKED, "n": 600, "seed": 2}).get(torch.arange(600))
     torch.save(digits, tmp_path / "digits.pt")
+    torch.save(stacked, tmp_path / "stacked.pt")
     job = {"samples": str(tmp_path / "digits.pt"), "metrics": ["fid"], "n": 600,
            "reference": {"name": "digits", "size": 16}}
-    jobs = [{**job, "fail": {"rank": 1, "in": "samples"}}, {**job, "fail": {"rank": 1, "in": "reference"}},
-            {**job, "fail": {"rank": 0, "in": "reference"}}, job]
-    (tmp_path / "jobs.json").write_text(json.dumps(jobs))
+    stacked_job = {"samples": str(tmp_path / "stacked.pt"), "metrics": ["stacked_modes"], "n": 600,
+                   "reference": STACKED}
+    failures = [(job, [1], "generation"), (job, [1], "samples"), (job, [1], "reference"), (job, [0], "reference"),
+                (job, [0], "gather"), (stacked_job, [1], "samples"), (job, [0, 1], "samples")]
+    jobs = [{**failing_job, "fail": {"ranks": ranks, "in": where}} for failing_job, ranks, where in failures]
+    (tmp_path / "jobs.json").write_text(json.dumps(jobs + [job]))
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(RANKS_DRIVER),
            str(tmp_path / "jobs.json"), str(tmp_path), "--cache-dir", str(classifier_cache), "--lenet-steps", "300",
            "--reference-chunk", "256"]
@@ -145,8 +152,11 @@ def test_a_rank_failing_on_its_share_stops_every_rank_with_its_error(tmp_path, m
                             env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert result.returncode == 0, result.stderr[-3000:]
     ranks = [json.loads((tmp_path / f"rank-{rank}.json").read_text())["values"] for rank in (0, 1)]
-    for failing, (where, job_index) in zip((1, 1, 0), (("samples", 0), ("reference", 1), ("reference", 2))):
-        error = ["MemoryError", f"rank {failing}: no memory for its share of the {where} (simulated)"]
-        assert ranks[0][job_index] == ranks[1][job_index] == {"error": error}
+
+    def error(rank: int, where: str) -> dict:
+        return {"error": ["MemoryError", f"rank {rank}: no memory for its share of the {where} (simulated)"]}
+
+    for got, (_, failing, where) in zip(zip(*ranks), failures):
+        assert list(got) == [error(rank if rank in failing else failing[0], where) for rank in (0, 1)]
     alone = evaluate_samples(digits, ["fid"], 600, job["reference"], cache_dir=classifier_cache)
-    assert ranks[0][3] == ranks[1][3] and ranks[0][3][alone[0].metric] == pytest.approx(alone[0].value, rel=1e-9)
+    assert ranks[0][-1] == ranks[1][-1] and ranks[0][-1][alone[0].metric] == pytest.approx(alone[0].value, rel=1e-9)

@@ -221,8 +221,9 @@ def computed_on_every_rank(compute: Callable[[], T]) -> T:
     """``compute()`` on every rank (its share of some work), returned on that rank; ``compute()`` itself in a single
     process. When it raises on any rank, every rank raises: its own exception where it was raised, a copy of the
     lowest such rank's on the others, as ``decided_on_main`` does. Without that, the ranks that succeeded would wait
-    in their next collective for one that left: until torchrun stops them, or the process group's timeout (30
-    minutes) under a launcher that does not."""
+    in their next collective for one that left: until torchrun stops them, or the process group's timeout (gloo's
+    default 30 minutes, NCCL's 10) under a launcher that does not. A KeyboardInterrupt or SystemExit is not caught
+    (torchrun sends Ctrl-C to every rank)."""
     rank, size = world()
     if size == 1:
         return compute()
@@ -267,25 +268,40 @@ def gathered_on_main(local: torch.Tensor | np.ndarray | None) -> torch.Tensor | 
     if size == 1:
         return local
     tensor = torch.from_numpy(local) if isinstance(local, np.ndarray) else local
-    narrow = tensor is not None and tensor.dtype == torch.float64 and exactly_float32(tensor)
-    layouts = every_rank(None if tensor is None else (tuple(tensor.shape), tensor.dtype, isinstance(local, np.ndarray),
-                                                      narrow))
+    layouts = every_rank(computed_on_every_rank(lambda: layout_of(tensor, isinstance(local, np.ndarray))))
     if all(layout is None for layout in layouts):
         return None
     rows = [0 if layout is None else layout[0][0] for layout in layouts]
     shape, dtype, as_numpy, _ = next((layout[0][1:], *layout[1:]) for layout in layouts if layout is not None)
     travel = torch.float32 if all(layout is None or layout[3] for layout in layouts) else dtype
-
-    def buffers() -> tuple[torch.Tensor, list[torch.Tensor] | None]:
-        """This rank's rows padded to the longest share; on rank 0 also room for every rank's (the big one)."""
-        padded = torch.zeros((max(rows), *shape), dtype=travel)
-        if tensor is not None:
-            padded[:len(tensor)] = tensor
-        return padded, [torch.empty_like(padded) for _ in range(size)] if rank == 0 else None
-
-    padded, parts = computed_on_every_rank(buffers)  # rank 0 out of memory: every rank told, none left in the gather
+    # every allocation before the gather, so that rank 0 out of memory tells every rank instead of leaving them in it
+    padded, parts, joined = computed_on_every_rank(lambda: gather_buffers(tensor, rows, shape, travel, dtype))
     dist.gather(padded, parts, dst=0)
     if rank != 0:
         return None
-    joined = torch.cat([part[:count] for part, count in zip(parts, rows)]).to(dtype)
+    start = 0
+    for part, count in zip(parts, rows):
+        joined[start:start + count] = part[:count]
+        start += count
     return joined.numpy() if as_numpy else joined
+
+
+def layout_of(tensor: torch.Tensor | None, as_numpy: bool) -> tuple | None:
+    """What ``gathered_on_main`` tells the other ranks of this rank's rows: (shape, dtype, whether numpy, whether
+    float64 that is exactly float32), None for no rows."""
+    if tensor is None:
+        return None
+    return (tuple(tensor.shape), tensor.dtype, as_numpy,
+            tensor.dtype == torch.float64 and exactly_float32(tensor))
+
+
+def gather_buffers(tensor: torch.Tensor | None, rows: list[int], shape: tuple[int, ...], travel: torch.dtype,
+                   dtype: torch.dtype) -> tuple[torch.Tensor, list[torch.Tensor] | None, torch.Tensor | None]:
+    """(this rank's rows as ``travel``, padded to the longest share of ``rows``; on rank 0 room for every rank's
+    padded rows and for the joined result in ``dtype``, None on the others)."""
+    padded = torch.zeros((max(rows), *shape), dtype=travel)
+    if tensor is not None:
+        padded[:len(tensor)] = tensor
+    if world()[0] != 0:
+        return padded, None, None
+    return padded, [torch.empty_like(padded) for _ in rows], torch.empty((sum(rows), *shape), dtype=dtype)

@@ -114,8 +114,9 @@ def evaluate_samples(fake: torch.Tensor | None, metrics: list, n: int, reference
                               cache_dir, device, batch, use_cache)
         features = [m for m in specs if m.needs in ("features", "probs")]
         if features:
-            ext = build_extractor(extractor, tuple(meta["shape"]), reference, inception_weights, classifier,
-                                  cache_dir, device, cached=use_cache)
+            ext = computed_on_every_rank(lambda: build_extractor(
+                extractor, tuple(meta["shape"]), reference, inception_weights, classifier, cache_dir, device,
+                cached=use_cache))
             out += feature_values(features, ext, samples(n, world()), n, reference, reference_n, cache_dir, use_cache,
                                   batch, reference_label, reference_data)
     return out
@@ -146,8 +147,9 @@ def stacked_values(specs: list[Metric], samples: SampleFn, n: int, reference: di
     x = samples(n, world())
     if x.ndim != 4 or x.shape[1] != 3:
         raise ConfigError(f"metrics: stacked_modes needs 3-channel stacked digit images, got shape {tuple(x.shape[1:])}")
-    lenet = build_extractor("lenet", (1,) + tuple(x.shape[2:]), digit_reference(reference, classifier),
-                            cache_dir=cache_dir, device=device, cached=use_cache)
+    lenet = computed_on_every_rank(lambda: build_extractor(
+        "lenet", (1,) + tuple(x.shape[2:]), digit_reference(reference, classifier), cache_dir=cache_dir,
+        device=device, cached=use_cache))
 
     def digits_of(mine: torch.Tensor) -> tuple[torch.Tensor]:
         _, probs = extract(lenet, mine.reshape(-1, 1, *mine.shape[2:]), batch, want_features=False, want_probs=True)

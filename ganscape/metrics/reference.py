@@ -110,7 +110,7 @@ def reference_features(section: dict[str, Any], n: int, extractor: Extractor, se
     once). Under torchrun every rank calls this; rank 0 alone gets the features, the others (None, None)."""
     from ganscape.data import build_dataset
 
-    ds = dataset if dataset is not None else build_dataset(section, key="reference")
+    ds = dataset if dataset is not None else computed_on_every_rank(lambda: build_dataset(section, key="reference"))
     memo = memo_key(section, n, extractor, seed, cache_dir, ds)
     found, hit = decided_on_main(lambda: cached_features(section, n, extractor, seed, cache_dir, use_cache, ds, memo),
                                  lambda result: result[0] is not None)  # rank 0: (features or None, key)
