@@ -94,6 +94,44 @@ def test_status_and_report_read_a_study_folder_they_cannot_write(tmp_path, monke
     assert "1 done" in capsys.readouterr().out
 
 
+FIRST_FORMAT_METRICS = """CREATE TABLE metrics (task_id INTEGER NOT NULL REFERENCES tasks(id), step INTEGER NOT NULL,
+    name TEXT NOT NULL, value REAL, PRIMARY KEY (task_id, step, name))"""
+
+
+def test_a_first_format_study_is_read_in_a_folder_it_can_write_or_not(tmp_path, monkeypatch):
+    """The first study format kept results in a ``metrics`` table (a value per name, its std as a ``NAME_std`` row).
+    A folder that can be written is migrated on first opening; one that cannot (a read-only mount, another user's
+    study) was opened as it is, so its results were not found: now they are migrated in a copy in memory, and the
+    folder is left as it was."""
+    study = {"name": "old", "base": "ring8", "overrides": ["train.steps=10"], "grid": {"loss.name": ["hinge", "wgan"]}}
+    for folder in ("writable", "read-only"):
+        write_plan(read_study(study), tmp_path / folder)
+        db = sqlite3.connect(tmp_path / folder / "study.db", isolation_level=None)  # first format: no results table
+        db.execute("DROP TABLE results")
+        db.execute(FIRST_FORMAT_METRICS)
+        db.executemany("INSERT INTO metrics VALUES (?, ?, ?, ?)",
+                       [(0, 10, "fid", 3.5), (0, 10, "fid_std", 0.25), (1, 10, "modes", 7.0)])
+        db.close()  # the last connection: its write-ahead log goes into the file
+    read_only_db = (tmp_path / "read-only" / "study.db").read_bytes()
+    listing = sorted(p.name for p in (tmp_path / "read-only").iterdir())
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode, **kw: False if Path(path) == tmp_path / "read-only" and
+                        mode == os.W_OK else real_access(path, mode, **kw))  # as root, only a mount would refuse
+    for folder in ("writable", "read-only"):
+        with Store(tmp_path / folder, create=False, read_only=True) as store:
+            got = sorted((task, r.step, r.metric, r.value, r.std, r.checkpoint) for task, r in store.results())
+        assert got == [(0, 10, "fid", 3.5, 0.25, "ckpt-00000010.pt"), (1, 10, "modes", 7.0, None, "ckpt-00000010.pt")]
+    assert (tmp_path / "read-only" / "study.db").read_bytes() == read_only_db
+    from ganscape.cli import main
+
+    assert main(["study", "report", str(tmp_path / "read-only"), "--out", str(tmp_path / "r.csv")]) == 0
+    assert "3.5" in (tmp_path / "r.csv").read_text()
+    assert sorted(p.name for p in (tmp_path / "read-only").iterdir()) == listing  # no log files either
+    db = sqlite3.connect(tmp_path / "writable" / "study.db")  # migrated on disk there
+    assert not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'metrics'").fetchone()
+    db.close()
+
+
 def test_a_name_too_long_for_the_temporary_file_is_refused_before_the_work(tmp_path):
     """A 250-character name is legal, but the temporary file beside it is 14 characters longer: the sample was
     drawn, then "File name too long"."""

@@ -79,17 +79,15 @@ class Store:
     def __init__(self, study_dir: str | Path, create: bool = True, read_only: bool = False):
         """``read_only``: only reading (status, report). A study folder this process cannot write (a read-only mount,
         another user's study) is then opened read-only: with its write-ahead log when there is one (the newest
-        commits of a running study are there), else as an unchanging file (SQLite could not create the log)."""
+        commits of a running study are there), else as an unchanging file (SQLite could not create the log); a
+        first-format database there is migrated in a copy in memory (``migrate_metrics_table``)."""
         self.study_dir = Path(study_dir)
         path = self.study_dir / DB_NAME
         if not create and not path.exists():
             raise ConfigError(f"{study_dir} is not a study folder (no {DB_NAME}); "
                               "create one with `ganscape study plan STUDY.yaml --out DIR`")
         if read_only and not os.access(self.study_dir, os.W_OK):
-            logged = path.with_name(f"{DB_NAME}-wal").exists()
-            self.conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro{'' if logged else '&immutable=1'}",
-                                        uri=True)
-            self.conn.row_factory = sqlite3.Row
+            self.conn = read_only_connection(path)
             return
         self.conn = sqlite3.connect(path, timeout=60.0, isolation_level=None)
         self.conn.row_factory = sqlite3.Row
@@ -291,10 +289,32 @@ class Store:
         return self.write(change)
 
 
+def read_only_connection(path: Path) -> sqlite3.Connection:
+    """The database at ``path`` opened for reading in a folder this process cannot write: with its write-ahead log
+    when there is one, else as an unchanging file. A first-format database is copied into memory and migrated there,
+    so its results are read as a writable folder's are, and the folder is left as it was."""
+    logged = path.with_name(f"{DB_NAME}-wal").exists()
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro{'' if logged else '&immutable=1'}", uri=True)
+    if has_metrics_table(conn):
+        migrated = sqlite3.connect(":memory:", isolation_level=None)
+        conn.backup(migrated)
+        conn.close()
+        conn = migrated
+        conn.executescript(SCHEMA)
+        migrate_metrics_table(conn)
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+def has_metrics_table(conn: sqlite3.Connection) -> bool:
+    """Whether the database is of the first format (results in a ``metrics`` table)."""
+    return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'metrics'").fetchone() is not None
+
+
 def migrate_metrics_table(conn: sqlite3.Connection) -> None:
     """Move the rows of the first format's ``metrics`` table (name, value; stds as ``NAME_std``
     rows) into ``results`` records, then drop it."""
-    if not conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'metrics'").fetchone():
+    if not has_metrics_table(conn):
         return
     rows = conn.execute("SELECT task_id, step, name, value FROM metrics").fetchall()
     stds = {(r[0], r[1], r[2][:-4]): r[3] for r in rows if r[2].endswith("_std")}
