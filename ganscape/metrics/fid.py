@@ -7,7 +7,7 @@ The trace of the matrix square root is computed without ``scipy.linalg.sqrtm``: 
 Cholesky factor, or S1^(1/2) when S1 is singular) the matrix R^T S2 R is symmetric PSD with the same eigenvalues as
 S1 S2, so tr((S1 S2)^(1/2)) = sum_i sqrt(lambda_i(R^T S2 R)). A Cholesky factorisation plus one symmetric eigenvalue
 solve is much faster than a Schur-based sqrtm and needs no ``eps`` fallback (tiny negative eigenvalues from rounding
-are clipped to 0)."""
+are clipped to 0). A distance below 0 by rounding (identical sets) is reported as 0."""
 from __future__ import annotations
 
 import numpy as np
@@ -43,7 +43,8 @@ def frechet_distance(mu1, s1, mu2, s2) -> float:
     if not all(np.isfinite(a).all() for a in (mu1, s1, mu2, s2)):  # overflowing features: no distance to measure
         return float("nan")
     diff = mu1 - mu2
-    return float(diff @ diff + np.trace(s1) + np.trace(s2) - 2.0 * trace_sqrt_product(s1, s2))
+    distance = float(diff @ diff + np.trace(s1) + np.trace(s2) - 2.0 * trace_sqrt_product(s1, s2))
+    return max(distance, 0.0)  # a squared distance: below 0 only by rounding (-4e-6 for a set against itself)
 
 
 def fid_from_features(f1, f2) -> float:
