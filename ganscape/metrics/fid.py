@@ -44,7 +44,7 @@ def frechet_distance(mu1, s1, mu2, s2) -> float:
         return float("nan")
     diff = mu1 - mu2
     distance = float(diff @ diff + np.trace(s1) + np.trace(s2) - 2.0 * trace_sqrt_product(s1, s2))
-    return max(distance, 0.0)  # a squared distance: below 0 only by rounding (-4e-6 for a set against itself)
+    return max(distance, 0.0)  # a squared distance, below 0 only by rounding (-3.8e-6: 50 by 128 against itself)
 
 
 def fid_from_features(f1, f2) -> float:
