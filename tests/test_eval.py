@@ -323,3 +323,25 @@ def test_eval_does_not_append_through_a_linked_results_file(tmp_path, capsys):
     assert main(["eval", str(run), "--metrics", "modes"]) == 2
     assert "results.jsonl: a symbolic link; ganscape does not write through links" in capsys.readouterr().err
     assert outside.read_text() == "# start-up file\n"
+
+
+def test_toy_metrics_take_no_collective_under_torchrun(monkeypatch):
+    """Under torchrun each rank draws the toy metrics' 2,500 points whole and scores them alone: no collective, so
+    a script may score a toy run on rank 0 alone, as before evaluations learnt to raise one rank's error on every
+    rank (a collective there would wait forever for the other ranks)."""
+    from ganscape.data import build_dataset
+    from ganscape.data.meta import data_meta
+    from ganscape.distributed import data_parallel
+    from ganscape.metrics import evaluate
+
+    class NoCollective:
+        def __getattr__(self, name):
+            raise AssertionError(f"a collective: torch.distributed.{name}")
+
+    monkeypatch.setattr(data_parallel, "dist", NoCollective())
+    monkeypatch.setattr(data_parallel, "world", lambda: (0, 2))
+    monkeypatch.setattr(evaluate, "world", lambda: (0, 2))
+    data = build_dataset({"name": "ring8"})
+    x, _ = data.get(torch.arange(2500))
+    got = evaluate_samples(x, ["modes"], 2500, {"name": "ring8"}, data_meta=data_meta(data))
+    assert {v.metric: v.value for v in got}["modes2500_toy"] == 8

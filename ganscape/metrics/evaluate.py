@@ -95,7 +95,7 @@ def evaluate_samples(fake: torch.Tensor | None, metrics: list, n: int, reference
         meta.setdefault("shape", list(fake.shape[1:]))
     specs = [build_metric(m) for m in resolve_metrics(metrics, meta)]
 
-    def generated(count: int, part: tuple[int, int]) -> torch.Tensor:
+    def drawn(count: int, part: tuple[int, int] = (0, 1)) -> torch.Tensor:
         if fake is None:
             return sample_fn(count, part)
         if len(fake) < count:
@@ -104,20 +104,22 @@ def evaluate_samples(fake: torch.Tensor | None, metrics: list, n: int, reference
             return fake[:count]
         return joined(list(share(fake[:count].split(batch), part)), list(fake.shape[1:]), fake.device)
 
-    def samples(count: int, part: tuple[int, int] = (0, 1)) -> torch.Tensor:
-        """``part`` of ``count`` samples; a failure on any rank raised on every rank (``computed_on_every_rank``)."""
-        return computed_on_every_rank(lambda: generated(count, part))
+    def shared(count: int, part: tuple[int, int]) -> torch.Tensor:
+        """This rank's ``part`` of ``count`` samples, which the ranks score together; a failure on any rank is raised
+        on every rank (``computed_on_every_rank``)."""
+        return computed_on_every_rank(lambda: drawn(count, part))
 
     with blas_threads():
-        out = toy_values([m for m in specs if m.needs == "toy"], samples, n, meta, fake)
-        out += stacked_values([m for m in specs if m.needs == "stacked"], samples, n, reference, classifier,
+        # the toy metrics' points are drawn whole and scored by each rank alone: no collective
+        out = toy_values([m for m in specs if m.needs == "toy"], drawn, n, meta, fake)
+        out += stacked_values([m for m in specs if m.needs == "stacked"], shared, n, reference, classifier,
                               cache_dir, device, batch, use_cache)
         features = [m for m in specs if m.needs in ("features", "probs")]
         if features:
             ext = computed_on_every_rank(lambda: build_extractor(
                 extractor, tuple(meta["shape"]), reference, inception_weights, classifier, cache_dir, device,
                 cached=use_cache))
-            out += feature_values(features, ext, samples(n, world()), n, reference, reference_n, cache_dir, use_cache,
+            out += feature_values(features, ext, shared(n, world()), n, reference, reference_n, cache_dir, use_cache,
                                   batch, reference_label, reference_data)
     return out
 
