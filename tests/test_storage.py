@@ -98,35 +98,51 @@ FIRST_FORMAT_METRICS = """CREATE TABLE metrics (task_id INTEGER NOT NULL REFEREN
     name TEXT NOT NULL, value REAL, PRIMARY KEY (task_id, step, name))"""
 
 
+def first_format_study(folder: Path, checkpoint: bool = True) -> sqlite3.Connection:
+    """A planned study whose database is of the first format (results in a ``metrics`` table, no ``results``), and
+    the connection that wrote it: closed when ``checkpoint`` (the rows are in the file), else left open with the
+    rows in the write-ahead log alone, as a running first-format study's newest results are."""
+    study = {"name": "old", "base": "ring8", "overrides": ["train.steps=10"], "grid": {"loss.name": ["hinge", "wgan"]}}
+    write_plan(read_study(study), folder)
+    db = sqlite3.connect(folder / "study.db", isolation_level=None)
+    db.execute("PRAGMA wal_autocheckpoint=0")
+    db.execute("DROP TABLE results")
+    db.execute(FIRST_FORMAT_METRICS)
+    db.executemany("INSERT INTO metrics VALUES (?, ?, ?, ?)",
+                   [(0, 10, "fid", 3.5), (0, 10, "fid_std", 0.25), (1, 10, "modes", 7.0)])
+    if checkpoint:
+        db.close()  # the last connection: its write-ahead log goes into the file
+    return db
+
+
 def test_a_first_format_study_is_read_in_a_folder_it_can_write_or_not(tmp_path, monkeypatch):
     """The first study format kept results in a ``metrics`` table (a value per name, its std as a ``NAME_std`` row).
     A folder that can be written is migrated on first opening; one that cannot (a read-only mount, another user's
-    study) was opened as it is, so its results were not found: now they are migrated in a copy in memory, and the
-    folder is left as it was."""
-    study = {"name": "old", "base": "ring8", "overrides": ["train.steps=10"], "grid": {"loss.name": ["hinge", "wgan"]}}
-    for folder in ("writable", "read-only"):
-        write_plan(read_study(study), tmp_path / folder)
-        db = sqlite3.connect(tmp_path / folder / "study.db", isolation_level=None)  # first format: no results table
-        db.execute("DROP TABLE results")
-        db.execute(FIRST_FORMAT_METRICS)
-        db.executemany("INSERT INTO metrics VALUES (?, ?, ?, ?)",
-                       [(0, 10, "fid", 3.5), (0, 10, "fid_std", 0.25), (1, 10, "modes", 7.0)])
-        db.close()  # the last connection: its write-ahead log goes into the file
-    read_only_db = (tmp_path / "read-only" / "study.db").read_bytes()
-    listing = sorted(p.name for p in (tmp_path / "read-only").iterdir())
+    study) was opened as it is, so its results were not found: now they are migrated in a copy in memory, with the
+    newest commits of a running study's write-ahead log, and the folder is left as it was."""
+    first_format_study(tmp_path / "writable")
+    first_format_study(tmp_path / "read-only")
+    running = first_format_study(tmp_path / "running", checkpoint=False)
+    unwritable = {tmp_path / "read-only", tmp_path / "running"}
+    files = {folder: {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()} for folder in unwritable}
     real_access = os.access
-    monkeypatch.setattr(os, "access", lambda path, mode, **kw: False if Path(path) == tmp_path / "read-only" and
+    monkeypatch.setattr(os, "access", lambda path, mode, **kw: False if Path(path) in unwritable and
                         mode == os.W_OK else real_access(path, mode, **kw))  # as root, only a mount would refuse
-    for folder in ("writable", "read-only"):
+    for folder in ("writable", "read-only", "running"):
         with Store(tmp_path / folder, create=False, read_only=True) as store:
             got = sorted((task, r.step, r.metric, r.value, r.std, r.checkpoint) for task, r in store.results())
         assert got == [(0, 10, "fid", 3.5, 0.25, "ckpt-00000010.pt"), (1, 10, "modes", 7.0, None, "ckpt-00000010.pt")]
-    assert (tmp_path / "read-only" / "study.db").read_bytes() == read_only_db
     from ganscape.cli import main
 
     assert main(["study", "report", str(tmp_path / "read-only"), "--out", str(tmp_path / "r.csv")]) == 0
     assert "3.5" in (tmp_path / "r.csv").read_text()
-    assert sorted(p.name for p in (tmp_path / "read-only").iterdir()) == listing  # no log files either
+    for folder in unwritable:  # every file as it was, and no new one (readers of a log may mark its index, -shm)
+        now = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+        assert now.keys() == files[folder].keys()
+        assert {name: data for name, data in now.items() if not name.endswith("-shm")} == {
+            name: data for name, data in files[folder].items() if not name.endswith("-shm")}
+    assert "study.db-wal" in files[tmp_path / "running"]
+    running.close()
     db = sqlite3.connect(tmp_path / "writable" / "study.db")  # migrated on disk there
     assert not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'metrics'").fetchone()
     db.close()

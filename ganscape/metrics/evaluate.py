@@ -104,14 +104,16 @@ def evaluate_samples(fake: torch.Tensor | None, metrics: list, n: int, reference
             return fake[:count]
         return joined(list(share(fake[:count].split(batch), part)), list(fake.shape[1:]), fake.device)
 
-    def shared(count: int, part: tuple[int, int]) -> torch.Tensor:
-        """This rank's ``part`` of ``count`` samples, which the ranks score together; a failure on any rank is raised
-        on every rank (``computed_on_every_rank``)."""
+    def shared(count: int, part: tuple[int, int] = (0, 1)) -> torch.Tensor:
+        """``part`` of ``count`` samples (this rank's share, or all of them); a failure on any rank is raised on every
+        rank (``computed_on_every_rank``)."""
         return computed_on_every_rank(lambda: drawn(count, part))
 
     with blas_threads():
-        # the toy metrics' points are drawn whole and scored by each rank alone: no collective
-        out = toy_values([m for m in specs if m.needs == "toy"], drawn, n, meta, fake)
+        # the toy metrics' points are drawn whole and scored by each rank alone: no collective when they are all
+        # there is (a script may score a toy run on rank 0 alone); a failed draw is shared when collectives follow
+        toy_draw = drawn if all(m.needs == "toy" for m in specs) else shared
+        out = toy_values([m for m in specs if m.needs == "toy"], toy_draw, n, meta, fake)
         out += stacked_values([m for m in specs if m.needs == "stacked"], shared, n, reference, classifier,
                               cache_dir, device, batch, use_cache)
         features = [m for m in specs if m.needs in ("features", "probs")]
