@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import resource
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -146,6 +147,29 @@ def test_a_first_format_study_is_read_in_a_folder_it_can_write_or_not(tmp_path, 
     db = sqlite3.connect(tmp_path / "writable" / "study.db")  # migrated on disk there
     assert not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'metrics'").fetchone()
     db.close()
+
+
+def test_a_study_copied_without_its_log_index_is_read_where_it_cannot_be_written(tmp_path, monkeypatch):
+    """A copy of a running study's database and write-ahead log without the log's index (``-shm``; backups leave it
+    out) in a folder that cannot be written: SQLite must create the index beside the log, so status stopped with
+    "unable to open database file" (root, who can write anyway, made the index there). The two are now read from a
+    copy in a temporary folder, the log's commits included, and the folder is left as it was."""
+    study = {"name": "wal", "base": "ring8", "overrides": ["train.steps=10"], "grid": {"loss.name": ["hinge", "wgan"]}}
+    write_plan(read_study(study), tmp_path / "s")
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    with Store(tmp_path / "s") as running:  # its commits stay in the log while it is open
+        running.claim([0])
+        running.finish(0, 1.0, 0.5)
+        for name in ("study.db", "study.db-wal"):
+            shutil.copyfile(tmp_path / "s" / name, copy / name)
+    files = {p.name: p.read_bytes() for p in copy.iterdir()}
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode, **kw: False if Path(path) == copy and
+                        mode == os.W_OK else real_access(path, mode, **kw))  # as root, only a mount would refuse
+    with Store(copy, create=False, read_only=True) as store:
+        assert store.counts()["done"] == 1 and store.task(0)["train_seconds"] == 1.0
+    assert {p.name: p.read_bytes() for p in copy.iterdir()} == files
 
 
 def test_a_name_too_long_for_the_temporary_file_is_refused_before_the_work(tmp_path):

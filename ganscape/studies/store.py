@@ -13,8 +13,10 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import socket
 import sqlite3
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -291,19 +293,39 @@ class Store:
 
 def read_only_connection(path: Path) -> sqlite3.Connection:
     """The database at ``path`` opened for reading in a folder this process cannot write: with its write-ahead log
-    when there is one, else as an unchanging file. A first-format database is copied into memory and migrated there,
-    so its results are read as a writable folder's are, and the folder is left as it was."""
-    logged = path.with_name(f"{DB_NAME}-wal").exists()
-    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro{'' if logged else '&immutable=1'}", uri=True)
+    when there is one, else as an unchanging file. A log without its index (``-shm``, which SQLite would have to
+    create beside it; a copy or backup that left the index out) is read from a copy in a temporary folder. A
+    first-format database is migrated in a copy in memory, so its results are read as a writable folder's are. The
+    folder is left as it was."""
+    log, index = path.with_name(f"{DB_NAME}-wal"), path.with_name(f"{DB_NAME}-shm")
+    if log.exists() and not index.exists():
+        conn = copied_into_memory(path, log)
+    else:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro{'' if log.exists() else '&immutable=1'}", uri=True)
     if has_metrics_table(conn):
-        migrated = sqlite3.connect(":memory:", isolation_level=None)
-        conn.backup(migrated)
-        conn.close()
-        conn = migrated
+        conn = into_memory(conn)
         conn.executescript(SCHEMA)
         migrate_metrics_table(conn)
     conn.row_factory = sqlite3.Row
     return conn
+
+
+def into_memory(conn: sqlite3.Connection) -> sqlite3.Connection:
+    """A copy of ``conn``'s database in memory (writable, autocommit); ``conn`` is closed."""
+    memory = sqlite3.connect(":memory:", isolation_level=None)
+    conn.backup(memory)
+    conn.close()
+    return memory
+
+
+def copied_into_memory(path: Path, log: Path) -> sqlite3.Connection:
+    """The database at ``path`` with its write-ahead ``log``, read from copies of both in a temporary folder (where
+    SQLite may create the log's index) into memory."""
+    with tempfile.TemporaryDirectory(prefix="ganscape-study-") as folder:
+        copy = Path(folder) / DB_NAME
+        shutil.copyfile(path, copy)
+        shutil.copyfile(log, copy.with_name(log.name))
+        return into_memory(sqlite3.connect(copy))
 
 
 def has_metrics_table(conn: sqlite3.Connection) -> bool:
