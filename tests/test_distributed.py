@@ -308,7 +308,11 @@ def test_the_program_ends_a_torchrun_rank_through_exit_rank(monkeypatch, capsys)
 
 ON_MAIN = """
 import json, sys, threading
-from ganscape.distributed import computed_on_every_rank, computed_on_main, exit_rank, init_from_env, leave, world
+import torch
+import torch.distributed as dist
+from ganscape.distributed import (computed_on_every_rank, computed_on_main, decided_on_every_rank, exit_rank,
+                                  gathered_on_main, init_from_env, leave, world)
+from ganscape.metrics.evaluate import scored_shares
 from ganscape.registry import ConfigError
 
 def fails(err, rank=None):
@@ -336,6 +340,29 @@ for compute in (fails(ValueError("no memory"), rank=1), fails(ValueError(threadi
         seen.append(computed_on_every_rank(compute))
     except Exception as err:
         seen.append([type(err).__name__, str(err)])
+rank = world()[0]
+for decide in (lambda result: result * 10, lambda result: fails(ValueError("no memory"), rank=1)(),
+               lambda result: threading.Lock() if rank == 1 else None):
+    try:
+        seen.append(decided_on_every_rank(lambda: rank + 1, decide))
+    except Exception as err:
+        seen.append([type(err).__name__, str(err)])
+
+collectives = []
+def counted(name):
+    original = getattr(dist, name)
+    def call(*args, **kwargs):
+        collectives.append(name)
+        return original(*args, **kwargs)
+    setattr(dist, name, call)
+for name in ("all_gather_object", "all_reduce", "broadcast_object_list", "gather"):
+    counted(name)
+joined = gathered_on_main(torch.full((rank + 1, 2), float(rank), dtype=torch.float64))
+seen.append([None if joined is None else joined.tolist(), collectives[:]])
+collectives.clear()
+share = torch.tensor([[1.0], [float("inf") if rank == 1 else 2.0]])
+finite, (scores,) = scored_shares(share, lambda mine: (mine * 2,), (True,))
+seen.append([finite, None if scores is None else scores.tolist(), collectives[:]])
 with open(f"{sys.argv[1]}/rank-{world()[0]}.json", "w") as fh:
     json.dump(seen, fh)
 leave()
@@ -369,6 +396,17 @@ def test_what_rank_0_computes_or_raises_reaches_every_rank(tmp_path):
     assert main[6][0] == "RuntimeError" and main[6][1].startswith("on rank 1: ValueError: <unlocked _thread.lock")
     assert other[6][0] == "ValueError"
     assert (main[7], other[7]) == (0, 1)
+    # decided_on_every_rank: each rank's own result and every rank's decision, in one collective; an error in the
+    # decision, or a decision that cannot be pickled, of rank 1 raised on every rank
+    assert (main[8], other[8]) == ([1, [10, 20]], [2, [10, 20]])
+    assert main[9] == other[9] == ["ValueError", "no memory"]
+    assert main[10][0] == "TypeError" and other[10][0] == "TypeError" and "lock" in main[10][1]
+    # gathered_on_main: the ranks' layouts and errors in one all-gather, then any allocation error in one more
+    assert main[11] == [[[0.0, 0.0], [1.0, 1.0], [1.0, 1.0]], ["all_gather_object"] * 2 + ["gather"]]
+    assert other[11] == [None, main[11][1]]
+    # scored_shares: whether every rank's samples are finite told with the scoring's errors, no collective of its own
+    assert main[12] == [False, [[2.0], [4.0], [2.0], [float("inf")]], ["all_gather_object"] * 3 + ["gather"]]
+    assert other[12] == [False, None, main[12][2]]
 
 
 def test_a_cpu_run_on_a_gpu_host_leaves_cuda_alone_and_too_few_gpus_is_one_line(monkeypatch):

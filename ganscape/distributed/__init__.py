@@ -32,11 +32,12 @@ Launch with torchrun; every rank runs the same ``ganscape train`` command::
   teardown (``exit_rank``): the gloo group that DistributedDataParallel keeps alive can otherwise abort a finished
   run at exit. A script calling ``train`` under torchrun should end its ranks the same way."""
 from ganscape.distributed.data_parallel import (all_ranks, average, barrier, computed_on_every_rank,
-                                                computed_on_main, ddp_wrapper, decided_on_main, every_rank,
-                                                exactly_float32, exit_rank, from_main, gathered_on_main,
-                                                init_from_env, is_main_process, launched_as_ranks, leave,
-                                                local_batch_size, rank_seed, world)
+                                                computed_on_main, ddp_wrapper, decided_on_every_rank,
+                                                decided_on_main, every_rank, exactly_float32, exit_rank, from_main,
+                                                gathered_on_main, init_from_env, is_main_process, launched_as_ranks,
+                                                leave, local_batch_size, rank_seed, world)
 
 __all__ = ["all_ranks", "average", "barrier", "computed_on_every_rank", "computed_on_main", "ddp_wrapper",
-           "decided_on_main", "every_rank", "exactly_float32", "exit_rank", "from_main", "gathered_on_main",
-           "init_from_env", "is_main_process", "launched_as_ranks", "leave", "local_batch_size", "rank_seed", "world"]
+           "decided_on_every_rank", "decided_on_main", "every_rank", "exactly_float32", "exit_rank", "from_main",
+           "gathered_on_main", "init_from_env", "is_main_process", "launched_as_ranks", "leave", "local_batch_size",
+           "rank_seed", "world"]

@@ -219,25 +219,36 @@ def decided_on_main(compute: Callable[[], T], decide: Callable[[T], Any]) -> tup
 
 def computed_on_every_rank(compute: Callable[[], T]) -> T:
     """``compute()`` on every rank (its share of some work), returned on that rank; ``compute()`` itself in a single
-    process. When it raises on any rank, every rank raises: its own exception where it was raised, a copy of the
-    lowest such rank's on the others, as ``decided_on_main`` does. Without that, the ranks that succeeded would wait
-    in their next collective for one that left: until torchrun stops them, or the process group's timeout (gloo's
-    default 30 minutes, NCCL's 10) under a launcher that does not. A KeyboardInterrupt or SystemExit is not caught
-    (torchrun sends Ctrl-C to every rank)."""
+    process. When it raises on any rank, every rank raises (see ``decided_on_every_rank``)."""
+    return decided_on_every_rank(compute, lambda result: None)[0]
+
+
+def decided_on_every_rank(compute: Callable[[], T], decide: Callable[[T], Any]) -> tuple[T, list[Any]]:
+    """(``compute()`` on this rank, every rank's ``decide`` of its own result in rank order): each rank keeps what it
+    computed (its share of some work) and learns what every rank decided from its own (a small picklable object: a
+    shape, "finite"), in one collective. When either raises on any rank, every rank raises: its own exception where
+    it was raised, a copy of the lowest such rank's on the others (a RuntimeError naming it when it does not survive
+    pickling), as ``decided_on_main`` does. Without that, the ranks that succeeded would wait in their next
+    collective for one that left: until torchrun stops them, or the process group's timeout (gloo's default 30
+    minutes, NCCL's 10) under a launcher that does not. A KeyboardInterrupt or SystemExit is not caught (torchrun sends
+    Ctrl-C to every rank). In a single process: (``compute()``, [its decision])."""
     rank, size = world()
     if size == 1:
-        return compute()
+        result = compute()
+        return result, [decide(result)]
     result = error = None
     try:
         result = compute()
+        told = (True, decide(result))
+        pickle.loads(pickle.dumps(told))  # what the all-gather below sends, and each rank unpickles
     except Exception as err:  # told to every rank, then raised here too
-        error = err
-    errors = every_rank(None if error is None else travelling(error, rank))
+        error, told = err, (False, travelling(err, rank))
+    everyone = every_rank(told)
     if error is not None:
         raise error
-    if (first := next((e for e in errors if e is not None), None)) is not None:
+    if (first := next((e for done, e in everyone if not done), None)) is not None:
         raise first
-    return result
+    return result, [decision for _, decision in everyone]
 
 
 def travelling(err: Exception, rank: int = 0) -> Exception:
@@ -268,7 +279,7 @@ def gathered_on_main(local: torch.Tensor | np.ndarray | None) -> torch.Tensor | 
     if size == 1:
         return local
     tensor = torch.from_numpy(local) if isinstance(local, np.ndarray) else local
-    layouts = every_rank(computed_on_every_rank(lambda: layout_of(tensor, isinstance(local, np.ndarray))))
+    layouts = decided_on_every_rank(lambda: layout_of(tensor, isinstance(local, np.ndarray)), lambda layout: layout)[1]
     if all(layout is None for layout in layouts):
         return None
     rows = [0 if layout is None else layout[0][0] for layout in layouts]

@@ -26,8 +26,8 @@ import torch
 
 from ganscape.data.meta import data_label
 from ganscape.data.stacked import digit_source
-from ganscape.distributed.data_parallel import (all_ranks, computed_on_every_rank, computed_on_main, gathered_on_main,
-                                                world)
+from ganscape.distributed.data_parallel import (computed_on_every_rank, computed_on_main, decided_on_every_rank,
+                                                gathered_on_main, world)
 from ganscape.features.extractor import Extractor, build_extractor, extract, require_probs
 from ganscape.metrics.defaults import resolve_metrics
 from ganscape.metrics.reference import reference_features
@@ -202,9 +202,9 @@ def scored_shares(x: torch.Tensor, score: Callable[[torch.Tensor], tuple],
     in sample order on rank 0; None for the outputs not wanted and on the other ranks). ``x`` is this rank's share of
     the samples (all of them in one process); a rank whose share is empty scores nothing but takes part in every
     collective."""
-    local = computed_on_every_rank(lambda: score(x) if len(x) else (None,) * len(wanted))
-    samples_finite = all_ranks(finite(x))
-    return samples_finite, [gathered_on_main(a) if want else None for a, want in zip(local, wanted)]
+    local, finite_shares = decided_on_every_rank(lambda: score(x) if len(x) else (None,) * len(wanted),
+                                                 lambda _: finite(x))
+    return all(finite_shares), [gathered_on_main(a) if want else None for a, want in zip(local, wanted)]
 
 
 def digit_reference(reference: dict[str, Any], classifier: dict[str, Any] | None) -> dict[str, Any]:
