@@ -363,6 +363,39 @@ collectives.clear()
 share = torch.tensor([[1.0], [float("inf") if rank == 1 else 2.0]])
 finite, (scores,) = scored_shares(share, lambda mine: (mine * 2,), (True,))
 seen.append([finite, None if scores is None else scores.tolist(), collectives[:]])
+collectives.clear()
+
+class Unreadable(Exception):
+    lock = threading.Lock()  # cannot be pickled...
+    def __reduce__(self):
+        raise TypeError("cannot pickle")
+    def __str__(self):  # ...nor printed
+        raise RuntimeError("no message")
+
+for decide in (lambda result: fails(ValueError(f"rank {rank} failed"))(),
+               lambda result: fails(ValueError("rank 0 failed"), rank=0)(),
+               lambda result: fails(Unreadable(), rank=1)()):
+    try:
+        seen.append(decided_on_every_rank(lambda: rank, decide))
+    except Exception as err:
+        seen.append([type(err).__name__, "" if isinstance(err, Unreadable) else str(err)])
+# an empty share (None) beside float64 rows that are float32 values: they travel as float32, come back as float64
+dtypes = []
+original_gather = dist.gather
+def gather(tensor, *args, **kwargs):
+    dtypes.append(str(tensor.dtype))
+    return original_gather(tensor, *args, **kwargs)
+dist.gather = gather
+joined = gathered_on_main(torch.full((3, 2), 0.5, dtype=torch.float64) if rank == 0 else None)
+seen.append([None if joined is None else [str(joined.dtype), joined.tolist()], dtypes])
+import numpy as np
+for local in (np.arange(4.0).reshape(2, 2)[::-1] if rank == 1 else np.zeros((1, 2)),  # rank 1: not contiguous
+              torch.zeros(2, 2, dtype=torch.float64 if rank == 1 else torch.float32)):
+    try:
+        gathered_on_main(local)
+        seen.append("gathered")
+    except Exception as err:
+        seen.append([type(err).__name__, str(err)])
 with open(f"{sys.argv[1]}/rank-{world()[0]}.json", "w") as fh:
     json.dump(seen, fh)
 leave()
@@ -407,6 +440,20 @@ def test_what_rank_0_computes_or_raises_reaches_every_rank(tmp_path):
     # scored_shares: whether every rank's samples are finite told with the scoring's errors, no collective of its own
     assert main[12] == [False, [[2.0], [4.0], [2.0], [float("inf")]], ["all_gather_object"] * 3 + ["gather"]]
     assert other[12] == [False, None, main[12][2]]
+    # each failing rank raises its own error, the others the lowest failing rank's; rank 0's reaches rank 1; an
+    # error that can be neither pickled nor printed still reaches every rank
+    assert (main[13], other[13]) == (["ValueError", "rank 0 failed"], ["ValueError", "rank 1 failed"])
+    assert main[14] == other[14] == ["ValueError", "rank 0 failed"]
+    assert main[15] == ["RuntimeError", "on rank 1: Unreadable: (its message cannot be read)"]
+    assert other[15] == ["Unreadable", ""]
+    # gathered_on_main: rank 1's empty share beside rank 0's rows, sent as float32, joined as float64
+    assert main[16] == [["torch.float64", [[0.5, 0.5]] * 3], ["torch.float32"]]
+    assert other[16] == [None, ["torch.float32"]]
+    # an array torch cannot take on rank 1 and rows that differ between the ranks: raised on every rank
+    assert main[17][0] == other[17][0] == "ValueError" and "negative stride" in main[17][1]
+    assert main[18] == other[18] and main[18][0] == "ValueError"
+    assert main[18][1] == ("gathered_on_main: the ranks' rows differ (rank 0: tensor torch.float32 rows of shape "
+                           "(2,), rank 1: tensor torch.float64 rows of shape (2,))")
 
 
 def test_a_cpu_run_on_a_gpu_host_leaves_cuda_alone_and_too_few_gpus_is_one_line(monkeypatch):

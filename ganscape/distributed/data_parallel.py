@@ -258,7 +258,12 @@ def travelling(err: Exception, rank: int = 0) -> Exception:
         pickle.loads(pickle.dumps(err))
         return err
     except Exception:  # whatever pickling raises for this exception: the copy carries its text
-        return RuntimeError(f"on rank {rank}: {type(err).__name__}: {err}")
+        pass
+    try:
+        text = str(err)
+    except Exception:  # an exception whose message itself fails must still reach the other ranks
+        text = "(its message cannot be read)"
+    return RuntimeError(f"on rank {rank}: {type(err).__name__}: {text}")
 
 
 def exactly_float32(values: torch.Tensor | np.ndarray) -> bool:
@@ -278,10 +283,12 @@ def gathered_on_main(local: torch.Tensor | np.ndarray | None) -> torch.Tensor | 
     rank, size = world()
     if size == 1:
         return local
-    tensor = torch.from_numpy(local) if isinstance(local, np.ndarray) else local
-    layouts = decided_on_every_rank(lambda: layout_of(tensor, isinstance(local, np.ndarray)), lambda layout: layout)[1]
+    numpy_rows = isinstance(local, np.ndarray)
+    tensor, layouts = decided_on_every_rank(lambda: torch.from_numpy(local) if numpy_rows else local,
+                                            lambda mine: layout_of(mine, numpy_rows))
     if all(layout is None for layout in layouts):
         return None
+    check_layouts(layouts)
     rows = [0 if layout is None else layout[0][0] for layout in layouts]
     shape, dtype, as_numpy, _ = next((layout[0][1:], *layout[1:]) for layout in layouts if layout is not None)
     travel = torch.float32 if all(layout is None or layout[3] for layout in layouts) else dtype
@@ -304,6 +311,16 @@ def layout_of(tensor: torch.Tensor | None, as_numpy: bool) -> tuple | None:
         return None
     return (tuple(tensor.shape), tensor.dtype, as_numpy,
             tensor.dtype == torch.float64 and exactly_float32(tensor))
+
+
+def check_layouts(layouts: list[tuple | None]) -> None:
+    """Raise (on every rank alike, since every rank holds every layout) when the ranks' rows differ in shape past
+    dim 0, dtype or type: joining them would cast or broadcast some ranks' values without a word."""
+    kinds = {(layout[0][1:], layout[1], layout[2]) for layout in layouts if layout is not None}
+    if len(kinds) > 1:
+        ranks = ", ".join(f"rank {rank}: {'numpy' if layout[2] else 'tensor'} {layout[1]} rows of shape "
+                          f"{layout[0][1:]}" for rank, layout in enumerate(layouts) if layout is not None)
+        raise ValueError(f"gathered_on_main: the ranks' rows differ ({ranks})")
 
 
 def gather_buffers(tensor: torch.Tensor | None, rows: list[int], shape: tuple[int, ...], travel: torch.dtype,

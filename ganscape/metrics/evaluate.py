@@ -19,7 +19,7 @@ import logging
 import math
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, TypeVar
 
 import numpy as np
 import torch
@@ -38,6 +38,7 @@ from ganscape.sampling import joined, share
 
 SampleFn = Callable[[int, tuple[int, int]], torch.Tensor]  # (count, part) -> that part of count samples
 log = logging.getLogger("ganscape.metrics")
+T = TypeVar("T")
 
 
 def values_of(metric: Metric, outputs: dict, n: int, tag: str, fingerprint: str,
@@ -111,9 +112,10 @@ def evaluate_samples(fake: torch.Tensor | None, metrics: list, n: int, reference
 
     with blas_threads():
         # the toy metrics' points are drawn whole and scored by each rank alone: no collective when they are all
-        # there is (a script may score a toy run on rank 0 alone); a failed draw is shared when collectives follow
-        toy_draw = drawn if all(m.needs == "toy" for m in specs) else shared
-        out = toy_values([m for m in specs if m.needs == "toy"], toy_draw, n, meta, fake)
+        # there is (a script may score a toy run on rank 0 alone); a failed draw or score is shared when collectives
+        # follow
+        together = alone if all(m.needs == "toy" for m in specs) else computed_on_every_rank
+        out = toy_values([m for m in specs if m.needs == "toy"], drawn, n, meta, fake, together)
         out += stacked_values([m for m in specs if m.needs == "stacked"], shared, n, reference, classifier,
                               cache_dir, device, batch, use_cache)
         features = [m for m in specs if m.needs in ("features", "probs")]
@@ -126,8 +128,15 @@ def evaluate_samples(fake: torch.Tensor | None, metrics: list, n: int, reference
     return out
 
 
-def toy_values(specs: list[Metric], samples: SampleFn, n: int, meta: dict[str, Any],
-               fake: torch.Tensor | None) -> list[MetricValue]:
+def alone(compute: Callable[[], T]) -> T:
+    """``compute()`` on this rank alone, no collective (``computed_on_every_rank``'s twin for work no rank waits on)."""
+    return compute()
+
+
+def toy_values(specs: list[Metric], samples: SampleFn, n: int, meta: dict[str, Any], fake: torch.Tensor | None,
+               together: Callable[[Callable[[], dict]], dict] = alone) -> list[MetricValue]:
+    """The toy metrics of ``specs`` on ``samples(count)`` (all the points, on every rank); ``together`` runs each
+    metric's draw and score (``computed_on_every_rank`` when other metrics' collectives follow)."""
     info = meta.get("info") or {}
     out = []
     for metric in specs:
@@ -137,9 +146,13 @@ def toy_values(specs: list[Metric], samples: SampleFn, n: int, meta: dict[str, A
         count = metric.n or n
         if fake is not None:
             count = min(count, len(fake))  # given samples: use what exists; the name says how many
-        inputs = Inputs(toy_samples=samples(count), centers=torch.as_tensor(info["centers"]), std=float(info["std"]))
-        outputs = not_finite(metric, inputs.toy_samples) or metric.compute(inputs)
-        out += values_of(metric, outputs, count, "toy", "toy")
+
+        def scored() -> dict:
+            inputs = Inputs(toy_samples=samples(count), centers=torch.as_tensor(info["centers"]),
+                            std=float(info["std"]))
+            return not_finite(metric, inputs.toy_samples) or metric.compute(inputs)
+
+        out += values_of(metric, together(scored), count, "toy", "toy")
     return out
 
 
@@ -232,7 +245,9 @@ def evaluate_sampler(sampler, metrics: list, n: int, reference: dict[str, Any] |
         raise ConfigError(f"--n: need at least 2 samples, got {n}")
     options.setdefault("device", str(sampler.device))
     if reference and reference != sampler.reference:
-        options.setdefault("reference_data", same_shape_data(reference, tuple(sampler.data_meta["shape"])))
+        if options.get("reference_data") is None:  # built on every rank: an error on one is raised on all
+            options["reference_data"] = computed_on_every_rank(
+                lambda: same_shape_data(reference, tuple(sampler.data_meta["shape"])))
         options.setdefault("reference_label", data_label(reference))
     return evaluate_samples(None, metrics, n, reference or sampler.reference, extractor,
                             sample_fn=lambda count, part: sampler.sample(count, seed=seed, part=part).float(),
