@@ -18,8 +18,8 @@ import pytest
 from ganscape.results import Record
 from ganscape.studies import Store, read_study, write_plan
 from ganscape.studies.report import render_html, write_report
-from ganscape.studies.report.analysis import (best_of_k, budget_curves, configurations, expected_best, order_weights,
-                                              seed_stat)
+from ganscape.studies.report.analysis import (Stat, best_of_k, budget_curves, configurations, expected_best,
+                                              order_weights, seed_stat)
 from ganscape.studies.report.runs import group_runs, toy_order
 
 EVIL = "<i>&cfg</i>"
@@ -162,6 +162,50 @@ def test_budget_curves_per_objective_use_every_scored_run(seeded_study):
     assert len(mean) == 3 and mean[0] == pytest.approx(np.mean(hinge)) and mean[-1] == min(hinge)
     assert mean[1] == pytest.approx(np.mean([min(s) for s in itertools.combinations(hinge, 2)]))
     assert len(curves["nonsaturating"][0]) == 4
+
+
+def test_budget_curves_take_each_metrics_direction(seeded_study):
+    """modes is higher-is-better: the best of all of a level's runs is its largest count (reverse KL's smallest)."""
+    with Store(seeded_study, create=False) as store:
+        (group,) = group_runs(store, "modes")
+    assert group.order == ["modes2500_toy"]
+    mean, low, high = budget_curves(group, "loss.name")["modes2500_toy"]["hinge"]
+    hinge = [8 - task for task in (4, 5, 6)]  # task 7 failed
+    assert mean[0] == pytest.approx(np.mean(hinge)) and mean[-1] == low[-1] == high[-1] == max(hinge)
+    assert mean[1] == pytest.approx(np.mean([max(s) for s in itertools.combinations(hinge, 2)]))
+
+
+def test_a_run_that_diverged_or_scored_nan_counts_as_the_worst_score(tmp_path):
+    """A diverged run's last scores are from a checkpoint before its divergence, and a NaN score was dropped: a
+    configuration that failed in two seeds of three was ranked by its third alone (n=1), first, and the budget plot
+    drew only that one. Each now counts as the metric's worst value, in its direction."""
+    out = plan(tmp_path, {"loss.name": ["nonsaturating", "hinge"]}, [0, 1, 2])
+    scores = {0: (0.1, 8), 1: (0.05, 8), 2: (math.nan, math.nan), 3: (0.9, 7), 4: (0.9, 7), 5: (0.9, 7)}
+    with Store(out) as store:
+        for task_id, (kl, modes) in scores.items():
+            store.claim([task_id])
+            step = 2 if task_id == 1 else 10  # task 1 stopped at step 3: its last checkpoint is step 2's
+            store.add_results(task_id, [rec(task_id, step, "reverse_kl", kl), rec(task_id, step, "modes", modes)])
+            store.finish(task_id, 1.0, 0.5, note="diverged: D loss is NaN at step 3" if task_id == 1 else None)
+    with Store(out, create=False) as store:
+        (group,) = group_runs(store, None)
+    assert [r.id for r in group.runs] == [0, 3, 4, 5, 1, 2]
+    hinge, nonsaturating = configurations(group.runs, group.order)
+    assert hinge.factor("loss.name") == "hinge" and hinge.stats["reverse_kl"].mean == pytest.approx(0.9)
+    assert nonsaturating.stats["reverse_kl"] == Stat(math.inf, None, 3)
+    assert nonsaturating.stats["modes"] == Stat(-math.inf, None, 3)
+    mean, _, _ = budget_curves(group, "loss.name")["reverse_kl"]["nonsaturating"]
+    assert len(mean) == 3 and mean[0] == math.inf and mean[-1] == pytest.approx(0.1)
+    page = render_html(out)
+    assert "2 of 6 runs diverged or scored NaN: each counts as the worst value" in page
+
+
+def test_toy_runs_equal_in_modes_and_quality_are_ranked_by_reverse_kl(tmp_path):
+    out = plan(tmp_path, {"loss.name": ["nonsaturating", "hinge"]}, [0])
+    trio = {0: (8, 0.5, 0.30), 1: (8, 0.5, 0.05)}
+    store_results(out, {i: dict(zip(["modes2500_toy", "hq_share2500_toy", "reverse_kl2500_toy"], v))
+                        for i, v in trio.items()})
+    assert ranked_tasks(render_html(out)) == [1, 0]
 
 
 def section(page: str, marker: str) -> str:

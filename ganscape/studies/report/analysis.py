@@ -93,7 +93,7 @@ def configurations(runs: list[Run], order: list[str]) -> list[Configuration]:
         config = Configuration("/".join(map(str, factors.values())) or "base", members)
         finished = [run for run in members if run.finished]
         for metric in dict.fromkeys(m for run in finished for m in run.final):
-            stat = seed_stat([run.final[metric] for run in finished if metric in run.final])
+            stat = seed_stat([v for run in finished if (v := run.outcome(metric)) is not None])
             if stat is not None:
                 config.stats[metric] = stat
         configs.append(config)
@@ -148,12 +148,12 @@ def budget_factor(group: Group, requested: str | None = None) -> str | None:
 
 
 def level_scores(runs: list[Run], factor: str | None, metric: str) -> dict[str, list[float]]:
-    """Per level of ``factor`` (one level ``all runs`` for None), the non-NaN final ``metric`` of its finished runs."""
+    """Per level of ``factor`` (one level ``all runs`` for None), the ``outcome`` of ``metric`` of its finished runs
+    (a diverged run's is the metric's worst value)."""
     out: dict[str, list[float]] = {}
     for run in (r for r in runs if r.finished):
         level = str(run.task["factors"].get(factor, "")) if factor else "all runs"
-        value = run.final.get(metric)
-        if value is not None and not math.isnan(value):
+        if (value := run.outcome(metric)) is not None:
             out.setdefault(level, []).append(value)
     return out
 

@@ -183,7 +183,7 @@ def infinite_notes(group: Group) -> list[str]:
     worst reverse KL or FID but the best of a higher-is-better score."""
     notes = []
     for metric in group.order or [group.metric]:
-        values = [r.final.get(metric) for r in group.runs if scored(r, metric)]
+        values = [r.final.get(metric) for r in group.runs if scored(r, metric) and not r.diverged]
         for sign in (math.inf, -math.inf):
             count = values.count(sign)
             if not count:
@@ -193,6 +193,16 @@ def infinite_notes(group: Group) -> list[str]:
                          f"high-quality sample); {metric} ranks them {'first' if best else 'last'} among scored "
                          "runs, and the plots leave the value out.")
     return notes
+
+
+def diverged_notes(group: Group) -> list[str]:
+    """How the ranking and the analysis count the runs that diverged or scored NaN (``Run.outcome``)."""
+    failed = [r for r in group.finished if r.diverged or any(math.isnan(v) for v in r.final.values())]
+    if not failed:
+        return []
+    return [f"{len(failed)} of {len(group.runs)} runs diverged or scored NaN: each counts as the worst value of every "
+            "metric (+inf, or -inf where higher is better) in the ranking, the configurations' means, the factor "
+            "table and the budget plot (a draw that found nothing); the runs table shows their last scores."]
 
 
 def unfinished_notes(group: Group) -> list[str]:
@@ -215,14 +225,15 @@ def group_html(study_dir: Path, group: Group, index: int, factor: str | None = N
              runs_table(group, index, axes)]
     if group.metric:
         parts += [factor_table(group, configs, index), budget_html(group, budget_factor(group, factor))]
-    parts += [f'<p class="muted">{esc(note)}</p>' for note in [*unfinished_notes(group), *infinite_notes(group)]]
+    notes = [*unfinished_notes(group), *diverged_notes(group), *infinite_notes(group)]
+    parts += [f'<p class="muted">{esc(note)}</p>' for note in notes]
     dist = distribution_plot(group, axes)
     curves = curves_plot(group, next((a for a in axes if a not in ("seed", "sample")), None))
     if dist:
         parts.append(f'<h3>{esc(group.metric)} per factor</h3><div class="plot distribution">{img(dist, "distribution")}</div>')
     if curves:
         parts.append(f'<h3>{esc(group.metric)} vs training step</h3><div class="plot curves">{img(curves, "curves")}</div>')
-    best = [r for r in group.finished if scored(r, group.metric)][:BEST_SAMPLES]
+    best = [r for r in group.finished if scored(r, group.metric) and not r.diverged][:BEST_SAMPLES]
     if best:
         figures = "".join(
             f'<figure>{img(last_sample_png(study_dir, r), f"samples of task {r.id}")}'

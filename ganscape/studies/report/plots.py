@@ -21,7 +21,7 @@ def png(fig) -> str:
 
 def distribution_plot(group: Group, axes: list[str]) -> str | None:
     """Box + jittered strip plot of the group's metric for each value of each factor, over its finished runs."""
-    scored = [r for r in group.finished if group.metric and finite(r.final.get(group.metric))]
+    scored = [r for r in group.finished if group.metric and finite(r.outcome(group.metric))]  # not diverged ones
     axes = [a for a in axes if a not in ("seed", "sample")]
     if not scored or not axes:
         return None
@@ -29,7 +29,7 @@ def distribution_plot(group: Group, axes: list[str]) -> str | None:
     fig, subplots = plt.subplots(1, len(axes), figsize=(3.6 * len(axes), 3.4), squeeze=False)
     for ax, key in zip(subplots[0], axes):
         labels = list(dict.fromkeys(r.task["factors"].get(key, "") for r in group.runs))
-        data = [[r.final[group.metric] for r in scored if r.task["factors"].get(key, "") == lab] for lab in labels]
+        data = [[r.outcome(group.metric) for r in scored if r.task["factors"].get(key, "") == lab] for lab in labels]
         ax.boxplot([d if d else [math.nan] for d in data], widths=0.5, showfliers=False)
         for i, values in enumerate(data, start=1):
             jitter = [i + 0.12 * (((j * 7919) % 11) / 10 - 0.5) for j in range(len(values))]

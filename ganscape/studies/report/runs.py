@@ -48,6 +48,23 @@ class Run:
         task's last scores are from an earlier step than its planned end."""
         return self.task["status"] == "done"
 
+    @property
+    def diverged(self) -> bool:
+        """Whether training stopped on a divergence (the task's note): its last scores are from before it."""
+        return (self.task.get("note") or "").startswith("diverged")
+
+    def outcome(self, metric: str) -> float | None:
+        """What the ranking and the analysis take as the run's ``metric``: its value at the last evaluated step,
+        except that a run that diverged, or scored NaN (a diverged generator's samples), takes the metric's worst
+        value, +inf (-inf for a higher-is-better one): its divergence is its result, and a budget draw that lands on
+        it finds nothing. Its last scores are from a checkpoint before the divergence; pooled as they are, a
+        configuration that diverged in two seeds of three was ranked by its third alone. None when the run has no
+        such score and did not diverge."""
+        value = self.final.get(metric)
+        if self.diverged or (value is not None and math.isnan(value)):
+            return -math.inf if metric_direction(metric) == "higher" else math.inf
+        return value
+
 
 @dataclass
 class Group:
@@ -185,7 +202,7 @@ def order_key(value: Callable[[str], float | None], order: list[str]) -> tuple:
 
 def rank(runs: list[Run], order: list[str]) -> list[Run]:
     """Runs best first by ``order`` (see ``order_key``), ties and unscored runs by id."""
-    return sorted(runs, key=lambda r: (order_key(r.final.get, order), r.id))
+    return sorted(runs, key=lambda r: (order_key(r.outcome, order), r.id))
 
 
 def group_runs(store: Store, requested: str | None) -> list[Group]:
@@ -234,6 +251,5 @@ def last_line(error: str | None) -> str:
 
 
 def scored(run: Run, metric: str | None) -> bool:
-    """A run has a score when its metric exists and is not NaN (inf is a valid worst score)."""
-    value = run.final.get(metric) if metric else None
-    return value is not None and not math.isnan(value)
+    """A run has a score when it has an ``outcome`` of its metric (inf is a valid worst score, a diverged run's)."""
+    return metric is not None and run.outcome(metric) is not None

@@ -46,7 +46,7 @@ class SeedAgreement:
 def run_key(run: Run, order: list[str]) -> tuple | None:
     """``order_key`` of one run; None when there is no ranking or the run is not finished and ``scored`` in its first
     metric."""
-    return order_key(run.final.get, order) if run.finished and scored(run, order[0] if order else None) else None
+    return order_key(run.outcome, order) if run.finished and scored(run, order[0] if order else None) else None
 
 
 def seed_keys(configs: list[Configuration], order: list[str]) -> dict[str, dict[int, tuple]]:
