@@ -61,6 +61,29 @@ def test_weight_clipping_clamps_every_critic_parameter_after_each_step():
     assert values.abs().max() == pytest.approx(0.01) and (values.abs() == 0.01).sum() > 10
 
 
+def test_weight_clipping_bounds_the_weights_an_equalised_learning_rate_critic_uses():
+    """StyleGAN's critic multiplies its stored N(0, 1) weights by gain / sqrt(fan_in) at run time: clamping the stored
+    ones to c bounded the used ones at c times that, and the default 16 px critic's scores spread by 5e-13 (1e-8 now).
+    The used weights are clamped to [-c, c], as a plain layer's are."""
+    from ganscape.models.stylegan import EqualConv2d, EqualLinear
+
+    config = load_config("stylegan-pair-digits", ["data.size=16", "discriminator.fmap_base=64",
+                                    "discriminator.fmap_max=8", "loss.name=wgan", "penalty.name=weight_clip",
+                                    "optim.d.name=rmsprop", "train.batch_size=8", "train.steps=1", "device=cpu",
+                                    "train.checkpoint_every=0", "train.sample_every=0", "train.log_every=1"])
+    t = Trainer(config)
+    t.fit()
+    D = t.parts.D
+    layers = [m for m in D.modules() if isinstance(m, (EqualConv2d, EqualLinear))]
+    assert layers
+    for layer in layers:
+        used = layer.weight * layer.scale
+        assert used.abs().max().item() == pytest.approx(0.01)  # the N(0, 1) x scale weights reach the bound
+    others = [p for m in D.modules() if not isinstance(m, (EqualConv2d, EqualLinear))
+              for p in m.parameters(recurse=False)]
+    assert others and all(p.abs().max() <= 0.01 for p in others)
+
+
 def test_weight_clipping_adds_no_loss_term():
     assert build_penalty({"name": "weight_clip"})(None, torch.zeros(2, 2), torch.zeros(2, 2)) is None
 

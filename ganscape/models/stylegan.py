@@ -45,6 +45,10 @@ class EqualLinear(nn.Module):
         self.bias = nn.Parameter(torch.full((c_out,), bias_init / lr_mul))
         self.scale, self.lr_mul = gain * lr_mul / math.sqrt(c_in), lr_mul
 
+    def runtime_scales(self) -> dict[str, float]:
+        """What ``forward`` multiplies each stored parameter by (weight clipping bounds the products)."""
+        return {"weight": self.scale, "bias": self.lr_mul}
+
     def forward(self, x):
         return F.linear(x, self.weight * self.scale, self.bias * self.lr_mul)
 
@@ -56,6 +60,10 @@ class EqualConv2d(nn.Module):
         super().__init__()
         self.weight = nn.Parameter(torch.randn(c_out, c_in, kernel, kernel))
         self.scale, self.pad = gain / math.sqrt(c_in * kernel * kernel), kernel // 2
+
+    def runtime_scales(self) -> dict[str, float]:
+        """What ``forward`` multiplies the stored weight by (weight clipping bounds the product)."""
+        return {"weight": self.scale}
 
     def forward(self, x):
         return F.conv2d(x, self.weight * self.scale, padding=self.pad)
