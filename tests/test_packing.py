@@ -212,6 +212,29 @@ def test_a_rank_share_the_groups_do_not_fit_is_refused_before_training(monkeypat
     assert str(err.value).startswith(message) and "\n" not in str(err.value)
 
 
+def test_a_rank_share_of_one_packed_input_is_refused_before_training(monkeypatch):
+    """8 samples make two groups of 4 on one process, but one per rank on 2: a critic's batch statistics (the
+    StyleGAN critic's minibatch standard deviation, a relativistic average) then compare nothing."""
+    import ganscape.distributed.data_parallel as data_parallel
+
+    monkeypatch.setattr(data_parallel, "world", lambda: (0, 2))
+    config = tiny(discriminator={"name": "mlp", "hidden": 8, "layers": 1, "pack": 4},
+                  train={"steps": 1, "batch_size": 8})
+    with pytest.raises(ConfigError, match=r"^train.batch_size: 8 split among 2 processes does not give each share "
+                                          r"whole groups of discriminator.pack \(4\) samples, at least two per "
+                                          r"process; use e.g. 16$"):
+        Trainer(config)
+
+
+def test_e_gan_parents_whose_shares_would_share_a_packed_input_are_refused():
+    """E-GAN's parents each generate a contiguous share of the batch: 6 samples of 2 parents in groups of 2 made one
+    group of one sample from each parent and two of one parent's."""
+    with pytest.raises(ConfigError) as err:
+        Trainer(tiny(scheme={"name": "egan", "parents": 2}, train={"steps": 1, "batch_size": 6}))
+    assert str(err.value) == ("train.batch_size: 6 split among 2 E-GAN parents does not give each share whole groups "
+                              "of discriminator.pack (2) samples, at least two per process; use e.g. 8")
+
+
 def test_a_rank_share_too_small_for_the_batch_norm_mlp_critic_is_refused_before_training(monkeypatch):
     """Two ranks' single packed inputs passed the global check and ended in a ValueError traceback on every rank."""
     import ganscape.distributed.data_parallel as data_parallel

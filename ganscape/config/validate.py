@@ -166,6 +166,24 @@ def packing_fits(config: dict[str, Any], registries: dict) -> None:
                           f"no single label), not conditioning {conditioning!r}; use pack: 1 or conditioning: none")
 
 
+def packed_shares_fit(config: dict[str, Any], registries: dict, ranks: int = 1) -> None:
+    """PacGAN's groups in the batch's shares: each of ``ranks`` processes under torchrun holds at least two whole
+    groups (checked again per rank when the parts are built: one group gives a critic's batch statistics, the StyleGAN
+    critic's minibatch standard deviation or a relativistic average, nothing to compare), and with E-GAN's several
+    parents each parent's share of G's batch is whole groups, so that no group mixes two parents' samples."""
+    pack = registries["discriminator"].shared_options(config["discriminator"])["pack"]
+    parents = effective(config, "scheme", "parents", registries["scheme"]) if config["scheme"]["name"] == "egan" else 1
+    batch = config["train"]["batch_size"]
+    local = batch // ranks
+    if pack == 1 or (parents == ranks == 1) or (local % (parents * pack) == 0 and local // pack >= 2):
+        return
+    shares = [f"{n} {what}" for n, what in ((ranks, "processes"), (parents, "E-GAN parents")) if n > 1]
+    unit = ranks * parents * pack
+    least = unit * -(-max(batch, 2 * ranks * pack) // unit)
+    raise ConfigError(f"train.batch_size: {batch} split among {' x '.join(shares)} does not give each share whole "
+                      f"groups of discriminator.pack ({pack}) samples, at least two per process; use e.g. {least}")
+
+
 def groups_batch_norm(generator: dict[str, Any], registry) -> bool:
     """Whether the generator ``generator`` (a config section, ``registry`` its registry) can take ``bn_groups``: its
     factory has that option, and its ``norm``, if it has one, is batch norm (an MLP refuses bn_groups > 1 without it;
@@ -234,5 +252,5 @@ def scheme_trains_the_objective(config: dict[str, Any], registries: dict) -> Non
 
 
 RULES = {"gan": (projection_needs_labelled_fakes, packing_fits, batch_norm_groups_fit, mlp_critic_batch_norm_fits,
-                 egan_without_generator_penalty,
+                 packed_shares_fit, egan_without_generator_penalty,
                  scheme_trains_the_objective), "translation": ()}

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from ganscape.config.schema import schema_for
-from ganscape.config.validate import batch_norm_groups_fit, mlp_critic_batch_norm_fits
+from ganscape.config.validate import batch_norm_groups_fit, mlp_critic_batch_norm_fits, packed_shares_fit
 from ganscape.data import BatchStream, Dataset, build_dataset, data_meta
 from ganscape.metrics.protocol import check_ready
 from ganscape.losses import Objective, build_objective
@@ -161,6 +161,7 @@ def build_gan_parts(config: dict[str, Any]) -> GANParts:
         registries = schema_for("gan").registries()
         batch_norm_groups_fit(config, registries, ranks=size)
         mlp_critic_batch_norm_fits(config, registries, ranks=size)
+        packed_shares_fit(config, registries, ranks=size)
     torch.manual_seed(config["seed"])
     dataset = build_dataset(config["data"])
     dataset.check_finite("data")
