@@ -8,6 +8,7 @@ import io
 import json
 import logging
 import pickle
+import re
 import tarfile
 import zipfile
 from pathlib import Path
@@ -690,6 +691,59 @@ def test_a_pickle_cannot_make_an_array_larger_than_its_bytes(tmp_path):
     archive = datafiles.cifar10_python(tmp_path / "c.tar.gz", replace={"data_batch_1": bomb})
     done = ganscape("data", "prepare", "cifar10", "--from", str(archive), "--root", str(tmp_path / "root"))
     assert done.returncode == 2 and "shape (1000, 3072)" in done.stderr and "Traceback" not in done.stderr
+    assert not list((tmp_path / "root").rglob("*.npy"))
+
+
+class ForgedDtype:
+    """A dtype whose state declares an object field over 8 raw bytes while its flags say it holds no objects: NumPy
+    took the file's bytes as an object pointer and crashed (segmentation fault) reading it."""
+
+    def __reduce__(self):
+        return np.dtype, ("V8",), (3, "|", None, ("a",), {"a": (np.dtype("O"), 0)}, 8, 1, 0)
+
+
+class ForgedState:
+    """A plain dtype name with a state that declares fields: the state alone is checked too."""
+
+    def __reduce__(self):
+        return np.dtype, ("u1", False, True), (3, "|", None, ("a",), {"a": (np.dtype("u1"), 0)}, 8, 1, 0)
+
+
+class OverBytes:
+    def __init__(self, dtype):
+        self.dtype = dtype
+
+    def __reduce__(self):
+        from ganscape.data.prepare.unpickle import _reconstruct
+
+        return _reconstruct, (np.ndarray, (0,), b"b"), (1, (1,), self.dtype, False, b"\x41" * 8)
+
+
+class ClassState:
+    """``numpy.ndarray`` called, then BUILD on what it made: an instance of the stand-in class, whose state went into
+    its attributes (on the class itself, they stayed for the rest of the process)."""
+
+    def __reduce__(self):
+        return np.ndarray, (), {"pwn": 1}
+
+
+@pytest.mark.parametrize("forged,message", [(ForgedDtype(), "numpy.dtype('V8'): only plain numeric types"),
+                                            (ForgedState(), "is not a plain numeric type's"),
+                                            (ClassState(), "numpy.ndarray(...) called directly")])
+def test_a_pickle_cannot_forge_a_dtype_or_set_a_class_state(tmp_path, forged, message):
+    from ganscape.data.prepare.unpickle import ArrayType, safe_load
+
+    bad = pickle.dumps({b"data": OverBytes(forged) if "Forged" in type(forged).__name__ else forged,
+                        b"labels": [0]}, protocol=2)
+    with pytest.raises(pickle.UnpicklingError, match=re.escape(message)):
+        safe_load(bad)
+    class_state = b"\x80\x02cnumpy\nndarray\n}X\x03\x00\x00\x00pwnK\x01sb."  # BUILD on the class itself
+    with pytest.raises(pickle.UnpicklingError, match="setting the state of type"):
+        safe_load(class_state)
+    assert not hasattr(ArrayType, "pwn")
+    archive = datafiles.cifar10_python(tmp_path / "c.tar.gz", replace={"data_batch_1": bad})
+    done = ganscape("data", "prepare", "cifar10", "--from", str(archive), "--root", str(tmp_path / "root"))
+    assert done.returncode == 2 and "not a readable CIFAR batch" in done.stderr and "Traceback" not in done.stderr
     assert not list((tmp_path / "root").rglob("*.npy"))
 
 

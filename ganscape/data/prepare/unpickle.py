@@ -4,11 +4,15 @@
 CIFAR python batches hold only dicts, lists, str/bytes, ints and NumPy arrays, so ``safe_load`` allows exactly the
 globals NumPy's array pickling uses — under both NumPy 1 (``numpy.core``) and NumPy 2 (``numpy._core``) module
 names — and refuses any other global before it is looked up, let alone called. Even the allowed ones are narrowed
-to their pickling use: ``numpy.ndarray`` only as a type tag for reconstruction, ``_codecs.encode`` only to latin-1."""
+to their pickling use: ``numpy.ndarray`` only as a type tag for reconstruction, ``numpy.dtype`` only for plain
+numeric types in the state NumPy writes for them, ``_codecs.encode`` only to latin-1. A dtype's state can otherwise
+declare object fields over raw bytes of the file (a pointer the file chooses, dereferenced when the array is read), so
+the state of every object the pickle builds is checked too (``load_build``): only arrays and plain dtypes take one."""
 from __future__ import annotations
 
 import io
 import pickle
+import re
 
 import numpy as np
 
@@ -20,6 +24,9 @@ except ImportError:  # NumPy 1
 class ArrayType:
     """Stands for ``numpy.ndarray`` in a pickle: usable only as ``_reconstruct``'s subtype argument, not callable,
     so a pickle cannot build an array over a buffer of its choosing (e.g. 3 TB of zero strides)."""
+
+    def __new__(cls, *args, **kwargs):
+        raise pickle.UnpicklingError("numpy.ndarray(...) called directly; NumPy's array pickles never call it")
 
 
 def reconstruct(subtype, shape, dtype):
@@ -35,6 +42,25 @@ def reconstruct(subtype, shape, dtype):
     return _reconstruct(np.ndarray, shape, dtype)
 
 
+def plain_dtype(spec, align: bool = False, copy: bool = False) -> np.dtype:
+    """``numpy.dtype`` as NumPy's pickling calls it, for a plain numeric type code only ('u1', 'i8', 'f4', 'b1', ...):
+    no structured, object, void or string type."""
+    if not isinstance(spec, str) or not re.fullmatch(r"[biuf]\d{1,2}", spec):
+        raise pickle.UnpicklingError(f"numpy.dtype({spec!r}): only plain numeric types are read")
+    return np.dtype(spec, False, True)  # a copy always: its state is set next, never a shared built-in dtype's
+
+
+PLAIN_DTYPE_STATE = re.compile(r"[<>|=]")  # the byte order; the rest of a plain dtype's state is fixed (below)
+
+
+def check_dtype_state(state) -> None:
+    """The state NumPy writes for a plain dtype: (3, byte order, None, None, None, -1, -1, 0), i.e. no subarray, no
+    field names or fields, default size and alignment, no flags."""
+    if not (isinstance(state, tuple) and len(state) == 8 and state[0] == 3 and isinstance(state[1], str)
+            and PLAIN_DTYPE_STATE.fullmatch(state[1]) and state[2:] == (None, None, None, -1, -1, 0)):
+        raise pickle.UnpicklingError(f"numpy.dtype state {state!r} is not a plain numeric type's")
+
+
 def encode_latin1(text: str, encoding: str) -> bytes:
     """``_codecs.encode`` as protocol-2 pickles use it for bytes: latin-1 only (other codecs can be slow on
     purpose-made input)."""
@@ -47,7 +73,7 @@ ALLOWED = {
     ("numpy.core.multiarray", "_reconstruct"): reconstruct,
     ("numpy._core.multiarray", "_reconstruct"): reconstruct,
     ("numpy", "ndarray"): ArrayType,
-    ("numpy", "dtype"): np.dtype,
+    ("numpy", "dtype"): plain_dtype,
     ("_codecs", "encode"): encode_latin1,  # how Python 3 writes bytes in protocol-2 pickles
 }
 
@@ -60,12 +86,28 @@ class RefusedGlobal(pickle.UnpicklingError):
         self.name = name
 
 
-class RestrictedUnpickler(pickle.Unpickler):
+class RestrictedUnpickler(pickle._Unpickler):
+    """The pure-Python unpickler (its BUILD step can be checked; the C one's cannot) with ``ALLOWED`` globals only."""
+
+    dispatch = dict(pickle._Unpickler.dispatch)
+
     def find_class(self, module: str, name: str):
         try:
             return ALLOWED[(module, name)]
         except KeyError:
             raise RefusedGlobal(f"{module}.{name}") from None
+
+    def load_build(self) -> None:
+        """BUILD (set an object's state) for arrays and plain dtypes only: on the ``ArrayType`` class it would set
+        its attributes, on a dtype a forged state would declare fields over raw bytes."""
+        state, inst = self.stack[-1], self.stack[-2]
+        if isinstance(inst, np.dtype):
+            check_dtype_state(state)
+        elif type(inst) is not np.ndarray:
+            raise pickle.UnpicklingError(f"setting the state of {type(inst).__name__}")
+        super().load_build()
+
+    dispatch[pickle.BUILD[0]] = load_build
 
 
 def safe_load(data: bytes):
