@@ -310,7 +310,21 @@ def test_a_full_disk_is_blamed_on_the_data_root_not_the_source(files, tmp_path, 
     monkeypatch.setattr(ArrayWriter, "append", full)
     with pytest.raises(ConfigError, match=rf"^--root: cannot write .*{os.strerror(getattr(errno, code))}"):
         prepare("folder", files / "pets", tmp_path / "root", size=16)
-    assert not (tmp_path / "root" / "pets").exists()
+    assert [p.name for p in (tmp_path / "root" / "pets").iterdir()] == [".lock"]  # its lock alone, no data
+
+
+def test_a_failed_preparation_removes_only_its_own_files(files, tmp_path):
+    """A preparation on a fresh --root removed the whole root when it failed: another dataset prepared there in the
+    meantime went with it, and so did the lock file another preparer could hold."""
+    from ganscape.data.prepare.store import PreparedWriter
+
+    root = tmp_path / "fresh" / "root"
+    with pytest.raises(RuntimeError, match="interrupted"):
+        with PreparedWriter(root, "first", 16):
+            prepare("folder", files / "pets", root, size=16)  # another preparer finishes meanwhile
+            raise RuntimeError("interrupted")
+    assert (root / "pets" / "16px" / "manifest.json").exists()
+    assert [p.name for p in (root / "first").iterdir()] == [".lock"]
 
 
 def test_a_preparation_already_running_is_named_as_such(files, tmp_path):
@@ -993,3 +1007,24 @@ def test_archive_members_larger_than_any_image_are_not_read_into_memory(files, t
     huge = datafiles.cifar10_python(tmp_path / "h.tar.gz", replace={"data_batch_1": pickle.dumps(batch, protocol=2)})
     with pytest.raises(ConfigError, match=r"label 1000000000000000000000000000000 is not a class id"):
         prepare("cifar10", huge, tmp_path / "root2")
+
+
+def test_a_failed_png_folder_removes_the_folders_it_made_only_while_they_are_empty(tmp_path):
+    """``ganscape sample --out new/deep/dir/`` removed the outermost folder it had made when sampling failed, with
+    whatever another process had written there meanwhile."""
+    from ganscape.utils.sample_files import write_png_folder
+
+    def failing(after_others_wrote: bool):
+        yield torch.zeros(2, 1, 4, 4, dtype=torch.uint8)
+        if after_others_wrote:
+            (tmp_path / "new" / "theirs.txt").write_text("kept")
+        raise RuntimeError("sampler died")
+
+    for others in (False, True):
+        with pytest.raises(RuntimeError, match="sampler died"):
+            write_png_folder(failing(others), 4, tmp_path / "new" / "deep" / "pngs")
+        if others:
+            assert (tmp_path / "new" / "theirs.txt").read_text() == "kept"
+            assert not (tmp_path / "new" / "deep").exists()
+        else:
+            assert not (tmp_path / "new").exists()

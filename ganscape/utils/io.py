@@ -60,6 +60,22 @@ def first_missing(folder: str | os.PathLike) -> Path | None:
     return missing
 
 
+def remove_empty_folders(inner: str | os.PathLike, outer: str | os.PathLike | None) -> None:
+    """Remove ``inner`` and the folders above it up to ``outer`` (``first_missing``'s answer before the work began;
+    None: nothing), innermost first, each only while it is empty: another process may have written into one since."""
+    if outer is None:
+        return
+    folder, outer = Path(inner), Path(outer)
+    while True:
+        try:
+            folder.rmdir()
+        except OSError:  # not empty (someone else's files), or gone already
+            return
+        if folder == outer or folder.parent == folder:
+            return
+        folder = folder.parent
+
+
 def check_writable(path: str | os.PathLike) -> None:
     """Raise ConfigError unless ``path`` can be created or appended to, found by trying (permission
     bits alone say nothing for root or read-only file systems). Creates nothing that stays."""

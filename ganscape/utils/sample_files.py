@@ -20,7 +20,7 @@ from PIL import Image
 
 from ganscape.registry import ConfigError
 from ganscape.utils.images import to_uint8
-from ganscape.utils.io import atomic_path, check_writable, current_umask, first_missing
+from ganscape.utils.io import atomic_path, check_writable, current_umask, first_missing, remove_empty_folders
 
 
 def as_rows(chunk: torch.Tensor) -> np.ndarray:
@@ -66,7 +66,8 @@ def write_png_folder(chunks: Iterable[torch.Tensor], n: int, folder: str | Path,
             folder.rmdir()  # checked empty before sampling started
         os.replace(tmp, folder)
     except BaseException:
-        shutil.rmtree(made or tmp, ignore_errors=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+        remove_empty_folders(folder.parent, made)
         raise
 
 

@@ -28,7 +28,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from ganscape.registry import ConfigError
-from ganscape.utils.io import atomic_write_text, current_umask, file_digest, first_missing, folder_lock
+from ganscape.utils.io import atomic_write_text, current_umask, file_digest, folder_lock
 
 MANIFEST, FORMAT = "manifest.json", "ganscape-prepared-data"
 MAX_ROWS = 10**15  # the row count the header first makes room for (its digits); far more than any dataset
@@ -103,7 +103,6 @@ class PreparedWriter:
 
     def __init__(self, root: Path, name: str, size: int, keep_other_splits: bool = False):
         self.final, self.keep_other_splits = dataset_folder(root, name, size), keep_other_splits
-        self.made = first_missing(self.final.parent)  # removed again when this preparation fails
         self.final.parent.mkdir(parents=True, exist_ok=True)
         self.lock = folder_lock(self.final.parent, busy="another process is preparing this dataset right now; "
                                 "wait for it, or prepare under another --name or --root")  # one at a time
@@ -120,9 +119,9 @@ class PreparedWriter:
         for parts in self.splits.values():
             if "images" in parts:
                 parts["images"].file.close()
-        shutil.rmtree(self.folder, ignore_errors=True)  # published folders were moved away already
-        if error is not None and self.made is not None:  # it holds only our lock: leave no trace
-            shutil.rmtree(self.made, ignore_errors=True)
+        # only our own temporary folder (a published one was moved away already): the dataset's folder keeps its
+        # lock file, which another preparer may hold next, and the folders above it may hold others' datasets now
+        shutil.rmtree(self.folder, ignore_errors=True)
         self.lock.__exit__(None, None, None)
 
     def images(self, split: str, row_shape: tuple[int, ...]) -> ArrayWriter:
