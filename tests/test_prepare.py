@@ -209,6 +209,19 @@ def test_folder_skips_the_corrupt_image_in_one_line_and_labels_by_subfolder(file
     assert np.array_equal(np.load(from_zip / "train.npy"), np.load(folder / "train.npy"))
 
 
+def test_an_image_with_a_corrupt_exif_block_is_skipped_not_a_crash(tmp_path):
+    """Pillow raises SyntaxError for an EXIF block whose TIFF header is damaged (a byte flipped in a WebP can do it):
+    the whole preparation stopped with a traceback."""
+    source = tmp_path / "photos"
+    source.mkdir()
+    for i in range(3):
+        Image.new("RGB", (20, 20), (80 * i, 10, 10)).save(source / f"{i}.png")
+    Image.new("RGB", (20, 20)).save(source / "3.webp", "WEBP", exif=b"MM\x00\x9b\x00\x00\x00\x08")
+    folder, _ = prepare("folder", source, tmp_path / "root", size=16)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["skipped"] == 1 and manifest["splits"]["train"]["n"] == 3
+
+
 def test_prepare_command_says_what_it_did_in_one_line(files, tmp_path, caplog):
     """It said each outcome twice: an info log line on stderr and the result on stdout."""
     command = ("data", "prepare", "folder", "--from", str(files / "pets"), "--root", str(tmp_path), "--size", "16")

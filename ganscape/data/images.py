@@ -3,6 +3,7 @@ dataset preparation, ``ganscape translate``), so what a run was trained on and w
 from __future__ import annotations
 
 import io
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -63,7 +64,8 @@ def decode(source: Path | bytes, size: int, channels: int, crop: int | None = No
             return crop_resize(img, size, channels, crop)
     except CropTooLarge:
         raise
-    except (OSError, ValueError, Image.DecompressionBombError) as err:  # PIL's errors for corrupt or unknown data
+    # PIL's errors for corrupt or unknown data; SyntaxError and struct.error come from a corrupt EXIF block
+    except (OSError, ValueError, SyntaxError, struct.error, Image.DecompressionBombError) as err:
         raise ValueError(str(err) or type(err).__name__) from None
 
 
