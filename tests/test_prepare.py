@@ -1015,7 +1015,12 @@ def test_archive_members_larger_than_any_image_are_not_read_into_memory(files, t
         for m in tar:
             out.addfile(m, tar.extractfile(m))
         datafiles.add_file(out, "cifar-10-batches-py/junk", junk["junk"])
-    assert "cifar-10-batches-py/junk" not in cifar.read_members(tmp_path / "j.tar.gz")
+    members, names = cifar.read_members(tmp_path / "j.tar.gz", cifar.layout_files("cifar10"))
+    assert "cifar-10-batches-py/junk" in names and "cifar-10-batches-py/junk" not in members
+    monkeypatch.setattr(cifar, "MAX_MEMBER_BYTES", 10**9)  # a member of the right size, but no CIFAR file: not read
+    members, _ = cifar.read_members(tmp_path / "j.tar.gz", cifar.layout_files("cifar10"))
+    assert sorted(members) == sorted(f"cifar-10-batches-py/{n}" for n in ("batches.meta", "test_batch",
+                                                                          *(f"data_batch_{i}" for i in range(1, 6))))
     batch = {b"labels": [10**30] + [0] * 11, b"data": np.zeros((12, 3072), np.uint8)}
     huge = datafiles.cifar10_python(tmp_path / "h.tar.gz", replace={"data_batch_1": pickle.dumps(batch, protocol=2)})
     with pytest.raises(ConfigError, match=r"label 1000000000000000000000000000000 is not a class id"):

@@ -64,25 +64,37 @@ ARCHIVES = {"cifar10": "cifar-10-python.tar.gz or cifar-10-binary.tar.gz",
             "cifar100": "cifar-100-python.tar.gz or cifar-100-binary.tar.gz"}
 
 
-def read_members(path: Path) -> dict[str, bytes]:
-    """Every regular file of a tarball -> its bytes, except members larger than any CIFAR file (MAX_MEMBER_BYTES, a
-    decompression bomb is not read into memory); ConfigError for a truncated or non-tar file."""
+def layout_files(dataset: str) -> set[str]:
+    """The archive paths any layout of ``dataset`` reads: its batches and its class names file."""
+    return {f"{layout.folder}/{name}" for layout in LAYOUTS[dataset].values()
+            for name in (*(f for files in layout.splits.values() for f in files), layout.names_file)}
+
+
+def read_members(path: Path, wanted: set[str]) -> tuple[dict[str, bytes], list[str]]:
+    """(the regular files of a tarball named in ``wanted`` -> their bytes, the names of all its members). No other
+    member is read, and none larger than any CIFAR file (MAX_MEMBER_BYTES): a small tarball of many large members
+    of zeros is not read into memory. ConfigError for a truncated or non-tar file."""
     if not path.is_file():
         raise ConfigError(f"--from: expected an archive file, got a folder: {path}")
+    members, names = {}, []
     try:
         with tarfile.open(path, "r:*") as tar:
-            return {m.name.lstrip("./"): tar.extractfile(m).read() for m in tar
-                    if m.isfile() and m.size <= MAX_MEMBER_BYTES}
+            for m in tar:
+                names.append(m.name.lstrip("./"))
+                if m.isfile() and names[-1] in wanted and m.size <= MAX_MEMBER_BYTES:
+                    members[names[-1]] = tar.extractfile(m).read()
     except (tarfile.TarError, EOFError, OSError, zlib.error) as err:
         reason = str(err).splitlines()[0].rstrip(":") if str(err) else type(err).__name__  # tarfile lists every codec
         raise ConfigError(f"--from: {path} is truncated or not a tar archive ({reason})") from None
+    return members, names
 
 
-def find_layout(dataset: str, members: dict[str, bytes], path: Path) -> tuple[str, Layout]:
+def find_layout(dataset: str, names: list[str], path: Path) -> tuple[str, Layout]:
+    """The layout whose folder the archive's member ``names`` hold."""
     for version, layout in LAYOUTS[dataset].items():
-        if any(name.startswith(layout.folder + "/") for name in members):
+        if any(name.startswith(layout.folder + "/") for name in names):
             return version, layout
-    tops = sorted({name.split("/")[0] for name in members})[:3]
+    tops = sorted({name.split("/")[0] for name in names})[:3]
     raise ConfigError(f"--from: {path} is not a {dataset} archive ({ARCHIVES[dataset]}): it has no "
                       f"{' or '.join(l.folder for l in LAYOUTS[dataset].values())} folder; it holds "
                       f"{', '.join(tops) or 'no files'}")
@@ -155,8 +167,8 @@ def to_images(rows: np.ndarray, size: int) -> np.ndarray:
 
 
 def prepare_cifar(dataset: str, source: Path, out: PreparedWriter, size: int) -> dict[str, Any]:
-    members = read_members(source)
-    version, layout = find_layout(dataset, members, source)
+    members, names = read_members(source, layout_files(dataset))
+    version, layout = find_layout(dataset, names, source)
     names = class_names(members, version, layout, source)
     reader = read_binary if version == "binary" else read_python
     for split, files in layout.splits.items():
