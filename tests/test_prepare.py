@@ -1046,3 +1046,20 @@ def test_a_failed_png_folder_removes_the_folders_it_made_only_while_they_are_emp
             assert not (tmp_path / "new" / "deep").exists()
         else:
             assert not (tmp_path / "new").exists()
+
+
+def test_a_folder_and_a_zip_of_it_give_the_images_in_the_same_order(tmp_path):
+    """A folder's paths sorted by component, a zip's names as strings: 'a/b.png' and 'a-c.png' came out in opposite
+    orders, so --limit and the arrays depended on which form was passed."""
+    source = tmp_path / "x"
+    (source / "a").mkdir(parents=True)
+    Image.new("L", (8, 8), 10).save(source / "a" / "b.png")
+    Image.new("L", (8, 8), 200).save(source / "a-c.png")
+    with zipfile.ZipFile(tmp_path / "x.zip", "w") as z:
+        for name in ("a-c.png", "a/b.png"):
+            z.write(source / name, name)
+    folder, _ = prepare("folder", source, tmp_path / "r1", size=8, channels=1)
+    zipped, _ = prepare("folder", tmp_path / "x.zip", tmp_path / "r2", size=8, channels=1)
+    images = np.load(folder / "train.npy")
+    assert images[:, 0, 0, 0].tolist() == [10, 200]  # a/b.png first: its folder 'a' sorts before 'a-c.png'
+    assert np.array_equal(np.load(zipped / "train.npy"), images)

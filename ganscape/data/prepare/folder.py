@@ -26,7 +26,7 @@ def list_images(source: Path) -> tuple[list[tuple[object, str]], object, zipfile
     except (zipfile.BadZipFile, OSError) as err:
         raise ConfigError(f"--from: {source} is neither a folder nor a readable zip ({err})") from None
     infos = sorted((i for i in archive.infolist() if not i.is_dir() and is_image_name(i.filename)),
-                   key=lambda i: i.filename)
+                   key=lambda i: PurePosixPath(i.filename))  # by path components, as a folder's Paths sort
     return [(i, PurePosixPath(i.filename).parent.as_posix()) for i in infos], zip_reader(archive), archive
 
 
