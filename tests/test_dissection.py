@@ -112,6 +112,8 @@ def test_units_choice_and_its_errors(known):
     assert len(choose_units("random:3", layer, None, seed=1)) == 3
     with pytest.raises(ConfigError, match="--units: layer units has units 0..3; got 9"):
         choose_units("0,9", layer, None)
+    with pytest.raises(ConfigError, match=r"--units: 'top:5': layer units has 4 units; give top:K with K <= 4"):
+        choose_units("top:5", layer, [0, 3, 1, 2])
     with pytest.raises(ConfigError, match="--units: unit 1 is given more than once in '1,1,1'"):
         choose_units("1,1,1", layer, None)  # "ablate 3 units" of one unit
     with pytest.raises(ConfigError, match="--concept: unknown concept 'car'; the colours segmenter knows: sky, tree"):
@@ -336,6 +338,25 @@ def test_every_image_generator_family_can_be_dissected(family):
     result = dissect(sampler, [layers[-1].name], colour_segmenter(), n=8, batch=4, labels=3 if classes else None,
                      progress=False)
     assert len(result["layers"][layers[-1].name]["units"]) == layers[-1].channels
+
+
+def test_a_generator_left_in_training_mode_is_dissected_unchanged_and_stays_in_it():
+    """A script's freshly built G is in training mode: dissecting it updated its batch-norm statistics, and its passes
+    saw other activations than in eval mode."""
+    from ganscape.models import build_generator
+
+    def sampler(G):
+        meta = {"name": "x", "shape": [3, 16, 16], "num_classes": 0, "info": {}, "kind": "color"}
+        return GeneratorSampler(G, build_prior({"name": "gaussian", "dim": 8}), {"generator": FAMILIES["dcgan"]}, 0,
+                                meta, torch.device("cpu"))
+
+    torch.manual_seed(0)
+    G = build_generator(FAMILIES["dcgan"], (3, 16, 16), 8, 0)
+    buffers = {k: b.clone() for k, b in G.named_buffers()}
+    layer = [layer for layer in list_layers(sampler(G)) if layer.channels > 3][-1].name
+    trained = dissect(sampler(G), [layer], colour_segmenter(), n=8, batch=4, progress=False)
+    assert G.training and all(torch.equal(b, buffers[k]) for k, b in G.named_buffers())
+    assert trained == dissect(sampler(G.eval()), [layer], colour_segmenter(), n=8, batch=4, progress=False)
 
 
 def test_non_finite_activations_are_an_error_not_a_hang():

@@ -25,6 +25,7 @@ from ganscape.dissection.quantile import StreamingQuantile
 from ganscape.dissection.segmenter import Segmenter
 from ganscape.registry import ConfigError
 from ganscape.runtime import side_rng
+from ganscape.training.callbacks.core import eval_mode
 
 IOU_THRESHOLD = 0.05
 IQR_LEVELS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2)  # top fractions tried by the iqr rule
@@ -61,7 +62,8 @@ def list_layers(sampler) -> list[Layer]:
     hooks = [module.register_forward_hook(lambda m, i, o, name=name: calls.append((name, o)))
              for name, module in sampler.G.named_modules() if name]
     try:
-        sampler.sample(2, seed=0)
+        with eval_mode([sampler.G]):
+            sampler.sample(2, seed=0)
     finally:
         for hook in hooks:
             hook.remove()
@@ -110,8 +112,12 @@ def batches(n: int, size: int) -> Iterator[slice]:
 @torch.no_grad()
 def generate(sampler, z: torch.Tensor, y: torch.Tensor | None, part: slice, seed: int = 0) -> torch.Tensor:
     """G(z[part], y[part]) with each image's own noise inputs (StyleGAN's; ``GeneratorSampler.noise``), so every pass
-    and every before/after pair sees the same images up to the edit."""
-    return sampler.G(z[part], None if y is None else y[part], **sampler.noise(seed, part.start or 0, part.stop))
+    and every before/after pair sees the same images up to the edit. G runs in eval mode (its own mode restored
+    after): a generator a script built and left in training mode would update its batch-norm statistics and
+    StyleGAN's average w, and mix styles at random, so the passes would see other images and dissecting it would
+    change it."""
+    with eval_mode([sampler.G]):
+        return sampler.G(z[part], None if y is None else y[part], **sampler.noise(seed, part.start or 0, part.stop))
 
 
 def threshold_levels(quantile: float | str) -> tuple[float, ...]:

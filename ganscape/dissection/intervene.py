@@ -122,7 +122,10 @@ def choose_units(spec: str, layer: Layer, ranking: list[int] | None, seed: int =
     parsed = parse_units(spec)
     if isinstance(parsed, list):
         return check_units(parsed, layer)
-    kind, k = parsed[0], min(parsed[1], layer.channels)
+    kind, k = parsed
+    if k > layer.channels:  # "top:99" of 64 units edited the whole layer without a word
+        raise ConfigError(f"--units: {spec!r}: layer {layer.name} has {layer.channels} units; give {kind}:K with K "
+                          f"<= {layer.channels}")
     if kind == "top":
         return list(ranking[:k])
     return sorted(random.Random(seed).sample(range(layer.channels), k))
