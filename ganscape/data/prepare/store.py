@@ -28,7 +28,8 @@ from typing import Any, Iterable
 import numpy as np
 
 from ganscape.registry import ConfigError
-from ganscape.utils.io import atomic_write_text, current_umask, file_digest, folder_lock
+from ganscape.utils.io import (atomic_write_text, current_umask, file_digest, first_missing, folder_lock,
+                               remove_empty_folders)
 
 MANIFEST, FORMAT = "manifest.json", "ganscape-prepared-data"
 MAX_ROWS = 10**15  # the row count the header first makes room for (its digits); far more than any dataset
@@ -103,6 +104,7 @@ class PreparedWriter:
 
     def __init__(self, root: Path, name: str, size: int, keep_other_splits: bool = False):
         self.final, self.keep_other_splits = dataset_folder(root, name, size), keep_other_splits
+        self.made = first_missing(self.final.parent)  # what a failed first preparation removes again, if unused
         self.final.parent.mkdir(parents=True, exist_ok=True)
         self.lock = folder_lock(self.final.parent, busy="another process is preparing this dataset right now; "
                                 "wait for it, or prepare under another --name or --root")  # one at a time
@@ -119,10 +121,21 @@ class PreparedWriter:
         for parts in self.splits.values():
             if "images" in parts:
                 parts["images"].file.close()
-        # only our own temporary folder (a published one was moved away already): the dataset's folder keeps its
-        # lock file, which another preparer may hold next, and the folders above it may hold others' datasets now
-        shutil.rmtree(self.folder, ignore_errors=True)
+        shutil.rmtree(self.folder, ignore_errors=True)  # a published folder was moved away already
+        if error is not None:
+            self.remove_unused_folders()
         self.lock.__exit__(None, None, None)
+
+    def remove_unused_folders(self) -> None:
+        """After a failed first preparation of this dataset: its folder and the folders made for it, each only while
+        it holds nothing else (another dataset may have been prepared in the root meanwhile). The lock file goes
+        first, while still held: a preparer that opened it before is refused as busy, one that comes after makes a
+        new one."""
+        folder = self.final.parent
+        if self.made is None or any(p.name != ".lock" for p in folder.iterdir()):
+            return
+        (folder / ".lock").unlink(missing_ok=True)
+        remove_empty_folders(folder, self.made)
 
     def images(self, split: str, row_shape: tuple[int, ...]) -> ArrayWriter:
         parts = self.splits.setdefault(split, {})
