@@ -250,3 +250,54 @@ def test_a_run_folder_laid_out_wrongly_or_not_utf_8_is_refused_before_anything_i
         assert (sorted(p.name for p in out.parent.rglob("*")) if out.parent.exists() else None) == before
     assert main(["data", "list", "--root", str(tmp_path / "a" / "checkpoints")]) == 2
     assert "--root: " in capsys.readouterr().err
+
+
+def test_a_folder_of_other_files_or_a_linked_run_folder_is_refused_before_anything_is_written(tmp_path, capsys):
+    """Training into a folder of other files rewrote its metrics.jsonl and results.jsonl, replaced loss_curves.png
+    and deleted its hidden .tmp files; a run whose samples or checkpoints folder was a link wrote there on resume,
+    and deleted old checkpoints and temporary files wherever it pointed."""
+    from ganscape.cli import main
+
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "metrics.jsonl").write_text("precious\n")
+    (other / ".draft.tmp").write_text("mine")
+    assert main(["train", "ring8", "train.steps=5", "--out", str(other)]) == 2
+    assert "holds other files (.draft.tmp, metrics.jsonl) and no run (no config.yaml)" in capsys.readouterr().err
+    assert sorted(p.name for p in other.iterdir()) == [".draft.tmp", "metrics.jsonl"]
+    assert (other / "metrics.jsonl").read_text() == "precious\n"
+    run = tmp_path / "run"
+    assert main(["train", "ring8", "train.steps=4", "train.checkpoint_every=2", "--out", str(run)]) == 0
+    capsys.readouterr()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / ".important.tmp").write_text("mine")
+    shutil.rmtree(run / "samples")
+    (run / "samples").symlink_to(outside)
+    assert main(["train", "ring8", "train.steps=8", "train.checkpoint_every=2", "--out", str(run)]) == 2
+    assert f"{run / 'samples'} is a link" in capsys.readouterr().err
+    assert [p.name for p in outside.iterdir()] == [".important.tmp"]
+    (run / "samples").unlink()  # a run's own empty folders and its lock are no other files
+    (run / "config.yaml").rename(tmp_path / "config.yaml")
+    shutil.rmtree(run / "checkpoints")
+    for name in ("metrics.jsonl", "results.jsonl", "loss_curves.png", "environment.jsonl"):
+        (run / name).unlink(missing_ok=True)
+    for name in ("samples", "checkpoints"):
+        (run / name).mkdir(exist_ok=True)
+    shutil.rmtree(run / "tb")
+    (run / ".config.yaml.x1y2.tmp").write_text("half a config")  # a kill while config.yaml was written
+    assert main(["train", "ring8", "train.steps=2", "--out", str(run)]) == 0
+
+
+def test_an_atomic_write_syncs_the_file_then_its_folder(tmp_path, monkeypatch):
+    """The rename itself was not synced: after a power loss a new checkpoint's name could be missing while its
+    older siblings, deleted right after it was saved, were gone too."""
+    from ganscape.utils import io as gio
+
+    synced = []
+    fsync = os.fsync
+    monkeypatch.setattr(gio.os, "fsync", lambda fd: synced.append(os.readlink(f"/proc/self/fd/{fd}")) or fsync(fd))
+    gio.atomic_write_text(tmp_path / "sub" / "a.txt", "new")
+    assert (tmp_path / "sub" / "a.txt").read_text() == "new"
+    assert len(synced) == 2 and synced[0].startswith(str(tmp_path / "sub" / ".a.txt.")) \
+        and synced[1] == str(tmp_path / "sub")

@@ -114,19 +114,48 @@ RUN_FILES = (CONFIG_FILE, "metrics.jsonl", "results.jsonl", "loss_curves.png", "
 
 def check_layout(run_dir: Path) -> None:
     """Before anything is written: the run folder's path is UTF-8 (TensorBoard and the logs write it as such; a
-    name with other bytes stopped the start half-way), and no file stands where a folder belongs or the reverse
-    (found at the first checkpoint, after the work)."""
+    name with other bytes stopped the start half-way), it is new, empty or a run's (``check_not_foreign``), no file
+    stands where a folder belongs or the reverse (found at the first checkpoint, after the work), and no run folder
+    is a link (the run would write, and delete old checkpoints and temporary files, wherever it points)."""
     try:
         str(run_dir.absolute()).encode("utf-8")
     except UnicodeEncodeError:
         raise ConfigError(f"--out: {str(run_dir)!r} holds bytes that are not UTF-8 text; name the run folder in "
                           "UTF-8") from None
     for name in RUN_FOLDERS:
+        if (run_dir / name).is_symlink():
+            raise ConfigError(f"--out: {run_dir / name} is a link; the run writes and deletes files in its {name} "
+                              "folder, so it keeps a real one there: remove the link")
         if (run_dir / name).exists() and not (run_dir / name).is_dir():
             raise ConfigError(f"--out: {run_dir / name} is a file where the run keeps its {name} folder; move it")
     for name in RUN_FILES:
         if (run_dir / name).is_dir():
             raise ConfigError(f"--out: {run_dir / name} is a folder where the run writes its {name}; move it")
+    check_not_foreign(run_dir)
+
+
+def check_not_foreign(run_dir: Path) -> None:
+    """Refuse an existing folder that holds other files and no run (no config.yaml; ``run_leftover`` aside):
+    training there rewrote metrics.jsonl and results.jsonl, replaced loss_curves.png and deleted hidden .tmp files
+    of whatever the folder held (a study's folder, say)."""
+    if not run_dir.is_dir() or (run_dir / CONFIG_FILE).exists():
+        return
+    foreign = sorted(p.name for p in run_dir.iterdir() if not run_leftover(p))
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
+        raise ConfigError(f"--out: {run_dir} holds other files ({shown}) and no run (no {CONFIG_FILE}); name a new "
+                          "or empty folder, or a run folder to resume")
+
+
+def run_leftover(path: Path) -> bool:
+    """What a start killed before its config.yaml was written can leave: the lock, an empty run folder, the
+    temporary file of a run file's atomic write (``.config.yaml.XXXX.tmp``)."""
+    if path.name == ".lock":
+        return True
+    if path.name in RUN_FOLDERS:
+        return path.is_dir() and not any(path.iterdir())
+    return path.is_file() and path.name.endswith(".tmp") and \
+        any(path.name.startswith(f".{name}.") for name in RUN_FILES)
 
 
 def hold_folder(held: contextlib.ExitStack, run_dir: Path) -> str | None:
