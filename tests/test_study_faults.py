@@ -296,3 +296,45 @@ def test_a_task_resumed_after_a_kill_reports_the_training_time_of_every_attempt(
         execute_task(study, 0, config, eval_spec, on_results=killed, check=slow_step)
     result = execute_task(study, 0, config, eval_spec)
     assert result.train_seconds >= 4 * 0.3
+
+
+def test_a_database_locked_past_the_retries_does_not_stop_the_runner(tmp_path, monkeypatch, caplog):
+    """A process that held the study database longer than Store.write's 60 s of retries made the runner's requeue
+    raise, and the runner then terminated every worker and stopped the study."""
+    from ganscape.studies.backends import local
+
+    study = plan(tmp_path, 3)
+    monkeypatch.setenv("PYTHONPATH", f"{FAULT_DIR}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    monkeypatch.setattr(local, "REQUEUE_EVERY_S", 0.0)
+    calls = []
+    requeue = Store.requeue
+
+    def locked_twice(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) <= 2:
+            raise sqlite3.OperationalError("database is locked")
+        return requeue(self, *args, **kwargs)
+
+    monkeypatch.setattr(Store, "requeue", locked_twice)
+    local.run_local(study, None, workers=2, executor="fault_tasks:tiny")
+    with Store(study) as store:
+        assert {t["status"] for t in store.tasks()} == {"done"}
+    assert len(calls) > 2 and "is locked by another process; waiting" in caplog.text
+
+
+def test_an_unreadable_earlier_checkpoint_is_left_out_not_a_failed_task(tmp_path, caplog):
+    """A corrupt intermediate checkpoint raised a CheckpointError, a ConfigError, which fails a task for good: every
+    retry met the same file and the later checkpoints were never scored."""
+    from ganscape.studies.execute import execute_task, run_dir_for
+
+    study = plan(tmp_path, 1)
+    with Store(study) as store:
+        config = store.task(0)["config"]
+    config["train"].update(steps=6, checkpoint_every=2)
+    eval_spec = {"metrics": ["modes"], "n": 200}
+    execute_task(study, 0, config, eval_spec)
+    first = run_dir_for(study, 0) / "checkpoints" / "ckpt-00000002.pt"
+    first.write_bytes(first.read_bytes()[:1000])  # cut short
+    result = execute_task(study, 0, config, eval_spec)
+    assert sorted(result.results) == [4, 6] and result.note == "checkpoint 2 unreadable, not scored"
+    assert "ckpt-00000002.pt" in caplog.text

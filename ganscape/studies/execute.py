@@ -79,7 +79,7 @@ def execute_task(study_dir: str | Path, task_id: int, config: dict[str, Any], ev
     from ganscape.metrics.protocol import EVAL_DEFAULTS, eval_options
     from ganscape.training import DivergenceError, train
     from ganscape.training.callbacks import Check
-    from ganscape.training.checkpoint import list_checkpoints
+    from ganscape.training.checkpoint import CheckpointError, list_checkpoints
 
     run_dir = run_dir_for(study_dir, task_id)
     eval_spec = {**EVAL_DEFAULTS, **eval_spec}  # studies planned before a key existed get its default
@@ -98,11 +98,21 @@ def execute_task(study_dir: str | Path, task_id: int, config: dict[str, Any], ev
     result.train_seconds = logged_train_seconds(run_dir) or time.perf_counter() - start
     start = time.perf_counter()
     writer = ResultsWriter.for_run(run_dir)
-    for step in [s for s in list_checkpoints(run_dir) if s not in done_steps]:
+    steps = [s for s in list_checkpoints(run_dir) if s not in done_steps]
+    for step in steps:
         if check is not None:
             check()
-        records = evaluate_run(run_dir, eval_spec["metrics"], int(eval_spec["n"]), checkpoint=step,
-                               **eval_options(eval_spec))
+        try:
+            records = evaluate_run(run_dir, eval_spec["metrics"], int(eval_spec["n"]), checkpoint=step,
+                                   **eval_options(eval_spec))
+        except CheckpointError as err:
+            if step == steps[-1]:
+                raise  # the run's result itself: no other checkpoint stands for it
+            # an earlier checkpoint that cannot be read is one missing point of the curve, not a failed task (a
+            # ConfigError would fail it for good, and every retry would meet the same file)
+            log.warning("warning: %s; its scores are left out", err)
+            result.note = "; ".join(filter(None, [result.note, f"checkpoint {step} unreadable, not scored"]))
+            continue
         records = with_run(records, run_name(task_id))
         writer.write(records, replace_existing=True)
         result.results[step] = records

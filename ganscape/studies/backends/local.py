@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 import subprocess
 import sys
 import time
@@ -22,7 +23,7 @@ from typing import Mapping
 
 from ganscape.registry import ConfigError
 from ganscape.studies.progress import StudyProgress
-from ganscape.studies.store import DEATH_ATTEMPTS, Store
+from ganscape.studies.store import DEATH_ATTEMPTS, Store, contended
 
 log = logging.getLogger("ganscape.study")
 POLL_S = 0.2           # how often the runner looks at its workers and the study
@@ -96,34 +97,57 @@ def run_local(study_dir: str | Path, ids: list[int] | None, workers: int = 1, th
     """Keep up to ``workers`` workers busy until the study's tasks (among ``ids``) are neither pending nor running,
     showing the progress (``StudyProgress``)."""
     study_dir = Path(study_dir)
-    command = worker_command(study_dir, ids, workers, threads, executor)
-    procs: dict[int, subprocess.Popen] = {}  # worker slot (which GPU it gets) -> process
-    failures_in_a_row, last_requeue = 0, time.monotonic()
+    runner = Runner(ids, workers, worker_command(study_dir, ids, workers, threads, executor), gpus)
     progress = StudyProgress(workers)
     try:
         with Store(study_dir, create=False) as store:
             while True:
-                died_with_task, died_without = reap(store, procs)
-                failures_in_a_row = 0 if died_with_task else failures_in_a_row + died_without
-                if failures_in_a_row >= STARTUP_FAILURES:
-                    raise ConfigError(f"study run: {failures_in_a_row} workers in a row died before taking a task; "
-                                      "see their messages above")
-                if time.monotonic() - last_requeue > REQUEUE_EVERY_S:
-                    store.requeue(ids, retry_failed=False)
-                    last_requeue = time.monotonic()
-                tasks = [t for t in store.tasks() if ids is None or t["id"] in ids]
-                progress.update(tasks)
-                pending = sum(t["status"] == "pending" for t in tasks)
-                for slot in [s for s in range(workers) if s not in procs][:max(0, pending - len(procs))]:
-                    procs[slot] = subprocess.Popen(command, env=worker_env(slot, gpus, os.environ))
-                if not procs and not pending and not any(t["status"] == "running" for t in tasks):
-                    return
+                try:
+                    if runner.tick(store, progress):
+                        return
+                except sqlite3.OperationalError as err:
+                    if not contended(err):
+                        raise
+                    # held past Store.write's retries by another process (an open sqlite3 shell, say): the workers
+                    # go on, and the runner tries again instead of stopping them all
+                    log.warning("warning: the study database in %s is locked by another process; waiting", study_dir)
                 time.sleep(POLL_S)
     except BaseException:
-        for proc in procs.values():
-            proc.terminate()
-        for proc in procs.values():
-            proc.wait()
+        runner.stop()
         raise
     finally:
         progress.close()
+
+
+class Runner:
+    """The runner's state between looks at the study: its worker processes by slot (which GPU each gets), the
+    workers in a row that died before taking a task, and when orphaned tasks were last requeued."""
+
+    def __init__(self, ids: list[int] | None, workers: int, command: list[str], gpus: list[int] | None):
+        self.ids, self.workers, self.command, self.gpus = ids, workers, command, gpus
+        self.procs: dict[int, subprocess.Popen] = {}
+        self.failures_in_a_row, self.last_requeue = 0, time.monotonic()
+
+    def tick(self, store: Store, progress: StudyProgress) -> bool:
+        """Reap dead workers, requeue orphaned tasks now and then, start workers for pending tasks; whether the
+        study's tasks are all over."""
+        died_with_task, died_without = reap(store, self.procs)
+        self.failures_in_a_row = 0 if died_with_task else self.failures_in_a_row + died_without
+        if self.failures_in_a_row >= STARTUP_FAILURES:
+            raise ConfigError(f"study run: {self.failures_in_a_row} workers in a row died before taking a task; "
+                              "see their messages above")
+        if time.monotonic() - self.last_requeue > REQUEUE_EVERY_S:
+            store.requeue(self.ids, retry_failed=False)
+            self.last_requeue = time.monotonic()
+        tasks = [t for t in store.tasks() if self.ids is None or t["id"] in self.ids]
+        progress.update(tasks)
+        pending = sum(t["status"] == "pending" for t in tasks)
+        for slot in [s for s in range(self.workers) if s not in self.procs][:max(0, pending - len(self.procs))]:
+            self.procs[slot] = subprocess.Popen(self.command, env=worker_env(slot, self.gpus, os.environ))
+        return not self.procs and not pending and not any(t["status"] == "running" for t in tasks)
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            proc.terminate()
+        for proc in self.procs.values():
+            proc.wait()
