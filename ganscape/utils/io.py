@@ -23,7 +23,9 @@ FULL_STORAGE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS})
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it replaces ``path`` atomically. A crash before the rename
-    leaves the old file untouched (and at most a stray ``.tmp`` file, which is removed on error)."""
+    leaves the old file untouched (and at most a stray ``.tmp`` file, which is removed on error). The file and then
+    its folder are synced: after a power loss the new file is there, not the name of a file never written (a
+    checkpoint's older siblings are deleted right after it is saved)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -38,6 +40,18 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
+    sync_folder(path.parent)
+
+
+def sync_folder(folder: Path) -> None:
+    """fsync a folder, so that a rename in it survives a power loss; a file system that cannot sync folders
+    (some network ones) is left as it is."""
+    with suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def current_umask() -> int:
