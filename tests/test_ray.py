@@ -101,3 +101,34 @@ def test_a_ray_task_hands_over_each_checkpoint_s_results_as_it_is_evaluated(tmp_
         store.claim([0], **owner)
         assert _advance(Immediate, store, iter(values[:1]), task, {0}, owner) == RUNNING
         assert store.evaluated_steps(0) == {10} and store.task(0)["status"] == "running"
+
+
+def test_a_ray_task_another_runner_took_over_records_nothing_and_is_cancelled(tmp_path):
+    """The driver stored a Ray task's results, outcome and failure whoever held the task: once another runner had
+    requeued and taken it, the Ray copy still wrote its results and marked it done."""
+    from ganscape.results import Record
+    from ganscape.studies import read_study, write_plan
+    from ganscape.studies.backends import ray as backend
+
+    study = tmp_path / "s"
+    write_plan(read_study({"name": "r", "base": "ring8", "seeds": [0]}), study)
+    cancelled = []
+
+    class FakeRay:
+        get = staticmethod(lambda value: value)
+        cancel = staticmethod(lambda gen, force: cancelled.append(gen))
+
+    row = Record("runs/task-0000", 2, "ckpt-00000002.pt", "modes", 8.0, None, 2500, "toy", 0.0).to_json()
+    with Store(study) as store:
+        store.claim([0], host="other", pid=111)  # the other runner holds task 0
+        task, driver = store.task(0), {"host": "here", "pid": 222}
+        gen = iter([{"results": [row]}])
+        assert backend._advance(FakeRay, store, gen, task, {0}, driver) == backend.OVER and cancelled == [gen]
+        assert backend._record(store, task, {"train_seconds": 1.0, "eval_seconds": 1.0, "note": None}, 222) == \
+            backend.OVER
+        assert backend._failed(store, 0, "boom", True, 3, 222) == backend.OVER
+        assert store.task(0)["status"] == "running" and store.task(0)["pid"] == 111
+        assert list(store.results()) == []
+        assert backend._record(store, task, {"train_seconds": 1.0, "eval_seconds": 1.0, "note": None}, 111) == \
+            backend.OVER
+        assert store.task(0)["status"] == "done"

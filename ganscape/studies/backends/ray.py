@@ -136,8 +136,12 @@ def _drive(ray, study_dir: Path, ids: list[int] | None) -> None:
                     if outcome == RETRY:  # back to pending: a new Ray task resumes it from its checkpoint
                         gens[submit(task)] = task
                 if time.monotonic() - last_beat > HEARTBEAT_S:
-                    for task_id in started & {t["id"] for t in gens.values()}:
-                        store.heartbeat(task_id, owner["pid"])
+                    running = started & {t["id"] for t in gens.values()}
+                    lost = {task_id for task_id in running if not store.heartbeat(task_id, owner["pid"])}
+                    for gen in [g for g, t in gens.items() if t["id"] in lost]:  # requeued and taken by another runner
+                        log.warning("[task %d] taken over by another runner; cancelled here", gens[gen]["id"])
+                        ray.cancel(gen, force=True)
+                        started.discard(gens.pop(gen)["id"])
                     last_beat = time.monotonic()
             progress.update(chosen(store, ids))
         finally:
@@ -151,13 +155,17 @@ def _advance(ray, store: Store, gen, task: dict[str, Any], started: set[int], ow
         out = ray.get(next(gen))
     except Exception as err:  # the worker process died, or Ray could not run the task
         # retried only once it had started (claim counts the attempts): Ray failing to start it would loop forever
-        return _failed(store, task["id"], f"Ray task failed: {type(err).__name__}: {err}", task["id"] in started,
-                       DEATH_ATTEMPTS)
+        mine = task["id"] in started
+        return _failed(store, task["id"], f"Ray task failed: {type(err).__name__}: {err}", mine, DEATH_ATTEMPTS,
+                       owner["pid"] if mine else None)
     if isinstance(out, dict) and "results" in out:  # one checkpoint's records, while the task goes on
-        store.add_results(task["id"], [Record.from_json(row) for row in out["results"]])
-        return RUNNING
+        if store.add_results(task["id"], [Record.from_json(row) for row in out["results"]], pid=owner["pid"]):
+            return RUNNING
+        log.warning("[task %d] taken over by another runner; cancelled here", task["id"])
+        ray.cancel(gen, force=True)
+        return OVER
     if out != STARTED:
-        return _record(store, task, out)
+        return _record(store, task, out, owner["pid"])
     if store.claim([task["id"]], **owner) is None:  # another runner took it while Ray queued it
         log.warning("[task %d] run by another runner meanwhile; cancelled here", task["id"])
         ray.cancel(gen, force=True)
@@ -166,16 +174,22 @@ def _advance(ray, store: Store, gen, task: dict[str, Any], started: set[int], ow
     return RUNNING
 
 
-def _failed(store: Store, task_id: int, error: str, retry: bool, limit: int) -> str:
-    """Record a failure: RETRY when the task went back to pending (``retry``, under ``limit`` attempts), else OVER."""
-    status = store.fail(task_id, error, retry=retry, limit=limit)
+def _failed(store: Store, task_id: int, error: str, retry: bool, limit: int, pid: int | None) -> str:
+    """Record a failure (only while ``pid``, this driver, holds the task, when given): RETRY when the task went back
+    to pending (``retry``, under ``limit`` attempts), else OVER."""
+    status = store.fail(task_id, error, pid=pid, retry=retry, limit=limit)
+    if status is None:
+        log.warning("[task %d] taken over by another runner; its failure here is not recorded", task_id)
+        return OVER
     log.error("[task %d] failed%s:\n%s", task_id, " (will retry)" if status == "pending" else "", error)
     return RETRY if status == "pending" else OVER
 
 
-def _record(store: Store, task: dict[str, Any], out: dict[str, Any]) -> str:
-    """Store a task's outcome; returns OVER, or RETRY when it failed and went back to pending."""
+def _record(store: Store, task: dict[str, Any], out: dict[str, Any], pid: int) -> str:
+    """Store a task's outcome, while ``pid`` (this driver) holds it; returns OVER, or RETRY when it failed and went
+    back to pending."""
     if "error" in out:
-        return _failed(store, task["id"], out["error"], not out.get("permanent"), MAX_ATTEMPTS)
-    store.finish(task["id"], out["train_seconds"], out["eval_seconds"], out["note"])
+        return _failed(store, task["id"], out["error"], not out.get("permanent"), MAX_ATTEMPTS, pid)
+    if not store.finish(task["id"], out["train_seconds"], out["eval_seconds"], out["note"], pid=pid):
+        log.warning("[task %d] taken over by another runner; its outcome here is not recorded", task["id"])
     return OVER
