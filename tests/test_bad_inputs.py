@@ -100,7 +100,7 @@ CASES = [
     (["train", "ring8", "data.name=npz", "--out", "{tmp}/r"], "data.path: dataset 'npz' needs option 'path'"),
     (["train", "ring8-egan", "loss.name=tsgan", "discriminator.name=pair"], "loss.name: 'tsgan' scores pairs"),
     (["train", "acgan-digits", "scheme.name=egan"], "scheme.name: 'egan' does not train an auxiliary classifier"),
-    (["train", "dcgan-digits", "generator.name=sndcgan", "generator.norm=none", "generator.conditional=true"],
+    (["train", "cdcgan-digits", "generator.name=sndcgan", "generator.norm=none", "generator.conditional=true"],
      "generator.norm: 'none' leaves a conditional generator no class-conditional batch norm"),
     (["train", "stylegan-digits", "generator.truncation_cutoff=-3"], "generator.truncation_cutoff: must be >= 0"),
     (["train", "ring8", "=3"], "has an empty key"),

@@ -123,3 +123,20 @@ def test_the_class_conditional_preview_has_one_column_per_class():
     trainer = Trainer("cdcgan-digits", ["train.steps=1", "generator.ngf=4", "discriminator.ndf=4"])
     preview = trainer.parts.preview(trainer.sampling_modules())
     assert preview.nrow == 10 and preview.samples.shape[0] == 60  # sample i has class i % 10: column i % 10
+
+
+@pytest.mark.parametrize("preset,overrides,message", [
+    ("cdcgan-digits", ["discriminator.name=dcgan"], "generator: 'cdcgan' is conditional, but discriminator 'dcgan' "
+                                                     "ignores labels (conditioning none)"),
+    ("sndcgan-cifar10", ["generator.conditional=true"], "generator: 'sndcgan' is conditional, but discriminator "
+                                                        "'sndcgan' ignores labels (conditioning none)"),
+])
+def test_a_conditional_generator_against_a_label_blind_critic_is_refused(preset, overrides, message):
+    """A conditional G trained against a D that never sees labels got no signal to follow them: training and
+    ``sample --class`` ran, and the class changed nothing."""
+    from ganscape.config import load_config
+    from ganscape.config.validate import validate
+
+    with pytest.raises(ConfigError) as err:
+        validate(load_config(preset, ["device=cpu", *overrides]))
+    assert str(err.value).startswith(message) and "\n" not in str(err.value)

@@ -144,6 +144,20 @@ def projection_needs_labelled_fakes(config: dict[str, Any], registries: dict) ->
             "(generator.name=cdcgan, or generator.conditional=true) or discriminator.conditioning=none|acgan")
 
 
+def conditional_generator_needs_a_conditioning_critic(config: dict[str, Any], registries: dict) -> None:
+    """A conditional G learns to follow its labels only from a D that uses them (projection or AC-GAN's class
+    loss): against one that ignores them, training and ``sample --class`` ran, and the class changed nothing. (An
+    AC-GAN D beside an unconditional G is allowed: it learns a class loss on the real images.)"""
+    generator, discriminator = config["generator"]["name"], config["discriminator"]["name"]
+    conditional = effective(config, "generator", "conditional", registries["generator"])
+    conditioning = effective(config, "discriminator", "conditioning", registries["discriminator"])
+    if conditional and conditioning in (None, "none"):
+        raise ConfigError(f"generator: {generator!r} is conditional, but discriminator {discriminator!r} ignores labels"
+                          f" (conditioning {conditioning or 'none'}), so the class would change nothing; use "
+                          "discriminator.conditioning=projection|acgan (e.g. discriminator.name=cdcgan), or "
+                          "generator.conditional=false")
+
+
 def packing_fits(config: dict[str, Any], registries: dict) -> None:
     """PacGAN: the batch holds at least two whole groups; the discriminator scores groups, not labelled or paired
     samples."""
@@ -251,6 +265,6 @@ def scheme_trains_the_objective(config: dict[str, Any], registries: dict) -> Non
                           "mutations score fakes alone; use another objective, or scheme.name=alternating")
 
 
-RULES = {"gan": (projection_needs_labelled_fakes, packing_fits, batch_norm_groups_fit, mlp_critic_batch_norm_fits,
-                 packed_shares_fit, egan_without_generator_penalty,
+RULES = {"gan": (projection_needs_labelled_fakes, conditional_generator_needs_a_conditioning_critic, packing_fits,
+                 batch_norm_groups_fit, mlp_critic_batch_norm_fits, packed_shares_fit, egan_without_generator_penalty,
                  scheme_trains_the_objective), "translation": ()}
