@@ -131,3 +131,22 @@ def test_commands_write_grids(style_run, tmp_path):
     assert main(["sample", str(style_run), "--truncation", "0.7", "--n", "4", "--out", str(tmp_path / "t.png"),
                  "--device", "cpu"]) == 0
     assert main(["sample", str(style_run), "--class", "1", "--out", str(tmp_path / "x.png")]) == 2
+
+
+def test_auto_interpolation_walks_slerp_for_a_gaussian_prior_and_linear_for_others():
+    """slerp was the default for every prior: between two latents of a 64-d uniform prior its midpoints leave the
+    cube [-1, 1]^64."""
+    from types import SimpleNamespace
+
+    from ganscape.analysis.interpolation import interpolate, path_mode
+    from ganscape.priors import build_prior
+
+    def gen(prior):
+        return SimpleNamespace(config={"prior": {"name": prior}})
+
+    assert [path_mode(gen(p), "auto") for p in ("gaussian", "uniform", "deligan")] == ["slerp", "linear", "linear"]
+    assert path_mode(gen("uniform"), "slerp") == "slerp"  # asked for: taken
+    torch.manual_seed(0)
+    ends = build_prior({"name": "uniform", "dim": 64}).sample(400, torch.device("cpu"))
+    mid = {mode: interpolate(ends[:200], ends[200:], 3, mode)[1::3] for mode in ("slerp", "linear")}
+    assert mid["slerp"].abs().max() > 1 and mid["linear"].abs().max() <= 1

@@ -2,7 +2,9 @@
 
 slerp(a, b; t) = sin((1 - t) w) / sin(w) a + sin(t w) / sin(w) b, with w the angle between a and b; it falls back to
 linear interpolation when a and b are (anti)parallel. For Gaussian latents slerp keeps the norm near the typical
-shell, where linear midpoints are too short."""
+shell, where linear midpoints are too short; for a uniform prior's cube or a DeLiGAN mixture it has no such reason and
+leaves the prior's support (slerp midpoints of a 64-d uniform prior's latents fall outside [-1, 1]), so ``auto``, the
+default, walks slerp for a Gaussian prior and linear for any other."""
 from __future__ import annotations
 
 from typing import Literal
@@ -12,7 +14,7 @@ import torch
 from ganscape.registry import ConfigError
 from ganscape.runtime import side_rng
 
-Mode = Literal["linear", "slerp"]
+Mode = Literal["auto", "linear", "slerp"]
 
 
 def lerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -32,6 +34,13 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor, eps: float = 1e-7) 
     return (wa[:, None] * a64[None] + wb[:, None] * b64[None]).to(a.dtype)
 
 
+def path_mode(gen, mode: Mode) -> Mode:
+    """``mode`` itself, or for ``auto`` slerp when ``gen``'s prior is Gaussian and linear otherwise."""
+    if mode != "auto":
+        return mode
+    return "slerp" if gen.config.get("prior", {}).get("name") == "gaussian" else "linear"
+
+
 def interpolate(a: torch.Tensor, b: torch.Tensor, steps: int, mode: Mode) -> torch.Tensor:
     """Rows of ``steps`` points from a[i] to b[i]: a, b (R, D) -> (R * steps, D)."""
     if mode not in ("linear", "slerp"):
@@ -43,7 +52,7 @@ def interpolate(a: torch.Tensor, b: torch.Tensor, steps: int, mode: Mode) -> tor
     return torch.cat([path(a[i], b[i], t) for i in range(a.shape[0])])
 
 
-def interpolation_grid(gen, rows: int = 4, steps: int = 8, mode: Mode = "slerp", seed: int = 0,
+def interpolation_grid(gen, rows: int = 4, steps: int = 8, mode: Mode = "auto", seed: int = 0,
                        label: int | dict[str, int] | None = None) -> torch.Tensor:
     """Images (rows * steps, *shape): row i walks from one random latent to another.
 
@@ -54,7 +63,7 @@ def interpolation_grid(gen, rows: int = 4, steps: int = 8, mode: Mode = "slerp",
         raise ConfigError(f"--rows: must be >= 1, got {rows}")
     with side_rng(seed, gen.device):
         ends = gen.prior.sample(2 * rows, gen.device)
-    z = interpolate(ends[:rows], ends[rows:], steps, mode)
+    z = interpolate(ends[:rows], ends[rows:], steps, path_mode(gen, mode))
     if label is not None:
         gen.labels(1, label)  # ConfigError for an unconditional G, a class out of range or an unknown attribute
     y = None

@@ -10,7 +10,8 @@ def register(sub) -> None:
     add_run_options(p, out="output PNG")
     p.add_argument("--rows", type=int, default=4, help="number of interpolation paths")
     p.add_argument("--steps", type=int, default=8, help="images per path, end points included")
-    p.add_argument("--mode", default="slerp", choices=("slerp", "linear"), help="path between the two latents")
+    p.add_argument("--mode", default="auto", choices=("auto", "slerp", "linear"),
+                   help="path between the two latents (auto: slerp for a Gaussian prior, linear for any other)")
     p.add_argument("--seed", type=seed, default=0, help="seed of the end latents")
     p.add_argument("--class", dest="label", type=int, default=None, metavar="K",
                    help="class for every row (conditional generators; default: row i uses class i)")
@@ -21,6 +22,7 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from ganscape.analysis import interpolation_grid, truncation
+    from ganscape.analysis.interpolation import path_mode
     from ganscape.loading import load_generator
     from ganscape.utils.images import save_grid
 
@@ -28,8 +30,9 @@ def run(args) -> int:
     gen = load_generator(args.run_dir, args.checkpoint, not args.no_ema, args.device, "interpolate")
     if len(gen.data_meta["shape"]) != 3:
         raise ConfigError("interpolate: needs an image generator; for 2-D data use `ganscape sample`")
+    mode = path_mode(gen, args.mode)
     with truncation(gen.G, args.truncation):
-        images = interpolation_grid(gen, args.rows, args.steps, args.mode, args.seed, class_or_attributes(args))
+        images = interpolation_grid(gen, args.rows, args.steps, mode, args.seed, class_or_attributes(args))
     save_grid(images, args.out, nrow=args.steps)
-    print(f"wrote {args.out} ({args.rows} x {args.steps} {args.mode} interpolation, step {gen.step})")
+    print(f"wrote {args.out} ({args.rows} x {args.steps} {mode} interpolation, step {gen.step})")
     return 0
