@@ -345,3 +345,17 @@ def test_toy_metrics_take_no_collective_under_torchrun(monkeypatch):
     x, _ = data.get(torch.arange(2500))
     got = evaluate_samples(x, ["modes"], 2500, {"name": "ring8"}, data_meta=data_meta(data))
     assert {v.metric: v.value for v in got}["modes2500_toy"] == 8
+
+
+def test_inception_weights_the_samples_do_not_use_are_said_once(caplog):
+    """``eval RUN --inception-weights PATH`` on a toy run scored raw features and said nothing of the weights."""
+    import logging
+
+    from ganscape.features.extractor import build_extractor
+
+    with caplog.at_level(logging.WARNING, logger="ganscape.metrics"):
+        for _ in range(2):
+            assert build_extractor("auto", (2,), {"name": "ring8"}, inception_weights="/no/such.pth").tag == "raw"
+    told = [r.getMessage() for r in caplog.records if "inception-weights" in r.getMessage()]
+    assert told == ["warning: --inception-weights /no/such.pth is not used: these samples are scored with the raw "
+                    "features"]

@@ -9,6 +9,7 @@ sharing one changes no number. ``cached=False`` builds afresh; ``clear_extractor
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -38,6 +39,8 @@ class Extractor:
 
 _kept: OrderedDict[Hashable, Extractor] = OrderedDict()
 _lock = threading.Lock()
+_unused_weights_told: set[tuple[str, str]] = set()
+log = logging.getLogger("ganscape.metrics")
 
 
 def clear_extractors() -> None:
@@ -85,6 +88,10 @@ def build_extractor(name: str, data_shape: tuple[int, ...], reference: dict[str,
     section the digit classifier trains on (default: ``reference``). With ``cached`` (the default) a network this
     process has already built with the same settings is reused."""
     name = resolve_name(name, data_shape, inception_weights)
+    if inception_weights and name != "inception" and (name, str(inception_weights)) not in _unused_weights_told:
+        _unused_weights_told.add((name, str(inception_weights)))  # said once per process, not at every evaluation
+        log.warning("warning: --inception-weights %s is not used: these samples are scored with the %s features",
+                    inception_weights, name)
     if name == "raw":
         return Extractor("raw", "raw", lambda x: x.flatten(1).double())
     key = kept_key(name, data_shape, reference, inception_weights, classifier, cache_dir, device) if cached else None
