@@ -52,6 +52,10 @@ def test_overrides_may_follow_the_options_in_order(tmp_path, capsys):
         main(["study", "plan", "landscape-toy", "--out", str(tmp_path / "s"), "--bogus"])
     err = capsys.readouterr().err
     assert exit_.value.code == 2 and "error: unrecognized arguments: --bogus (see `ganscape study plan --help`)" in err
+    with pytest.raises(SystemExit) as exit_:  # a word without '=' where overrides go: it said only "unrecognized"
+        main(["train", "dcgan-digits", "--out", str(run), "steps100"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "unrecognized arguments: steps100; a config override is KEY=VALUE" in err, err
 
 
 def test_different_config_on_existing_run_is_an_error(tmp_path, capsys):

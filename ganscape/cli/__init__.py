@@ -61,7 +61,9 @@ def parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.N
         takes_overrides = hasattr(args, "overrides")
         unknown = [word for word in extra if not (takes_overrides and "=" in word and not word.startswith("-"))]
         if unknown:
-            command_parser(parser, args).error(f"unrecognized arguments: {' '.join(unknown)}")
+            hint = "; a config override is KEY=VALUE (e.g. train.steps=100)" if takes_overrides and any(
+                not word.startswith("-") for word in unknown) else ""
+            command_parser(parser, args).error(f"unrecognized arguments: {' '.join(unknown)}{hint}")
         args.overrides = [*args.overrides, *extra]
     return args
 

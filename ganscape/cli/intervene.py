@@ -50,7 +50,8 @@ def run(args) -> int:
         check_region(region)
     parsed_units = parse_units(args.units)
     if len(args.layer) != 1:
-        raise ConfigError("--layer: intervene edits one layer; give --layer NAME once")
+        raise ConfigError("--layer: intervene edits one layer; give --layer NAME once (`ganscape dissect RUN "
+                          "--list-layers` lists them)")
     sampler = open_generator(args)
     layer = resolve_layers(sampler, args.layer)[0]
     layer_region(region, layer)

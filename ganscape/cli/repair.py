@@ -34,7 +34,8 @@ def run(args) -> int:
     positive(args.k, "--k")
     positive(args.n, "--n", 2)
     if len(args.layer) != 1:
-        raise ConfigError("--layer: repair edits one layer; give --layer NAME once")
+        raise ConfigError("--layer: repair edits one layer; give --layer NAME once (`ganscape dissect RUN "
+                          "--list-layers` lists them)")
     sampler = open_generator(args)
     layer = resolve_layers(sampler, args.layer)[0]
     shape = tuple(sampler.data_meta["shape"])
