@@ -263,7 +263,8 @@ def test_a_folder_of_other_files_or_a_linked_run_folder_is_refused_before_anythi
     (other / "metrics.jsonl").write_text("precious\n")
     (other / ".draft.tmp").write_text("mine")
     assert main(["train", "ring8", "train.steps=5", "--out", str(other)]) == 2
-    assert "holds other files (.draft.tmp, metrics.jsonl) and no run (no config.yaml)" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "holds other files (.draft.tmp, metrics.jsonl) and no run (no config.yaml, no checkpoint)" in err
     assert sorted(p.name for p in other.iterdir()) == [".draft.tmp", "metrics.jsonl"]
     assert (other / "metrics.jsonl").read_text() == "precious\n"
     run = tmp_path / "run"

@@ -135,16 +135,17 @@ def check_layout(run_dir: Path) -> None:
 
 
 def check_not_foreign(run_dir: Path) -> None:
-    """Refuse an existing folder that holds other files and no run (no config.yaml; ``run_leftover`` aside):
-    training there rewrote metrics.jsonl and results.jsonl, replaced loss_curves.png and deleted hidden .tmp files
-    of whatever the folder held (a study's folder, say)."""
-    if not run_dir.is_dir() or (run_dir / CONFIG_FILE).exists():
+    """Refuse an existing folder that holds other files and no run (neither config.yaml nor a checkpoint;
+    ``run_leftover`` aside): training there rewrote metrics.jsonl and results.jsonl, replaced loss_curves.png and
+    deleted hidden .tmp files of whatever the folder held (a study's folder, say). A run whose config.yaml was
+    deleted is still one: its checkpoints hold its config."""
+    if not run_dir.is_dir() or (run_dir / CONFIG_FILE).exists() or list_checkpoints(run_dir):
         return
     foreign = sorted(p.name for p in run_dir.iterdir() if not run_leftover(p))
     if foreign:
         shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
-        raise ConfigError(f"--out: {run_dir} holds other files ({shown}) and no run (no {CONFIG_FILE}); name a new "
-                          "or empty folder, or a run folder to resume")
+        raise ConfigError(f"--out: {run_dir} holds other files ({shown}) and no run (no {CONFIG_FILE}, no "
+                          "checkpoint); name a new or empty folder, or a run folder to resume")
 
 
 def run_leftover(path: Path) -> bool:
