@@ -167,8 +167,8 @@ def to_images(rows: np.ndarray, size: int) -> np.ndarray:
 
 
 def prepare_cifar(dataset: str, source: Path, out: PreparedWriter, size: int) -> dict[str, Any]:
-    members, names = read_members(source, layout_files(dataset))
-    version, layout = find_layout(dataset, names, source)
+    members, member_names = read_members(source, layout_files(dataset))
+    version, layout = find_layout(dataset, member_names, source)
     names = class_names(members, version, layout, source)
     reader = read_binary if version == "binary" else read_python
     for split, files in layout.splits.items():

@@ -139,8 +139,7 @@ def _drive(ray, study_dir: Path, ids: list[int] | None) -> None:
                     running = started & {t["id"] for t in gens.values()}
                     lost = {task_id for task_id in running if not store.heartbeat(task_id, owner["pid"])}
                     for gen in [g for g, t in gens.items() if t["id"] in lost]:  # requeued and taken by another runner
-                        log.warning("[task %d] taken over by another runner; cancelled here", gens[gen]["id"])
-                        ray.cancel(gen, force=True)
+                        _cancelled(ray, gen, gens[gen]["id"], "taken over by another runner")
                         started.discard(gens.pop(gen)["id"])
                     last_beat = time.monotonic()
             progress.update(chosen(store, ids))
@@ -161,17 +160,20 @@ def _advance(ray, store: Store, gen, task: dict[str, Any], started: set[int], ow
     if isinstance(out, dict) and "results" in out:  # one checkpoint's records, while the task goes on
         if store.add_results(task["id"], [Record.from_json(row) for row in out["results"]], pid=owner["pid"]):
             return RUNNING
-        log.warning("[task %d] taken over by another runner; cancelled here", task["id"])
-        ray.cancel(gen, force=True)
-        return OVER
+        return _cancelled(ray, gen, task["id"], "taken over by another runner")
     if out != STARTED:
         return _record(store, task, out, owner["pid"])
     if store.claim([task["id"]], **owner) is None:  # another runner took it while Ray queued it
-        log.warning("[task %d] run by another runner meanwhile; cancelled here", task["id"])
-        ray.cancel(gen, force=True)
-        return OVER
+        return _cancelled(ray, gen, task["id"], "run by another runner meanwhile")
     started.add(task["id"])
     return RUNNING
+
+
+def _cancelled(ray, gen, task_id: int, why: str) -> str:
+    """Stop a Ray task this driver no longer holds (``why``: what became of it); OVER."""
+    log.warning("[task %d] %s; cancelled here", task_id, why)
+    ray.cancel(gen, force=True)
+    return OVER
 
 
 def _failed(store: Store, task_id: int, error: str, retry: bool, limit: int, pid: int | None) -> str:
