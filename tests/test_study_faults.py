@@ -196,6 +196,36 @@ def test_a_task_whose_dead_worker_s_pid_was_reused_is_requeued_once_its_heartbea
         assert [t["status"] for t in store.tasks()] == ["pending", "running"]
 
 
+def test_a_jump_of_the_wall_clock_orphans_no_task_the_runner_has_watched(tmp_path):
+    """The runner judges a heartbeat it has seen before by how long it has stayed unchanged on its monotonic clock: a
+    wall clock set forward an hour (NTP step, resume from suspend) orphans nothing, which the wall clock alone would
+    (task 0); a heartbeat an hour ahead (its host's clock runs ahead) still goes stale once its worker is silent."""
+    from ganscape.studies.store import STALE_AFTER_S, LeaseWatch
+
+    study = plan(tmp_path, 2)
+    wall, monotonic = [time.time()], [0.0]
+    watch = LeaseWatch(wall=lambda: wall[0], monotonic=lambda: monotonic[0])
+    nothing = {"interrupted": 0, "failed": 0}
+    with Store(study) as store:
+        store.claim([0])
+        store.claim([1])  # this process: a live pid on this host, so only the heartbeat can orphan them
+        store.write(lambda db: db.executemany("UPDATE tasks SET heartbeat = ? WHERE id = ?",
+                                              [(wall[0], 0), (wall[0] + 3600, 1)]))
+        assert store.requeue(retry_failed=False, watch=watch) == nothing
+        wall[0] += 3600
+        monotonic[0] += 5
+        assert store.orphans(store.conn, None, LeaseWatch(wall=lambda: wall[0])) == [0]  # the wall clock alone
+        assert store.requeue(retry_failed=False, watch=watch) == nothing
+        monotonic[0] += STALE_AFTER_S - 10
+        store.write(lambda db: db.execute("UPDATE tasks SET heartbeat = ? WHERE id = 0", (wall[0],)))  # task 0 beats
+        assert store.requeue(retry_failed=False, watch=watch) == nothing
+        monotonic[0] += 20  # task 1 silent for STALE_AFTER_S + 15 s, task 0 for 20 s
+        assert store.requeue(retry_failed=False, watch=watch) == {"interrupted": 1, "failed": 0}
+        assert [t["status"] for t in store.tasks()] == ["running", "pending"]
+        monotonic[0] += STALE_AFTER_S
+        assert store.requeue(retry_failed=False, watch=watch) == {"interrupted": 1, "failed": 0}
+
+
 def test_an_interrupted_task_goes_back_to_pending_without_using_an_attempt(tmp_path):
     from ganscape.studies.worker import run_claimed
 
@@ -274,6 +304,48 @@ def test_a_run_folder_held_by_a_worker_the_study_gave_up_on_is_waited_for(tmp_pa
         raise LeaseLost("task 0 was given to another worker")
     with folder_lock(run_dir), pytest.raises(LeaseLost):  # given away meanwhile: this worker stops waiting
         execute.execute_task(study, 0, config, {"metrics": ["modes"], "n": 200}, check=taken)
+
+
+def test_evaluation_waits_for_a_worker_still_evaluating_the_same_run(tmp_path, monkeypatch):
+    """Evaluating rewrites results.jsonl (a checkpoint's rows replace its old ones). A worker the study gave the task
+    up on, still evaluating, and the worker that took the task over evaluated the run together, without the run
+    folder's lock, so one's rewrite could drop the other's rows. Now the second waits for the first."""
+    import threading
+
+    import ganscape.training
+    from ganscape.studies import execute
+    from ganscape.utils.io import folder_lock
+
+    monkeypatch.setattr(execute, "BUSY_POLL_S", 0.05)
+    study = plan(tmp_path, 1)
+    with Store(study) as store:
+        config = store.task(0)["config"]
+    eval_spec = {"metrics": ["modes"], "n": 200}
+    execute.execute_task(study, 0, config, eval_spec)
+    held, release = threading.Event(), threading.Event()
+
+    def evaluating_worker():
+        with folder_lock(execute.run_dir_for(study, 0)):
+            held.set()
+            release.wait(10)
+    holder = threading.Thread(target=evaluating_worker)
+
+    def trained(*args, **kwargs):  # nothing left to train; meanwhile the other worker goes on evaluating
+        holder.start()
+        held.wait(10)
+    monkeypatch.setattr(ganscape.training, "train", trained)
+    events = []
+
+    def check():
+        events.append("look")
+        if events.count("look") == 3:
+            events.append("released")
+            release.set()
+    result = execute.execute_task(study, 0, config, eval_spec, check=check,
+                                  on_results=lambda step, records: events.append("scored"))
+    holder.join()
+    assert "released" in events and events.index("released") < events.index("scored")
+    assert sorted(result.results) == [1]
 
 
 def test_a_task_resumed_after_a_kill_reports_the_training_time_of_every_attempt(tmp_path):

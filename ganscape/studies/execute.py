@@ -11,14 +11,15 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 from ganscape.registry import ConfigError
 from ganscape.results import Record, ResultsWriter, with_run
-from ganscape.utils.io import FULL_STORAGE, FolderBusy, folder_busy, read_jsonl
+from ganscape.utils.io import FULL_STORAGE, FolderBusy, folder_busy, folder_lock, read_jsonl
 
 log = logging.getLogger("ganscape.study")
 BUSY_POLL_S = 5.0  # how often a task whose run folder another process holds looks again
+T = TypeVar("T")
 
 
 @dataclass
@@ -69,54 +70,72 @@ def run_dir_for(study_dir: str | Path, task_id: int) -> Path:
     return Path(study_dir) / run_name(task_id)
 
 
+def when_free(run_dir: Path, check: Callable[[], None] | None, work: Callable[[], T]) -> T:
+    """``work()`` (which takes the run folder's lock) once no other process holds the folder (``wait_until_free``);
+    taken by another process between the look and the start, it waits again."""
+    while True:
+        wait_until_free(run_dir, check)
+        try:
+            return work()
+        except FolderBusy:
+            continue
+
+
 def execute_task(study_dir: str | Path, task_id: int, config: dict[str, Any], eval_spec: dict[str, Any],
                  done_steps: set[int] = frozenset(), on_results: Callable[[int, list[Record]], None] | None = None,
                  check: Callable[[], None] | None = None) -> TaskResult:
     """Train (or resume) the task's run, then evaluate every checkpoint not in ``done_steps`` with the study's
     ``eval`` section (``ganscape.metrics.protocol``).
     ``check()`` runs after every training step and before every evaluation; it raises to stop the task."""
-    from ganscape.metrics.evaluate import evaluate_run
-    from ganscape.metrics.protocol import EVAL_DEFAULTS, eval_options
     from ganscape.training import DivergenceError, train
     from ganscape.training.callbacks import Check
-    from ganscape.training.checkpoint import CheckpointError, list_checkpoints
 
     run_dir = run_dir_for(study_dir, task_id)
-    eval_spec = {**EVAL_DEFAULTS, **eval_spec}  # studies planned before a key existed get its default
     result = TaskResult()
     start = time.perf_counter()
     try:
-        while True:
-            wait_until_free(run_dir, check)
-            try:
-                train(config, run_dir, show_progress=False, callbacks=[Check(check)] if check else [])
-                break
-            except FolderBusy:  # taken between the look and the start: wait again
-                continue
+        when_free(run_dir, check,
+                  lambda: train(config, run_dir, show_progress=False, callbacks=[Check(check)] if check else []))
     except DivergenceError as err:
         result.note = f"diverged: {err}"
     result.train_seconds = logged_train_seconds(run_dir) or time.perf_counter() - start
     start = time.perf_counter()
-    writer = ResultsWriter.for_run(run_dir)
-    steps = [s for s in list_checkpoints(run_dir) if s not in done_steps]
-    for step in steps:
-        if check is not None:
-            check()
-        try:
-            records = evaluate_run(run_dir, eval_spec["metrics"], int(eval_spec["n"]), checkpoint=step,
-                                   **eval_options(eval_spec))
-        except CheckpointError as err:
-            if step == steps[-1]:
-                raise  # the run's result itself: no other checkpoint stands for it
-            # an earlier checkpoint that cannot be read is one missing point of the curve, not a failed task (a
-            # ConfigError would fail it for good, and every retry would meet the same file)
-            log.warning("warning: %s; its scores are left out", err)
-            result.note = "; ".join(filter(None, [result.note, f"checkpoint {step} unreadable, not scored"]))
-            continue
-        records = with_run(records, run_name(task_id))
-        writer.write(records, replace_existing=True)
-        result.results[step] = records
-        if on_results is not None:
-            on_results(step, records)
+    when_free(run_dir, check, lambda: evaluate_checkpoints(run_dir, task_id, eval_spec, done_steps, on_results, check,
+                                                           result))
     result.eval_seconds = time.perf_counter() - start
     return result
+
+
+def evaluate_checkpoints(run_dir: Path, task_id: int, eval_spec: dict[str, Any], done_steps: set[int],
+                         on_results: Callable[[int, list[Record]], None] | None, check: Callable[[], None] | None,
+                         result: TaskResult) -> None:
+    """Evaluate the run's checkpoints not in ``done_steps`` into ``result`` (and ``on_results``), holding the run
+    folder's lock: a worker the study gave the task up on, still evaluating, would otherwise rewrite results.jsonl
+    (``ResultsWriter.write``) while this one does."""
+    from ganscape.metrics.evaluate import evaluate_run
+    from ganscape.metrics.protocol import EVAL_DEFAULTS, eval_options
+    from ganscape.training.checkpoint import CheckpointError, list_checkpoints
+
+    eval_spec = {**EVAL_DEFAULTS, **eval_spec}  # studies planned before a key existed get its default
+    writer = ResultsWriter.for_run(run_dir)
+    with folder_lock(run_dir):
+        steps = [s for s in list_checkpoints(run_dir) if s not in done_steps]
+        for step in steps:
+            if check is not None:
+                check()
+            try:
+                records = evaluate_run(run_dir, eval_spec["metrics"], int(eval_spec["n"]), checkpoint=step,
+                                       **eval_options(eval_spec))
+            except CheckpointError as err:
+                if step == steps[-1]:
+                    raise  # the run's result itself: no other checkpoint stands for it
+                # an earlier checkpoint that cannot be read is one missing point of the curve, not a failed task (a
+                # ConfigError would fail it for good, and every retry would meet the same file)
+                log.warning("warning: %s; its scores are left out", err)
+                result.note = "; ".join(filter(None, [result.note, f"checkpoint {step} unreadable, not scored"]))
+                continue
+            records = with_run(records, run_name(task_id))
+            writer.write(records, replace_existing=True)
+            result.results[step] = records
+            if on_results is not None:
+                on_results(step, records)

@@ -262,21 +262,26 @@ class Store:
             return True
         return self.write(change)
 
-    def orphans(self, db: sqlite3.Connection, ids: list[int] | None) -> list[int]:
-        """Running tasks whose worker is gone: a stale heartbeat, or on this host a dead pid. A live pid alone does
-        not keep a task: after a restart (same host name, pids counted from 1 again) it may be another program's."""
-        host, now = socket.gethostname(), time.time()
-        return [row["id"] for row in db.execute("SELECT id, host, pid, heartbeat FROM tasks WHERE status = 'running'")
+    def orphans(self, db: sqlite3.Connection, ids: list[int] | None, watch: LeaseWatch | None = None) -> list[int]:
+        """Running tasks whose worker is gone: a stale heartbeat (``LeaseWatch.stale``), or on this host a dead pid.
+        A live pid alone does not keep a task: after a restart (same host name, pids counted from 1 again) it may be
+        another program's."""
+        host, watch = socket.gethostname(), watch or LeaseWatch()
+        running = db.execute("SELECT id, host, pid, heartbeat FROM tasks WHERE status = 'running'").fetchall()
+        watch.forget_all_but({row["id"] for row in running})
+        return [row["id"] for row in running
                 if (ids is None or row["id"] in ids)
-                and (now - (row["heartbeat"] or 0) > STALE_AFTER_S
+                and (watch.stale(row["id"], row["heartbeat"] or 0.0)
                      or row["host"] == host and not pid_alive(row["pid"]))]
 
-    def requeue(self, ids: list[int] | None = None, retry_failed: bool = True) -> dict[str, int]:
+    def requeue(self, ids: list[int] | None = None, retry_failed: bool = True,
+                watch: LeaseWatch | None = None) -> dict[str, int]:
         """Put orphaned running tasks (see ``orphans``; failed once they have had DEATH_ATTEMPTS) and, with
-        ``retry_failed``, failed tasks back to pending. Returns how many of each were requeued."""
+        ``retry_failed``, failed tasks back to pending. Returns how many of each were requeued. A runner that
+        requeues again and again passes its ``watch``, so that a jump of the wall clock orphans nothing."""
         def change(db) -> dict[str, int]:
             requeued = {"interrupted": 0, "failed": 0}
-            for task_id in self.orphans(db, ids):
+            for task_id in self.orphans(db, ids, watch):
                 attempts = db.execute("SELECT attempts FROM tasks WHERE id = ?", (task_id,)).fetchone()[0]
                 status = "pending" if attempts < DEATH_ATTEMPTS else "failed"
                 db.execute("UPDATE tasks SET status = ?, pid = NULL, error = COALESCE(error, ?) WHERE id = ?",
@@ -289,6 +294,34 @@ class Store:
                 requeued["failed"] = len(failed)
             return requeued
         return self.write(change)
+
+
+class LeaseWatch:
+    """The heartbeats a long-lived runner has seen, each with when it first saw it on its own monotonic clock.
+
+    A heartbeat is the wall-clock time of its worker's host, the only clock every host shares. Judged by the wall
+    clock alone, a jump of this host's clock (an NTP step, a resume from suspend) would make every heartbeat look
+    old and orphan every running task, and one set back would keep a dead worker's task forever. So a task this
+    watch has looked at before is stale when its heartbeat has not changed for STALE_AFTER_S on the monotonic clock
+    (which neither an NTP step nor a suspend moves); only at the first look, with nothing to compare, is the
+    heartbeat's wall-clock age all there is."""
+
+    def __init__(self, wall: Callable[[], float] = time.time, monotonic: Callable[[], float] = time.monotonic):
+        self.wall, self.monotonic = wall, monotonic
+        self.seen: dict[int, tuple[float, float]] = {}  # task id -> (heartbeat, monotonic time it was first seen)
+
+    def stale(self, task_id: int, heartbeat: float) -> bool:
+        """Whether the worker of ``task_id``, whose heartbeat now reads ``heartbeat`` (wall-clock seconds), has
+        stopped answering."""
+        last = self.seen.get(task_id)
+        if last is not None and last[0] == heartbeat:
+            return self.monotonic() - last[1] > STALE_AFTER_S
+        self.seen[task_id] = (heartbeat, self.monotonic())
+        return last is None and self.wall() - heartbeat > STALE_AFTER_S  # one that changed since the last look beat
+
+    def forget_all_but(self, running: set[int]) -> None:
+        """Drop what was seen of tasks no longer running (one taken again later starts afresh)."""
+        self.seen = {task_id: seen for task_id, seen in self.seen.items() if task_id in running}
 
 
 def read_only_connection(path: Path) -> sqlite3.Connection:

@@ -23,7 +23,7 @@ from typing import Mapping
 
 from ganscape.registry import ConfigError
 from ganscape.studies.progress import StudyProgress
-from ganscape.studies.store import DEATH_ATTEMPTS, Store, contended
+from ganscape.studies.store import DEATH_ATTEMPTS, LeaseWatch, Store, contended
 
 log = logging.getLogger("ganscape.study")
 POLL_S = 0.2           # how often the runner looks at its workers and the study
@@ -121,12 +121,13 @@ def run_local(study_dir: str | Path, ids: list[int] | None, workers: int = 1, th
 
 class Runner:
     """The runner's state between looks at the study: its worker processes by slot (which GPU each gets), the
-    workers in a row that died before taking a task, and when orphaned tasks were last requeued."""
+    workers in a row that died before taking a task, when orphaned tasks were last requeued and the heartbeats seen
+    then."""
 
     def __init__(self, ids: list[int] | None, workers: int, command: list[str], gpus: list[int] | None):
         self.ids, self.workers, self.command, self.gpus = ids, workers, command, gpus
         self.procs: dict[int, subprocess.Popen] = {}
-        self.failures_in_a_row, self.last_requeue = 0, time.monotonic()
+        self.failures_in_a_row, self.last_requeue, self.watch = 0, time.monotonic(), LeaseWatch()
 
     def tick(self, store: Store, progress: StudyProgress) -> bool:
         """Reap dead workers, requeue orphaned tasks now and then, start workers for pending tasks; whether the
@@ -137,7 +138,7 @@ class Runner:
             raise ConfigError(f"study run: {self.failures_in_a_row} workers in a row died before taking a task; "
                               "see their messages above")
         if time.monotonic() - self.last_requeue > REQUEUE_EVERY_S:
-            store.requeue(self.ids, retry_failed=False)
+            store.requeue(self.ids, retry_failed=False, watch=self.watch)
             self.last_requeue = time.monotonic()
         tasks = [t for t in store.tasks() if self.ids is None or t["id"] in self.ids]
         progress.update(tasks)
