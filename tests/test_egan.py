@@ -110,6 +110,30 @@ def test_children_differ_by_mutation():
     assert not torch.equal(weights[0], weights[1]) and not torch.equal(weights[1], weights[2])
 
 
+def test_scoring_the_children_leaves_d_and_each_child_s_statistics_as_training_left_them():
+    """The fitness passes ran in training mode, so each of them moved a spectral-norm D's power-iteration vectors
+    (6 children: 6 more moves than one child) and each child's G batch-norm statistics once past its mutation step."""
+    torch.manual_seed(0)
+    cfg = load_config({**tiny_config(parents=2), "generator": {"name": "mlp", "hidden": 16, "layers": 2,
+                                                                 "norm": "batch"},
+                       "discriminator": {"name": "mlp", "hidden": 16, "layers": 2, "norm": "spectral"}})
+    run = build_parts(cfg)
+    scheme = build_scheme(cfg["scheme"])
+    scheme.step(run, False)
+    from ganscape.training.schemes.egan import snapshot
+    parents = [snapshot(run), *scheme.extra]
+    d_buffers = {name: b.clone() for name, b in run.D.named_buffers()}
+    assert any("_u" in name for name in d_buffers)
+    children = scheme.make_children(run, parents, False)
+    for name, b in run.D.named_buffers():
+        assert torch.equal(b, d_buffers[name]), name
+    tracked = [name for name in parents[0]["G"] if name.endswith("num_batches_tracked")]
+    assert tracked
+    for i, child in enumerate(children):
+        for name in tracked:  # one forward pass in training mode: the mutation's G step
+            assert int(child["snap"]["G"][name]) == int(parents[i // 3]["G"][name]) + 1
+
+
 def test_resume_is_exact_and_logs_mutation(tmp_path):
     straight = train(tiny_config(parents=2, steps=6), tmp_path / "a", show_progress=False)
     cfg = tiny_config(parents=2, steps=6, checkpoint_every=3)

@@ -181,24 +181,32 @@ class EvolutionaryGAN(Scheme):
         return out
 
     def make_children(self, parts, parents, log):
-        """Mutate every parent with every mutation; returns the children with fitness."""
+        """Mutate every parent with every mutation; returns the children with fitness. Each child keeps G as its
+        mutation step left it (the scoring pass, in training mode, would move G's batch-norm statistics once more),
+        and D leaves as the critic steps left it: its buffers (spectral norm's power-iteration vectors, batch-norm
+        statistics), moved by every child's forward passes, are put back, so the number of children does not
+        change D."""
         x_real, y_real = parts.real_batch()
         s_real = None
         children = []
+        d_buffers = [b.detach().clone() for b in parts.D.buffers()]
         for parent in parents:
             load_snapshot(parts, parent, optimizer=False)
             with torch.no_grad():  # the parent's latents, shared by its children
                 z_eval, y_eval = parts.latent_batch()  # this rank's share, like x_real
             for kind in range(len(MUTATIONS)):
                 load_snapshot(parts, parent)
-                child = {"mutation": kind, **self.mutate(parts, kind, log)}
+                child = {"mutation": kind, **self.mutate(parts, kind, log), "snap": snapshot(parts)}
                 with torch.no_grad():
                     x_fake = parts.train_G(z_eval, y_eval)
                 if s_real is None:  # D(real) once per step; its graph is reused by every child
                     s_real = parts.objective.fake_scores(parts.train_D, x_real, y_real)
                 f_q, f_d = fitness_terms(parts.train_D, parts.objective, s_real, x_fake, y_eval)
-                child.update(f_q=f_q, f_d=f_d, fitness=f_q + self.gamma * f_d, snap=snapshot(parts))
+                child.update(f_q=f_q, f_d=f_d, fitness=f_q + self.gamma * f_d)
                 children.append(child)
+        with torch.no_grad():
+            for buffer, saved in zip(parts.D.buffers(), d_buffers):
+                buffer.copy_(saved)
         return children
 
     def mutate(self, parts, kind: int, log: bool) -> dict[str, torch.Tensor]:
