@@ -98,13 +98,31 @@ class GeneratorSampler:
             return torch.randint(self.num_classes, (n,), device=self.device)
         if isinstance(labels, int) and not 0 <= labels < self.num_classes:
             raise ConfigError(f"--class: {labels} is not a class of this run; valid: 0..{self.num_classes - 1}")
-        return torch.full((n,), labels, device=self.device) if isinstance(labels, int) else labels.to(self.device)
+        return torch.full((n,), labels, device=self.device) if isinstance(labels, int) else self.class_ids(n, labels)
+
+    def class_ids(self, n: int, labels: torch.Tensor) -> torch.Tensor:
+        """A tensor of class ids given for ``n`` samples, checked here: a bad one would fail inside G's embedding
+        (on a GPU as a device-side assert that ends the process's CUDA context)."""
+        if not isinstance(labels, torch.Tensor):
+            raise ConfigError(f"labels: expected a class id (int) or a tensor of {n} class ids, got "
+                              f"{type(labels).__name__}")
+        if labels.dtype.is_floating_point or labels.dtype.is_complex or labels.dtype == torch.bool:
+            raise ConfigError(f"labels: class ids must be integers, got a {labels.dtype} tensor")
+        if tuple(labels.shape) != (n,):
+            raise ConfigError(f"labels: expected shape ({n},), one class id per sample, got {tuple(labels.shape)}")
+        if n and not (0 <= int(labels.min()) and int(labels.max()) < self.num_classes):
+            bad = labels[(labels < 0) | (labels >= self.num_classes)][0]
+            raise ConfigError(f"labels: {int(bad)} is not a class of this run; valid: 0..{self.num_classes - 1}")
+        return labels.long().to(self.device)
 
     def attribute_vectors(self, n: int, fixed: torch.Tensor | int | dict[str, int] | None) -> torch.Tensor:
         """(n, K) float attribute vectors: given ones, or rows of the run's bank of real vectors with ``fixed``
         attributes set."""
         names = self.attribute_names
         if isinstance(fixed, torch.Tensor):
+            if tuple(fixed.shape) != (n, len(names)):
+                raise ConfigError(f"labels: expected shape ({n}, {len(names)}), one vector of the run's attributes "
+                                  f"({', '.join(names)}) per sample, got {tuple(fixed.shape)}")
             return fixed.float().to(self.device)
         if isinstance(fixed, int):
             raise ConfigError(f"--class: this run is conditioned on {len(names)} attributes, not a class; use "

@@ -140,3 +140,26 @@ def test_a_conditional_generator_against_a_label_blind_critic_is_refused(preset,
     with pytest.raises(ConfigError) as err:
         validate(load_config(preset, ["device=cpu", *overrides]))
     assert str(err.value).startswith(message) and "\n" not in str(err.value)
+
+
+def test_a_bad_labels_tensor_is_one_clear_error_before_the_generator_runs():
+    """GeneratorSampler.sample(labels=tensor) passed any tensor to G: floats, a wrong length or a class id out of
+    range failed inside the embedding (on a GPU as a device-side assert that ends the CUDA context)."""
+    from ganscape.models import build_generator
+    from ganscape.priors import build_prior
+    from ganscape.sampling import GeneratorSampler
+
+    torch.manual_seed(0)
+    prior = build_prior({"name": "gaussian", "dim": 8})
+    G = build_generator({"name": "cdcgan", "ngf": 8}, (1, 16, 16), prior.dim, 10).eval()
+    sampler = GeneratorSampler(G, prior.eval(), {"generator": {"name": "cdcgan"}}, 10, {"shape": [1, 16, 16]},
+                               torch.device("cpu"))
+    assert sampler.sample(4, seed=1, labels=torch.tensor([0, 9, 3, 3])).shape == (4, 1, 16, 16)
+    for labels, message in ((torch.tensor([0.0, 1.0, 2.0, 3.0]), "must be integers, got a torch.float32"),
+                            (torch.tensor([0, 1, 2]), r"expected shape \(4,\).*got \(3,\)"),
+                            (torch.tensor([[0, 1], [2, 3]]), r"got \(2, 2\)"),
+                            (torch.tensor([0, 1, 10, 2]), r"labels: 10 is not a class of this run; valid: 0\.\.9"),
+                            (torch.tensor([0, -1, 1, 2]), "labels: -1 is not a class"),
+                            ([0, 1, 2, 3], "got list")):
+        with pytest.raises(ConfigError, match=message):
+            sampler.sample(4, seed=1, labels=labels)
