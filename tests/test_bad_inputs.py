@@ -99,6 +99,9 @@ CASES = [
     (["train", "ring8", "optim.d.betas=[a, b]"], "optim.d.betas: expected list[float], got ['a', 'b']"),
     (["train", "ring8", "data.name=npz", "--out", "{tmp}/r"], "data.path: dataset 'npz' needs option 'path'"),
     (["train", "ring8-egan", "loss.name=tsgan", "discriminator.name=pair"], "loss.name: 'tsgan' scores pairs"),
+    (["train", "ring8-tgan", "penalty.name=r1"], "penalty.name: 'r1' differentiates the pair critic's single-sample "
+     "score D(E(x)), which loss 'tsgan' never trains"),
+    (["train", "ring8-tgan", "loss.name=twgan", "penalty.name=wgan_gp"], "penalty.name: 'wgan_gp' differentiates"),
     (["train", "acgan-digits", "scheme.name=egan"], "scheme.name: 'egan' does not train an auxiliary classifier"),
     (["train", "cdcgan-digits", "generator.name=sndcgan", "generator.norm=none", "generator.conditional=true"],
      "generator.norm: 'none' leaves a conditional generator no class-conditional batch norm"),

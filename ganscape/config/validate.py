@@ -265,6 +265,19 @@ def scheme_trains_the_objective(config: dict[str, Any], registries: dict) -> Non
                           "mutations score fakes alone; use another objective, or scheme.name=alternating")
 
 
+def penalty_constrains_the_trained_scores(config: dict[str, Any], registries: dict) -> None:
+    """A Turing objective on the pair critic trains T = D(E(x_r) - E(x_f)); a gradient penalty differentiates the
+    critic's single-batch score D(E(x)), which that objective never uses, so it bounded nothing the loss sees."""
+    penalty, loss = config["penalty"]["name"], config["loss"]["name"]
+    if (config["discriminator"]["name"] == "pair" and registries["loss"].get(loss, "loss.name").meta.get("scores_pairs")
+            and registries["penalty"].get(penalty, "penalty.name").meta.get("scores_gradient")):
+        raise ConfigError(f"penalty.name: {penalty!r} differentiates the pair critic's single-sample score D(E(x)), "
+                          f"which loss {loss!r} never trains (it trains D(E(x_r) - E(x_f))), so it would bound "
+                          "nothing the loss sees; the pair critic's Lipschitz bound is its spectral norm (its head "
+                          "always, the encoder with discriminator.encoder.norm=spectral): use penalty.name none or "
+                          "weight_clip, or a plain discriminator (T = C(x_r) - C(x_f), which the penalty does bound)")
+
+
 RULES = {"gan": (projection_needs_labelled_fakes, conditional_generator_needs_a_conditioning_critic, packing_fits,
                  batch_norm_groups_fit, mlp_critic_batch_norm_fits, packed_shares_fit, egan_without_generator_penalty,
-                 scheme_trains_the_objective), "translation": ()}
+                 scheme_trains_the_objective, penalty_constrains_the_trained_scores), "translation": ()}

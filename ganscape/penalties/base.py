@@ -2,7 +2,9 @@
 
 A penalty factory returns a ``Penalty``: calling it, ``penalty(critic, x_real, x_fake, y_real, y_fake)``, gives the
 weighted loss term (a scalar tensor, or None when it adds none), and ``after_critic_step(critic)`` runs after every
-optimiser step of the critic (a constraint such as WGAN's weight clipping acts there)."""
+optimiser step of the critic (a constraint such as WGAN's weight clipping acts there). A penalty that differentiates
+the critic's scores of single batches is registered with ``scores_gradient=True`` (a pair critic's Turing objective
+trains other scores; ``ganscape.config.validate``)."""
 from __future__ import annotations
 
 import torch

@@ -25,6 +25,6 @@ class DRAGAN(Penalty):
 
 
 @PENALTIES.register("dragan", "DRAGAN: gradient-norm penalty on noise-perturbed real samples",
-    citation='Kodali et al. 2017, "On Convergence and Stability of GANs"')
+    citation='Kodali et al. 2017, "On Convergence and Stability of GANs"', scores_gradient=True)
 def dragan(weight: NonNegative = 10.0):
     return DRAGAN(weight)

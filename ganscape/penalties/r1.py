@@ -27,12 +27,14 @@ class ZeroCentred(Penalty):
 
 
 @PENALTIES.register("r1", "R1: gamma/2 * E||grad D(x_real)||^2 (zero-centred, on real data); every=k: lazy, each k-th D step x k",
-    citation='Mescheder et al. 2018, "Which Training Methods for GANs do actually Converge?"; lazy: Karras et al. 2020 (StyleGAN2)')
+    citation='Mescheder et al. 2018, "Which Training Methods for GANs do actually Converge?"; lazy: Karras et al. 2020 (StyleGAN2)',
+    scores_gradient=True)
 def r1(gamma: NonNegative = 10.0, every: Positive = 1):
     return ZeroCentred(gamma, on_real=True, every=every)
 
 
 @PENALTIES.register("r2", "R2: gamma/2 * E||grad D(x_fake)||^2 (zero-centred, on generated data); every=k: lazy",
-    citation='Mescheder et al. 2018, "Which Training Methods for GANs do actually Converge?"; lazy: Karras et al. 2020 (StyleGAN2)')
+    citation='Mescheder et al. 2018, "Which Training Methods for GANs do actually Converge?"; lazy: Karras et al. 2020 (StyleGAN2)',
+    scores_gradient=True)
 def r2(gamma: NonNegative = 10.0, every: Positive = 1):
     return ZeroCentred(gamma, on_real=False, every=every)

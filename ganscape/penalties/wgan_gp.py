@@ -27,6 +27,6 @@ class WGANGP(Penalty):
 
 
 @PENALTIES.register("wgan_gp", "WGAN-GP: two-sided gradient penalty on real/fake interpolates",
-    citation='Gulrajani et al. 2017, "Improved Training of Wasserstein GANs"')
+    citation='Gulrajani et al. 2017, "Improved Training of Wasserstein GANs"', scores_gradient=True)
 def wgan_gp(weight: NonNegative = 10.0):
     return WGANGP(weight)
