@@ -175,7 +175,7 @@ def test_budget_curves_take_each_metrics_direction(seeded_study):
     assert mean[1] == pytest.approx(np.mean([max(s) for s in itertools.combinations(hinge, 2)]))
 
 
-def test_a_run_that_diverged_or_scored_nan_counts_as_the_worst_score(tmp_path):
+def test_a_run_that_diverged_or_scored_nan_counts_as_the_worst_score(tmp_path, monkeypatch):
     """A diverged run's last scores are from a checkpoint before its divergence, and a NaN score was dropped: a
     configuration that failed in two seeds of three was ranked by its third alone (n=1), first, and the budget plot
     drew only that one. Each now counts as the metric's worst value, in its direction."""
@@ -196,8 +196,13 @@ def test_a_run_that_diverged_or_scored_nan_counts_as_the_worst_score(tmp_path):
     assert nonsaturating.stats["modes"] == Stat(-math.inf, None, 3)
     mean, _, _ = budget_curves(group, "loss.name")["reverse_kl"]["nonsaturating"]
     assert len(mean) == 3 and mean[0] == math.inf and mean[-1] == pytest.approx(0.1)
+    from ganscape.studies.report import html
+
+    monkeypatch.setattr(html, "BEST_SAMPLES", 6)
     page = render_html(out)
     assert "2 of 6 runs diverged or scored NaN: each counts as the worst value" in page
+    shown = [int(t) for t in re.findall(r"#\d+ task (\d+):", page)]  # the best runs' samples (one with NaN was there)
+    assert shown == [0, 3, 4, 5]
 
 
 def test_toy_runs_equal_in_modes_and_quality_are_ranked_by_reverse_kl(tmp_path):

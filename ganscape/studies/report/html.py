@@ -197,7 +197,7 @@ def infinite_notes(group: Group) -> list[str]:
 
 def diverged_notes(group: Group) -> list[str]:
     """How the ranking and the analysis count the runs that diverged or scored NaN (``Run.outcome``)."""
-    failed = [r for r in group.finished if r.diverged or any(math.isnan(v) for v in r.final.values())]
+    failed = [r for r in group.finished if r.broke()]
     if not failed:
         return []
     return [f"{len(failed)} of {len(group.runs)} runs diverged or scored NaN: each counts as the worst value of every "
@@ -233,7 +233,7 @@ def group_html(study_dir: Path, group: Group, index: int, factor: str | None = N
         parts.append(f'<h3>{esc(group.metric)} per factor</h3><div class="plot distribution">{img(dist, "distribution")}</div>')
     if curves:
         parts.append(f'<h3>{esc(group.metric)} vs training step</h3><div class="plot curves">{img(curves, "curves")}</div>')
-    best = [r for r in group.finished if scored(r, group.metric) and not r.diverged][:BEST_SAMPLES]
+    best = [r for r in group.finished if scored(r, group.metric) and not r.broke(group.metric)][:BEST_SAMPLES]
     if best:
         figures = "".join(
             f'<figure>{img(last_sample_png(study_dir, r), f"samples of task {r.id}")}'

@@ -60,10 +60,15 @@ class Run:
         it finds nothing. Its last scores are from a checkpoint before the divergence; pooled as they are, a
         configuration that diverged in two seeds of three was ranked by its third alone. None when the run has no
         such score and did not diverge."""
-        value = self.final.get(metric)
-        if self.diverged or (value is not None and math.isnan(value)):
+        if self.broke(metric):
             return -math.inf if metric_direction(metric) == "higher" else math.inf
-        return value
+        return self.final.get(metric)
+
+    def broke(self, metric: str | None = None) -> bool:
+        """Whether the run counts as ``metric``'s worst value (``outcome``): it diverged, or scored NaN in
+        ``metric`` (None: in any metric)."""
+        values = self.final.values() if metric is None else [self.final.get(metric)]
+        return self.diverged or any(value is not None and math.isnan(value) for value in values)
 
 
 @dataclass
