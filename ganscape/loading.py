@@ -94,7 +94,8 @@ def generator_sampler(loaded: LoadedRun, ema: bool, device: torch.device) -> Gen
     prior.load_state_dict(averaged_state(loaded, "prior", ema))
     G = build_generator(config["generator"], tuple(meta["shape"]), prior.dim, meta["num_classes"]).to(device)
     G.load_state_dict(averaged_state(loaded, "G", ema))
-    return GeneratorSampler(G.eval(), prior.eval(), config, loaded.step, meta, device, loaded.kind)
+    weights = "ema" if ema and "G" in loaded.state["callbacks"].get("ema", {}) else "raw"
+    return GeneratorSampler(G.eval(), prior.eval(), config, loaded.step, meta, device, loaded.kind, weights=weights)
 
 
 def translation_sampler(loaded: LoadedRun, direction: Direction, ema: bool, device: torch.device) -> TranslationSampler:

@@ -32,6 +32,7 @@ class GeneratorSampler:
     device: torch.device
     kind: str = "gan"
     batch_stats: int = 0  # 0: batch norm uses its running statistics; B: each chunk of B samples its own statistics
+    weights: str = "raw"  # "ema": G and its prior are the run's moving average of the weights
 
     @property
     def num_classes(self) -> int:

@@ -176,7 +176,7 @@ def test_dissect_cli_writes_json_and_a_page_that_opens(scenes_run, tmp_path):
     assert 'data-images="ok"' in dom and 'class="bars"' in dom
 
 
-def test_intervene_and_repair_cli(scenes_run, tmp_path):
+def test_intervene_and_repair_cli(scenes_run, tmp_path, caplog):
     out = tmp_path / "edit"
     done = ganscape("intervene", str(scenes_run), "--layer", "net.5", "--concept", "grass", "--units", "top:4",
                     "--n", "32", "--rank-n", "32", "--out", str(out))
@@ -201,8 +201,15 @@ def test_intervene_and_repair_cli(scenes_run, tmp_path):
     report = json.loads((repaired / "repair.json").read_text())
     assert report["metric"] == "fid64_seg-scenes32" and len(report["ablated"]) <= 2
     assert all(report["effects"][str(u)] < 0 for u in report["ablated"])
-    assert ganscape("sample", str(scenes_run), "--edit", str(repaired / "edit.json"), "--n", "4", "--out",
-                    str(tmp_path / "edited.npz")).returncode == 0
+    done = ganscape("sample", str(scenes_run), "--edit", str(repaired / "edit.json"), "--n", "4", "--out",
+                    str(tmp_path / "edited.npz"))
+    assert done.returncode == 0 and "found on" not in caplog.text, done.stderr
+    # where the units were chosen travels with the edit; applied to other weights, it says so (it said nothing)
+    assert report["edit"]["found_on"] == {"run": str(scenes_run), "step": 30, "weights": "ema"}
+    done = ganscape("sample", str(scenes_run), "--edit", str(repaired / "edit.json"), "--no-ema", "--n", "4", "--out",
+                    str(tmp_path / "edited-raw.npz"))
+    assert done.returncode == 0 and (f"edit.json was found on run {scenes_run}, step 30, weights ema; this generator "
+                                     "is weights raw: its units may draw other things here") in caplog.text
     done = ganscape("eval", str(scenes_run), "--edit", str(repaired / "edit.json"), "--metrics", "fid", "--n", "64",
                     "--extractor", "scenes", "--seed", str(report["held_out_seed"]))
     assert done.returncode == 0, done.stderr

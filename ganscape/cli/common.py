@@ -154,9 +154,8 @@ def drawn_from(args, sampler) -> dict[str, Any]:
     """What a dissection command's numbers were measured on, for its JSON file: the run, its step, the weights
     (``ema`` when the run kept an average and ``--raw`` was not given, else ``raw``), the latent seed and the
     ``--class`` (None: classes drawn uniformly, or an unconditional G)."""
-    averaged = not args.raw and float(sampler.config["train"].get("ema_decay") or 0) > 0
-    return {"run": str(args.run_dir), "step": sampler.step, "weights": "ema" if averaged else "raw",
-            "seed": args.seed, "class": args.label}
+    return {"run": str(args.run_dir), "step": sampler.step, "weights": sampler.weights, "seed": args.seed,
+            "class": args.label}
 
 
 def open_segmenter(args, sampler):

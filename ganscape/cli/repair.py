@@ -44,6 +44,7 @@ def run(args) -> int:
     real, _ = reference_features(sampler.reference, args.n, extractor)
     result = repair(sampler, layer, extractor, real, args.k, args.n, args.seed, labels=args.label)
     result.update(drawn_from(args, sampler))
+    result["edit"]["found_on"] = {key: result[key] for key in ("run", "step", "weights")}
     atomic_write_text(out / "repair.json", json.dumps(result, indent=1))
     atomic_write_text(out / "edit.json", json.dumps(result["edit"], indent=1))
     print(f"{result['metric']} on held-out latents (seed {result['held_out_seed']}): {result['fid_before']:.4g} before, "

@@ -11,6 +11,7 @@ difference of our insert and ablate ACEs on the same latents."""
 from __future__ import annotations
 
 import json
+import logging
 import math
 import random
 from contextlib import contextmanager
@@ -25,6 +26,7 @@ from ganscape.dissection.dissect import Layer, batches, ci95, dissect, generate,
 from ganscape.dissection.segmenter import Segmenter
 from ganscape.registry import ConfigError
 
+log = logging.getLogger(__name__)
 EDIT_FORMAT = "ganscape-edit"
 
 
@@ -225,9 +227,12 @@ def rank_for_concept(sampler, layer: Layer, concept: str, segmenter: Segmenter, 
 
 # ----- edits saved as files -----------------------------------------------------------------------------------------
 def edit_record(layer: str, units: list[int], mode: str = "ablate", values: list[float] | None = None,
-                region: list[float] | None = None, note: str = "") -> dict[str, Any]:
+                region: list[float] | None = None, note: str = "", found_on: dict[str, Any] | None = None
+                ) -> dict[str, Any]:
+    """An edit file's contents. ``found_on``: the run, step and weights (``ema``/``raw``) the units were chosen on
+    (``apply_edit`` warns when the generator it edits is another)."""
     return {"format": EDIT_FORMAT, "version": 1, "layer": layer, "units": list(units), "mode": mode,
-            "values": values, "region": region, "note": note}
+            "values": values, "region": region, "note": note, "found_on": found_on}
 
 
 def read_edit(path: str | Path) -> dict[str, Any]:
@@ -259,5 +264,22 @@ def apply_edit(sampler, edit: dict[str, Any], path: str | Path = "the edit"):
     except ConfigError as err:
         reason = str(err).split(": ", 1)[-1]  # drop the --layer/--units/--region of the interactive commands
         raise ConfigError(f"--edit: {path} does not fit this generator: {reason}") from None
+    warn_if_found_elsewhere(sampler, edit, path)
     values = torch.tensor(edit["values"], dtype=torch.float32) if edit["mode"] == "insert" else None
     return dict(sampler.G.named_modules())[layer.name].register_forward_hook(edit_hook(units, values, region))
+
+
+def warn_if_found_elsewhere(sampler, edit: dict[str, Any], path: str | Path) -> None:
+    """A warning when the edit's units were chosen on another step or other weights (``ema``/``raw``) than the
+    sampler's: a unit's number names a channel, and what that channel draws changes as training goes on. The run
+    itself is not compared (a run folder may have been moved); an edit file that records nothing (written by hand,
+    or before edits recorded where they were found) is taken as it is."""
+    found = edit.get("found_on")
+    if not isinstance(found, dict):
+        return
+    here = {"step": sampler.step, "weights": sampler.weights}
+    differs = [key for key in here if key in found and found[key] != here[key]]
+    if differs:
+        log.warning("warning: --edit: %s was found on %s; this generator is %s: its units may draw other things here",
+                    path, ", ".join(f"{key} {found[key]}" for key in ("run", *here) if key in found),
+                    ", ".join(f"{key} {here[key]}" for key in differs))
