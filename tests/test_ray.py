@@ -72,6 +72,10 @@ def test_a_ray_task_that_never_started_is_not_submitted_again(tmp_path):
         store.claim([0], **owner)  # once started, a dying worker is retried
         assert _advance(NoStart, store, iter([None]), task, {0}, owner) == RETRY
         assert store.task(0)["status"] == "pending"
+        # one this driver never started, which another runner claimed meanwhile, is that runner's: it was marked failed
+        store.claim([0], host="other", pid=111)
+        assert _advance(NoStart, store, iter([None]), task, set(), owner) == OVER
+        assert (store.task(0)["status"], store.task(0)["pid"]) == ("running", 111)
 
 
 def test_a_ray_task_hands_over_each_checkpoint_s_results_as_it_is_evaluated(tmp_path):

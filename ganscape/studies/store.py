@@ -251,6 +251,14 @@ class Store:
             return status
         return self.write(change)
 
+    def fail_unstarted(self, task_id: int, error: str) -> bool:
+        """Record that a task could not be started (a Ray task Ray could not run): failed, without an attempt, only
+        while it is still pending; False when another runner claimed it (or it ended) meanwhile."""
+        def change(db) -> bool:
+            return db.execute("UPDATE tasks SET status = 'failed', finished = ?, error = ? "
+                              "WHERE id = ? AND status = 'pending'", (time.time(), error, task_id)).rowcount > 0
+        return self.write(change)
+
     def release(self, task_id: int, note: str, pid: int | None = None) -> bool:
         """Put a task its worker was told to stop (Ctrl-C, SIGTERM) back to pending, its attempt not counted: it
         resumes from its newest checkpoint on the next run. False when ``pid`` no longer held it."""

@@ -153,10 +153,17 @@ def _advance(ray, store: Store, gen, task: dict[str, Any], started: set[int], ow
     try:
         out = ray.get(next(gen))
     except Exception as err:  # the worker process died, or Ray could not run the task
-        # retried only once it had started (claim counts the attempts): Ray failing to start it would loop forever
-        mine = task["id"] in started
-        return _failed(store, task["id"], f"Ray task failed: {type(err).__name__}: {err}", mine, DEATH_ATTEMPTS,
-                       owner["pid"] if mine else None)
+        error = f"Ray task failed: {type(err).__name__}: {err}"
+        if task["id"] in started:
+            return _failed(store, task["id"], error, True, DEATH_ATTEMPTS, owner["pid"])
+        # never started, so not retried (claim counts the attempts: Ray failing to start it would loop forever), and
+        # recorded only while the task is still pending: another runner may have claimed it meanwhile
+        if store.fail_unstarted(task["id"], error):
+            log.error("[task %d] failed:\n%s", task["id"], error)
+        else:
+            log.warning("[task %d] Ray could not start it here, and another runner holds it meanwhile; nothing "
+                        "recorded", task["id"])
+        return OVER
     if isinstance(out, dict) and "results" in out:  # one checkpoint's records, while the task goes on
         if store.add_results(task["id"], [Record.from_json(row) for row in out["results"]], pid=owner["pid"]):
             return RUNNING
