@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Iterable
 
-from ganscape.utils.io import append_jsonl, atomic_write_text, read_jsonl
+from ganscape.utils.io import append_line, atomic_write_text, jsonl_lock, read_jsonl
 
 RESULTS_FILE = "results.jsonl"
 
@@ -81,20 +81,26 @@ class ResultsWriter:
 
     def write(self, records: Iterable[Record], replace_existing: bool = False) -> None:
         """Append ``records``. With ``replace_existing``, records already in the file for the same result (``key``)
-        are dropped first (one atomic rewrite): a study task whose worker was killed after writing a checkpoint's
-        results, but before the study recorded them, evaluates that checkpoint again without doubling its rows."""
+        are dropped first (one atomic rewrite, with the new records): a study task whose worker was killed after
+        writing a checkpoint's results, but before the study recorded them, evaluates that checkpoint again without
+        doubling its rows. The file's lock (``jsonl_lock``) is held throughout, so a record another process appends
+        meanwhile (a training run's evaluation beside ``ganscape eval``) is not lost in the rewrite."""
         records = list(records)
-        if records:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        if replace_existing and records:
-            keys = {self.key(r.run, r.checkpoint, r.metric) for r in records}
-            rows = read_jsonl(self.path)
-            kept = [row for row in rows
-                    if self.key(row.get("run"), row.get("checkpoint"), row.get("metric")) not in keys]
-            if len(kept) < len(rows):
-                atomic_write_text(self.path, "".join(json.dumps(row, sort_keys=True) + "\n" for row in kept))
-        for record in records:
-            append_jsonl(self.path, record.to_json())
+        if not records:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with jsonl_lock(self.path) as fh:
+            if replace_existing:
+                keys = {self.key(r.run, r.checkpoint, r.metric) for r in records}
+                rows = read_jsonl(self.path)
+                kept = [row for row in rows
+                        if self.key(row.get("run"), row.get("checkpoint"), row.get("metric")) not in keys]
+                if len(kept) < len(rows):
+                    rows = kept + [record.to_json() for record in records]
+                    atomic_write_text(self.path, "".join(json.dumps(row, sort_keys=True) + "\n" for row in rows))
+                    return
+            for record in records:
+                append_line(fh, record.to_json())
 
 
 def same_place(run: str | None) -> str | None:

@@ -302,3 +302,49 @@ def test_an_atomic_write_syncs_the_file_then_its_folder(tmp_path, monkeypatch):
     assert (tmp_path / "sub" / "a.txt").read_text() == "new"
     assert len(synced) == 2 and synced[0].startswith(str(tmp_path / "sub" / ".a.txt.")) \
         and synced[1] == str(tmp_path / "sub")
+
+
+def test_a_record_appended_during_a_rewrite_of_results_jsonl_is_not_lost(tmp_path, monkeypatch):
+    """``ganscape eval`` replacing a re-evaluated checkpoint's records rewrote results.jsonl (read, then an atomic
+    replace) while a training run's evaluation could append to it: an append between the read and the replace went
+    to the old file and was lost. Every writer now holds the file's lock."""
+    import threading
+
+    import ganscape.results as results
+    from ganscape.results import Record, ResultsWriter, read_results
+    from ganscape.utils.io import append_jsonl
+
+    path = tmp_path / "results.jsonl"
+    writer = ResultsWriter(path, one_run=True)
+    record = lambda metric, value: Record("run", 10, "ckpt-00000010.pt", metric, value, None, 100, "toy", 0.0)  # noqa: E731
+    writer.write([record("modes", 7.0)])
+    read, appenders = results.read_jsonl, []
+
+    def read_then_another_process_appends(file):
+        rows = read(file)
+        appenders.append(threading.Thread(target=lambda: append_jsonl(path, record("reverse_kl", 0.5).to_json())))
+        appenders[0].start()
+        appenders[0].join(0.3)  # it appends now, unless it waits for the lock
+        return rows
+    monkeypatch.setattr(results, "read_jsonl", read_then_another_process_appends)
+    writer.write([record("modes", 8.0)], replace_existing=True)
+    appenders[0].join(10)
+    monkeypatch.undo()
+    assert sorted((r.metric, r.value) for r in read_results(path)) == [("modes", 8.0), ("reverse_kl", 0.5)]
+
+
+def test_an_append_that_waited_on_a_replaced_file_writes_to_the_new_one(tmp_path):
+    import threading
+
+    from ganscape.utils.io import append_jsonl, atomic_write_text, jsonl_lock, read_jsonl
+
+    path = tmp_path / "metrics.jsonl"
+    append_jsonl(path, {"step": 1})
+    appender = threading.Thread(target=lambda: append_jsonl(path, {"step": 3}))
+    with jsonl_lock(path):
+        appender.start()
+        appender.join(0.3)
+        assert appender.is_alive()
+        atomic_write_text(path, '{"step": 2}\n')  # a rewrite: the lock held is the old file's
+    appender.join(10)
+    assert read_jsonl(path) == [{"step": 2}, {"step": 3}]

@@ -160,18 +160,51 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 
 
 def append_jsonl(path: str | os.PathLike, record: dict[str, Any]) -> None:
-    """Append one JSON object as a line (a single write call, flushed and fsynced). After a torn last line (a killed
-    writer's), the line starts with a newline in the same write, so the record is not glued onto the torn one
-    (which readers skip); the file is never rewritten, so other processes' appends are never lost."""
+    """Append one JSON object as a line (``append_line``), holding the file's lock (``jsonl_lock``); the file is never
+    rewritten here, so other processes' appends are never lost."""
+    with jsonl_lock(path) as fh:
+        append_line(fh, record)
+
+
+def append_line(fh, record: dict[str, Any]) -> None:
+    """Append one JSON object as a line to ``fh`` (opened ``a+b``) in a single write call, flushed and fsynced. After
+    a torn last line (a killed writer's), the line starts with a newline in the same write, so the record is not
+    glued onto the torn one (which readers skip)."""
     line = json.dumps(record, sort_keys=True) + "\n"
-    with open(path, "a+b", opener=no_link_opener(path)) as fh:
-        if fh.tell() > 0:
-            fh.seek(-1, os.SEEK_END)
-            if fh.read(1) != b"\n":
-                line = "\n" + line
-        fh.write(line.encode("utf-8"))  # append mode: at the end, whatever was read
-        fh.flush()
-        os.fsync(fh.fileno())
+    fh.seek(0, os.SEEK_END)
+    if fh.tell() > 0:
+        fh.seek(-1, os.SEEK_END)
+        if fh.read(1) != b"\n":
+            line = "\n" + line
+    fh.write(line.encode("utf-8"))  # append mode: at the end, whatever was read
+    fh.flush()
+    os.fsync(fh.fileno())
+
+
+@contextmanager
+def jsonl_lock(path: str | os.PathLike) -> Iterator[Any]:
+    """The JSON-lines file at ``path`` (made when missing; a symbolic link refused) open ``a+b``, under an exclusive
+    ``flock`` for one change: an append, or a rewrite through ``atomic_path``. Every ganscape writer of a log takes
+    it, so a rewrite (a re-evaluated checkpoint's records replaced; a resumed run's later records dropped) never
+    loses another process's append. A rewrite replaces the file, so a writer that waited on the old one's lock
+    opens the new one and waits again."""
+    import fcntl
+
+    while True:
+        fh = open(path, "a+b", opener=no_link_opener(path))
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            with suppress(FileNotFoundError):
+                if os.path.samestat(os.fstat(fh.fileno()), os.stat(path)):
+                    break
+        except BaseException:
+            fh.close()
+            raise
+        fh.close()
+    try:
+        yield fh
+    finally:
+        fh.close()
 
 
 def link_refused(path: str | os.PathLike) -> ConfigError:
@@ -199,11 +232,13 @@ def truncate_jsonl(path: str | os.PathLike, step: int) -> None:
     path = Path(path)
     if path.is_symlink():
         raise link_refused(path)
-    records = read_jsonl(path)
-    kept = [r for r in records if r.get("step", 0) <= step]
-    lines = len(path.read_text(encoding="utf-8").splitlines()) if path.exists() else 0
-    if len(kept) != len(records) or (path.exists() and len(records) != lines):
-        atomic_write_text(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in kept))
+    if not path.exists():
+        return
+    with jsonl_lock(path):
+        records = read_jsonl(path)
+        kept = [r for r in records if r.get("step", 0) <= step]
+        if len(kept) != len(records) or len(records) != len(path.read_text(encoding="utf-8").splitlines()):
+            atomic_write_text(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in kept))
 
 
 def read_jsonl(path: str | os.PathLike) -> list[dict[str, Any]]:
