@@ -49,6 +49,9 @@ def test_inception_features_shape_and_sample_range(tmp_path):
     assert feats.shape == (2, 2048) and torch.isfinite(feats).all()
     assert torch.allclose(feats, net.pool((x + 1) / 2))
     assert net.logits(x).shape == (2, 1008)
+    with torch.no_grad():
+        net.fc.bias.uniform_(-3, 3)  # IS takes the logits without the fc bias (the original code's, torch-fidelity's)
+    torch.testing.assert_close(net.logits(x), feats @ net.fc.weight.T)
 
 
 def test_inception_weights_load_from_pth_and_safetensors(tmp_path):

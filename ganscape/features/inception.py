@@ -195,10 +195,13 @@ class FIDInceptionV3(nn.Module):
 
     @torch.no_grad()
     def logits(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, 3, H, W) in [-1, 1] -> (B, 1008) logits (needs the fc weights)."""
+        """(B, 3, H, W) in [-1, 1] -> (B, 1008) logits (needs the fc weights): pool features times the fc weight,
+        without the fc bias, as the Inception Score was defined in code (Salimans et al. 2016: the weight of the
+        graph's ``softmax/logits/MatMul`` alone) and as torch-fidelity's ``logits_unbiased`` computes it; with the
+        bias the softmax, and so the IS, comes out different."""
         if self.fc is None:
             raise ConfigError("--inception-weights: this weights file has no fc layer; IS needs it")
-        return self.fc(self.features(x))
+        return self.features(x) @ self.fc.weight.T
 
 
 def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
