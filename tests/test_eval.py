@@ -359,3 +359,20 @@ def test_inception_weights_the_samples_do_not_use_are_said_once(caplog):
     told = [r.getMessage() for r in caplog.records if "inception-weights" in r.getMessage()]
     assert told == ["warning: --inception-weights /no/such.pth is not used: these samples are scored with the raw "
                     "features"]
+
+
+@pytest.mark.parametrize("use_cache", [False, True])
+def test_a_reference_holding_nan_is_refused_not_scored(tmp_path, use_cache):
+    """A reference with NaN rows gave FID and KID NaN with no word, and precision, recall, density and coverage
+    finite but without those rows (every comparison with a NaN radius is false); the NaN features were cached."""
+    from ganscape.metrics.evaluate import evaluate_samples
+
+    rng = np.random.default_rng(0)
+    real = rng.normal(size=(200, 8))
+    real[:6] = np.nan
+    np.savez(tmp_path / "ref.npz", x=real)
+    fake = torch.from_numpy(rng.normal(size=(200, 8))).float()
+    with pytest.raises(ConfigError, match=r"--reference: 6 of 200 reference samples give NaN or inf features"):
+        evaluate_samples(fake, ["fid", "pr"], 200, {"name": "npz", "path": str(tmp_path / "ref.npz")},
+                         extractor="raw", cache_dir=str(tmp_path / "cache"), use_cache=use_cache)
+    assert [path for path in (tmp_path / "cache").rglob("*") if path.is_file()] == []  # nothing cached

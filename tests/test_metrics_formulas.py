@@ -186,3 +186,6 @@ def test_stacked_modes_counts_tuples_and_kl_to_uniform():
     half = stacked_mode_metrics(all_modes[:500].repeat(2, 1))
     assert half["modes"] == 500 and half["kl"] == pytest.approx(math.log(2))
     assert stacked_mode_metrics(torch.tensor([[1, 2, 3]] * 7))["kl"] == pytest.approx(math.log(1000))
+    for outside in ([[0, 0, 12]], [[9, 9, 10]], [[0, -1, 2]]):  # folded into (0, 1, 2), past 999, or negative
+        with pytest.raises(ValueError, match=r"digit predictions must lie in 0\.\.9"):
+            stacked_mode_metrics(torch.tensor(outside))

@@ -160,3 +160,21 @@ def test_a_rank_failing_on_its_share_stops_every_rank_with_its_error(tmp_path, m
         assert list(got) == [error(rank if rank in failing else failing[0], where) for rank in (0, 1)]
     alone = evaluate_samples(digits, ["fid"], 600, job["reference"], cache_dir=classifier_cache)
     assert ranks[0][-1] == ranks[1][-1] and ranks[0][-1][alone[0].metric] == pytest.approx(alone[0].value, rel=1e-9)
+
+
+def test_a_digit_classifier_of_other_than_ten_classes_is_refused(tmp_path, monkeypatch, classifier_cache):
+    """Its class ids were folded into other triples (a 12 in the last place counted as (0, 1, 2)) or past the 1,000
+    modes, under the usual stacked_modes name."""
+    import numpy as np
+
+    from ganscape.registry import ConfigError
+
+    monkeypatch.setitem(lenet.RECIPE, "steps", 20)
+    source = build_dataset({"name": "digits", "size": 16})
+    three = source.y < 3
+    np.savez(tmp_path / "three.npz", x=source.x[three].numpy(), y=source.y[three].numpy())
+    x, _ = build_dataset({**STACKED, "n": 100, "seed": 1}).get(torch.arange(100))
+    with pytest.raises(ConfigError, match=r"stacked_modes: the digit classifier \(.*\) tells 3 classes; Stacked "
+                                          r"MNIST counts triples of 10 digits"):
+        evaluate_samples(x, ["stacked_modes"], 100, STACKED, cache_dir=classifier_cache,
+                         classifier={"name": "npz", "path": str(tmp_path / "three.npz")})

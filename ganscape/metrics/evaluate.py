@@ -39,6 +39,7 @@ from ganscape.sampling import joined, share
 SampleFn = Callable[[int, tuple[int, int]], torch.Tensor]  # (count, part) -> that part of count samples
 log = logging.getLogger("ganscape.metrics")
 T = TypeVar("T")
+STACKED_CLASSES = 10  # Stacked MNIST: three digits of ten classes, 1,000 modes
 
 
 def values_of(metric: Metric, outputs: dict, n: int, tag: str, fingerprint: str,
@@ -170,6 +171,10 @@ def stacked_values(specs: list[Metric], samples: SampleFn, n: int, reference: di
 
     def digits_of(mine: torch.Tensor) -> tuple[torch.Tensor]:
         _, probs = extract(lenet, mine.reshape(-1, 1, *mine.shape[2:]), batch, want_features=False, want_probs=True)
+        if probs.shape[1] != STACKED_CLASSES:  # its ids would fold into other triples, or past the 1,000
+            raise ConfigError(f"stacked_modes: the digit classifier ({lenet.tag}) tells {probs.shape[1]} classes; "
+                              f"Stacked MNIST counts triples of {STACKED_CLASSES} digits: give classifier= a "
+                              "10-class digit dataset (mnist or digits)")
         return (torch.from_numpy(probs.argmax(1)).reshape(-1, 3),)
 
     samples_finite, (digits,) = scored_shares(x, digits_of, (True,))

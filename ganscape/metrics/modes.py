@@ -34,6 +34,9 @@ def stacked_mode_metrics(digits: torch.Tensor, num_digits: int = 3, classes: int
     digits = torch.as_tensor(digits).long().cpu()
     if digits.ndim != 2 or digits.shape[1] != num_digits:
         raise ValueError(f"need (N, {num_digits}) digit predictions, got shape {tuple(digits.shape)}")
+    if len(digits) and (int(digits.min()) < 0 or int(digits.max()) >= classes):
+        raise ValueError(f"digit predictions must lie in 0..{classes - 1}, got {int(digits.min())}.."
+                         f"{int(digits.max())} (another id would count as another tuple's mode)")
     weights = classes ** torch.arange(num_digits - 1, -1, -1)
     mode = (digits * weights).sum(dim=1)
     total = classes ** num_digits

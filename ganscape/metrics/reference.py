@@ -33,6 +33,7 @@ from ganscape.features.extractor import Extractor, extract
 from ganscape.metrics import cache as memory
 from ganscape.metrics.registry import format_n
 from ganscape.paths import cache_root, data_root
+from ganscape.registry import ConfigError
 from ganscape.sampling import share
 from ganscape.utils.io import atomic_path
 
@@ -112,15 +113,31 @@ def reference_features(section: dict[str, Any], n: int, extractor: Extractor, se
 
     ds = dataset if dataset is not None else computed_on_every_rank(lambda: build_dataset(section, key="reference"))
     memo = memo_key(section, n, extractor, seed, cache_dir, ds)
-    found, hit = decided_on_main(lambda: cached_features(section, n, extractor, seed, cache_dir, use_cache, ds, memo),
+    found, hit = decided_on_main(lambda: finite_reference(cached_features(section, n, extractor, seed, cache_dir,
+                                                                          use_cache, ds, memo)),
                                  lambda result: result[0] is not None)  # rank 0: (features or None, key)
     if hit:
         return found or (None, None)
     idx = reference_indices(len(ds), n, seed)
     features = gathered_on_main(computed_on_every_rank(
         lambda: featurised(extractor, ds, share(idx.split(CHUNK), world()))))
-    stored, _ = decided_on_main(lambda: kept(features, found[1], use_cache, cache_dir, memo), lambda result: None)
+    stored, _ = decided_on_main(lambda: kept(*finite_reference((features, found[1])), use_cache, cache_dir, memo),
+                                lambda result: None)
     return stored or (None, None)
+
+
+def finite_reference(found: tuple[np.ndarray | None, Any]) -> tuple[np.ndarray | None, Any]:
+    """``found`` (features or None, key), refused when a reference sample's features are NaN or inf (data holding
+    NaN: FID and KID came out NaN, blamed on no one, while precision, recall, density and coverage silently left
+    those samples out). Checked before the features are cached, and on features read from the cache."""
+    features = found[0]
+    if features is not None:
+        bad = ~np.isfinite(features).all(axis=1)
+        if bad.any():
+            raise ConfigError(f"--reference: {int(bad.sum())} of {len(features)} reference samples give NaN or inf "
+                              f"features (first: reference sample {int(np.flatnonzero(bad)[0])} of those drawn); the "
+                              "reference data holds NaN or inf values: clean it, or choose another --reference")
+    return found
 
 
 def kept(features: np.ndarray, key: dict[str, Any], use_cache: bool, cache_dir: str | None,
