@@ -43,6 +43,8 @@ def test_mnist_test_split_from_idx(mnist_dir):
     assert torch.bincount(ds.y).tolist()[:3] == [980, 1135, 1032]  # official class counts
     small = build_dataset({"name": "mnist", "root": str(mnist_dir), "split": "test", "size": 32, "per_class": 50})
     assert len(small) == 500 and torch.bincount(small.y).tolist() == [50] * 10
+    with pytest.raises(ConfigError, match="data.limit: 100 with data.per_class: 50"):  # kept classes 0 and 1 alone
+        build_dataset({"name": "mnist", "root": str(mnist_dir), "split": "test", "per_class": 50, "limit": 100})
 
 
 def test_mnist_missing_files_error_names_the_folder(tmp_path):

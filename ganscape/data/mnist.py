@@ -98,6 +98,9 @@ def mnist(root: str = DEFAULT_ROOT, split: Literal["train", "test"] = "train", s
     500-image low-data setting)."""
     if split not in FILES:
         raise ConfigError(f"data.split: unknown split {split!r}; valid: {', '.join(FILES)}")
+    if per_class and limit:  # the first N of a class-by-class selection would be the first classes alone
+        raise ConfigError(f"data.limit: {limit} with data.per_class: {per_class}; per_class keeps a class-balanced "
+                          "selection, limit the first N images: give one of them")
     folder = Path(root).expanduser()
     (img_name, img_md5), (lbl_name, lbl_md5) = FILES[split]
     images = read_checked(locate(img_name, img_md5, folder, download), (COUNTS[split], 28, 28))
