@@ -58,6 +58,9 @@ def rng_state() -> dict:
 
 
 def set_rng_state(state: dict) -> None:
-    torch.set_rng_state(state["torch"])
+    """Restore ``rng_state()``'s states (CPU tensors; others are copied there). CUDA devices get theirs by index, as
+    many as both the saved state and this process have (``set_rng_state_all`` failed with fewer saved)."""
+    torch.set_rng_state(state["torch"].cpu())
     if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+        for index, device_state in enumerate(state["cuda"][:torch.cuda.device_count()]):
+            torch.cuda.set_rng_state(device_state.cpu(), index)

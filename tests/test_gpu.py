@@ -42,6 +42,18 @@ def test_mixed_precision_with_a_gradient_penalty_trains_on_the_gpu(tmp_path, pre
         assert state["precision"]["d"]["scale"] > 0  # the loss scaler's state is saved
 
 
+@pytest.mark.parametrize("precision", ["fp32", "fp16"])
+def test_a_run_resumes_on_the_gpu(tmp_path, precision):
+    """A checkpoint read onto the GPU put its RNG states there, and torch.set_rng_state refused them (no resume on
+    a GPU got past loading); the loss scaler's state and Adam's step counts come back too."""
+    config = load_config("dcgan-digits", [*DIGITS, f"train.precision={precision}", "train.steps=20",
+                                          "train.checkpoint_every=10"])
+    train(config, tmp_path / "run", show_progress=False, stop_at=10)
+    result = train(config, tmp_path / "run", show_progress=False)
+    assert sorted(list_checkpoints(tmp_path / "run")) == [10, 20] and finite_losses(result.history)
+    assert all(s["step"].device.type == "cpu" for s in result.parts.opt_g.state.values())
+
+
 def test_auto_settings_on_the_gpu_are_fp32_nchw_with_the_data_on_the_gpu():
     parts = Trainer("dcgan-digits", DIGITS).parts
     assert not parts.channels_last and parts.precision.name == "fp32"

@@ -67,6 +67,21 @@ def test_resume_equals_uninterrupted_mlp_with_ema(tmp_path):
     check_resume(tmp_path, "ring8", RING, stop_at=30)
 
 
+def test_a_checkpoint_read_for_another_device_keeps_its_rng_states_and_step_counts_on_the_cpu(tmp_path):
+    """Read with ``map_location`` = the run's device, a resume on a GPU moved the saved RNG states there, and
+    ``torch.set_rng_state`` (CPU byte tensors only) stopped it: "RNG state must be a torch.ByteTensor". The meta
+    device stands in for the GPU here."""
+    from ganscape.runtime import set_rng_state
+
+    train(load_config("ring8", RING), tmp_path / "run", show_progress=False, stop_at=15)
+    state = read_checkpoint(list_checkpoints(tmp_path / "run")[15], "meta")
+    assert next(iter(state["models"]["G"].values())).device.type == "meta"  # the weights go to the device
+    assert state["rng"]["torch"].device.type == "cpu"
+    adam = state["optimizers"]["g"]["state"][0]
+    assert adam["exp_avg"].device.type == "meta" and adam["step"].device.type == "cpu"  # as torch keeps it
+    set_rng_state(state["rng"])
+
+
 def test_resume_equals_uninterrupted_dcgan_with_batchnorm(tmp_path):
     check_resume(tmp_path, "dcgan-digits", DIGITS, stop_at=6)
 

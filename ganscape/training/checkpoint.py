@@ -131,13 +131,33 @@ def write_checkpoint(state: dict[str, Any], run_dir: str | Path, step: int, keep
 
 def read_checkpoint(path: str | Path, device: torch.device | str = "cpu",
                     config: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Load a checkpoint safely, as a version-2 state. ``config`` (the run's config.yaml) is
-    needed only for first-format checkpoints, which did not store their config."""
-    path = Path(path)
+    """Load a checkpoint safely, as a version-2 state with its tensors on ``device`` (``on_device``). ``config``
+    (the run's config.yaml) is needed only for first-format checkpoints, which did not store their config."""
+    return on_device(read_on_cpu(Path(path), config), torch.device(device))
+
+
+def on_device(tree: Any, device: torch.device, key: Any = None, rng: bool = False) -> Any:
+    """``tree`` with its tensors moved to ``device``, but for the RNG states (``rng``, ``rng_ranks``), which
+    ``torch.set_rng_state`` takes only as CPU tensors (a resume on a GPU stopped with "RNG state must be a
+    torch.ByteTensor"), and optimisers' ``step`` counts, which torch keeps on the CPU (on a GPU every optimiser step
+    would wait for the device to read them)."""
+    if device.type == "cpu":
+        return tree
+    if isinstance(tree, dict):
+        return type(tree)((k, on_device(v, device, k, rng or k in ("rng", "rng_ranks"))) for k, v in tree.items())
+    if isinstance(tree, (list, tuple)):
+        return type(tree)(on_device(v, device, None, rng) for v in tree)
+    if isinstance(tree, torch.Tensor) and not rng and not (key == "step" and tree.ndim == 0):
+        return tree.to(device)
+    return tree
+
+
+def read_on_cpu(path: Path, config: dict[str, Any] | None) -> dict[str, Any]:
+    """``read_checkpoint``'s state, every tensor on the CPU."""
     try:
         with warnings.catch_warnings():  # torch warns of a raw pickle's protocol before refusing it: one line, ours
             warnings.simplefilter("ignore")
-            state = torch.load(path, map_location=device, weights_only=True)
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise CheckpointError(f"{path}: checkpoint file not found") from None
     except Exception as err:  # truncated or corrupt archives fail in many ways inside torch.load
