@@ -243,3 +243,18 @@ def test_bf16_step_computes_the_gradient_penalty_in_float32():
         parts.train_D(x_real)
         penalty, _ = LazyRegularization().penalty(parts, x_real, x_fake, None, None)
     assert seen == [torch.bfloat16, torch.float32] and penalty.dtype == torch.float32
+
+
+def test_a_collapsed_fp16_loss_scale_stops_the_run_as_a_divergence():
+    """Loss scaling skips an overflowed step and halves the scale. With gradients that stay inf the scale fell to 0,
+    after which every step was skipped for good; the logged gradient norm read 0 and the losses stayed finite, so the
+    run finished "successfully" with D frozen. fp16 is emulated on CPU: CPU loss scalers on a bf16 run."""
+    from ganscape.training import DivergenceError
+
+    trainer = Trainer("ring8", [*QUIET, "train.precision=bf16", "generator.hidden=16", "discriminator.hidden=16",
+                                "train.batch_size=32", "train.checkpoint_every=0"])
+    trainer.parts.precision.scalers = {side: torch.amp.GradScaler("cpu") for side in ("g", "d")}
+    for param in trainer.parts.D.parameters():
+        param.register_hook(lambda grad: grad * float("inf"))  # a persistent overflow
+    with pytest.raises(DivergenceError, match=r"the fp16 loss scale of d fell below 2\^-24.*at or before step 50"):
+        trainer.fit(until=300)

@@ -79,6 +79,31 @@ def test_divergence_stops_with_message_and_keeps_last_good_checkpoint(tmp_path, 
     assert list(list_checkpoints(tmp_path / "run")) == [10, 20]
 
 
+def test_weights_that_diverged_are_never_scored_or_drawn(tmp_path):
+    """The divergence check ran on log and checkpoint steps alone: with eval.every and sample_every 7 and log_every 5,
+    weights that went NaN at step 6 were scored at step 7 (NaN rows in results.jsonl) and drawn into a preview, and
+    the run stopped only at step 10."""
+    from ganscape.training.callbacks import Callback
+
+    class Overflow(Callback):
+        order = -1  # the update of step 6 overflowed: before the EMA and the divergence check
+
+        def on_step_end(self, trainer, step, out, logged, last):
+            if step == 6:
+                with torch.no_grad():
+                    for param in trainer.parts.G.parameters():
+                        param.fill_(float("nan"))
+
+    config = load_config("ring8", ["train.steps=20", "train.log_every=5", "train.checkpoint_every=10",
+                                   "train.sample_every=7", "eval.every=7", "eval.metrics=[modes]", "train.ema_decay=0",
+                                   "generator.hidden=16", "discriminator.hidden=16"])
+    with pytest.raises(DivergenceError, match="at or before step 7"):
+        train(config, tmp_path / "run", show_progress=False, callbacks=[Overflow()])
+    results = tmp_path / "run" / "results.jsonl"
+    assert not results.exists() or results.read_text() == ""  # nothing scored
+    assert not list((tmp_path / "run" / "samples").glob("step-*.png"))
+
+
 def test_huge_learning_rates_are_caught_as_a_diverged_update(tmp_path):
     config = load_config("ring8", ["optim.g.lr=1e6", "optim.d.lr=1e6", "train.steps=200", "train.log_every=20",
                                    "train.checkpoint_every=50", "train.sample_every=0"])

@@ -30,6 +30,7 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 SIDES = ("g", "d")
 INPUT_GRADIENT_SCALE_MAX = 2.0 ** 10
+MIN_LOSS_SCALE = 2.0 ** -24  # float16's smallest step; from the initial 2^16, 40 overflowed steps in a row
 
 
 def resolve_precision(name: str, device: torch.device) -> str:
@@ -88,6 +89,16 @@ class Precision:
         if side not in self.scalers:
             return norm
         return torch.where(torch.isfinite(norm), norm, torch.zeros_like(norm))
+
+    def collapsed(self) -> str | None:
+        """The side whose loss scale fell below MIN_LOSS_SCALE, or None (one host synchronisation per scaler; the
+        divergence check calls it on log and checkpoint steps). An overflowed step is skipped and halves the scale,
+        so a scale that low means dozens of skipped steps in a row; left alone it reaches 0, after which every step
+        is skipped for good while the losses stay finite."""
+        for side, scaler in self.scalers.items():
+            if scaler.is_enabled() and scaler.get_scale() < MIN_LOSS_SCALE:
+                return side
+        return None
 
     def step(self, optimizer: torch.optim.Optimizer, side: str) -> None:
         """The optimiser step; with loss scaling it is skipped when a gradient is inf/NaN, and the scale adapts."""

@@ -72,7 +72,8 @@ def core_callbacks(config: dict[str, Any]) -> list[Callback]:
     """Callbacks every run has, from its config: EMA, divergence checks, evaluation, and in a multi-process run the
     rank consistency check."""
     train = config["train"]
-    out: list[Callback] = [DivergenceGuard(train["checkpoint_every"])]
+    outputs = (config["eval"]["every"], train["sample_every"])  # steps that score or draw the weights
+    out: list[Callback] = [DivergenceGuard(train["checkpoint_every"], outputs)]
     if train["ema_decay"] > 0:
         out.append(EMA(train["ema_decay"]))
     if config["eval"]["every"] > 0:

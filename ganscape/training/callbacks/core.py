@@ -60,13 +60,16 @@ class DivergenceGuard(Callback):
     """Stops a run whose losses, penalty, gradient norms or parameters become NaN/inf.
 
     Each step folds the finiteness of the watched values into one flag on the device (no host synchronisation); the
-    flag and the parameters are checked on logging and checkpoint steps, before anything is logged or saved. NaN/inf
-    in the *data* is caught when the data is loaded."""
+    flag and the parameters are checked on logging and checkpoint steps, and on the steps that evaluate or draw
+    previews (``output_every``: ``eval.every``, ``train.sample_every``), before anything is logged, saved, scored or
+    drawn. Under fp16 loss scaling a loss scale that collapsed (``Precision.collapsed``) is a divergence too: every
+    step was skipped, and nothing else would say so. NaN/inf in the *data* is caught when the data is loaded."""
 
     order = ORDER["divergence"]
 
-    def __init__(self, checkpoint_every: int):
-        self.checkpoint_every, self.finite, self.last_values = checkpoint_every, None, {}
+    def __init__(self, checkpoint_every: int, output_every: tuple[int, ...] = ()):
+        self.checkpoint_every, self.output_every = checkpoint_every, output_every
+        self.finite, self.last_values = None, {}
 
     def on_step_end(self, trainer, step, out, logged, last) -> None:
         values = [v.detach().float().reshape(()) for k, v in out.items() if k.startswith(WATCHED)]
@@ -74,7 +77,7 @@ class DivergenceGuard(Callback):
             ok = torch.isfinite(torch.stack([v.to(values[0].device) for v in values])).all()
             self.finite = ok if self.finite is None else self.finite & ok.to(self.finite.device)
         saving = due(step, self.checkpoint_every, last)
-        if logged is not None or saving:
+        if logged is not None or saving or any(every > 0 and step % every == 0 for every in self.output_every):
             self.check(trainer, step, logged or {}, saving)
 
     def check(self, trainer, step: int, logged: dict[str, float], saving: bool = False) -> None:
@@ -86,6 +89,9 @@ class DivergenceGuard(Callback):
             what = f"{', '.join(bad) or 'a loss'} became NaN/inf"
         elif (name := first_nonfinite_parameter(trainer.parts.modules())) is not None:
             what = f"parameter {name} became NaN/inf"
+        elif (side := collapsed_loss_scale(trainer.parts)) is not None:
+            what = (f"the fp16 loss scale of {side} fell below 2^-24: its gradients overflowed at every step for "
+                    "dozens of steps, and each of those steps was skipped")
         elif saving and (name := first_nonfinite_state(trainer.parts)) is not None:
             # gradient norms are measured on log steps only: an overflow in Adam's moments can come first, and a
             # checkpoint holding it would be named the last good one
@@ -94,6 +100,13 @@ class DivergenceGuard(Callback):
             raise DivergenceError(f"training diverged: {what} at or before step {step} "
                                   f"(last finite values: {self.last_values}); {ADVICE}")
         self.last_values = {k: v for k, v in logged.items() if k.startswith(WATCHED)} or self.last_values
+
+
+def collapsed_loss_scale(parts) -> str | None:
+    """The side (``g``/``d``) whose fp16 loss scale collapsed, on every rank alike (each rank's scaler sees the same
+    all-reduced gradients); None without loss scaling."""
+    precision = getattr(parts, "precision", None)
+    return None if precision is None else precision.collapsed()
 
 
 def first_nonfinite(named: list[tuple[str, torch.Tensor]]) -> str | None:
