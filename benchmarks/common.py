@@ -12,6 +12,24 @@ from ganscape.paths import data_root
 from ganscape.utils.environment import describe, environment
 
 
+def whole_number(low: int) -> Callable[[str], int]:
+    """An argparse ``type``: a whole number >= ``low``, else argparse's one usage line naming the flag (a 0 or
+    negative count was ignored, or failed in a worker with a traceback after other runs had trained)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"expected a whole number >= {low}, got {value}")
+        return value
+    parse.__name__ = "whole number"
+    return parse
+
+
+POSITIVE = whole_number(1)
+
+
 def add_mnist_root(parser: argparse.ArgumentParser, flag: str = "--root") -> None:
     """``--root``: the folder with the official MNIST IDX files (default ``$GANSCAPE_DATA/mnist``)."""
     parser.add_argument(flag, default=str(data_root() / "mnist"),

@@ -50,7 +50,7 @@ from pathlib import Path
 
 import torch
 
-from common import add_mnist_root, ignore_interrupts, machine_line, run_stoppable
+from common import POSITIVE, add_mnist_root, ignore_interrupts, machine_line, run_stoppable
 from ganscape.config import forbidden_resume_changes
 from ganscape.registry import ConfigError
 from ganscape.training.callbacks.folder import ENVIRONMENT_FILE, METRICS_FILE
@@ -62,7 +62,7 @@ from ganscape.utils.environment import machine_kind
 from ganscape.utils.io import read_jsonl
 from toy_modes import (DATASETS, METHODS, base_config, check_configs, configure, kept_scores, mean_std,
                        method_names, overrides_note, own_batches_note, scheduled_records, score_cells, scores_by_step,
-                       train_and_score, with_packed_batch, with_slot_batch_norm)
+                       train_and_score, trained_past, with_packed_batch, with_slot_batch_norm)
 
 # Published numbers (modes / high-quality share / reverse KL; PacGAN's means over 10 trials, VEEGAN's over 5), with
 # their table. Methods the papers did not run: "". PacGAN Table 1 also has PacGAN3, which we do not run.
@@ -176,6 +176,8 @@ def check_run_folders(parser: argparse.ArgumentParser, jobs: list[tuple], traini
                 check_resumable(config, run_dir)
             except ConfigError as error:
                 parser.error(f"--out: {error}")
+            if training and run_dir.is_dir() and (past := trained_past(run_dir, config)) is not None:
+                parser.error(f"--out: {past}")
             if training and run_dir.is_dir() and folder_busy(run_dir):
                 parser.error(f"--out: {run_dir}: another process is training this run now; wait for it, or leave "
                              "its seed out of this command (--first-seed, --seeds)")
@@ -491,7 +493,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[
     parser.add_argument("--first-seed", type=int, default=0, metavar="N",
                         help="the first seed of each row, toy and Stacked MNIST (default 0): with --out, adds seeds "
                              "to runs made elsewhere or earlier, e.g. --first-seed 5 --seeds 5 for seeds 5-9")
-    parser.add_argument("--steps", type=int, help="override the toy budget")
+    parser.add_argument("--steps", type=POSITIVE, help="override the toy budget")
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS), help="toy datasets")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                         help="config overrides for every toy run, after its method's own (e.g. train.batch_size=256)")
@@ -500,7 +502,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[
     parser.add_argument("--stacked-seeds", type=int, default=2)
     parser.add_argument("--stacked-methods", nargs="+", default=STACKED_DEFAULT, choices=list(STACKED_METHODS),
                         help="Stacked MNIST rows")
-    parser.add_argument("--stacked-steps", type=int, help="override the Stacked MNIST budget")
+    parser.add_argument("--stacked-steps", type=POSITIVE, help="override the Stacked MNIST budget")
     parser.add_argument("--stacked-every", type=int, default=0, metavar="K",
                         help="also score every Stacked MNIST run every K steps (a table of modes during training)")
     parser.add_argument("--stacked-samples", type=int, default=STACKED_SAMPLES, metavar="N",
@@ -508,14 +510,14 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[
                              "for a quick check, as the count of modes found grows with it)")
     parser.add_argument("--stacked-set", nargs="*", default=[], metavar="KEY=VALUE",
                         help="config overrides for every Stacked MNIST run, after its row's own (e.g. data.size=28)")
-    parser.add_argument("--jobs", type=int, default=2, help="runs trained in parallel processes")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
+    parser.add_argument("--jobs", type=POSITIVE, default=2, help="runs trained in parallel processes")
+    parser.add_argument("--threads", type=POSITIVE, default=1, help="torch threads per run")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
                         help="where every run trains, in float32 (cuda: all --jobs processes share the GPU)")
     parser.add_argument("--out", metavar="DIR", help="train each run in a run folder under DIR (DIR/toy/grid25/ns/"
                         "seed-0, ...) and keep its scores there: run again, the command skips finished runs, resumes "
                         "killed ones from their newest checkpoint, and more seeds reuse the finished ones")
-    parser.add_argument("--checkpoint-every", type=int, default=1000, metavar="STEPS",
+    parser.add_argument("--checkpoint-every", type=POSITIVE, default=1000, metavar="STEPS",
                         help="with --out: a run's checkpoint interval in steps, what a killed run loses at most")
     parser.add_argument("--progress", action="store_true",
                         help="with --out: print where each run stands (its step; finished, training or stopped; "
@@ -552,8 +554,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[
                       [(m,) for m in args.stacked_methods])
     if args.progress and not args.out:
         parser.error("--progress: needs --out DIR, the folder of the runs to report")
-    if args.checkpoint_every < 1:
-        parser.error(f"--checkpoint-every: expected a positive number of steps, got {args.checkpoint_every}")
+    if args.out and Path(args.out).exists() and not Path(args.out).is_dir():
+        parser.error(f"--out: {args.out} is a file; give a folder (made when missing)")
     if args.out:
         check_run_folders(parser, [*(toy_jobs(args, methods) if args.only in (None, "toy") else []),
                                    *(stacked_jobs(args) if args.only in (None, "stacked") else [])],

@@ -24,9 +24,9 @@ from pathlib import Path
 
 import torch
 
-from common import ignore_interrupts, machine_line, run_stoppable
+from common import POSITIVE, ignore_interrupts, machine_line, run_stoppable, whole_number
 from ganscape.config import load_config
-from ganscape.config.dotted import config_diff, set_dotted
+from ganscape.config.dotted import forbidden_resume_changes, set_dotted
 from ganscape.config.validate import groups_batch_norm
 from ganscape.data import build_dataset
 from ganscape.metrics import metric_family
@@ -156,12 +156,27 @@ def train_and_score(config: dict, n_samples: int, metric: str | dict | None = No
         kept = kept_scores(Path(run_dir), config, n_samples)
         if kept is not None:
             return kept
+        if (past := trained_past(Path(run_dir), config)) is not None:
+            raise ConfigError(past)
         result = train(config, run_dir, show_progress=False)
         during = scheduled_records(Path(run_dir), config)
     scores = evaluate_result(result, [metric], n_samples, seed=None)
     if run_dir is not None:
-        ResultsWriter(Path(run_dir) / SCORES_FILE).write(v.record(str(run_dir), result.step) for v in scores)
+        ResultsWriter(Path(run_dir) / SCORES_FILE).write((v.record(str(run_dir), result.step) for v in scores),
+                                                         replace_existing=True)
     return {**scores_by_name(scores), **scores_by_step(during)}
+
+
+def trained_past(run_dir: Path, config: dict) -> str | None:
+    """Why ``run_dir`` cannot give ``config``'s scores: it holds a run trained past ``train.steps`` (training it
+    again does nothing, and its scores would stand under the shorter budget); None when it does not."""
+    from ganscape.training.checkpoint import list_checkpoints
+
+    steps, done = config["train"]["steps"], max(list_checkpoints(run_dir), default=0)
+    if done <= steps:
+        return None
+    return (f"{run_dir} holds a run trained to step {done}, past this command's {steps} steps; its scores are "
+            "not those of the shorter budget: give its own budget, or another --out folder")
 
 
 def scores_by_name(values) -> dict[str, float]:
@@ -177,9 +192,9 @@ def scores_by_step(records) -> dict[str, float]:
 def kept_scores(run_dir: Path, config: dict, n_samples: int) -> dict[str, float] | None:
     """The scores ``train_and_score`` kept in ``run_dir`` for exactly ``config`` after its last step, with the
     in-training records (None when the folder holds another config, or the run has not finished and been scored)."""
-    saved = saved_config(run_dir)
-    if saved is None or config_diff(saved, load_config(config)):
-        return None
+    saved, config = saved_config(run_dir), load_config(config)
+    if saved is None or saved["train"]["steps"] != config["train"]["steps"] or forbidden_resume_changes(saved, config):
+        return None  # another run; a change a resume may make (scoring, checkpoints) leaves the trained run as it is
     final = [r for r in read_results(run_dir / SCORES_FILE) if r.step == config["train"]["steps"] and r.n == n_samples]
     if not final:
         return None
@@ -260,15 +275,15 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[
     """The command line's arguments and method names, every run's config built once: any bad value is one usage
     line and exit 2 before anything trains (``tests/test_docs_commands.py`` checks the documented commands with it)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--steps", type=int, default=10_000)
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--batch-size", type=int, help=f"every method's batch (default per dataset: {BATCH}; "
+    parser.add_argument("--steps", type=POSITIVE, default=10_000)
+    parser.add_argument("--seeds", type=POSITIVE, default=3)
+    parser.add_argument("--batch-size", type=POSITIVE, help=f"every method's batch (default per dataset: {BATCH}; "
                         f"methods with their paper's own: {own_batches()})")
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--ema", type=float, default=0.99, help="EMA decay of G's weights used for sampling (0 = off)")
-    parser.add_argument("--samples", type=int, default=2500)
-    parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
-    parser.add_argument("--jobs", type=int, default=2, help="runs trained in parallel processes")
+    parser.add_argument("--samples", type=whole_number(2), default=2500)
+    parser.add_argument("--threads", type=POSITIVE, default=1, help="torch threads per run")
+    parser.add_argument("--jobs", type=POSITIVE, default=2, help="runs trained in parallel processes")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                         help="config overrides applied to every method, after its own (e.g. schedule.name=cosine)")
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))

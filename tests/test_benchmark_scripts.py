@@ -131,6 +131,27 @@ def test_a_bad_override_is_one_usage_error_before_any_run():
         assert message in done.stderr and "Traceback" not in done.stderr, done.stderr[-2000:]
 
 
+@pytest.mark.parametrize("script, args, message", [
+    ("reproduce", ["--jobs", "0"], "argument --jobs: expected a whole number >= 1, got 0"),
+    ("reproduce", ["--threads", "0"], "argument --threads: expected a whole number >= 1, got 0"),
+    ("reproduce", ["--steps", "0"], "argument --steps: expected a whole number >= 1, got 0"),  # was ignored: 10k
+    ("reproduce", ["--stacked-steps", "-1"], "argument --stacked-steps: expected a whole number >= 1, got -1"),
+    ("reproduce", ["--checkpoint-every", "x"], "argument --checkpoint-every: expected a whole number, got 'x'"),
+    ("reproduce", ["--out", "README.md"], "--out: README.md is a file; give a folder"),
+    ("toy_modes", ["--seeds", "0"], "argument --seeds: expected a whole number >= 1, got 0"),
+    ("toy_modes", ["--samples", "1"], "argument --samples: expected a whole number >= 2, got 1"),
+    ("toy_modes", ["--batch-size", "0"], "argument --batch-size: expected a whole number >= 1, got 0")])
+def test_a_bad_count_is_one_usage_error_before_any_run(monkeypatch, capsys, script, args, message):
+    """Zero or negative counts were ignored (--steps 0 trained 10k steps) or failed with a traceback, some only after
+    other runs had trained (--stacked-steps -1 lost the toy table)."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    monkeypatch.chdir(BENCHMARKS.parent)
+    module = __import__(script)
+    with pytest.raises(SystemExit) as stop:
+        module.parse_args(args)
+    assert stop.value.code == 2 and message in capsys.readouterr().err
+
+
 def test_paper_runs_train_simultaneously_unless_the_method_has_its_own_scheme(monkeypatch):
     """``--paper`` trains with the PacGAN code's loop (``simultaneous``); WGAN-GP and WGAN-clip keep their papers' 5
     critic steps and E-GAN its evolution; the default toy runs stay alternating."""
@@ -414,6 +435,24 @@ def test_reproduce_out_keeps_finished_runs_and_more_seeds_reuse_them(tmp_path):
     clash = run_script(*common, "--seeds", "1", "--out", str(tmp_path), "--set", "train.batch_size=64")
     assert clash.returncode == 2 and "--out:" in clash.stderr and "train.batch_size" in clash.stderr, clash.stderr
     assert "Traceback" not in clash.stderr
+
+
+def test_a_kept_run_is_not_scored_again_for_another_scoring_interval_nor_shown_under_a_shorter_budget(tmp_path):
+    """A finished run asked for again with another --toy-every or --checkpoint-every (changes a resume may make) was
+    scored again, each time adding its rows to final_scores.jsonl; asked for with fewer --steps, the longer run's
+    scores stood in the table under the shorter budget's header."""
+    common = ["--only", "toy", "--steps", "20", "--jobs", "1", "--datasets", "ring8", "--methods", "NS", "--seeds",
+              "1", "--out", str(tmp_path)]
+    first = run_script(*common, "--checkpoint-every", "10")
+    again = run_script(*common, "--checkpoint-every", "5", "--toy-every", "10")
+    for done in (first, again):
+        assert done.returncode == 0, done.stderr[-2000:]
+    assert "1 of 1 runs' scores kept from" in again.stdout, again.stdout
+    scores = (tmp_path / "toy" / "ring8" / "ns" / "seed-0" / "final_scores.jsonl").read_text().splitlines()
+    assert len(scores) == 3  # modes, high-quality share, reverse KL: once
+    shorter = run_script(*[a if a != "20" else "10" for a in common])
+    assert shorter.returncode == 2 and "Traceback" not in shorter.stderr, shorter.stderr
+    assert "holds a run trained to step 20, past this command's 10 steps" in shorter.stderr
 
 
 def test_first_seed_adds_later_seeds_whose_runs_a_full_command_then_keeps(tmp_path):
