@@ -32,6 +32,7 @@ def world(tmp_path_factory) -> Path:
     files.mkdir()
     (files / "malformed.yaml").write_text("a: [1, 2\nb: {")
     (files / "list.yaml").write_text("- 1\n- 2\n")
+    (files / "empty.yaml").write_text("# cut short\n")
     (files / "binary.yaml").write_bytes(bytes(range(256)) * 4)
     (files / "evil.yaml").write_text("seed: !!python/object/apply:os.system ['echo hacked']\n")
     (files / "unknown.yaml").write_text("base: ring8\ncolour: red\n")
@@ -80,6 +81,8 @@ CASES = [
     (["train", "{files}/missing.yaml"], "missing.yaml: file not found"),
     (["train", "{files}/malformed.yaml"], "malformed.yaml: not valid YAML (line"),
     (["train", "{files}/list.yaml"], "a config must be a mapping"),
+    (["train", "{files}/empty.yaml"], "empty.yaml: an empty config file; give at least `base: PRESET`"),
+    (["train", "ring8", "kind=[1]"], "kind: unknown run kind [1]; valid: gan, translation"),  # was a TypeError
     (["train", "{files}/binary.yaml"], "binary.yaml: not"),
     (["train", "{files}/evil.yaml"], "evil.yaml: not valid YAML"),
     (["train", "{files}/unknown.yaml"], "colour: unknown key"),
@@ -218,7 +221,7 @@ CASES = [
     (["eval", "{root}/ring", "--n", "1"], "--n/--samples: must be >= 2"),
     (["eval", "{root}/ring", "--samples", "1"], "--n/--samples: must be >= 2"),  # not only the name not typed
     (["eval", "{root}/ring", "--checkpoint", "latest"], "--checkpoint: expected a step number or 'all'"),
-    (["eval", "{root}/ring", "--reference", "{{name: nope}}"], "unknown dataset 'nope'"),
+    (["eval", "{root}/ring", "--reference", "{{name: nope}}"], "--reference.name: unknown dataset 'nope'"),  # it said reference
     (["eval", "{root}/ring", "--reference", "[1, 2"], "--reference: not valid YAML"),
     (["eval", "{root}/ring", "--reference-n", "1"], "--reference-n: must be >= 2"),
     (["eval", "{root}/digits", "--metrics", "fid", "--extractor", "inception", "--inception-weights",

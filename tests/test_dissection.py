@@ -230,6 +230,7 @@ def test_intervene_and_repair_cli(scenes_run, tmp_path, caplog):
 
 BAD = [
     (["dissect", "{run}", "--layer", "net.99", "--out", "{tmp}/d"], "--layer: unknown layer 'net.99'; layers with"),
+    (["dissect", "{run}", "--list-layers", "--out", "{tmp}/d"], "--out: --list-layers lists the generator's layers"),
     (["dissect", "{run}", "--layer", "net.2", "--quantile", "2", "--out", "{tmp}/d"], "--quantile: expected a top"),
     (["dissect", "{run}", "--layer", "net.2", "--segmenter", "test_dissection:wrong_shape", "--out", "{tmp}/d"],
      "labels of shape (1, 4, 4); expected (B, H, W) = (1, 32, 32)"),

@@ -376,3 +376,15 @@ def test_a_reference_holding_nan_is_refused_not_scored(tmp_path, use_cache):
         evaluate_samples(fake, ["fid", "pr"], 200, {"name": "npz", "path": str(tmp_path / "ref.npz")},
                          extractor="raw", cache_dir=str(tmp_path / "cache"), use_cache=use_cache)
     assert [path for path in (tmp_path / "cache").rglob("*") if path.is_file()] == []  # nothing cached
+
+
+def test_options_no_metric_asked_for_reads_are_named_in_one_warning(tmp_path, caplog):
+    """``eval --metrics modes --extractor inception --reference-n 50 --classifier digits`` scored the toy protocol and
+    said nothing of the three options it did not use."""
+    train(load_config("ring8", ["train.steps=4", "train.checkpoint_every=4", "train.sample_every=0"]), tmp_path / "r",
+          show_progress=False)
+    args = ["eval", str(tmp_path / "r"), "--n", "100", "--metrics", "modes", "--extractor", "inception",
+            "--reference-n", "50", "--classifier", "digits"]
+    assert main(args) == 0
+    assert ("warning: --extractor inception, --reference-n 50, --classifier digits: not used by the metrics asked "
+            "for (modes)") in caplog.text

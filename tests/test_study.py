@@ -242,11 +242,18 @@ def test_killed_worker_is_replaced_and_its_task_resumes_without_duplicates(tmp_p
      "grid: loss.name and objective both set loss.name"),
     ({"data": {"wide": {"data": {"std": 0.1}}}}, {"samples": 2, "space": {"data.std": {"uniform": [0.01, 0.1]}}},
      "grid: data and random.space.data.std both set data.std"),
-    ({"train.steps": [1, 2]}, {"samples": 99_999, "space": {"optim.g.lr": {"loguniform": [1e-5, 1e-3]}}},
-     "grid: the study would have 199,998 tasks")])
+    ({"train.steps": [1, 2]}, {"samples": 99_999, "space": {"optim.d.lr": {"loguniform": [1e-5, 1e-3]}}},
+     "grid: the study would have 199,998 tasks"),
+    # a tie target that an axis sets: the task labelled 0.005 trained at optim.d.lr's 0.001
+    ({"optim.g.lr": [0.005], "loss.name": ["hinge", "wgan"]}, None,
+     r"tie.optim.g.lr: optim.g.lr sets it too, and the tie would copy optim.d.lr over its levels silently"),
+    ({}, {"samples": 2, "space": {"optim.g.lr": {"loguniform": [1e-5, 1e-3]}}}, "tie.optim.g.lr: random.space"),
+    ({}, {"samples": 2, "sed": 3, "space": {"optim.g.lr": {"loguniform": [1e-5, 1e-3]}}},
+     "random.sed: unknown key; valid: samples, seed, space")])  # the seed stayed 0
 def test_axes_that_set_one_key_or_an_endless_study_are_refused(grid, random, message):
     """Two axes setting one key: the later won silently under the earlier's label; random.samples 10**12 made
     study plan run for ever."""
-    spec = {"name": "s", "base": "ring8", "grid": grid, **({"random": random} if random else {})}
+    spec = {"name": "s", "base": "ring8", "grid": grid, **({"random": random} if random else {}),
+            "tie": {"optim.g.lr": "optim.d.lr"}}
     with pytest.raises(ConfigError, match=message):
         read_study(spec)

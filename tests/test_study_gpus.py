@@ -75,6 +75,22 @@ def test_gpus_are_refused_with_ray(tmp_path):
     assert done.returncode == 2 and "--gpus: for --backend local only" in done.stderr, done.stderr
 
 
+@pytest.mark.parametrize("args, message", [
+    (["--backend", "ray", "--executor", "os:getcwd"], "--executor: for --backend local only; this command runs "
+                                                      "--backend ray"),  # Ray trained every task in full
+    (["--backend", "ray", "--workers", "4"], "--workers: for --backend local only"),
+    (["--backend", "ray", "--threads", "2"], "--threads: for --backend local only"),
+    (["--address", "1.2.3.4:6379"], "--address: for --backend ray only; this command runs --backend local"),
+    (["--num-cpus", "3"], "--num-cpus: for --backend ray only")])
+def test_an_option_of_the_other_backend_is_one_line_before_any_work(tmp_path, args, message):
+    """Each was ignored without a word."""
+    study = plan(tmp_path, 1)
+    before = snapshot(study)
+    done = ganscape("study", "run", str(study), "--all", *args)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and message in done.stderr, done.stderr
+    assert snapshot(study) == before
+
+
 def test_each_worker_starts_with_its_gpu_and_each_task_is_one_line(tmp_path, monkeypatch, capfd):
     import torch
 

@@ -118,7 +118,7 @@ def parse_data(text: str | None, key: str) -> dict[str, Any] | None:
         return None
     value = parse_yaml(text, key)
     section = {"name": value} if isinstance(value, str) else value
-    DATASETS.validate(section, key.lstrip("-"))
+    DATASETS.validate(section, key)
     return section
 
 

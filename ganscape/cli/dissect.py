@@ -31,6 +31,10 @@ def run(args) -> int:
     from ganscape.dissection.dissect import dissect, list_layers, resolve_layers, threshold_levels
     from ganscape.dissection.report import write_outputs
 
+    given = [flag for flag, value in (("--layer", args.layer), ("--out", args.out)) if value]
+    if args.list_layers and given:
+        raise ConfigError(f"{given[0]}: --list-layers lists the generator's layers and exits, dissecting nothing; "
+                          f"give one of them")
     sampler = open_generator(args)
     if args.list_layers:
         for layer in list_layers(sampler):

@@ -77,6 +77,7 @@ def run_run(args) -> int:
     if args.threads < 0:
         raise ConfigError(f"--threads: expected 0 (share the cores between the workers) or a positive number, got "
                           f"{args.threads}")
+    check_backend_options(args)
     gpus = check_gpus(args)
     if args.executor:
         from ganscape.studies.worker import check_executor
@@ -105,6 +106,20 @@ def selected_counts(tasks: list[dict], ids: list[int]) -> dict[str, int]:
     """Status counts of the tasks ``ids`` (``study run --task``)."""
     chosen = [t for t in tasks if t["id"] in set(ids)]
     return {s: sum(t["status"] == s for t in chosen) for s in ("done", "running", "pending", "failed")}
+
+
+LOCAL_ONLY = {"workers": 1, "threads": 0, "executor": None}  # option -> its default: given, it has no effect with ray
+RAY_ONLY = {"address": None, "num_cpus": None}
+
+
+def check_backend_options(args) -> None:
+    """An option of the other backend is one line: Ray ran every task with full training whatever --executor said,
+    and the local backend ignored --address without a word."""
+    other, backend = (LOCAL_ONLY, "local") if args.backend == "ray" else (RAY_ONLY, "ray")
+    for name, default in other.items():
+        if getattr(args, name) != default:
+            raise ConfigError(f"--{name.replace('_', '-')}: for --backend {backend} only; this command runs "
+                              f"--backend {args.backend}")
 
 
 def check_gpus(args) -> list[int] | None:

@@ -45,6 +45,9 @@ def read_source(source: str, folder: Path | None = None, chain: tuple[str, ...] 
     data = read_yaml(path) if is_file else parse_yaml(preset_text(source), where)
     if not isinstance(data, (dict, type(None))):
         raise ConfigError(f"{source}: a config must be a mapping of keys to values, got {type(data).__name__}")
+    if data is None and is_file:  # an empty (or cut-short) file trained the defaults without a word
+        raise ConfigError(f"{source}: an empty config file; give at least `base: PRESET` (e.g. base: ring8), or the "
+                          "preset's name itself")
     return resolve_base(upgrade_legacy(data or {}), path.parent if is_file else None, (*chain, where))
 
 

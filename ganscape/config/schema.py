@@ -80,7 +80,7 @@ SCHEMAS = {schema.kind: schema for schema in (GAN, TRANSLATION)}
 
 
 def schema_for(kind: Any) -> Schema:
-    if kind not in SCHEMAS:
+    if not isinstance(kind, str) or kind not in SCHEMAS:  # a list or mapping is unhashable: a TypeError otherwise
         raise ConfigError(f"kind: unknown run kind {kind!r}; valid: {', '.join(SCHEMAS)}")
     return SCHEMAS[kind]
 

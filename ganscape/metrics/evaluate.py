@@ -96,6 +96,8 @@ def evaluate_samples(fake: torch.Tensor | None, metrics: list, n: int, reference
     if fake is not None:
         meta.setdefault("shape", list(fake.shape[1:]))
     specs = [build_metric(m) for m in resolve_metrics(metrics, meta)]
+    warn_unused_options(specs, extractor=extractor, inception_weights=inception_weights, reference_n=reference_n,
+                        classifier=classifier)
 
     def drawn(count: int, part: tuple[int, int] = (0, 1)) -> torch.Tensor:
         if fake is None:
@@ -127,6 +129,26 @@ def evaluate_samples(fake: torch.Tensor | None, metrics: list, n: int, reference
             out += feature_values(features, ext, shared(n, world()), n, reference, reference_n, cache_dir, use_cache,
                                   batch, reference_label, reference_data)
     return out
+
+
+_unused_told: set[str] = set()
+
+
+def warn_unused_options(specs: list[Metric], **given: Any) -> None:
+    """One warning (once per process) naming the options given that none of the metrics reads: a feature network's
+    (``extractor``, ``inception_weights``, ``reference_n``) when no metric compares features, and the digit
+    ``classifier`` when neither Stacked MNIST's modes nor features are scored (``eval --metrics modes
+    --extractor inception`` ran without a word)."""
+    needs = {m.needs for m in specs}
+    reads = {"classifier"} if needs & {"stacked", "features", "probs"} else set()
+    if needs & {"features", "probs"}:
+        reads |= {"extractor", "inception_weights", "reference_n"}
+    unused = [f"--{name.replace('_', '-')} {value.get('name', value) if isinstance(value, dict) else value}"
+              for name, value in given.items() if name not in reads and value not in (None, "auto", "")]
+    said = ", ".join(unused)
+    if unused and said not in _unused_told:
+        _unused_told.add(said)
+        log.warning("warning: %s: not used by the metrics asked for (%s)", said, ", ".join(m.name for m in specs))
 
 
 def alone(compute: Callable[[], T]) -> T:

@@ -110,13 +110,14 @@ def parse_study(data: dict[str, Any], folder: Path) -> StudySpec:
     if not isinstance(description, str):
         raise ConfigError(f"description: expected text, got {description!r}")
     axes, random = parse_grid(data.get("grid", {})), parse_random(data.get("random"))
-    check_disjoint(axes, random)
+    tie = parse_tie(data.get("tie") or {})
+    check_disjoint(axes, random, tie)
     check_task_count(axes, random, seeds)
     return StudySpec(
         name=name, description=description,
         base=resolve_base(data.get("base"), data.get("overrides", []), folder),
         axes=axes, random=random,
-        tie=parse_tie(data.get("tie") or {}), seeds=seeds, eval=check_eval(_section(data, "eval", DEFAULT_EVAL)),
+        tie=tie, seeds=seeds, eval=check_eval(_section(data, "eval", DEFAULT_EVAL)),
         resources=check_resources(_section(data, "resources", DEFAULT_RESOURCES)),
         report=check_report(_section(data, "report", {"metrics": []})),
         source=copy.deepcopy(data))
@@ -244,20 +245,29 @@ def leaf_keys(part: dict[str, Any], prefix: str = "") -> set[str]:
     return keys
 
 
-def check_disjoint(axes: list[Axis], random: dict[str, Any] | None) -> None:
+def check_disjoint(axes: list[Axis], random: dict[str, Any] | None, tie: dict[str, str] | None = None) -> None:
     """No two axes (or random keys) may set one key: the one applied last would win silently, and the tasks'
     labels would name a level whose value is not the run's (``a: {x: {train: {steps: 5}}}`` with
-    ``b: {y: {train: {steps: 6}}}`` trained 6 steps under the label x)."""
+    ``b: {y: {train: {steps: 6}}}`` trained 6 steps under the label x). Nor may a ``tie`` target be one of their
+    keys: the tie copies its source's value over the level (a task labelled lr 0.005 trained at 0.001)."""
     owners = [(axis.key, set().union(*(leaf_keys(v) for v in axis.values.values())) if axis.named else {axis.key})
               for axis in axes]
     owners += [(f"random.space.{key}", {key}) for key in (random or {}).get("space", {})]
     for i, (first, first_keys) in enumerate(owners):
         for second, second_keys in owners[i + 1:]:
-            shared = sorted(a for a in first_keys for b in second_keys
-                            if a == b or a.startswith(b + ".") or b.startswith(a + "."))
-            if shared:
+            if shared := overlapping(first_keys, second_keys):
                 raise ConfigError(f"grid: {first} and {second} both set {shared[0]}; one key, one axis (the later "
                                   "would override the earlier's level silently)")
+    for target, source in (tie or {}).items():
+        for owner, keys in owners:
+            if overlapping({target}, keys):
+                raise ConfigError(f"tie.{target}: {owner} sets it too, and the tie would copy {source} over its "
+                                  f"levels silently; tie the other way ({source}: {target}) or drop one of them")
+
+
+def overlapping(first: set[str], second: set[str]) -> list[str]:
+    """The dotted keys of ``first`` that ``second`` sets too, itself or through a section above or below it."""
+    return sorted(a for a in first for b in second if a == b or a.startswith(b + ".") or b.startswith(a + "."))
 
 
 def check_task_count(axes: list[Axis], random: dict[str, Any] | None, seeds: list[int]) -> None:
@@ -281,6 +291,8 @@ def parse_random(section: Any) -> dict[str, Any] | None:
         return None
     if not isinstance(section, dict) or not isinstance(section.get("space"), dict):
         raise ConfigError(f"random: expected {{samples: N, seed: S, space: {{key: {{choice|uniform|loguniform|int: ...}}}}}}, got {section!r}")
+    if unknown := sorted(set(map(str, section)) - {"samples", "seed", "space"}):
+        raise ConfigError(f"random.{unknown[0]}: unknown key; valid: samples, seed, space")
     samples, seed = section.get("samples", 1), section.get("seed", 0)
     if not isinstance(samples, int) or isinstance(samples, bool) or samples < 1:
         raise ConfigError(f"random.samples: expected a positive integer, got {samples!r}")
