@@ -106,6 +106,25 @@ def test_a_plugin_that_cannot_be_used_is_one_line(lab, plugins, message, monkeyp
     assert "myfid" not in METRICS.names()
 
 
+def test_a_users_penalty_that_would_do_nothing_is_refused(lab):
+    """A penalty written with its term in a method named ``penalty`` (as docs/architecture.md once said) trained
+    without it: its class kept Penalty's __call__, which adds nothing."""
+    (lab / "lab" / "mylab_penalty.py").write_text(textwrap.dedent('''
+        from ganscape.penalties import PENALTIES
+        from ganscape.penalties.base import Penalty
+
+        class Huge(Penalty):
+            def penalty(self, critic, x_real, x_fake, y_real=None, y_fake=None):
+                return 1e6 * critic(x_real).pow(2).mean()
+
+        PENALTIES.register("huge", "a penalty whose term is never called")(Huge)
+    '''))
+    done = run(lab, "train", "ring8", "penalty.name=huge", *TINY, "--out", str(lab / "run"), plugins="mylab_penalty")
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert "penalty.name: 'huge' builds a Huge that overrides neither __call__" in done.stderr
+    assert not (lab / "run").exists()
+
+
 def test_a_ray_task_imports_the_drivers_plugins_first(lab, monkeypatch):
     from ganscape.studies.backends.ray import remote_task
 

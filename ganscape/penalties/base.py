@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from ganscape.registry import Registry
+from ganscape.registry import ConfigError, Registry
 
 PENALTIES = Registry("penalty")
 
@@ -54,4 +54,14 @@ class NoPenalty(Penalty):
 
 
 def build_penalty(section: dict):
-    return PENALTIES.build(section, "penalty")
+    """The penalty of ``section``; one built on ``Penalty`` that overrides neither ``__call__`` (its loss term) nor
+    ``after_critic_step`` (a constraint) is refused, since it would do nothing (a user's penalty with its term in a
+    method of another name trained without it, without a word)."""
+    penalty = PENALTIES.build(section, "penalty")
+    kind = type(penalty)
+    if isinstance(penalty, Penalty) and kind.__call__ is Penalty.__call__ \
+            and kind.after_critic_step is Penalty.after_critic_step:
+        raise ConfigError(f"penalty.name: {section['name']!r} builds a {kind.__name__} that overrides neither "
+                          "__call__(critic, x_real, x_fake, y_real=None, y_fake=None), its loss term, nor "
+                          "after_critic_step(critic), a constraint: it would do nothing")
+    return penalty
