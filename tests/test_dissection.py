@@ -464,3 +464,17 @@ def test_a_concept_name_with_dollar_signs_is_plain_text_in_the_curve(tmp_path):
     curve = {"concept": "$\\frac{$", "layer": "net.5", "mode": "ablate", "curve": rows}
     curve_plot(curve, tmp_path / "curve.png")
     assert (tmp_path / "curve.png").stat().st_size > 0
+
+
+def test_an_edit_found_on_a_generator_applies_to_a_translation_sampler_without_weights(caplog):
+    """``repair``'s edit.json records the weights it was found on; a translation sampler has none to compare, and
+    applying such an edit to one raised AttributeError."""
+    from types import SimpleNamespace
+
+    from ganscape.dissection.intervene import warn_if_found_elsewhere
+
+    edit = {"found_on": {"run": "runs/x", "step": 100, "weights": "ema"}}
+    warn_if_found_elsewhere(SimpleNamespace(step=100), edit, "edit.json")
+    assert "found on" not in caplog.text
+    warn_if_found_elsewhere(SimpleNamespace(step=200), edit, "edit.json")
+    assert "this generator is step 200" in caplog.text

@@ -306,6 +306,35 @@ def test_a_run_folder_held_by_a_worker_the_study_gave_up_on_is_waited_for(tmp_pa
         execute.execute_task(study, 0, config, {"metrics": ["modes"], "n": 200}, check=taken)
 
 
+def test_a_heartbeat_first_seen_old_goes_stale_when_its_age_reaches_the_limit(tmp_path):
+    """The first look starts the watch's clock at the heartbeat's wall-clock age: a worker dead for 110 s when the
+    runner first sees its task was orphaned 120 s later, 230 s after its last beat."""
+    from ganscape.studies.store import STALE_AFTER_S, LeaseWatch
+
+    wall, monotonic = [time.time()], [0.0]
+    watch = LeaseWatch(wall=lambda: wall[0], monotonic=lambda: monotonic[0])
+    beat = wall[0] - (STALE_AFTER_S - 10)
+    assert not watch.stale(0, beat)
+    monotonic[0] += 11
+    assert watch.stale(0, beat)
+
+
+def test_a_busy_error_of_another_folder_is_raised_not_waited_on(tmp_path):
+    """Only the run folder's own lock is waited for: another folder's (a dataset another process prepares) ended in
+    a loop that evaluated again and again without a pause."""
+    from ganscape.studies.execute import when_free
+    from ganscape.utils.io import FolderBusy
+
+    calls = []
+
+    def work():
+        calls.append(1)
+        raise FolderBusy(f"{tmp_path / 'data'}: another process is preparing this dataset right now")
+    with pytest.raises(FolderBusy, match="preparing this dataset"):
+        when_free(tmp_path / "run", None, work)
+    assert calls == [1]
+
+
 def test_evaluation_waits_for_a_worker_still_evaluating_the_same_run(tmp_path, monkeypatch):
     """Evaluating rewrites results.jsonl (a checkpoint's rows replace its old ones). A worker the study gave the task
     up on, still evaluating, and the worker that took the task over evaluated the run together, without the run

@@ -277,8 +277,8 @@ def warn_if_found_elsewhere(sampler, edit: dict[str, Any], path: str | Path) -> 
     found = edit.get("found_on")
     if not isinstance(found, dict):
         return
-    here = {"step": sampler.step, "weights": sampler.weights}
-    differs = [key for key in here if key in found and found[key] != here[key]]
+    here = {key: getattr(sampler, key, None) for key in ("step", "weights")}  # a translation sampler has no weights
+    differs = [key for key in here if key in found and here[key] is not None and found[key] != here[key]]
     if differs:
         log.warning("warning: --edit: %s was found on %s; this generator is %s: its units may draw other things here",
                     path, ", ".join(f"{key} {found[key]}" for key in ("run", *here) if key in found),

@@ -77,8 +77,9 @@ def when_free(run_dir: Path, check: Callable[[], None] | None, work: Callable[[]
         wait_until_free(run_dir, check)
         try:
             return work()
-        except FolderBusy:
-            continue
+        except FolderBusy as err:
+            if not str(err).startswith(f"{run_dir}:"):  # another folder's (a dataset being prepared): not ours to wait
+                raise
 
 
 def execute_task(study_dir: str | Path, task_id: int, config: dict[str, Any], eval_spec: dict[str, Any],

@@ -324,8 +324,9 @@ class LeaseWatch:
         last = self.seen.get(task_id)
         if last is not None and last[0] == heartbeat:
             return self.monotonic() - last[1] > STALE_AFTER_S
-        self.seen[task_id] = (heartbeat, self.monotonic())
-        return last is None and self.wall() - heartbeat > STALE_AFTER_S  # one that changed since the last look beat
+        age = 0.0 if last is not None else self.wall() - heartbeat  # one that changed since the last look beat
+        self.seen[task_id] = (heartbeat, self.monotonic() - min(max(age, 0.0), STALE_AFTER_S))
+        return age > STALE_AFTER_S
 
     def forget_all_but(self, running: set[int]) -> None:
         """Drop what was seen of tasks no longer running (one taken again later starts afresh)."""
