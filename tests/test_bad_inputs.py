@@ -221,7 +221,8 @@ CASES = [
     (["eval", "{root}/ring", "--n", "1"], "--n/--samples: must be >= 2"),
     (["eval", "{root}/ring", "--samples", "1"], "--n/--samples: must be >= 2"),  # not only the name not typed
     (["eval", "{root}/ring", "--checkpoint", "latest"], "--checkpoint: expected a step number or 'all'"),
-    (["eval", "{root}/ring", "--reference", "{{name: nope}}"], "--reference.name: unknown dataset 'nope'"),  # it said reference
+    # the error named reference.name, not the option
+    (["eval", "{root}/ring", "--reference", "{{name: nope}}"], "--reference.name: unknown dataset 'nope'"),
     (["eval", "{root}/ring", "--reference", "[1, 2"], "--reference: not valid YAML"),
     (["eval", "{root}/ring", "--reference-n", "1"], "--reference-n: must be >= 2"),
     (["eval", "{root}/digits", "--metrics", "fid", "--extractor", "inception", "--inception-weights",

@@ -316,7 +316,8 @@ def test_a_record_appended_during_a_rewrite_of_results_jsonl_is_not_lost(tmp_pat
 
     path = tmp_path / "results.jsonl"
     writer = ResultsWriter(path, one_run=True)
-    record = lambda metric, value: Record("run", 10, "ckpt-00000010.pt", metric, value, None, 100, "toy", 0.0)  # noqa: E731
+    def record(metric: str, value: float) -> Record:
+        return Record("run", 10, "ckpt-00000010.pt", metric, value, None, 100, "toy", 0.0)
     writer.write([record("modes", 7.0)])
     read, appenders = results.read_jsonl, []
 
