@@ -108,29 +108,30 @@ def selected_counts(tasks: list[dict], ids: list[int]) -> dict[str, int]:
     return {s: sum(t["status"] == s for t in chosen) for s in ("done", "running", "pending", "failed")}
 
 
-LOCAL_ONLY = {"workers": 1, "threads": 0, "executor": None}  # option -> its default: given, it has no effect with ray
-RAY_ONLY = {"address": None, "num_cpus": None}
+# option -> (its default, why it is refused with the other backend); given, it has no effect there
+LOCAL_ONLY = {"workers": (1, None), "threads": (0, None), "executor": (None, None),
+              "gpus": (None, "Ray gives each task the GPUs of the study's resources.gpus (set e.g. "
+                             "`resources: {gpus: 1}` in the study YAML)")}
+RAY_ONLY = {"address": (None, None), "num_cpus": (None, None)}
 
 
 def check_backend_options(args) -> None:
     """An option of the other backend is one line: Ray ran every task with full training whatever --executor said,
     and the local backend ignored --address without a word."""
     other, backend = (LOCAL_ONLY, "local") if args.backend == "ray" else (RAY_ONLY, "ray")
-    for name, default in other.items():
+    for name, (default, why) in other.items():
         if getattr(args, name) != default:
-            raise ConfigError(f"--{name.replace('_', '-')}: for --backend {backend} only; this command runs "
-                              f"--backend {args.backend}")
+            raise ConfigError(f"--{name.replace('_', '-')}: for --backend {backend} only; "
+                              f"{why or f'this command runs --backend {args.backend}'}")
 
 
 def check_gpus(args) -> list[int] | None:
-    """``--gpus``, parsed and checked against this machine's CUDA devices before any work starts."""
+    """``--gpus`` (local backend: ``check_backend_options``), parsed and checked against this machine's CUDA devices
+    before any work starts."""
     from ganscape.studies.backends.local import parse_gpus
 
     if args.gpus is None:
         return None
-    if args.backend == "ray":
-        raise ConfigError("--gpus: for --backend local only; Ray gives each task the GPUs of the study's "
-                          "resources.gpus (set e.g. `resources: {gpus: 1}` in the study YAML)")
     return parse_gpus(args.gpus)
 
 
