@@ -388,3 +388,16 @@ def test_options_no_metric_asked_for_reads_are_named_in_one_warning(tmp_path, ca
     assert main(args) == 0
     assert ("warning: --extractor inception, --reference-n 50, --classifier digits: not used by the metrics asked "
             "for (modes)") in caplog.text
+
+
+def test_warn_once_says_each_key_once_per_logger(caplog):
+    """The one rule behind the two ignored-option warnings above: a key once per logger, another key again."""
+    import logging
+
+    from ganscape.utils.logs import warn_once
+
+    log = logging.getLogger("ganscape.test_warn_once")
+    with caplog.at_level(logging.WARNING, logger=log.name):
+        said = [warn_once(log, key, "warning: %s", key) for key in ("a", "b", "a", ("a",), "b")]
+    assert said == [True, True, False, True, False]
+    assert [r.getMessage() for r in caplog.records] == ["warning: a", "warning: b", "warning: ('a',)"]

@@ -335,6 +335,26 @@ def test_a_busy_error_of_another_folder_is_raised_not_waited_on(tmp_path):
     assert calls == [1]
 
 
+def test_the_run_folder_busy_is_told_by_its_folder_not_its_message(tmp_path, monkeypatch):
+    """``when_free`` waits for the run folder's own lock, found by the folder FolderBusy names (the same folder
+    given relative or absolute), not by the start of its message: a relative run folder's refusal, its message
+    starting with the absolute path, was raised instead of waited for."""
+    from ganscape.studies import execute
+    from ganscape.utils.io import FolderBusy
+
+    monkeypatch.chdir(tmp_path)
+    waits, calls = [], []
+    monkeypatch.setattr(execute, "wait_until_free", lambda run_dir, check: waits.append(run_dir))
+
+    def work():
+        calls.append(1)
+        if len(calls) == 1:
+            raise FolderBusy(f"{tmp_path / 'run'}: another process is using this run folder right now", tmp_path / "run")
+        return "done"
+    assert execute.when_free(Path("run"), None, work) == "done"
+    assert calls == [1, 1] and len(waits) == 2
+
+
 def test_evaluation_waits_for_a_worker_still_evaluating_the_same_run(tmp_path, monkeypatch):
     """Evaluating rewrites results.jsonl (a checkpoint's rows replace its old ones). A worker the study gave the task
     up on, still evaluating, and the worker that took the task over evaluated the run together, without the run

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from ganscape.registry import ConfigError
+from ganscape.utils.logs import warn_once
 
 EXTRACTOR_NAMES = ("auto", "lenet", "inception", "raw", "scenes")
 MAX_KEPT = 4
@@ -39,7 +40,6 @@ class Extractor:
 
 _kept: OrderedDict[Hashable, Extractor] = OrderedDict()
 _lock = threading.Lock()
-_unused_weights_told: set[tuple[str, str]] = set()
 log = logging.getLogger("ganscape.metrics")
 
 
@@ -88,10 +88,10 @@ def build_extractor(name: str, data_shape: tuple[int, ...], reference: dict[str,
     section the digit classifier trains on (default: ``reference``). With ``cached`` (the default) a network this
     process has already built with the same settings is reused."""
     name = resolve_name(name, data_shape, inception_weights)
-    if inception_weights and name != "inception" and (name, str(inception_weights)) not in _unused_weights_told:
-        _unused_weights_told.add((name, str(inception_weights)))  # said once per process, not at every evaluation
-        log.warning("warning: --inception-weights %s is not used: these samples are scored with the %s features",
-                    inception_weights, name)
+    if inception_weights and name != "inception":
+        warn_once(log, ("inception_weights", name, str(inception_weights)),
+                  "warning: --inception-weights %s is not used: these samples are scored with the %s features",
+                  inception_weights, name)
     if name == "raw":
         return Extractor("raw", "raw", lambda x: x.flatten(1).double())
     key = kept_key(name, data_shape, reference, inception_weights, classifier, cache_dir, device) if cached else None

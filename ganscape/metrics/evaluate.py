@@ -35,6 +35,7 @@ from ganscape.metrics.registry import METRICS, Inputs, Metric, build_metric, ref
 from ganscape.registry import ConfigError
 from ganscape.results import MetricValue, Record
 from ganscape.sampling import joined, share
+from ganscape.utils.logs import warn_once
 
 SampleFn = Callable[[int, tuple[int, int]], torch.Tensor]  # (count, part) -> that part of count samples
 log = logging.getLogger("ganscape.metrics")
@@ -131,9 +132,6 @@ def evaluate_samples(fake: torch.Tensor | None, metrics: list, n: int, reference
     return out
 
 
-_unused_told: set[str] = set()
-
-
 def warn_unused_options(specs: list[Metric], **given: Any) -> None:
     """One warning (once per process) naming the options given that none of the metrics reads: a feature network's
     (``extractor``, ``inception_weights``, ``reference_n``) when no metric compares features, and the digit
@@ -146,9 +144,9 @@ def warn_unused_options(specs: list[Metric], **given: Any) -> None:
     unused = [f"--{name.replace('_', '-')} {value.get('name', value) if isinstance(value, dict) else value}"
               for name, value in given.items() if name not in reads and value not in (None, "auto", "")]
     said = ", ".join(unused)
-    if unused and said not in _unused_told:
-        _unused_told.add(said)
-        log.warning("warning: %s: not used by the metrics asked for (%s)", said, ", ".join(m.name for m in specs))
+    if unused:
+        warn_once(log, said, "warning: %s: not used by the metrics asked for (%s)", said,
+                  ", ".join(m.name for m in specs))
 
 
 def alone(compute: Callable[[], T]) -> T:

@@ -78,8 +78,8 @@ def when_free(run_dir: Path, check: Callable[[], None] | None, work: Callable[[]
         try:
             return work()
         except FolderBusy as err:
-            if not str(err).startswith(f"{run_dir}:"):  # another folder's (a dataset being prepared): not ours to wait
-                raise
+            if err.folder is None or err.folder.resolve() != Path(run_dir).resolve():
+                raise  # another folder's (a dataset another process prepares): not ours to wait for
 
 
 def execute_task(study_dir: str | Path, task_id: int, config: dict[str, Any], eval_spec: dict[str, Any],

@@ -78,7 +78,7 @@ def train(config: str | dict[str, Any], run_dir: str | Path, show_progress: bool
     check_resumable(config, run_dir)
     trainer = Trainer(config, callbacks=[*(folder_callbacks(run_dir, config, show_progress) if main else []), *callbacks])
     with contextlib.ExitStack() as held:
-        stop_every_rank_on(hold_folder(held, run_dir) if main else None)
+        stop_every_rank_on(hold_folder(held, run_dir) if main else None, run_dir)
         for folder in (run_dir, run_dir / "checkpoints", run_dir / "samples") if main else ():
             remove_stale_temps(folder)  # left by a process killed while it wrote
         found = newest_readable(run_dir, trainer.parts.device, saved_config(run_dir), warn=main)  # said once
@@ -173,15 +173,15 @@ def hold_folder(held: contextlib.ExitStack, run_dir: Path) -> str | None:
     return None
 
 
-def stop_every_rank_on(refusal: str | None) -> None:
-    """Rank 0's refusal stops every rank with it (the others would fail in their next collective, with a traceback
-    from the process group)."""
+def stop_every_rank_on(refusal: str | None, run_dir: Path) -> None:
+    """Rank 0's refusal (another process holds ``run_dir``) stops every rank with it (the others would fail in their
+    next collective, with a traceback from the process group)."""
     from ganscape.distributed import every_rank, world
 
     if world()[1] > 1:
         refusal = next((r for r in every_rank(refusal) if r), None)
     if refusal:
-        raise FolderBusy(refusal)
+        raise FolderBusy(refusal, run_dir)
 
 
 def check_ranks_agree(config: dict[str, Any], step: int, end: int) -> None:

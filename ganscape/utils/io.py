@@ -113,7 +113,11 @@ def check_writable(path: str | os.PathLike) -> None:
 
 
 class FolderBusy(ConfigError):
-    """Another live process holds the folder's lock."""
+    """Another live process holds the lock of ``folder`` (None where the message came from another rank)."""
+
+    def __init__(self, message: str, folder: str | os.PathLike | None = None):
+        super().__init__(message)
+        self.folder = Path(folder) if folder is not None else None
 
 
 @contextmanager
@@ -131,7 +135,7 @@ def folder_lock(folder: str | os.PathLike, wait: bool = False,
         try:
             fcntl.flock(fh, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise FolderBusy(f"{folder}: {busy}") from None
+            raise FolderBusy(f"{folder}: {busy}", folder) from None
         yield
 
 
