@@ -10,6 +10,7 @@ import logging
 import pickle
 import re
 import tarfile
+import struct
 import zipfile
 from pathlib import Path
 
@@ -772,6 +773,74 @@ def test_a_pickle_cannot_forge_a_dtype_or_set_a_class_state(tmp_path, forged, me
     done = ganscape("data", "prepare", "cifar10", "--from", str(archive), "--root", str(tmp_path / "root"))
     assert done.returncode == 2 and "not a readable CIFAR batch" in done.stderr and "Traceback" not in done.stderr
     assert not list((tmp_path / "root").rglob("*.npy"))
+
+
+def test_a_truncated_lsun_database_is_refused_in_one_line(tmp_path):
+    """Half a data.mdb (an interrupted unzip): lmdb maps the size its header records and the read past the file's end
+    killed the process (SIGBUS, no message); run in a child process so that such a crash fails only this test."""
+    import subprocess
+    import sys
+
+    source = datafiles.lsun(tmp_path)
+    data = (source / "data.mdb").read_bytes()
+    (source / "data.mdb").write_bytes(data[:len(data) // 2])
+    done = subprocess.run([sys.executable, "-m", "ganscape", "data", "prepare", "lsun", "--from", str(source),
+                           "--root", str(tmp_path / "root")], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done
+    assert f"{source / 'data.mdb'} is truncated: {len(data) // 2} bytes, where its header counts" in done.stderr
+    assert "Traceback" not in done.stderr and not list((tmp_path / "root").rglob("*.npy"))
+
+
+def test_a_damaged_lsun_page_is_refused_in_one_line(tmp_path):
+    """Pages of the wrong type (flags flipped on every page after the two meta pages): lmdb's CorruptedError came out
+    of the cursor as a traceback; only opening the database was guarded."""
+    source = datafiles.lsun(tmp_path)
+    data = bytearray((source / "data.mdb").read_bytes())
+    for page in range(2, len(data) // 4096):
+        data[page * 4096 + 10] ^= 0xFF  # the page header's flags (after its 8-byte number and 2 bytes of padding)
+    (source / "data.mdb").write_bytes(bytes(data))
+    done = ganscape("data", "prepare", "lsun", "--from", str(source), "--root", str(tmp_path / "root"))
+    assert done.returncode == 2 and f"--from: {source / 'data.mdb'} is damaged (" in done.stderr
+    assert "Traceback" not in done.stderr and not list((tmp_path / "root").rglob("*.npy"))
+
+
+def test_an_lsun_folder_named_otherwise_is_prepared_with_a_warning(tmp_path, caplog):
+    """``bedroom_val`` (renamed) was prepared as the train split of lsun_bedroom_val without a word."""
+    source = datafiles.lsun(tmp_path, n=3).rename(tmp_path / "bedroom_val")
+    with caplog.at_level(logging.WARNING, logger="ganscape.data.prepare"):
+        folder, _ = prepare("lsun", source, tmp_path / "root", size=16)
+    assert "folder name 'bedroom_val' is not CATEGORY_train_lmdb or CATEGORY_val_lmdb" in caplog.text
+    assert (folder / "train.npy").is_file() and folder.parent.name == "lsun_bedroom_val"
+
+
+def test_a_pickle_cannot_ask_for_a_bytearray_larger_than_its_bytes():
+    """Protocol 5's BYTEARRAY8 allocated the length its 8-byte field names before reading: 12 bytes took 4.4 GB."""
+    from ganscape.data.prepare.unpickle import safe_load
+
+    with pytest.raises(pickle.UnpicklingError, match="protocol 5's byte arrays"):
+        safe_load(b"\x80\x05\x96" + struct.pack("<Q", 1 << 62) + b".")
+
+
+def test_every_corrupt_pickle_is_one_unpickling_error():
+    """Cut or flipped bytes of a CIFAR-like pickle: the pure-Python unpickler raised KeyError (an unknown opcode),
+    struct.error (a cut length field) or an empty EOFError, which came out as tracebacks or ``()``."""
+    from ganscape.data.prepare.unpickle import safe_load
+
+    good = pickle.dumps({b"data": np.arange(64, dtype=np.uint8).reshape(4, 16), b"labels": [0, 1, 2, 3]}, protocol=2)
+    rng = np.random.default_rng(0)
+    bad = [good[:cut] for cut in range(len(good) - 1)]
+    for _ in range(500):
+        flipped = bytearray(good)
+        flipped[rng.integers(len(good))] = rng.integers(256)
+        bad.append(bytes(flipped))
+    kinds = set()
+    for data in bad:
+        try:
+            safe_load(data)
+        except pickle.UnpicklingError as err:
+            assert str(err), data
+            kinds.add(str(err).split(" (")[0])
+    assert {"truncated: it ends before its STOP opcode", "corrupt pickle"} <= kinds
 
 
 def test_hf_string_labels_are_numbered_the_same_in_every_split(tmp_path):

@@ -123,7 +123,7 @@ def unpickle(data: bytes, where: str) -> dict[str, Any]:
     except RefusedGlobal as err:
         raise ConfigError(f"--from: {where} is not a CIFAR batch: its pickle refers to {err.name}, which a CIFAR "
                           "file never contains; refusing to load it (nothing was run)") from None
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError) as err:
+    except pickle.UnpicklingError as err:
         raise ConfigError(f"--from: {where} is not a readable CIFAR batch ({err})") from None
     if not isinstance(value, dict):
         raise ConfigError(f"--from: {where} holds a {type(value).__name__}, not a CIFAR batch dict")

@@ -106,8 +106,29 @@ class RestrictedUnpickler(pickle._Unpickler):
 
     dispatch[pickle.BUILD[0]] = load_build
 
+    def load_out_of_band(self) -> None:
+        """Protocol 5's buffers: BYTEARRAY8 allocates the length the file names before reading it (12 bytes ask for
+        4 GB), and the out-of-band ones have no source here. CIFAR's pickles are protocol 2."""
+        raise pickle.UnpicklingError("uses protocol 5's byte arrays or out-of-band buffers, which a CIFAR file never "
+                                     "holds (its pickles are protocol 2)")
+
+    dispatch.update(dict.fromkeys((pickle.BYTEARRAY8[0], pickle.NEXT_BUFFER[0], pickle.READONLY_BUFFER[0]),
+                                  load_out_of_band))
+
 
 def safe_load(data: bytes):
     """Unpickle ``data`` (latin-1 for Python 2 strings, as the CIFAR files need) allowing only ``ALLOWED`` globals.
-    Raises RefusedGlobal for anything else, pickle.UnpicklingError/EOFError/ValueError for corrupt data."""
-    return RestrictedUnpickler(io.BytesIO(data), encoding="latin1").load()
+    Raises RefusedGlobal for anything else and pickle.UnpicklingError, its message never empty, for a corrupt or
+    truncated pickle (whatever the pure-Python unpickler tripped on: an unknown opcode, a cut length field, ...)."""
+    try:
+        return RestrictedUnpickler(io.BytesIO(data), encoding="latin1").load()
+    except pickle.UnpicklingError as err:
+        if str(err):
+            raise
+        raise pickle.UnpicklingError("corrupt pickle") from None
+    except EOFError:
+        raise pickle.UnpicklingError("truncated: it ends before its STOP opcode") from None
+    except MemoryError:
+        raise pickle.UnpicklingError("corrupt pickle: it asks for more memory than this machine has") from None
+    except Exception as err:  # noqa: BLE001 - any other slip of the unpickler on bytes it was not written for
+        raise pickle.UnpicklingError(f"corrupt pickle ({type(err).__name__}: {err})") from None
