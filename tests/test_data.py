@@ -119,6 +119,23 @@ def test_image_folder_in_memory_and_streamed(tmp_path):
     assert torch.equal(x1, x2) and y1.tolist() == y2.tolist() == [1, 0, 0]
 
 
+@pytest.mark.parametrize("in_memory", [True, False])
+def test_image_folder_leaves_out_macos_metadata_as_data_prepare_folder_does(tmp_path, in_memory):
+    """A folder unzipped on a Mac: ``__MACOSX/cats/._0.png`` made classes of their own (4, labels shifted) in memory,
+    and streamed, training stopped at the first batch that drew one."""
+    for cls in ("cats", "dogs"):
+        (tmp_path / cls).mkdir()
+        (tmp_path / "__MACOSX" / cls).mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray(np.full((10, 12, 3), 40 * i, np.uint8)).save(tmp_path / cls / f"{i}.png")
+            (tmp_path / "__MACOSX" / cls / f"._{i}.png").write_bytes(b"\0\5\26\7 AppleDouble")
+            (tmp_path / cls / f"._{i}.png").write_bytes(b"\0\5\26\7 AppleDouble")
+    data = build_dataset({"name": "image_folder", "path": str(tmp_path), "size": 8, "labels": True,
+                          "in_memory": in_memory})
+    assert len(data) == 6 and data.num_classes == 2
+    assert data.get(torch.arange(6))[1].tolist() == [0, 0, 0, 1, 1, 1]
+
+
 def test_sampler_batches_depend_only_on_seed_and_index():
     a, b = EpochSampler(100, 16, seed=3), EpochSampler(100, 16, seed=3)
     first = [a.indices(k) for k in range(20)]

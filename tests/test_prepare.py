@@ -9,6 +9,7 @@ import json
 import logging
 import pickle
 import re
+import shutil
 import tarfile
 import struct
 import zipfile
@@ -144,11 +145,17 @@ def test_celeba_partition_attributes_and_crop(files, root):
     assert np.array_equal(images[1], celeba_reference(zip_path, "000010.jpg", 32))
 
 
-def test_celeba_folder_equals_zip_and_no_partition_means_one_split(files, root, tmp_path):
+def celeba_folder(files: Path, tmp_path: Path) -> Path:
+    """The test zip extracted to tmp_path/celeba/img_align_celeba/, its two annotation files beside it."""
     with zipfile.ZipFile(files / "celeba" / "img_align_celeba.zip") as archive:
         archive.extractall(tmp_path / "celeba")
     for name in ("list_eval_partition.txt", "list_attr_celeba.txt"):
         (tmp_path / "celeba" / name).write_bytes((files / "celeba" / name).read_bytes())
+    return tmp_path / "celeba"
+
+
+def test_celeba_folder_equals_zip_and_no_partition_means_one_split(files, root, tmp_path):
+    celeba_folder(files, tmp_path)
     folder, _ = prepare("celeba", tmp_path / "celeba" / "img_align_celeba", tmp_path / "root", size=32)
     for split in ("train", "valid", "test"):
         assert np.array_equal(np.load(folder / f"{split}.npy"), np.load(root / "celeba" / "32px" / f"{split}.npy"))
@@ -811,6 +818,53 @@ def test_an_lsun_folder_named_otherwise_is_prepared_with_a_warning(tmp_path, cap
         folder, _ = prepare("lsun", source, tmp_path / "root", size=16)
     assert "folder name 'bedroom_val' is not CATEGORY_train_lmdb or CATEGORY_val_lmdb" in caplog.text
     assert (folder / "train.npy").is_file() and folder.parent.name == "lsun_bedroom_val"
+
+
+def test_celeba_images_the_partition_lists_but_the_source_lacks_are_warned_of(files, tmp_path, caplog):
+    """A partly extracted folder (8 of the 12 listed images gone) prepared a train split of 4 without a word."""
+    source = celeba_folder(files, tmp_path) / "img_align_celeba"
+    for path in sorted(source.iterdir())[4:]:
+        path.unlink()
+    with caplog.at_level(logging.WARNING, logger="ganscape.data.prepare"):
+        prepare("celeba", source, tmp_path / "root", size=16)
+    assert (f"warning: 8 of the 12 image(s) list_eval_partition.txt lists are not in {source}; their splits are that "
+            "much smaller (first: 000005.jpg)") in caplog.text
+
+
+def test_celeba_two_images_of_one_name_are_refused(files, tmp_path):
+    """``CelebA/Img/`` holding the aligned and the in-the-wild folders (the same 000001.jpg names): the in-the-wild
+    photos could be prepared without a word, by the file system's listing order."""
+    img = celeba_folder(files, tmp_path)
+    shutil.copytree(img / "img_align_celeba", img / "img_celeba")
+    done = ganscape("data", "prepare", "celeba", "--from", str(img), "--root", str(tmp_path / "root"))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert (f"holds two images named 000001.jpg ({img / 'img_align_celeba' / '000001.jpg'} and "
+            f"{img / 'img_celeba' / '000001.jpg'})") in done.stderr
+    assert not (tmp_path / "root").exists()
+
+
+def test_celeba_annotations_that_are_not_text_are_refused_in_one_line(files, tmp_path):
+    folder = celeba_folder(files, tmp_path)
+    text = (folder / "list_attr_celeba.txt").read_bytes()
+    (folder / "list_attr_celeba.txt").write_bytes(text[:100] + b"\xe9" + text[100:])
+    done = ganscape("data", "prepare", "celeba", "--from", str(folder / "img_align_celeba"), "--root",
+                    str(tmp_path / "root"))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert f"--from: {folder / 'list_attr_celeba.txt'} is not a text file as the download's (byte 100 is" in done.stderr
+
+
+@pytest.mark.parametrize("limit", [1000, 500])  # 1200-pixel images: under twice the limit Pillow only warned
+def test_an_image_over_the_decompression_bomb_limit_is_skipped_in_one_line(tmp_path, monkeypatch, caplog, limit):
+    """Pillow refuses an image of more than twice ``MAX_IMAGE_PIXELS`` and only warns below: a zip of four 140 KB
+    PNGs of 12000 x 12000 took 5 GB to prepare, with Pillow's warning and its source line printed."""
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", limit)
+    source = datafiles.image_folder(tmp_path / "pets", per_class=2, corrupt=False)  # 40 x 30: 1200 pixels each
+    Image.new("RGB", (20, 20)).save(source / "cats" / "small.png")
+    with caplog.at_level(logging.WARNING):
+        done = ganscape("data", "prepare", "folder", "--from", str(source), "--root", str(tmp_path / "root"))
+    assert done.returncode == 0 and "DecompressionBomb" not in done.stderr + done.stdout
+    assert [r.getMessage() for r in caplog.records] == [f"warning: skipped 4 unreadable image(s) of 5 in {source}"]
+    assert np.load(tmp_path / "root" / "pets" / "64px" / "train.npy").shape[0] == 1
 
 
 def test_a_pickle_cannot_ask_for_a_bytearray_larger_than_its_bytes():

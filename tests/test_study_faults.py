@@ -349,7 +349,8 @@ def test_the_run_folder_busy_is_told_by_its_folder_not_its_message(tmp_path, mon
     def work():
         calls.append(1)
         if len(calls) == 1:
-            raise FolderBusy(f"{tmp_path / 'run'}: another process is using this run folder right now", tmp_path / "run")
+            raise FolderBusy(f"{tmp_path / 'run'}: another process is using this run folder right now",
+                             tmp_path / "run")
         return "done"
     assert execute.when_free(Path("run"), None, work) == "done"
     assert calls == [1, 1] and len(waits) == 2

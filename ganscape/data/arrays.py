@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from ganscape.data.base import DATASETS, StreamingDataset, TensorDataset, resize_images
-from ganscape.data.images import IMAGE_SUFFIXES, load_image
+from ganscape.data.images import IMAGE_SUFFIXES, image_files, load_image
 from ganscape.registry import ConfigError, Count, Positive
 
 log = logging.getLogger(__name__)
@@ -152,7 +152,7 @@ def image_folder(path: str, size: Positive = 64, channels: Literal[1, 3] = 3, la
     root = Path(path).expanduser()
     if not root.is_dir():
         raise ConfigError(f"data.path: not a folder: {root}")
-    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    files = image_files(root)
     if not files:
         raise ConfigError(f"data.path: no images ({', '.join(IMAGE_SUFFIXES)}) under {root}")
     class_names = sorted({p.parent.relative_to(root).as_posix() for p in files}) if labels else []

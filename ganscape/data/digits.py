@@ -4,12 +4,12 @@ from __future__ import annotations
 import torch
 
 from ganscape.data.base import DATASETS, TensorDataset, resize_images
-from ganscape.registry import ConfigError
+from ganscape.registry import ConfigError, Positive
 
 
 @DATASETS.register("digits", "scikit-learn 8x8 digits (1,797 real images), upscaled to `size`",
     citation='Alpaydin & Kaynak 1998 (UCI optical digits, via scikit-learn)')
-def digits(size: int = 32, invert: bool = False, rotate: int = 0):
+def digits(size: Positive = 32, invert: bool = False, rotate: int = 0):
     """Digits in [-1, 1], (1, size, size); ``invert`` and ``rotate`` (multiples of 90
     degrees) give the second domain of the embedded unpaired-translation pair."""
     if size < 8:

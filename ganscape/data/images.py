@@ -24,6 +24,11 @@ def is_image_name(path: str) -> bool:
             and "__MACOSX" not in parts)
 
 
+def image_files(root: Path) -> list[Path]:
+    """The image files under folder ``root``, at any depth, sorted by path; macOS metadata left out."""
+    return sorted(p for p in root.rglob("*") if p.is_file() and is_image_name(p.relative_to(root).as_posix()))
+
+
 def eight_bit(img: Image.Image) -> Image.Image:
     """16-bit greyscale (PNG and TIFF open as mode I;16, I;16B or I) as 8-bit L, keeping the top 8 bits: PIL's
     ``convert`` clips these values at 255 instead, so a mid-grey 16-bit image would come out white."""
@@ -57,15 +62,27 @@ def crop_resize(img: Image.Image, size: int, channels: int, crop: int | None = N
     return arr[..., None] if channels == 1 else arr
 
 
+def check_pixels(img: Image.Image) -> None:
+    """Refuse an image larger than Pillow's decompression-bomb limit (``Image.MAX_IMAGE_PIXELS``, 89.5 Mpx): Pillow
+    itself only warns up to twice that, and a 140 KB PNG of 12000 x 12000 decodes to 432 MB (four threads of
+    ``data prepare`` took 5 GB)."""
+    limit = Image.MAX_IMAGE_PIXELS
+    if limit and img.width * img.height > limit:
+        raise ValueError(f"{img.width} x {img.height} pixels, over Pillow's decompression-bomb limit of {limit:,}")
+
+
 def decode(source: Path | bytes, size: int, channels: int, crop: int | None = None) -> np.ndarray:
     """A file path or encoded bytes -> uint8 (size, size, channels); unreadable input raises ValueError."""
     try:
         with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as img:
+            check_pixels(img)
             return crop_resize(img, size, channels, crop)
     except CropTooLarge:
         raise
-    # PIL's errors for corrupt or unknown data; SyntaxError and struct.error come from a corrupt EXIF block
-    except (OSError, ValueError, SyntaxError, struct.error, Image.DecompressionBombError) as err:
+    # PIL's errors for corrupt or unknown data; SyntaxError and struct.error come from a corrupt EXIF block; the
+    # warning where the command line makes it an error (``ganscape.cli.main``)
+    except (OSError, ValueError, SyntaxError, struct.error, Image.DecompressionBombError,
+            Image.DecompressionBombWarning) as err:
         raise ValueError(str(err) or type(err).__name__) from None
 
 

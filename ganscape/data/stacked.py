@@ -62,7 +62,7 @@ def split_available(root: str, split: str = "train") -> bool:
 
 @DATASETS.register("stacked_mnist", "Stacked MNIST: 3 MNIST digits as RGB channels, 1,000 modes (needs MNIST files)",
     citation='Metz et al. 2017 (Unrolled GAN); protocol of Srivastava et al. 2017 (VEEGAN) and Lin et al. 2018 (PacGAN)')
-def stacked_mnist(root: str = DEFAULT_ROOT, split: Literal["auto", "train", "test"] = "auto", size: int = 28,
+def stacked_mnist(root: str = DEFAULT_ROOT, split: Literal["auto", "train", "test"] = "auto", size: Positive = 28,
                   n: Positive = 100_000, seed: int = 0):
     """``split: auto`` uses the 60k training digits when their files are in ``root``, else the 10k test digits."""
     if split == "auto":
@@ -76,7 +76,7 @@ def stacked_mnist(root: str = DEFAULT_ROOT, split: Literal["auto", "train", "tes
 
 @DATASETS.register("stacked_digits", "Stacked bundled digits: 3 of the 1,797 8x8 digits as RGB channels, 1,000 modes",
     citation='the Stacked MNIST protocol (Metz et al. 2017) on the scikit-learn digits')
-def stacked_digits(size: int = 16, n: Positive = 20_000, seed: int = 0):
+def stacked_digits(size: Positive = 16, n: Positive = 20_000, seed: int = 0):
     source = digits(size=size)
     return StackedDataset("stacked_digits", source.x, source.y, n, seed, {"name": "digits", "size": size})
 

@@ -12,12 +12,12 @@ Preprocessing: the usual GAN crop, a centred ``crop`` x ``crop`` square (108 by 
 from __future__ import annotations
 
 import zipfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Callable
 
 import numpy as np
 
-from ganscape.data.images import IMAGE_SUFFIXES, is_image_name
+from ganscape.data.images import IMAGE_SUFFIXES, image_files, is_image_name
 from ganscape.data.prepare.base import PREPARERS, decode_split, log, report_skipped, zip_reader
 from ganscape.data.prepare.store import PreparedWriter
 from ganscape.registry import ConfigError, Count, Positive
@@ -27,17 +27,45 @@ PARTITIONS = {"0": "train", "1": "valid", "2": "test"}
 
 
 def image_index(source: Path) -> tuple[dict[str, Any], Callable[[Any], bytes], zipfile.ZipFile | None]:
-    """Image file name (e.g. ``000001.jpg``) -> its handle, a reader of its bytes, and the open zip if any."""
+    """Image file name (e.g. ``000001.jpg``) -> its handle, a reader of its bytes, and the open zip if any. The
+    annotations name images by file name alone, so two files of one name (``Img/`` holding both the aligned and the
+    in-the-wild folders) are refused."""
     if source.is_dir():
-        files = {p.name: p for p in source.rglob("*") if is_image_name(p.relative_to(source).as_posix())}
-        return files, Path.read_bytes, None
+        return by_file_name(image_files(source), lambda p: p.name, source), Path.read_bytes, None
     try:
         archive = zipfile.ZipFile(source)
     except (zipfile.BadZipFile, OSError) as err:
         raise ConfigError(f"--from: {source} is not a readable zip or folder ({err})") from None
-    files = {Path(info.filename).name: info for info in archive.infolist()
-             if not info.is_dir() and is_image_name(info.filename)}
-    return files, zip_reader(archive), archive
+    infos = [info for info in archive.infolist() if not info.is_dir() and is_image_name(info.filename)]
+    try:
+        return by_file_name(infos, lambda info: PurePosixPath(info.filename).name, source), zip_reader(archive), archive
+    except ConfigError:
+        archive.close()
+        raise
+
+
+def by_file_name(handles: list[Any], name_of: Callable[[Any], str], source: Path) -> dict[str, Any]:
+    files: dict[str, Any] = {}
+    for handle in handles:
+        name = name_of(handle)
+        if name in files:
+            raise ConfigError(f"--from: {source} holds two images named {name} ({where(files[name])} and "
+                              f"{where(handle)}), which the annotations cannot tell apart; give the folder of one "
+                              "set only (img_align_celeba)")
+        files[name] = handle
+    return files
+
+
+def where(handle: Any) -> str:
+    return str(handle) if isinstance(handle, Path) else handle.filename
+
+
+def annotation_lines(path: Path) -> list[str]:
+    try:
+        return path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"--from: {path} is not a text file as the download's (byte {err.start} is not UTF-8)") \
+            from None
 
 
 def find_annotation(source: Path, name: str) -> Path | None:
@@ -53,7 +81,7 @@ def find_annotation(source: Path, name: str) -> Path | None:
 
 def read_partition(path: Path) -> dict[str, str]:
     split_of = {}
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for number, line in enumerate(annotation_lines(path), 1):
         parts = line.split()
         if not parts:
             continue
@@ -65,7 +93,7 @@ def read_partition(path: Path) -> dict[str, str]:
 
 def read_attributes(path: Path) -> tuple[list[str], dict[str, np.ndarray]]:
     """(40 attribute names, file name -> uint8 (40,) 0/1) from list_attr_celeba.txt."""
-    lines = path.read_text(encoding="utf-8").splitlines()
+    lines = annotation_lines(path)
     if len(lines) < 2:
         raise ConfigError(f"--from: {path} is too short to be {ATTRIBUTE_FILE}")
     names, rows = lines[1].split(), {}
@@ -106,6 +134,10 @@ def celeba(source: Path, out: PreparedWriter, size: Positive = 64, crop: Positiv
         if unlisted:
             log.warning("warning: %d image(s) are not in %s and were left out (first: %s)", len(unlisted),
                         partition_file, unlisted[0])
+        absent = [n for n in split_of if n not in files]
+        if absent:  # a partly extracted download, most often
+            log.warning("warning: %d of the %d image(s) %s lists are not in %s; their splits are that much smaller "
+                        "(first: %s)", len(absent), len(split_of), partition_file.name, source, absent[0])
     skipped = 0
     try:
         for split in (dict.fromkeys(PARTITIONS.values()) if split_of else ["train"]):

@@ -10,7 +10,7 @@ import zipfile
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
-from ganscape.data.images import IMAGE_SUFFIXES, is_image_name
+from ganscape.data.images import IMAGE_SUFFIXES, image_files, is_image_name
 from ganscape.data.prepare.base import PREPARERS, decode_split, report_skipped, zip_reader
 from ganscape.data.prepare.store import PreparedWriter
 from ganscape.registry import ConfigError, Count, Positive
@@ -19,7 +19,7 @@ from ganscape.registry import ConfigError, Count, Positive
 def list_images(source: Path) -> tuple[list[tuple[object, str]], object, zipfile.ZipFile | None]:
     """[(handle, class folder)] sorted by path, a reader of a handle's bytes, and the open zip if any."""
     if source.is_dir():
-        files = sorted(p for p in source.rglob("*") if p.is_file() and is_image_name(p.relative_to(source).as_posix()))
+        files = image_files(source)
         return [(p, p.parent.relative_to(source).as_posix()) for p in files], Path.read_bytes, None
     try:
         archive = zipfile.ZipFile(source)
