@@ -19,7 +19,7 @@ from ganscape.results import Record
 from ganscape.studies import Store, read_study, write_plan
 from ganscape.studies.report import render_html, write_report
 from ganscape.studies.report.analysis import (Stat, best_of_k, budget_curves, configurations, expected_best,
-                                              order_weights, seed_stat)
+                                              factor_levels, order_weights, seed_stat)
 from ganscape.studies.report.runs import group_runs, toy_order
 
 EVIL = "<i>&cfg</i>"
@@ -203,6 +203,62 @@ def test_a_run_that_diverged_or_scored_nan_counts_as_the_worst_score(tmp_path, m
     assert "2 of 6 runs diverged or scored NaN: each counts as the worst value" in page
     shown = [int(t) for t in re.findall(r"#\d+ task (\d+):", page)]  # the best runs' samples (one with NaN was there)
     assert shown == [0, 3, 4, 5]
+
+
+def test_a_failed_run_is_not_ranked_among_finished_ones(tmp_path):
+    """A failed task's step-20 score (0.1) was ranked first, highlighted as best, in the runs table and the CSV, above
+    the finished runs' step-40 scores; the configurations table had it right."""
+    out = plan(tmp_path, {"loss.name": ["nonsaturating", "hinge", "wgan"]}, [0])
+    with Store(out) as store:
+        for task_id, value in ((0, 0.5), (1, 0.8)):
+            store.claim([task_id])
+            store.add_results(task_id, [rec(task_id, 40, "reverse_kl", value)])
+            store.finish(task_id, 1.0, 0.5)
+        store.claim([2])
+        store.add_results(2, [rec(2, 20, "reverse_kl", 0.1)])
+        store.fail(2, "RuntimeError: boom")
+    page = render_html(out)
+    assert ranked_tasks(page) == [0, 1, 2]
+    rows = section(page, 'id="runs-0"').split("<tbody>")[1].split("</tr>")[:-1]
+    assert [r.split('<td class="num">')[1].split("<")[0] for r in rows] == ["1", "2", "&ndash;"]
+    assert rows[0].startswith('<tr class="best">') and not rows[2].startswith('<tr class="best">')
+    write_report(out, tmp_path / "r.csv")
+    runs = [(r["task"], r["rank"]) for r in csv.DictReader(open(tmp_path / "r.csv", encoding="utf-8"))
+            if r["row"] == "run"]
+    assert runs == [("0", "1"), ("1", "2"), ("2", "")]
+
+
+def test_a_configuration_broken_in_every_seed_before_scoring_counts_as_the_worst(tmp_path):
+    """Both seeds of hinge diverged before the first checkpoint (no score at all): its configuration had no mean, no
+    rank and no row in the factor table, while the budget plot and the page's note counted it as the worst."""
+    out = plan(tmp_path, {"loss.name": ["nonsaturating", "hinge"]}, [0, 1])
+    with Store(out) as store:
+        for task_id, value in ((0, 0.5), (1, 0.7)):
+            store.claim([task_id])
+            store.add_results(task_id, [rec(task_id, 10, "reverse_kl", value)])
+            store.finish(task_id, 1.0, 0.5)
+        for task_id in (2, 3):
+            store.claim([task_id])
+            store.finish(task_id, 1.0, 0.0, note="diverged: loss is nan at step 7")
+    with Store(out, create=False) as store:
+        (group,) = group_runs(store, None)
+    nonsaturating, hinge = configurations(group.runs, group.order)
+    assert nonsaturating.stats["reverse_kl"].mean == pytest.approx(0.6)
+    assert hinge.factor("loss.name") == "hinge" and hinge.stats["reverse_kl"] == Stat(math.inf, None, 2)
+    assert [level.label for level in factor_levels([nonsaturating, hinge], "loss.name", "reverse_kl")] == \
+        ["nonsaturating", "hinge"]
+
+
+def test_a_nan_in_one_metric_makes_the_run_the_worst_in_every_metric(tmp_path):
+    """The page says a run that scored NaN counts as the worst value of every metric; a run of 8 modes, 90% HQ and a
+    NaN reverse KL was ranked first by modes and quality."""
+    out = plan(tmp_path, {"loss.name": ["nonsaturating", "hinge"]}, [0])
+    trio = {0: (8, 0.5, 0.2), 1: (8, 0.9, math.nan)}
+    store_results(out, {i: dict(zip(["modes2500_toy", "hq_share2500_toy", "reverse_kl2500_toy"], v))
+                        for i, v in trio.items()})
+    page = render_html(out)
+    assert ranked_tasks(page) == [0, 1]
+    assert "1 of 2 runs diverged or scored NaN: each counts as the worst value of every" in page
 
 
 def test_toy_runs_equal_in_modes_and_quality_are_ranked_by_reverse_kl(tmp_path):

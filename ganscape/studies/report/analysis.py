@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ganscape.studies.report.runs import Group, Run, factor_keys, metric_direction, order_key
+from ganscape.studies.report.runs import Group, Run, factor_keys, metric_direction, metric_names, order_key
 
 RESAMPLES = 500
 BAND = (0.05, 0.95)
@@ -92,7 +92,7 @@ def configurations(runs: list[Run], order: list[str]) -> list[Configuration]:
         factors = {k: v for k, v in members[0].task["factors"].items() if k not in NOT_FACTORS}
         config = Configuration("/".join(map(str, factors.values())) or "base", members)
         finished = [run for run in members if run.finished]
-        for metric in dict.fromkeys(m for run in finished for m in run.final):
+        for metric in dict.fromkeys([*order, *metric_names(runs)]):  # a seed that broke before scoring has none
             stat = seed_stat([v for run in finished if (v := run.outcome(metric)) is not None])
             if stat is not None:
                 config.stats[metric] = stat

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ganscape.studies.report.analysis import Configuration, configurations
-from ganscape.studies.report.runs import Group, Run, group_runs, last_line, scored
+from ganscape.studies.report.runs import Group, Run, group_runs, last_line, ranked
 from ganscape.studies.report.stability import ranks_per_seed
 from ganscape.studies.store import Store
 from ganscape.utils.io import atomic_write_text
@@ -68,7 +68,7 @@ def write_csv(study_dir: str | Path, out: str | Path, metric: str | None = None)
 
 def run_row(run: Run, pos: int, group: Group, factors: list[str], metrics: list[str]) -> list[str]:
     t = run.task
-    return ["run", pos if scored(run, group.metric) else "", t["id"], text_cell(t["name"]), text_cell(run.dataset),
+    return ["run", pos if ranked(run, group.metric) else "", t["id"], text_cell(t["name"]), text_cell(run.dataset),
             t["status"], *[text_cell(t["factors"].get(f, "")) for f in factors],
             run.final_step if run.final_step is not None else "", *[number_cell(run.final.get(m)) for m in metrics],
             *[""] * (2 * len(metrics)), number_cell(t["train_seconds"]), number_cell(t["eval_seconds"]),

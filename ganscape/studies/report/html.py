@@ -13,7 +13,7 @@ from ganscape.studies.report.analysis import (RESAMPLES, Configuration, Stat, bu
                                               configurations, factor_levels, varying_factors)
 from ganscape.studies.report.plots import budget_plot, curves_plot, distribution_plot
 from ganscape.studies.report.runs import (Group, Run, factor_keys, group_runs, last_line, metric_direction,
-                                          scored, short_axis)
+                                          ranked, scored, short_axis)
 from ganscape.studies.report.stability import SeedAgreement, ranks_per_seed, seed_agreement
 from ganscape.studies.store import Store
 from ganscape.utils.html import SCRIPT, esc, img
@@ -52,7 +52,7 @@ def last_sample_png(study_dir: Path, run: Run) -> str | None:
 
 def run_row(run: Run, pos: int, axes: list[str], metrics: list[str], order: list[str]) -> str:
     t = run.task
-    ok = scored(run, order[0] if order else None)
+    ok = ranked(run, order[0] if order else None)
     cells = [f'<td class="num">{pos if ok else "&ndash;"}</td>', f'<td class="num">{t["id"]}</td>']
     cells += [f"<td>{esc(t['factors'].get(a, ''))}</td>" for a in axes]
     cells += [f'<td class="num{" metric" if m in order else ""}">{fmt(run.final.get(m), run.final_std.get(m))}</td>'

@@ -56,11 +56,12 @@ class Run:
     def outcome(self, metric: str) -> float | None:
         """What the ranking and the analysis take as the run's ``metric``: its value at the last evaluated step,
         except that a run that diverged, or scored NaN (a diverged generator's samples), takes the metric's worst
-        value, +inf (-inf for a higher-is-better one): its divergence is its result, and a budget draw that lands on
-        it finds nothing. Its last scores are from a checkpoint before the divergence; pooled as they are, a
-        configuration that diverged in two seeds of three was ranked by its third alone. None when the run has no
-        such score and did not diverge."""
-        if self.broke(metric):
+        value, +inf (-inf for a higher-is-better one), in every metric: its divergence is its result, and a budget
+        draw that lands on it finds nothing. Its last scores are from a checkpoint before the divergence; pooled as
+        they are, a configuration that diverged in two seeds of three was ranked by its third alone. A NaN in one
+        metric marks the samples broken for all (a run of 8 modes, 90% HQ and a NaN reverse KL ranked first). None
+        when the run has no such score and did not break."""
+        if self.broke():
             return -math.inf if metric_direction(metric) == "higher" else math.inf
         return self.final.get(metric)
 
@@ -206,8 +207,9 @@ def order_key(value: Callable[[str], float | None], order: list[str]) -> tuple:
 
 
 def rank(runs: list[Run], order: list[str]) -> list[Run]:
-    """Runs best first by ``order`` (see ``order_key``), ties and unscored runs by id."""
-    return sorted(runs, key=lambda r: (order_key(r.outcome, order), r.id))
+    """Finished runs best first by ``order`` (see ``order_key``), ties and unscored runs by id; then the unfinished
+    ones (running, pending, failed: their scores are from an earlier step) in the same order."""
+    return sorted(runs, key=lambda r: (not r.finished, order_key(r.outcome, order), r.id))
 
 
 def group_runs(store: Store, requested: str | None) -> list[Group]:
@@ -258,3 +260,9 @@ def last_line(error: str | None) -> str:
 def scored(run: Run, metric: str | None) -> bool:
     """A run has a score when it has an ``outcome`` of its metric (inf is a valid worst score, a diverged run's)."""
     return metric is not None and run.outcome(metric) is not None
+
+
+def ranked(run: Run, metric: str | None) -> bool:
+    """A run gets a place in the ranking when it is finished and scored: an unfinished run's last score, from an
+    earlier step, is shown but not ranked against final ones."""
+    return run.finished and scored(run, metric)
