@@ -136,3 +136,62 @@ def test_a_ray_task_another_runner_took_over_records_nothing_and_is_cancelled(tm
         assert backend._record(store, task, {"train_seconds": 1.0, "eval_seconds": 1.0, "note": None}, 111) == \
             backend.OVER
         assert store.task(0)["status"] == "done"
+
+
+def test_ctrl_c_puts_the_tasks_ray_started_back_to_pending(tmp_path):
+    """Ctrl-C under ``--backend ray`` left a started task running with its attempt counted (a local worker puts its
+    task back to pending, the attempt not counted, as docs/studies.md says), and its Ray task was not cancelled."""
+    from ganscape.studies import read_study, write_plan
+    from ganscape.studies.backends import ray as backend
+
+    write_plan(read_study({"name": "r", "base": "ring8", "overrides": TINY, "seeds": [0, 1]}), tmp_path / "s")
+    cancelled, waits = [], []
+
+    class FakeRay:
+        @staticmethod
+        def remote(fn):
+            class Submit:
+                def options(self, **kw):
+                    return self
+
+                def remote(self, study_dir, task_id, *rest):
+                    return iter([backend.STARTED]) if task_id == 0 else iter([])  # task 1 waits in Ray's queue
+            return Submit()
+
+        get = staticmethod(lambda value: value)
+        cancel = staticmethod(lambda gen, force: cancelled.append(gen))
+        cluster_resources = staticmethod(lambda: {"CPU": 2})
+
+        @staticmethod
+        def wait(gens, num_returns, timeout):
+            waits.append(1)
+            if len(waits) > 1:
+                raise KeyboardInterrupt
+            return gens[:1], gens[1:]
+
+    with pytest.raises(KeyboardInterrupt):
+        backend._drive(FakeRay, tmp_path / "s", None)
+    with Store(tmp_path / "s") as store:
+        assert [(t["status"], t["attempts"], t["pid"]) for t in store.tasks()] == [("pending", 0, None)] * 2
+        assert store.task(0)["error"] == "interrupted: the study run was stopped; re-run to resume"
+    assert len(cancelled) == 2
+
+
+def test_resources_the_ray_instance_started_here_lacks_are_refused(tmp_path):
+    """``resources: {gpus: 1}`` on a CPU machine kept both tasks pending for ever, with only Ray's autoscaler
+    messages."""
+    from ganscape.registry import ConfigError
+    from ganscape.studies import read_study, write_plan
+    from ganscape.studies.backends import ray as backend
+
+    write_plan(read_study({"name": "r", "base": "ring8", "overrides": TINY, "resources": {"gpus": 1}}), tmp_path / "s")
+
+    class FakeRay:
+        remote = staticmethod(lambda fn: None)
+        cluster_resources = staticmethod(lambda: {"CPU": 2.0})
+
+    with pytest.raises(ConfigError, match=r"^resources.gpus: each task asks for 1 GPU\(s\), and the Ray instance "
+                                          r"started here has 0; lower resources.gpus"):
+        backend._drive(FakeRay, tmp_path / "s", None, fixed=True)
+    with Store(tmp_path / "s") as store:
+        assert [t["status"] for t in store.tasks()] == ["pending"]

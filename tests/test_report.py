@@ -210,6 +210,22 @@ def test_report_refuses_a_metric_no_run_has_and_the_sample_axis_as_factor(study_
     assert not (tmp_path / "r.html").exists()
 
 
+def test_report_refuses_a_factor_that_takes_one_value(tmp_path, capsys):
+    """``--factor discriminator.norm`` on an axis of one level wrote the page with exit 0, its budget plot comparing
+    the objectives under the heading "per loss"."""
+    from ganscape.cli import main
+
+    study = {"name": "one-level", "base": "ring8", "overrides": ["train.steps=40"],
+             "grid": {"loss.name": ["nonsaturating", "hinge"], "discriminator.norm": ["spectral"]}}
+    out = tmp_path / "study"
+    write_plan(read_study(study), out)
+    assert main(["study", "report", str(out), "--out", str(tmp_path / "r.html"), "--factor",
+                 "discriminator.norm"]) == 2
+    assert ("--factor: 'discriminator.norm' takes one value in this study (spectral), so there is nothing to "
+            "compare; factors that vary: loss.name") in capsys.readouterr().err
+    assert not (tmp_path / "r.html").exists()
+
+
 def test_a_metric_no_registered_metric_has_ranks_nothing_and_says_so(tmp_path, caplog):
     """A study scored by a user's own metric, reported by a process that has not registered it: the CSV ranked its
     runs lower-is-better, whatever the metric's direction, without a word."""

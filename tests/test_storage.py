@@ -95,6 +95,34 @@ def test_status_and_report_read_a_study_folder_they_cannot_write(tmp_path, monke
     assert "1 done" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("command", ["status", "run", "report"])
+@pytest.mark.parametrize("writable", [True, False])
+def test_another_programs_study_db_is_refused_and_left_as_it_was(tmp_path, capsys, monkeypatch, command, writable):
+    """An unrelated SQLite ``study.db`` (or a file that is not SQLite) was opened as a study of 0 tasks, exit 0, and
+    ganscape's tables were added to it, by ``study status`` too."""
+    from ganscape.cli import main
+
+    folder = tmp_path / "s"
+    folder.mkdir()
+    with sqlite3.connect(folder / "study.db") as db:
+        db.execute("CREATE TABLE photos (id INTEGER PRIMARY KEY, path TEXT)")
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "study.db").write_bytes(b"not a database at all, but long enough to look like one" * 4)
+    before = {p: p.read_bytes() for p in (folder / "study.db", tmp_path / "other" / "study.db")}
+    if not writable:  # the read-only connection of status and report; as root, only a mount would refuse
+        real_access = os.access
+        monkeypatch.setattr(os, "access", lambda path, mode, **kw: False if Path(path) in (folder, tmp_path / "other")
+                            and mode == os.W_OK else real_access(path, mode, **kw))
+    extra = {"run": ["--all"], "report": ["--out", str(tmp_path / "r.html")], "status": []}[command]
+    assert main(["study", command, str(folder), *extra]) == 2
+    assert (f"{folder / 'study.db'} is not a ganscape study database: its tables are photos, where a study's has "
+            "meta, tasks") in capsys.readouterr().err
+    assert main(["study", command, str(tmp_path / "other"), *extra]) == 2
+    assert "is not a ganscape study database (file is not a database)" in capsys.readouterr().err
+    assert {p: p.read_bytes() for p in before} == before
+    assert sorted(p.name for p in folder.iterdir()) == ["study.db"] and not (tmp_path / "r.html").exists()
+
+
 FIRST_FORMAT_METRICS = """CREATE TABLE metrics (task_id INTEGER NOT NULL REFERENCES tasks(id), step INTEGER NOT NULL,
     name TEXT NOT NULL, value REAL, PRIMARY KEY (task_id, step, name))"""
 

@@ -108,6 +108,12 @@ def test_plan_is_deterministic_and_expands_grid_random_and_seeds(tmp_path):
     for changed, what in (({"eval": {"n": 1000}}, "other eval settings"), ({"resources": {"cpus": 2}}, "resources")):
         with pytest.raises(ConfigError, match=what):
             write_plan(read_study({**study, **changed}), tmp_path / "a")
+    # the same protocol spelt otherwise (was refused as "other eval settings")
+    write_plan(read_study({**study, "eval": {"metrics": ["modes"], "n": 400}}), tmp_path / "c")
+    for spelling in ([{"name": "modes"}], [{"name": "modes", "threshold": 3.0}]):
+        assert write_plan(read_study({**study, "eval": {"metrics": spelling, "n": 400}}), tmp_path / "c")[1] == []
+    with pytest.raises(ConfigError, match="other eval settings"):
+        write_plan(read_study({**study, "eval": {"metrics": ["modes", "kid"], "n": 400}}), tmp_path / "c")
     retitled = {**study, "description": "retitled", "report": {"metrics": ["modes"]}}
     assert write_plan(read_study(retitled), tmp_path / "a")[1] == ["report", "description"]
     with Store(tmp_path / "a") as store:
@@ -139,6 +145,14 @@ def test_plan_rejects_bad_values_naming_the_task_and_key(tmp_path):
         read_study({**tiny_study(), "gird": {}})
     with pytest.raises(ConfigError, match="random.space.optim.d.lr"):
         read_study(tiny_study(random={"space": {"optim.d.lr": {"normal": [0, 1]}}}))
+    # bounds numpy cannot draw from came out as tracebacks; an int range of non-integers drew 3 from [1.5, 3.7]
+    with pytest.raises(ConfigError, match=r"^grid.variant: labels must be distinct as text, got \[1, '1'\]"):
+        read_study(tiny_study(grid={"variant": {1: {"loss": {"name": "hinge"}}, "1": {"loss": {"name": "wgan"}}}}))
+    whole = "expected .low, high., two whole numbers"
+    for kind, bounds, why in (("uniform", [-1e308, 1e308], "high - low must be a finite number"),
+                              ("int", [1, 10 ** 30], whole), ("int", [1.5, 3.7], whole)):
+        with pytest.raises(ConfigError, match=rf"^random.space.train.steps.{kind}: {why}"):
+            read_study(tiny_study(random={"space": {"train.steps": {kind: bounds}}}))
 
 
 def test_builtin_studies_plan(tmp_path):

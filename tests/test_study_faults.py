@@ -130,6 +130,21 @@ def test_only_a_worker_that_never_took_a_task_counts_as_a_startup_failure(tmp_pa
         assert [t["status"] for t in store.tasks()] == ["done", "pending", "pending"]
 
 
+def test_a_worker_stopped_after_taking_a_task_is_no_startup_failure(tmp_path):
+    """Three workers stopped with SIGTERM while each ran task 0 stopped the whole study ("3 workers in a row died
+    before taking a task"): the stopped worker releases its task, which clears its pid, as does a requeue of a
+    dead worker's task by another runner before this one reaps it."""
+    study = plan(tmp_path, 2)
+    with Store(study) as store:
+        store.claim(pid=201)
+        store.release(0, "interrupted: the worker was stopped; re-run to resume", 201)
+        assert reap(store, {0: ExitedWorker(201, 130)}) == (0, 0)  # stopped: its exit code says so
+        store.claim(pid=202)
+        store.release(0, "interrupted: the worker was stopped; re-run to resume", 202)  # requeued, pid cleared
+        assert reap(store, {0: ExitedWorker(202, -9)}) == (0, 1)  # not seen holding the task: counted
+        assert reap(store, {0: ExitedWorker(202, -9)}, seen={202}) == (0, 0)  # seen by the runner: not counted
+
+
 def test_a_second_runner_joins_as_extra_workers(tmp_path):
     study = plan(tmp_path, 40)
     first = start_runner(study, 1, FAULT_SLEEP_S="0.15")

@@ -182,9 +182,19 @@ def run_report(args) -> int:
                           "(write report.html, or leave --factor out)")
     if args.factor is not None:
         with Store(args.study_dir, create=False, read_only=True) as store:
-            factors = sorted({k for task in store.tasks() for k in task["factors"] if k not in ("seed", "sample")})
+            levels: dict[str, set[str]] = {}
+            for task in store.tasks():
+                for key, value in task["factors"].items():
+                    if key not in ("seed", "sample"):
+                        levels.setdefault(key, set()).add(str(value))
+        factors = sorted(levels)
         if args.factor not in factors:
             raise ConfigError(f"--factor: {args.factor!r} is not a factor of this study; factors: {', '.join(factors)}")
+        if len(levels[args.factor]) == 1:  # the plot would compare another factor under the heading's
+            varying = [k for k in factors if len(levels[k]) > 1]
+            (value,) = levels[args.factor]
+            raise ConfigError(f"--factor: {args.factor!r} takes one value in this study ({value}), so there is "
+                              f"nothing to compare; factors that vary: {', '.join(varying) or 'none'}")
     print(f"wrote {write_report(args.study_dir, args.out, metric=args.metric, factor=args.factor)}")
     return 0
 

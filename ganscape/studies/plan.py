@@ -210,10 +210,15 @@ def write_plan(spec: StudySpec, out_dir: str | Path) -> tuple[list[Task], list[s
 
 def changed_settings(store, spec: StudySpec, keys: tuple[str, ...]) -> list[str]:
     """Which of the study facts ``keys`` (eval, resources, report, description, name) differ from the folder's.
-    Where the Inception weights lie is no part of the protocol (their hash is): eval is compared without it."""
+    Where the Inception weights lie is no part of the protocol (their hash is): eval is compared without it, and its
+    metrics in one spelling (``modes`` is ``{name: modes}``, ``canonical_metric``)."""
+    from ganscape.metrics.defaults import canonical_metric
+
     def comparable(key: str, value: Any) -> Any:
-        value = json.loads(json.dumps(value))
-        return {k: v for k, v in value.items() if k != "inception_weights"} if key == "eval" else value
+        if key == "eval":
+            value = {k: v for k, v in value.items() if k != "inception_weights"}
+            value["metrics"] = [canonical_metric(m) for m in value.get("metrics", [])]
+        return json.loads(json.dumps(value))
     planned = {key: store.get_meta(key) for key in keys}
     return [key for key, value in planned.items()
             if value is not None and comparable(key, value) != comparable(key, getattr(spec, key))]

@@ -219,7 +219,10 @@ def parse_grid(grid: Any) -> list[Axis]:
             for label, part in values.items():
                 if not isinstance(part, dict):
                     raise ConfigError(f"grid.{key}.{label}: a named axis value must be a partial config mapping, got {part!r}")
-            check_labels(f"grid.{key}", [str(k) for k in values])
+            labels = [str(k) for k in values]
+            if len(set(labels)) != len(labels):  # {1: ..., "1": ...}: one label, and one of the two configs lost
+                raise ConfigError(f"grid.{key}: labels must be distinct as text, got {list(values)!r}")
+            check_labels(f"grid.{key}", labels)
             axes.append(Axis(str(key), {str(k): v for k, v in values.items()}, named=True))
         elif isinstance(values, list) and values:
             labels = [value_label(v) for v in values]
@@ -313,6 +316,11 @@ def parse_random(section: Any) -> dict[str, Any] | None:
                               f"high, got {arg!r}")
         if kind == "loguniform" and arg[0] <= 0:
             raise ConfigError(f"random.space.{key}.loguniform: bounds must be > 0, got {arg!r}")
+        if kind == "uniform" and not math.isfinite(arg[1] - arg[0]):  # numpy draws low + (high - low) * u
+            raise ConfigError(f"random.space.{key}.uniform: high - low must be a finite number, got {arg!r}")
+        if kind == "int" and not all(isinstance(v, int) and abs(v) < 2 ** 62 for v in arg):
+            raise ConfigError(f"random.space.{key}.int: expected [low, high], two whole numbers (inclusive) within "
+                              f"+-2**62, got {arg!r}")
     return {"samples": samples, "seed": seed, "space": dict(section["space"])}
 
 

@@ -88,10 +88,13 @@ class Store:
         if not create and not path.exists():
             raise ConfigError(f"{study_dir} is not a study folder (no {DB_NAME}); "
                               "create one with `ganscape study plan STUDY.yaml --out DIR`")
+        existed = path.exists() and path.stat().st_size > 0
         if read_only and not os.access(self.study_dir, os.W_OK):
             self.conn = read_only_connection(path)
             return
         self.conn = sqlite3.connect(path, timeout=60.0, isolation_level=None)
+        if existed:
+            check_study_database(self.conn, path)  # before anything is written into it
         self.conn.row_factory = sqlite3.Row
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute("PRAGMA synchronous=FULL")
@@ -333,6 +336,24 @@ class LeaseWatch:
         self.seen = {task_id: seen for task_id, seen in self.seen.items() if task_id in running}
 
 
+STUDY_TABLES = {"meta", "tasks"}  # of every format (the first kept results in ``metrics``, today's in ``results``)
+
+
+def check_study_database(conn: sqlite3.Connection, path: Path) -> None:
+    """ConfigError, the connection closed, unless ``path`` is a study database: another program's ``study.db`` was
+    opened as a study of 0 tasks, and ganscape's tables were added to it, by ``study status`` too."""
+    try:
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except sqlite3.DatabaseError as err:  # not SQLite at all ("file is not a database")
+        conn.close()
+        raise ConfigError(f"{path} is not a ganscape study database ({err})") from None
+    if not STUDY_TABLES <= tables:
+        conn.close()
+        raise ConfigError(f"{path} is not a ganscape study database: its tables are "
+                          f"{', '.join(sorted(tables)) or 'none'}, where a study's has "
+                          f"{', '.join(sorted(STUDY_TABLES))}; move it away or use another folder")
+
+
 def read_only_connection(path: Path) -> sqlite3.Connection:
     """The database at ``path`` opened for reading in a folder this process cannot write: with its write-ahead log
     when there is one, else as an unchanging file. A log without its index (``-shm``, which SQLite would have to
@@ -344,6 +365,7 @@ def read_only_connection(path: Path) -> sqlite3.Connection:
         conn = copied_into_memory(path, log)
     else:
         conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro{'' if log.exists() else '&immutable=1'}", uri=True)
+    check_study_database(conn, path)
     if has_metrics_table(conn):
         conn = into_memory(conn)
         conn.executescript(SCHEMA)

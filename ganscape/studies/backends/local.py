@@ -29,6 +29,7 @@ log = logging.getLogger("ganscape.study")
 POLL_S = 0.2           # how often the runner looks at its workers and the study
 REQUEUE_EVERY_S = 5.0  # how often it requeues tasks whose worker (of any runner) is gone
 STARTUP_FAILURES = 3   # workers in a row that die before taking a task: stop, something is wrong
+STOPPED = 130          # a worker's exit code when told to stop (Ctrl-C, SIGTERM): it released its task
 
 
 def worker_command(study_dir: Path, ids: list[int] | None, workers: int, threads: int, executor: str | None):
@@ -69,10 +70,12 @@ def worker_env(index: int, gpus: list[int] | None, base_env: Mapping[str, str]) 
     return env
 
 
-def reap(store: Store, procs: dict[int, subprocess.Popen]) -> tuple[int, int]:
+def reap(store: Store, procs: dict[int, subprocess.Popen], seen: set[int] = frozenset()) -> tuple[int, int]:
     """Forget exited workers (``procs``: worker slot -> process); a dead worker's task is failed (to be retried).
     Returns (died with a task, died before taking any): only the second kind suggests a broken set-up. A worker
-    killed between two tasks has taken tasks before (its pid is on them), so it is neither."""
+    killed between two tasks has taken tasks before (its pid is on them, or in ``seen``, the pids the runner saw
+    holding a task: a stopped worker's task is released and a dead one's requeued, pid cleared), so it is neither;
+    nor is one that exited as stopped (Ctrl-C, SIGTERM: code 130)."""
     with_task = without = 0
     for slot, proc in list(procs.items()):
         code, pid = proc.poll(), proc.pid
@@ -81,14 +84,14 @@ def reap(store: Store, procs: dict[int, subprocess.Popen]) -> tuple[int, int]:
         del procs[slot]
         tasks = store.tasks() if code else []
         held = [t for t in tasks if t["status"] == "running" and t["pid"] == pid]
-        took_tasks = any(t["pid"] == pid for t in tasks)
+        took_tasks = pid in seen or any(t["pid"] == pid for t in tasks)
         for task in held:
             status = store.fail(task["id"], f"worker process {pid} died with exit code {code} while running this "
                                             "task", pid, retry=True, limit=DEATH_ATTEMPTS)
             log.warning("[task %d] its worker %d died (exit code %d); %s", task["id"], pid, code,
                         "retrying" if status == "pending" else "failed after its last attempt")
         with_task += bool(held)
-        without += bool(code) and not took_tasks
+        without += bool(code) and code != STOPPED and not took_tasks
     return with_task, without
 
 
@@ -128,11 +131,12 @@ class Runner:
         self.ids, self.workers, self.command, self.gpus = ids, workers, command, gpus
         self.procs: dict[int, subprocess.Popen] = {}
         self.failures_in_a_row, self.last_requeue, self.watch = 0, time.monotonic(), LeaseWatch()
+        self.seen_working: set[int] = set()  # pids seen holding a task (``reap``)
 
     def tick(self, store: Store, progress: StudyProgress) -> bool:
         """Reap dead workers, requeue orphaned tasks now and then, start workers for pending tasks; whether the
         study's tasks are all over."""
-        died_with_task, died_without = reap(store, self.procs)
+        died_with_task, died_without = reap(store, self.procs, self.seen_working)
         self.failures_in_a_row = 0 if died_with_task else self.failures_in_a_row + died_without
         if self.failures_in_a_row >= STARTUP_FAILURES:
             raise ConfigError(f"study run: {self.failures_in_a_row} workers in a row died before taking a task; "
@@ -140,7 +144,9 @@ class Runner:
         if time.monotonic() - self.last_requeue > REQUEUE_EVERY_S:
             store.requeue(self.ids, retry_failed=False, watch=self.watch)
             self.last_requeue = time.monotonic()
-        tasks = [t for t in store.tasks() if self.ids is None or t["id"] in self.ids]
+        every_task = store.tasks()
+        self.seen_working.update(t["pid"] for t in every_task if t["status"] == "running" and t["pid"])
+        tasks = [t for t in every_task if self.ids is None or t["id"] in self.ids]
         progress.update(tasks)
         pending = sum(t["status"] == "pending" for t in tasks)
         for slot in [s for s in range(self.workers) if s not in self.procs][:max(0, pending - len(self.procs))]:

@@ -92,7 +92,7 @@ def run_ray(study_dir: str | Path, ids: list[int] | None, address: str | None = 
             kwargs["num_cpus"] = num_cpus
         ray.init(**kwargs)
     try:
-        _drive(ray, study_dir, ids)
+        _drive(ray, study_dir, ids, fixed=started_here)
     finally:
         if started_here:
             ray.shutdown()
@@ -110,12 +110,26 @@ def chosen(store: Store, ids: list[int] | None) -> list[dict[str, Any]]:
     return [t for t in store.tasks() if ids is None or t["id"] in ids]
 
 
-def _drive(ray, study_dir: Path, ids: list[int] | None) -> None:
+def check_fits(ray, cpus: float, gpus: float) -> None:
+    """A task's ``resources`` must fit the Ray instance this command started (a cluster can grow; this one cannot):
+    Ray otherwise keeps the tasks pending for ever, saying only that no node has them."""
+    have = ray.cluster_resources()
+    for name, key, need in (("CPU", "cpus", cpus), ("GPU", "gpus", gpus)):
+        if need > have.get(name, 0):
+            raise ConfigError(f"resources.{key}: each task asks for {need:g} {name}(s), and the Ray instance started "
+                              f"here has {have.get(name, 0):g}; lower resources.{key} (or --num-cpus), or join a "
+                              "cluster that has them (--address)")
+
+
+def _drive(ray, study_dir: Path, ids: list[int] | None, fixed: bool = False) -> None:
+    """Run the pending tasks (among ``ids``) as Ray tasks; ``fixed``: on a Ray instance this command started."""
     fn = ray.remote(started_then_result)
     owner = {"host": socket.gethostname(), "pid": os.getpid()}  # the driver owns the tasks while Ray runs them
     with Store(study_dir, create=False) as store:
         eval_spec, res = store.get_meta("eval", {}), store.get_meta("resources", {})
         cpus, gpus = float(res.get("cpus", 1)), float(res.get("gpus", 0))
+        if fixed:
+            check_fits(ray, cpus, gpus)
 
         def submit(task: dict[str, Any]):
             return fn.options(num_cpus=cpus, num_gpus=gpus, max_retries=0).remote(
@@ -143,8 +157,21 @@ def _drive(ray, study_dir: Path, ids: list[int] | None) -> None:
                         started.discard(gens.pop(gen)["id"])
                     last_beat = time.monotonic()
             progress.update(chosen(store, ids))
+        except KeyboardInterrupt:
+            release_started(ray, store, gens, started, owner["pid"])
+            raise
         finally:
             progress.close()
+
+
+def release_started(ray, store: Store, gens: dict[Any, dict[str, Any]], started: set[int], pid: int) -> None:
+    """Ctrl-C or SIGTERM: cancel every Ray task (on a cluster they would go on running), and put the ones this
+    driver started back to pending, their attempts not counted, as a local worker does: they resume from their
+    newest checkpoints on the next run."""
+    for gen, task in gens.items():
+        ray.cancel(gen, force=True)
+        if task["id"] in started:
+            store.release(task["id"], "interrupted: the study run was stopped; re-run to resume", pid)
 
 
 def _advance(ray, store: Store, gen, task: dict[str, Any], started: set[int], owner: dict[str, Any]) -> str:
