@@ -95,7 +95,8 @@ def main() -> int:
     try:
         result = train(load_config(args.config, args.overrides), args.out, show_progress=False, callbacks=callbacks)
         rank = world()[0]
-        state = {name: module.state_dict() for name, module in result.parts.modules().items()}
+        modules = {**result.parts.modules(), **{f"average of {k}": m for k, m in result.averaged.items()}}
+        state = {name: module.state_dict() for name, module in modules.items()}
         torch.save({"indices": record.indices, "state": state, "step": result.step, "losses": record.losses,
                     "sampled": sum(record.sampled)},
                    f"{args.out}/rank-{rank}.pt")

@@ -82,6 +82,9 @@ def test_ranks_end_with_identical_parameters_and_buffers(two_ranks):
     assert_identical([r["state"] for r in ranks])
     assert any("running_mean" in key for key in ranks[0]["state"]["G"])  # batch norm buffers were compared
     assert any(key.endswith("_u") for key in ranks[0]["state"]["D"])      # spectral-norm vectors too
+    # G's average (EMA) too: it copied each rank's own batch-norm statistics, so the fit's result sampled another
+    # generator on each rank and a shared evaluation of it matched no checkpoint
+    assert any("running_mean" in key for key in ranks[0]["state"]["average of G"])
     assert list(list_checkpoints(two_ranks)) == [20, 40]  # only rank 0 writes
     assert len((two_ranks / "metrics.jsonl").read_text().splitlines()) == 4
     assert len(read_checkpoint(list_checkpoints(two_ranks)[40])["rng_ranks"]) == 2

@@ -247,3 +247,15 @@ def test_a_rank_share_too_small_for_the_batch_norm_mlp_critic_is_refused_before_
     assert str(err.value) == ("train.batch_size: 4 gives the batch-norm MLP discriminator fewer than two (packed) "
                               "inputs to normalise once split among 2 processes; use at least 8, or "
                               "discriminator.norm none, layer or spectral")
+
+
+def test_under_torchrun_the_first_refusal_suggests_a_batch_the_ranks_take(monkeypatch):
+    """The config was validated for one process before torchrun's process group existed: batch 8 was told "use e.g.
+    9", which the 2 ranks then refused ("use a multiple of 2"), then 10 was told "use e.g. 12"."""
+    from ganscape.config import load_config
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(ConfigError, match=r"once split among 2 processes x 3 E-GAN parents; use e.g. 12$"):
+        load_config("ring8", ["generator.norm=batch", "scheme.name=egan", "scheme.parents=3", "train.batch_size=8"])
+    assert load_config("ring8", ["generator.norm=batch", "scheme.name=egan", "scheme.parents=3",
+                                 "train.batch_size=12"])["train"]["batch_size"] == 12

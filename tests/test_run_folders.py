@@ -214,6 +214,29 @@ def test_a_folder_whose_config_yaml_was_deleted_is_compared_with_its_checkpoint_
     assert list(list_checkpoints(tmp_path / "run"))[-1] == 20
 
 
+def test_a_checkpoint_of_another_config_than_config_yaml_is_refused_in_one_line(tmp_path):
+    """config.yaml edited by hand (or checkpoints copied from another run): the command matched config.yaml, and the
+    resume failed in load_state_dict with a size-mismatch traceback."""
+    train(load_config("ring8", TINY + ["train.steps=10"]), tmp_path / "run", show_progress=False)
+    path = tmp_path / "run" / "config.yaml"
+    path.write_text(path.read_text().replace("hidden: 8", "hidden: 16"))
+    with pytest.raises(ConfigError, match=r"ckpt-00000010.pt was written by a run with a different config "
+                                          r"\(discriminator.hidden: 8 -> 16; generator.hidden: 8 -> 16\)"):
+        train(load_config("ring8", [*TINY, "generator.hidden=16", "discriminator.hidden=16", "train.steps=20"]),
+              tmp_path / "run", show_progress=False)
+    assert list(list_checkpoints(tmp_path / "run")) == [10]
+
+
+def test_checkpoints_from_step_100_million_on_are_found(tmp_path):
+    """``ckpt-100000000.pt`` (nine digits) was written and never found again: a resume started over."""
+    from ganscape.training.checkpoint import checkpoint_path
+
+    for step in (99_999_999, 100_000_000):
+        checkpoint_path(tmp_path, step).parent.mkdir(exist_ok=True)
+        checkpoint_path(tmp_path, step).write_bytes(b"")
+    assert list(list_checkpoints(tmp_path)) == [99_999_999, 100_000_000]
+
+
 def test_each_start_and_resume_records_what_the_run_ran_on(tmp_path, monkeypatch):
     """A seeded run repeats to the last digit only on one kind of CPU and torch build: environment.jsonl says, for
     each start and resume, from which step the run went on, where and with what."""
@@ -230,3 +253,21 @@ def test_each_start_and_resume_records_what_the_run_ran_on(tmp_path, monkeypatch
     assert resumed["cpu"] == "Other CPU" and resumed["cpu_features"] == ["AVX-512"] and resumed["gpu"] is None
     assert first["torch"] == torch.__version__ and first["cores"] >= 1
     assert first["ganscape"].startswith("0.") and first["started"].endswith("Z")
+    assert first["threads"] == resumed["threads"] == torch.get_num_threads()
+
+
+def test_a_resume_with_another_thread_count_is_warned_of(tmp_path, caplog):
+    """A run resumed under another OMP_NUM_THREADS (or a study re-run with other --workers) sums in another order and
+    leaves the uninterrupted run's numbers (1.8e-6 after 3 steps of DCGAN); environment.jsonl did not even say so."""
+    import logging
+
+    run, threads = tmp_path / "run", torch.get_num_threads()
+    train(load_config("ring8", TINY + ["train.steps=10"]), run, show_progress=False)
+    torch.set_num_threads(threads + 1)
+    try:
+        with caplog.at_level(logging.WARNING):
+            train(load_config("ring8", TINY + ["train.steps=20"]), run, show_progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    assert (f"warning: resuming at step 10 with threads: {threads} -> {threads + 1} (environment.jsonl): from here "
+            "the run is not the one an uninterrupted run would give to the last digit") in caplog.text

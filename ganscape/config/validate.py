@@ -7,6 +7,7 @@ sizes, labels) is checked when the parts are built."""
 from __future__ import annotations
 
 import math
+import os
 from typing import Any
 
 from ganscape.config.dotted import lookup
@@ -180,11 +181,29 @@ def packing_fits(config: dict[str, Any], registries: dict) -> None:
                           f"no single label), not conditioning {conditioning!r}; use pack: 1 or conditioning: none")
 
 
-def packed_shares_fit(config: dict[str, Any], registries: dict, ranks: int = 1) -> None:
+def launched_ranks() -> int:
+    """The processes torchrun starts (``WORLD_SIZE``; 1 outside it): a config is validated before the process group
+    exists, and a batch size suggested for one process was then refused for the ranks' shares."""
+    size = os.environ.get("WORLD_SIZE", "1")
+    return int(size) if size.isdigit() and int(size) > 0 else 1
+
+
+def batch_divides_among_ranks(config: dict[str, Any], registries: dict) -> None:
+    """Under torchrun, the global batch splits evenly among the processes (the first thing to say of a batch that
+    does not: the rules below suggest sizes for the shares)."""
+    ranks = launched_ranks()
+    if ranks > 1:
+        from ganscape.distributed.data_parallel import local_batch_size
+
+        local_batch_size(config["train"]["batch_size"], 1, ranks)
+
+
+def packed_shares_fit(config: dict[str, Any], registries: dict, ranks: int | None = None) -> None:
     """PacGAN's groups in the batch's shares: each of ``ranks`` processes under torchrun holds at least two whole
     groups (checked again per rank when the parts are built: one group gives a critic's batch statistics, the StyleGAN
     critic's minibatch standard deviation or a relativistic average, nothing to compare), and with E-GAN's several
     parents each parent's share of G's batch is whole groups, so that no group mixes two parents' samples."""
+    ranks = ranks or launched_ranks()
     pack = registries["discriminator"].shared_options(config["discriminator"])["pack"]
     parents = effective(config, "scheme", "parents", registries["scheme"]) if config["scheme"]["name"] == "egan" else 1
     batch = config["train"]["batch_size"]
@@ -206,11 +225,12 @@ def groups_batch_norm(generator: dict[str, Any], registry) -> bool:
         registry.effective(generator, "norm") in ("batch", None)
 
 
-def batch_norm_groups_fit(config: dict[str, Any], registries: dict, ranks: int = 1) -> None:
+def batch_norm_groups_fit(config: dict[str, Any], registries: dict, ranks: int | None = None) -> None:
     """A generator's ``bn_groups`` (MLP with batch norm, ``dcgan_tf``): every training-mode call of G cuts into that
     many groups of at least two samples. A call draws the batch, or under torchrun each of the ``ranks`` processes'
     share of it, and with E-GAN's several parents each parent's share of that (``EvolutionaryGAN.parent_fakes``).
     Checked again per rank when the parts are built (``build_gan_parts``)."""
+    ranks = ranks or launched_ranks()
     if not groups_batch_norm(config["generator"], registries["generator"]):
         return
     groups = effective(config, "generator", "bn_groups", registries["generator"])
@@ -229,10 +249,11 @@ def batch_norm_groups_fit(config: dict[str, Any], registries: dict, ranks: int =
                       f"two samples{split}; use e.g. {unit * -(-least // unit)}{other}")
 
 
-def mlp_critic_batch_norm_fits(config: dict[str, Any], registries: dict, ranks: int = 1) -> None:
+def mlp_critic_batch_norm_fits(config: dict[str, Any], registries: dict, ranks: int | None = None) -> None:
     """An MLP discriminator with batch norm normalises each batch of (packed) inputs it scores over its samples, so
     it needs at least two: batch_size / ranks / pack >= 2, as each of ``ranks`` processes normalises its own share
     (conv critics also normalise over pixels)."""
+    ranks = ranks or launched_ranks()
     discriminator = registries["discriminator"]
     if config["discriminator"]["name"] != "mlp" or effective(config, "discriminator", "norm", discriminator) != "batch":
         return
@@ -279,5 +300,5 @@ def penalty_constrains_the_trained_scores(config: dict[str, Any], registries: di
 
 
 RULES = {"gan": (projection_needs_labelled_fakes, conditional_generator_needs_a_conditioning_critic, packing_fits,
-                 batch_norm_groups_fit, mlp_critic_batch_norm_fits, packed_shares_fit, egan_without_generator_penalty,
+                 batch_divides_among_ranks, batch_norm_groups_fit, mlp_critic_batch_norm_fits, packed_shares_fit, egan_without_generator_penalty,
                  scheme_trains_the_objective, penalty_constrains_the_trained_scores), "translation": ()}

@@ -61,8 +61,9 @@ def check_ranks(modules: dict[str, nn.Module], step: int) -> None:
 
 class RankSync(Callback):
     """Checks parameters across ranks every ``check_every`` steps (0: only at the end of each fit); on those steps and
-    on checkpoint steps makes every rank's buffers rank 0's, and on checkpoint steps gathers the ranks' random states
-    (into ``trainer.rank_rng`` on rank 0)."""
+    on checkpoint steps makes every rank's buffers rank 0's (the averaged copies' too: the EMA copies each rank's own
+    batch-norm statistics), and on checkpoint steps gathers the ranks' random states (into ``trainer.rank_rng`` on
+    rank 0)."""
 
     order = ORDER["ranks"]
 
@@ -71,7 +72,7 @@ class RankSync(Callback):
 
     def on_step_end(self, trainer, step, out, logged, last) -> None:
         if due(step, self.check_every, last) or due(step, self.checkpoint_every, last):
-            share_buffers(trainer.parts.modules())
+            share_buffers({**trainer.parts.modules(), **{f"average of {k}": m for k, m in trainer.averaged.items()}})
         if due(step, self.check_every, last):
             check_ranks(trainer.parts.modules(), step)
         if due(step, self.checkpoint_every, last):

@@ -83,10 +83,11 @@ def barrier() -> None:
         dist.barrier()
 
 
-def local_batch_size(batch_size: int, pack: int = 1) -> int:
-    """Each rank's share of the global ``train.batch_size``; ConfigError when it does not divide evenly (into whole
-    PacGAN groups of ``pack``). Checked when the parts are built, before any training."""
-    size = world()[1]
+def local_batch_size(batch_size: int, pack: int = 1, size: int | None = None) -> int:
+    """Each of ``size`` ranks' (default: this run's) share of the global ``train.batch_size``; ConfigError when it
+    does not divide evenly (into whole PacGAN groups of ``pack``). Checked when the config is read under torchrun
+    and again when the parts are built, before any training."""
+    size = size or world()[1]
     if batch_size % size:
         raise ConfigError(f"train.batch_size: {batch_size} (the global batch) is not divisible by the {size} processes "
                           f"of this torchrun run; use a multiple of {size}")

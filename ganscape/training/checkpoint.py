@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 FORMAT, VERSION = "ganscape-checkpoint", 2
 REQUIRED = {"kind": str, "step": int, "config": dict, "data_meta": dict, "models": dict, "optimizers": dict,
             "scheme": dict, "streams": dict, "rng": dict, "callbacks": dict}  # what every reader may use
-PATTERN = re.compile(r"ckpt-(\d{8})\.pt$")
+PATTERN = re.compile(r"ckpt-(\d{8,})\.pt$")  # 8 digits, more from step 100,000,000
 
 
 class CheckpointError(ConfigError):

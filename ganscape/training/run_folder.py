@@ -52,6 +52,20 @@ def check_resumable(config: dict[str, Any], run_dir: Path) -> None:
                           "change; train.steps not with a non-constant schedule).")
 
 
+def check_checkpoint_config(path: Path, checkpoint: dict[str, Any], config: dict[str, Any]) -> None:
+    """The checkpoint about to be resumed must carry the same config (apart from the resumable keys) as the command:
+    ``check_resumable`` compares the command with config.yaml, and a config.yaml edited by hand, or checkpoints
+    copied from another run, gave a size-mismatch traceback from ``load_state_dict``, or worse, none."""
+    if not checkpoint.get("config"):
+        return
+    changed = forbidden_resume_changes(with_component_defaults(load_config(checkpoint["config"])),
+                                       with_component_defaults(config))
+    if changed:
+        raise ConfigError(f"{path} was written by a run with a different config ({'; '.join(changed)}) than this "
+                          "command's: config.yaml was edited, or the checkpoints come from another run. Resume with "
+                          "the checkpoint's config, or move the checkpoints out to start over")
+
+
 def folder_callbacks(run_dir: Path, config: dict[str, Any], show_progress: bool) -> list[Callback]:
     train = config["train"]
     callbacks = [MetricsLog(run_dir), TensorBoardLog(run_dir),
@@ -87,6 +101,7 @@ def train(config: str | dict[str, Any], run_dir: str | Path, show_progress: bool
                               "above); training again from step 0 would overwrite them: move them out of "
                               f"{run_dir / 'checkpoints'} to start over, or train into a new --out folder")
         if found is not None:
+            check_checkpoint_config(found[0], found[1], config)
             check_same_data(found[1].get("data_meta", {}), trainer.parts.data_meta(), found[1]["step"], main,
                             conditional="conditional" in (found[1]["kind"], trainer.parts.kind))
             trainer.load_state_dict(found[1])

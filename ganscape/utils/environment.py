@@ -1,8 +1,9 @@
 """What a run or a benchmark ran on: CPU model and the features that change its float results, cores, GPU, torch,
 Python and the ganscape source.
 
-A seeded run repeats to the last digit only on one kind of CPU (and one torch build): AVX-512 and AMX kernels round
-differently from AVX2 ones. ``RUN_DIR/environment.jsonl`` therefore gets one line per start or resume of a run
+A seeded run repeats to the last digit only on one kind of CPU (and one torch build and thread count): AVX-512 and AMX
+kernels round differently from AVX2 ones, and another number of threads sums in another order.
+``RUN_DIR/environment.jsonl`` therefore gets one line per start or resume of a run
 (``training.callbacks.EnvironmentLog``), and every benchmark prints ``describe(environment())`` first."""
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ FLOAT_FEATURES = (("avx512f", "AVX-512"), ("amx_tile", "AMX"))  # /proc/cpuinfo 
 
 
 def environment(device: str = "cpu") -> dict[str, Any]:
-    """{cpu, cpu_features, cores, gpu (None on CPU), torch, python, ganscape: version and source commit}."""
+    """{cpu, cpu_features, cores, threads (torch's, on the CPU: another count sums in another order), gpu (None on
+    CPU), torch, python, ganscape: version and source commit}."""
     import torch
 
     import ganscape
@@ -28,8 +30,18 @@ def environment(device: str = "cpu") -> dict[str, Any]:
     on_gpu = str(device).startswith("cuda") and torch.cuda.is_available()
     gpu = torch.cuda.get_device_name(torch.device(device)) if on_gpu else None  # cuda:1's, not the current GPU's
     return {"cpu": cpu_model(cpuinfo), "cpu_features": [name for flag, name in FLOAT_FEATURES if flag in flags],
-            "cores": usable_cores(), "gpu": gpu, "torch": torch.__version__, "python": platform.python_version(),
+            "cores": usable_cores(), "threads": torch.get_num_threads(), "gpu": gpu, "torch": torch.__version__,
+            "python": platform.python_version(),
             "ganscape": f"{ganscape.__version__} ({source_commit()})"}
+
+
+REPEAT_KEYS = ("cpu", "cpu_features", "threads", "gpu", "torch")  # what decides whether a seeded run repeats
+
+
+def changes_results(before: dict[str, Any], now: dict[str, Any]) -> list[str]:
+    """``key: old -> new`` for each of ``REPEAT_KEYS`` that differs (a key the older line lacks is not compared)."""
+    return [f"{key}: {before[key]} -> {now.get(key)}" for key in REPEAT_KEYS
+            if key in before and before[key] != now.get(key)]
 
 
 def describe(env: dict[str, Any]) -> str:

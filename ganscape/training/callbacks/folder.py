@@ -3,6 +3,7 @@ preview images, the loss plot and environment.jsonl. A resumed run first drops w
 checkpoint."""
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -12,6 +13,8 @@ from ganscape.results import ResultsWriter
 from ganscape.training.callbacks.base import ORDER, Callback, due
 from ganscape.training.checkpoint import checkpoint_path
 from ganscape.utils.io import append_jsonl, atomic_path, read_jsonl, truncate_jsonl
+
+log = logging.getLogger(__name__)
 
 METRICS_FILE = "metrics.jsonl"
 ENVIRONMENT_FILE = "environment.jsonl"
@@ -66,11 +69,16 @@ class EnvironmentLog(Callback):
 
     def on_fit_start(self, trainer, end) -> None:
         from ganscape.distributed import world
-        from ganscape.utils.environment import environment
+        from ganscape.utils.environment import changes_results, environment
 
         started = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-        append_jsonl(self.path, {"step": trainer.step, "started": started, "processes": world()[1],
-                                 **environment(str(trainer.parts.device))})
+        now = {"step": trainer.step, "started": started, "processes": world()[1],
+               **environment(str(trainer.parts.device))}
+        earlier = read_jsonl(self.path) if trainer.step else []
+        if earlier and (changed := changes_results(earlier[-1], now)):
+            log.warning("warning: resuming at step %d with %s (environment.jsonl): from here the run is not the one "
+                        "an uninterrupted run would give to the last digit", trainer.step, "; ".join(changed))
+        append_jsonl(self.path, now)
 
 
 class TensorBoardLog(Callback):
