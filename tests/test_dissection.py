@@ -120,6 +120,79 @@ def test_units_choice_and_its_errors(known):
         causal_effect(known, layer, [0], "car", colour_segmenter())
 
 
+class SharedActivation(nn.Module):
+    """One ReLU module after two convolutions: a 4 x 4 map, then an 8 x 8 one (a common way to write a network)."""
+
+    num_classes = 0
+
+    def __init__(self):
+        super().__init__()
+        self.first, self.second, self.act = nn.ConvTranspose2d(4, 8, 4), nn.ConvTranspose2d(8, 3, 2, 2), nn.ReLU()
+
+    def forward(self, z: torch.Tensor, y=None) -> torch.Tensor:
+        return torch.tanh(self.act(self.second(self.act(self.first(z[:, :, None, None])))))
+
+
+def test_a_module_that_runs_twice_per_forward_is_refused(known):
+    """The listing kept the shared ReLU's first shape (4 x 4), its hook recorded the last call (8 x 8) and an edit
+    changed both: dissect failed with a shape traceback, or, where the channels matched, measured the second call
+    under the first's size."""
+    from ganscape.dissection.dissect import resolve_layers
+
+    meta = {"name": "shared", "shape": [3, 8, 8], "num_classes": 0, "info": {}, "kind": "color"}
+    sampler = GeneratorSampler(SharedActivation(), build_prior({"name": "gaussian", "dim": 4}),
+                               {"generator": {"name": "shared"}}, 0, meta, torch.device("cpu"))
+    assert [(l.name, l.channels, l.height, l.calls) for l in list_layers(sampler)] == \
+        [("first", 8, 4, 1), ("act", 8, 4, 2), ("second", 3, 8, 1)]
+    with pytest.raises(ConfigError, match="^--layer: act runs 2 times in one forward of the generator"):
+        resolve_layers(sampler, ["act"])
+    assert [layer.name for layer in resolve_layers(sampler, ["first", "second"])] == ["first", "second"]
+
+
+def bilinear(maps: np.ndarray, size: int) -> np.ndarray:
+    """(B, U, h, w) -> (B, U, size, size), written out: each output pixel centre maps to source coordinate
+    (i + 0.5) h / size - 0.5, clamped to the map, and mixes its two neighbours on each axis (half-pixel centres)."""
+    h = maps.shape[-1]
+    pos = np.clip((np.arange(size) + 0.5) * h / size - 0.5, 0, h - 1)
+    low = np.floor(pos).astype(int)
+    high, t = np.minimum(low + 1, h - 1), pos - low
+    rows = maps[:, :, low, :] * (1 - t)[:, None] + maps[:, :, high, :] * t[:, None]
+    return rows[:, :, :, low] * (1 - t) + rows[:, :, :, high] * t
+
+
+def test_counts_of_a_low_resolution_layer_are_those_of_its_bilinear_upsampling():
+    """Every other test dissects a layer at image resolution, where the upsampling is the identity: a nearest
+    upsampling in its place passed them all. Here a 4 x 4 layer meets 16 x 16 segmentations."""
+    from ganscape.dissection.dissect import Counts
+
+    rng = np.random.default_rng(0)
+    act = rng.normal(size=(6, 3, 4, 4)).astype(np.float32)
+    seg = rng.integers(0, 2, size=(6, 16, 16))
+    thresholds = torch.tensor([[0.0, 0.5], [-0.5, 1.0], [0.2, 0.3]])
+    counts = Counts(3, 2, 2)
+    counts.add(torch.from_numpy(act), torch.from_numpy(seg), thresholds)
+    up = bilinear(act.astype(np.float64), 16)
+    for unit in range(3):
+        for level in range(2):
+            mask = up[:, unit] > thresholds[unit, level].item()
+            assert counts.mask[unit, level] == mask.sum()
+            for concept in range(2):
+                assert counts.inter[unit, concept, level] == (mask & (seg == concept)).sum()
+
+
+def test_inside_a_region_is_measured_on_the_pixels_of_the_edited_cells():
+    """A region of 0.12-0.13 holds the centre of a 4 x 4 layer's first cell (0.125), which the edit changes, but the
+    centre of no pixel of a 32 x 32 image: the effect inside it was reported as exactly 0."""
+    from ganscape.dissection.dissect import Layer
+    from ganscape.dissection.intervene import edited_pixels, region_mask
+
+    region, layer = (0.12, 0.12, 0.13, 0.13), Layer("net.2", 8, 4, 4)
+    assert region_mask(region, 32, 32).sum() == 0
+    inside = edited_pixels(region, layer, (32, 32))
+    assert inside.shape == (1, 1, 32, 32) and inside.sum() == 64 and inside[0, 0, :8, :8].all()
+    assert edited_pixels(None, layer, (32, 32)) is None
+
+
 def test_streaming_quantile_equals_numpy_on_a_million_values():
     gen = torch.Generator().manual_seed(0)
     values = torch.cat([torch.randn(3, 400_000, generator=gen) * torch.tensor([[1.0], [4.0], [0.1]]),
@@ -268,7 +341,22 @@ BAD = [
     (["sample", "{run}", "--edit", "{tmp}/bad_region.json", "--out", "{tmp}/s.png"],
      "--edit: {tmp}/bad_region.json does not fit this generator: expected x0,y0,x1,y1, got 'left'"),
     (["dissect", "{toy}", "--layer", "net.0", "--out", "{tmp}/d"], "dissection needs an image generator"),
+    # refused before the segmenter is built or tried (was after training it, or after a whole ranking dissection)
+    (["dissect", "{run}", "--layer", "net.5", "--class", "3", "--segmenter", "test_dissection:must_not_run", "--out",
+      "{tmp}/d"], "--class: this generator is unconditional; it takes no class label"),
+    (["intervene", "{run}", "--layer", "net.5", "--concept", "tree", "--units", "top:99", "--segmenter",
+      "test_dissection:must_not_run", "--out", "{tmp}/d"],
+     "--units: 'top:99': layer net.5 has 16 units; give top:K with K <= 16"),
+    (["sample", "{run}", "--edit", "{tmp}/over_float32.json", "--out", "{tmp}/s.png"],
+     "--edit: {tmp}/over_float32.json: mode must be ablate, or insert with one finite number per unit (at most "
+     "3.403e+38"),
+    (["sample", "{run}", "--edit", "{tmp}/unit_twice.json", "--out", "{tmp}/s.png"],
+     "--edit: {tmp}/unit_twice.json: unit 1 is listed more than once; list each unit once"),
 ]
+
+
+def must_not_run(images):
+    raise AssertionError("the segmenter was used before the bad input was refused")
 
 
 def wrong_shape(images):
@@ -314,7 +402,8 @@ def test_bad_dissection_input_is_one_line_and_writes_nothing(scenes_run, toy_run
     (tmp_path / "empty_run").mkdir()
     edit = {"format": "ganscape-edit", "layer": "net.5", "units": [1], "mode": "ablate"}
     for name, change in [("other_layer", {"layer": "net.99"}), ("unit_99", {"units": [99]}),
-                         ("bad_region", {"region": "left"}), ("not_finite", {"mode": "insert", "values": [math.nan]})]:
+                         ("bad_region", {"region": "left"}), ("not_finite", {"mode": "insert", "values": [math.nan]}),
+                         ("over_float32", {"mode": "insert", "values": [1e39]}), ("unit_twice", {"units": [1, 1]})]:
         (tmp_path / f"{name}.json").write_text(json.dumps({**edit, **change}))  # json writes NaN, and reads it
     values = {"run": scenes_run, "tmp": tmp_path, "toy": toy_run}
     before_run, before_tmp = snapshot(scenes_run), snapshot(tmp_path)

@@ -147,6 +147,8 @@ def open_generator(args):
 
     sampler = load_sampler(args.run_dir, args.checkpoint, not args.raw, args.device)
     require_image_generator(sampler, args.command)
+    if getattr(args, "label", None) is not None:
+        sampler.labels(1, args.label)  # a bad --class is refused now, not after the segmenter is built (or trained)
     return sampler
 
 

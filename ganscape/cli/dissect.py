@@ -38,7 +38,8 @@ def run(args) -> int:
     sampler = open_generator(args)
     if args.list_layers:
         for layer in list_layers(sampler):
-            print(f"{layer.name:32s} {layer.channels:5d} units  {layer.height} x {layer.width}")
+            shared = f"  (runs {layer.calls} times per forward: not dissectable)" if layer.calls > 1 else ""
+            print(f"{layer.name:32s} {layer.channels:5d} units  {layer.height} x {layer.width}{shared}")
         return 0
     if args.out is None:
         raise ConfigError("--out: name the folder for dissect.json and dissect.html (or use --list-layers)")

@@ -35,7 +35,7 @@ def run(args) -> int:
     import json
 
     from ganscape.dissection.dissect import resolve_layers
-    from ganscape.dissection.intervene import (causal_effect, check_region, check_units, choose_units,
+    from ganscape.dissection.intervene import (causal_effect, check_choice, check_region, choose_units,
                                                concept_activation, effect_curve, layer_region, parse_units,
                                                rank_for_concept)
     from ganscape.dissection.plots import before_after, curve_plot
@@ -48,15 +48,14 @@ def run(args) -> int:
     region = parse_region(args.region)
     if region is not None:
         check_region(region)
-    parsed_units = parse_units(args.units)
+    parse_units(args.units)  # the spelling, before the generator is opened
     if len(args.layer) != 1:
         raise ConfigError("--layer: intervene edits one layer; give --layer NAME once (`ganscape dissect RUN "
                           "--list-layers` lists them)")
     sampler = open_generator(args)
     layer = resolve_layers(sampler, args.layer)[0]
     layer_region(region, layer)
-    if isinstance(parsed_units, list):
-        check_units(parsed_units, layer)  # unit numbers out of range: refused before the segmenter is built
+    check_choice(args.units, layer)  # units out of range, top:K over its units: refused before the segmenter is built
     segmenter = open_segmenter(args, sampler)
     segmenter.concept_id(args.concept)
     needs_ranking = args.units.startswith("top:") or args.curve

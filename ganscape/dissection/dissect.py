@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Iterator
 
 import torch
@@ -33,10 +33,14 @@ IQR_LEVELS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2)  # top fractions 
 
 @dataclass(frozen=True)
 class Layer:
+    """A module of G with a (C, h, w) feature map: its first call's shape, and how many times one forward of G runs
+    it (a module used twice, one ``nn.ReLU`` after two convolutions, has no one map to dissect or edit)."""
+
     name: str
     channels: int
     height: int
     width: int
+    calls: int = 1
 
 
 # ----- reading layers with forward hooks ---------------------------------------------------------------------
@@ -69,8 +73,9 @@ def list_layers(sampler) -> list[Layer]:
             hook.remove()
     layers: dict[str, Layer] = {}
     for name, out in calls:
-        if name not in layers and isinstance(out, torch.Tensor) and out.dim() == 4:
-            layers[name] = Layer(name, out.shape[1], out.shape[2], out.shape[3])
+        if isinstance(out, torch.Tensor) and out.dim() == 4:
+            layers[name] = replace(layers[name], calls=layers[name].calls + 1) if name in layers else \
+                Layer(name, out.shape[1], out.shape[2], out.shape[3])
     return list(layers.values())
 
 
@@ -94,6 +99,11 @@ def resolve_layers(sampler, names: list[str]) -> list[Layer]:
             raise ConfigError(f"--layer: unknown layer {name!r}; layers with feature maps: {', '.join(available)}")
     if not names:
         raise ConfigError(f"--layer: name at least one layer; layers with feature maps: {', '.join(available)}")
+    for name in names:
+        if available[name].calls > 1:  # its hooks would record the last call and edit every call
+            raise ConfigError(f"--layer: {name} runs {available[name].calls} times in one forward of the generator "
+                              "(one module used at several places), so it has no one feature map to dissect or "
+                              "edit; give a module it feeds or that feeds it")
     return [available[name] for name in names]
 
 

@@ -42,6 +42,15 @@ def region_mask(region: tuple[float, float, float, float] | None, height: int, w
     return inside.float()[None, None]
 
 
+def edited_pixels(region: tuple[float, float, float, float] | None, layer: Layer,
+                  size: tuple[int, int]) -> torch.Tensor | None:
+    """(1, 1, H, W) mask of the image pixels under the layer cells an edit of ``region`` changes (nearest upsampling
+    of ``region_mask`` at the layer's resolution): what "inside the region" measures. Pixel centres in the region
+    instead could be none at all for a narrow region that holds a cell centre, reporting an inside effect of 0."""
+    mask = region_mask(region, layer.height, layer.width)
+    return None if mask is None else F.interpolate(mask, size=size, mode="nearest")
+
+
 def check_region(region) -> tuple[float, float, float, float]:
     if not isinstance(region, (list, tuple)) or len(region) != 4 or not all(
             isinstance(v, (int, float)) and not isinstance(v, bool) for v in region):
@@ -119,8 +128,9 @@ def parse_units(spec: str) -> tuple[str, int] | list[int]:
     return units
 
 
-def choose_units(spec: str, layer: Layer, ranking: list[int] | None, seed: int = 0) -> list[int]:
-    """``top:K`` (best IoU with the concept first), ``random:K`` (seeded) or ``3,17,40``."""
+def check_choice(spec: str, layer: Layer) -> tuple[str, int] | list[int]:
+    """``parse_units(spec)`` checked against the layer: unit numbers in range, K of ``top:K``/``random:K`` at most
+    its units (checked before any work: ``top:K`` needs a ranking dissection first)."""
     parsed = parse_units(spec)
     if isinstance(parsed, list):
         return check_units(parsed, layer)
@@ -128,6 +138,15 @@ def choose_units(spec: str, layer: Layer, ranking: list[int] | None, seed: int =
     if k > layer.channels:  # "top:99" of 64 units edited the whole layer without a word
         raise ConfigError(f"--units: {spec!r}: layer {layer.name} has {layer.channels} units; give {kind}:K with K "
                           f"<= {layer.channels}")
+    return parsed
+
+
+def choose_units(spec: str, layer: Layer, ranking: list[int] | None, seed: int = 0) -> list[int]:
+    """``top:K`` (best IoU with the concept first), ``random:K`` (seeded) or ``3,17,40``."""
+    parsed = check_choice(spec, layer)
+    if isinstance(parsed, list):
+        return parsed
+    kind, k = parsed
     if kind == "top":
         return list(ranking[:k])
     return sorted(random.Random(seed).sample(range(layer.channels), k))
@@ -181,8 +200,7 @@ def causal_effect(sampler, layer: Layer, units: list[int], concept: str, segment
     if mode == "insert" and values is None:
         values = concept_activation(sampler, layer, segmenter, concept, seed=seed, labels=labels)
     chosen = None if values is None else values[torch.as_tensor(units, dtype=torch.long)]
-    size = tuple(sampler.data_meta["shape"][1:])
-    image_region = region_mask(region, *size)
+    image_region = edited_pixels(region, layer, tuple(sampler.data_meta["shape"][1:]))
     before, before_in = concept_fractions(sampler, segmenter, k, z, y, region=image_region, seed=seed + 1)
     with edited(sampler.G, layer.name, units, chosen if mode == "insert" else None, region):
         after, after_in = concept_fractions(sampler, segmenter, k, z, y, region=image_region, seed=seed + 1)
@@ -246,11 +264,17 @@ def read_edit(path: str | Path) -> dict[str, Any]:
             or not isinstance(units, list) or not all(isinstance(u, int) and not isinstance(u, bool) for u in units)):
         raise ConfigError(f"--edit: {path} is not a ganscape edit file (format {EDIT_FORMAT!r}, a layer name and a "
                           "list of unit numbers)")
+    twice = next((u for u in units if units.count(u) > 1), None)
+    if twice is not None:  # as --units refuses 1,1,1
+        raise ConfigError(f"--edit: {path}: unit {twice} is listed more than once; list each unit once")
     values = edit.get("values")
+    largest = torch.finfo(torch.float32).max  # the values are applied in float32: 1e39 became inf there
     if edit.get("mode") not in ("ablate", "insert") or (edit["mode"] == "insert" and not (
             isinstance(values, list) and len(values) == len(units)
-            and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values))):
-        raise ConfigError(f"--edit: {path}: mode must be ablate, or insert with one finite number per unit")
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and abs(v) <= largest
+                    for v in values))):
+        raise ConfigError(f"--edit: {path}: mode must be ablate, or insert with one finite number per unit (at most "
+                          f"{largest:.4g} in size, float32's largest)")
     return edit
 
 
