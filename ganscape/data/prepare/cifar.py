@@ -70,19 +70,31 @@ def layout_files(dataset: str) -> set[str]:
             for name in (*(f for files in layout.splits.values() for f in files), layout.names_file)}
 
 
+MAX_ARCHIVE_BYTES = 512 << 20  # the CIFAR files one layout reads (official: 178 MB for CIFAR-10, 184 MB CIFAR-100)
+
+
 def read_members(path: Path, wanted: set[str]) -> tuple[dict[str, bytes], list[str]]:
     """(the regular files of a tarball named in ``wanted`` -> their bytes, the names of all its members). No other
-    member is read, and none larger than any CIFAR file (MAX_MEMBER_BYTES): a small tarball of many large members
-    of zeros is not read into memory. ConfigError for a truncated or non-tar file."""
+    member is read: only those in the folder of the first ``wanted`` file met (one layout), none larger than any
+    CIFAR file (MAX_MEMBER_BYTES) and at most MAX_ARCHIVE_BYTES in all, so a small tarball of many large members of
+    zeros is not read into memory (3 MB of them took 3.4 GB). ConfigError for a truncated or non-tar file."""
     if not path.is_file():
         raise ConfigError(f"--from: expected an archive file, got a folder: {path}")
-    members, names = {}, []
+    members, names, folder, total = {}, [], None, 0
     try:
         with tarfile.open(path, "r:*") as tar:
             for m in tar:
                 names.append(m.name.lstrip("./"))
-                if m.isfile() and names[-1] in wanted and m.size <= MAX_MEMBER_BYTES:
-                    members[names[-1]] = tar.extractfile(m).read()
+                if not (m.isfile() and names[-1] in wanted and m.size <= MAX_MEMBER_BYTES):
+                    continue
+                folder = folder or names[-1].split("/")[0]
+                if names[-1].split("/")[0] != folder:  # another layout's file, beside the one being read
+                    continue
+                total += m.size
+                if total > MAX_ARCHIVE_BYTES:
+                    raise ConfigError(f"--from: {path} holds more than {MAX_ARCHIVE_BYTES >> 20} MB of {folder} "
+                                      "files; an official archive holds under 200 MB")
+                members[names[-1]] = tar.extractfile(m).read()
     except (tarfile.TarError, EOFError, OSError, zlib.error) as err:
         reason = str(err).splitlines()[0].rstrip(":") if str(err) else type(err).__name__  # tarfile lists every codec
         raise ConfigError(f"--from: {path} is truncated or not a tar archive ({reason})") from None
@@ -168,7 +180,7 @@ def to_images(rows: np.ndarray, size: int) -> np.ndarray:
 
 def prepare_cifar(dataset: str, source: Path, out: PreparedWriter, size: int) -> dict[str, Any]:
     members, member_names = read_members(source, layout_files(dataset))
-    version, layout = find_layout(dataset, member_names, source)
+    version, layout = find_layout(dataset, list(members) or member_names, source)  # the layout that was read
     names = class_names(members, version, layout, source)
     reader = read_binary if version == "binary" else read_python
     for split, files in layout.splits.items():
