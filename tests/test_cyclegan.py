@@ -101,6 +101,8 @@ def test_translate_cli_writes_one_image_per_input(cycle_run, tmp_path):
     for i in range(3):
         Image.fromarray((torch.rand(20, 24) * 255).byte().numpy()).save(src / f"im{i}.png")
     (src / "notes.txt").write_text("not an image")
+    (src / "._im0.png").write_bytes(b"\0\5\26\7 AppleDouble")  # macOS metadata and a folder of an image's name:
+    (src / "folder.png").mkdir()                                  # each failed the whole command
     assert main(["translate", str(cycle_run), "--input", str(src), "--out", str(tmp_path / "out"),
                  "--direction", "b2a", "--device", "cpu"]) == 0
     outs = sorted(p.name for p in (tmp_path / "out").iterdir())
@@ -108,6 +110,8 @@ def test_translate_cli_writes_one_image_per_input(cycle_run, tmp_path):
     assert Image.open(tmp_path / "out" / "im0.png").size == (16, 16)
     assert main(["translate", str(cycle_run), "--input", str(tmp_path / "nowhere"), "--out",
                  str(tmp_path / "o2")]) == 2
+    assert main(["translate", str(cycle_run), "--input", "", "--out", str(tmp_path / "o3")]) == 2  # was the cwd
+    assert not (tmp_path / "o2").exists() and not (tmp_path / "o3").exists()
 
 
 def test_translate_never_overwrites_or_merges_images(cycle_run, tmp_path, capsys):
@@ -119,8 +123,11 @@ def test_translate_never_overwrites_or_merges_images(cycle_run, tmp_path, capsys
         Image.fromarray((torch.rand(20, 20) * 255).byte().numpy()).save(src / name)
     before = {p.name: p.read_bytes() for p in src.iterdir()}
     (tmp_path / "afile").write_text("keep")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "empty")  # was taken, then failed after the work with exit 1
     for out, message in [(src, "is a folder that is not empty"), (tmp_path / "afile", "exists and is not a folder"),
-                         (tmp_path / "new", "x.jpg, x.png would all be written as the same PNG")]:
+                         (tmp_path / "new", "x.jpg, x.png would all be written as the same PNG"),
+                         (tmp_path / "link", "is a symbolic link; name a real new or empty folder")]:
         try:
             code = main(["translate", str(cycle_run), "--input", str(src), "--out", str(out), "--device", "cpu"])
         except SystemExit as usage_error:  # argparse refuses a bad --out before the run is opened
@@ -129,7 +136,18 @@ def test_translate_never_overwrites_or_merges_images(cycle_run, tmp_path, capsys
         assert code == 2 and len(err) == 1 and message in err[0], (out, err)
     assert {p.name: p.read_bytes() for p in src.iterdir()} == before
     assert (tmp_path / "afile").read_text() == "keep" and not (tmp_path / "new").exists()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "in"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "empty", "in", "link"]
+    assert list((tmp_path / "empty").iterdir()) == []
+
+
+def test_the_preview_rows_are_one_width_when_a_domain_has_fewer_images(tmp_path):
+    """Rows a, G_ab(a), G_ba(G_ab(a)) held 5 images and the b rows 8, in rows of 5: the b rows wrapped."""
+    images = np.random.default_rng(0).integers(0, 256, (5, 16, 16, 1)).astype(np.uint8)
+    np.savez(tmp_path / "a5.npz", x=images)
+    trainer = Trainer(load_config("cyclegan-digits", TINY + ["train.steps=1", "train.batch_size=2",
+                                                            f"data={{name: npz, path: {tmp_path / 'a5.npz'}}}"]))
+    preview = trainer.parts.preview(trainer.sampling_modules())
+    assert preview.nrow == 5 and len(preview.samples) == 6 * 5
 
 
 def test_sample_and_eval_work_on_a_translation_run(cycle_run, tmp_path, monkeypatch, capsys):

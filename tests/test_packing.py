@@ -249,13 +249,19 @@ def test_a_rank_share_too_small_for_the_batch_norm_mlp_critic_is_refused_before_
                               "discriminator.norm none, layer or spectral")
 
 
-def test_under_torchrun_the_first_refusal_suggests_a_batch_the_ranks_take(monkeypatch):
+def test_under_torchrun_the_first_refusal_suggests_a_batch_the_ranks_take(monkeypatch, tmp_path):
     """The config was validated for one process before torchrun's process group existed: batch 8 was told "use e.g.
     9", which the 2 ranks then refused ("use a multiple of 2"), then 10 was told "use e.g. 12"."""
+    from ganscape.cli import main
     from ganscape.config import load_config
 
-    monkeypatch.setenv("WORLD_SIZE", "2")
+    egan = ["generator.norm=batch", "scheme.name=egan", "scheme.parents=3"]
     with pytest.raises(ConfigError, match=r"once split among 2 processes x 3 E-GAN parents; use e.g. 12$"):
-        load_config("ring8", ["generator.norm=batch", "scheme.name=egan", "scheme.parents=3", "train.batch_size=8"])
-    assert load_config("ring8", ["generator.norm=batch", "scheme.name=egan", "scheme.parents=3",
-                                 "train.batch_size=12"])["train"]["batch_size"] == 12
+        load_config("ring8", [*egan, "train.batch_size=8"], ranks=2)
+    assert load_config("ring8", [*egan, "train.batch_size=12"], ranks=2)["train"]["batch_size"] == 12
+    # `ganscape train` under torchrun reads WORLD_SIZE; every other reading of a config (eval of a run trained in one
+    # process, a study plan) is for one process
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert main(["train", "ring8", *egan, "train.batch_size=8", "--out", str(tmp_path / "run")]) == 2
+    assert not (tmp_path / "run").exists()
+    assert load_config("ring8", [*egan, "train.batch_size=9"])["train"]["batch_size"] == 9

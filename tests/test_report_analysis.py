@@ -259,6 +259,7 @@ def test_a_nan_in_one_metric_makes_the_run_the_worst_in_every_metric(tmp_path):
     page = render_html(out)
     assert ranked_tasks(page) == [0, 1]
     assert "1 of 2 runs diverged or scored NaN: each counts as the worst value of every" in page
+    assert [int(t) for t in re.findall(r"#\d+ task (\d+):", page)] == [0]  # nor among the best runs' samples
 
 
 def test_toy_runs_equal_in_modes_and_quality_are_ranked_by_reverse_kl(tmp_path):

@@ -123,6 +123,18 @@ def test_another_programs_study_db_is_refused_and_left_as_it_was(tmp_path, capsy
     assert sorted(p.name for p in folder.iterdir()) == ["study.db"] and not (tmp_path / "r.html").exists()
 
 
+def test_a_study_db_without_tables_is_a_new_study_database(tmp_path):
+    """A plan killed between creating study.db (the WAL pragma writes its first page) and making the tables left a
+    file of no tables; it is taken as new, not refused as another program's."""
+    (tmp_path / "s").mkdir()
+    db = sqlite3.connect(tmp_path / "s" / "study.db")
+    db.execute("PRAGMA journal_mode=WAL")
+    db.close()
+    assert (tmp_path / "s" / "study.db").stat().st_size > 0
+    with Store(tmp_path / "s") as store:
+        assert store.tasks() == []
+
+
 FIRST_FORMAT_METRICS = """CREATE TABLE metrics (task_id INTEGER NOT NULL REFERENCES tasks(id), step INTEGER NOT NULL,
     name TEXT NOT NULL, value REAL, PRIMARY KEY (task_id, step, name))"""
 

@@ -153,6 +153,7 @@ def test_plan_rejects_bad_values_naming_the_task_and_key(tmp_path):
                               ("int", [1, 10 ** 30], whole), ("int", [1.5, 3.7], whole)):
         with pytest.raises(ConfigError, match=rf"^random.space.train.steps.{kind}: {why}"):
             read_study(tiny_study(random={"space": {"train.steps": {kind: bounds}}}))
+    assert read_study(tiny_study(random={"space": {"train.steps": {"int": [32, 256.0]}}}))  # whole, written as floats
 
 
 def test_builtin_studies_plan(tmp_path):

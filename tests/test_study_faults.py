@@ -143,6 +143,9 @@ def test_a_worker_stopped_after_taking_a_task_is_no_startup_failure(tmp_path):
         store.release(0, "interrupted: the worker was stopped; re-run to resume", 202)  # requeued, pid cleared
         assert reap(store, {0: ExitedWorker(202, -9)}) == (0, 1)  # not seen holding the task: counted
         assert reap(store, {0: ExitedWorker(202, -9)}, seen={202}) == (0, 0)  # seen by the runner: not counted
+        store.claim(pid=4242, host="another-host")  # a worker of another host with the pid of ours that dies
+        assert reap(store, {0: ExitedWorker(4242, 1)}) == (0, 1)
+        assert (store.task(0)["status"], store.task(0)["pid"]) == ("running", 4242)  # that host's task is kept
 
 
 def test_a_second_runner_joins_as_extra_workers(tmp_path):

@@ -11,7 +11,6 @@ import signal
 import sqlite3
 import sys
 import traceback
-import warnings
 
 from ganscape.registry import ConfigError
 
@@ -152,13 +151,8 @@ def reopen_closed_streams() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from PIL import Image
-
     reopen_closed_streams()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    # an image over the decompression-bomb limit is refused by ganscape.data.images.check_pixels: Pillow's warning
-    # at open, printed with its source line, becomes the error that skips it
-    warnings.filterwarnings("error", category=Image.DecompressionBombWarning)
     try:
         return run_command(argv)
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM while starting (the imports take seconds): nothing began

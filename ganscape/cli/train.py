@@ -19,13 +19,13 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from ganscape.config import load_config
-    from ganscape.distributed import is_main_process, leave
+    from ganscape.distributed import is_main_process, launched_world_size, leave
     from ganscape.distributed.consistency import RanksDiverged
     from ganscape.training import DivergenceError, train
 
     if not args.out.strip():
         raise ConfigError("--out: an empty path would train into the current folder; name the run folder")
-    config = load_config(args.config, args.overrides)
+    config = load_config(args.config, args.overrides, ranks=launched_world_size())  # the ranks' shares checked first
     try:
         train(config, args.out, show_progress=not args.no_progress)
         main = is_main_process()

@@ -24,11 +24,12 @@ def register(sub) -> None:
 
 def read_inputs(folder: Path, shape: tuple[int, ...]) -> tuple[list[Path], torch.Tensor]:
     """Image files of ``folder`` -> (paths, (N, C, S, S) in [-1, 1]); unreadable files are an error."""
-    from ganscape.data.images import IMAGE_SUFFIXES, load_image
+    from ganscape.data.images import IMAGE_SUFFIXES, is_image_name, load_image
 
     if not folder.is_dir():
         raise ConfigError(f"--input: {folder} is not a folder")
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    # the folder's own image files (not its sub-folders'), macOS metadata left out as the datasets leave it out
+    files = sorted(p for p in folder.iterdir() if p.is_file() and is_image_name(p.name))
     if not files:
         raise ConfigError(f"--input: no images ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
     stems = Counter(path.stem for path in files)
@@ -46,6 +47,8 @@ def run(args) -> int:
 
     sampler = require_translation(load_sampler(args.run_dir, args.checkpoint, not args.no_ema, args.device,
                                                args.direction), "translate")
+    if not args.input.strip():  # Path("") is the current folder: an unset variable in --input "$SRC"
+        raise ConfigError("--input: an empty path; name the folder of source images")
     files, x = read_inputs(Path(args.input), sampler.in_shape)
     target = Path(args.out)
     write_png_folder([sampler.translate(x)], len(files), target, [path.stem for path in files])

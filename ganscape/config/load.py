@@ -89,8 +89,10 @@ def plain(tree: Any) -> Any:
     return tree
 
 
-def load_config(source: str | dict[str, Any] | None = None, overrides: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
-    """Resolve defaults + source (preset name, YAML path or mapping) + overrides, then validate."""
+def load_config(source: str | dict[str, Any] | None = None, overrides: list[str] | tuple[str, ...] = (),
+                ranks: int = 1) -> dict[str, Any]:
+    """Resolve defaults + source (preset name, YAML path or mapping) + overrides, then validate (for ``ranks``
+    training processes: ``validate``)."""
     if isinstance(source, dict):
         data = resolve_base(upgrade_legacy(plain(source)), None, ())
     else:
@@ -99,5 +101,5 @@ def load_config(source: str | dict[str, Any] | None = None, overrides: list[str]
         data = read_source(source) if source is not None else {}
     data = apply_overrides(data, list(overrides))
     config = merge(schema_for(data.get("kind", "gan")).fresh_defaults(), data)
-    validate(config)
+    validate(config, ranks)
     return config

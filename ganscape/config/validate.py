@@ -7,7 +7,6 @@ sizes, labels) is checked when the parts are built."""
 from __future__ import annotations
 
 import math
-import os
 from typing import Any
 
 from ganscape.config.dotted import lookup
@@ -23,8 +22,9 @@ TRAIN_MINIMUMS = {"steps": (1, ""), "batch_size": (1, ""), "log_every": (1, ""),
 CHOICE_KEYS = {"train.precision", "train.channels_last", "train.compile"}
 
 
-def validate(config: Any) -> None:
-    """Raise ConfigError naming the first bad key of a fully resolved run config."""
+def validate(config: Any, ranks: int = 1) -> None:
+    """Raise ConfigError naming the first bad key of a fully resolved run config; ``ranks``: the processes that will
+    train it (torchrun's, for ``ganscape train``; 1 for any other reading of a config)."""
     if not isinstance(config, dict):
         raise ConfigError(f"a run config must be a mapping, got {type(config).__name__}")
     schema = schema_for(config.get("kind", "gan"))
@@ -44,6 +44,8 @@ def validate(config: Any) -> None:
     check_eval(config["eval"])
     for rule in RULES[schema.kind]:
         rule(config, registries)
+    for rule in RANK_RULES[schema.kind]:
+        rule(config, registries, ranks)
 
 
 def check_range(key: str, value: float, low: float | None = None, high: float | None = None, what: str = "",
@@ -181,29 +183,20 @@ def packing_fits(config: dict[str, Any], registries: dict) -> None:
                           f"no single label), not conditioning {conditioning!r}; use pack: 1 or conditioning: none")
 
 
-def launched_ranks() -> int:
-    """The processes torchrun starts (``WORLD_SIZE``; 1 outside it): a config is validated before the process group
-    exists, and a batch size suggested for one process was then refused for the ranks' shares."""
-    size = os.environ.get("WORLD_SIZE", "1")
-    return int(size) if size.isdigit() and int(size) > 0 else 1
-
-
-def batch_divides_among_ranks(config: dict[str, Any], registries: dict) -> None:
-    """Under torchrun, the global batch splits evenly among the processes (the first thing to say of a batch that
-    does not: the rules below suggest sizes for the shares)."""
-    ranks = launched_ranks()
+def batch_divides_among_ranks(config: dict[str, Any], registries: dict, ranks: int = 1) -> None:
+    """Under torchrun, the global batch splits evenly among the ``ranks`` processes (the first thing to say of a
+    batch that does not: the rules after it suggest sizes for the shares)."""
     if ranks > 1:
         from ganscape.distributed.data_parallel import local_batch_size
 
         local_batch_size(config["train"]["batch_size"], 1, ranks)
 
 
-def packed_shares_fit(config: dict[str, Any], registries: dict, ranks: int | None = None) -> None:
+def packed_shares_fit(config: dict[str, Any], registries: dict, ranks: int = 1) -> None:
     """PacGAN's groups in the batch's shares: each of ``ranks`` processes under torchrun holds at least two whole
     groups (checked again per rank when the parts are built: one group gives a critic's batch statistics, the StyleGAN
     critic's minibatch standard deviation or a relativistic average, nothing to compare), and with E-GAN's several
     parents each parent's share of G's batch is whole groups, so that no group mixes two parents' samples."""
-    ranks = ranks or launched_ranks()
     pack = registries["discriminator"].shared_options(config["discriminator"])["pack"]
     parents = effective(config, "scheme", "parents", registries["scheme"]) if config["scheme"]["name"] == "egan" else 1
     batch = config["train"]["batch_size"]
@@ -225,12 +218,11 @@ def groups_batch_norm(generator: dict[str, Any], registry) -> bool:
         registry.effective(generator, "norm") in ("batch", None)
 
 
-def batch_norm_groups_fit(config: dict[str, Any], registries: dict, ranks: int | None = None) -> None:
+def batch_norm_groups_fit(config: dict[str, Any], registries: dict, ranks: int = 1) -> None:
     """A generator's ``bn_groups`` (MLP with batch norm, ``dcgan_tf``): every training-mode call of G cuts into that
     many groups of at least two samples. A call draws the batch, or under torchrun each of the ``ranks`` processes'
     share of it, and with E-GAN's several parents each parent's share of that (``EvolutionaryGAN.parent_fakes``).
     Checked again per rank when the parts are built (``build_gan_parts``)."""
-    ranks = ranks or launched_ranks()
     if not groups_batch_norm(config["generator"], registries["generator"]):
         return
     groups = effective(config, "generator", "bn_groups", registries["generator"])
@@ -249,11 +241,10 @@ def batch_norm_groups_fit(config: dict[str, Any], registries: dict, ranks: int |
                       f"two samples{split}; use e.g. {unit * -(-least // unit)}{other}")
 
 
-def mlp_critic_batch_norm_fits(config: dict[str, Any], registries: dict, ranks: int | None = None) -> None:
+def mlp_critic_batch_norm_fits(config: dict[str, Any], registries: dict, ranks: int = 1) -> None:
     """An MLP discriminator with batch norm normalises each batch of (packed) inputs it scores over its samples, so
     it needs at least two: batch_size / ranks / pack >= 2, as each of ``ranks`` processes normalises its own share
     (conv critics also normalise over pixels)."""
-    ranks = ranks or launched_ranks()
     discriminator = registries["discriminator"]
     if config["discriminator"]["name"] != "mlp" or effective(config, "discriminator", "norm", discriminator) != "batch":
         return
@@ -300,5 +291,8 @@ def penalty_constrains_the_trained_scores(config: dict[str, Any], registries: di
 
 
 RULES = {"gan": (projection_needs_labelled_fakes, conditional_generator_needs_a_conditioning_critic, packing_fits,
-                 batch_divides_among_ranks, batch_norm_groups_fit, mlp_critic_batch_norm_fits, packed_shares_fit, egan_without_generator_penalty,
-                 scheme_trains_the_objective, penalty_constrains_the_trained_scores), "translation": ()}
+                 egan_without_generator_penalty, scheme_trains_the_objective, penalty_constrains_the_trained_scores),
+         "translation": ()}
+# the rules of the batch's shares, given the number of processes that train (``validate``'s ``ranks``)
+RANK_RULES = {"gan": (batch_divides_among_ranks, batch_norm_groups_fit, mlp_critic_batch_norm_fits, packed_shares_fit),
+              "translation": ()}

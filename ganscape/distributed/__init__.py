@@ -35,9 +35,9 @@ from ganscape.distributed.data_parallel import (all_ranks, average, barrier, com
                                                 computed_on_main, ddp_wrapper, decided_on_every_rank,
                                                 decided_on_main, every_rank, exactly_float32, exit_rank, from_main,
                                                 gathered_on_main, init_from_env, is_main_process, launched_as_ranks,
-                                                leave, local_batch_size, rank_seed, world)
+                                                launched_world_size, leave, local_batch_size, rank_seed, world)
 
 __all__ = ["all_ranks", "average", "barrier", "computed_on_every_rank", "computed_on_main", "ddp_wrapper",
            "decided_on_every_rank", "decided_on_main", "every_rank", "exactly_float32", "exit_rank", "from_main",
-           "gathered_on_main", "init_from_env", "is_main_process", "launched_as_ranks", "leave", "local_batch_size",
-           "rank_seed", "world"]
+           "gathered_on_main", "init_from_env", "is_main_process", "launched_as_ranks", "launched_world_size", "leave",
+           "local_batch_size", "rank_seed", "world"]

@@ -41,7 +41,12 @@ def init_from_env(cpu: bool = False) -> bool:
 
 def launched_as_ranks() -> bool:
     """Whether this process is one of several ranks started by torchrun (``WORLD_SIZE`` > 1)."""
-    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+    return launched_world_size() > 1
+
+
+def launched_world_size() -> int:
+    """The number of processes torchrun started (``WORLD_SIZE``; 1 outside it), known before the process group."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
 
 
 def world() -> tuple[int, int]:

@@ -318,7 +318,7 @@ def parse_random(section: Any) -> dict[str, Any] | None:
             raise ConfigError(f"random.space.{key}.loguniform: bounds must be > 0, got {arg!r}")
         if kind == "uniform" and not math.isfinite(arg[1] - arg[0]):  # numpy draws low + (high - low) * u
             raise ConfigError(f"random.space.{key}.uniform: high - low must be a finite number, got {arg!r}")
-        if kind == "int" and not all(isinstance(v, int) and abs(v) < 2 ** 62 for v in arg):
+        if kind == "int" and not all(float(v).is_integer() and abs(v) < 2 ** 62 for v in arg):  # 256.0 is whole
             raise ConfigError(f"random.space.{key}.int: expected [low, high], two whole numbers (inclusive) within "
                               f"+-2**62, got {arg!r}")
     return {"samples": samples, "seed": seed, "space": dict(section["space"])}

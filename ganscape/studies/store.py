@@ -347,7 +347,7 @@ def check_study_database(conn: sqlite3.Connection, path: Path) -> None:
     except sqlite3.DatabaseError as err:  # not SQLite at all ("file is not a database")
         conn.close()
         raise ConfigError(f"{path} is not a ganscape study database ({err})") from None
-    if not STUDY_TABLES <= tables:
+    if tables and not STUDY_TABLES <= tables:  # none: a plan killed before it made its tables, to be made now
         conn.close()
         raise ConfigError(f"{path} is not a ganscape study database: its tables are "
                           f"{', '.join(sorted(tables)) or 'none'}, where a study's has "

@@ -69,8 +69,9 @@ class TranslationParts:
     def preview(self, modules: dict[str, nn.Module]) -> Preview:
         """Rows a, G_ab(a), G_ba(G_ab(a)), b, G_ba(b), G_ab(G_ba(b)) for the first images."""
         g_ab, g_ba = modules["G_ab"], modules["G_ba"]
-        a = self.data_a.get(torch.arange(min(PREVIEW_COLUMNS, len(self.data_a))))[0].to(self.device)
-        b = self.data_b.get(torch.arange(min(PREVIEW_COLUMNS, len(self.data_b))))[0].to(self.device)
+        columns = torch.arange(min(PREVIEW_COLUMNS, len(self.data_a), len(self.data_b)))  # one width for all rows
+        a = self.data_a.get(columns)[0].to(self.device)
+        b = self.data_b.get(columns)[0].to(self.device)
         rows = [a, g_ab(a), g_ba(g_ab(a)), b, g_ba(b), g_ab(g_ba(b))]
         channels = max(r.shape[1] for r in rows)
         rows = [r.expand(-1, channels, -1, -1) if r.shape[1] == 1 else r for r in rows]

@@ -39,9 +39,10 @@ REPEAT_KEYS = ("cpu", "cpu_features", "threads", "gpu", "torch")  # what decides
 
 
 def changes_results(before: dict[str, Any], now: dict[str, Any]) -> list[str]:
-    """``key: old -> new`` for each of ``REPEAT_KEYS`` that differs (a key the older line lacks is not compared)."""
-    return [f"{key}: {before[key]} -> {now.get(key)}" for key in REPEAT_KEYS
-            if key in before and before[key] != now.get(key)]
+    """``key: old -> new`` for each of ``REPEAT_KEYS`` that differs (a key the older line lacks is not compared; the
+    CPU's thread count not on a GPU, which does the sums)."""
+    keys = [key for key in REPEAT_KEYS if not (key == "threads" and now.get("gpu"))]
+    return [f"{key}: {before[key]} -> {now.get(key)}" for key in keys if key in before and before[key] != now.get(key)]
 
 
 def describe(env: dict[str, Any]) -> str:

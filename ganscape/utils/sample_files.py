@@ -84,6 +84,9 @@ def output_kind(text: str) -> str:
 def check_new_folder(text: str) -> str:
     """``--out`` folder of PNGs: new or empty, writable (checked before any work)."""
     path = Path(text)
+    if path.is_symlink():  # replaced by the finished folder at the end, which a link cannot be
+        raise ConfigError(f"--out: {path} is a symbolic link; name a real new or empty folder (e.g. the link's "
+                          f"target, {path.resolve()})")
     if path.exists() and not path.is_dir():
         raise ConfigError(f"--out: {path} exists and is not a folder; name a new or empty folder")
     if path.is_dir() and any(path.iterdir()):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -29,6 +30,7 @@ log = logging.getLogger("ganscape.study")
 POLL_S = 0.2           # how often the runner looks at its workers and the study
 REQUEUE_EVERY_S = 5.0  # how often it requeues tasks whose worker (of any runner) is gone
 STARTUP_FAILURES = 3   # workers in a row that die before taking a task: stop, something is wrong
+HOST = socket.gethostname()  # a task's pid is of the worker on its host: a pid names a process on one host only
 STOPPED = 130          # a worker's exit code when told to stop (Ctrl-C, SIGTERM): it released its task
 
 
@@ -82,7 +84,7 @@ def reap(store: Store, procs: dict[int, subprocess.Popen], seen: set[int] = froz
         if code is None:
             continue
         del procs[slot]
-        tasks = store.tasks() if code else []
+        tasks = [t for t in store.tasks() if t["host"] == HOST] if code else []  # pids are this host's
         held = [t for t in tasks if t["status"] == "running" and t["pid"] == pid]
         took_tasks = pid in seen or any(t["pid"] == pid for t in tasks)
         for task in held:
@@ -145,7 +147,8 @@ class Runner:
             store.requeue(self.ids, retry_failed=False, watch=self.watch)
             self.last_requeue = time.monotonic()
         every_task = store.tasks()
-        self.seen_working.update(t["pid"] for t in every_task if t["status"] == "running" and t["pid"])
+        self.seen_working.update(t["pid"] for t in every_task if t["status"] == "running" and t["pid"]
+                                 and t["host"] == HOST)
         tasks = [t for t in every_task if self.ids is None or t["id"] in self.ids]
         progress.update(tasks)
         pending = sum(t["status"] == "pending" for t in tasks)

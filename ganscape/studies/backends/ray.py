@@ -92,7 +92,7 @@ def run_ray(study_dir: str | Path, ids: list[int] | None, address: str | None = 
             kwargs["num_cpus"] = num_cpus
         ray.init(**kwargs)
     try:
-        _drive(ray, study_dir, ids, fixed=started_here)
+        _drive(ray, study_dir, ids)
     finally:
         if started_here:
             ray.shutdown()
@@ -110,26 +110,27 @@ def chosen(store: Store, ids: list[int] | None) -> list[dict[str, Any]]:
     return [t for t in store.tasks() if ids is None or t["id"] in ids]
 
 
-def check_fits(ray, cpus: float, gpus: float) -> None:
-    """A task's ``resources`` must fit the Ray instance this command started (a cluster can grow; this one cannot):
-    Ray otherwise keeps the tasks pending for ever, saying only that no node has them."""
+def warn_if_too_small(ray, cpus: float, gpus: float) -> None:
+    """Say so when a task's ``resources`` exceed the whole Ray cluster: Ray keeps such tasks pending, saying only
+    that no node has them. Only a warning: an autoscaling cluster may add the nodes, and whether this process
+    started the instance it joined cannot be told."""
     have = ray.cluster_resources()
     for name, key, need in (("CPU", "cpus", cpus), ("GPU", "gpus", gpus)):
         if need > have.get(name, 0):
-            raise ConfigError(f"resources.{key}: each task asks for {need:g} {name}(s), and the Ray instance started "
-                              f"here has {have.get(name, 0):g}; lower resources.{key} (or --num-cpus), or join a "
-                              "cluster that has them (--address)")
+            log.warning("warning: resources.%s: each task asks for %g %s(s), and this Ray cluster has %g now: the "
+                        "tasks wait until nodes that have them join, or for ever; stop it (Ctrl-C) and lower "
+                        "resources.%s (or --num-cpus), or join a cluster that has them (--address)",
+                        key, need, name, have.get(name, 0), key)
 
 
-def _drive(ray, study_dir: Path, ids: list[int] | None, fixed: bool = False) -> None:
-    """Run the pending tasks (among ``ids``) as Ray tasks; ``fixed``: on a Ray instance this command started."""
+def _drive(ray, study_dir: Path, ids: list[int] | None) -> None:
+    """Run the pending tasks (among ``ids``) as Ray tasks."""
     fn = ray.remote(started_then_result)
     owner = {"host": socket.gethostname(), "pid": os.getpid()}  # the driver owns the tasks while Ray runs them
     with Store(study_dir, create=False) as store:
         eval_spec, res = store.get_meta("eval", {}), store.get_meta("resources", {})
         cpus, gpus = float(res.get("cpus", 1)), float(res.get("gpus", 0))
-        if fixed:
-            check_fits(ray, cpus, gpus)
+        warn_if_too_small(ray, cpus, gpus)
 
         def submit(task: dict[str, Any]):
             return fn.options(num_cpus=cpus, num_gpus=gpus, max_retries=0).remote(

@@ -233,7 +233,7 @@ def group_html(study_dir: Path, group: Group, index: int, factor: str | None = N
         parts.append(f'<h3>{esc(group.metric)} per factor</h3><div class="plot distribution">{img(dist, "distribution")}</div>')
     if curves:
         parts.append(f'<h3>{esc(group.metric)} vs training step</h3><div class="plot curves">{img(curves, "curves")}</div>')
-    best = [r for r in group.finished if scored(r, group.metric) and not r.broke(group.metric)][:BEST_SAMPLES]
+    best = [r for r in group.finished if scored(r, group.metric) and not r.broke()][:BEST_SAMPLES]
     if best:
         figures = "".join(
             f'<figure>{img(last_sample_png(study_dir, r), f"samples of task {r.id}")}'
