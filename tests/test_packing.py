@@ -265,3 +265,8 @@ def test_under_torchrun_the_first_refusal_suggests_a_batch_the_ranks_take(monkey
     assert main(["train", "ring8", *egan, "train.batch_size=8", "--out", str(tmp_path / "run")]) == 2
     assert not (tmp_path / "run").exists()
     assert load_config("ring8", [*egan, "train.batch_size=9"])["train"]["batch_size"] == 9
+    from ganscape.distributed import launched_world_size
+
+    for value, size in (("0", 1), ("-1", 1), ("x", 1), ("3", 3)):  # 0 divided the batch by zero: a traceback
+        monkeypatch.setenv("WORLD_SIZE", value)
+        assert launched_world_size() == size

@@ -866,6 +866,50 @@ def test_an_image_over_the_decompression_bomb_limit_is_skipped_in_one_line(tmp_p
     assert np.load(tmp_path / "root" / "pets" / "64px" / "train.npy").shape[0] == 1
 
 
+def test_an_image_under_twice_the_decompression_bomb_limit_is_used(tmp_path, monkeypatch, caplog):
+    """Pillow only warns between once and twice its limit (a 100-megapixel camera's photos): such images are kept."""
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    source = datafiles.image_folder(tmp_path / "pets", per_class=2, corrupt=False)  # 40 x 30: 1200 pixels each
+    with caplog.at_level(logging.WARNING), pytest.warns(Image.DecompressionBombWarning):
+        prepare("folder", source, tmp_path / "root")
+    assert np.load(tmp_path / "root" / "pets" / "64px" / "train.npy").shape[0] == 4 and not caplog.records
+
+
+def test_a_cifar_archive_of_large_members_is_refused_before_it_fills_memory(tmp_path, monkeypatch):
+    """12 members of 256 MB of zeros, 3 MB compressed, were all read (3.4 GB) before the archive's structure was
+    looked at; now one layout's files are read, at most MAX_ARCHIVE_BYTES of them (here 1 MB, members of 600 KB)."""
+    from ganscape.data.prepare import cifar
+
+    monkeypatch.setattr(cifar, "MAX_ARCHIVE_BYTES", 1 << 20)
+    archive = tmp_path / "bomb.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        for name in ("data_batch_1", "data_batch_2", "data_batch_3"):
+            info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
+            info.size = 600_000
+            tar.addfile(info, io.BytesIO(bytes(info.size)))
+    done = ganscape("data", "prepare", "cifar10", "--from", str(archive), "--root", str(tmp_path / "root"))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert f"--from: {archive} holds more than 1 MB of cifar-10-batches-py files" in done.stderr
+
+
+def test_an_archive_holding_both_cifar_layouts_reads_one(files, tmp_path):
+    """Only the files of the first layout met are read, and that layout is the one prepared."""
+    from ganscape.data.prepare.cifar import layout_files, read_members
+
+    both = tmp_path / "both.tar.gz"
+    with tarfile.open(both, "w:gz") as out:
+        for source in (files / "cifar-10-python.tar.gz", files / "cifar-10-binary.tar.gz"):
+            with tarfile.open(source) as tar:
+                for member in tar:
+                    out.addfile(member, tar.extractfile(member) if member.isfile() else None)
+    members, names = read_members(both, layout_files("cifar10"))
+    assert {name.split("/")[0] for name in members} == {"cifar-10-batches-py"}
+    assert any(name.startswith("cifar-10-batches-bin/") for name in names)
+    folder, _ = prepare("cifar10", both, tmp_path / "root")
+    assert np.array_equal(np.load(folder / "train.npy"), np.load(prepare("cifar10", files / "cifar-10-python.tar.gz",
+                                                                         tmp_path / "root2")[0] / "train.npy"))
+
+
 def test_a_pickle_cannot_ask_for_a_bytearray_larger_than_its_bytes():
     """Protocol 5's BYTEARRAY8 allocated the length its 8-byte field names before reading: 12 bytes took 4.4 GB."""
     from ganscape.data.prepare.unpickle import safe_load

@@ -259,3 +259,18 @@ def test_a_linked_or_non_png_sample_is_not_embedded(study_dir, tmp_path):
     page = render_html(study_dir)
     assert base64.b64encode(b"SECRET").decode()[:6] not in page and "hunter2" not in page
     assert base64.b64encode(b"not a png").decode()[:8] not in page
+
+
+def test_the_newest_sample_is_found_by_its_step_past_step_99999999(tmp_path):
+    """``step-100000000.png`` sorted as text before ``step-99999999.png``: the page showed the older sample."""
+    import base64
+
+    from ganscape.studies.report.html import last_sample_png
+    from ganscape.studies.report.runs import Run
+
+    samples = tmp_path / "runs" / "task-0000" / "samples"
+    samples.mkdir(parents=True)
+    for step, colour in ((99_999_999, 0.0), (100_000_000, 1.0)):
+        save_grid(torch.full((1, 3, 4, 4), colour * 2 - 1), samples / f"step-{step:08d}.png")
+    newest = (samples / "step-100000000.png").read_bytes()
+    assert last_sample_png(tmp_path, Run({"id": 0})) == base64.b64encode(newest).decode("ascii")

@@ -256,6 +256,18 @@ def test_each_start_and_resume_records_what_the_run_ran_on(tmp_path, monkeypatch
     assert first["threads"] == resumed["threads"] == torch.get_num_threads()
 
 
+def test_what_changes_a_seeded_run_s_numbers_is_compared_on_resume():
+    """CPU kind, torch, GPU and threads; the CPU's threads not on a GPU, which does the sums; keys an older line
+    lacks (environment.jsonl from before a key was recorded) not at all."""
+    from ganscape.utils.environment import changes_results
+
+    cpu = {"cpu": "A", "cpu_features": [], "threads": 4, "gpu": None, "torch": "2.13"}
+    assert changes_results(cpu, {**cpu, "threads": 8}) == ["threads: 4 -> 8"]
+    assert changes_results({**cpu, "gpu": "H100"}, {**cpu, "gpu": "H100", "threads": 8}) == []
+    assert changes_results({k: v for k, v in cpu.items() if k != "threads"}, {**cpu, "threads": 8}) == []
+    assert changes_results(cpu, {**cpu, "torch": "2.14"}) == ["torch: 2.13 -> 2.14"]
+
+
 def test_a_resume_with_another_thread_count_is_warned_of(tmp_path, caplog):
     """A run resumed under another OMP_NUM_THREADS (or a study re-run with other --workers) sums in another order and
     leaves the uninterrupted run's numbers (1.8e-6 after 3 steps of DCGAN); environment.jsonl did not even say so."""

@@ -135,6 +135,21 @@ def test_a_study_db_without_tables_is_a_new_study_database(tmp_path):
         assert store.tasks() == []
 
 
+def test_a_study_db_without_tables_in_a_folder_that_cannot_be_written_is_refused(tmp_path, monkeypatch, capsys):
+    """Read-only, nothing can make the tables: it is refused as no study database, not "no such table: tasks"."""
+    from ganscape.cli import main
+
+    (tmp_path / "s").mkdir()
+    db = sqlite3.connect(tmp_path / "s" / "study.db")
+    db.execute("PRAGMA user_version = 1")  # a file of one page and no tables
+    db.close()
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode, **kw: False if Path(path) == tmp_path / "s" and
+                        mode == os.W_OK else real_access(path, mode, **kw))
+    assert main(["study", "status", str(tmp_path / "s")]) == 2
+    assert "is not a ganscape study database: its tables are none" in capsys.readouterr().err
+
+
 FIRST_FORMAT_METRICS = """CREATE TABLE metrics (task_id INTEGER NOT NULL REFERENCES tasks(id), step INTEGER NOT NULL,
     name TEXT NOT NULL, value REAL, PRIMARY KEY (task_id, step, name))"""
 

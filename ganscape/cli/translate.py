@@ -24,12 +24,11 @@ def register(sub) -> None:
 
 def read_inputs(folder: Path, shape: tuple[int, ...]) -> tuple[list[Path], torch.Tensor]:
     """Image files of ``folder`` -> (paths, (N, C, S, S) in [-1, 1]); unreadable files are an error."""
-    from ganscape.data.images import IMAGE_SUFFIXES, is_image_name, load_image
+    from ganscape.data.images import IMAGE_SUFFIXES, image_files, load_image
 
     if not folder.is_dir():
         raise ConfigError(f"--input: {folder} is not a folder")
-    # the folder's own image files (not its sub-folders'), macOS metadata left out as the datasets leave it out
-    files = sorted(p for p in folder.iterdir() if p.is_file() and is_image_name(p.name))
+    files = image_files(folder, recursive=False)  # macOS metadata left out, as the datasets leave it out
     if not files:
         raise ConfigError(f"--input: no images ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
     stems = Counter(path.stem for path in files)

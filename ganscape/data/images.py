@@ -24,9 +24,10 @@ def is_image_name(path: str) -> bool:
             and "__MACOSX" not in parts)
 
 
-def image_files(root: Path) -> list[Path]:
-    """The image files under folder ``root``, at any depth, sorted by path; macOS metadata left out."""
-    return sorted(p for p in root.rglob("*") if p.is_file() and is_image_name(p.relative_to(root).as_posix()))
+def image_files(root: Path, recursive: bool = True) -> list[Path]:
+    """The image files under folder ``root`` (at any depth, else its own), sorted by path; macOS metadata left out."""
+    found = root.rglob("*") if recursive else root.iterdir()
+    return sorted(p for p in found if p.is_file() and is_image_name(p.relative_to(root).as_posix()))
 
 
 def eight_bit(img: Image.Image) -> Image.Image:

@@ -45,8 +45,10 @@ def launched_as_ranks() -> bool:
 
 
 def launched_world_size() -> int:
-    """The number of processes torchrun started (``WORLD_SIZE``; 1 outside it), known before the process group."""
-    return int(os.environ.get("WORLD_SIZE", "1"))
+    """The number of processes torchrun started (``WORLD_SIZE``; 1 outside it, or where it is no whole number >= 1),
+    known before the process group."""
+    size = os.environ.get("WORLD_SIZE", "1").strip()
+    return int(size) if size.isdigit() and int(size) >= 1 else 1
 
 
 def world() -> tuple[int, int]:

@@ -26,6 +26,7 @@ from ganscape.registry import ConfigError
 from ganscape.results import Record
 
 SCHEMA = """
+BEGIN;  -- the tables are made together or not at all (a plan killed between two left a database of some)
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS tasks (
     id INTEGER PRIMARY KEY, name TEXT NOT NULL, factors TEXT NOT NULL, config TEXT NOT NULL, config_hash TEXT NOT NULL,
@@ -39,6 +40,7 @@ CREATE TABLE IF NOT EXISTS results (
     value REAL, std REAL, n INTEGER NOT NULL, extractor TEXT NOT NULL, time REAL NOT NULL,
     PRIMARY KEY (task_id, step, metric)
 );
+COMMIT;
 """
 RESULT_COLUMNS = ("run", "step", "checkpoint", "metric", "value", "std", "n", "extractor", "time")
 INSERT_RESULT = (f"INSERT OR REPLACE INTO results (task_id, {', '.join(RESULT_COLUMNS)}) "
@@ -339,15 +341,16 @@ class LeaseWatch:
 STUDY_TABLES = {"meta", "tasks"}  # of every format (the first kept results in ``metrics``, today's in ``results``)
 
 
-def check_study_database(conn: sqlite3.Connection, path: Path) -> None:
+def check_study_database(conn: sqlite3.Connection, path: Path, writable: bool = True) -> None:
     """ConfigError, the connection closed, unless ``path`` is a study database: another program's ``study.db`` was
-    opened as a study of 0 tasks, and ganscape's tables were added to it, by ``study status`` too."""
+    opened as a study of 0 tasks, and ganscape's tables were added to it, by ``study status`` too. A file of no
+    tables (a plan killed before it made them) is a new study database where it can be written (``writable``)."""
     try:
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     except sqlite3.DatabaseError as err:  # not SQLite at all ("file is not a database")
         conn.close()
         raise ConfigError(f"{path} is not a ganscape study database ({err})") from None
-    if tables and not STUDY_TABLES <= tables:  # none: a plan killed before it made its tables, to be made now
+    if (tables or not writable) and not STUDY_TABLES <= tables:
         conn.close()
         raise ConfigError(f"{path} is not a ganscape study database: its tables are "
                           f"{', '.join(sorted(tables)) or 'none'}, where a study's has "
@@ -365,7 +368,7 @@ def read_only_connection(path: Path) -> sqlite3.Connection:
         conn = copied_into_memory(path, log)
     else:
         conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro{'' if log.exists() else '&immutable=1'}", uri=True)
-    check_study_database(conn, path)
+    check_study_database(conn, path, writable=False)
     if has_metrics_table(conn):
         conn = into_memory(conn)
         conn.executescript(SCHEMA)

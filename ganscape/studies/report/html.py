@@ -44,8 +44,9 @@ def last_sample_png(study_dir: Path, run: Run) -> str | None:
     """The newest preview of a run, base64, or None. Only plain PNG files are embedded: a study folder received from
     elsewhere could link ``step-*.png`` to any file (a key, a password file) for the published page to carry."""
     folder = run_dir_for(study_dir, run.id) / "samples"
-    files = sorted(p for p in folder.glob("step-*.png") if p.is_file() and not p.is_symlink()) \
-        if folder.is_dir() and not folder.is_symlink() else []
+    files = sorted((p for p in folder.glob("step-*.png") if p.is_file() and not p.is_symlink()
+                    and p.stem[len("step-"):].isdigit()), key=lambda p: int(p.stem[len("step-"):])) \
+        if folder.is_dir() and not folder.is_symlink() else []  # by step: step-100000000 after step-99999999
     data = files[-1].read_bytes() if files else b""
     return base64.b64encode(data).decode("ascii") if data.startswith(PNG_SIGNATURE) else None
 
