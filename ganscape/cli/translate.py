@@ -44,10 +44,10 @@ def read_inputs(folder: Path, shape: tuple[int, ...]) -> tuple[list[Path], torch
 def run(args) -> int:
     from ganscape.loading import load_sampler, require_translation
 
-    sampler = require_translation(load_sampler(args.run_dir, args.checkpoint, not args.no_ema, args.device,
-                                               args.direction), "translate")
     if not args.input.strip():  # Path("") is the current folder: an unset variable in --input "$SRC"
         raise ConfigError("--input: an empty path; name the folder of source images")
+    sampler = require_translation(load_sampler(args.run_dir, args.checkpoint, not args.no_ema, args.device,
+                                               args.direction), "translate")
     files, x = read_inputs(Path(args.input), sampler.in_shape)
     target = Path(args.out)
     write_png_folder([sampler.translate(x)], len(files), target, [path.stem for path in files])
