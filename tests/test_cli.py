@@ -177,7 +177,8 @@ def test_a_terminated_export_leaves_no_temporary_file(tmp_path):
 
 
 @pytest.mark.parametrize("argv, module, func, again", [
-    (["train", "ring8", "--out", "RUN"], "train", "run", "resume"),
+    (["train", "ring8", "--out", "RUN"], "train", "run",
+     "start it over (it was stopped before its first checkpoint; see train.checkpoint_every)"),  # RUN holds none
     (["study", "run", "STUDY", "--all"], "study", "run_run", "resume"),
     (["data", "prepare", "cifar10", "--from", "x.tar.gz"], "data", "run_prepare", "start it over"),
     (["eval", "RUN"], "eval", "run", "start it over")])
@@ -203,3 +204,24 @@ def test_an_interrupt_while_starting_is_one_line(monkeypatch, capsys):
     monkeypatch.setattr(ganscape.plugins, "import_plugins", slow_imports)
     assert main(["presets"]) == 130
     assert capsys.readouterr().err.strip() == "ganscape: interrupted before the command started"
+
+
+def test_ctrl_c_says_whether_the_run_resumes_or_starts_over(tmp_path, monkeypatch, capsys):
+    """A run stopped before its first checkpoint was told "run the same command again to resume", and the same command
+    started it over without a word."""
+    import ganscape.training
+
+    command = ["train", "ring8", "train.steps=2", "train.checkpoint_every=2", "generator.hidden=8",
+               "discriminator.hidden=8", "--no-progress", "--out", str(tmp_path / "run")]
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+    with monkeypatch.context() as patch:
+        patch.setattr(ganscape.training, "train", interrupted)
+        assert main(command) == 130
+        assert "interrupted; run the same command again to start it over (it was stopped before its first " \
+               "checkpoint" in capsys.readouterr().err
+    assert main(command) == 0
+    monkeypatch.setattr(ganscape.training, "train", interrupted)
+    assert main(command) == 130
+    assert "interrupted; run the same command again to resume from its newest checkpoint" in capsys.readouterr().err

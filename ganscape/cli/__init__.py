@@ -176,7 +176,8 @@ def run_command(argv: list[str] | None) -> int:
         print(f"ganscape: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        again = "resume" if getattr(args, "resumes", False) else "start it over"
+        resumes = getattr(args, "resumes", False)  # True, or what the command says it resumes from
+        again = resumes(args) if callable(resumes) else "resume" if resumes else "start it over"
         print(f"ganscape: interrupted; run the same command again to {again}", file=sys.stderr)
         return 130
     except (MemoryError, RuntimeError) as err:

@@ -14,7 +14,17 @@ def register(sub) -> None:
     p.add_argument("overrides", nargs="*", metavar="key=value", help="e.g. loss.name=hinge train.steps=2000")
     p.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder (created, or resumed)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar or progress lines")
-    p.set_defaults(func=run, resumes=True)
+    p.set_defaults(func=run, resumes=resume_hint)
+
+
+def resume_hint(args) -> str:
+    """What running the same command again does after Ctrl-C: resume from the newest checkpoint, or start over when
+    the run was stopped before its first one (nothing to resume from)."""
+    from ganscape.training.checkpoint import list_checkpoints
+
+    if list_checkpoints(args.out):
+        return "resume from its newest checkpoint"
+    return "start it over (it was stopped before its first checkpoint; see train.checkpoint_every)"
 
 
 def run(args) -> int:
