@@ -1,9 +1,11 @@
-"""What the benchmarks share: where MNIST is, what machine the numbers came from, and how a command with a pool of
-training processes stops."""
+"""What the benchmarks share: where MNIST is, what machine the numbers came from, how a command with a pool of
+training processes stops, and how a benchmark runs itself under torchrun."""
 from __future__ import annotations
 
 import argparse
+import os
 import signal
+import subprocess
 import sys
 from typing import Callable
 
@@ -58,3 +60,23 @@ def run_stoppable(main: Callable[[], None], resume_hint: str = "") -> None:
 def machine_line(device: str = "cpu") -> str:
     """The line a benchmark prints first: what its numbers were measured on (``ganscape.utils.environment``)."""
     return describe(environment(device))
+
+
+def parse_or_work(parser: argparse.ArgumentParser, worker: Callable[[argparse.Namespace], None]):
+    """A benchmark that launches itself under torchrun: with ``--worker`` (what ``run_ranks`` adds) this process is
+    one rank, runs ``worker(args)`` and returns None; else it is the launcher and gets its arguments."""
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--result", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        worker(args)
+        return None
+    return args
+
+
+def run_ranks(script: str, ranks: int, result: str, argv: list[str]) -> subprocess.CompletedProcess:
+    """``script --worker --result RESULT ARGV`` in ``ranks`` torchrun processes of one thread each (so that a rank
+    count is also a core count on a CPU)."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(ranks), script,
+           "--worker", "--result", str(result), *argv]
+    return subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})

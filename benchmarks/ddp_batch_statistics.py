@@ -16,13 +16,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from common import machine_line
+from common import machine_line, parse_or_work, run_ranks
 
 OBJECTIVES = ("nonsaturating", "hinge", "wgan", "least_squares", "rasgan", "ralsgan", "rahinge")
 PENALTIES = ("wgan_gp", "dragan", "r1")  # each added to the non-saturating loss
@@ -94,20 +92,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ranks", type=int, default=2)
     parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--result", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.worker:
-        worker(args)
+    args = parse_or_work(parser, worker)
+    if args is None:
         return
     if args.batch % args.ranks:
         sys.exit(f"--batch: {args.batch} is not divisible by --ranks {args.ranks}")
     print(machine_line("cpu"))
     with tempfile.TemporaryDirectory() as tmp:
         result = Path(tmp) / "errors.json"
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(args.ranks),
-               __file__, "--worker", "--result", str(result), "--batch", str(args.batch)]
-        done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+        done = run_ranks(__file__, args.ranks, str(result), ["--batch", str(args.batch)])
         if done.returncode:
             sys.exit(f"ddp_batch_statistics.py: the ranks failed:\n{done.stderr[-3000:]}")
         errors = json.loads(result.read_text())

@@ -16,15 +16,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from common import machine_line
+from common import machine_line, parse_or_work, run_ranks
 
 
 def worker(args: argparse.Namespace) -> None:
@@ -65,13 +63,11 @@ def worker(args: argparse.Namespace) -> None:
 
 
 def run(ranks: int, args: argparse.Namespace, result: Path) -> dict:
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(ranks), __file__,
-           "--worker", "--result", str(result), "--preset", args.preset, "--samples", str(args.n),
-           "--device", args.device, "--extractor", args.extractor, "--repeats", str(args.repeats),
-           "--metrics", *args.metrics]
+    argv = ["--preset", args.preset, "--samples", str(args.n), "--device", args.device, "--extractor", args.extractor,
+            "--repeats", str(args.repeats), "--metrics", *args.metrics]
     if args.inception_weights:
-        cmd += ["--inception-weights", args.inception_weights]
-    done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+        argv += ["--inception-weights", args.inception_weights]
+    done = run_ranks(__file__, ranks, str(result), argv)
     if done.returncode:
         sys.exit(f"eval_shared.py: {ranks} rank(s) failed:\n{done.stderr[-3000:]}")
     return json.loads(result.read_text())
@@ -87,11 +83,8 @@ def main() -> None:
     parser.add_argument("--inception-weights")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--result", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.worker:
-        worker(args)
+    args = parse_or_work(parser, worker)
+    if args is None:
         return
     print(machine_line(args.device))
     with tempfile.TemporaryDirectory() as tmp:
