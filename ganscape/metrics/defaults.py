@@ -46,16 +46,13 @@ def check_metric_list(metrics: Any, key: str) -> None:
 def canonical_metric(spec: Any) -> Any:
     """A checked metric list item in one spelling: ``kid``, ``{name: kid}`` and ``{name: kid, subsets: 100}`` (its
     default) all give ``{name: kid, **every option}``; ``default`` stays as it is."""
-    import inspect
-
     from ganscape.metrics.registry import METRICS
 
     if spec == "default":
         return spec
     section = {"name": spec} if isinstance(spec, str) else dict(spec)
     options = METRICS.get(section["name"]).options(METRICS.context_args)
-    return {"name": section["name"], **{opt: section.get(opt, param.default) for opt, param in options.items()
-                                        if opt in section or param.default is not inspect.Parameter.empty}}
+    return {"name": section["name"], **{opt: METRICS.effective(section, opt) for opt in options}}
 
 
 def parse_metrics(text: str | list) -> list[Any]:

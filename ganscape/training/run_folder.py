@@ -41,11 +41,16 @@ def saved_config(run_dir: str | Path) -> dict[str, Any] | None:
     return load_config(found[1]["config"]) if found and found[1].get("config") else None
 
 
+def resume_changes(old: dict[str, Any], config: dict[str, Any]) -> list[str]:
+    """The differences between a run's config and ``config`` that a resume may not make; an option written at its
+    default is no difference."""
+    return forbidden_resume_changes(with_component_defaults(old), with_component_defaults(config))
+
+
 def check_resumable(config: dict[str, Any], run_dir: Path) -> None:
     """A folder that holds checkpoints may be resumed only with the same config, apart from the resumable keys."""
     old = saved_config(run_dir)
-    if old is not None and list_checkpoints(run_dir) and (changed := forbidden_resume_changes(
-            with_component_defaults(old), with_component_defaults(config))):  # an option written at its default
+    if old is not None and list_checkpoints(run_dir) and (changed := resume_changes(old, config)):
         raise ConfigError(f"{run_dir} holds a run with a different config ({'; '.join(changed)}). Use a new --out "
                           "folder, or the same config to resume (only train.steps, the logging, checkpoint, sample "
                           "and eval settings, train.precision, channels_last, compile and check_ranks_every may "
@@ -58,8 +63,7 @@ def check_checkpoint_config(path: Path, checkpoint: dict[str, Any], config: dict
     copied from another run, gave a size-mismatch traceback from ``load_state_dict``, or worse, none."""
     if not checkpoint.get("config"):
         return
-    changed = forbidden_resume_changes(with_component_defaults(load_config(checkpoint["config"])),
-                                       with_component_defaults(config))
+    changed = resume_changes(load_config(checkpoint["config"]), config)
     if changed:
         raise ConfigError(f"{path} was written by a run with a different config ({'; '.join(changed)}) than this "
                           "command's: config.yaml was edited, or the checkpoints come from another run. Resume with "

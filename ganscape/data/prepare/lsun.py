@@ -8,15 +8,13 @@ to ``size`` (64, 128 or 256 in the GAN literature)."""
 from __future__ import annotations
 
 import itertools
-import logging
 import re
 from pathlib import Path
 
-from ganscape.data.prepare.base import PREPARERS, decode_split, report_skipped, require_extra
+from ganscape.data.prepare.base import PREPARERS, decode_split, log, report_skipped, require_extra
 from ganscape.data.prepare.store import PreparedWriter
 from ganscape.registry import ConfigError, Count, Positive
 
-log = logging.getLogger("ganscape.data.prepare")
 FOLDER_NAME = re.compile(r"^(?P<category>[a-z_]+?)_(?P<split>train|val)_lmdb$")
 
 
